@@ -1,0 +1,21 @@
+"""The ``meeverhuizen`` command line."""
+
+from __future__ import annotations
+
+import click
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="meeverhuizen")
+def cli() -> None:
+    """Meeverhuizen: Wmo assistive devices move along with their user.
+
+    Run a registry and agents, manage keys, and try the whole handover with `demo`.
+    """
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

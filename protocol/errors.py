@@ -1,0 +1,151 @@
+"""Errors raised by the protocol library, each with a stable machine code.
+
+Every code maps to one RFC 9457 problem type, ``urn:meeverhuizen:problem:<code>``, listed in the
+error catalogue of ``docs/protocol.md``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "AlgorithmNotAllowed",
+    "BadSignature",
+    "BodyTooLarge",
+    "ClockSkew",
+    "DigestMismatch",
+    "DigestMissing",
+    "DuplicateJsonKey",
+    "InvalidKey",
+    "InvalidMessage",
+    "KeyNotValid",
+    "KeyUnknown",
+    "MalformedJson",
+    "MalformedSignature",
+    "ProtocolError",
+    "ReceiverMismatch",
+    "SignatureMissing",
+    "SignatureRepeated",
+    "UnknownCriticalHeader",
+    "UnsupportedVersion",
+    "problem_type",
+]
+
+PROBLEM_TYPE_PREFIX = "urn:meeverhuizen:problem:"
+
+
+def problem_type(code: str) -> str:
+    """Return the RFC 9457 problem ``type`` URI for a machine code."""
+    return PROBLEM_TYPE_PREFIX + code.replace("_", "-")
+
+
+class ProtocolError(Exception):
+    """Base class: a message or key that the protocol refuses."""
+
+    code: ClassVar[str] = "protocol_error"
+    title: ClassVar[str] = "Protocol error"
+    status: ClassVar[int] = 400
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    @property
+    def type(self) -> str:
+        return problem_type(self.code)
+
+
+class BodyTooLarge(ProtocolError):
+    code = "body_too_large"
+    title = "Message body is larger than allowed"
+    status = 413
+
+
+class SignatureMissing(ProtocolError):
+    code = "signature_missing"
+    title = "Payload-Signature header is missing"
+    status = 401
+
+
+class SignatureRepeated(ProtocolError):
+    code = "signature_repeated"
+    title = "Payload-Signature header occurs more than once"
+
+
+class MalformedSignature(ProtocolError):
+    code = "malformed_signature"
+    title = "Signature is not a well-formed compact JWS"
+
+
+class DigestMissing(ProtocolError):
+    code = "digest_missing"
+    title = "Digest header is missing or not SHA-256"
+
+
+class DigestMismatch(ProtocolError):
+    code = "digest_mismatch"
+    title = "Digest header does not match the body"
+
+
+class AlgorithmNotAllowed(ProtocolError):
+    code = "algorithm_not_allowed"
+    title = "Signature algorithm is unknown or not allowed"
+
+
+class UnknownCriticalHeader(ProtocolError):
+    code = "unknown_critical_header"
+    title = "Signature marks a header parameter critical that is not understood"
+
+
+class BadSignature(ProtocolError):
+    code = "bad_signature"
+    title = "Signature does not verify"
+    status = 401
+
+
+class KeyUnknown(ProtocolError):
+    code = "key_unknown"
+    title = "Signing key is not known for the sender"
+    status = 401
+
+
+class KeyNotValid(ProtocolError):
+    code = "key_not_valid"
+    title = "Signing key was not valid at the signing time"
+    status = 401
+
+
+class InvalidKey(ProtocolError):
+    code = "invalid_key"
+    title = "Key is not a valid JWK for this use"
+
+
+class ReceiverMismatch(ProtocolError):
+    code = "receiver_mismatch"
+    title = "Message is addressed to another organisation"
+    status = 421
+
+
+class ClockSkew(ProtocolError):
+    code = "clock_skew"
+    title = "Message creation time is outside the allowed clock skew"
+
+
+class MalformedJson(ProtocolError):
+    code = "malformed_json"
+    title = "Body is not valid UTF-8 JSON"
+
+
+class DuplicateJsonKey(ProtocolError):
+    code = "duplicate_json_key"
+    title = "Body contains an object with a repeated key"
+
+
+class UnsupportedVersion(ProtocolError):
+    code = "unsupported_version"
+    title = "Protocol major version is not supported"
+
+
+class InvalidMessage(ProtocolError):
+    code = "invalid_message"
+    title = "Message does not match the schema of its type"
