@@ -1,3 +1,3 @@
-"""Meeverhuizen registry: who is where, with which keys, and which supplier a gemeente contracted."""
+"""Meeverhuizen registry: who is where, with which keys, and which suppliers are contracted."""
 
 __all__: list[str] = []

@@ -43,14 +43,9 @@ def _postgresql_database(server_url: str) -> Iterator[str]:
 
 @pytest.fixture(params=_backends())
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """URL of an empty database, private to this test (SQLite file, or a new PostgreSQL database)."""
+    """URL of an empty database private to this test: a SQLite file or a new PostgreSQL database."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite'}"
     else:
         yield from _postgresql_database(os.environ[TEST_DATABASE_URL_VARIABLE])
 
-
-@pytest.fixture
-def shared_data() -> Path:
-    """The shared test data folder beside the repository (only for copying; tests use tests/data)."""
-    return REPOSITORY.parent / "shared"
