@@ -48,4 +48,3 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite'}"
     else:
         yield from _postgresql_database(os.environ[TEST_DATABASE_URL_VARIABLE])
-
