@@ -1,0 +1,787 @@
+"""Protocol v1 message models: the envelope and one body per message type (issue 2).
+
+On the wire every name is camelCase and unknown fields are rejected at every level; in Python the
+same fields are snake_case. Datetimes must carry an offset and are normalised to UTC; amounts are
+whole euro cents. ``docs/glossary.md`` maps the Dutch domain terms to these names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, ClassVar, Final, Literal, Self, TypeVar, get_args
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    Tag,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import ErrorDetails
+
+from protocol._identifiers import Bsn, Gemeentecode, IsoCode, Oin
+from protocol.errors import InvalidMessage, UnsupportedVersion
+
+__all__ = [
+    "BODY_MODELS",
+    "MESSAGE_ROUTES",
+    "MESSAGE_TYPES",
+    "PROTOCOL_VERSION",
+    "Address",
+    "Client",
+    "ConsentScope",
+    "ConsentWithdrawn",
+    "ContactPreferences",
+    "DataKind",
+    "DepartureNotice",
+    "Device",
+    "DeviceDecision",
+    "DeviceDecisionItem",
+    "DeviceReference",
+    "DossierCancelled",
+    "DossierOffer",
+    "DossierRequest",
+    "FunctionalInformation",
+    "Indicatie",
+    "Message",
+    "MessageBody",
+    "MessageType",
+    "Ownership",
+    "Party",
+    "PersonName",
+    "Receipt",
+    "Representative",
+    "Role",
+    "ServiceEvent",
+    "SettlementAccept",
+    "SettlementDispute",
+    "SettlementInputs",
+    "SettlementOffer",
+    "SupplierReference",
+    "SupplierStatus",
+    "TakeoverOrder",
+    "WireModel",
+    "message_to_json",
+    "parse_message",
+]
+
+PROTOCOL_VERSION: Final = "1.0"
+SUPPORTED_MAJOR_VERSION: Final = 1
+
+Role = Literal[
+    "departing-gemeente", "receiving-gemeente", "departing-supplier", "receiving-supplier"
+]
+DataKind = Literal["identity", "address", "devices", "indicatie", "functional-information"]
+Ownership = Literal["huur", "bruikleen", "eigendom", "pgb"]
+MessageType = Literal[
+    "consent-withdrawn",
+    "departure-notice",
+    "device-decision",
+    "dossier-cancelled",
+    "dossier-offer",
+    "dossier-request",
+    "receipt",
+    "settlement-accept",
+    "settlement-dispute",
+    "settlement-offer",
+    "supplier-status",
+    "takeover-order",
+]
+MESSAGE_TYPES: tuple[str, ...] = get_args(MessageType)
+
+_Item = TypeVar("_Item", bound=Hashable)
+
+
+def _to_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+def _unique(items: tuple[_Item, ...]) -> tuple[_Item, ...]:
+    if len(set(items)) != len(items):
+        raise ValueError("items must be unique")
+    return items
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+LocalId = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$",
+        description="Identifier assigned by the sending organisation, stable over the dossier.",
+    ),
+]
+Cents = Annotated[NonNegativeInt, Field(description="Amount in whole euro cents.")]
+UniqueDataKinds = Annotated[
+    tuple[DataKind, ...], AfterValidator(_unique), Field(json_schema_extra={"uniqueItems": True})
+]
+UniqueLocalIds = Annotated[
+    tuple[LocalId, ...], AfterValidator(_unique), Field(json_schema_extra={"uniqueItems": True})
+]
+
+
+class WireModel(BaseModel):
+    """Base of every wire model: frozen, camelCase aliases, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        extra="forbid",
+        frozen=True,
+        validate_by_alias=True,
+        validate_by_name=True,
+    )
+
+
+# --- shared parts -------------------------------------------------------------------------------
+
+
+class Party(WireModel):
+    """A sending or receiving organisation, identified by OIN, and its role in this move."""
+
+    oin: Oin
+    role: Role
+
+
+class PersonName(WireModel):
+    """A person's name as in the BRP: initials or given names, surname prefix and surname."""
+
+    given_names: ShortText | None = None
+    initials: ShortText | None = None
+    surname_prefix: ShortText | None = None
+    surname: ShortText
+
+
+class Address(WireModel):
+    """A Dutch residential address (BRP verblijfplaats)."""
+
+    street: ShortText
+    house_number: PositiveInt
+    house_letter: Annotated[str, Field(pattern=r"^[A-Za-z]$")] | None = None
+    house_number_addition: Annotated[str, Field(min_length=1, max_length=4)] | None = None
+    postal_code: Annotated[str, Field(pattern=r"^[1-9][0-9]{3}[A-Z]{2}$")]
+    city: ShortText
+    gemeentecode: Gemeentecode
+
+
+ContactChannel = Literal["phone", "email", "letter", "sms"]
+
+
+class ContactPreferences(WireModel):
+    """How the client (or representative) wants to be contacted, most preferred channel first."""
+
+    channels: Annotated[
+        tuple[ContactChannel, ...],
+        AfterValidator(_unique),
+        Field(min_length=1, json_schema_extra={"uniqueItems": True}),
+    ]
+    phone_number: Annotated[str, Field(pattern=r"^\+?[0-9 ()-]{6,20}$")] | None = None
+    email_address: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    language: Annotated[str, Field(pattern=r"^[a-z]{2}$")] = "nl"
+    remarks: Text | None = None
+
+    @model_validator(mode="after")
+    def _channels_are_reachable(self) -> Self:
+        if ("phone" in self.channels or "sms" in self.channels) and self.phone_number is None:
+            raise ValueError("channel phone or sms needs phoneNumber")
+        if "email" in self.channels and self.email_address is None:
+            raise ValueError("channel email needs emailAddress")
+        return self
+
+
+RepresentativeKind = Literal["authorised-person", "mentor", "guardian", "legal-representative"]
+
+
+class Representative(WireModel):
+    """Someone who acts for the client: gemachtigde, mentor, curator or legal representative."""
+
+    kind: RepresentativeKind
+    name: PersonName
+    contact: ContactPreferences
+
+
+class Client(WireModel):
+    """The person whose devices move along."""
+
+    bsn: Bsn
+    name: PersonName
+    new_address: Address
+    move_date: date
+    contact_preferences: ContactPreferences
+    representative: Representative | None = None
+
+
+ConsentChannel = Literal["online", "phone", "paper", "in-person"]
+
+
+class ConsentScope(WireModel):
+    """The consent that covers this sending: who gave it, when, how, for which data and devices."""
+
+    consent_id: UUID
+    granted_at: UtcDatetime
+    channel: ConsentChannel
+    granted_by: Literal["client", "representative"]
+    data_kinds: UniqueDataKinds = Field(min_length=1)
+    device_ids: UniqueLocalIds = Field(min_length=1)
+
+
+class SupplierReference(WireModel):
+    """A supplier, identified by OIN, with its trade name."""
+
+    oin: Oin
+    name: ShortText
+
+
+ServiceKind = Literal["delivery", "maintenance", "repair", "inspection", "adjustment"]
+
+
+class ServiceEvent(WireModel):
+    """One entry of a device's service history."""
+
+    service_date: date
+    kind: ServiceKind
+    description: Text
+
+
+class Device(WireModel):
+    """An assistive device as it is provided now."""
+
+    device_id: LocalId
+    iso_code: IsoCode
+    description: Text
+    brand: ShortText | None = None
+    model: ShortText | None = None
+    serial_number: ShortText | None = None
+    custom_made: bool
+    custom_specifications: Text | None = None
+    # Verhuisconvenant: only movable (niet aard- en nagelvast) devices move along.
+    movable: bool
+    ownership: Ownership
+    supplier: SupplierReference | None = None
+    contract_reference: ShortText | None = None
+    purchase_date: date | None = None
+    purchase_price_cents: Cents | None = None
+    service_history: tuple[ServiceEvent, ...] = ()
+
+
+class Indicatie(WireModel):
+    """The indicatie and beschikking under which the devices are provided."""
+
+    legal_basis: ShortText
+    beschikking_reference: ShortText
+    decision_date: date
+    start_date: date
+    end_date: date | None = None
+    device_ids: UniqueLocalIds = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> Self:
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError("endDate is before startDate")
+        return self
+
+
+class FunctionalInformation(WireModel):
+    """Functional or medical information; only sent with consent for functional-information."""
+
+    summary: Text
+    limitations: tuple[Text, ...] = ()
+    medical_details: Text | None = None
+
+
+class DeviceReference(WireModel):
+    """A device named by the departing side's identifier and contract."""
+
+    device_id: LocalId
+    iso_code: IsoCode
+    serial_number: ShortText | None = None
+    contract_reference: ShortText | None = None
+
+
+# --- bodies -------------------------------------------------------------------------------------
+
+
+class _Body(WireModel):
+    message_type: ClassVar[str]
+
+
+def _require_consent(consent: ConsentScope, kind: DataKind, what: str) -> None:
+    if kind not in consent.data_kinds:
+        raise ValueError(f"{what} is present but the consent does not cover {kind!r}")
+
+
+class DossierOffer(_Body):
+    """Departing gemeente -> receiving gemeente: the dossier, sent under the client's consent."""
+
+    message_type = "dossier-offer"
+
+    client: Client
+    consent: ConsentScope
+    departing_gemeentecode: Gemeentecode
+    devices: tuple[Device, ...] = Field(min_length=1)
+    indicatie: Indicatie | None = None
+    urgent: bool
+    urgency_reason: Text | None = None
+    functional_information: FunctionalInformation | None = None
+
+    @model_validator(mode="after")
+    def _covered_by_consent(self) -> Self:
+        # Verhuisconvenant 2021 principle 1: data moves only after the client agrees.
+        _require_consent(self.consent, "identity", "client identity")
+        _require_consent(self.consent, "address", "client.newAddress")
+        _require_consent(self.consent, "devices", "devices")
+        if self.indicatie is not None:
+            _require_consent(self.consent, "indicatie", "indicatie")
+        if self.functional_information is not None:
+            _require_consent(self.consent, "functional-information", "functionalInformation")
+        outside = [d.device_id for d in self.devices if d.device_id not in self.consent.device_ids]
+        if outside:
+            raise ValueError(f"devices without consent: {', '.join(outside)}")
+        return self
+
+    @model_validator(mode="after")
+    def _devices_unique(self) -> Self:
+        _unique(tuple(device.device_id for device in self.devices))
+        return self
+
+
+class DossierRequest(_Body):
+    """Receiving gemeente -> departing gemeente: asks for the dossier of someone who moved in."""
+
+    message_type = "dossier-request"
+
+    bsn: Bsn
+    move_date: date
+    previous_gemeentecode: Gemeentecode
+
+
+ExceptionReason = Literal[
+    "not-movable",
+    "client-owned",
+    "not-in-assortment",
+    "unsafe-or-worn",
+    "needs-changed",
+    "wlz-institution",
+    "other",
+]
+
+
+class DeviceDecisionItem(WireModel):
+    """The receiving gemeente's decision on one device: take over, or an exception with reasons."""
+
+    device_id: LocalId
+    outcome: Literal["take-over", "exception"]
+    reason_code: ExceptionReason | None = None
+    reason_text: Text | None = None
+    alternative_offered: Text | None = None
+
+    @model_validator(mode="after")
+    def _exception_is_explained(self) -> Self:
+        # Verhuisconvenant principle 2: an exception is told actively, with reasons.
+        explained = (self.reason_code, self.reason_text, self.alternative_offered)
+        if self.outcome == "exception" and None in explained:
+            raise ValueError("an exception needs reasonCode, reasonText and alternativeOffered")
+        if self.outcome == "take-over" and self.reason_code is not None:
+            raise ValueError("a take-over has no reasonCode")
+        return self
+
+
+class DeviceDecision(_Body):
+    """Receiving gemeente -> departing gemeente: the decision per offered device."""
+
+    message_type = "device-decision"
+
+    decisions: tuple[DeviceDecisionItem, ...] = Field(min_length=1)
+    effective_date: date
+    provision_end_date: date | None = None
+
+    @model_validator(mode="after")
+    def _one_decision_per_device(self) -> Self:
+        _unique(tuple(decision.device_id for decision in self.decisions))
+        return self
+
+
+class TakeoverOrder(_Body):
+    """Receiving gemeente -> supplier: take over these devices (no indicatie, no medical data)."""
+
+    message_type = "takeover-order"
+
+    order_id: UUID
+    client_name: PersonName
+    address: Address
+    contact_preferences: ContactPreferences
+    representative: Representative | None = None
+    move_date: date
+    devices: tuple[Device, ...] = Field(min_length=1)
+    departing_supplier: SupplierReference | None = None
+    # Normenkader 2020: the supplier contacts the client within 5 working days.
+    contact_before: date
+    urgent: bool
+
+
+class DepartureNotice(_Body):
+    """Departing gemeente -> its supplier: these devices leave the contract."""
+
+    message_type = "departure-notice"
+
+    devices: tuple[DeviceReference, ...] = Field(min_length=1)
+    effective_date: date
+    receiving_gemeentecode: Gemeentecode
+    receiving_supplier: SupplierReference | None = None
+
+
+SupplierStatusCode = Literal[
+    "received",
+    "client-contacted",
+    "taken-over",
+    "inspected",
+    "replaced",
+    "problem",
+    "refused",
+]
+SupplierReason = Literal[
+    "client-unreachable",
+    "device-not-found",
+    "device-unsafe",
+    "not-contracted",
+    "no-capacity",
+    "other",
+]
+
+
+class SupplierStatus(_Body):
+    """Supplier -> its gemeente: progress of a takeover order, per order or per device."""
+
+    message_type = "supplier-status"
+
+    order_id: UUID
+    device_id: LocalId | None = None
+    status: SupplierStatusCode
+    occurred_at: UtcDatetime
+    reason_code: SupplierReason | None = None
+    reason_text: Text | None = None
+
+    @model_validator(mode="after")
+    def _problem_is_explained(self) -> Self:
+        if self.status in ("problem", "refused") and self.reason_code is None:
+            raise ValueError(f"status {self.status!r} needs a reasonCode")
+        return self
+
+
+MaintenanceState = Literal["good", "fair", "poor"]
+
+
+class SettlementInputs(WireModel):
+    """Every input of the takeover price calculation, so both suppliers can recompute it."""
+
+    purchase_price_cents: Cents
+    purchase_date: date
+    transfer_date: date
+    economic_lifetime_months: PositiveInt
+    floor_cents: Cents | None = None
+    floor_basis_points: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    maintenance_state: MaintenanceState
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if (self.floor_cents is None) == (self.floor_basis_points is None):
+            raise ValueError("give exactly one of floorCents and floorBasisPoints")
+        if self.transfer_date < self.purchase_date:
+            raise ValueError("transferDate is before purchaseDate")
+        return self
+
+
+SettlementMethod = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9]+(-[a-z0-9]+)*-v[0-9]+$",
+        description="Versioned calculation method, e.g. linear-depreciation-v1.",
+    ),
+]
+
+
+class SettlementOffer(_Body):
+    """Supplier -> supplier: the takeover price of one device and how it was calculated."""
+
+    message_type = "settlement-offer"
+
+    settlement_id: UUID
+    device_id: LocalId
+    method: SettlementMethod
+    inputs: SettlementInputs
+    amount_cents: Cents
+
+
+class SettlementAccept(_Body):
+    """Supplier -> supplier: the offered amount is accepted."""
+
+    message_type = "settlement-accept"
+
+    settlement_id: UUID
+    device_id: LocalId
+    amount_cents: Cents
+
+
+DisputeReason = Literal["inputs-incorrect", "method-not-agreed", "device-condition", "other"]
+
+
+class SettlementDispute(_Body):
+    """Supplier -> supplier: the offered amount is disputed, optionally with a counter amount."""
+
+    message_type = "settlement-dispute"
+
+    settlement_id: UUID
+    device_id: LocalId
+    reason_code: DisputeReason
+    reason_text: Text
+    counter_amount_cents: Cents | None = None
+
+
+class ConsentWithdrawn(_Body):
+    """The client withdrew (part of) the consent: stop processing and delete what was received."""
+
+    message_type = "consent-withdrawn"
+
+    consent_id: UUID
+    withdrawn_at: UtcDatetime
+    entire_consent: bool
+    data_kinds: UniqueDataKinds = ()
+    device_ids: UniqueLocalIds = ()
+    instruction: Literal["stop-and-delete"] = "stop-and-delete"
+
+    @model_validator(mode="after")
+    def _says_what(self) -> Self:
+        if not self.entire_consent and not (self.data_kinds or self.device_ids):
+            raise ValueError("a partial withdrawal names dataKinds or deviceIds")
+        return self
+
+
+CancelReason = Literal["move-cancelled", "move-corrected", "client-deceased", "other"]
+
+
+class DossierCancelled(_Body):
+    """The dossier is void: the move was cancelled or corrected, or the client died."""
+
+    message_type = "dossier-cancelled"
+
+    reason: CancelReason
+    reason_text: Text | None = None
+
+    @model_validator(mode="after")
+    def _other_is_explained(self) -> Self:
+        if self.reason == "other" and self.reason_text is None:
+            raise ValueError("reason 'other' needs reasonText")
+        return self
+
+
+class Receipt(_Body):
+    """Technical receipt: which message arrived and the digest of the exact bytes received."""
+
+    message_type = "receipt"
+
+    received_message_id: UUID
+    # Same form as the RFC 3230 Digest header the message travelled with.
+    body_digest: Annotated[str, Field(pattern=r"^SHA-256=[A-Za-z0-9+/]{43}=$")]
+    received_at: UtcDatetime
+
+
+_BODY_MODELS: Final[tuple[type[_Body], ...]] = (
+    ConsentWithdrawn,
+    DepartureNotice,
+    DeviceDecision,
+    DossierCancelled,
+    DossierOffer,
+    DossierRequest,
+    Receipt,
+    SettlementAccept,
+    SettlementDispute,
+    SettlementOffer,
+    SupplierStatus,
+    TakeoverOrder,
+)
+BODY_MODELS: Final[Mapping[str, type[_Body]]] = {
+    model.message_type: model for model in _BODY_MODELS
+}
+
+# --- routes -------------------------------------------------------------------------------------
+
+_SUPPLIERS: Final = (
+    ("departing-supplier", "receiving-supplier"),
+    ("receiving-supplier", "departing-supplier"),
+)
+_STOP_NOTICES: Final = (
+    ("departing-gemeente", "receiving-gemeente"),
+    ("receiving-gemeente", "departing-gemeente"),
+    ("departing-gemeente", "departing-supplier"),
+    ("receiving-gemeente", "receiving-supplier"),
+)
+_FORWARD_ROUTES: dict[str, frozenset[tuple[Role, Role]]] = {
+    "dossier-offer": frozenset({("departing-gemeente", "receiving-gemeente")}),
+    "dossier-request": frozenset({("receiving-gemeente", "departing-gemeente")}),
+    "device-decision": frozenset({("receiving-gemeente", "departing-gemeente")}),
+    "takeover-order": frozenset({("receiving-gemeente", "receiving-supplier")}),
+    "departure-notice": frozenset({("departing-gemeente", "departing-supplier")}),
+    "supplier-status": frozenset(
+        {("receiving-supplier", "receiving-gemeente"), ("departing-supplier", "departing-gemeente")}
+    ),
+    "settlement-offer": frozenset(_SUPPLIERS),
+    "settlement-accept": frozenset(_SUPPLIERS),
+    "settlement-dispute": frozenset(_SUPPLIERS),
+    "consent-withdrawn": frozenset(_STOP_NOTICES),
+    "dossier-cancelled": frozenset(_STOP_NOTICES),
+}
+# A receipt goes back along any route a message can come in on.
+MESSAGE_ROUTES: Final[Mapping[str, frozenset[tuple[Role, Role]]]] = {
+    **_FORWARD_ROUTES,
+    "receipt": frozenset(
+        (receiver, sender) for routes in _FORWARD_ROUTES.values() for sender, receiver in routes
+    ),
+}
+
+# --- envelope -----------------------------------------------------------------------------------
+
+# The body's model is chosen by the envelope's messageType; parse_message sets it while validating.
+_DECLARED_TYPE: ContextVar[str | None] = ContextVar("_DECLARED_TYPE", default=None)
+
+
+def _body_tag(value: Any) -> str | None:
+    if isinstance(value, _Body):
+        return value.message_type
+    return _DECLARED_TYPE.get()
+
+
+MessageBody = Annotated[
+    Annotated[ConsentWithdrawn, Tag("consent-withdrawn")]
+    | Annotated[DepartureNotice, Tag("departure-notice")]
+    | Annotated[DeviceDecision, Tag("device-decision")]
+    | Annotated[DossierCancelled, Tag("dossier-cancelled")]
+    | Annotated[DossierOffer, Tag("dossier-offer")]
+    | Annotated[DossierRequest, Tag("dossier-request")]
+    | Annotated[Receipt, Tag("receipt")]
+    | Annotated[SettlementAccept, Tag("settlement-accept")]
+    | Annotated[SettlementDispute, Tag("settlement-dispute")]
+    | Annotated[SettlementOffer, Tag("settlement-offer")]
+    | Annotated[SupplierStatus, Tag("supplier-status")]
+    | Annotated[TakeoverOrder, Tag("takeover-order")],
+    Discriminator(
+        _body_tag,
+        custom_error_type="body_type_unknown",
+        custom_error_message="body cannot be checked: messageType is missing or unknown",
+    ),
+]
+
+
+class Message(WireModel):
+    """The envelope every protocol message travels in."""
+
+    message_id: UUID
+    dossier_id: UUID = Field(description="Conversation id shared by every message of one move.")
+    message_type: MessageType
+    protocol_version: Annotated[str, Field(pattern=r"^1\.(0|[1-9][0-9]*)$")] = PROTOCOL_VERSION
+    sender: Party
+    receiver: Party
+    created_at: UtcDatetime
+    in_reply_to: UUID | None = None
+    body: MessageBody
+
+    @model_validator(mode="after")
+    def _body_matches_type(self) -> Self:
+        if self.body.message_type != self.message_type:
+            raise ValueError(
+                f"body is a {self.body.message_type} body but messageType is {self.message_type}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _route_allowed(self) -> Self:
+        route = (self.sender.role, self.receiver.role)
+        if route not in MESSAGE_ROUTES[self.message_type]:
+            raise ValueError(f"a {route[0]} may not send {self.message_type} to a {route[1]}")
+        return self
+
+
+# --- parsing and serialising --------------------------------------------------------------------
+
+_READABLE_ERRORS: Final = {
+    "extra_forbidden": "unknown field",
+    "missing": "required field is missing",
+    "timezone_aware": "datetime needs a timezone offset (RFC 3339)",
+}
+
+
+@contextmanager
+def _declared_type(message_type: str | None) -> Iterator[None]:
+    token = _DECLARED_TYPE.set(message_type)
+    try:
+        yield
+    finally:
+        _DECLARED_TYPE.reset(token)
+
+
+def _path(error: ErrorDetails) -> str:
+    location = list(error["loc"])
+    # A discriminated union puts the tag after "body"; the wire has no such level.
+    if len(location) > 1 and location[0] == "body" and location[1] in MESSAGE_TYPES:
+        del location[1]
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path.lstrip(".") or "(message)"
+
+
+def _describe(error: ErrorDetails) -> str:
+    reason = _READABLE_ERRORS.get(error["type"], error["msg"])
+    return f"{_path(error)}: {reason.removeprefix('Value error, ')}"
+
+
+def _check_version(document: Mapping[str, Any]) -> None:
+    version = document.get("protocolVersion")
+    if not isinstance(version, str):
+        return
+    major, separator, minor = version.partition(".")
+    if separator and major.isdigit() and minor.isdigit() and int(major) != SUPPORTED_MAJOR_VERSION:
+        raise UnsupportedVersion(
+            f"protocolVersion {version} is not supported; this implementation speaks "
+            f"{SUPPORTED_MAJOR_VERSION}.x"
+        )
+
+
+def parse_message(document: Mapping[str, Any]) -> Message:
+    """Validate a decoded JSON document as a protocol message.
+
+    Raises ``UnsupportedVersion`` when the major protocol version is not 1 and ``InvalidMessage``
+    otherwise, with every failing field path (camelCase, as on the wire) and its reason.
+    """
+    if not isinstance(document, Mapping):
+        raise InvalidMessage("(message): a message is a JSON object")
+    _check_version(document)
+    declared = document.get("messageType")
+    try:
+        text = json.dumps(document, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidMessage(f"(message): not a JSON document: {exc}") from exc
+    with _declared_type(declared if declared in BODY_MODELS else None):
+        try:
+            # Strict JSON mode: no "5" for 5, no number for a date; only wire (camelCase) names.
+            return Message.model_validate_json(text, strict=True, by_alias=True, by_name=False)
+        except ValidationError as exc:
+            reasons = "; ".join(_describe(error) for error in exc.errors(include_url=False))
+            raise InvalidMessage(reasons) from exc
+
+
+def message_to_json(message: Message) -> dict[str, Any]:
+    """Return the wire form of ``message``: camelCase, JSON types, absent optionals left out."""
+    document: dict[str, Any] = message.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return document
