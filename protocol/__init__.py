@@ -4,12 +4,18 @@ A pure library: no web framework, database or environment access. ``agent`` and 
 build on it; it never imports them.
 """
 
-from protocol import errors
+from protocol import errors, identifiers, messages
 from protocol.clock import Clock, FrozenClock, SystemClock
+from protocol.messages import Message, message_to_json, parse_message
 
 __all__ = [
     "Clock",
     "FrozenClock",
+    "Message",
     "SystemClock",
     "errors",
+    "identifiers",
+    "message_to_json",
+    "messages",
+    "parse_message",
 ]

@@ -34,12 +34,10 @@ from pydantic_core import ErrorDetails
 from protocol._identifiers import Bsn, Gemeentecode, IsoCode, Oin
 from protocol.errors import InvalidMessage, UnsupportedVersion
 
-__all__ = [
-    "BODY_MODELS",
-    "MESSAGE_ROUTES",
-    "MESSAGE_TYPES",
-    "PROTOCOL_VERSION",
+# Plain sorted order, as tests/test_public_api.py requires (RUF022 wants constants first).
+__all__ = [  # noqa: RUF022
     "Address",
+    "BODY_MODELS",
     "Client",
     "ConsentScope",
     "ConsentWithdrawn",
@@ -55,10 +53,13 @@ __all__ = [
     "DossierRequest",
     "FunctionalInformation",
     "Indicatie",
+    "MESSAGE_ROUTES",
+    "MESSAGE_TYPES",
     "Message",
     "MessageBody",
     "MessageType",
     "Ownership",
+    "PROTOCOL_VERSION",
     "Party",
     "PersonName",
     "Receipt",
