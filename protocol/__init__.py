@@ -4,7 +4,8 @@ A pure library: no web framework, database or environment access. ``agent`` and 
 build on it; it never imports them.
 """
 
-from protocol import errors, identifiers, messages
+from protocol import errors, identifiers, jwk, jws, messages
+from protocol._jcs import canonicalize
 from protocol.clock import Clock, FrozenClock, SystemClock
 from protocol.messages import Message, message_to_json, parse_message
 
@@ -13,8 +14,11 @@ __all__ = [
     "FrozenClock",
     "Message",
     "SystemClock",
+    "canonicalize",
     "errors",
     "identifiers",
+    "jwk",
+    "jws",
     "message_to_json",
     "messages",
     "parse_message",

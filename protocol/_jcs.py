@@ -1,0 +1,124 @@
+"""RFC 8785 JSON Canonicalization Scheme (JCS).
+
+The fast path lets the C encoder of ``json.dumps`` do the work; its output equals JCS whenever the
+value holds no floats, no integers of 16 or more digits and no object key at or above U+E000 (the
+only place where Python's code point order differs from the UTF-16 code unit order of RFC 8785
+section 3.2.3). Anything else goes through the exact, slower serializer below.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from protocol._json import JsonValue
+from protocol.errors import MalformedJson
+
+__all__ = ["canonicalize"]
+
+# Below this every integer is an exact double and str() equals the ECMAScript form.
+_SAFE_INTEGER = 2**53 - 1
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+# Outside strings, a digit followed by "." or "e" can only be a float written by repr().
+_FLOAT_OR_LONG_INTEGER = re.compile(r"\d[.e]|\d{16}")
+_HIGH_CHARACTER = re.compile("[\ue000-\U0010ffff]")
+_fast_encoder = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
+)
+
+
+def canonicalize(value: JsonValue) -> bytes:
+    """Return the RFC 8785 canonical UTF-8 form of a JSON value."""
+    try:
+        text = _fast_encoder.encode(value)
+    except ValueError as exc:  # NaN or Infinity, refused by RFC 8785 section 3.2.2.3
+        raise MalformedJson(f"value cannot be canonicalized: {exc}") from exc
+    if _needs_exact_path(text):
+        text = _serialize(value)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogate, refused by RFC 8785 section 3.2.2.2
+        raise MalformedJson("string contains an unpaired UTF-16 surrogate") from exc
+
+
+def _needs_exact_path(text: str) -> bool:
+    if not text.isascii() and _HIGH_CHARACTER.search(text):
+        return True
+    outside_strings = _STRING.sub("", text) if '"' in text else text
+    return _FLOAT_OR_LONG_INTEGER.search(outside_strings) is not None
+
+
+def _serialize(value: Any) -> str:
+    if value is None or value is True or value is False:
+        return json.dumps(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int):
+        return _serialize_integer(value)
+    if isinstance(value, float):
+        return serialize_number(value)
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_serialize(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return _serialize_object(value)
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def _serialize_integer(value: int) -> str:
+    if abs(value) <= _SAFE_INTEGER:
+        return str(value)
+    # RFC 8785 section 3.2.2.3: every JSON number is an IEEE 754 double, as in ECMAScript; larger
+    # integers become the nearest double (RFC 7493 section 2.2 advises against sending them).
+    try:
+        return serialize_number(float(value))
+    except OverflowError as exc:
+        raise MalformedJson("integer is too large for an IEEE 754 double") from exc
+
+
+def _serialize_object(value: dict[Any, Any]) -> str:
+    if not all(isinstance(key, str) for key in value):
+        raise MalformedJson("object keys must be strings")
+    # RFC 8785 section 3.2.3: sort on UTF-16 code units.
+    keys = sorted(value, key=lambda key: key.encode("utf-16-be", "surrogatepass"))
+    members = (json.dumps(key, ensure_ascii=False) + ":" + _serialize(value[key]) for key in keys)
+    return "{" + ",".join(members) + "}"
+
+
+def serialize_number(value: float) -> str:
+    """Serialize a double like ECMAScript Number.prototype.toString (RFC 8785 section 3.2.2.3)."""
+    if not math.isfinite(value):
+        raise MalformedJson(f"{value} is not allowed in JSON (RFC 8785 section 3.2.2.3)")
+    if value == 0:
+        return "0"  # also for -0.0
+    sign = "-" if value < 0 else ""
+    digits, exponent = _shortest_digits(abs(value))
+    return sign + _format_es6(digits, exponent)
+
+
+def _shortest_digits(value: float) -> tuple[str, int]:
+    """Shortest round-trip digits and n such that value = 0.digits * 10**n."""
+    mantissa, _, exponent_text = repr(value).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = whole + fraction
+    exponent = int(exponent_text or "0") + len(whole)
+    stripped = digits.lstrip("0")
+    exponent -= len(digits) - len(stripped)
+    return stripped.rstrip("0"), exponent
+
+
+def _format_es6(digits: str, n: int) -> str:
+    # ECMA-262 Number::toString, steps for k digits and decimal point position n.
+    k = len(digits)
+    if k <= n <= 21:
+        return digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return "0." + "0" * -n + digits
+    exponent = n - 1
+    exponent_text = ("+" if exponent >= 0 else "-") + str(abs(exponent))
+    if k == 1:
+        return digits + "e" + exponent_text
+    return digits[0] + "." + digits[1:] + "e" + exponent_text
