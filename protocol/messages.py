@@ -115,7 +115,17 @@ def _unique(items: tuple[_Item, ...]) -> tuple[_Item, ...]:
     return items
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+# RFC 3339 date-time with a mandatory offset, so that schema validators without a date-time
+# format checker refuse naive datetimes just like the models do.
+_RFC3339_DATETIME = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+UtcDatetime = Annotated[
+    AwareDatetime,
+    AfterValidator(_to_utc),
+    Field(json_schema_extra={"pattern": _RFC3339_DATETIME}),
+]
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
 LocalId = Annotated[
@@ -773,13 +783,22 @@ def parse_message(document: Mapping[str, Any]) -> Message:
         text = json.dumps(document, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidMessage(f"(message): not a JSON document: {exc}") from exc
-    with _declared_type(declared if declared in BODY_MODELS else None):
+    # The version has a default for Python callers, but on the wire it is required.
+    reasons = (
+        [] if "protocolVersion" in document else ["protocolVersion: required field is missing"]
+    )
+    with _declared_type(
+        declared if isinstance(declared, str) and declared in BODY_MODELS else None
+    ):
         try:
             # Strict JSON mode: no "5" for 5, no number for a date; only wire (camelCase) names.
-            return Message.model_validate_json(text, strict=True, by_alias=True, by_name=False)
+            message = Message.model_validate_json(text, strict=True, by_alias=True, by_name=False)
         except ValidationError as exc:
-            reasons = "; ".join(_describe(error) for error in exc.errors(include_url=False))
-            raise InvalidMessage(reasons) from exc
+            reasons.extend(_describe(error) for error in exc.errors(include_url=False))
+            raise InvalidMessage("; ".join(reasons)) from exc
+    if reasons:
+        raise InvalidMessage("; ".join(reasons))
+    return message
 
 
 def message_to_json(message: Message) -> dict[str, Any]:
