@@ -284,3 +284,45 @@ def test_messages_are_frozen() -> None:
     message = parse_message(_example("receipt"))
     with pytest.raises(ValidationError):
         message.message_type = "dossier-offer"  # type: ignore[misc]
+
+
+def test_error_detail_never_contains_the_bsn() -> None:
+    document = _example("dossier-offer")
+    document["body"]["client"]["bsn"] = "999993654"
+    document["body"]["client"]["surpriseField"] = "999993653"
+    detail = _rejected(document)
+    assert "body.client.bsn" in detail
+    assert "99999365" not in detail
+
+
+@pytest.mark.parametrize(
+    ("message_type", "path", "value", "reason"),
+    [
+        ("dossier-cancelled", ("body", "reason"), "other", "reason 'other' needs reasonText"),
+        (
+            "settlement-offer",
+            ("body", "inputs", "transferDate"),
+            "2019-01-01",
+            "transferDate is before purchaseDate",
+        ),
+        (
+            "dossier-offer",
+            ("body", "client", "contactPreferences", "channels"),
+            ["email"],
+            "channel email needs emailAddress",
+        ),
+        ("supplier-status", ("body", "status"), "refused", "status 'refused' needs a reasonCode"),
+        (
+            "consent-withdrawn",
+            ("body", "dataKinds"),
+            [],
+            "a partial withdrawal names dataKinds or deviceIds",
+        ),
+    ],
+)
+def test_body_rules(message_type: str, path: tuple[str, ...], value: Any, reason: str) -> None:
+    document = _example(message_type)
+    target = _at(document, path[:-1])
+    target[path[-1]] = value
+    target.pop("reasonText", None)
+    assert reason in _rejected(document)
