@@ -144,12 +144,17 @@ UniqueLocalIds = Annotated[
 ]
 
 
+def _title(field_name: str, _info: object) -> str:
+    return field_name.replace("_", " ").capitalize()
+
+
 class WireModel(BaseModel):
     """Base of every wire model: frozen, camelCase aliases, unknown fields rejected."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,
         extra="forbid",
+        field_title_generator=_title,
         frozen=True,
         validate_by_alias=True,
         validate_by_name=True,
