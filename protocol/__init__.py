@@ -4,7 +4,7 @@ A pure library: no web framework, database or environment access. ``agent`` and 
 build on it; it never imports them.
 """
 
-from protocol import errors, identifiers, jwk, jws, messages
+from protocol import errors, identifiers, jwk, jws, messages, signing
 from protocol._jcs import canonicalize
 from protocol.clock import Clock, FrozenClock, SystemClock
 from protocol.messages import Message, message_to_json, parse_message
@@ -22,4 +22,5 @@ __all__ = [
     "message_to_json",
     "messages",
     "parse_message",
+    "signing",
 ]
