@@ -34,10 +34,12 @@ from pydantic_core import ErrorDetails
 from protocol._identifiers import Bsn, Gemeentecode, IsoCode, Oin
 from protocol.errors import InvalidMessage, UnsupportedVersion
 
-# Plain sorted order, as tests/test_public_api.py requires (RUF022 wants constants first).
-__all__ = [  # noqa: RUF022
-    "Address",
+__all__ = [
     "BODY_MODELS",
+    "MESSAGE_ROUTES",
+    "MESSAGE_TYPES",
+    "PROTOCOL_VERSION",
+    "Address",
     "Client",
     "ConsentScope",
     "ConsentWithdrawn",
@@ -53,13 +55,10 @@ __all__ = [  # noqa: RUF022
     "DossierRequest",
     "FunctionalInformation",
     "Indicatie",
-    "MESSAGE_ROUTES",
-    "MESSAGE_TYPES",
     "Message",
     "MessageBody",
     "MessageType",
     "Ownership",
-    "PROTOCOL_VERSION",
     "Party",
     "PersonName",
     "Receipt",
