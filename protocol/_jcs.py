@@ -20,10 +20,11 @@ __all__ = ["canonicalize"]
 
 # Below this every integer is an exact double and str() equals the ECMAScript form.
 _SAFE_INTEGER = 2**53 - 1
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-# Outside strings, a digit followed by "." or "e" can only be a float written by repr().
-_FLOAT_OR_LONG_INTEGER = re.compile(r"\d[.e]|\d{16}")
-_HIGH_CHARACTER = re.compile("[\ue000-\U0010ffff]")
+# A float (repr() always writes "." or "e") or a 16+ digit integer right after ":", "," or "[";
+# a match inside a string only costs a detour through the exact serializer.
+_NUMBER_TO_REWRITE = re.compile(rb"[:,\[]-?(?:[0-9]+[.e]|[0-9]{16})")
+_NUMBER_START = frozenset(bytes([byte]) for byte in b"-0123456789")
+_HIGH_LEAD_BYTES = tuple(bytes([lead]) for lead in range(0xEE, 0xF5))
 _fast_encoder = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
 )
@@ -32,22 +33,24 @@ _fast_encoder = json.JSONEncoder(
 def canonicalize(value: JsonValue) -> bytes:
     """Return the RFC 8785 canonical UTF-8 form of a JSON value."""
     try:
-        text = _fast_encoder.encode(value)
-    except ValueError as exc:  # NaN or Infinity, refused by RFC 8785 section 3.2.2.3
+        data = _fast_encoder.encode(value).encode("utf-8")
+    except ValueError as exc:  # NaN or Infinity (section 3.2.2.3), or a lone surrogate
         raise MalformedJson(f"value cannot be canonicalized: {exc}") from exc
-    if _needs_exact_path(text):
-        text = _serialize(value)
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError as exc:  # lone surrogate, refused by RFC 8785 section 3.2.2.2
-        raise MalformedJson("string contains an unpaired UTF-16 surrogate") from exc
+    if _needs_exact_path(data):
+        try:
+            return _serialize(value).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise MalformedJson("string contains an unpaired UTF-16 surrogate") from exc
+    return data
 
 
-def _needs_exact_path(text: str) -> bool:
-    if not text.isascii() and _HIGH_CHARACTER.search(text):
+def _needs_exact_path(data: bytes) -> bool:
+    if data[:1] in _NUMBER_START:  # a bare top-level number has no ":", "," or "[" before it
         return True
-    outside_strings = _STRING.sub("", text) if '"' in text else text
-    return _FLOAT_OR_LONG_INTEGER.search(outside_strings) is not None
+    # UTF-8 lead bytes 0xEE-0xF4 start the characters at or above U+E000.
+    if not data.isascii() and any(lead in data for lead in _HIGH_LEAD_BYTES):
+        return True
+    return _NUMBER_TO_REWRITE.search(data) is not None
 
 
 def _serialize(value: Any) -> str:
