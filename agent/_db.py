@@ -1,0 +1,273 @@
+"""Database tables and engine of the agent (async SQLAlchemy 2; SQLite or PostgreSQL).
+
+Tables are created on start (Alembic comes later). Every write goes through
+:meth:`Database.transaction`; on SQLite one writer at a time (WAL, busy timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import ConnectionPoolEntry
+
+__all__ = [
+    "Base",
+    "ClientRow",
+    "ConsentRow",
+    "Database",
+    "DeliveryAttemptRow",
+    "DeviceRow",
+    "DossierRow",
+    "InboundMessageRow",
+    "OutboxRow",
+    "ProvisionRow",
+    "TransitionRow",
+]
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        moment = value.astimezone(UTC)
+        return moment.replace(tzinfo=None) if dialect.name == "sqlite" else moment
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        datetime: UtcDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+        bytes: LargeBinary,
+    }
+
+
+class ClientRow(Base):
+    """A client in the register of current provisions."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    bsn: Mapped[str] = mapped_column(String(9), unique=True)
+    # Name, address, contact preferences, representative, indicatie: wire-shaped JSON.
+    details: Mapped[dict[str, Any]]
+    imported_at: Mapped[datetime]
+
+
+class DeviceRow(Base):
+    """A device provided to a client now."""
+
+    __tablename__ = "devices"
+    __table_args__ = (UniqueConstraint("client_id", "device_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    device_id: Mapped[str] = mapped_column(String(64))
+    iso_code: Mapped[str] = mapped_column(String(8))
+    movable: Mapped[bool]
+    details: Mapped[dict[str, Any]]
+
+
+class DossierRow(Base):
+    """One move of one client, seen from one side."""
+
+    __tablename__ = "dossiers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    side: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    partner_oin: Mapped[str | None] = mapped_column(String(20))
+    partner_gemeentecode: Mapped[str | None] = mapped_column(String(4))
+    client_bsn: Mapped[str | None] = mapped_column(String(9))
+    move_date: Mapped[date | None]
+    # The new address for the offer (departing side), wire-shaped.
+    new_address: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class TransitionRow(Base):
+    """One state change of a dossier, with time and cause."""
+
+    __tablename__ = "transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dossier_id: Mapped[str] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    cause: Mapped[str] = mapped_column(Text)
+
+
+class ConsentRow(Base):
+    """The client's consent (or refusal) as a recorded fact."""
+
+    __tablename__ = "consents"
+
+    consent_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    dossier_id: Mapped[str] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    data_kinds: Mapped[list[Any]]
+    device_ids: Mapped[list[Any]]
+    channel: Mapped[str] = mapped_column(String(16))
+    granted_by: Mapped[str] = mapped_column(String(16))
+    granted_at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+
+
+class InboundMessageRow(Base):
+    """A received protocol message: exact bytes, signature, digest, and the receipt given."""
+
+    __tablename__ = "inbound_messages"
+
+    message_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    dossier_id: Mapped[str] = mapped_column(String(36), index=True)
+    sender_oin: Mapped[str] = mapped_column(String(20))
+    message_type: Mapped[str] = mapped_column(String(32))
+    body: Mapped[bytes]
+    signature: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(60))
+    received_at: Mapped[datetime]
+    receipt_body: Mapped[bytes]
+
+
+class OutboxRow(Base):
+    """A message or CloudEvent to deliver; committed with the state change that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("dossier_id", "sequence"),
+        Index("ix_outbox_due", "state", "execute_after"),
+    )
+
+    message_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    dossier_id: Mapped[str] = mapped_column(String(36))
+    sequence: Mapped[int]
+    # Delivery order is kept per stream: one dossier's messages to one destination.
+    stream: Mapped[str] = mapped_column(String(80), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    message_type: Mapped[str] = mapped_column(String(64))
+    destination_oin: Mapped[str | None] = mapped_column(String(20))
+    destination_url: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[bytes]
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    execute_after: Mapped[datetime]
+    created_at: Mapped[datetime]
+    # Dead after this moment (created_at + max age; reset by a requeue).
+    deadline: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    receipt_body: Mapped[bytes | None]
+    receipt_signature: Mapped[str | None] = mapped_column(Text)
+
+
+class DeliveryAttemptRow(Base):
+    """One delivery attempt of an outbox message."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("outbox.message_id"), index=True)
+    at: Mapped[datetime]
+    status_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ProvisionRow(Base):
+    """Receiving side: the decision on one device and the continued provision."""
+
+    __tablename__ = "continued_provisions"
+    __table_args__ = (UniqueConstraint("dossier_id", "device_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dossier_id: Mapped[str] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    iso_code: Mapped[str] = mapped_column(String(8))
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason_code: Mapped[str | None] = mapped_column(String(32))
+    reason_text: Mapped[str | None] = mapped_column(Text)
+    alternative: Mapped[str | None] = mapped_column(Text)
+    start_date: Mapped[date | None]
+    end_date: Mapped[date | None]
+
+
+def _sqlite_pragmas(connection: Any, _record: ConnectionPoolEntry) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Database:
+    """The agent's engine and sessions; one writer at a time on SQLite."""
+
+    def __init__(self, url: str) -> None:
+        self.engine: AsyncEngine = create_async_engine(url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = asyncio.Lock()
+
+    async def create_tables(self) -> None:
+        async with self.engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session in one transaction: committed on success, rolled back on error."""
+        if self.is_sqlite:
+            async with self._write_lock, self._sessions.begin() as session:
+                yield session
+        else:
+            async with self._sessions.begin() as session:
+                yield session
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only."""
+        async with self._sessions() as session:
+            yield session

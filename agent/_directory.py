@@ -1,0 +1,34 @@
+"""What the agent needs from the registry: the subset of ``registry.client.RegistryClient``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from protocol.signing import VerificationKey
+
+__all__ = ["Directory", "DirectoryEntry"]
+
+
+class DirectoryEntry(Protocol):
+    """A participant as the registry describes it (``registry.client.Participant``)."""
+
+    @property
+    def oin(self) -> str | None: ...
+
+    @property
+    def endpoint(self) -> str | None: ...
+
+
+class Directory(Protocol):
+    """The registry lookups the agent makes; ``RegistryClient`` satisfies it."""
+
+    async def gemeente(
+        self, gemeentecode: str, *, message_type: str | None = None
+    ) -> DirectoryEntry: ...
+
+    async def participant(self, oin: str, *, message_type: str | None = None) -> DirectoryEntry: ...
+
+    async def verification_keys(
+        self, oin: str, *, at: datetime | None = None
+    ) -> tuple[VerificationKey, ...]: ...

@@ -1,0 +1,406 @@
+"""Transactional outbox: enqueue with the state change, deliver with retries (issue 4).
+
+Guarantee: at-least-once delivery. A message keeps its id and exact body bytes across attempts;
+only the signature is fresh per attempt. Order is kept per stream (one dossier's messages to one
+destination); a stuck stream never blocks another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+
+import httpx
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from agent._db import Database, DeliveryAttemptRow, OutboxRow
+from agent._directory import Directory
+from agent.errors import OutboxMessageUnknown, ReceiptInvalid
+from protocol.clock import Clock
+from protocol.errors import ProtocolError
+from protocol.messages import Receipt
+from protocol.signing import (
+    VerificationPolicy,
+    read_signed_message,
+    sign_body,
+    verify_message,
+)
+
+__all__ = [
+    "DeliveryReport",
+    "Outbox",
+    "OutboxEntry",
+    "OutboxPolicy",
+    "body_digest",
+    "enqueue",
+]
+
+OutboxKind = Literal["message", "event"]
+DeliveredHook = Callable[[AsyncSession, OutboxRow, datetime], Awaitable[None]]
+_RETRY_WITH_HEADER = frozenset({429, 503})
+_CLOUDEVENTS_JSON = "application/cloudevents+json; charset=utf-8"
+_CONCURRENCY = 16
+
+
+def body_digest(body: bytes) -> str:
+    """RFC 3230 ``Digest`` value of exact bytes, as receipts name them."""
+    return "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode()
+
+
+@dataclass(frozen=True)
+class OutboxPolicy:
+    """Retry rules of the outbox."""
+
+    max_age: timedelta
+    base_delay: timedelta
+    max_delay: timedelta
+    batch_size: int = 100
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What one delivery pass did."""
+
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+
+    def __add__(self, other: DeliveryReport) -> DeliveryReport:
+        return DeliveryReport(
+            self.delivered + other.delivered, self.retried + other.retried, self.dead + other.dead
+        )
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """An outbox message as operators see it (no body: it may hold personal data)."""
+
+    message_id: str
+    dossier_id: str
+    sequence: int
+    kind: str
+    message_type: str
+    destination_oin: str | None
+    state: str
+    attempts: int
+    created_at: datetime
+    execute_after: datetime
+    last_error: str | None
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    message_id: str,
+    dossier_id: str,
+    kind: OutboxKind,
+    message_type: str,
+    body: bytes,
+    now: datetime,
+    policy: OutboxPolicy,
+    destination_oin: str | None = None,
+    destination_url: str | None = None,
+) -> None:
+    """Add a message to the outbox inside the caller's transaction."""
+    last = await session.scalar(
+        select(func.max(OutboxRow.sequence)).where(OutboxRow.dossier_id == dossier_id)
+    )
+    destination = destination_oin if kind == "message" else "webhook"
+    session.add(
+        OutboxRow(
+            message_id=message_id,
+            dossier_id=dossier_id,
+            sequence=(last or 0) + 1,
+            stream=f"{dossier_id}:{destination}",
+            kind=kind,
+            message_type=message_type,
+            destination_oin=destination_oin,
+            destination_url=destination_url,
+            body=body,
+            state="pending",
+            attempts=0,
+            execute_after=now,
+            created_at=now,
+            deadline=now + policy.max_age,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    delivered: bool
+    status_code: int | None = None
+    error: str | None = None
+    permanent: bool = False
+    retry_after: timedelta | None = None
+    receipt_body: bytes | None = None
+    receipt_signature: str | None = None
+
+
+def _retry_after(response: httpx.Response, now: datetime) -> timedelta | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    if value.strip().isdigit():
+        return timedelta(seconds=int(value.strip()))
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(moment - now, timedelta(0)) if moment.tzinfo else None
+
+
+def _problem_detail(response: httpx.Response) -> str:
+    try:
+        problem = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    if not isinstance(problem, Mapping):
+        return f"HTTP {response.status_code}"
+    parts = [str(problem.get(key)) for key in ("type", "title", "detail") if problem.get(key)]
+    return f"HTTP {response.status_code}: " + " - ".join(parts)
+
+
+class Outbox:
+    """Delivers due outbox messages; one pass at a time per process."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        directory: Directory,
+        http: httpx.AsyncClient,
+        clock: Clock,
+        random: Callable[[], float],
+        private_jwk: Mapping[str, Any],
+        verification: VerificationPolicy,
+        policy: OutboxPolicy,
+        on_delivered: DeliveredHook,
+    ) -> None:
+        self._database = database
+        self._directory = directory
+        self._http = http
+        self._clock = clock
+        self._random = random
+        self._private_jwk = private_jwk
+        self._verification = verification
+        self._policy = policy
+        self._on_delivered = on_delivered
+        self._pass_lock = asyncio.Lock()
+
+    # --- one pass ----------------------------------------------------------------------------
+
+    async def deliver_due(self) -> DeliveryReport:
+        """Try every message that is due and first in its stream, once."""
+        async with self._pass_lock:
+            due = await self._claim_due()
+            semaphore = asyncio.Semaphore(_CONCURRENCY)
+
+            async def one(row: OutboxRow) -> DeliveryReport:
+                async with semaphore:
+                    return await self._deliver_one(row)
+
+            reports = await asyncio.gather(*(one(row) for row in due))
+        return sum(reports, DeliveryReport())
+
+    async def _claim_due(self) -> Sequence[OutboxRow]:
+        # Seam for issue 8 (replicas on PostgreSQL): claim with FOR UPDATE SKIP LOCKED here.
+        earlier = aliased(OutboxRow)
+        blocked = (
+            select(earlier.message_id)
+            .where(
+                and_(
+                    earlier.stream == OutboxRow.stream,
+                    earlier.sequence < OutboxRow.sequence,
+                    earlier.state != "delivered",
+                )
+            )
+            .exists()
+        )
+        query = (
+            select(OutboxRow)
+            .where(OutboxRow.state == "pending", OutboxRow.execute_after <= self._clock.now())
+            .where(~blocked)
+            .order_by(OutboxRow.execute_after, OutboxRow.sequence)
+            .limit(self._policy.batch_size)
+        )
+        async with self._database.reading() as session:
+            return (await session.scalars(query)).all()
+
+    async def _deliver_one(self, row: OutboxRow) -> DeliveryReport:
+        attempted_at = self._clock.now()
+        if row.kind == "message":
+            outcome = await self._send_message(row)
+        else:
+            outcome = await self._send_event(row)
+        return await self._record(row.message_id, attempted_at, outcome)
+
+    # --- sending -----------------------------------------------------------------------------
+
+    async def _send_message(self, row: OutboxRow) -> _Outcome:
+        oin = row.destination_oin or ""
+        try:
+            entry = await self._directory.participant(oin)
+        except Exception as exc:  # registry errors and outages are retried until max age
+            return _Outcome(False, error=f"registry: {getattr(exc, 'code', type(exc).__name__)}")
+        if not entry.endpoint:
+            return _Outcome(False, error="registry: receiver has no endpoint")
+        signed = sign_body(row.body, self._private_jwk, signing_time=self._clock.now())
+        headers = {**signed.headers(), "traceparent": _traceparent(row.message_id)}
+        try:
+            response = await self._http.post(
+                f"{entry.endpoint.rstrip('/')}/v1/messages", content=row.body, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            return _Outcome(False, error=f"network: {type(exc).__name__}")
+        if response.status_code != 200:
+            return self._failed(response)
+        return await self._check_receipt(row, response)
+
+    async def _send_event(self, row: OutboxRow) -> _Outcome:
+        try:
+            response = await self._http.post(
+                row.destination_url or "",
+                content=row.body,
+                headers={"Content-Type": _CLOUDEVENTS_JSON},
+            )
+        except httpx.HTTPError as exc:
+            return _Outcome(False, error=f"network: {type(exc).__name__}")
+        if 200 <= response.status_code < 300:
+            return _Outcome(True, status_code=response.status_code)
+        return self._failed(response)
+
+    def _failed(self, response: httpx.Response) -> _Outcome:
+        status = response.status_code
+        detail = _problem_detail(response)
+        if status in _RETRY_WITH_HEADER:
+            after = _retry_after(response, self._clock.now())
+            return _Outcome(False, status_code=status, error=detail, retry_after=after)
+        # Other client errors will not get better by retrying (4xx except 408 and 429).
+        permanent = 400 <= status < 500 and status != 408
+        return _Outcome(False, status_code=status, error=detail, permanent=permanent)
+
+    async def _check_receipt(self, row: OutboxRow, response: httpx.Response) -> _Outcome:
+        try:
+            await self._verify_receipt(row, response)
+        except (ProtocolError, ReceiptInvalid) as exc:
+            return _Outcome(False, status_code=200, error=f"receipt: {exc.code}: {exc.detail}")
+        except Exception as exc:  # registry lookup of the receiver's keys failed: retry
+            return _Outcome(False, status_code=200, error=f"receipt keys: {type(exc).__name__}")
+        return _Outcome(
+            True,
+            status_code=200,
+            receipt_body=response.content,
+            receipt_signature=response.headers.get("Payload-Signature"),
+        )
+
+    async def _verify_receipt(self, row: OutboxRow, response: httpx.Response) -> None:
+        unverified = read_signed_message(
+            response.content, response.headers.multi_items(), policy=self._verification
+        )
+        if unverified.sender_oin != row.destination_oin:
+            raise ReceiptInvalid("receipt is not from the receiver")
+        keys = await self._directory.verification_keys(unverified.sender_oin)
+        # A receipt names the message id and digest, so an older one cannot mislead: no skew check.
+        message = verify_message(unverified, keys, policy=self._verification, now=None)
+        body = message.body
+        if not isinstance(body, Receipt):
+            raise ReceiptInvalid("answer is not a receipt")
+        if str(body.received_message_id) != row.message_id:
+            raise ReceiptInvalid("receipt names another message")
+        if body.body_digest != body_digest(row.body):
+            raise ReceiptInvalid("receipt digest differs from the bytes sent")
+
+    # --- recording ---------------------------------------------------------------------------
+
+    async def _record(
+        self, message_id: str, attempted_at: datetime, outcome: _Outcome
+    ) -> DeliveryReport:
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            row = await session.get(OutboxRow, message_id)
+            if row is None or row.state != "pending":
+                return DeliveryReport()
+            row.attempts += 1
+            session.add(
+                DeliveryAttemptRow(
+                    message_id=message_id,
+                    at=attempted_at,
+                    status_code=outcome.status_code,
+                    error=outcome.error,
+                )
+            )
+            if outcome.delivered:
+                row.state, row.delivered_at, row.last_error = "delivered", now, None
+                row.receipt_body, row.receipt_signature = (
+                    outcome.receipt_body,
+                    outcome.receipt_signature,
+                )
+                await self._on_delivered(session, row, now)
+                return DeliveryReport(delivered=1)
+            row.last_error = outcome.error
+            if outcome.permanent or now >= row.deadline:
+                row.state = "dead"
+                return DeliveryReport(dead=1)
+            row.execute_after = min(now + self._delay(row.attempts, outcome), row.deadline)
+            return DeliveryReport(retried=1)
+
+    def _delay(self, attempts: int, outcome: _Outcome) -> timedelta:
+        if outcome.retry_after is not None:
+            return min(outcome.retry_after, self._policy.max_delay)
+        exponential = self._policy.base_delay * (1 << min(attempts - 1, 30))
+        delay = min(exponential, self._policy.max_delay)
+        # Equal jitter: between half and the whole delay, so retries of many agents spread out.
+        return delay / 2 + delay * (self._random() / 2)
+
+    # --- operators ---------------------------------------------------------------------------
+
+    async def list(self, state: str | None = None) -> list[OutboxEntry]:
+        """Outbox messages, optionally only those in ``state``, oldest first."""
+        query = select(OutboxRow).order_by(OutboxRow.created_at, OutboxRow.sequence)
+        if state is not None:
+            query = query.where(OutboxRow.state == state)
+        async with self._database.reading() as session:
+            rows = (await session.scalars(query)).all()
+        return [_entry(row) for row in rows]
+
+    async def requeue(self, message_id: str) -> OutboxEntry:
+        """Put a dead message back in the queue, due now, with a fresh maximum age."""
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            row = await session.get(OutboxRow, message_id)
+            if row is None or row.state != "dead":
+                raise OutboxMessageUnknown(f"no dead outbox message {message_id}")
+            row.state, row.execute_after, row.deadline = "pending", now, now + self._policy.max_age
+            return _entry(row)
+
+
+def _entry(row: OutboxRow) -> OutboxEntry:
+    return OutboxEntry(
+        message_id=row.message_id,
+        dossier_id=row.dossier_id,
+        sequence=row.sequence,
+        kind=row.kind,
+        message_type=row.message_type,
+        destination_oin=row.destination_oin,
+        state=row.state,
+        attempts=row.attempts,
+        created_at=row.created_at,
+        execute_after=row.execute_after,
+        last_error=row.last_error,
+    )
+
+
+def _traceparent(message_id: str) -> str:
+    # W3C Trace Context: the message id is the trace id, so every attempt joins one trace.
+    return f"00-{uuid.UUID(message_id).hex}-{secrets.token_hex(8)}-01"

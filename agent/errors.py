@@ -1,0 +1,144 @@
+"""Errors raised by the agent, each with a stable machine code and one problem+json type.
+
+The codes map to ``urn:meeverhuizen:problem:<code>`` (see ``docs/agent.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+__all__ = [
+    "AgentError",
+    "ConsentMissing",
+    "DirectoryUnavailable",
+    "DossierUnknown",
+    "IllegalTransition",
+    "ImportFailed",
+    "ImportProblem",
+    "MessageConflict",
+    "MessageNotHandled",
+    "NothingToMove",
+    "OutboxMessageUnknown",
+    "ProvisionUnknown",
+    "ReceiptInvalid",
+    "ReceiverNotConnected",
+    "SenderUnknown",
+    "Unauthorised",
+]
+
+
+class AgentError(Exception):
+    """Base class of every agent error."""
+
+    code: ClassVar[str] = "agent_error"
+    title: ClassVar[str] = "Agent error"
+    status: ClassVar[int] = 400
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class Unauthorised(AgentError):
+    code = "unauthorised"
+    title = "A valid bearer token with the needed role is required"
+    status = 401
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="meeverhuizen-agent"'}
+
+
+class MessageConflict(AgentError):
+    code = "conflict"
+    title = "A message with this id but other content was received before"
+    status = 409
+
+
+class IllegalTransition(AgentError):
+    code = "illegal_transition"
+    title = "The dossier cannot make this state change"
+    status = 409
+
+
+class DossierUnknown(AgentError):
+    code = "unknown_dossier"
+    title = "No such dossier"
+    status = 404
+
+
+class ProvisionUnknown(AgentError):
+    code = "unknown_provision"
+    title = "The client or device is not in the register of current provisions"
+    status = 404
+
+
+class NothingToMove(AgentError):
+    code = "nothing_to_move"
+    title = "The client has no movable device, so no dossier is started"
+    status = 422
+
+
+class ConsentMissing(AgentError):
+    code = "consent_missing"
+    title = "No consent record covers the personal data to be sent"
+    status = 409
+
+
+class MessageNotHandled(AgentError):
+    code = "message_not_handled"
+    title = "This agent does not handle this message here"
+    status = 422
+
+
+class SenderUnknown(AgentError):
+    code = "sender_unknown"
+    title = "The sender is not a participant known to the registry"
+    status = 401
+
+
+class DirectoryUnavailable(AgentError):
+    code = "registry_unavailable"
+    title = "The registry cannot be reached; try again later"
+    status = 503
+
+
+class ReceiverNotConnected(AgentError):
+    code = "receiver_not_connected"
+    title = "The receiving gemeente has no agent in the registry yet; handle this move by hand"
+    status = 409
+
+
+class OutboxMessageUnknown(AgentError):
+    code = "unknown_outbox_message"
+    title = "No such message in the outbox, or it is not dead"
+    status = 404
+
+
+class ReceiptInvalid(AgentError):
+    code = "receipt_invalid"
+    title = "The receiver's answer is not a valid receipt for the message sent"
+    status = 502
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    """One bad row of an import: where it is and what is wrong."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+class ImportFailed(AgentError):
+    code = "import_failed"
+    title = "The import was refused; nothing of it was applied"
+    status = 400
+
+    def __init__(self, problems: Sequence[ImportProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(str(problem) for problem in self.problems))

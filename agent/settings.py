@@ -1,0 +1,202 @@
+"""Typed settings of one agent: a TOML file given with ``--config``, overridden by environment.
+
+Every field carries its description; ``docs/agent.md`` lists them. Environment variables use the
+prefix ``MEEVERHUIZEN_AGENT_`` (nested fields with ``__``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from contextvars import ContextVar
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from protocol.identifiers import Gemeentecode, IsoCode, Oin
+from protocol.jwk import load_private_jwk_from_pem
+
+__all__ = [
+    "AgentSettings",
+    "DeviceExceptionPolicy",
+    "hash_token",
+    "load_settings",
+]
+
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("_CONFIG_FILE", default=None)
+
+ExceptionReason = Literal[
+    "not-in-assortment", "unsafe-or-worn", "needs-changed", "wlz-institution", "other"
+]
+
+
+def hash_token(token: str) -> str:
+    """Return the hex SHA-256 of an API token, the form in which settings hold it."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class DeviceExceptionPolicy(BaseModel):
+    """A receiving gemeente's exception to takeover for devices under one ISO 9999 code."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reason_code: ExceptionReason = Field(description="Reason code sent in the device decision.")
+    reason_text: str = Field(min_length=1, description="Reason told to the client (Dutch, B1).")
+    alternative: str = Field(min_length=1, description="Alternative offered to the client.")
+
+
+class AgentSettings(BaseSettings):
+    """Settings of one agent instance (one organisation)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MEEVERHUIZEN_AGENT_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    oin: Oin = Field(description="This organisation's OIN (20 digits).")
+    role: Literal["gemeente", "supplier"] = Field(
+        default="gemeente", description="Kind of organisation this agent acts for."
+    )
+    gemeentecode: Gemeentecode | None = Field(
+        default=None, description="CBS gemeentecode (4 digits); required for a gemeente."
+    )
+    name: str = Field(min_length=1, description="Organisation name, for logs and the timeline.")
+    signing_key_file: Path | None = Field(
+        default=None, description="Private signing key: a PEM file or a JWK JSON file."
+    )
+    signing_jwk: dict[str, Any] | None = Field(
+        default=None, repr=False, description="Private signing JWK inline (tests, demo)."
+    )
+    registry_url: str = Field(
+        description="Base URL of the registry, e.g. https://registry.example."
+    )
+    registry_trust_anchor_file: Path | None = Field(
+        default=None, description="The registry's public JWK (JSON file): the trust anchor."
+    )
+    registry_trust_anchor: dict[str, Any] | None = Field(
+        default=None, description="The registry's public JWK inline, instead of the file."
+    )
+    registry_max_staleness_seconds: int = Field(
+        default=3600, gt=0, description="How long verified registry answers serve when it is down."
+    )
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///meeverhuizen-agent.sqlite",
+        description="Async SQLAlchemy URL: sqlite+aiosqlite:///FILE or postgresql+psycopg://...",
+    )
+    public_base_url: str = Field(
+        description="Base URL under which other agents reach this one (registered as endpoint)."
+    )
+    host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
+    port: int = Field(default=8100, ge=1, le=65535, description="Port `serve` listens on.")
+    case_system_token_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 (hex) of the bearer token of the gemeente's case system.",
+    )
+    operator_token_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 (hex) of the operator's bearer token (also allows outbox actions).",
+    )
+    webhook_url: str | None = Field(
+        default=None, description="Back-office webhook receiving CloudEvents (structured JSON)."
+    )
+    outbox_max_age_seconds: int = Field(
+        default=7 * 24 * 3600, gt=0, description="After this age an undelivered message is dead."
+    )
+    outbox_base_delay_seconds: float = Field(
+        default=2.0, gt=0, description="First retry delay; doubles per attempt, with jitter."
+    )
+    outbox_max_delay_seconds: float = Field(
+        default=3600.0, gt=0, description="Upper bound of the retry delay."
+    )
+    outbox_batch_size: int = Field(
+        default=100, gt=0, description="Messages claimed per delivery pass."
+    )
+    delivery_interval_seconds: float = Field(
+        default=5.0, gt=0, description="Interval of the scheduled delivery pass."
+    )
+    scheduler_enabled: bool = Field(
+        default=True, description="Run the delivery job; tests switch it off and deliver by hand."
+    )
+    device_exceptions: dict[IsoCode, DeviceExceptionPolicy] = Field(
+        default_factory=dict,
+        description="Receiving side: exceptions to takeover per ISO 9999 code (prefix match).",
+    )
+    clock_skew_seconds: int = Field(
+        default=300, ge=0, description="Allowed difference between signing time and our clock."
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, gt=0, description="Largest accepted request body in bytes."
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> AgentSettings:
+        if self.role == "gemeente" and self.gemeentecode is None:
+            raise ValueError("a gemeente agent needs its gemeentecode")
+        if self.signing_key_file is None and self.signing_jwk is None:
+            raise ValueError("give signing_key_file or signing_jwk")
+        if self.registry_trust_anchor_file is None and self.registry_trust_anchor is None:
+            raise ValueError("give registry_trust_anchor_file or registry_trust_anchor")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Priority: explicit arguments, then environment, then the --config TOML file.
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=_CONFIG_FILE.get()),
+        )
+
+    @property
+    def outbox_max_age(self) -> timedelta:
+        return timedelta(seconds=self.outbox_max_age_seconds)
+
+    @property
+    def clock_skew(self) -> timedelta:
+        return timedelta(seconds=self.clock_skew_seconds)
+
+    def private_jwk(self) -> dict[str, Any]:
+        """Load the private signing JWK (inline, JWK JSON file or PEM file)."""
+        if self.signing_jwk is not None:
+            return dict(self.signing_jwk)
+        if self.signing_key_file is None:
+            raise ValueError("no signing key configured")
+        data = self.signing_key_file.read_bytes()
+        if data.lstrip().startswith(b"{"):
+            document: dict[str, Any] = json.loads(data)
+            return document
+        return load_private_jwk_from_pem(data)
+
+    def trust_anchor(self) -> dict[str, Any]:
+        """Load the registry's public JWK."""
+        if self.registry_trust_anchor is not None:
+            return dict(self.registry_trust_anchor)
+        if self.registry_trust_anchor_file is None:
+            raise ValueError("no registry trust anchor configured")
+        document: dict[str, Any] = json.loads(self.registry_trust_anchor_file.read_bytes())
+        return document
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> AgentSettings:
+    """Read settings from ``config_file`` (TOML) and the environment; ``overrides`` win."""
+    token = _CONFIG_FILE.set(config_file)
+    try:
+        return AgentSettings(**overrides)
+    finally:
+        _CONFIG_FILE.reset(token)
