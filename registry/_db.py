@@ -1,0 +1,171 @@
+"""SQLAlchemy 2 models and engine of the registry (SQLite by default, PostgreSQL by URL).
+
+History is kept by never updating an entry or key in place: a change inserts a new version row,
+and the current state is the newest version (issue 3, "History"). Tables are created on start;
+migrations come with Alembic in a later issue.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Contract",
+    "EnrolmentCode",
+    "EntryVersion",
+    "KeyVersion",
+    "ParticipantRow",
+    "SignedRequest",
+    "create_engine",
+    "create_tables",
+    "session_factory",
+]
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the registry database")
+        moment = value.astimezone(UTC)
+        return moment.replace(tzinfo=None) if dialect.name == "sqlite" else moment
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the registry tables."""
+
+
+class ParticipantRow(Base):
+    """A gemeente (seeded from the CBS list) or an onboarded supplier."""
+
+    __tablename__ = "participants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    gemeentecode: Mapped[str | None] = mapped_column(String(4), unique=True)
+    # Set once: for a gemeente when it enrols, for a supplier when it is onboarded.
+    oin: Mapped[str | None] = mapped_column(String(20), unique=True)
+    kvk_number: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class EntryVersion(Base):
+    """One version of a participant's agent entry: endpoint and capabilities."""
+
+    __tablename__ = "entry_versions"
+    __table_args__ = (Index("ix_entry_versions_participant", "participant_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"))
+    endpoint: Mapped[str] = mapped_column(String(500))
+    protocol_versions: Mapped[list[str]] = mapped_column(JSON)
+    message_types: Mapped[list[str]] = mapped_column(JSON)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class KeyVersion(Base):
+    """One version of a participant's public key with its validity and revocation."""
+
+    __tablename__ = "key_versions"
+    __table_args__ = (Index("ix_key_versions_participant_kid", "participant_id", "kid", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"))
+    kid: Mapped[str] = mapped_column(String(64))
+    key_use: Mapped[str] = mapped_column(String(8))
+    jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    not_before: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    not_after: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    revocation_reason: Mapped[str | None] = mapped_column(String(500))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Contract(Base):
+    """A gemeente's contract with a supplier for ISO 9999 prefixes over a validity period."""
+
+    __tablename__ = "contracts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    gemeente_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("participants.id"))
+    iso_prefixes: Mapped[list[str]] = mapped_column(JSON)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    preference: Mapped[int] = mapped_column(Integer)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class EnrolmentCode(Base):
+    """A one-time enrolment code, stored only as its SHA-256 hash."""
+
+    __tablename__ = "enrolment_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class SignedRequest(Base):
+    """Request ids of processed signed changes: a captured request cannot be replayed."""
+
+    __tablename__ = "signed_requests"
+
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AuditEvent(Base):
+    """One write to the registry: who did what to which participant."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50))
+    subject: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+def create_engine(database_url: str) -> AsyncEngine:
+    """An async engine for ``database_url`` (``sqlite+aiosqlite`` or ``postgresql+psycopg``)."""
+    return create_async_engine(database_url, pool_pre_ping=not database_url.startswith("sqlite"))
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded objects usable after commit."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def create_tables(engine: AsyncEngine) -> None:
+    """Create missing tables (Alembic migrations replace this in a later issue)."""
+    async with engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)

@@ -1,0 +1,3 @@
+"""One router per registry resource."""
+
+__all__: list[str] = []

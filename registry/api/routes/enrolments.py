@@ -1,0 +1,53 @@
+"""Enrolment of an agent with a one-time code, and the operator issuing such codes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from registry._store import KeyInput
+from registry._wire import (
+    Answer,
+    EnrolmentCodeCreate,
+    EnrolmentCreate,
+    format_time,
+    render_participant,
+)
+from registry.api.deps import OperatorDep, RegistryDep
+
+__all__ = [
+    "enrol",
+    "issue_enrolment_code",
+    "router",
+]
+
+router = APIRouter(tags=["enrolments"])
+
+
+@router.post("/enrolments", response_model=Answer, status_code=201)
+async def enrol(request: Request, registry: RegistryDep, enrolment: EnrolmentCreate) -> Response:
+    """Register an agent's endpoint, capabilities and public keys with a one-time code."""
+    record = await registry.store.enrol(
+        code=enrolment.code,
+        oin=enrolment.oin,
+        endpoint=enrolment.endpoint.rstrip("/"),
+        protocol_versions=enrolment.protocol_versions,
+        message_types=enrolment.message_types,
+        keys=[
+            KeyInput(jwk=key.jwk, not_before=key.not_before, not_after=key.not_after)
+            for key in enrolment.keys
+        ],
+    )
+    data = render_participant(record, now=registry.clock.now())
+    return registry.signer.answer(request, data, status_code=201)
+
+
+@router.post("/enrolment-codes", response_model=Answer, status_code=201)
+async def issue_enrolment_code(
+    request: Request, registry: RegistryDep, _operator: OperatorDep, target: EnrolmentCodeCreate
+) -> Response:
+    """Issue a one-time enrolment code for a gemeente or an onboarded supplier (operator)."""
+    code, expires_at = await registry.store.issue_enrolment_code(
+        gemeentecode=target.gemeentecode, supplier_oin=target.supplier_oin
+    )
+    data = {"code": code, "expiresAt": format_time(expires_at)}
+    return registry.signer.answer(request, data, status_code=201)

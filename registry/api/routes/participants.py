@@ -1,0 +1,156 @@
+"""Resolution by OIN, key history, signed self-service changes and key revocation."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Query, Request, Response
+from pydantic import AwareDatetime, ValidationError
+
+from protocol.errors import ClockSkew, ProtocolError
+from protocol.signing import VerificationKey, VerificationPolicy, verify_body
+from registry._state import RegistryState
+from registry._store import EntryChange, KeyInput, KeyRecord
+from registry._wire import (
+    Answer,
+    EntryChangeRequest,
+    KeyRevocation,
+    render_key,
+    render_participant,
+)
+from registry.api.deps import OperatorDep, RegistryDep
+from registry.api.routes.gemeenten import MessageTypeQuery, check_resolvable
+from registry.errors import InvalidRegistryInput, RequestReplayed, SignedChangeRejected
+
+__all__ = [
+    "change_entry",
+    "get_keys",
+    "get_participant",
+    "revoke_key",
+    "router",
+]
+
+router = APIRouter(prefix="/participants", tags=["participants"])
+
+OinPath = Annotated[str, Path(pattern=r"^[0-9]{20}$", description="OIN, 20 digits")]
+KidPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$", description="RFC 7638 kid")]
+
+
+@router.get("/{oin}", response_model=Answer)
+async def get_participant(
+    request: Request, registry: RegistryDep, oin: OinPath, message_type: MessageTypeQuery = None
+) -> Response:
+    """Where a participant's agent is, which keys it signs with and what it supports."""
+    record = await registry.store.participant(oin)
+    check_resolvable(record, message_type)
+    return registry.signer.answer(request, render_participant(record, now=registry.clock.now()))
+
+
+@router.get("/{oin}/keys", response_model=Answer)
+async def get_keys(
+    request: Request,
+    registry: RegistryDep,
+    oin: OinPath,
+    at: Annotated[AwareDatetime | None, Query(description="Only keys valid at this time")] = None,
+) -> Response:
+    """Every key the participant published, or those valid at a past or present time."""
+    keys = await registry.store.keys(oin)
+    selected = [key for key in keys if at is None or key.valid_at(at)]
+    return registry.signer.answer(request, [render_key(key) for key in selected])
+
+
+def _verification_keys(keys: tuple[KeyRecord, ...]) -> list[VerificationKey]:
+    return [
+        VerificationKey(
+            jwk=key.jwk,
+            not_before=key.not_before,
+            not_after=key.not_after,
+            revoked_at=key.revoked_at,
+        )
+        for key in keys
+    ]
+
+
+async def _verified_change(
+    registry: RegistryState, request: Request, oin: str
+) -> EntryChangeRequest:
+    body = await request.body()
+    headers = [
+        (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
+    ]
+    keys = await registry.store.current_keys(oin)
+    settings = registry.settings
+    policy = VerificationPolicy(
+        max_body_bytes=settings.max_body_bytes, clock_skew=settings.request_clock_skew
+    )
+    now = registry.clock.now()
+    try:
+        document = verify_body(body, headers, _verification_keys(keys), policy=policy, now=now)
+    except ClockSkew as exc:
+        raise RequestReplayed("the signing time is outside the allowed window") from exc
+    except ProtocolError as exc:
+        raise SignedChangeRejected(f"{exc.code}: {exc.detail}") from exc
+    try:
+        change = EntryChangeRequest.model_validate(document)
+    except ValidationError as exc:
+        fields = sorted({".".join(str(part) for part in error["loc"]) for error in exc.errors()})
+        raise InvalidRegistryInput(f"invalid fields: {', '.join(fields)}") from exc
+    if change.oin != oin:
+        raise SignedChangeRejected("the signed change names another participant")
+    if abs(change.requested_at - now) > settings.request_clock_skew:
+        raise RequestReplayed("requestedAt is outside the allowed window")
+    return change
+
+
+def _entry_change(change: EntryChangeRequest) -> EntryChange:
+    return EntryChange(
+        endpoint=change.endpoint.rstrip("/") if change.endpoint else None,
+        protocol_versions=tuple(change.protocol_versions) if change.protocol_versions else None,
+        message_types=tuple(change.message_types) if change.message_types else None,
+        add_keys=tuple(
+            KeyInput(jwk=key.jwk, not_before=key.not_before, not_after=key.not_after)
+            for key in change.add_keys
+        ),
+        retire_keys=dict(change.retire_keys),
+        revoke_keys=dict(change.revoke_keys),
+    )
+
+
+@router.post(
+    "/{oin}/entry-changes",
+    response_model=Answer,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": EntryChangeRequest.model_json_schema(by_alias=True)}
+            },
+        }
+    },
+)
+async def change_entry(request: Request, registry: RegistryDep, oin: OinPath) -> Response:
+    """Change one's own entry (endpoint, keys) with a body signed by a currently valid key."""
+    change = await _verified_change(registry, request, oin)
+    record = await registry.store.apply_change(
+        oin=oin,
+        request_id=change.request_id,
+        requested_at=change.requested_at,
+        change=_entry_change(change),
+    )
+    return registry.signer.answer(request, render_participant(record, now=registry.clock.now()))
+
+
+@router.post("/{oin}/keys/{kid}/revocation", response_model=Answer)
+async def revoke_key(
+    request: Request,
+    registry: RegistryDep,
+    _operator: OperatorDep,
+    oin: OinPath,
+    kid: KidPath,
+    revocation: Annotated[KeyRevocation, Body()],
+) -> Response:
+    """Revoke a participant's key (operator); the key stays in the history."""
+    key = await registry.store.revoke_key(
+        oin=oin, kid=kid, reason=revocation.reason, at=revocation.revoked_at
+    )
+    return registry.signer.answer(request, render_key(key))

@@ -1,0 +1,75 @@
+"""The registry service as a FastAPI application: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from protocol.clock import Clock, SystemClock
+from protocol.jwk import generate_private_jwk
+from registry._answers import SigningMiddleware
+from registry._state import RegistryState
+from registry.api.routes import (
+    audit,
+    contracts,
+    enrolments,
+    gemeenten,
+    participants,
+    status,
+    suppliers,
+)
+from registry.api_rules import BASE_PATH, create_api
+from registry.errors import RegistryError
+from registry.settings import RegistrySettings, load_signing_jwk
+
+__all__ = ["API_VERSION", "create_app"]
+
+API_VERSION = "1.0.0"
+_log = logging.getLogger("meeverhuizen.registry")
+_DESCRIPTION = (
+    "Who is where, with which keys, and which supplier a gemeente has contracted. Every answer "
+    "is signed with the registry key (Digest + Payload-Signature); see docs/registry.md."
+)
+
+
+def _signing_jwk(settings: RegistrySettings) -> dict[str, Any]:
+    jwk = load_signing_jwk(settings)
+    if jwk is not None:
+        return jwk
+    # Development only (settings refuse this elsewhere): a key that lives as long as the process.
+    jwk = generate_private_jwk("EdDSA")
+    _log.warning("registry_ephemeral_key", extra={"kid": jwk["kid"]})
+    return jwk
+
+
+def create_app(settings: RegistrySettings, *, clock: Clock | None = None) -> FastAPI:
+    """A registry application; tables are created and gemeenten seeded on start."""
+    registry = RegistryState(
+        settings, signing_jwk=_signing_jwk(settings), clock=clock or SystemClock()
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await registry.ensure_started()
+        try:
+            yield
+        finally:
+            await registry.close()
+
+    app = create_api(
+        title="Meeverhuizen registry",
+        version=API_VERSION,
+        description=_DESCRIPTION,
+        error_types=[RegistryError],
+        max_body_bytes=settings.max_body_bytes,
+        lifespan=lifespan,
+    )
+    app.state.registry = registry
+    for module in (gemeenten, participants, enrolments, suppliers, contracts, audit, status):
+        app.include_router(module.router, prefix=BASE_PATH)
+    app.add_middleware(SigningMiddleware, signer=registry.signer)
+    return app

@@ -1,0 +1,146 @@
+"""Fixtures for the registry: a running app on the per-test database, a frozen clock, clients."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from protocol.clock import FrozenClock
+from protocol.identifiers import is_valid_rsin, oin_for_kvk
+from protocol.jwk import generate_private_jwk, public_jwk
+from registry.app import create_app
+from registry.client import RegistryClient
+from registry.operator import OperatorClient
+from registry.settings import RegistrySettings
+
+OPERATOR_TOKEN = "operator-token-for-tests-0123456789"
+BASE_URL = "http://registry.test"
+START = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+UTRECHT_OIN = "00000001002220647000"
+SUPPLIER_KVK = "12345678"
+SUPPLIER_OIN = oin_for_kvk(SUPPLIER_KVK)
+OTHER_SUPPLIER_KVK = "87654321"
+OTHER_SUPPLIER_OIN = oin_for_kvk(OTHER_SUPPLIER_KVK)
+MESSAGE_TYPES = ("nl.meeverhuizen.dossier-offer", "nl.meeverhuizen.takeover-order")
+
+
+def gemeente_oin(seed: int) -> str:
+    """A well-formed gemeente OIN (00000001 + RSIN passing the elfproef + 000)."""
+    for candidate in range(seed * 1000, seed * 1000 + 1000):
+        rsin = f"{candidate:09d}"
+        if is_valid_rsin(rsin):
+            return f"00000001{rsin}000"
+    raise AssertionError("no RSIN found")
+
+
+@dataclass
+class Registry:
+    """A registry under test and what it takes to talk to it."""
+
+    app: FastAPI
+    http: httpx.AsyncClient
+    clock: FrozenClock
+    signing_jwk: dict[str, Any]
+    trust_anchor: dict[str, Any]
+    operator: OperatorClient
+
+    def client(self, **options: Any) -> RegistryClient:
+        return RegistryClient(
+            BASE_URL, self.trust_anchor, http=self.http, clock=self.clock, **options
+        )
+
+    async def audit_actions(self) -> list[str]:
+        return [event["action"] for event in await self.operator.audit_events(limit=1000)]
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(START)
+
+
+@pytest.fixture
+def registry_key() -> dict[str, Any]:
+    return generate_private_jwk("EdDSA")
+
+
+@pytest.fixture
+def settings(database_url: str, registry_key: dict[str, Any]) -> RegistrySettings:
+    return RegistrySettings(
+        environment="production",
+        database_url=database_url,
+        signing_jwk=json.dumps(registry_key),
+        operator_token=OPERATOR_TOKEN,
+        answer_max_age=300,
+    )
+
+
+@pytest.fixture
+async def registry(
+    settings: RegistrySettings, clock: FrozenClock, registry_key: dict[str, Any]
+) -> AsyncIterator[Registry]:
+    app = create_app(settings, clock=clock)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http,
+    ):
+        yield Registry(
+            app=app,
+            http=http,
+            clock=clock,
+            signing_jwk=registry_key,
+            trust_anchor=public_jwk(registry_key),
+            operator=OperatorClient(BASE_URL, OPERATOR_TOKEN, http=http),
+        )
+
+
+@dataclass
+class Enrolled:
+    """An enrolled participant with its private key."""
+
+    oin: str
+    private_jwk: dict[str, Any]
+
+
+async def enrol_gemeente(
+    registry: Registry, gemeentecode: str = "0344", oin: str = UTRECHT_OIN
+) -> Enrolled:
+    key = generate_private_jwk("EdDSA")
+    code = await registry.operator.issue_enrolment_code(gemeentecode=gemeentecode)
+    await registry.client().enrol(
+        code=code,
+        oin=oin,
+        endpoint=f"http://agent-{gemeentecode}.test",
+        protocol_versions=["1.0"],
+        message_types=list(MESSAGE_TYPES),
+        public_jwks=[public_jwk(key)],
+    )
+    return Enrolled(oin=oin, private_jwk=key)
+
+
+async def enrol_supplier(
+    registry: Registry, kvk_number: str = SUPPLIER_KVK, name: str = "Hulpmiddelen BV"
+) -> Enrolled:
+    oin = oin_for_kvk(kvk_number)
+    await registry.operator.onboard_supplier(oin=oin, kvk_number=kvk_number, name=name)
+    key = generate_private_jwk("EdDSA")
+    code = await registry.operator.issue_enrolment_code(supplier_oin=oin)
+    await registry.client().enrol(
+        code=code,
+        oin=oin,
+        endpoint=f"http://supplier-{kvk_number}.test",
+        protocol_versions=["1.0"],
+        message_types=["nl.meeverhuizen.takeover-order"],
+        public_jwks=[public_jwk(key)],
+    )
+    return Enrolled(oin=oin, private_jwk=key)
+
+
+ONE_DAY = timedelta(days=1)
