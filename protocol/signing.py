@@ -274,11 +274,19 @@ def _verify_signature(token: str, digest: str, key: VerificationKey) -> None:
     verify_compact(token, key.jwk, payload=_signing_input(digest))
 
 
-def _check_time(
-    moment: datetime, now: datetime | None, policy: VerificationPolicy, what: str
+def _check_signing_time(signing_time: datetime, now: datetime, policy: VerificationPolicy) -> None:
+    # docs/protocol.md section 7.1: only the signature must be fresh; it is made anew per attempt.
+    if abs(signing_time - now) > policy.clock_skew:
+        raise ClockSkew(f"sigT differs from the receiver's time by more than {policy.clock_skew}")
+
+
+def _check_created_at(
+    created_at: datetime, signing_time: datetime, policy: VerificationPolicy
 ) -> None:
-    if now is not None and abs(moment - now) > policy.clock_skew:
-        raise ClockSkew(f"{what} differs from the receiver's time by more than {policy.clock_skew}")
+    # docs/protocol.md section 7.1: createdAt stays the same across retries, so it may be old,
+    # but a message cannot have been created after it was signed.
+    if created_at - signing_time > policy.clock_skew:
+        raise ClockSkew(f"createdAt is in the future: later than sigT plus {policy.clock_skew}")
 
 
 def verify_body(
@@ -293,7 +301,8 @@ def verify_body(
     checked = _check_cheap(body, headers, policy)
     key = _select_key(checked.header["kid"], checked.signing_time, keys)
     _verify_signature(checked.token, checked.digest, key)
-    _check_time(checked.signing_time, now, policy, "sigT")
+    if now is not None:
+        _check_signing_time(checked.signing_time, now, policy)
     return checked.document
 
 
@@ -352,12 +361,18 @@ def verify_message(
     policy: VerificationPolicy,
     now: datetime | None,
 ) -> Message:
-    """Verify key, signature, receiver and times, then validate the full message model."""
+    """Verify key, signature, receiver and freshness, then validate the full message model.
+
+    Freshness (docs/protocol.md section 7.1): ``sigT`` within ``policy.clock_skew`` of ``now``
+    and ``createdAt`` not later than ``sigT`` plus the skew; with ``now=None`` (an archived
+    message verified again) freshness is not checked.
+    """
     key = _select_key(unverified.kid, unverified.signing_time, keys)
     _verify_signature(unverified._token, unverified._digest, key)
     receiver = _envelope_text(unverified.document, "receiver", "oin")
     if policy.receiver_oin is not None and receiver != policy.receiver_oin:
         raise ReceiverMismatch("the message is addressed to another organisation")
-    _check_time(_created_at(unverified.document), now, policy, "createdAt")
-    _check_time(unverified.signing_time, now, policy, "sigT")
+    if now is not None:  # None: re-verifying a stored message, freshness is not checked (7.1)
+        _check_signing_time(unverified.signing_time, now, policy)
+        _check_created_at(_created_at(unverified.document), unverified.signing_time, policy)
     return parse_message(unverified.document)

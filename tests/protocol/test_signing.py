@@ -324,6 +324,53 @@ def test_clock_skew_is_configurable() -> None:
     assert _receive(SIGNED.body, _pairs(SIGNED), now=now, policy=policy) == _message()
 
 
+# Freshness (docs/protocol.md section 7.1): sigT near now; createdAt not after sigT plus skew.
+
+
+def _signed_at(created_at: datetime, signing_time: datetime) -> SignedBody:
+    created = created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return sign_message(_message(createdAt=created), KEY, signing_time=signing_time)
+
+
+def test_retry_with_old_created_at_and_fresh_signature_verifies() -> None:
+    # The outbox keeps the body (and createdAt) across retries for hours; only sigT is new.
+    later = SIGNING_TIME + timedelta(hours=7)
+    signed = _signed_at(SIGNING_TIME, later)
+    message = _receive(signed.body, _pairs(signed), now=later + timedelta(minutes=4))
+    assert message.created_at == SIGNING_TIME
+
+
+def test_stale_signature_of_fresh_created_at_is_refused() -> None:
+    signed = _signed_at(SIGNING_TIME, SIGNING_TIME)
+    now = SIGNING_TIME + timedelta(minutes=5, seconds=1)
+    _rejected(errors.ClockSkew, lambda: _receive(signed.body, _pairs(signed), now=now))
+
+
+@pytest.mark.parametrize("ahead", [timedelta(minutes=5, seconds=1), timedelta(days=2)])
+def test_created_at_after_signing_time_plus_skew_is_refused(ahead: timedelta) -> None:
+    signed = _signed_at(SIGNING_TIME + ahead, SIGNING_TIME)
+    with pytest.raises(errors.ClockSkew, match="createdAt is in the future"):
+        _receive(signed.body, _pairs(signed), now=SIGNING_TIME)
+
+
+def test_created_at_up_to_skew_after_signing_time_verifies() -> None:
+    signed = _signed_at(SIGNING_TIME + timedelta(minutes=5), SIGNING_TIME)
+    assert _receive(signed.body, _pairs(signed), now=SIGNING_TIME) is not None
+
+
+def test_created_at_is_compared_with_signing_time_not_now() -> None:
+    # sigT 4 minutes ahead of the receiver, createdAt 4 more: 8 minutes ahead of now, but not
+    # later than sigT plus the skew, so accepted.
+    signing_time = SIGNING_TIME + timedelta(minutes=4)
+    signed = _signed_at(signing_time + timedelta(minutes=4), signing_time)
+    assert _receive(signed.body, _pairs(signed), now=SIGNING_TIME) is not None
+
+
+def test_archived_message_skips_freshness() -> None:
+    signed = _signed_at(SIGNING_TIME + timedelta(days=2), SIGNING_TIME)
+    assert _receive(signed.body, _pairs(signed), now=None) is not None
+
+
 def _signed_raw(body: bytes) -> tuple[bytes, list[tuple[str, str]]]:
     signed = sign_body(body, KEY, signing_time=SIGNING_TIME)
     return body, _pairs(signed)
