@@ -1,0 +1,83 @@
+"""Building and running one agent: the service with its database, registry client and scheduler."""
+
+from __future__ import annotations
+
+import random as random_module
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+
+from agent._db import Database
+from agent._directory import Directory
+from agent._service import AgentService
+from agent.settings import AgentSettings
+from protocol.clock import Clock, SystemClock
+
+__all__ = ["open_service", "run_scheduler"]
+
+
+def _registry_client(settings: AgentSettings, http: httpx.AsyncClient, clock: Clock) -> Directory:
+    from registry.client import RegistryClient
+
+    return RegistryClient(
+        settings.registry_url,
+        settings.trust_anchor(),
+        http=http,
+        clock=clock,
+        max_staleness=timedelta(seconds=settings.registry_max_staleness_seconds),
+    )
+
+
+@asynccontextmanager
+async def open_service(
+    settings: AgentSettings,
+    *,
+    clock: Clock | None = None,
+    http: httpx.AsyncClient | None = None,
+    registry: Directory | None = None,
+    random: Callable[[], float] | None = None,
+) -> AsyncIterator[AgentService]:
+    """The agent's service with its tables created; closes what it opened on exit."""
+    async with AsyncExitStack() as stack:
+        if http is None:
+            http = await stack.enter_async_context(httpx.AsyncClient(timeout=10.0))
+        clock = clock or SystemClock()
+        database = Database(settings.database_url)
+        stack.push_async_callback(database.dispose)
+        await database.create_tables()
+        yield AgentService(
+            settings,
+            database=database,
+            directory=registry or _registry_client(settings, http, clock),
+            http=http,
+            clock=clock,
+            random=random or random_module.random,
+        )
+
+
+@asynccontextmanager
+async def run_scheduler(service: AgentService) -> AsyncIterator[AsyncIOScheduler]:
+    """The APScheduler interval job that runs delivery passes, woken after each enqueue."""
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    job = scheduler.add_job(
+        service.deliver_until_quiet,
+        "interval",
+        seconds=service.settings.delivery_interval_seconds,
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
+    )
+
+    def wake() -> None:
+        job.modify(next_run_time=datetime.now(UTC))
+
+    scheduler.start()
+    service.set_wake(wake)
+    try:
+        yield scheduler
+    finally:
+        service.set_wake(lambda: None)
+        scheduler.shutdown(wait=False)

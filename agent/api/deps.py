@@ -1,0 +1,52 @@
+"""Dependencies of the agent routes: the service and bearer-token roles."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from agent._service import AgentService
+from agent.errors import Unauthorised
+from agent.settings import hash_token
+
+__all__ = ["CaseSystemDep", "OperatorDep", "ServiceDep"]
+
+_bearer = HTTPBearer(auto_error=False, description="Case system or operator token")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def _service(request: Request) -> AgentService:
+    service: AgentService = request.app.state.service
+    return service
+
+
+def _matches(credentials: HTTPAuthorizationCredentials | None, *hashes: str | None) -> bool:
+    if credentials is None:
+        return False
+    presented = hash_token(credentials.credentials)
+    # Constant-time comparison against every configured hash, so timing tells nothing.
+    results = [hmac.compare_digest(presented, expected) for expected in hashes if expected]
+    return any(results)
+
+
+def _case_system(
+    service: Annotated[AgentService, Depends(_service)], credentials: Credentials
+) -> None:
+    settings = service.settings
+    if not _matches(credentials, settings.case_system_token_sha256, settings.operator_token_sha256):
+        raise Unauthorised("a case system or operator token is required")
+
+
+def _operator(
+    service: Annotated[AgentService, Depends(_service)], credentials: Credentials
+) -> None:
+    if not _matches(credentials, service.settings.operator_token_sha256):
+        raise Unauthorised("an operator token is required")
+
+
+ServiceDep = Annotated[AgentService, Depends(_service)]
+CaseSystemDep = Depends(_case_system)
+OperatorDep = Depends(_operator)

@@ -1,0 +1,46 @@
+"""Dossiers for the gemeente's case system: start, consent, list by state, one with timeline."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from agent._views import ConsentInput, DossierStart, DossierSummary, DossierView
+from agent.api.deps import CaseSystemDep, ServiceDep
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["dossiers"], dependencies=[CaseSystemDep])
+
+DossierId = Annotated[uuid.UUID, Path(alias="dossierId")]
+
+
+@router.get("/dossiers")
+async def list_dossiers(
+    service: ServiceDep,
+    state: Annotated[str | None, Query(pattern=r"^[a-z-]{1,32}$")] = None,
+) -> list[DossierSummary]:
+    """List dossiers, optionally in one state."""
+    return await service.list_dossiers(state)
+
+
+@router.post("/dossiers", status_code=201)
+async def start_dossier(start: DossierStart, service: ServiceDep) -> DossierView:
+    """Start a handover for a client in the register (BSN in the body)."""
+    return await service.start_dossier(start)
+
+
+@router.get("/dossiers/{dossierId}")
+async def get_dossier(dossier_id: DossierId, service: ServiceDep) -> DossierView:
+    """One dossier with its timeline and decisions."""
+    return await service.dossier(str(dossier_id))
+
+
+@router.post("/dossiers/{dossierId}/consent")
+async def record_consent(
+    dossier_id: DossierId, consent: ConsentInput, service: ServiceDep
+) -> DossierView:
+    """Record the client's consent or refusal; with consent the offer is sent."""
+    return await service.record_consent(str(dossier_id), consent)

@@ -1,0 +1,35 @@
+"""Import into the register of current provisions (CSV or JSON; all or nothing)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from agent._views import ImportSummary
+from agent.api.deps import CaseSystemDep, ServiceDep
+from agent.errors import ImportFailed, ImportProblem
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["provisions"], dependencies=[CaseSystemDep])
+
+_IMPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+        },
+    }
+}
+
+
+@router.post("/provisions/imports", status_code=201, openapi_extra=_IMPORT_BODY)
+async def import_provisions(request: Request, service: ServiceDep) -> ImportSummary:
+    """Import clients with devices; every bad row is reported and nothing is applied."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in ("text/csv", "application/json"):
+        raise ImportFailed([ImportProblem(0, "send text/csv or application/json")])
+    result = await service.import_provisions(
+        await request.body(), "csv" if media_type == "text/csv" else "json"
+    )
+    return ImportSummary(clients=result.clients, devices=result.devices)

@@ -1,0 +1,64 @@
+"""The agent's FastAPI application factory (no import-time singletons)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from agent._directory import Directory
+from agent._runtime import open_service, run_scheduler
+from agent.api.routes import dossiers, health, messages, outbox, provisions
+from agent.errors import AgentError
+from agent.settings import AgentSettings
+from protocol.clock import Clock
+from protocol.errors import ProtocolError
+from registry.api_rules import BASE_PATH, create_api
+
+__all__ = ["API_VERSION", "create_app"]
+
+API_VERSION = "1.0.0"
+_DESCRIPTION = (
+    "Meeverhuizen agent of one organisation: receives signed protocol messages, keeps dossiers "
+    "and the register of current provisions, and delivers its own messages through an outbox."
+)
+
+
+def create_app(
+    settings: AgentSettings,
+    *,
+    clock: Clock | None = None,
+    http: httpx.AsyncClient | None = None,
+    registry: Directory | None = None,
+    random: Callable[[], float] | None = None,
+) -> FastAPI:
+    """An agent application; its lifespan opens the database and runs the delivery scheduler.
+
+    After start-up ``app.state.service`` is the :class:`agent.service.AgentService`.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_service(
+            settings, clock=clock, http=http, registry=registry, random=random
+        ) as service:
+            app.state.service = service
+            if not settings.scheduler_enabled:
+                yield
+                return
+            async with run_scheduler(service):
+                yield
+
+    app = create_api(
+        title="Meeverhuizen agent",
+        version=API_VERSION,
+        description=_DESCRIPTION,
+        error_types=[AgentError, ProtocolError],
+        max_body_bytes=settings.max_body_bytes,
+        lifespan=lifespan,
+    )
+    for module in (messages, dossiers, provisions, outbox, health):
+        app.include_router(module.router, prefix=BASE_PATH)
+    return app

@@ -1,0 +1,249 @@
+"""Fixtures for the agent: two gemeente agents (Utrecht departs, Amsterdam receives) in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from agent.app import create_app
+from agent.service import AgentService, ConsentInput, DossierStart
+from agent.settings import AgentSettings, hash_token
+from protocol.clock import FrozenClock
+from protocol.jwk import generate_private_jwk, public_jwk
+from protocol.messages import Address
+from protocol.signing import VerificationKey
+from registry.errors import ParticipantUnknown
+from tests.conftest import TEST_DATABASE_URL_VARIABLE, _postgresql_database
+
+DATA = Path(__file__).parent / "data"
+START = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+UTRECHT_OIN = "00000001002220647000"
+AMSTERDAM_OIN = "00000001002564440000"
+CASE_TOKEN = "case-system-token-for-tests-0123456789"
+OPERATOR_TOKEN = "operator-token-for-agent-tests-0123456789"
+CLIENT_BSN = "999993653"
+WEBHOOK = "http://backoffice.test/events"
+NEW_ADDRESS = Address.model_validate(
+    {
+        "street": "Damrak",
+        "houseNumber": 1,
+        "postalCode": "1012LG",
+        "city": "Amsterdam",
+        "gemeentecode": "0363",
+    }
+)
+MOVE_DATE = date(2025, 4, 1)
+AUTH = {"Authorization": f"Bearer {CASE_TOKEN}"}
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    oin: str | None
+    endpoint: str | None
+    gemeentecode: str | None
+    keys: tuple[VerificationKey, ...]
+
+
+@dataclass
+class FakeDirectory:
+    """An in-memory stand-in for the registry client (unit tests only)."""
+
+    entries: dict[str, Entry] = field(default_factory=dict)
+
+    async def gemeente(self, gemeentecode: str, *, message_type: str | None = None) -> Entry:
+        for entry in self.entries.values():
+            if entry.gemeentecode == gemeentecode:
+                return entry
+        raise ParticipantUnknown(f"no gemeente {gemeentecode}")
+
+    async def participant(self, oin: str, *, message_type: str | None = None) -> Entry:
+        if oin not in self.entries:
+            raise ParticipantUnknown(f"no participant {oin}")
+        return self.entries[oin]
+
+    async def verification_keys(
+        self, oin: str, *, at: datetime | None = None
+    ) -> tuple[VerificationKey, ...]:
+        return (await self.participant(oin)).keys
+
+
+Fault = Callable[[httpx.Request], Awaitable[httpx.Response | None]]
+
+
+class Network(httpx.AsyncBaseTransport):
+    """Routes by host to in-process ASGI apps; a fault hook can answer instead, or record."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, httpx.AsyncBaseTransport] = {}
+        self.fault: Fault | None = None
+        self.requests: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        self.requests.append(request)
+        if self.fault is not None:
+            answer = await self.fault(request)
+            if answer is not None:
+                return answer
+        if request.url.host not in self.routes:
+            raise httpx.ConnectError("host unreachable", request=request)
+        return await self.routes[request.url.host].handle_async_request(request)
+
+
+@pytest.fixture
+def second_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """Another empty database of the same backend, for the second agent."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite+aiosqlite:///{tmp_path / 'second.sqlite'}"
+    else:
+        yield from _postgresql_database(os.environ[TEST_DATABASE_URL_VARIABLE])
+
+
+def agent_settings(database_url: str, *, gemeente: str, **overrides: Any) -> AgentSettings:
+    oin, code, host = (
+        (UTRECHT_OIN, "0344", "utrecht")
+        if gemeente == "utrecht"
+        else (AMSTERDAM_OIN, "0363", "amsterdam")
+    )
+    values: dict[str, Any] = {
+        "oin": oin,
+        "role": "gemeente",
+        "gemeentecode": code,
+        "name": f"Gemeente {host.capitalize()}",
+        "signing_jwk": generate_private_jwk("EdDSA"),
+        "registry_url": "http://registry.test",
+        "registry_trust_anchor": public_jwk(generate_private_jwk("EdDSA")),
+        "database_url": database_url,
+        "public_base_url": f"http://{host}.test",
+        "case_system_token_sha256": hash_token(CASE_TOKEN),
+        "operator_token_sha256": hash_token(OPERATOR_TOKEN),
+        "scheduler_enabled": False,
+        "outbox_base_delay_seconds": 2.0,
+        "outbox_max_delay_seconds": 600.0,
+        "outbox_max_age_seconds": 3600,
+    }
+    return AgentSettings(**(values | overrides))
+
+
+class Backoffice(httpx.AsyncBaseTransport):
+    """The back office webhook: records CloudEvents; can be told to fail."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.status = 204
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.status >= 300:
+            return httpx.Response(self.status)
+        self.events.append(json.loads(await request.aread()))
+        return httpx.Response(self.status)
+
+
+@dataclass
+class Agents:
+    """Utrecht (departing) and Amsterdam (receiving) agents on one in-process network."""
+
+    departing: AgentService
+    receiving: AgentService
+    departing_app: FastAPI
+    receiving_app: FastAPI
+    network: Network
+    backoffice: Backoffice
+    http: httpx.AsyncClient
+    clock: FrozenClock
+    directory: FakeDirectory
+    keys: dict[str, dict[str, Any]]
+
+    async def settle(self, rounds: int = 20) -> None:
+        """Delivery passes on both agents until nothing more is delivered."""
+        for _ in range(rounds):
+            a = await self.departing.deliver_until_quiet()
+            b = await self.receiving.deliver_until_quiet()
+            if a.delivered == 0 and b.delivered == 0:
+                return
+
+    async def start_dossier(self) -> str:
+        await self.departing.import_provisions((DATA / "clients.json").read_bytes(), "json")
+        view = await self.departing.start_dossier(
+            DossierStart(bsn=CLIENT_BSN, move_date=MOVE_DATE, new_address=NEW_ADDRESS)
+        )
+        return view.dossier_id
+
+    async def give_consent(
+        self,
+        dossier_id: str,
+        *,
+        kinds: tuple[str, ...] = ("identity", "address", "devices", "indicatie"),
+        devices: tuple[str, ...] = ("dev-1", "dev-2", "dev-3"),
+    ) -> None:
+        consent = ConsentInput.model_validate(
+            {
+                "outcome": "given",
+                "dataKinds": kinds,
+                "deviceIds": devices,
+                "channel": "online",
+                "givenBy": "client",
+                "givenAt": START.isoformat(),
+            }
+        )
+        await self.departing.record_consent(dossier_id, consent)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(START)
+
+
+@pytest.fixture
+async def agents(
+    database_url: str, second_database_url: str, clock: FrozenClock
+) -> AsyncIterator[Agents]:
+    network = Network()
+    backoffice = Backoffice()
+    network.routes["backoffice.test"] = backoffice
+    departing_settings = agent_settings(database_url, gemeente="utrecht", webhook_url=WEBHOOK)
+    receiving_settings = agent_settings(
+        second_database_url, gemeente="amsterdam", webhook_url=WEBHOOK
+    )
+    directory = FakeDirectory()
+    for settings in (departing_settings, receiving_settings):
+        key = VerificationKey(public_jwk(settings.private_jwk()))
+        directory.entries[settings.oin] = Entry(
+            settings.oin, settings.public_base_url, settings.gemeentecode, (key,)
+        )
+    async with httpx.AsyncClient(transport=network) as http:
+        apps = [
+            create_app(s, clock=clock, http=http, registry=directory, random=lambda: 1.0)
+            for s in (departing_settings, receiving_settings)
+        ]
+        network.routes["utrecht.test"] = httpx.ASGITransport(app=apps[0])
+        network.routes["amsterdam.test"] = httpx.ASGITransport(app=apps[1])
+        async with (
+            apps[0].router.lifespan_context(apps[0]),
+            apps[1].router.lifespan_context(apps[1]),
+        ):
+            yield Agents(
+                departing=apps[0].state.service,
+                receiving=apps[1].state.service,
+                departing_app=apps[0],
+                receiving_app=apps[1],
+                network=network,
+                backoffice=backoffice,
+                http=http,
+                clock=clock,
+                directory=directory,
+                keys={
+                    UTRECHT_OIN: departing_settings.private_jwk(),
+                    AMSTERDAM_OIN: receiving_settings.private_jwk(),
+                },
+            )
