@@ -4,7 +4,7 @@ A pure library: no web framework, database or environment access. ``agent`` and 
 build on it; it never imports them.
 """
 
-from protocol import errors, identifiers, jwk, jws, messages, signing
+from protocol import errors, identifiers, jwk, jws, messages, settlement, signing
 from protocol._jcs import canonicalize
 from protocol.clock import Clock, FrozenClock, SystemClock
 from protocol.messages import Message, message_to_json, parse_message
@@ -22,5 +22,6 @@ __all__ = [
     "message_to_json",
     "messages",
     "parse_message",
+    "settlement",
     "signing",
 ]

@@ -24,9 +24,11 @@ __all__ = [
     "MalformedSignature",
     "ProtocolError",
     "ReceiverMismatch",
+    "SettlementAmountMismatch",
     "SignatureMissing",
     "SignatureRepeated",
     "UnknownCriticalHeader",
+    "UnknownSettlementMethod",
     "UnsupportedVersion",
     "problem_type",
 ]
@@ -149,3 +151,25 @@ class UnsupportedVersion(ProtocolError):
 class InvalidMessage(ProtocolError):
     code = "invalid_message"
     title = "Message does not match the schema of its type"
+
+
+class UnknownSettlementMethod(ProtocolError):
+    """The settlement method id is not one this implementation knows (docs/settlement.md)."""
+
+    code = "unknown_settlement_method"
+    title = "Settlement method is not known"
+    # The receiving supplier answers a settlement-offer with this dispute reason.
+    dispute_reason: ClassVar[str] = "method-not-agreed"
+
+
+class SettlementAmountMismatch(ProtocolError):
+    """The offered amount is not what the method gives for the offered inputs."""
+
+    code = "settlement_amount_mismatch"
+    title = "Settlement amount does not follow from its inputs"
+    dispute_reason: ClassVar[str] = "inputs-incorrect"
+
+    def __init__(self, detail: str, *, offered_cents: int, expected_cents: int) -> None:
+        super().__init__(detail)
+        self.offered_cents = offered_cents
+        self.expected_cents = expected_cents
