@@ -289,7 +289,7 @@ class RegistryStore:
             )
             matches = [
                 match
-                for contract, supplier in rows.tuples()
+                for contract, supplier in rows
                 if (match := self._match(contract, supplier, iso_code, on)) is not None
             ]
         return sorted(matches, key=lambda m: (m.preference, -len(m.iso_prefix), m.name))

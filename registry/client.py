@@ -331,6 +331,7 @@ class RegistryClient:
             raise self._problem(document)
         value = self._parsed(parse, document["data"])
         self._store(resource, value, response.headers.get("etag"), document)
+        self._alias(resource, value)
         return value
 
     def _stale(self, resource: str, entry: _CacheEntry | None, exc: Exception | None) -> Any:
@@ -442,6 +443,17 @@ class RegistryClient:
         if response.status_code not in (200, 201):
             raise self._problem(document)
         return document
+
+    def _alias(self, resource: str, value: Any) -> None:
+        """A participant found by gemeentecode is also known by OIN, and the other way round."""
+        if not isinstance(value, Participant):
+            return
+        aliases = [f"/v1/participants/{value.oin}" if value.oin else None]
+        if value.gemeentecode is not None:
+            aliases.append(f"/v1/gemeenten/{value.gemeentecode}")
+        for alias in aliases:
+            if alias is not None and alias != resource:
+                self._cache[alias] = self._cache[resource]
 
     def _forget(self, oin: str) -> None:
         """Drop cached answers about ``oin`` after this client changed its entry."""

@@ -144,3 +144,41 @@ async def enrol_supplier(
 
 
 ONE_DAY = timedelta(days=1)
+
+
+class SwitchableTransport(httpx.AsyncBaseTransport):
+    """Forwards to the app; can be switched off (network down) or made to alter answers."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.down = False
+        self.requests: list[httpx.Request] = []
+        self.alter: Any = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        response = await self.inner.handle_async_request(request)
+        if self.alter is None:
+            return response
+        body = await response.aread()
+        altered: httpx.Response = self.alter(response, body)
+        return altered
+
+
+@pytest.fixture
+async def switchable(
+    registry: Registry,
+) -> AsyncIterator[tuple[SwitchableTransport, RegistryClient]]:
+    """A registry client whose network can fail, and the transport that controls it."""
+    transport = SwitchableTransport(httpx.ASGITransport(app=registry.app))
+    async with httpx.AsyncClient(transport=transport) as http:
+        client = RegistryClient(
+            BASE_URL,
+            registry.trust_anchor,
+            http=http,
+            clock=registry.clock,
+            max_staleness=timedelta(hours=1),
+        )
+        yield transport, client

@@ -1,0 +1,248 @@
+"""The verifying, caching client: forged and replayed answers, staleness, 304, no I/O in cache."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from protocol.jwk import generate_private_jwk, public_jwk
+from protocol.signing import sign_body
+from registry.client import RegistryClient
+from registry.errors import (
+    InvalidRegistryInput,
+    ParticipantNotEnrolled,
+    RegistryUnavailable,
+    UntrustedAnswer,
+)
+from tests.registry.conftest import (
+    BASE_URL,
+    UTRECHT_OIN,
+    Registry,
+    SwitchableTransport,
+    enrol_gemeente,
+)
+
+Switchable = tuple[SwitchableTransport, RegistryClient]
+PAST_MAX_AGE = timedelta(seconds=301)
+
+
+def _rebuilt(response: httpx.Response, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    merged = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    merged.update(headers)
+    return httpx.Response(response.status_code, headers=merged, content=body)
+
+
+async def test_answers_within_max_age_need_no_request(
+    registry: Registry, switchable: Switchable
+) -> None:
+    await enrol_gemeente(registry)
+    transport, client = switchable
+    first = await client.gemeente("0344")
+    transport.down = True  # any I/O would now fail
+    for _ in range(100):
+        assert await client.gemeente("0344") is first
+    assert len(transport.requests) == 1
+
+
+async def test_forged_answer_is_rejected(registry: Registry, switchable: Switchable) -> None:
+    await enrol_gemeente(registry)
+    transport, client = switchable
+
+    def redirect_endpoint(response: httpx.Response, body: bytes) -> httpx.Response:
+        forged = body.replace(b"http://agent-0344.test", b"http://attacker.test")
+        return _rebuilt(response, forged, {})
+
+    transport.alter = redirect_endpoint
+    with pytest.raises(UntrustedAnswer):
+        await client.gemeente("0344")
+
+
+async def test_answer_signed_by_another_key_is_rejected(
+    registry: Registry, switchable: Switchable
+) -> None:
+    await enrol_gemeente(registry)
+    transport, client = switchable
+    attacker = generate_private_jwk("EdDSA")
+
+    def resign(response: httpx.Response, body: bytes) -> httpx.Response:
+        forged = body.replace(b"http://agent-0344.test", b"http://attacker.test")
+        signed = sign_body(forged, attacker, signing_time=registry.clock.now())
+        return _rebuilt(response, forged, signed.headers())
+
+    transport.alter = resign
+    with pytest.raises(UntrustedAnswer):
+        await client.gemeente("0344")
+
+
+async def test_unsigned_answer_is_rejected(registry: Registry, switchable: Switchable) -> None:
+    await enrol_gemeente(registry)
+    transport, client = switchable
+
+    def strip(response: httpx.Response, body: bytes) -> httpx.Response:
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "payload-signature"}
+        return httpx.Response(response.status_code, headers=headers, content=body)
+
+    transport.alter = strip
+    with pytest.raises(UntrustedAnswer):
+        await client.gemeente("0344")
+
+
+async def test_old_answer_replayed_later_is_rejected(
+    registry: Registry, switchable: Switchable
+) -> None:
+    await enrol_gemeente(registry)
+    transport, client = switchable
+    captured = await registry.http.get("/v1/gemeenten/0344")
+    registry.clock.advance(timedelta(hours=2))
+    transport.alter = lambda response, body: _rebuilt(
+        captured, captured.content, dict(captured.headers)
+    )
+    with pytest.raises(UntrustedAnswer):
+        await client.gemeente("0344")
+
+
+async def test_answer_for_another_question_is_rejected(
+    registry: Registry, switchable: Switchable
+) -> None:
+    await enrol_gemeente(registry)
+    await enrol_gemeente(registry, "0363", "00000001002564440000")
+    transport, client = switchable
+    other = await registry.http.get("/v1/gemeenten/0363")
+    transport.alter = lambda response, body: _rebuilt(other, other.content, dict(other.headers))
+    with pytest.raises(UntrustedAnswer):
+        await client.gemeente("0344")
+
+
+async def test_signed_problem_is_trusted_and_forged_problem_is_not(
+    registry: Registry, switchable: Switchable
+) -> None:
+    transport, client = switchable
+    with pytest.raises(ParticipantNotEnrolled):
+        await client.gemeente("0344")
+
+    def fake_problem(response: httpx.Response, body: bytes) -> httpx.Response:
+        problem = {"type": "urn:meeverhuizen:problem:participant-unknown", "status": 404}
+        return httpx.Response(
+            404, json=problem, headers={"Content-Type": "application/problem+json"}
+        )
+
+    transport.alter = fake_problem
+    with pytest.raises(UntrustedAnswer):
+        await client.gemeente("0344")
+
+
+async def test_stale_cache_serves_while_registry_is_down_then_gives_up(
+    registry: Registry, switchable: Switchable
+) -> None:
+    enrolled = await enrol_gemeente(registry)
+    transport, client = switchable
+    fresh = await client.gemeente("0344")
+    transport.down = True
+    registry.clock.advance(PAST_MAX_AGE)
+    stale = await client.gemeente("0344")
+    assert stale == fresh
+    keys = await client.verification_keys(UTRECHT_OIN)
+    assert [key.kid for key in keys] == [enrolled.private_jwk["kid"]]
+
+    registry.clock.advance(timedelta(hours=1))
+    with pytest.raises(RegistryUnavailable):
+        await client.gemeente("0344")
+    transport.down = False
+    assert await client.gemeente("0344") == fresh
+
+
+async def test_unreachable_without_cache_is_unavailable(
+    registry: Registry, switchable: Switchable
+) -> None:
+    transport, client = switchable
+    transport.down = True
+    with pytest.raises(RegistryUnavailable) as caught:
+        await client.gemeente("0344")
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)
+
+
+async def test_server_error_falls_back_to_verified_cache(
+    registry: Registry, switchable: Switchable
+) -> None:
+    await enrol_gemeente(registry)
+    transport, client = switchable
+    fresh = await client.gemeente("0344")
+    registry.clock.advance(PAST_MAX_AGE)
+    transport.alter = lambda response, body: httpx.Response(502, text="bad gateway")
+    assert await client.gemeente("0344") == fresh
+
+
+async def test_revalidation_uses_signed_304(registry: Registry, switchable: Switchable) -> None:
+    await enrol_gemeente(registry)
+    transport, client = switchable
+    first = await client.gemeente("0344")
+    registry.clock.advance(PAST_MAX_AGE)
+    assert await client.gemeente("0344") is first
+    revalidation = transport.requests[-1]
+    assert revalidation.headers["if-none-match"]
+    # Renewed for another max-age: no request until it passes.
+    registry.clock.advance(timedelta(seconds=200))
+    await client.gemeente("0344")
+    assert len(transport.requests) == 2
+
+
+async def test_304_without_freshness_statement_is_not_trusted(
+    registry: Registry, switchable: Switchable
+) -> None:
+    await enrol_gemeente(registry)
+    transport, client = switchable
+    await client.gemeente("0344")
+    registry.clock.advance(PAST_MAX_AGE)
+
+    def unsigned_304(response: httpx.Response, body: bytes) -> httpx.Response:
+        return httpx.Response(304, headers={"ETag": response.headers.get("etag", "")})
+
+    transport.alter = unsigned_304
+    with pytest.raises(UntrustedAnswer):
+        await client.gemeente("0344")
+
+
+async def test_old_freshness_statement_cannot_extend_the_cache(
+    registry: Registry, switchable: Switchable
+) -> None:
+    await enrol_gemeente(registry)
+    transport, client = switchable
+    first = await client.gemeente("0344")
+    etag = (await registry.http.get("/v1/gemeenten/0344")).headers["etag"]
+    old_304 = await registry.http.get("/v1/gemeenten/0344", headers={"If-None-Match": etag})
+    assert old_304.status_code == 304
+    registry.clock.advance(timedelta(hours=2))
+    transport.alter = lambda response, body: httpx.Response(304, headers=dict(old_304.headers))
+    with pytest.raises(UntrustedAnswer):
+        await client.gemeente("0344")
+    assert first.oin == UTRECHT_OIN
+
+
+def test_trust_anchor_must_be_a_public_key(registry: Registry) -> None:
+    with pytest.raises(InvalidRegistryInput):
+        RegistryClient(BASE_URL, registry.signing_jwk, http=registry.http)
+    with pytest.raises(InvalidRegistryInput):
+        RegistryClient(BASE_URL, {"keys": []}, http=registry.http)
+    rotating: dict[str, Any] = {
+        "keys": [registry.trust_anchor, public_jwk(generate_private_jwk("EdDSA"))]
+    }
+    assert RegistryClient(BASE_URL, rotating, http=registry.http)
+
+
+async def test_answers_are_signed_with_cache_headers(registry: Registry) -> None:
+    await enrol_gemeente(registry)
+    response = await registry.http.get("/v1/gemeenten/0344")
+    assert response.headers["cache-control"] == "max-age=300"
+    assert response.headers["etag"].startswith('"')
+    assert response.headers["digest"].startswith("SHA-256=")
+    assert response.headers["payload-signature"].count(".") == 2
+    document = json.loads(response.content)
+    assert document["issuedAt"] == "2025-03-03T09:00:00Z"
+    assert document["resource"] == "/v1/gemeenten/0344"
+    problem = await registry.http.get("/v1/gemeenten/9999")
+    assert "payload-signature" in problem.headers
+    assert problem.json()["issuedAt"] == "2025-03-03T09:00:00Z"
