@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from registry.cli import registry as registry_commands
+
 __all__ = ["cli", "main"]
 
 
@@ -14,6 +16,9 @@ def cli() -> None:
 
     Run a registry and agents, manage keys, and try the whole handover with `demo`.
     """
+
+
+cli.add_command(registry_commands)
 
 
 def main() -> None:
