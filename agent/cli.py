@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from agent._cli_commands import AGENT_COMMANDS
 from registry.cli import registry as registry_commands
 
 __all__ = ["cli", "main"]
@@ -19,6 +20,10 @@ def cli() -> None:
 
 
 cli.add_command(registry_commands)
+
+
+for _command in AGENT_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

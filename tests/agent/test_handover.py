@@ -36,3 +36,49 @@ async def test_happy_path_completes_both_dossiers_once(agents: Agents) -> None:
     }
     async with agents.receiving.database.reading() as session:
         assert await session.scalar(select(func.count()).select_from(InboundMessageRow)) == 1
+
+
+async def test_scheduler_delivers_without_manual_passes(
+    database_url: str, second_database_url: str
+) -> None:
+    """The lifespan runs the APScheduler job; woken after the commit, it delivers the offer."""
+    import asyncio
+
+    import httpx
+
+    from agent.app import create_app
+    from protocol.jwk import public_jwk
+    from protocol.signing import VerificationKey
+    from tests.agent.conftest import (
+        Entry,
+        FakeDirectory,
+        Network,
+        agent_settings,
+    )
+
+    network = Network()
+    directory = FakeDirectory()
+    settings = [
+        agent_settings(database_url, gemeente="utrecht", scheduler_enabled=True),
+        agent_settings(second_database_url, gemeente="amsterdam", scheduler_enabled=True),
+    ]
+    for s in settings:
+        key = VerificationKey(public_jwk(s.private_jwk()))
+        directory.entries[s.oin] = Entry(s.oin, s.public_base_url, s.gemeentecode, (key,))
+    async with httpx.AsyncClient(transport=network) as http:
+        apps = [create_app(s, http=http, registry=directory) for s in settings]
+        network.routes["utrecht.test"] = httpx.ASGITransport(app=apps[0])
+        network.routes["amsterdam.test"] = httpx.ASGITransport(app=apps[1])
+        async with (
+            apps[0].router.lifespan_context(apps[0]),
+            apps[1].router.lifespan_context(apps[1]),
+        ):
+            agents = Agents.__new__(Agents)
+            agents.departing = apps[0].state.service
+            dossier_id = await agents.start_dossier()
+            await agents.give_consent(dossier_id)
+            for _ in range(200):
+                if (await agents.departing.dossier(dossier_id)).state == "completed":
+                    break
+                await asyncio.sleep(0.02)
+            assert (await agents.departing.dossier(dossier_id)).state == "completed"

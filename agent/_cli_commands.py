@@ -1,0 +1,178 @@
+"""Agent commands of the ``meeverhuizen`` CLI: serve, import, outbox, dossiers, keys."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import click
+from pydantic import ValidationError
+
+from agent._runtime import open_service
+from agent._service import AgentService
+from agent.errors import AgentError, ImportFailed
+from agent.settings import AgentSettings, load_settings
+from protocol.jwk import generate_private_jwk, public_jwk
+
+__all__ = ["AGENT_COMMANDS"]
+
+_T = TypeVar("_T")
+_CONFIG = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Agent settings (TOML); MEEVERHUIZEN_AGENT_* variables override it.",
+)
+
+
+def _settings(config_file: Path) -> AgentSettings:
+    try:
+        return load_settings(config_file)
+    except ValidationError as exc:
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        raise click.ClickException(f"invalid settings in {config_file}: {reasons}") from exc
+
+
+def _run(config_file: Path, action: Callable[[AgentService], Awaitable[_T]]) -> _T:
+    settings = _settings(config_file)
+
+    async def run() -> _T:
+        async with open_service(settings) as service:
+            return await action(service)
+
+    coroutine: Coroutine[Any, Any, _T] = run()
+    try:
+        return asyncio.run(coroutine)
+    except ImportFailed as exc:
+        for problem in exc.problems:
+            click.echo(f"line {problem.line}: {problem.reason}", err=True)
+        raise click.ClickException("import refused; nothing was applied") from exc
+    except AgentError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+@click.group("agent")
+def agent_group() -> None:
+    """Run a gemeente's or supplier's agent."""
+
+
+@agent_group.command("serve")
+@_CONFIG
+def serve(config_file: Path) -> None:
+    """Serve the agent's API and run its delivery scheduler."""
+    import uvicorn
+
+    from agent.app import create_app
+
+    settings = _settings(config_file)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@click.command("import")
+@_CONFIG
+@click.option(
+    "--format",
+    "import_format",
+    type=click.Choice(["csv", "json"]),
+    default=None,
+    help="Default: from the file extension.",
+)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_command(config_file: Path, import_format: str | None, path: Path) -> None:
+    """Import the register of current provisions (CSV or JSON; all or nothing)."""
+    chosen: Literal["csv", "json"] = (
+        "json" if (import_format or path.suffix.lstrip(".").lower()) == "json" else "csv"
+    )
+    result = _run(config_file, lambda s: s.import_provisions(path.read_bytes(), chosen))
+    click.echo(f"imported {result.clients} clients with {result.devices} devices")
+
+
+@click.group("outbox")
+def outbox_group() -> None:
+    """Inspect and requeue outbox messages."""
+
+
+@outbox_group.command("list")
+@_CONFIG
+@click.option("--state", type=click.Choice(["pending", "delivered", "dead"]), default=None)
+def outbox_list(config_file: Path, state: str | None) -> None:
+    """List outbox messages (e.g. --state dead for dead letters)."""
+    entries = _run(config_file, lambda s: s.outbox.list(state))
+    _echo_json([entry.__dict__ for entry in entries])
+
+
+@outbox_group.command("requeue")
+@_CONFIG
+@click.argument("message_id")
+def outbox_requeue(config_file: Path, message_id: str) -> None:
+    """Put a dead message back in the queue."""
+    entry = _run(config_file, lambda s: s.outbox.requeue(message_id))
+    click.echo(f"requeued {entry.message_id}")
+
+
+@click.group("dossiers")
+def dossiers_group() -> None:
+    """Look at dossiers."""
+
+
+@dossiers_group.command("list")
+@_CONFIG
+@click.option("--state", default=None, help="Only dossiers in this state.")
+def dossiers_list(config_file: Path, state: str | None) -> None:
+    """List dossiers."""
+    rows = _run(config_file, lambda s: s.list_dossiers(state))
+    _echo_json([row.model_dump(mode="json", by_alias=True) for row in rows])
+
+
+@dossiers_group.command("show")
+@_CONFIG
+@click.argument("dossier_id")
+def dossiers_show(config_file: Path, dossier_id: str) -> None:
+    """Show one dossier with its timeline."""
+    view = _run(config_file, lambda s: s.dossier(dossier_id))
+    _echo_json(view.model_dump(mode="json", by_alias=True))
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """Signing keys."""
+
+
+@keys_group.command("generate")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the private JWK (created with mode 0600).",
+)
+@click.option("--algorithm", type=click.Choice(["EdDSA", "PS256"]), default="EdDSA")
+def keys_generate(out: Path, algorithm: Literal["EdDSA", "PS256"]) -> None:
+    """Write a new private signing key; print its public JWK."""
+    if out.exists():
+        raise click.ClickException(f"{out} exists; refusing to overwrite a key")
+    key = generate_private_jwk(algorithm)
+    descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(key, handle)
+    _echo_json(public_jwk(key))
+
+
+AGENT_COMMANDS: tuple[click.Command, ...] = (
+    agent_group,
+    import_command,
+    outbox_group,
+    dossiers_group,
+    keys_group,
+)

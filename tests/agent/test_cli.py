@@ -1,0 +1,70 @@
+"""CLI: import with readable line-numbered errors, dossiers list, keys generate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from agent.cli import cli
+from protocol.jwk import generate_private_jwk, public_jwk
+from tests.agent.conftest import DATA
+
+
+def _config(tmp_path: Path) -> Path:
+    key = tmp_path / "key.jwk"
+    key.write_text(json.dumps(generate_private_jwk("EdDSA")))
+    anchor = tmp_path / "anchor.jwk"
+    anchor.write_text(json.dumps(public_jwk(generate_private_jwk("EdDSA"))))
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        "\n".join(
+            [
+                'oin = "00000001002220647000"',
+                'gemeentecode = "0344"',
+                'name = "Gemeente Utrecht"',
+                f'signing_key_file = "{key}"',
+                'registry_url = "http://registry.test"',
+                f'registry_trust_anchor_file = "{anchor}"',
+                f'database_url = "sqlite+aiosqlite:///{tmp_path / "agent.sqlite"}"',
+                'public_base_url = "http://utrecht.test"',
+            ]
+        )
+        + "\n"
+    )
+    return config
+
+
+def test_import_and_list(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["import", "--config", str(config), str(DATA / "clients.json")])
+    assert result.exit_code == 0, result.output
+    assert "imported 1 clients with 3 devices" in result.output
+    listed = runner.invoke(cli, ["dossiers", "list", "--config", str(config)])
+    assert listed.exit_code == 0
+    assert json.loads(listed.output) == []
+
+
+def test_import_errors_are_readable_with_lines(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    bad = tmp_path / "bad.json"
+    bad.write_text('[\n  {"bsn": "999993653"}\n]\n')
+    result = CliRunner().invoke(cli, ["import", "--config", str(config), str(bad)])
+    assert result.exit_code != 0
+    assert "line 2: name: " in result.output
+    assert "nothing was applied" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_keys_generate_writes_a_private_key_and_prints_the_public_one(tmp_path: Path) -> None:
+    out = tmp_path / "new.jwk"
+    result = CliRunner().invoke(cli, ["keys", "generate", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output)
+    assert "d" not in printed
+    assert json.loads(out.read_text())["kid"] == printed["kid"]
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+    again = CliRunner().invoke(cli, ["keys", "generate", "--out", str(out)])
+    assert again.exit_code != 0
