@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from agent._views import ConsentInput, DossierStart, DossierSummary, DossierView
 from agent.api.deps import CaseSystemDep, ServiceDep
 
-__all__ = ["router"]
+__all__ = ["get_dossier", "list_dossiers", "record_consent", "router", "start_dossier"]
 
 router = APIRouter(tags=["dossiers"], dependencies=[CaseSystemDep])
 

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from agent.api.deps import ServiceDep
 
-__all__ = ["Health", "router"]
+__all__ = ["Health", "health", "router"]
 
 router = APIRouter(tags=["health"])
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from agent.api.deps import ServiceDep
 
-__all__ = ["router"]
+__all__ = ["receive_message", "router"]
 
 router = APIRouter(tags=["messages"])
 

@@ -12,7 +12,7 @@ from agent._outbox import OutboxEntry
 from agent._views import OutboxEntryView
 from agent.api.deps import OperatorDep, ServiceDep
 
-__all__ = ["router"]
+__all__ = ["list_outbox", "requeue", "router"]
 
 router = APIRouter(tags=["outbox"], dependencies=[OperatorDep])
 

@@ -8,7 +8,7 @@ from agent._views import ImportSummary
 from agent.api.deps import CaseSystemDep, ServiceDep
 from agent.errors import ImportFailed, ImportProblem
 
-__all__ = ["router"]
+__all__ = ["import_provisions", "router"]
 
 router = APIRouter(tags=["provisions"], dependencies=[CaseSystemDep])
 
