@@ -4,13 +4,16 @@ The fast path lets the C encoder of ``json.dumps`` do the work; its output equal
 value holds no floats, no integers of 16 or more digits and no object key at or above U+E000 (the
 only place where Python's code point order differs from the UTF-16 code unit order of RFC 8785
 section 3.2.3). Anything else goes through the exact, slower serializer below.
+
+The proof that the encoder output has none of these uses only C-speed byte operations
+(``bytes.translate`` and substring search), see ``_needs_exact_path``; a string that merely looks
+like a number can give a false alarm, which only costs a detour through the exact serializer.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 from protocol._json import JsonValue
@@ -20,11 +23,32 @@ __all__ = ["canonicalize"]
 
 # Below this every integer is an exact double and str() equals the ECMAScript form.
 _SAFE_INTEGER = 2**53 - 1
-# A float (repr() always writes "." or "e") or a 16+ digit integer right after ":", "," or "[";
-# a match inside a string only costs a detour through the exact serializer.
-_NUMBER_TO_REWRITE = re.compile(rb"[:,\[]-?(?:[0-9]+[.e]|[0-9]{16})")
 _NUMBER_START = frozenset(bytes([byte]) for byte in b"-0123456789")
-_HIGH_LEAD_BYTES = tuple(bytes([lead]) for lead in range(0xEE, 0xF5))
+
+
+def _table(*classes: tuple[bytes, bytes], other: bytes) -> bytes:
+    table = bytearray(other * 256)
+    for members, mark in classes:
+        for byte in members:
+            table[byte] = mark[0]
+    return bytes(table)
+
+
+# A number token is written between ":" "," "[" and "," "]" "}" (all marked ":" here) and is made
+# of digits, signs, "." and "e" (repr() of a finite float always writes "." or "e").
+_AROUND_VALUE = (b":,[]}", b":")
+_DIGITS_AND_SIGNS = b"0123456789+-"
+# Digits and signs as "0", and "!" for UTF-8 lead bytes 0xEE-0xF4 (characters at or above
+# U+E000, which sort differently in UTF-16): an integer of 16 or more digits shows as 16 "0"
+# before a ":".
+_INTEGER_CLASSES = _table(
+    (_DIGITS_AND_SIGNS, b"0"), _AROUND_VALUE, (bytes(range(0xEE, 0xF5)), b"!"), other=b"x"
+)
+_LONG_INTEGER = b"0" * 16 + b":"
+# With digits and signs deleted and "e" marked as ".", a float leaves ":.:" or ":..:"; every other
+# value keeps an "x" (a quote, or a letter of true/false/null). Free text keeps its letters and
+# spaces as "x", so only text such as ",1.5," gives a (harmless) false alarm.
+_FLOAT_CLASSES = _table((b".e", b"."), _AROUND_VALUE, other=b"x")
 _fast_encoder = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
 )
@@ -45,12 +69,13 @@ def canonicalize(value: JsonValue) -> bytes:
 
 
 def _needs_exact_path(data: bytes) -> bool:
-    if data[:1] in _NUMBER_START:  # a bare top-level number has no ":", "," or "[" before it
+    if data[:1] in _NUMBER_START:  # a bare top-level number has no ":", "," or "[" around it
         return True
-    # UTF-8 lead bytes 0xEE-0xF4 start the characters at or above U+E000.
-    if not data.isascii() and any(lead in data for lead in _HIGH_LEAD_BYTES):
+    integer_classes = data.translate(_INTEGER_CLASSES)
+    if b"!" in integer_classes or _LONG_INTEGER in integer_classes:
         return True
-    return _NUMBER_TO_REWRITE.search(data) is not None
+    float_classes = data.translate(_FLOAT_CLASSES, _DIGITS_AND_SIGNS)
+    return b":.:" in float_classes or b":..:" in float_classes
 
 
 def _serialize(value: Any) -> str:

@@ -147,3 +147,40 @@ def test_fast_path_equals_exact_serializer(value: Any) -> None:
     from protocol._jcs import _serialize
 
     assert canonicalize(value) == _serialize(value).encode("utf-8")
+
+
+# The fast path must detect every number that the C encoder writes differently from RFC 8785:
+# floats where repr() differs from ECMAScript, and integers beyond 2**53 - 1.
+_REWRITTEN = [(1e-07, "1e-7"), (-1e16, "-10000000000000000"), (2**60, "1152921504606847000")]
+
+
+@pytest.mark.parametrize(("number", "expected"), _REWRITTEN)
+@pytest.mark.parametrize(
+    "shape",
+    ['{"a":%s}', '{"a":1,"b":%s}', '{"a":%s,"b":1}', "[%s]", '[1,%s,"x"]', "[[%s]]", '{"a":[%s]}'],
+)
+def test_fast_path_detects_rewritten_numbers(number: float, expected: str, shape: str) -> None:
+    value = json.loads(shape % json.dumps(number))
+    assert canonicalize(value) == (shape % expected).encode()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"a": 0.5}, [1.5], {"a": -2.5e-300}, {"a": 123456789012345678}, {"\ue000": 1}],
+)
+def test_exact_path_taken_for_floats_long_integers_and_high_keys(value: Any) -> None:
+    from protocol._jcs import _needs_exact_path, _serialize
+
+    assert _needs_exact_path(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    assert canonicalize(value) == _serialize(value).encode("utf-8")
+
+
+def test_integer_only_message_stays_on_the_fast_path() -> None:
+    from protocol._jcs import _needs_exact_path
+
+    example = (
+        Path(__file__).resolve().parent.parent.parent / "docs" / "examples" / "dossier-offer.json"
+    )
+    document = json.loads(example.read_text("utf-8"))
+    assert not _needs_exact_path(canonicalize(document))
+    assert not _needs_exact_path(b'{"oin":"00000001001234567000","n":[999999999999999,-1]}')
