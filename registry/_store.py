@@ -10,11 +10,12 @@ import csv
 import hashlib
 import secrets
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -65,6 +66,8 @@ __all__ = [
 
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _MAX_KEYS_PER_REQUEST = 10
+_MEMO_ENTRIES = 10_000
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -216,11 +219,50 @@ def _latest_keys(rows: Iterable[KeyVersion]) -> tuple[KeyRecord, ...]:
 class RegistryStore:
     """All reads and writes of the registry database."""
 
-    def __init__(self, engine: AsyncEngine, *, clock: Clock, enrolment_code_ttl: timedelta) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        clock: Clock,
+        enrolment_code_ttl: timedelta,
+        lookup_cache: timedelta = timedelta(0),
+    ) -> None:
         self._engine = engine
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
         self._clock = clock
         self._enrolment_code_ttl = enrolment_code_ttl
+        self._lookup_cache = lookup_cache
+        # Lookups memoized for at most ``lookup_cache``; a write in this process empties the
+        # memo at once (generation), writes by other processes show after the window.
+        self._generation = 0
+        self._memo: dict[tuple[str, ...], tuple[datetime, int, Any]] = {}
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncSession]:
+        try:
+            async with self._sessions.begin() as session:
+                yield session
+        finally:
+            self._generation += 1
+            self._memo.clear()
+
+    async def _memoized(
+        self, key: tuple[str, ...], load: Callable[..., Awaitable[_T]], *arguments: Any
+    ) -> _T:
+        if not self._lookup_cache:
+            return await load(*arguments)
+        now = self._clock.now()
+        memo = self._memo.get(key)
+        if memo is not None and memo[0] > now and memo[1] == self._generation:
+            value: _T = memo[2]
+            return value
+        generation = self._generation
+        loaded = await load(*arguments)
+        if generation == self._generation:
+            if len(self._memo) > _MEMO_ENTRIES:
+                self._memo.clear()
+            self._memo[key] = (now + self._lookup_cache, generation, loaded)
+        return loaded
 
     async def start(self) -> None:
         """Create the tables and seed all gemeenten on the first start."""
@@ -246,6 +288,9 @@ class RegistryStore:
     # Reads.
 
     async def gemeente(self, gemeentecode: str) -> ParticipantRecord:
+        return await self._memoized(("gemeente", gemeentecode), self._load_gemeente, gemeentecode)
+
+    async def _load_gemeente(self, gemeentecode: str) -> ParticipantRecord:
         async with self._sessions() as session:
             row = await session.scalar(
                 select(ParticipantRow).where(ParticipantRow.gemeentecode == gemeentecode)
@@ -255,6 +300,9 @@ class RegistryStore:
             return await self._record(session, row)
 
     async def participant(self, oin: str) -> ParticipantRecord:
+        return await self._memoized(("participant", oin), self._load_participant, oin)
+
+    async def _load_participant(self, oin: str) -> ParticipantRecord:
         async with self._sessions() as session:
             return await self._record(session, await self._by_oin(session, oin))
 
@@ -274,6 +322,14 @@ class RegistryStore:
             return await self._keys(session, row.id)
 
     async def contracted_suppliers(
+        self, gemeentecode: str, iso_code: str, on: date
+    ) -> list[ContractMatch]:
+        key = ("contracts", gemeentecode, iso_code, on.isoformat())
+        return await self._memoized(
+            key, self._load_contracted_suppliers, gemeentecode, iso_code, on
+        )
+
+    async def _load_contracted_suppliers(
         self, gemeentecode: str, iso_code: str, on: date
     ) -> list[ContractMatch]:
         async with self._sessions() as session:
@@ -328,7 +384,7 @@ class RegistryStore:
     async def issue_enrolment_code(
         self, *, gemeentecode: str | None, supplier_oin: str | None
     ) -> tuple[str, datetime]:
-        async with self._sessions.begin() as session:
+        async with self._writing() as session:
             if gemeentecode is not None:
                 row = await session.scalar(
                     select(ParticipantRow).where(ParticipantRow.gemeentecode == gemeentecode)
@@ -356,7 +412,7 @@ class RegistryStore:
     async def onboard_supplier(self, *, oin: str, kvk_number: str, name: str) -> ParticipantRecord:
         if oin != oin_for_kvk(kvk_number):
             raise InvalidOin("a supplier OIN is 00000003, its KvK number and 0000")
-        async with self._sessions.begin() as session:
+        async with self._writing() as session:
             if await session.scalar(select(ParticipantRow).where(ParticipantRow.oin == oin)):
                 raise ParticipantExists(f"participant {oin} already exists")
             row = ParticipantRow(
@@ -383,7 +439,7 @@ class RegistryStore:
     ) -> str:
         if valid_until is not None and valid_until < valid_from:
             raise InvalidValidityWindow("the contract ends before it starts")
-        async with self._sessions.begin() as session:
+        async with self._writing() as session:
             gemeente = await session.scalar(
                 select(ParticipantRow).where(ParticipantRow.gemeentecode == gemeentecode)
             )
@@ -419,7 +475,7 @@ class RegistryStore:
     async def revoke_key(
         self, *, oin: str, kid: str, reason: str, at: datetime | None, actor: str = "operator"
     ) -> KeyRecord:
-        async with self._sessions.begin() as session:
+        async with self._writing() as session:
             row = await self._by_oin(session, oin)
             revoked = self._revoke(
                 session, await self._keys(session, row.id), row.id, kid, reason, at
@@ -442,7 +498,7 @@ class RegistryStore:
     ) -> ParticipantRecord:
         published = self._validated_keys(keys, minimum=1)
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._writing() as session:
             row = await self._redeem(session, code, now)
             await self._bind_oin(session, row, oin)
             session.add(
@@ -473,7 +529,7 @@ class RegistryStore:
     ) -> ParticipantRecord:
         published = self._validated_keys(change.add_keys, minimum=0)
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._writing() as session:
             row = await self._by_oin(session, oin)
             session.add(
                 SignedRequest(
