@@ -111,10 +111,21 @@ def check_public_members(jwk: Mapping[str, Any]) -> None:
 def thumbprint(jwk: Mapping[str, Any]) -> str:
     """RFC 7638 JWK thumbprint with SHA-256, base64url."""
     members = _THUMBPRINT_MEMBERS[_key_type(jwk)]
-    values = {name: jwk.get(name) for name in members}
-    if not all(isinstance(value, str) for value in values.values()):
+    values = tuple(jwk.get(name) for name in members)
+    if not all(isinstance(value, str) for value in values):
         raise InvalidKey("JWK lacks a member that its thumbprint needs")
-    text = json.dumps(values, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return _thumbprint(members, values)
+
+
+@functools.lru_cache(maxsize=256)
+def _thumbprint(members: tuple[str, ...], values: tuple[Any, ...]) -> str:
+    # A signer computes this for every message; the key seldom changes.
+    text = json.dumps(
+        dict(zip(members, values, strict=True)),
+        separators=(",", ":"),
+        sort_keys=True,
+        ensure_ascii=False,
+    )
     return b64url_encode(hashlib.sha256(text.encode("utf-8")).digest())
 
 

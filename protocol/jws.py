@@ -14,6 +14,7 @@ from protocol._jcs import canonicalize
 from protocol._json import read_json
 from protocol._keys import (
     ALGORITHMS,
+    PublicKey,
     algorithm_for_key,
     b64url_decode,
     b64url_encode,
@@ -83,7 +84,27 @@ def verify_compact(
     encoded_header, encoded_payload, encoded_signature = _split(token)
     header = _decode_header(encoded_header)
     key = public_key_from_jwk(public_jwk)
-    if header["alg"] != algorithm_for_key(public_jwk):
+    algorithm = algorithm_for_key(public_jwk)
+    return _verify_decoded(
+        encoded_header, header, encoded_payload, encoded_signature, key, algorithm, payload
+    )
+
+
+def _verify_decoded(
+    encoded_header: str,
+    header: Mapping[str, Any],
+    encoded_payload: str,
+    encoded_signature: str,
+    key: PublicKey,
+    key_algorithm: str,
+    payload: bytes | None,
+) -> bytes:
+    """``verify_compact`` after its parsing: ``header`` must come from ``read_protected_header``.
+
+    Not exported: for ``protocol.signing``, which has decoded the header already and caches the
+    key object per verification key.
+    """
+    if header["alg"] != key_algorithm:
         raise AlgorithmNotAllowed(f"alg {header['alg']!r} does not fit the verification key")
     unencoded = header.get("b64") is False
     content = _payload(encoded_payload, payload, unencoded=unencoded)

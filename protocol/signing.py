@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -21,7 +22,7 @@ from typing import Any
 
 from protocol._jcs import canonicalize
 from protocol._json import read_json
-from protocol._keys import algorithm_for_key, thumbprint
+from protocol._keys import PublicKey, algorithm_for_key, public_key_from_jwk, thumbprint
 from protocol.errors import (
     AlgorithmNotAllowed,
     BodyTooLarge,
@@ -37,7 +38,7 @@ from protocol.errors import (
     SignatureRepeated,
     UnsupportedVersion,
 )
-from protocol.jws import read_protected_header, sign_compact, verify_compact
+from protocol.jws import _verify_decoded, read_protected_header, sign_compact
 from protocol.messages import Message, message_to_json, parse_message
 
 __all__ = [
@@ -74,10 +75,15 @@ class VerificationKey:
     not_after: datetime | None = None
     revoked_at: datetime | None = None
 
-    @property
+    @functools.cached_property
     def kid(self) -> str:
-        """The RFC 7638 thumbprint of the key."""
+        """The RFC 7638 thumbprint of the key (computed once per key)."""
         return thumbprint(self.jwk)
+
+    @functools.cached_property
+    def _verifier(self) -> tuple[PublicKey, str]:
+        # The key object and its one algorithm, built once per key rather than per message.
+        return public_key_from_jwk(self.jwk), algorithm_for_key(self.jwk)
 
     def valid_at(self, moment: datetime) -> bool:
         """True when the key may have signed at ``moment`` (not before, not after, not revoked)."""
@@ -129,6 +135,7 @@ class UnverifiedMessage:
     message_id: str
     _token: str = field(repr=False, default="")
     _digest: str = field(repr=False, default="")
+    _header: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
 
 def _digest_header(body: bytes) -> str:
@@ -237,8 +244,8 @@ def _check_header(token: str, policy: VerificationPolicy) -> tuple[dict[str, Any
     signing_time = header.get("sigT")
     if not isinstance(signing_time, str) or not _SIGNING_TIME.fullmatch(signing_time):
         raise MalformedSignature("sigT must be a UTC time YYYY-MM-DDThh:mm:ssZ")
-    try:
-        moment = datetime.strptime(signing_time, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    try:  # the pattern above leaves only the calendar to check; "Z" gives UTC (Python 3.11)
+        moment = datetime.fromisoformat(signing_time)
     except ValueError as exc:
         raise MalformedSignature("sigT is not a valid time") from exc
     return header, moment
@@ -270,8 +277,21 @@ def _select_key(
     raise KeyNotValid("the key was not valid at the signing time")
 
 
-def _verify_signature(token: str, digest: str, key: VerificationKey) -> None:
-    verify_compact(token, key.jwk, payload=_signing_input(digest))
+def _verify_signature(
+    token: str, header: Mapping[str, Any], digest: str, key: VerificationKey
+) -> None:
+    # verify_compact on a token whose header _check_header has decoded and checked already.
+    encoded_header, encoded_payload, encoded_signature = token.split(".")
+    public_key, algorithm = key._verifier
+    _verify_decoded(
+        encoded_header,
+        header,
+        encoded_payload,
+        encoded_signature,
+        public_key,
+        algorithm,
+        _signing_input(digest),
+    )
 
 
 def _check_signing_time(signing_time: datetime, now: datetime, policy: VerificationPolicy) -> None:
@@ -300,7 +320,7 @@ def verify_body(
     """Verify a signed JSON body of any kind and return the strictly parsed document."""
     checked = _check_cheap(body, headers, policy)
     key = _select_key(checked.header["kid"], checked.signing_time, keys)
-    _verify_signature(checked.token, checked.digest, key)
+    _verify_signature(checked.token, checked.header, checked.digest, key)
     if now is not None:
         _check_signing_time(checked.signing_time, now, policy)
     return checked.document
@@ -340,6 +360,7 @@ def read_signed_message(
         message_id=_envelope_text(checked.document, "messageId"),
         _token=checked.token,
         _digest=checked.digest,
+        _header=checked.header,
     )
 
 
@@ -367,12 +388,23 @@ def verify_message(
     and ``createdAt`` not later than ``sigT`` plus the skew; with ``now=None`` (an archived
     message verified again) freshness is not checked.
     """
+    _verify_envelope(unverified, keys, policy=policy, now=now)
+    return parse_message(unverified.document)
+
+
+def _verify_envelope(
+    unverified: UnverifiedMessage,
+    keys: Sequence[VerificationKey],
+    *,
+    policy: VerificationPolicy,
+    now: datetime | None,
+) -> None:
+    # docs/protocol.md section 7, checks 10 to 14; verify_message adds 15 (the model).
     key = _select_key(unverified.kid, unverified.signing_time, keys)
-    _verify_signature(unverified._token, unverified._digest, key)
+    _verify_signature(unverified._token, unverified._header, unverified._digest, key)
     receiver = _envelope_text(unverified.document, "receiver", "oin")
     if policy.receiver_oin is not None and receiver != policy.receiver_oin:
         raise ReceiverMismatch("the message is addressed to another organisation")
     if now is not None:  # None: re-verifying a stored message, freshness is not checked (7.1)
         _check_signing_time(unverified.signing_time, now, policy)
         _check_created_at(_created_at(unverified.document), unverified.signing_time, policy)
-    return parse_message(unverified.document)
