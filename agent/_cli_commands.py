@@ -69,14 +69,21 @@ def agent_group() -> None:
 
 @agent_group.command("serve")
 @_CONFIG
-def serve(config_file: Path) -> None:
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="Server log level; below info the access log is off.",
+)
+def serve(config_file: Path, log_level: str) -> None:
     """Serve the agent's API and run its delivery scheduler."""
     import uvicorn
 
     from agent.app import create_app
 
     settings = _settings(config_file)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
 
 
 @click.command("import")
@@ -169,8 +176,30 @@ def keys_generate(out: Path, algorithm: Literal["EdDSA", "PS256"]) -> None:
     _echo_json(public_jwk(key))
 
 
+@click.command("demo")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@click.option(
+    "--timeout", type=float, default=60.0, show_default=True, help="Seconds for the handover."
+)
+def demo_command(as_json: bool, timeout: float) -> None:
+    """Run a registry and two gemeente agents on loopback and hand a client's devices over."""
+    from agent.demo import render_summary, run_demo
+
+    try:
+        summary = run_demo(timeout=timeout)
+    except AgentError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
+    if as_json:
+        _echo_json(summary.to_json())
+    else:
+        click.echo(render_summary(summary))
+    if not summary.completed:
+        raise click.ClickException(f"the handover did not complete within {timeout} s")
+
+
 AGENT_COMMANDS: tuple[click.Command, ...] = (
     agent_group,
+    demo_command,
     import_command,
     outbox_group,
     dossiers_group,

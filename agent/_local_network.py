@@ -1,0 +1,345 @@
+"""A registry and gemeente agents as real uvicorn processes on 127.0.0.1 (demo, tests, benchmark).
+
+Each process gets a free port, a SQLite file and keys in one folder. The registry is the trust
+anchor; agents enrol with a one-time code, as an operator would do it (docs/agent.md, issue 4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from agent.settings import hash_token
+from protocol.jwk import generate_private_jwk, public_jwk
+from protocol.messages import MESSAGE_TYPES
+from registry.client import RegistryClient
+from registry.operator import OperatorClient
+
+__all__ = [
+    "AMSTERDAM",
+    "UTRECHT",
+    "GemeenteSpec",
+    "LocalAgent",
+    "LocalNetwork",
+    "ServerProcess",
+    "free_port",
+    "local_network",
+]
+
+HOST = "127.0.0.1"
+_LAUNCHER = "from agent.cli import main; main()"
+_STOP_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class GemeenteSpec:
+    """A gemeente that runs an agent in the local network."""
+
+    key: str
+    name: str
+    gemeentecode: str
+    oin: str
+
+
+UTRECHT = GemeenteSpec("utrecht", "Gemeente Utrecht", "0344", "00000001002220647000")
+AMSTERDAM = GemeenteSpec("amsterdam", "Gemeente Amsterdam", "0363", "00000001002564440000")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _child_environment(extra: Mapping[str, str]) -> dict[str, str]:
+    # Settings of the caller's own services must not leak into the child processes.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("MEEVERHUIZEN_")}
+    return inherited | dict(extra)
+
+
+@dataclass
+class ServerProcess:
+    """One ``meeverhuizen ... serve`` process; it can be killed and started again."""
+
+    name: str
+    arguments: tuple[str, ...]
+    port: int
+    log_path: Path
+    health_path: str
+    environment: Mapping[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def start(self) -> None:
+        """Start the process (output appended to its log file)."""
+        if self.running():
+            raise RuntimeError(f"{self.name} runs already")
+        self._close_log()
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [sys.executable, "-c", _LAUNCHER, *self.arguments],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=_child_environment(self.environment),
+        )
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: the crash that the outbox and inbound deduplication must survive."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        """SIGTERM (uvicorn shuts down cleanly), SIGKILL when it does not stop in time."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    async def wait_ready(self, http: httpx.AsyncClient, *, seconds: float = 30.0) -> None:
+        """Poll the health path until it answers 200; fail when the process exits or time ends."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise RuntimeError(f"{self.name} exited; see {self.log_path}:\n{self.log_tail()}")
+            try:
+                answer = await http.get(self.base_url + self.health_path, timeout=2.0)
+                if answer.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"{self.name} not ready after {seconds} s; see {self.log_path}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of the process's output (for error messages)."""
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class LocalAgent:
+    """A gemeente agent process with what a caller needs to talk to it."""
+
+    spec: GemeenteSpec
+    server: ServerProcess
+    database_path: Path
+    config_path: Path
+    case_system_token: str
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite+aiosqlite:///{self.database_path}"
+
+    def auth(self) -> dict[str, str]:
+        """Authorization header of the gemeente's case system."""
+        return {"Authorization": f"Bearer {self.case_system_token}"}
+
+
+@dataclass
+class LocalNetwork:
+    """The registry and the agents, started and enrolled."""
+
+    folder: Path
+    registry: ServerProcess
+    agents: dict[str, LocalAgent]
+
+    def processes(self) -> list[ServerProcess]:
+        return [self.registry, *(agent.server for agent in self.agents.values())]
+
+    def stop(self) -> None:
+        """Stop every process (agents first)."""
+        for process in reversed(self.processes()):
+            process.stop()
+
+
+def _write_private(path: Path, content: str) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(content)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    # A JSON string of printable ASCII is a valid TOML basic string.
+    return json.dumps(str(value), ensure_ascii=True)
+
+
+def _agent_config(
+    spec: GemeenteSpec, folder: Path, port: int, registry_url: str, overrides: Mapping[str, Any]
+) -> tuple[Path, Path, str]:
+    key_path = folder / f"{spec.key}-key.json"
+    _write_private(key_path, json.dumps(generate_private_jwk("EdDSA")))
+    token = f"case-system-{spec.key}-{os.urandom(16).hex()}"
+    database_path = folder / f"{spec.key}.sqlite"
+    values: dict[str, Any] = {
+        "oin": spec.oin,
+        "role": "gemeente",
+        "gemeentecode": spec.gemeentecode,
+        "name": spec.name,
+        "signing_key_file": key_path,
+        "registry_url": registry_url,
+        "registry_trust_anchor_file": folder / "registry-anchor.json",
+        "database_url": f"sqlite+aiosqlite:///{database_path}",
+        "public_base_url": f"http://{HOST}:{port}",
+        "host": HOST,
+        "port": port,
+        "case_system_token_sha256": hash_token(token),
+        "outbox_base_delay_seconds": 0.5,
+        "outbox_max_delay_seconds": 2.0,
+        "delivery_interval_seconds": 1.0,
+    } | dict(overrides)
+    config_path = folder / f"{spec.key}.toml"
+    lines = [f"{name} = {_toml_value(value)}" for name, value in values.items()]
+    config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return config_path, database_path, token
+
+
+def _start_registry(
+    folder: Path, port: int, stack: AsyncExitStack
+) -> tuple[ServerProcess, str, dict[str, Any]]:
+    registry_key = generate_private_jwk("EdDSA")
+    key_path = folder / "registry-key.json"
+    _write_private(key_path, json.dumps(registry_key))
+    anchor = public_jwk(registry_key)
+    (folder / "registry-anchor.json").write_text(json.dumps(anchor), encoding="utf-8")
+    operator_token = f"registry-operator-{os.urandom(16).hex()}"
+    database = f"sqlite+aiosqlite:///{folder / 'registry.sqlite'}"
+    arguments = ("registry", "serve", "--host", HOST, "--port", str(port))
+    server = ServerProcess(
+        name="registry",
+        arguments=(*arguments, "--database-url", database, "--key-file", str(key_path)),
+        port=port,
+        log_path=folder / "registry.log",
+        health_path="/v1/status",
+        environment={
+            "MEEVERHUIZEN_REGISTRY_ENVIRONMENT": "production",
+            "MEEVERHUIZEN_REGISTRY_OPERATOR_TOKEN": operator_token,
+        },
+    )
+    stack.callback(server.stop)
+    server.start()
+    return server, operator_token, anchor
+
+
+async def _enrol(
+    http: httpx.AsyncClient,
+    registry_url: str,
+    operator_token: str,
+    anchor: Mapping[str, Any],
+    agent: LocalAgent,
+) -> None:
+    operator = OperatorClient(registry_url, operator_token, http=http)
+    code = await operator.issue_enrolment_code(gemeentecode=agent.spec.gemeentecode)
+    private = json.loads((agent.config_path.parent / f"{agent.spec.key}-key.json").read_text())
+    await RegistryClient(registry_url, anchor, http=http).enrol(
+        code=code,
+        oin=agent.spec.oin,
+        endpoint=agent.base_url,
+        protocol_versions=["1.0"],
+        message_types=list(MESSAGE_TYPES),
+        public_jwks=[public_jwk(private)],
+    )
+
+
+@asynccontextmanager
+async def local_network(
+    folder: Path,
+    *,
+    gemeenten: Sequence[GemeenteSpec] = (UTRECHT, AMSTERDAM),
+    agent_settings: Mapping[str, Any] | None = None,
+    log_level: str = "warning",
+) -> AsyncIterator[LocalNetwork]:
+    """Start the registry and one enrolled agent per gemeente; every process stops on exit.
+
+    ``agent_settings`` are written into each agent's TOML file (``AgentSettings`` fields).
+    """
+    async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=10.0))
+        ports = _free_ports(1 + len(gemeenten))
+        registry, operator_token, anchor = _start_registry(folder, ports[0], stack)
+        agents: dict[str, LocalAgent] = {}
+        # All processes start at once (most of their start-up is importing); enrolment only
+        # needs the registry, and an agent looks the registry up only when it sends.
+        for spec, port in zip(gemeenten, ports[1:], strict=True):
+            agent = _agent(spec, folder, port, registry.base_url, agent_settings or {}, log_level)
+            stack.callback(agent.server.stop)
+            agent.server.start()
+            agents[spec.key] = agent
+        await registry.wait_ready(http)
+        for agent in agents.values():
+            await _enrol(http, registry.base_url, operator_token, anchor, agent)
+        for agent in agents.values():
+            await agent.server.wait_ready(http)
+        yield LocalNetwork(folder=folder, registry=registry, agents=agents)
+
+
+def _free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def _agent(
+    spec: GemeenteSpec,
+    folder: Path,
+    port: int,
+    registry_url: str,
+    overrides: Mapping[str, Any],
+    log_level: str,
+) -> LocalAgent:
+    config_path, database_path, token = _agent_config(spec, folder, port, registry_url, overrides)
+    server = ServerProcess(
+        name=f"agent {spec.key}",
+        arguments=("agent", "serve", "--config", str(config_path), "--log-level", log_level),
+        port=port,
+        log_path=folder / f"{spec.key}.log",
+        health_path="/v1/health",
+    )
+    return LocalAgent(spec, server, database_path, config_path, token)

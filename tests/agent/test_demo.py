@@ -1,0 +1,79 @@
+"""``meeverhuizen demo`` as a user runs it: a subprocess that starts real servers on loopback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from agent.demo import DemoSummary, render_summary
+
+pytestmark = pytest.mark.slow
+
+_LAUNCHER = "from agent.cli import main; main()"
+
+
+def test_demo_json_reports_a_completed_handover() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, "demo", "--json", "--timeout", "90"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["completed"] is True
+    assert summary["takenOver"] == ["bed-1", "scootmobiel-1"]
+    assert summary["notMovable"] == ["traplift-1"]
+    for side in ("departing", "receiving"):
+        states = [step["toState"] for step in summary[side]["timeline"]]
+        assert states[-1] == "completed"
+        assert states.count("completed") == 1
+    assert summary["departing"]["gemeentecode"] == "0344"
+    assert summary["receiving"]["gemeentecode"] == "0363"
+    # No BSN leaves the demo: not in the summary, not in what it prints.
+    assert "999993653" not in result.stdout + result.stderr
+
+
+def test_plain_words_name_every_step_and_device() -> None:
+    step = {"toState": "completed", "at": "2025-03-03T09:00:00+00:00", "cause": "decision received"}
+    summary = DemoSummary(
+        completed=False,
+        dossier_id="d-1",
+        elapsed_seconds=1.5,
+        departing={
+            "gemeente": "Gemeente Utrecht",
+            "gemeentecode": "0344",
+            "state": "completed",
+            "timeline": [step],
+        },
+        receiving={
+            "gemeente": "Gemeente Amsterdam",
+            "gemeentecode": "0363",
+            "state": None,
+            "timeline": [],
+        },
+        devices=(
+            {
+                "deviceId": "x",
+                "description": "Traplift",
+                "isoCode": "18 30 08",
+                "outcome": "exception",
+                "reasonCode": "not-movable",
+                "reasonText": "Zit vast.",
+                "alternative": "Vraag aan.",
+                "startDate": None,
+                "endDate": None,
+            },
+        ),
+    )
+    text = render_summary(summary)
+    assert "NOT completed" in text
+    assert "handover completed" in text
+    assert "Gemeente Amsterdam (0363): no dossier" in text
+    assert "Traplift (18 30 08): not taken over" in text
+    assert "reason: Zit vast." in text
+    assert summary.to_json()["notMovable"] == ["x"]
