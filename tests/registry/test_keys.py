@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from protocol.jwk import generate_private_jwk, public_jwk
+from registry.app import create_app
 from registry.errors import InvalidRegistryInput, RegistryKeyUnknown
-from tests.registry.conftest import START, UTRECHT_OIN, Registry, enrol_gemeente
+from registry.operator import OperatorClient
+from registry.settings import RegistrySettings
+from tests.registry.conftest import (
+    BASE_URL,
+    OPERATOR_TOKEN,
+    START,
+    UTRECHT_OIN,
+    Registry,
+    enrol_gemeente,
+)
 
 MAX_AGE = timedelta(seconds=300)
 
@@ -118,3 +129,29 @@ async def test_a_change_that_leaves_no_valid_key_is_refused(registry: Registry) 
         )
     keys = await registry.client().verification_keys(UTRECHT_OIN)
     assert [key.kid for key in keys] == [enrolled.private_jwk["kid"]]
+
+
+async def test_write_by_another_registry_process_shows_after_the_lookup_memo(
+    registry: Registry, settings: RegistrySettings
+) -> None:
+    enrolled = await enrol_gemeente(registry)
+    spare = generate_private_jwk("EdDSA")
+    await registry.client().update_own_entry(
+        oin=UTRECHT_OIN, private_jwk=enrolled.private_jwk, add_keys=[public_jwk(spare)]
+    )
+    path = f"/v1/participants/{UTRECHT_OIN}"
+    assert len((await registry.http.get(path)).json()["data"]["keys"]) == 2
+    other = create_app(settings, clock=registry.clock)
+    transport = httpx.ASGITransport(app=other)
+    async with (
+        other.router.lifespan_context(other),
+        httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http,
+    ):
+        operator = OperatorClient(BASE_URL, OPERATOR_TOKEN, http=http)
+        await operator.revoke_key(oin=UTRECHT_OIN, kid=spare["kid"], reason="compromised")
+        # The first process still has the lookup from its memo (at most 1 s) ...
+        assert len((await registry.http.get(path)).json()["data"]["keys"]) == 2
+        registry.clock.advance(timedelta(seconds=1))
+        # ... and then reads the database again.
+        keys = (await registry.http.get(path)).json()["data"]["keys"]
+        assert [key["jwk"]["kid"] for key in keys] == [enrolled.private_jwk["kid"]]
