@@ -246,3 +246,14 @@ async def test_answers_are_signed_with_cache_headers(registry: Registry) -> None
     problem = await registry.http.get("/v1/gemeenten/9999")
     assert "payload-signature" in problem.headers
     assert problem.json()["issuedAt"] == "2025-03-03T09:00:00Z"
+
+
+async def test_writes_convert_transport_errors(registry: Registry, switchable: Switchable) -> None:
+    enrolled = await enrol_gemeente(registry)
+    transport, client = switchable
+    transport.down = True
+    with pytest.raises(RegistryUnavailable) as caught:
+        await client.update_own_entry(
+            oin=UTRECHT_OIN, private_jwk=enrolled.private_jwk, endpoint="http://new.test"
+        )
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)
