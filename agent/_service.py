@@ -31,6 +31,7 @@ from agent._outbox import DeliveryReport, Outbox, OutboxPolicy, body_digest, enq
 from agent._policy import continued_provision_end, decide_devices
 from agent._register import ImportFormat, ImportResult, load_client, parse_import, store_import
 from agent._states import Side, check_transition, initial_state
+from agent._tasks import Tasks
 from agent._views import (
     ConsentInput,
     DecisionView,
@@ -117,6 +118,7 @@ class AgentService:
             policy=self._outbox_policy,
             on_delivered=self._on_delivered,
         )
+        self.tasks = Tasks(database=database, clock=clock)
         self._wake: Callable[[], None] = lambda: None
 
     def set_wake(self, wake: Callable[[], None]) -> None:

@@ -23,6 +23,8 @@ __all__ = [
     "DossierView",
     "ImportSummary",
     "OutboxEntryView",
+    "TaskCompletion",
+    "TaskView",
     "TransitionView",
 ]
 
@@ -105,3 +107,23 @@ class OutboxEntryView(ApiModel):
     created_at: datetime
     execute_after: datetime
     last_error: str | None
+
+
+class TaskView(ApiModel):
+    """A task for a consulent or case worker about one dossier; never holds a BSN."""
+
+    id: str
+    dossier_id: str | None
+    kind: str
+    state: str
+    description: str
+    due_at: datetime | None
+    created_at: datetime
+    done_at: datetime | None
+    done_by: str | None
+
+
+class TaskCompletion(ApiModel):
+    """Who finished the task (a name or employee number, not a client identifier)."""
+
+    done_by: str = Field(min_length=1, max_length=100)

@@ -10,7 +10,8 @@ from fastapi import FastAPI
 
 from agent._directory import Directory
 from agent._runtime import open_service, run_scheduler
-from agent.api.routes import dossiers, health, messages, outbox, provisions
+from agent.api._problems import describe_problems
+from agent.api.routes import dossiers, health, messages, outbox, provisions, tasks
 from agent.errors import AgentError
 from agent.settings import AgentSettings
 from protocol.clock import Clock
@@ -59,6 +60,7 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         lifespan=lifespan,
     )
-    for module in (messages, dossiers, provisions, outbox, health):
+    for module in (messages, dossiers, provisions, outbox, tasks, health):
         app.include_router(module.router, prefix=BASE_PATH)
+    describe_problems(app)
     return app

@@ -17,6 +17,7 @@ __all__ = [
     "IllegalTransition",
     "ImportFailed",
     "ImportProblem",
+    "MediaTypeUnsupported",
     "MessageConflict",
     "MessageNotHandled",
     "NothingToMove",
@@ -25,6 +26,7 @@ __all__ = [
     "ReceiptInvalid",
     "ReceiverNotConnected",
     "SenderUnknown",
+    "TaskUnknown",
     "Unauthorised",
 ]
 
@@ -111,9 +113,21 @@ class ReceiverNotConnected(AgentError):
     status = 409
 
 
+class MediaTypeUnsupported(AgentError):
+    code = "unsupported_media_type"
+    title = "The request body has a media type this endpoint does not take"
+    status = 415
+
+
 class OutboxMessageUnknown(AgentError):
     code = "unknown_outbox_message"
     title = "No such message in the outbox, or it is not dead"
+    status = 404
+
+
+class TaskUnknown(AgentError):
+    code = "unknown_task"
+    title = "No such task"
     status = 404
 
 

@@ -1,0 +1,145 @@
+"""Work for people: tasks for a consulent or the gemeente when the process cannot go on by itself.
+
+DOMAIN.md: a passed deadline or a party that cannot be reached is escalated to a person, never
+dropped silently. Tasks name the dossier and a stable kind; they never hold a BSN.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, get_args
+
+from sqlalchemy import ForeignKey, String, Text, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from agent._db import Base, Database
+from agent.errors import TaskUnknown
+from protocol.clock import Clock
+
+__all__ = ["TASK_KINDS", "Task", "TaskKind", "TaskRow", "Tasks", "open_task"]
+
+TaskKind = Literal[
+    "consent-refused",
+    "consent-no-answer",
+    "receiver-not-connected",
+    "no-supplier",
+    "supplier-refused",
+    "supplier-overdue",
+    "emigration",
+    "wlz-institution",
+    "manual-check",
+]
+TASK_KINDS: tuple[str, ...] = get_args(TaskKind)
+TaskState = Literal["open", "done"]
+
+
+class TaskRow(Base):
+    """A task for a person, about one dossier."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    dossier_id: Mapped[str | None] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(8), index=True)
+    # Plain words for the case worker; never a BSN or other identifier of the person.
+    description: Mapped[str] = mapped_column(Text)
+    due_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+    done_by: Mapped[str | None] = mapped_column(String(100))
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task for a person."""
+
+    id: str
+    dossier_id: str | None
+    kind: str
+    state: str
+    description: str
+    due_at: datetime | None
+    created_at: datetime
+    done_at: datetime | None
+    done_by: str | None
+
+
+async def open_task(
+    session: AsyncSession,
+    *,
+    kind: TaskKind,
+    description: str,
+    now: datetime,
+    dossier_id: str | None = None,
+    due_at: datetime | None = None,
+) -> TaskRow:
+    """Open a task inside the caller's transaction; one open task per dossier and kind."""
+    if dossier_id is not None:
+        existing = await session.scalar(
+            select(TaskRow).where(
+                TaskRow.dossier_id == dossier_id, TaskRow.kind == kind, TaskRow.state == "open"
+            )
+        )
+        if existing is not None:
+            return existing
+    row = TaskRow(
+        id=str(uuid.uuid4()),
+        dossier_id=dossier_id,
+        kind=kind,
+        state="open",
+        description=description,
+        due_at=due_at,
+        created_at=now,
+        done_at=None,
+        done_by=None,
+    )
+    session.add(row)
+    return row
+
+
+class Tasks:
+    """Reading and closing tasks."""
+
+    def __init__(self, *, database: Database, clock: Clock) -> None:
+        self._database = database
+        self._clock = clock
+
+    async def list(
+        self, state: TaskState | None = None, *, dossier_id: str | None = None
+    ) -> list[Task]:
+        query = select(TaskRow).order_by(TaskRow.created_at, TaskRow.id)
+        if state is not None:
+            query = query.where(TaskRow.state == state)
+        if dossier_id is not None:
+            query = query.where(TaskRow.dossier_id == dossier_id)
+        async with self._database.reading() as session:
+            return [_view(row) for row in await session.scalars(query)]
+
+    async def complete(self, task_id: str, *, done_by: str) -> Task:
+        async with self._database.transaction() as session:
+            row = await session.get(TaskRow, task_id, with_for_update=True)
+            if row is None:
+                raise TaskUnknown("no task with this id")
+            if row.state == "open":
+                row.state = "done"
+                row.done_at = self._clock.now()
+                row.done_by = done_by
+            return _view(row)
+
+
+def _view(row: TaskRow) -> Task:
+    return Task(
+        id=row.id,
+        dossier_id=row.dossier_id,
+        kind=row.kind,
+        state=row.state,
+        description=row.description,
+        due_at=row.due_at,
+        created_at=row.created_at,
+        done_at=row.done_at,
+        done_by=row.done_by,
+    )
