@@ -8,11 +8,26 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from agent._views import ConsentInput, DossierStart, DossierSummary, DossierView
+from agent.api._problems import BODY_TOO_LARGE, INVALID_INPUT, problem_responses
 from agent.api.deps import CaseSystemDep, ServiceDep
+from agent.errors import (
+    ConsentMissing,
+    DirectoryUnavailable,
+    DossierUnknown,
+    IllegalTransition,
+    NothingToMove,
+    ProvisionUnknown,
+    ReceiverNotConnected,
+    Unauthorised,
+)
 
 __all__ = ["get_dossier", "list_dossiers", "record_consent", "router", "start_dossier"]
 
-router = APIRouter(tags=["dossiers"], dependencies=[CaseSystemDep])
+router = APIRouter(
+    tags=["dossiers"],
+    dependencies=[CaseSystemDep],
+    responses=problem_responses(INVALID_INPUT, Unauthorised),
+)
 
 DossierId = Annotated[uuid.UUID, Path(alias="dossierId")]
 
@@ -26,19 +41,34 @@ async def list_dossiers(
     return await service.list_dossiers(state)
 
 
-@router.post("/dossiers", status_code=201)
+@router.post(
+    "/dossiers",
+    status_code=201,
+    responses=problem_responses(BODY_TOO_LARGE, ProvisionUnknown, NothingToMove),
+)
 async def start_dossier(start: DossierStart, service: ServiceDep) -> DossierView:
     """Start a handover for a client in the register (BSN in the body)."""
     return await service.start_dossier(start)
 
 
-@router.get("/dossiers/{dossierId}")
+@router.get("/dossiers/{dossierId}", responses=problem_responses(DossierUnknown))
 async def get_dossier(dossier_id: DossierId, service: ServiceDep) -> DossierView:
     """One dossier with its timeline and decisions."""
     return await service.dossier(str(dossier_id))
 
 
-@router.post("/dossiers/{dossierId}/consent")
+@router.post(
+    "/dossiers/{dossierId}/consent",
+    responses=problem_responses(
+        BODY_TOO_LARGE,
+        DossierUnknown,
+        ProvisionUnknown,
+        ConsentMissing,
+        IllegalTransition,
+        ReceiverNotConnected,
+        DirectoryUnavailable,
+    ),
+)
 async def record_consent(
     dossier_id: DossierId, consent: ConsentInput, service: ServiceDep
 ) -> DossierView:

@@ -2,27 +2,104 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 
+from agent.api._problems import problem_responses
 from agent.api.deps import ServiceDep
+from agent.errors import (
+    DirectoryUnavailable,
+    DossierUnknown,
+    IllegalTransition,
+    MessageConflict,
+    MessageNotHandled,
+    SenderUnknown,
+)
+from protocol.errors import (
+    AlgorithmNotAllowed,
+    BadSignature,
+    BodyTooLarge,
+    ClockSkew,
+    DigestMismatch,
+    DigestMissing,
+    DuplicateJsonKey,
+    InvalidMessage,
+    KeyNotValid,
+    KeyUnknown,
+    MalformedJson,
+    MalformedSignature,
+    ReceiverMismatch,
+    SignatureMissing,
+    SignatureRepeated,
+    UnknownCriticalHeader,
+    UnsupportedVersion,
+)
 
 __all__ = ["receive_message", "router"]
 
 router = APIRouter(tags=["messages"])
 
-_MESSAGE_BODY = {
+
+def _header(name: str, description: str) -> dict[str, object]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+# The route reads the exact bytes itself (the signature covers them), so the body and the
+# signature headers are described here (docs/protocol.md, ADR signing module).
+_MESSAGE_REQUEST = {
+    "parameters": [
+        _header("Digest", "SHA-256 of the exact body bytes (RFC 3230), e.g. SHA-256=..."),
+        _header("Payload-Signature", "Detached compact JWS over the Digest header (sigD)"),
+    ],
     "requestBody": {
         "required": True,
         "content": {"application/json": {"schema": {"type": "object"}}},
-    }
+    },
 }
+
+_RECEIPT: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Signed receipt message", "content": {"application/json": {}}},
+}
+
+_PROBLEMS = problem_responses(
+    MalformedSignature,
+    DigestMissing,
+    DigestMismatch,
+    SignatureRepeated,
+    AlgorithmNotAllowed,
+    UnknownCriticalHeader,
+    ClockSkew,
+    MalformedJson,
+    DuplicateJsonKey,
+    UnsupportedVersion,
+    InvalidMessage,
+    SignatureMissing,
+    BadSignature,
+    KeyUnknown,
+    KeyNotValid,
+    SenderUnknown,
+    DossierUnknown,
+    MessageConflict,
+    IllegalTransition,
+    BodyTooLarge,
+    ReceiverMismatch,
+    MessageNotHandled,
+    DirectoryUnavailable,
+)
 
 
 @router.post(
     "/messages",
     response_class=Response,
-    responses={200: {"description": "Signed receipt", "content": {"application/json": {}}}},
-    openapi_extra=_MESSAGE_BODY,
+    responses={**_RECEIPT, **_PROBLEMS},
+    openapi_extra=_MESSAGE_REQUEST,
 )
 async def receive_message(request: Request, service: ServiceDep) -> Response:
     """Receive one signed protocol message; the answer is a signed receipt message."""

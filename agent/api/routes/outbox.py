@@ -10,11 +10,17 @@ from fastapi import APIRouter, Path, Query
 
 from agent._outbox import OutboxEntry
 from agent._views import OutboxEntryView
+from agent.api._problems import INVALID_INPUT, problem_responses
 from agent.api.deps import OperatorDep, ServiceDep
+from agent.errors import OutboxMessageUnknown, Unauthorised
 
 __all__ = ["list_outbox", "requeue", "router"]
 
-router = APIRouter(tags=["outbox"], dependencies=[OperatorDep])
+router = APIRouter(
+    tags=["outbox"],
+    dependencies=[OperatorDep],
+    responses=problem_responses(INVALID_INPUT, Unauthorised),
+)
 
 
 def _view(entry: OutboxEntry) -> OutboxEntryView:
@@ -30,7 +36,7 @@ async def list_outbox(
     return [_view(entry) for entry in await service.outbox.list(state)]
 
 
-@router.post("/outbox/{messageId}/requeue")
+@router.post("/outbox/{messageId}/requeue", responses=problem_responses(OutboxMessageUnknown))
 async def requeue(
     message_id: Annotated[uuid.UUID, Path(alias="messageId")], service: ServiceDep
 ) -> OutboxEntryView:

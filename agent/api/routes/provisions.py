@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from agent._views import ImportSummary
+from agent.api._problems import BODY_TOO_LARGE, INVALID_INPUT, problem_responses
 from agent.api.deps import CaseSystemDep, ServiceDep
-from agent.errors import ImportFailed, ImportProblem
+from agent.errors import ImportFailed, MediaTypeUnsupported, Unauthorised
 
 __all__ = ["import_provisions", "router"]
 
@@ -23,12 +24,19 @@ _IMPORT_BODY = {
 }
 
 
-@router.post("/provisions/imports", status_code=201, openapi_extra=_IMPORT_BODY)
+@router.post(
+    "/provisions/imports",
+    status_code=201,
+    openapi_extra=_IMPORT_BODY,
+    responses=problem_responses(
+        ImportFailed, INVALID_INPUT, Unauthorised, BODY_TOO_LARGE, MediaTypeUnsupported
+    ),
+)
 async def import_provisions(request: Request, service: ServiceDep) -> ImportSummary:
     """Import clients with devices; every bad row is reported and nothing is applied."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in ("text/csv", "application/json"):
-        raise ImportFailed([ImportProblem(0, "send text/csv or application/json")])
+        raise MediaTypeUnsupported("send text/csv or application/json")
     result = await service.import_provisions(
         await request.body(), "csv" if media_type == "text/csv" else "json"
     )
