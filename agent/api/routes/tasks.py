@@ -10,11 +10,17 @@ from fastapi import APIRouter, Path, Query
 
 from agent._tasks import Task
 from agent._views import TaskCompletion, TaskView
+from agent.api._problems import BODY_TOO_LARGE, INVALID_INPUT, problem_responses
 from agent.api.deps import CaseSystemDep, ServiceDep
+from agent.errors import TaskUnknown, Unauthorised
 
 __all__ = ["complete_task", "list_tasks", "router"]
 
-router = APIRouter(tags=["tasks"], dependencies=[CaseSystemDep])
+router = APIRouter(
+    tags=["tasks"],
+    dependencies=[CaseSystemDep],
+    responses=problem_responses(INVALID_INPUT, Unauthorised),
+)
 
 
 def _view(task: Task) -> TaskView:
@@ -32,7 +38,7 @@ async def list_tasks(
     return [_view(task) for task in tasks]
 
 
-@router.post("/tasks/{taskId}/done")
+@router.post("/tasks/{taskId}/done", responses=problem_responses(BODY_TOO_LARGE, TaskUnknown))
 async def complete_task(
     task_id: Annotated[uuid.UUID, Path(alias="taskId")], done: TaskCompletion, service: ServiceDep
 ) -> TaskView:
