@@ -14,6 +14,8 @@ __all__ = [
     "ConsentMissing",
     "DirectoryUnavailable",
     "DossierUnknown",
+    "EventBatchTooLarge",
+    "EventInvalid",
     "IllegalTransition",
     "ImportFailed",
     "ImportProblem",
@@ -111,6 +113,18 @@ class ReceiverNotConnected(AgentError):
     code = "receiver_not_connected"
     title = "The receiving gemeente has no agent in the registry yet; handle this move by hand"
     status = 409
+
+
+class EventInvalid(AgentError):
+    code = "invalid_event"
+    title = "A CloudEvent in the request is malformed; nothing of the request was stored"
+    status = 400
+
+
+class EventBatchTooLarge(AgentError):
+    code = "event_batch_too_large"
+    title = "The batch holds more CloudEvents than allowed; nothing was stored"
+    status = 413
 
 
 class MediaTypeUnsupported(AgentError):
