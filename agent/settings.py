@@ -130,6 +130,27 @@ class AgentSettings(BaseSettings):
         default_factory=dict,
         description="Receiving side: exceptions to takeover per ISO 9999 code (prefix match).",
     )
+    brp_token_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 (hex) of the bearer token the BRP uses to push CloudEvents.",
+    )
+    brp_feed_url: str | None = Field(
+        default=None, description="URL of the BRP feed of unread events (pull); off when unset."
+    )
+    brp_feed_interval_seconds: float = Field(
+        default=60.0, gt=0, description="Interval of the scheduled BRP feed read."
+    )
+    brp_feed_page_size: int = Field(
+        default=10, gt=0, le=1000, description="Events asked per feed request (`limiet`)."
+    )
+    brp_max_batch_events: int = Field(
+        default=1000, gt=0, description="Most CloudEvents accepted in one pushed batch."
+    )
+    brp_dossier_requests: bool = Field(
+        default=False,
+        description="Ask the departing gemeente for a dossier when someone moves in (BRP event).",
+    )
     clock_skew_seconds: int = Field(
         default=300, ge=0, description="Allowed difference between signing time and our clock."
     )
@@ -184,27 +205,6 @@ class AgentSettings(BaseSettings):
         return load_private_jwk_from_pem(data)
 
     def trust_anchor(self) -> dict[str, Any]:
-    brp_token_sha256: str | None = Field(
-        default=None,
-        pattern=r"^[0-9a-f]{64}$",
-        description="SHA-256 (hex) of the bearer token the BRP uses to push CloudEvents.",
-    )
-    brp_feed_url: str | None = Field(
-        default=None, description="URL of the BRP feed of unread events (pull); off when unset."
-    )
-    brp_feed_interval_seconds: float = Field(
-        default=60.0, gt=0, description="Interval of the scheduled BRP feed read."
-    )
-    brp_feed_page_size: int = Field(
-        default=10, gt=0, le=1000, description="Events asked per feed request (`limiet`)."
-    )
-    brp_max_batch_events: int = Field(
-        default=1000, gt=0, description="Most CloudEvents accepted in one pushed batch."
-    )
-    brp_dossier_requests: bool = Field(
-        default=False,
-        description="Ask the departing gemeente for a dossier when someone moves in (BRP event).",
-    )
         """Load the registry's public JWK."""
         if self.registry_trust_anchor is not None:
             return dict(self.registry_trust_anchor)
