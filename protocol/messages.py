@@ -323,6 +323,9 @@ class DeviceReference(WireModel):
     iso_code: IsoCode
     serial_number: ShortText | None = None
     contract_reference: ShortText | None = None
+    # Optional: settlement inputs for the departing supplier (docs/settlement.md).
+    purchase_date: date | None = None
+    purchase_price_cents: Cents | None = None
 
 
 # --- bodies -------------------------------------------------------------------------------------
@@ -380,6 +383,8 @@ class DossierRequest(_Body):
     bsn: Bsn
     move_date: date
     previous_gemeentecode: Gemeentecode
+    # The address in the receiving gemeente (BRP), so the departing side can build the offer.
+    new_address: Address | None = None
 
 
 ExceptionReason = Literal[
@@ -401,6 +406,9 @@ class DeviceDecisionItem(WireModel):
     reason_code: ExceptionReason | None = None
     reason_text: Text | None = None
     alternative_offered: Text | None = None
+    # Optional: the receiving gemeente's supplier that takes a rented device over, so the
+    # departing gemeente can name it in its departure notice (settlement between suppliers).
+    receiving_supplier: SupplierReference | None = None
 
     @model_validator(mode="after")
     def _exception_is_explained(self) -> Self:
@@ -410,6 +418,8 @@ class DeviceDecisionItem(WireModel):
             raise ValueError("an exception needs reasonCode, reasonText and alternativeOffered")
         if self.outcome == "take-over" and self.reason_code is not None:
             raise ValueError("a take-over has no reasonCode")
+        if self.outcome == "exception" and self.receiving_supplier is not None:
+            raise ValueError("an exception has no receivingSupplier")
         return self
 
 
