@@ -119,7 +119,7 @@ CASES: list[Case] = [
     (
         "POST",
         "/v1/dossiers",
-        {"content": _chunks(_oversized()), "headers": AUTH | JSON},
+        {"content": _chunks, "headers": AUTH | JSON},
         413,
         "body-too-large",
     ),
@@ -240,6 +240,8 @@ async def test_bad_input_gets_a_specific_problem_and_changes_nothing(
 ) -> None:
     dossier_id = await agents.start_dossier()
     before = await _snapshot(agents.departing)
+    if options.get("content") is _chunks:
+        options = options | {"content": _chunks(_oversized())}  # a fresh stream per run
     answer = await agents.http.request(method, BASE + path, **options)
     assert answer.status_code == status, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
