@@ -81,9 +81,16 @@ def serve(config_file: Path, log_level: str) -> None:
     import uvicorn
 
     from agent.app import create_app
+    from registry.tls import uvicorn_tls_options
 
     settings = _settings(config_file)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        **uvicorn_tls_options(settings),
+    )
 
 
 @click.command("import")

@@ -15,8 +15,19 @@ from agent._directory import Directory
 from agent._service import AgentService
 from agent.settings import AgentSettings
 from protocol.clock import Clock, SystemClock
+from registry.tls import client_ssl_context
 
-__all__ = ["open_service", "run_scheduler"]
+__all__ = ["open_service", "outgoing_http_client", "run_scheduler"]
+
+
+def outgoing_http_client(settings: AgentSettings) -> httpx.AsyncClient:
+    """The one client for calls to other agents and the registry, with our TLS certificate."""
+    context = client_ssl_context(
+        certificate_file=settings.outgoing_tls_certificate_file,
+        key_file=settings.outgoing_tls_key_file,
+        ca_file=settings.outgoing_tls_ca_file,
+    )
+    return httpx.AsyncClient(timeout=10.0, verify=context)
 
 
 def _registry_client(settings: AgentSettings, http: httpx.AsyncClient, clock: Clock) -> Directory:
@@ -43,7 +54,7 @@ async def open_service(
     """The agent's service with its tables created; closes what it opened on exit."""
     async with AsyncExitStack() as stack:
         if http is None:
-            http = await stack.enter_async_context(httpx.AsyncClient(timeout=10.0))
+            http = await stack.enter_async_context(outgoing_http_client(settings))
         clock = clock or SystemClock()
         database = Database(settings.database_url)
         stack.push_async_callback(database.dispose)

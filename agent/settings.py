@@ -23,6 +23,7 @@ from pydantic_settings import (
 
 from protocol.identifiers import Gemeentecode, IsoCode, Oin
 from protocol.jwk import load_private_jwk_from_pem
+from registry.tls import ClientAuth, check_server_tls
 
 __all__ = [
     "AgentSettings",
@@ -95,6 +96,30 @@ class AgentSettings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(default=8100, ge=1, le=65535, description="Port `serve` listens on.")
+    tls_certificate_file: Path | None = Field(
+        default=None, description="Server certificate chain (PEM); with tls_key_file: serve HTTPS."
+    )
+    tls_key_file: Path | None = Field(
+        default=None, description="Private key (PEM) of the server certificate."
+    )
+    tls_client_ca_file: Path | None = Field(
+        default=None, description="CA bundle (PEM) that client certificates must chain to."
+    )
+    tls_client_auth: ClientAuth = Field(
+        default="none",
+        description="Client certificates: none, optional or required (mutual TLS).",
+    )
+    outgoing_tls_certificate_file: Path | None = Field(
+        default=None,
+        description="Certificate (PEM) presented to other agents and the registry (mutual TLS).",
+    )
+    outgoing_tls_key_file: Path | None = Field(
+        default=None, description="Private key (PEM) of the outgoing certificate."
+    )
+    outgoing_tls_ca_file: Path | None = Field(
+        default=None,
+        description="CA bundle (PEM) to verify the servers we call; default: system trust store.",
+    )
     case_system_token_sha256: str | None = Field(
         default=None,
         pattern=r"^[0-9a-f]{64}$",
@@ -166,6 +191,11 @@ class AgentSettings(BaseSettings):
             raise ValueError("give signing_key_file or signing_jwk")
         if self.registry_trust_anchor_file is None and self.registry_trust_anchor is None:
             raise ValueError("give registry_trust_anchor_file or registry_trust_anchor")
+        check_server_tls(self)
+        if (self.outgoing_tls_certificate_file is None) != (self.outgoing_tls_key_file is None):
+            raise ValueError(
+                "give outgoing_tls_certificate_file and outgoing_tls_key_file, or neither"
+            )
         return self
 
     @classmethod

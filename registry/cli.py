@@ -19,6 +19,7 @@ from protocol.jwk import generate_private_jwk, private_jwk_to_pem, public_jwk
 from registry.errors import RegistryError
 from registry.operator import OperatorClient
 from registry.settings import RegistrySettings
+from registry.tls import uvicorn_tls_options
 
 __all__ = [
     "add_contract",
@@ -76,7 +77,13 @@ def serve(
         app = create_app(settings)
     except (OSError, ValueError, ProtocolError) as exc:
         raise click.ClickException(f"cannot start the registry: {exc}") from exc
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        **uvicorn_tls_options(settings),
+    )
 
 
 @registry.command("init-key")
