@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -22,7 +23,12 @@ async def test_open_list_and_complete_a_task(database_url: str, tmp_path: Path) 
             first = await open_task(
                 session, kind="manual-check", description="Bel de cliënt.", now=clock.now()
             )
-            await open_task(session, kind="consent-refused", description="Weigering.", now=START)
+            await open_task(
+                session,
+                kind="consent-refused",
+                description="Weigering.",
+                now=START + timedelta(minutes=1),
+            )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://agent") as client:
             assert (await client.get("/v1/tasks")).status_code == 401
