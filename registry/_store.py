@@ -6,9 +6,11 @@ updated in place; a change inserts a new version (issue 3, "History").
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import secrets
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -17,9 +19,23 @@ from datetime import date, datetime, timedelta
 from importlib import resources
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from protocol.clock import Clock
 from protocol.errors import InvalidKey
@@ -216,6 +232,176 @@ def _latest_keys(rows: Iterable[KeyVersion]) -> tuple[KeyRecord, ...]:
     )
 
 
+# Resolution reads: one Core statement per lookup, built once (issue 3, "Resolution"). The
+# newest entry version and the newest version of each key come from correlated subqueries on
+# the (participant_id, id) and (participant_id, kid, id) indexes, so a lookup is one round trip.
+_PARTICIPANTS = ParticipantRow.__table__
+_ENTRIES = EntryVersion.__table__
+_KEYS = KeyVersion.__table__
+_CONTRACTS = Contract.__table__
+_SUPPLIERS = _PARTICIPANTS.alias("suppliers")
+
+
+def _participant_statement(condition: ColumnElement[bool]) -> Select[Any]:
+    entries = _ENTRIES.alias("older_entries")
+    keys = _KEYS.alias("older_keys")
+    newest_entry = (
+        select(func.max(entries.c.id))
+        .where(entries.c.participant_id == _PARTICIPANTS.c.id)
+        .scalar_subquery()
+    )
+    newest_keys = (
+        select(func.max(keys.c.id))
+        .where(keys.c.participant_id == _PARTICIPANTS.c.id)
+        .group_by(keys.c.kid)
+    )
+    joined = _PARTICIPANTS.outerjoin(_ENTRIES, _ENTRIES.c.id == newest_entry).outerjoin(
+        _KEYS, and_(_ENTRIES.c.id.is_not(None), _KEYS.c.id.in_(newest_keys))
+    )
+    return (
+        select(
+            _PARTICIPANTS.c.kind,
+            _PARTICIPANTS.c.name,
+            _PARTICIPANTS.c.oin,
+            _PARTICIPANTS.c.gemeentecode,
+            _PARTICIPANTS.c.kvk_number,
+            _ENTRIES.c.endpoint,
+            _ENTRIES.c.protocol_versions,
+            _ENTRIES.c.message_types,
+            _KEYS.c.kid,
+            _KEYS.c.jwk,
+            _KEYS.c.not_before,
+            _KEYS.c.not_after,
+            _KEYS.c.revoked_at,
+            _KEYS.c.revocation_reason,
+        )
+        .select_from(joined)
+        .where(condition)
+        .order_by(_KEYS.c.id)
+    )
+
+
+_GEMEENTE_LOOKUP = _participant_statement(_PARTICIPANTS.c.gemeentecode == bindparam("code"))
+_PARTICIPANT_LOOKUP = _participant_statement(_PARTICIPANTS.c.oin == bindparam("oin"))
+# One row per contract that started on or before the date; a gemeente without any still gives
+# one row (contract columns NULL), so "unknown gemeente" and "no contract" stay distinct.
+_CONTRACT_LOOKUP = (
+    select(
+        _CONTRACTS.c.id,
+        _CONTRACTS.c.iso_prefixes,
+        _CONTRACTS.c.valid_from,
+        _CONTRACTS.c.valid_until,
+        _CONTRACTS.c.preference,
+        _SUPPLIERS.c.oin,
+        _SUPPLIERS.c.name,
+    )
+    .select_from(
+        _PARTICIPANTS.outerjoin(
+            _CONTRACTS,
+            and_(
+                _CONTRACTS.c.gemeente_id == _PARTICIPANTS.c.id,
+                _CONTRACTS.c.valid_from <= bindparam("on"),
+            ),
+        ).outerjoin(_SUPPLIERS, _SUPPLIERS.c.id == _CONTRACTS.c.supplier_id)
+    )
+    .where(_PARTICIPANTS.c.gemeentecode == bindparam("code"))
+)
+
+
+def _record_from_rows(rows: Sequence[Row[Any]]) -> ParticipantRecord:
+    first = rows[0]
+    return ParticipantRecord(
+        kind=first.kind,
+        name=first.name,
+        oin=first.oin,
+        gemeentecode=first.gemeentecode,
+        kvk_number=first.kvk_number,
+        endpoint=first.endpoint,
+        protocol_versions=tuple(first.protocol_versions or ()),
+        message_types=tuple(first.message_types or ()),
+        keys=tuple(
+            KeyRecord(
+                kid=row.kid,
+                jwk=row.jwk,
+                not_before=row.not_before,
+                not_after=row.not_after,
+                revoked_at=row.revoked_at,
+                revocation_reason=row.revocation_reason,
+            )
+            for row in rows
+            if row.kid is not None
+        ),
+    )
+
+
+def _match_row(row: Row[Any], iso_code: str, on: date) -> ContractMatch | None:
+    if row.id is None or row.oin is None:
+        return None
+    if row.valid_until is not None and on > row.valid_until:
+        return None
+    prefixes = [p for p in row.iso_prefixes if iso_prefix_matches(p, iso_code)]
+    if not prefixes:
+        return None
+    return ContractMatch(
+        contract_id=row.id,
+        oin=row.oin,
+        name=row.name,
+        preference=row.preference,
+        iso_prefix=max(prefixes, key=len),
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+    )
+
+
+class _AsyncReader:
+    """Lookups on a pooled connection of the async engine (PostgreSQL, in-memory SQLite)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def rows(self, statement: Select[Any], parameters: dict[str, Any]) -> list[Row[Any]]:
+        async with self._engine.connect() as connection:
+            return list((await connection.execute(statement, parameters)).all())
+
+    async def close(self) -> None:
+        """The async engine is disposed by the store."""
+
+
+def _read_only(connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
+    connection.execute("PRAGMA query_only = ON")
+
+
+class _SqliteFileReader:
+    """Lookups on read-only sqlite3 connections, one worker-thread call per lookup.
+
+    aiosqlite costs one thread hand-off per cursor step (about five per query, plus the
+    rollback on return to the pool); running the whole statement in one ``to_thread`` call
+    makes a lookup about as cheap as the query itself (docs/performance.md, "Registry").
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine: Engine = create_sync_engine(engine.url.set(drivername="sqlite"))
+        event.listen(self._engine, "connect", _read_only)
+
+    def _rows(self, statement: Select[Any], parameters: dict[str, Any]) -> list[Row[Any]]:
+        with self._engine.connect() as connection:
+            return list(connection.execute(statement, parameters).all())
+
+    async def rows(self, statement: Select[Any], parameters: dict[str, Any]) -> list[Row[Any]]:
+        return await asyncio.to_thread(self._rows, statement, parameters)
+
+    async def close(self) -> None:
+        self._engine.dispose()
+
+
+def _reader(engine: AsyncEngine) -> _AsyncReader | _SqliteFileReader:
+    url = engine.url
+    in_memory = url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+    if url.get_backend_name() == "sqlite" and not in_memory:
+        return _SqliteFileReader(engine)
+    return _AsyncReader(engine)
+
+
 class RegistryStore:
     """All reads and writes of the registry database."""
 
@@ -229,6 +415,7 @@ class RegistryStore:
     ) -> None:
         self._engine = engine
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+        self._reader = _reader(engine)
         self._clock = clock
         self._enrolment_code_ttl = enrolment_code_ttl
         self._lookup_cache = lookup_cache
@@ -267,6 +454,10 @@ class RegistryStore:
     async def start(self) -> None:
         """Create the tables and seed all gemeenten on the first start."""
         await create_tables(self._engine)
+        if isinstance(self._reader, _SqliteFileReader):
+            # WAL: lookups on the reader's connections never wait for a writer, nor block one.
+            async with self._engine.connect() as connection:
+                await connection.execute(text("PRAGMA journal_mode=WAL"))
         async with self._sessions.begin() as session:
             count = await session.scalar(
                 select(func.count())
@@ -283,6 +474,7 @@ class RegistryStore:
             self._audit(session, "system", "gemeenten_seeded", "gemeenten", {"source": "CBS"})
 
     async def close(self) -> None:
+        await self._reader.close()
         await self._engine.dispose()
 
     # Reads.
@@ -291,20 +483,19 @@ class RegistryStore:
         return await self._memoized(("gemeente", gemeentecode), self._load_gemeente, gemeentecode)
 
     async def _load_gemeente(self, gemeentecode: str) -> ParticipantRecord:
-        async with self._sessions() as session:
-            row = await session.scalar(
-                select(ParticipantRow).where(ParticipantRow.gemeentecode == gemeentecode)
-            )
-            if row is None:
-                raise ParticipantUnknown(f"no gemeente with code {gemeentecode}")
-            return await self._record(session, row)
+        rows = await self._reader.rows(_GEMEENTE_LOOKUP, {"code": gemeentecode})
+        if not rows:
+            raise ParticipantUnknown(f"no gemeente with code {gemeentecode}")
+        return _record_from_rows(rows)
 
     async def participant(self, oin: str) -> ParticipantRecord:
         return await self._memoized(("participant", oin), self._load_participant, oin)
 
     async def _load_participant(self, oin: str) -> ParticipantRecord:
-        async with self._sessions() as session:
-            return await self._record(session, await self._by_oin(session, oin))
+        rows = await self._reader.rows(_PARTICIPANT_LOOKUP, {"oin": oin})
+        if not rows:
+            raise ParticipantUnknown(f"no participant with OIN {oin}")
+        return _record_from_rows(rows)
 
     async def gemeenten(self) -> list[ParticipantRow]:
         async with self._sessions() as session:
@@ -332,42 +523,11 @@ class RegistryStore:
     async def _load_contracted_suppliers(
         self, gemeentecode: str, iso_code: str, on: date
     ) -> list[ContractMatch]:
-        async with self._sessions() as session:
-            gemeente = await session.scalar(
-                select(ParticipantRow).where(ParticipantRow.gemeentecode == gemeentecode)
-            )
-            if gemeente is None:
-                raise ParticipantUnknown(f"no gemeente with code {gemeentecode}")
-            rows = await session.execute(
-                select(Contract, ParticipantRow)
-                .join(ParticipantRow, ParticipantRow.id == Contract.supplier_id)
-                .where(Contract.gemeente_id == gemeente.id, Contract.valid_from <= on)
-            )
-            matches = [
-                match
-                for contract, supplier in rows
-                if (match := self._match(contract, supplier, iso_code, on)) is not None
-            ]
+        rows = await self._reader.rows(_CONTRACT_LOOKUP, {"code": gemeentecode, "on": on})
+        if not rows:
+            raise ParticipantUnknown(f"no gemeente with code {gemeentecode}")
+        matches = [match for row in rows if (match := _match_row(row, iso_code, on)) is not None]
         return sorted(matches, key=lambda m: (m.preference, -len(m.iso_prefix), m.name))
-
-    @staticmethod
-    def _match(
-        contract: Contract, supplier: ParticipantRow, iso_code: str, on: date
-    ) -> ContractMatch | None:
-        if contract.valid_until is not None and on > contract.valid_until:
-            return None
-        prefixes = [p for p in contract.iso_prefixes if iso_prefix_matches(p, iso_code)]
-        if not prefixes or supplier.oin is None:
-            return None
-        return ContractMatch(
-            contract_id=contract.id,
-            oin=supplier.oin,
-            name=supplier.name,
-            preference=contract.preference,
-            iso_prefix=max(prefixes, key=len),
-            valid_from=contract.valid_from,
-            valid_until=contract.valid_until,
-        )
 
     async def audit_events(self, *, limit: int = 100) -> list[AuditRecord]:
         async with self._sessions() as session:
