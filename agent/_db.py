@@ -150,6 +150,11 @@ class ConsentRow(Base):
     granted_by: Mapped[str] = mapped_column(String(16))
     granted_at: Mapped[datetime]
     recorded_at: Mapped[datetime]
+    # Issue 6: a representative's name and relation; the consulent who recorded it by hand.
+    representative_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    representative_relation: Mapped[str | None] = mapped_column(String(32), default=None)
+    recorded_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class InboundMessageRow(Base):

@@ -11,6 +11,7 @@ __all__ = [
     "OPEN_STATES",
     "RECEIVING_TRANSITIONS",
     "STATES",
+    "WITHDRAWABLE_STATES",
     "Side",
     "check_transition",
     "initial_state",
@@ -47,6 +48,13 @@ _TABLES: Final[dict[Side, dict[str, frozenset[str]]]] = {
     "departing": DEPARTING_TRANSITIONS,
     "receiving": RECEIVING_TRANSITIONS,
 }
+# Issue 6: consent can be withdrawn at any time once given, also after completion.
+WITHDRAWABLE_STATES: Final[dict[Side, frozenset[str]]] = {
+    "departing": frozenset(
+        {"consent-given", "offer-sent", "decided", "orders-placed", "completed"}
+    ),
+    "receiving": frozenset({"offer-received", "decided", "orders-placed", "completed"}),
+}
 OPEN_STATES: Final[frozenset[str]] = frozenset(DEPARTING_TRANSITIONS) | frozenset(
     RECEIVING_TRANSITIONS
 )
@@ -55,7 +63,7 @@ STATES: Final[frozenset[str]] = frozenset(
     for table in _TABLES.values()
     for source, targets in table.items()
     for state in (source, *targets)
-)
+) | {"consent-withdrawn"}
 
 
 def initial_state(side: Side) -> str:
@@ -65,5 +73,7 @@ def initial_state(side: Side) -> str:
 
 def check_transition(side: Side, current: str, target: str) -> None:
     """Raise :class:`IllegalTransition` unless ``current -> target`` is allowed on ``side``."""
+    if target == "consent-withdrawn" and current in WITHDRAWABLE_STATES[side]:
+        return
     if target not in _TABLES[side].get(current, frozenset()):
         raise IllegalTransition(f"a {side} dossier cannot go from {current} to {target}")

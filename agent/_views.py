@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from protocol.identifiers import Bsn
-from protocol.messages import Address, DataKind
+from protocol.messages import Address, DataKind, RepresentativeKind
 
 ConsentChannel = Literal["online", "phone", "paper", "in-person"]
 DeviceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
@@ -54,6 +54,26 @@ class ConsentInput(ApiModel):
     channel: ConsentChannel
     given_by: Literal["client", "representative"]
     given_at: datetime
+    representative_name: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Name of the representative."
+    )
+    representative_relation: RepresentativeKind | None = Field(
+        default=None, description="How the representative relates to the client."
+    )
+    recorded_by: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Consulent who recorded consent given by phone, paper or at the counter.",
+    )
+
+    @model_validator(mode="after")
+    def _representative_is_named(self) -> Self:
+        if self.given_by == "representative" and not (
+            self.representative_name and self.representative_relation
+        ):
+            raise ValueError("a representative's answer needs representativeName and relation")
+        return self
 
 
 class TransitionView(ApiModel):

@@ -12,6 +12,7 @@ from typing import ClassVar
 __all__ = [
     "AgentError",
     "ConsentMissing",
+    "DeliveryFailed",
     "DirectoryUnavailable",
     "DossierUnknown",
     "EventBatchTooLarge",
@@ -89,6 +90,12 @@ class ConsentMissing(AgentError):
     code = "consent_missing"
     title = "No consent record covers the personal data to be sent"
     status = 409
+
+
+class DeliveryFailed(AgentError):
+    code = "delivery_failed"
+    title = "The personal link could not be sent by this channel"
+    status = 502
 
 
 class MessageNotHandled(AgentError):

@@ -27,6 +27,7 @@ from registry.tls import ClientAuth, check_server_tls
 
 __all__ = [
     "AgentSettings",
+    "ConsentSettings",
     "DeviceExceptionPolicy",
     "hash_token",
     "load_settings",
@@ -52,6 +53,58 @@ class DeviceExceptionPolicy(BaseModel):
     reason_code: ExceptionReason = Field(description="Reason code sent in the device decision.")
     reason_text: str = Field(min_length=1, description="Reason told to the client (Dutch, B1).")
     alternative: str = Field(min_length=1, description="Alternative offered to the client.")
+
+
+class ConsentSettings(BaseModel):
+    """The personal consent link, its reminders and the channels it goes out by (issue 6)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    link_valid_days: int = Field(default=30, gt=0, description="Days a personal link stays valid.")
+    session_minutes: int = Field(
+        default=30, gt=0, description="Minutes the page session (cookie) lasts after the link."
+    )
+    attempts_per_address: int = Field(
+        default=10, gt=0, description="Link attempts per client address per minute."
+    )
+    attempts_global: int = Field(
+        default=300, gt=0, description="Link attempts per minute over all addresses together."
+    )
+    reminder_after_working_days: int = Field(
+        default=5, gt=0, description="Working days without answer before a reminder goes out."
+    )
+    task_after_working_days: int = Field(
+        default=10, gt=0, description="Working days without answer before a consulent gets a task."
+    )
+    expire_after_working_days: int = Field(
+        default=20, gt=0, description="Working days without answer before the request expires."
+    )
+    job_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="Interval of the reminder and expiry job."
+    )
+    pseudonym_key: str | None = Field(
+        default=None,
+        repr=False,
+        min_length=32,
+        description="Key for pseudonymised data subject ids in the processing log "
+        "(default: derived from the signing key).",
+    )
+    letter_directory: Path | None = Field(
+        default=None, description="Where letters (PDF and plain text) are written for printing."
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server for e-mail links.")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP port.")
+    smtp_sender: str = Field(
+        default="noreply@meeverhuizen.invalid", description="From address of e-mails."
+    )
+    smtp_starttls: bool = Field(default=False, description="Use STARTTLS on the SMTP connection.")
+    clientondersteuning: str = Field(
+        default="Bel uw gemeente en vraag naar onafhankelijke cliëntondersteuning. Dat is gratis.",
+        description="Where the client finds independent cliëntondersteuning (Dutch, B1).",
+    )
+    phone_number: str | None = Field(
+        default=None, description="Phone number of the departing gemeente shown to the client."
+    )
 
 
 class AgentSettings(BaseSettings):
@@ -181,6 +234,10 @@ class AgentSettings(BaseSettings):
     )
     max_body_bytes: int = Field(
         default=1_048_576, gt=0, description="Largest accepted request body in bytes."
+    )
+    consent: ConsentSettings = Field(
+        default_factory=ConsentSettings,
+        description="Consent link, reminders and delivery channels (issue 6).",
     )
 
     @model_validator(mode="after")
