@@ -73,8 +73,22 @@ async def open_service(
 async def run_scheduler(service: AgentService) -> AsyncIterator[AsyncIOScheduler]:
     """The APScheduler interval job that runs delivery passes, woken after each enqueue."""
     scheduler = AsyncIOScheduler(timezone=UTC)
+    running, again = False, False
+
+    async def deliver() -> None:
+        nonlocal running, again
+        running = True
+        try:
+            # A wake during a pass asks for one more round instead of a (skipped) job run.
+            again = True
+            while again:
+                again = False
+                await service.deliver_until_quiet()
+        finally:
+            running = False
+
     job = scheduler.add_job(
-        service.deliver_until_quiet,
+        deliver,
         "interval",
         seconds=service.settings.delivery_interval_seconds,
         max_instances=1,
@@ -83,7 +97,11 @@ async def run_scheduler(service: AgentService) -> AsyncIterator[AsyncIOScheduler
     )
 
     def wake() -> None:
-        job.modify(next_run_time=datetime.now(UTC))
+        nonlocal again
+        if running:
+            again = True
+        else:
+            job.modify(next_run_time=datetime.now(UTC))
 
     scheduler.start()
     service.set_wake(wake)
