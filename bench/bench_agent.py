@@ -1,0 +1,238 @@
+"""Agent benchmark: complete handovers per second between two agents on loopback.
+
+Run: ``.venv/bin/python bench/bench_agent.py [--handovers N] [--concurrency C]``
+(prints one table; see docs/performance.md, section Agent).
+
+1. handovers: a registry and two gemeente agents as ``meeverhuizen ... serve`` processes
+   (uvicorn, SQLite files, scheduler on, loopback only). N dossiers are started in Utrecht; then
+   consent is recorded for all of them with C requests in flight, and the clock runs until every
+   dossier is ``completed`` on both sides (read from the SQLite files, so that polling does not
+   load the agents). One handover = consent API call, signed dossier-offer with receipt,
+   decision, signed device-decision with receipt, five to six stored transitions per side.
+2. bare: a FastAPI endpoint that only reads the body, on the same kind of uvicorn process, posted
+   the same offer-sized body with the same client (httpx) and concurrency: requests per second.
+3. peak memory: VmHWM (peak RSS) of each agent process from /proc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from agent._local_network import (
+    AMSTERDAM,
+    HOST,
+    UTRECHT,
+    LocalAgent,
+    free_port,
+    local_network,
+)
+
+BARE_APP = """
+import uvicorn
+from fastapi import FastAPI, Request, Response
+
+app = FastAPI()
+
+@app.post("/v1/messages")
+async def messages(request: Request) -> Response:
+    await request.body()
+    return Response(status_code=204)
+
+uvicorn.run(app, host="{host}", port={port}, log_level="warning")
+"""
+NEW_ADDRESS = {
+    "street": "Damrak",
+    "houseNumber": 1,
+    "postalCode": "1012LG",
+    "city": "Amsterdam",
+    "gemeentecode": "0363",
+}
+AGENT_SETTINGS = {"outbox_base_delay_seconds": 0.5, "outbox_max_delay_seconds": 2.0}
+
+
+def bsns(count: int) -> list[str]:
+    found = []
+    candidate = 900_000_000
+    while len(found) < count:
+        candidate += 1
+        digits = [int(c) for c in str(candidate)]
+        total = sum(d * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True))
+        if (total - digits[8]) % 11 == 0:
+            found.append(str(candidate))
+    return found
+
+
+def clients(numbers: list[str]) -> list[dict[str, Any]]:
+    today = date.today()
+    device = {"customMade": False, "movable": True, "ownership": "bruikleen"}
+    return [
+        {
+            "bsn": bsn,
+            "name": {"initials": "A.", "surname": f"Client {index}"},
+            "address": {
+                "street": "Oudegracht",
+                "houseNumber": index + 1,
+                "postalCode": "3511AB",
+                "city": "Utrecht",
+                "gemeentecode": "0344",
+            },
+            "contactPreferences": {"channels": ["letter"]},
+            "indicatie": {
+                "legalBasis": "Wmo 2015 art. 2.3.5",
+                "beschikkingReference": f"UTR-{index}",
+                "decisionDate": (today - timedelta(days=100)).isoformat(),
+                "startDate": (today - timedelta(days=90)).isoformat(),
+                "endDate": (today + timedelta(days=700)).isoformat(),
+            },
+            "devices": [
+                device | {"deviceId": "scootmobiel", "isoCode": "12 23 03", "description": "S"},
+                device | {"deviceId": "bed", "isoCode": "18 12 10", "description": "Bed"},
+                device
+                | {"deviceId": "lift", "isoCode": "18 30 08", "description": "L", "movable": False},
+            ],
+        }
+        for index, bsn in enumerate(numbers)
+    ]
+
+
+async def bounded(concurrency: int, calls: list[Any]) -> list[Any]:
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(call: Any) -> Any:
+        async with semaphore:
+            return await call()
+
+    return await asyncio.gather(*(one(call) for call in calls))
+
+
+async def post(http: httpx.AsyncClient, agent: LocalAgent, path: str, body: Any) -> Any:
+    answer = await http.post(agent.base_url + path, json=body, headers=agent.auth())
+    if answer.status_code >= 300:
+        raise RuntimeError(f"{path}: {answer.status_code} {answer.text}")
+    return answer.json()
+
+
+def completed(database: Path) -> int:
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+        row = connection.execute("SELECT COUNT(*) FROM dossiers WHERE state = 'completed'")
+        return int(row.fetchone()[0])
+
+
+def peak_rss_mb(pid: int | None) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def handovers(count: int, concurrency: int) -> tuple[float, float, dict[str, float]]:
+    with tempfile.TemporaryDirectory(prefix="bench-agent-") as folder:
+        async with (
+            local_network(Path(folder), agent_settings=AGENT_SETTINGS) as network,
+            httpx.AsyncClient(
+                timeout=60.0, limits=httpx.Limits(max_connections=concurrency)
+            ) as http,
+        ):
+            utrecht, amsterdam = network.agents[UTRECHT.key], network.agents[AMSTERDAM.key]
+            numbers = bsns(count)
+            await post(http, utrecht, "/v1/provisions/imports", clients(numbers))
+            move = (date.today() + timedelta(days=21)).isoformat()
+            began = time.perf_counter()
+            started = await bounded(
+                concurrency,
+                [
+                    lambda bsn=bsn: post(
+                        http,
+                        utrecht,
+                        "/v1/dossiers",
+                        {"bsn": bsn, "moveDate": move, "newAddress": NEW_ADDRESS},
+                    )
+                    for bsn in numbers
+                ],
+            )
+            start_rate = count / (time.perf_counter() - began)
+            consent = {
+                "dataKinds": ["identity", "address", "devices", "indicatie"],
+                "deviceIds": ["scootmobiel", "bed", "lift"],
+                "channel": "online",
+                "givenBy": "client",
+                "givenAt": datetime.now(UTC).isoformat(),
+            }
+            began = time.perf_counter()
+            await bounded(
+                concurrency,
+                [
+                    lambda d=d: post(
+                        http, utrecht, f"/v1/dossiers/{d['dossierId']}/consent", consent
+                    )
+                    for d in started
+                ],
+            )
+            # The agents are other processes: their SQLite files are polled, there is no event.
+            while min(completed(a.database_path) for a in (utrecht, amsterdam)) < count:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            rate = count / (time.perf_counter() - began)
+            memory = {a.spec.key: peak_rss_mb(a.server.pid) for a in (utrecht, amsterdam)}
+    return rate, start_rate, memory
+
+
+async def bare(requests: int, concurrency: int, body: bytes) -> float:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        BARE_APP.format(host=HOST, port=port),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://{HOST}:{port}/v1/messages"
+        async with httpx.AsyncClient(
+            timeout=60.0, limits=httpx.Limits(max_connections=concurrency)
+        ) as http:
+            for _ in range(200):
+                try:
+                    await http.post(url, content=b"{}")
+                    break
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.05)
+            began = time.perf_counter()
+            await bounded(
+                concurrency, [lambda: http.post(url, content=body) for _ in range(requests)]
+            )
+            return requests / (time.perf_counter() - began)
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 10)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--handovers", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=16)
+    arguments = parser.parse_args()
+    rate, start_rate, memory = await handovers(arguments.handovers, arguments.concurrency)
+    offer_sized = b"x" * 2500
+    bare_rate = await bare(arguments.handovers * 4, arguments.concurrency, offer_sized)
+    print(f"handovers: {arguments.handovers}, client concurrency: {arguments.concurrency}")
+    print(f"dossiers started             {start_rate:10.1f} /s  (API, before the clock)")
+    print(f"complete handovers           {rate:10.1f} /s  (target >= 200)")
+    print(f"bare FastAPI body read       {bare_rate:10.1f} requests/s")
+    print(f"ratio handovers / bare       {rate / bare_rate:10.3f}")
+    for key, megabytes in memory.items():
+        print(f"peak RSS agent {key:<13} {megabytes:10.1f} MB  (target < 150)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
