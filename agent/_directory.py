@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime
 from typing import Protocol
 
 from protocol.signing import VerificationKey
 
-__all__ = ["Directory", "DirectoryEntry"]
+__all__ = ["ContractedSupplierEntry", "Directory", "DirectoryEntry"]
 
 
 class DirectoryEntry(Protocol):
@@ -18,6 +19,16 @@ class DirectoryEntry(Protocol):
 
     @property
     def endpoint(self) -> str | None: ...
+
+
+class ContractedSupplierEntry(Protocol):
+    """A contracted supplier (``registry.client.ContractedSupplier``)."""
+
+    @property
+    def oin(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
 
 
 class Directory(Protocol):
@@ -32,3 +43,7 @@ class Directory(Protocol):
     async def verification_keys(
         self, oin: str, *, at: datetime | None = None
     ) -> tuple[VerificationKey, ...]: ...
+
+    async def contracted_suppliers(
+        self, gemeentecode: str, iso_code: str, on: date
+    ) -> Sequence[ContractedSupplierEntry]: ...

@@ -96,6 +96,20 @@ async def run_scheduler(service: AgentService) -> AsyncIterator[AsyncIOScheduler
         next_run_time=datetime.now(UTC),
     )
 
+    async def fire_deadlines() -> None:
+        # Issue 7: deadlines live in the database (agent/_deadlines.py); a restart keeps them.
+        if await service.deadlines.run_due():
+            service.wake()
+
+    scheduler.add_job(
+        fire_deadlines,
+        "interval",
+        seconds=service.settings.takeover.deadline_interval_seconds,
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC),
+    )
+
     def wake() -> None:
         nonlocal again
         if running:

@@ -24,13 +24,16 @@ from agent._db import (
     ProvisionRow,
     TransitionRow,
 )
+from agent._deadlines import Deadlines
 from agent._directory import Directory
 from agent._events import state_changed_event
 from agent._offer import REQUIRED_KINDS, build_offer
+from agent._orders import OrderDesk
 from agent._outbox import DeliveryReport, Outbox, OutboxPolicy, body_digest, enqueue
 from agent._policy import continued_provision_end, decide_devices
 from agent._register import ImportFormat, ImportResult, load_client, parse_import, store_import
 from agent._states import Side, check_transition, initial_state
+from agent._supplier import SupplierDesk
 from agent._tasks import Tasks
 from agent._views import (
     ConsentInput,
@@ -53,6 +56,7 @@ from agent.errors import (
     SenderUnknown,
 )
 from agent.settings import AgentSettings
+from agent.working_days import WorkingDayCalendar
 from protocol import canonicalize
 from protocol.clock import Clock
 from protocol.messages import (
@@ -61,6 +65,7 @@ from protocol.messages import (
     Message,
     MessageBody,
     Receipt,
+    SupplierStatus,
     message_to_json,
 )
 from protocol.signing import (
@@ -119,11 +124,35 @@ class AgentService:
             on_delivered=self._on_delivered,
         )
         self.tasks = Tasks(database=database, clock=clock)
+        # Issue 7: takeover orders, the supplier role and persistent deadlines.
+        self.deadlines = Deadlines(database=database, clock=clock)
+        calendar = WorkingDayCalendar(bevrijdingsdag=settings.takeover.bevrijdingsdag)
+        self.orders = OrderDesk(
+            settings=settings,
+            database=database,
+            directory=directory,
+            policy=self._outbox_policy,
+            calendar=calendar,
+            deadlines=self.deadlines,
+            transition=self._transition,
+        )
+        self.supplier = SupplierDesk(
+            settings=settings,
+            database=database,
+            policy=self._outbox_policy,
+            calendar=calendar,
+            deadlines=self.deadlines,
+            clock=clock,
+        )
         self._wake: Callable[[], None] = lambda: None
 
     def set_wake(self, wake: Callable[[], None]) -> None:
         """Called after each commit that enqueued something (the scheduler's wake-up)."""
         self._wake = wake
+
+    def wake(self) -> None:
+        """Wake the delivery job (after a commit that enqueued something)."""
+        self._wake()
 
     # --- delivery ----------------------------------------------------------------------------
 
@@ -260,6 +289,7 @@ class AgentService:
         message = verify_message(unverified, keys, policy=self._verification, now=now)
         digest = body_digest(body)
         signature = next(v for k, v in header_list if k.lower() == _SIGNATURE_HEADER)
+        await self.orders.prepare(message)  # registry lookups before the transaction
         try:
             receipt = await self._store_and_apply(message, body, signature, digest, now)
         except IntegrityError:
@@ -336,6 +366,10 @@ class AgentService:
             await self._on_offer(session, message, body, now)
         elif isinstance(body, DeviceDecision):
             await self._on_decision(session, message, body, now)
+        elif isinstance(body, SupplierStatus):
+            await self.orders.on_status(session, message, body, now)
+        elif message.message_type in _SUPPLIER_MESSAGES:
+            await self.supplier.apply(session, message, now)
         elif message.message_type == "dossier-cancelled":
             dossier = await self._partner_dossier(session, message)
             cause = f"dossier-cancelled {message.message_id} received"
@@ -368,6 +402,9 @@ class AgentService:
         cause = f"dossier-offer {message.message_id} received"
         await self._record(session, dossier, None, dossier.state, cause, now)
         decision = self._decide(dossier, offer, session)
+        decision, ordered = await self.orders.place_orders(
+            session, dossier, message, offer, decision, now
+        )
         await self._enqueue_message(
             session,
             dossier,
@@ -378,6 +415,8 @@ class AgentService:
             in_reply_to=str(message.message_id),
         )
         await self._transition(session, dossier, "decided", "decided by takeover policy", now)
+        if ordered:
+            await self._transition(session, dossier, "orders-placed", "takeover orders queued", now)
 
     def _decide(
         self, dossier: DossierRow, offer: DossierOffer, session: AsyncSession
@@ -435,7 +474,10 @@ class AgentService:
                     end_date=decision.effective_date,
                 )
             )
-        # Issue 7 adds the departure notice to the supplier (orders-placed) before completing.
+        if await self.orders.send_departure_notices(session, dossier, message, now):
+            cause = "departure notices queued"
+            await self._transition(session, dossier, "orders-placed", cause, now)
+            return
         await self._transition(session, dossier, "completed", "decision received", now)
 
     async def _partner_dossier(self, session: AsyncSession, message: Message) -> DossierRow:
@@ -445,11 +487,12 @@ class AgentService:
         return dossier
 
     async def _on_delivered(self, session: AsyncSession, row: Any, now: datetime) -> None:
+        await self.orders.on_delivered(session, row, now)
         if row.kind != "message" or row.message_type != "device-decision":
             return
         dossier = await session.get(DossierRow, row.dossier_id)
         if dossier is not None and dossier.state == "decided":
-            # Issue 7 places the takeover order (orders-placed) before completing.
+            # Without takeover orders (orders-placed) the receipted decision completes it.
             await self._transition(session, dossier, "completed", "device-decision receipted", now)
 
     # --- state changes and messages ----------------------------------------------------------
@@ -590,6 +633,15 @@ class AgentService:
 
 
 _DEPARTING = ("departing-gemeente", "receiving-gemeente")
+_SUPPLIER_MESSAGES = frozenset(
+    {
+        "takeover-order",
+        "departure-notice",
+        "settlement-offer",
+        "settlement-accept",
+        "settlement-dispute",
+    }
+)
 _RECEIVING = ("receiving-gemeente", "departing-gemeente")
 
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from agent._directory import Directory
 from agent._runtime import open_service, run_scheduler
 from agent.api._problems import describe_problems
-from agent.api.routes import dossiers, health, messages, outbox, provisions, tasks
+from agent.api.routes import dossiers, health, messages, orders, outbox, provisions, tasks
 from agent.errors import AgentError
 from agent.settings import AgentSettings
 from protocol.clock import Clock
@@ -60,7 +60,7 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         lifespan=lifespan,
     )
-    for module in (messages, dossiers, provisions, outbox, tasks, health):
+    for module in (messages, dossiers, provisions, outbox, tasks, orders, health):
         app.include_router(module.router, prefix=BASE_PATH)
     describe_problems(app)
     return app

@@ -24,6 +24,8 @@ __all__ = [
     "MessageConflict",
     "MessageNotHandled",
     "NothingToMove",
+    "OrderStatusRefused",
+    "OrderUnknown",
     "OutboxMessageUnknown",
     "ProvisionUnknown",
     "ReceiptInvalid",
@@ -31,6 +33,7 @@ __all__ = [
     "SenderUnknown",
     "TaskUnknown",
     "Unauthorised",
+    "WrongRole",
 ]
 
 
@@ -150,6 +153,24 @@ class TaskUnknown(AgentError):
     code = "unknown_task"
     title = "No such task"
     status = 404
+
+
+class OrderUnknown(AgentError):
+    code = "unknown_order"
+    title = "No such takeover order"
+    status = 404
+
+
+class OrderStatusRefused(AgentError):
+    code = "order_status_refused"
+    title = "This status cannot be recorded for the order in its present state"
+    status = 409
+
+
+class WrongRole(AgentError):
+    code = "wrong_role"
+    title = "This action belongs to another kind of agent (gemeente or supplier)"
+    status = 409
 
 
 class ReceiptInvalid(AgentError):

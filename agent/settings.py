@@ -29,6 +29,8 @@ __all__ = [
     "AgentSettings",
     "ConsentSettings",
     "DeviceExceptionPolicy",
+    "MaintenanceState",
+    "TakeoverSettings",
     "hash_token",
     "load_settings",
 ]
@@ -104,6 +106,38 @@ class ConsentSettings(BaseModel):
     )
     phone_number: str | None = Field(
         default=None, description="Phone number of the departing gemeente shown to the client."
+    )
+
+
+MaintenanceState = Literal["good", "fair", "poor"]
+
+
+class TakeoverSettings(BaseModel):
+    """Takeover orders, supplier deadlines and the takeover price (issue 7, docs/supplier.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    contact_working_days: int = Field(
+        default=5, gt=0, description="Working days the supplier has to contact the client."
+    )
+    reminder_working_days_before: int = Field(
+        default=1, ge=0, description="Working days before the contact deadline the reminder fires."
+    )
+    bevrijdingsdag: Literal["never", "every-year", "lustrum"] = Field(
+        default="lustrum", description="Whether 5 May is a day off: never, every year, lustrum."
+    )
+    deadline_interval_seconds: float = Field(
+        default=60.0, gt=0, description="Interval of the job that fires due deadlines."
+    )
+    economic_lifetime_months: dict[IsoCode, int] = Field(
+        default_factory=dict,
+        description="Supplier: contract lifetimes per ISO 9999 prefix (override the defaults).",
+    )
+    floor_basis_points: int = Field(
+        default=1000, ge=0, le=10_000, description="Supplier: contract floor, share of the price."
+    )
+    maintenance_state: MaintenanceState = Field(
+        default="good", description="Supplier: maintenance state offered when none is recorded."
     )
 
 
@@ -240,10 +274,20 @@ class AgentSettings(BaseSettings):
         description="Consent link, reminders and delivery channels (issue 6).",
     )
 
+    kvk_number: str | None = Field(
+        default=None, pattern=r"^[0-9]{8}$", description="Supplier: KvK number (8 digits)."
+    )
+    takeover: TakeoverSettings = Field(
+        default_factory=TakeoverSettings,
+        description="Takeover orders, supplier deadlines and settlement (issue 7).",
+    )
+
     @model_validator(mode="after")
     def _complete(self) -> AgentSettings:
         if self.role == "gemeente" and self.gemeentecode is None:
             raise ValueError("a gemeente agent needs its gemeentecode")
+        if self.kvk_number is not None and self.oin != f"00000003{self.kvk_number}0000":
+            raise ValueError("a supplier's OIN is 00000003 + KvK number + 0000")
         if self.signing_key_file is None and self.signing_jwk is None:
             raise ValueError("give signing_key_file or signing_jwk")
         if self.registry_trust_anchor_file is None and self.registry_trust_anchor is None:

@@ -76,6 +76,11 @@ class FakeDirectory:
     ) -> tuple[VerificationKey, ...]:
         return (await self.participant(oin)).keys
 
+    async def contracted_suppliers(
+        self, gemeentecode: str, iso_code: str, on: date
+    ) -> tuple[Any, ...]:
+        return ()
+
 
 Fault = Callable[[httpx.Request], Awaitable[httpx.Response | None]]
 

@@ -1,0 +1,129 @@
+"""Persistent deadlines: a due-time table polled by an APScheduler job (issue 7).
+
+A deadline is a row, written in the same transaction as the fact that causes it, so a restart
+keeps every deadline; the job (``run_due``) fires each due row once, in its own transaction, and
+a handler that fails leaves the row pending for the next pass. Passed deadlines are escalated,
+never dropped (DOMAIN.md, Deadlines).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from sqlalchemy import Index, String, UniqueConstraint, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from agent._db import Base, Database
+from protocol.clock import Clock
+
+__all__ = ["DeadlineHandler", "DeadlineRow", "Deadlines", "schedule_deadline"]
+
+_log = logging.getLogger("meeverhuizen.agent.deadlines")
+
+
+class DeadlineRow(Base):
+    """One deadline: what fires (kind), about what (subject), and when."""
+
+    __tablename__ = "deadlines"
+    __table_args__ = (
+        UniqueConstraint("kind", "subject"),
+        Index("ix_deadlines_due", "state", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    # An order id or settlement subject; never personal data.
+    subject: Mapped[str] = mapped_column(String(120))
+    dossier_id: Mapped[str | None] = mapped_column(String(36))
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+
+
+DeadlineHandler = Callable[[AsyncSession, DeadlineRow, datetime], Awaitable[None]]
+
+
+async def schedule_deadline(
+    session: AsyncSession,
+    *,
+    kind: str,
+    subject: str,
+    due_at: datetime,
+    now: datetime,
+    dossier_id: str | None = None,
+) -> None:
+    """Add (or move) a pending deadline inside the caller's transaction."""
+    existing = await session.scalar(
+        select(DeadlineRow).where(DeadlineRow.kind == kind, DeadlineRow.subject == subject)
+    )
+    if existing is not None:
+        existing.due_at, existing.state, existing.fired_at = due_at, "pending", None
+        return
+    session.add(
+        DeadlineRow(
+            kind=kind,
+            subject=subject,
+            dossier_id=dossier_id,
+            due_at=due_at,
+            state="pending",
+            created_at=now,
+            fired_at=None,
+        )
+    )
+
+
+class Deadlines:
+    """Fires due deadlines through the handler registered for their kind."""
+
+    def __init__(self, *, database: Database, clock: Clock) -> None:
+        self._database = database
+        self._clock = clock
+        self._handlers: dict[str, DeadlineHandler] = {}
+
+    def register(self, kind: str, handler: DeadlineHandler) -> None:
+        """Handle deadlines of ``kind`` with ``handler`` (called inside a transaction)."""
+        self._handlers[kind] = handler
+
+    async def run_due(self) -> int:
+        """Fire every pending deadline whose time has come; return how many fired."""
+        now = self._clock.now()
+        async with self._database.reading() as session:
+            due = (
+                await session.scalars(
+                    select(DeadlineRow.id)
+                    .where(DeadlineRow.state == "pending", DeadlineRow.due_at <= now)
+                    .order_by(DeadlineRow.due_at, DeadlineRow.id)
+                )
+            ).all()
+        fired = 0
+        for deadline_id in due:
+            fired += await self._fire(deadline_id, now)
+        return fired
+
+    async def _fire(self, deadline_id: int, now: datetime) -> int:
+        try:
+            async with self._database.transaction() as session:
+                row = await session.get(DeadlineRow, deadline_id, with_for_update=True)
+                if row is None or row.state != "pending":
+                    return 0
+                handler = self._handlers.get(row.kind)
+                if handler is not None:
+                    await handler(session, row, now)
+                row.state, row.fired_at = "fired", now
+        except Exception:
+            # The row stays pending and is tried again on the next pass.
+            _log.exception("deadline_failed", extra={"deadline_id": deadline_id})
+            return 0
+        return 1
+
+    async def pending(self, *, kind: str | None = None) -> list[DeadlineRow]:
+        """Pending deadlines, soonest first."""
+        query = select(DeadlineRow).where(DeadlineRow.state == "pending")
+        if kind is not None:
+            query = query.where(DeadlineRow.kind == kind)
+        async with self._database.reading() as session:
+            return list(await session.scalars(query.order_by(DeadlineRow.due_at, DeadlineRow.id)))

@@ -1,0 +1,536 @@
+"""Issue 7 in the multi-agent setup: two gemeenten, suppliers, the real registry, ASGI transports.
+
+Utrecht (departing) has the scootmobiel ``dev-1`` rented from Hulpmiddelen BV (the departing
+supplier). Amsterdam (receiving) contracted Zorgtechniek (preference 1) and Revalidatie Noord
+(preference 2) for ISO 12 23. The clock is frozen and moved by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, ExitStack
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from agent._db import InboundMessageRow, OutboxRow
+from agent.app import create_app
+from agent.service import AgentService, ConsentInput, DossierStart
+from agent.settings import AgentSettings, TakeoverSettings, hash_token
+from protocol.clock import FrozenClock
+from protocol.jwk import generate_private_jwk, public_jwk
+from protocol.messages import MESSAGE_TYPES, SettlementInputs, TakeoverOrder
+from protocol.settlement import residual_value_cents
+from registry.app import create_app as create_registry_app
+from registry.client import RegistryClient
+from registry.operator import OperatorClient
+from registry.settings import RegistrySettings
+from tests.agent.conftest import (
+    AUTH,
+    CASE_TOKEN,
+    CLIENT_BSN,
+    DATA,
+    MOVE_DATE,
+    NEW_ADDRESS,
+    START,
+    Network,
+    agent_settings,
+)
+from tests.conftest import TEST_DATABASE_URL_VARIABLE, _postgresql_database
+
+REGISTRY = "http://registry.test"
+REGISTRY_TOKEN = "registry-operator-token-for-supplier-tests-01"
+DEPARTING_SUPPLIER = ("00000003123456780000", "12345678", "Hulpmiddelen BV", "hulpmiddelen")
+PREFERRED = ("00000003876543210000", "87654321", "Zorgtechniek", "zorgtechniek")
+NEXT = ("00000003112233440000", "11223344", "Revalidatie Noord", "noord")
+SUPPLIERS = (DEPARTING_SUPPLIER, PREFERRED, NEXT)
+
+
+@pytest.fixture
+def database_urls(database_url: str, tmp_path: Path) -> Iterator[list[str]]:
+    """Six empty databases of the test's backend: registry, two gemeenten, three suppliers."""
+    if database_url.startswith("sqlite"):
+        yield [f"sqlite+aiosqlite:///{tmp_path / f'db{n}.sqlite'}" for n in range(6)]
+        return
+    with ExitStack() as stack:
+        server = os.environ[TEST_DATABASE_URL_VARIABLE]
+        yield [stack.enter_context(_database(server)) for _ in range(6)]
+
+
+def _database(server: str) -> Any:
+    from contextlib import contextmanager
+
+    return contextmanager(_postgresql_database)(server)
+
+
+def supplier_settings(
+    database_url: str, supplier: tuple[str, str, str, str], **takeover: Any
+) -> AgentSettings:
+    oin, kvk, name, host = supplier
+    return AgentSettings(
+        oin=oin,
+        role="supplier",
+        kvk_number=kvk,
+        name=name,
+        signing_jwk=generate_private_jwk("EdDSA"),
+        registry_url=REGISTRY,
+        registry_trust_anchor=public_jwk(generate_private_jwk("EdDSA")),
+        database_url=database_url,
+        public_base_url=f"http://{host}.test",
+        case_system_token_sha256=hash_token(CASE_TOKEN),
+        scheduler_enabled=False,
+        outbox_base_delay_seconds=2.0,
+        outbox_max_delay_seconds=600.0,
+        outbox_max_age_seconds=3600,
+        takeover=TakeoverSettings(**takeover),
+    )
+
+
+@dataclass
+class World:
+    http: httpx.AsyncClient
+    clock: FrozenClock
+    utrecht: AgentService
+    amsterdam: AgentService
+    suppliers: dict[str, AgentService]
+    operator: OperatorClient
+
+    @property
+    def everyone(self) -> list[AgentService]:
+        return [self.utrecht, self.amsterdam, *self.suppliers.values()]
+
+    async def settle(self) -> None:
+        for _ in range(30):
+            delivered = 0
+            for service in self.everyone:
+                delivered += (await service.deliver_until_quiet()).delivered
+            if not delivered:
+                return
+
+    async def fire_deadlines(self) -> None:
+        for service in self.everyone:
+            await service.deadlines.run_due()
+        await self.settle()
+
+    async def contract(self, supplier: tuple[str, ...], preference: int) -> None:
+        await self.operator.add_contract(
+            gemeentecode="0363",
+            supplier_oin=supplier[0],
+            iso_prefixes=["12 23"],
+            valid_from=date(2025, 1, 1),
+            preference=preference,
+        )
+
+    async def hand_over(self, *, kinds: tuple[str, ...] | None = None) -> str:
+        await self.utrecht.import_provisions((DATA / "clients.json").read_bytes(), "json")
+        view = await self.utrecht.start_dossier(
+            DossierStart(bsn=CLIENT_BSN, move_date=MOVE_DATE, new_address=NEW_ADDRESS)
+        )
+        consent = ConsentInput.model_validate(
+            {
+                "dataKinds": kinds or ("identity", "address", "devices", "indicatie"),
+                "deviceIds": ["dev-1", "dev-2", "dev-3"],
+                "channel": "online",
+                "givenBy": "client",
+                "givenAt": self.clock.now().isoformat(),
+            }
+        )
+        await self.utrecht.record_consent(view.dossier_id, consent)
+        await self.settle()
+        return view.dossier_id
+
+    async def planner(self, supplier: tuple[str, ...], order_id: str, **status: Any) -> Any:
+        host = supplier[3]
+        answer = await self.http.post(
+            f"http://{host}.test/v1/orders/{order_id}/status", json=status, headers=AUTH
+        )
+        assert answer.status_code == 200, answer.text
+        await self.settle()
+        return answer.json()
+
+    async def orders_at(self, supplier: tuple[str, ...]) -> list[dict[str, Any]]:
+        answer = await self.http.get(f"http://{supplier[3]}.test/v1/orders", headers=AUTH)
+        assert answer.status_code == 200, answer.text
+        result: list[dict[str, Any]] = answer.json()
+        return result
+
+    async def state(self, service: AgentService, dossier_id: str) -> str:
+        return (await service.dossier(dossier_id)).state
+
+
+async def _enrol(
+    world_http: httpx.AsyncClient,
+    anchor: dict[str, Any],
+    clock: FrozenClock,
+    operator: OperatorClient,
+    settings: AgentSettings,
+) -> None:
+    if settings.role == "supplier":
+        await operator.onboard_supplier(
+            oin=settings.oin, kvk_number=settings.kvk_number or "", name=settings.name
+        )
+        code = await operator.issue_enrolment_code(supplier_oin=settings.oin)
+    else:
+        code = await operator.issue_enrolment_code(gemeentecode=settings.gemeentecode)
+    await RegistryClient(REGISTRY, anchor, http=world_http, clock=clock).enrol(
+        code=code,
+        oin=settings.oin,
+        endpoint=settings.public_base_url,
+        protocol_versions=["1.0"],
+        message_types=list(MESSAGE_TYPES),
+        public_jwks=[public_jwk(settings.private_jwk())],
+    )
+
+
+@pytest.fixture
+def takeover_settings() -> dict[str, dict[str, Any]]:
+    """Per supplier host: TakeoverSettings fields (tests override to provoke a dispute)."""
+    return {}
+
+
+@pytest.fixture
+def start_time() -> datetime:
+    return START
+
+
+@pytest.fixture
+async def world(
+    database_urls: list[str],
+    takeover_settings: dict[str, dict[str, Any]],
+    start_time: datetime,
+) -> AsyncIterator[World]:
+    clock = FrozenClock(start_time)
+    registry_key = generate_private_jwk("EdDSA")
+    anchor = public_jwk(registry_key)
+    network = Network()
+    registry_app = create_registry_app(
+        RegistrySettings(
+            environment="production",
+            database_url=database_urls[0],
+            signing_jwk=json.dumps(registry_key),
+            operator_token=REGISTRY_TOKEN,
+        ),
+        clock=clock,
+    )
+    network.routes["registry.test"] = httpx.ASGITransport(app=registry_app)
+    settings = [
+        agent_settings(database_urls[1], gemeente="utrecht", registry_trust_anchor=anchor),
+        agent_settings(database_urls[2], gemeente="amsterdam", registry_trust_anchor=anchor),
+        *(
+            supplier_settings(url, supplier, **takeover_settings.get(supplier[3], {})).model_copy(
+                update={"registry_trust_anchor": anchor}
+            )
+            for url, supplier in zip(database_urls[3:], SUPPLIERS, strict=True)
+        ),
+    ]
+    async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx.AsyncClient(transport=network))
+        await stack.enter_async_context(registry_app.router.lifespan_context(registry_app))
+        operator = OperatorClient(REGISTRY, REGISTRY_TOKEN, http=http)
+        services = []
+        for one in settings:
+            app = create_app(one, clock=clock, http=http)
+            network.routes[one.public_base_url.removeprefix("http://")] = httpx.ASGITransport(
+                app=app
+            )
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            services.append(app.state.service)
+            await _enrol(http, anchor, clock, operator, one)
+        yield World(
+            http=http,
+            clock=clock,
+            utrecht=services[0],
+            amsterdam=services[1],
+            suppliers={s[3]: service for s, service in zip(SUPPLIERS, services[2:], strict=True)},
+            operator=operator,
+        )
+
+
+def _transfer_day_start() -> datetime:
+    # 1 April 2025 00:00 in Amsterdam (summer time): the settlement job's moment.
+    return datetime(2025, 3, 31, 22, 0, tzinfo=UTC)
+
+
+# --- the happy path ---------------------------------------------------------------------------
+
+
+async def test_order_contact_takeover_and_settlement_accepted(world: World) -> None:
+    await world.contract(PREFERRED, 1)
+    await world.contract(NEXT, 2)
+    dossier_id = await world.hand_over()
+
+    # Receiving gemeente: one order for the rented scootmobiel, at the preferred supplier.
+    assert await world.state(world.amsterdam, dossier_id) == "orders-placed"
+    placed = await world.amsterdam.orders.list()
+    assert [(o.device_id, o.supplier_oin, o.status) for o in placed] == [
+        ("dev-1", PREFERRED[0], "received")
+    ]
+    # 3 March 2025 (Monday) + 5 working days = Monday 10 March, that day included.
+    assert placed[0].contact_before == date(2025, 3, 10)
+
+    # Departing gemeente: the notice to its own supplier is receipted, so it is completed.
+    assert await world.state(world.utrecht, dossier_id) == "completed"
+    leaving = await world.http.get("http://hulpmiddelen.test/v1/departing-devices", headers=AUTH)
+    assert [
+        (d["deviceId"], d["receivingSupplierOin"], d["effectiveDate"]) for d in leaving.json()
+    ] == [("dev-1", PREFERRED[0], "2025-04-01")]
+
+    # Supplier: the open order with its deadline; the planner records contact and takeover.
+    [order] = await world.orders_at(PREFERRED)
+    assert (order["status"], order["contactBefore"], order["overdue"]) == (
+        "received",
+        "2025-03-10",
+        False,
+    )
+    await world.planner(PREFERRED, order["orderId"], status="client-contacted")
+    assert (await world.amsterdam.orders.list())[0].status == "client-contacted"
+    await world.planner(PREFERRED, order["orderId"], status="taken-over", deviceId="dev-1")
+    assert await world.state(world.amsterdam, dossier_id) == "completed"
+    assert await world.orders_at(PREFERRED) != []
+    open_orders = await world.http.get("http://zorgtechniek.test/v1/orders?open=true", headers=AUTH)
+    assert open_orders.json() == []
+
+    # On the transfer date the departing supplier offers the residual value; it is accepted.
+    world.clock.set(_transfer_day_start())
+    await world.fire_deadlines()
+    expected = residual_value_cents(
+        SettlementInputs(
+            purchase_price_cents=389000,
+            purchase_date=date(2023, 5, 20),
+            transfer_date=date(2025, 4, 1),
+            economic_lifetime_months=72,
+            floor_basis_points=1000,
+            maintenance_state="good",
+        )
+    )
+    assert expected == 270139  # 389000 * 50/72 (22 of 72 months used)
+    [offered] = await world.suppliers["hulpmiddelen"].supplier.settlements()
+    [received] = await world.suppliers["zorgtechniek"].supplier.settlements()
+    assert (offered.direction, offered.state, offered.amount_cents) == (
+        "offered",
+        "accepted",
+        expected,
+    )
+    assert (received.direction, received.state, received.counterparty_oin) == (
+        "received",
+        "accepted",
+        DEPARTING_SUPPLIER[0],
+    )
+
+
+async def test_settlement_offer_before_takeover_waits_for_it(world: World) -> None:
+    await world.contract(PREFERRED, 1)
+    await world.hand_over()
+    world.clock.set(_transfer_day_start())
+    await world.fire_deadlines()
+    [waiting] = await world.suppliers["zorgtechniek"].supplier.settlements()
+    assert waiting.state == "waiting"  # first the takeover, then the money
+
+    [order] = await world.orders_at(PREFERRED)
+    await world.planner(PREFERRED, order["orderId"], status="taken-over")
+    [settled] = await world.suppliers["hulpmiddelen"].supplier.settlements()
+    assert settled.state == "accepted"
+
+
+@pytest.mark.parametrize(
+    "takeover_settings", [{"hulpmiddelen": {"economic_lifetime_months": {"12 23": 60}}}]
+)
+async def test_settlement_disputed_with_reason_and_counter_amount(world: World) -> None:
+    await world.contract(PREFERRED, 1)
+    await world.hand_over()
+    [order] = await world.orders_at(PREFERRED)
+    await world.planner(PREFERRED, order["orderId"], status="taken-over")
+    world.clock.set(_transfer_day_start())
+    await world.fire_deadlines()
+
+    [offered] = await world.suppliers["hulpmiddelen"].supplier.settlements()
+    assert offered.amount_cents == 246367  # 389000 * 38/60 with the departing side's lifetime
+    assert offered.state == "disputed"
+    assert offered.reason_code == "inputs-incorrect"
+    assert offered.reason_text is not None
+    assert "economicLifetimeMonths" in offered.reason_text
+    assert offered.counter_amount_cents == 270139  # the contract's 72 months
+    tasks = await world.suppliers["hulpmiddelen"].tasks.list("open")
+    assert [t.kind for t in tasks] == ["settlement-disputed"]
+
+
+async def test_refusal_moves_the_order_to_the_next_supplier(world: World) -> None:
+    await world.contract(PREFERRED, 1)
+    await world.contract(NEXT, 2)
+    dossier_id = await world.hand_over()
+    [first] = await world.orders_at(PREFERRED)
+    await world.planner(PREFERRED, first["orderId"], status="refused", reasonCode="no-capacity")
+
+    placed = await world.amsterdam.orders.list()
+    assert [(o.supplier_oin, o.status, o.active, o.attempt) for o in placed] == [
+        (PREFERRED[0], "refused", False, 0),
+        (NEXT[0], "received", True, 1),
+    ]
+    assert placed[1].order_id != placed[0].order_id
+    [second] = await world.orders_at(NEXT)
+    assert second["orderId"] == placed[1].order_id
+    assert await world.state(world.amsterdam, dossier_id) == "orders-placed"
+    assert await world.amsterdam.tasks.list("open") == []
+
+    # The last supplier refuses too: a task for the gemeente, and the dossier is handled.
+    await world.planner(NEXT, second["orderId"], status="refused", reasonCode="not-contracted")
+    tasks = await world.amsterdam.tasks.list("open", dossier_id=dossier_id)
+    assert [t.kind for t in tasks] == ["supplier-refused"]
+    assert await world.state(world.amsterdam, dossier_id) == "completed"
+
+
+async def test_no_supplier_contracted_gives_the_gemeente_a_task(world: World) -> None:
+    dossier_id = await world.hand_over()
+    assert await world.amsterdam.orders.list() == []
+    tasks = await world.amsterdam.tasks.list("open", dossier_id=dossier_id)
+    assert [t.kind for t in tasks] == ["no-supplier"]
+    assert CLIENT_BSN not in tasks[0].description
+    # Never a silent stop: the decision is receipted and the dossier completes with the task.
+    assert await world.state(world.amsterdam, dossier_id) == "completed"
+    # The departing supplier is told anyway, without a receiving supplier.
+    [leaving] = await world.suppliers["hulpmiddelen"].supplier.departing_devices()
+    assert (leaving.device_id, leaving.receiving_supplier_oin) == ("dev-1", None)
+
+
+async def test_problem_status_gives_the_gemeente_a_task(world: World) -> None:
+    await world.contract(PREFERRED, 1)
+    dossier_id = await world.hand_over()
+    [order] = await world.orders_at(PREFERRED)
+    await world.planner(
+        PREFERRED, order["orderId"], status="problem", reasonCode="client-unreachable"
+    )
+    tasks = await world.amsterdam.tasks.list("open", dossier_id=dossier_id)
+    assert [t.kind for t in tasks] == ["supplier-problem"]
+    refused = await world.http.post(
+        f"http://zorgtechniek.test/v1/orders/{order['orderId']}/status",
+        json={"status": "problem"},
+        headers=AUTH,
+    )
+    assert refused.status_code == 409
+    assert refused.json()["type"] == "urn:meeverhuizen:problem:order-status-refused"
+
+
+# --- data minimisation ------------------------------------------------------------------------
+
+_ORDER_FIELDS = {
+    "orderId",
+    "clientName",
+    "address",
+    "contactPreferences",
+    "moveDate",
+    "devices",
+    "departingSupplier",
+    "contactBefore",
+    "urgent",
+}
+
+
+async def test_the_order_carries_no_bsn_indicatie_or_medical_data(world: World) -> None:
+    await world.contract(PREFERRED, 1)
+    everything = ("identity", "address", "devices", "indicatie", "functional-information")
+    dossier_id = await world.hand_over(kinds=everything)
+    async with world.suppliers["zorgtechniek"].database.reading() as session:
+        [inbound] = (
+            await session.scalars(
+                select(InboundMessageRow).where(InboundMessageRow.message_type == "takeover-order")
+            )
+        ).all()
+    raw = inbound.body
+    document = json.loads(raw)
+    body = document["body"]
+    assert set(body) == _ORDER_FIELDS
+    assert set(body["clientName"]) == {"initials", "surname"}
+    assert set(body["address"]) == set(NEW_ADDRESS.model_dump(by_alias=True, exclude_none=True))
+    assert set(body["contactPreferences"]) <= {
+        "channels",
+        "phoneNumber",
+        "emailAddress",
+        "language",
+    }
+    [device] = body["devices"]
+    assert device["deviceId"] == "dev-1"
+    TakeoverOrder.model_validate(body)
+    # What the gemeente received and the supplier must never see:
+    for secret in (CLIENT_BSN, "UTR-2023-0042", "Wmo 2015", "Loopt niet", "dev-2", "dev-3"):
+        assert secret.encode() not in raw, secret
+    for word in (b"bsn", b"indicatie", b"functional", b"medical", b"consent"):
+        assert word not in raw.lower(), word
+    # The gemeente's own copy in the outbox is the same minimal message.
+    async with world.amsterdam.database.reading() as session:
+        [queued] = (
+            await session.scalars(
+                select(OutboxRow).where(
+                    OutboxRow.dossier_id == dossier_id, OutboxRow.message_type == "takeover-order"
+                )
+            )
+        ).all()
+    assert queued.body == raw
+
+
+async def test_supplier_agent_refuses_gemeente_actions(world: World) -> None:
+    answer = await world.http.get("http://amsterdam.test/v1/orders", headers=AUTH)
+    assert answer.status_code == 409
+    assert answer.json()["type"] == "urn:meeverhuizen:problem:wrong-role"
+    placed = await world.http.get("http://zorgtechniek.test/v1/placed-orders", headers=AUTH)
+    assert placed.status_code == 409
+    unknown = await world.http.post(
+        "http://zorgtechniek.test/v1/orders/8d3c1f0e-5a7b-4c1d-9e2f-0a1b2c3d4e5f/status",
+        json={"status": "client-contacted"},
+        headers=AUTH,
+    )
+    assert unknown.status_code == 404
+
+
+# --- deadlines --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("start_time", [datetime(2025, 5, 27, 9, 0, tzinfo=UTC)])
+async def test_contact_deadline_escalates_across_ascension_day(world: World) -> None:
+    await world.contract(PREFERRED, 1)
+    dossier_id = await world.hand_over()
+    # Tuesday 27 May 2025: Wed 28 (1), Ascension Day Thu 29 skipped, Fri 30 (2), Mon 2 June (3),
+    # Tue 3 (4), Wed 4 June (5): contact before the end of Wednesday 4 June, Amsterdam time.
+    [placed] = await world.amsterdam.orders.list()
+    assert placed.contact_before == date(2025, 6, 4)
+    [order] = await world.orders_at(PREFERRED)
+    assert order["deadline"].startswith("2025-06-04T23:59:59")
+
+    # End of Tuesday 3 June: the reminder, nothing overdue (a calendar count would be overdue).
+    world.clock.set(datetime(2025, 6, 3, 22, 30, tzinfo=UTC))
+    await world.fire_deadlines()
+    supplier = world.suppliers["zorgtechniek"]
+    assert [t.kind for t in await supplier.tasks.list("open")] == ["supplier-contact-due"]
+    assert await world.amsterdam.tasks.list("open") == []
+    assert not (await world.orders_at(PREFERRED))[0]["overdue"]
+
+    # Just after the end of Wednesday 4 June (22:00 UTC in summer time): escalation.
+    world.clock.set(datetime(2025, 6, 4, 22, 0, 1, tzinfo=UTC))
+    await world.fire_deadlines()
+    assert (await world.orders_at(PREFERRED))[0]["overdue"] is True
+    assert sorted(t.kind for t in await supplier.tasks.list("open")) == [
+        "supplier-contact-due",
+        "supplier-overdue",
+    ]
+    tasks = await world.amsterdam.tasks.list("open", dossier_id=dossier_id)
+    assert [t.kind for t in tasks] == ["supplier-overdue"]
+    assert (await world.amsterdam.orders.list())[0].overdue is True
+    overdue = await world.http.get("http://amsterdam.test/v1/placed-orders?open=true", headers=AUTH)
+    assert [o["overdue"] for o in overdue.json()] == [True]
+
+
+async def test_contact_in_time_cancels_the_escalation(world: World) -> None:
+    await world.contract(PREFERRED, 1)
+    await world.hand_over()
+    [order] = await world.orders_at(PREFERRED)
+    await world.planner(PREFERRED, order["orderId"], status="client-contacted")
+    world.clock.set(START + timedelta(days=30))
+    await world.fire_deadlines()
+    assert [t.kind for t in await world.amsterdam.tasks.list("open")] == []
+    assert await world.suppliers["zorgtechniek"].tasks.list("open") == []
