@@ -16,24 +16,23 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agent._brp_events import on_dossier_request
 from agent._db import (
     ConsentRow,
     Database,
     DossierRow,
     InboundMessageRow,
+    OutboxRow,
     ProvisionRow,
     TransitionRow,
 )
-from agent._deadlines import Deadlines
 from agent._directory import Directory
 from agent._events import state_changed_event
 from agent._offer import REQUIRED_KINDS, build_offer
-from agent._orders import OrderDesk
 from agent._outbox import DeliveryReport, Outbox, OutboxPolicy, body_digest, enqueue
 from agent._policy import continued_provision_end, decide_devices
 from agent._register import ImportFormat, ImportResult, load_client, parse_import, store_import
 from agent._states import Side, check_transition, initial_state
-from agent._supplier import SupplierDesk
 from agent._tasks import Tasks
 from agent._views import (
     ConsentInput,
@@ -56,16 +55,17 @@ from agent.errors import (
     SenderUnknown,
 )
 from agent.settings import AgentSettings
-from agent.working_days import WorkingDayCalendar
 from protocol import canonicalize
 from protocol.clock import Clock
 from protocol.messages import (
+    CancelReason,
     DeviceDecision,
+    DossierCancelled,
     DossierOffer,
+    DossierRequest,
     Message,
     MessageBody,
     Receipt,
-    SupplierStatus,
     message_to_json,
 )
 from protocol.signing import (
@@ -100,6 +100,7 @@ class AgentService:
         self.database = database
         self._directory = directory
         self._clock = clock
+        self.http = http
         self._jwk = settings.private_jwk()
         self._verification = VerificationPolicy(
             receiver_oin=settings.oin,
@@ -124,26 +125,6 @@ class AgentService:
             on_delivered=self._on_delivered,
         )
         self.tasks = Tasks(database=database, clock=clock)
-        # Issue 7: takeover orders, the supplier role and persistent deadlines.
-        self.deadlines = Deadlines(database=database, clock=clock)
-        calendar = WorkingDayCalendar(bevrijdingsdag=settings.takeover.bevrijdingsdag)
-        self.orders = OrderDesk(
-            settings=settings,
-            database=database,
-            directory=directory,
-            policy=self._outbox_policy,
-            calendar=calendar,
-            deadlines=self.deadlines,
-            transition=self._transition,
-        )
-        self.supplier = SupplierDesk(
-            settings=settings,
-            database=database,
-            policy=self._outbox_policy,
-            calendar=calendar,
-            deadlines=self.deadlines,
-            clock=clock,
-        )
         self._wake: Callable[[], None] = lambda: None
 
     def set_wake(self, wake: Callable[[], None]) -> None:
@@ -153,6 +134,14 @@ class AgentService:
     def wake(self) -> None:
         """Wake the delivery job (after a commit that enqueued something)."""
         self._wake()
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def directory(self) -> Directory:
+        return self._directory
 
     # --- delivery ----------------------------------------------------------------------------
 
@@ -183,33 +172,79 @@ class AgentService:
     async def start_dossier(self, start: DossierStart) -> DossierView:
         """Start a handover for a client in the register; it waits for the client's consent."""
         now = self._clock.now()
-        dossier_id = str(uuid.uuid4())
         async with self.database.transaction() as session:
-            client = await load_client(session, start.bsn)
-            if client is None:
-                raise ProvisionUnknown("this client is not in the register of current provisions")
-            if not any(device.movable for device in client.devices):
-                raise NothingToMove("the client has no movable device")
-            if start.new_address.gemeentecode == self.settings.gemeentecode:
-                raise NothingToMove("the new address is in this gemeente")
-            dossier = DossierRow(
-                id=dossier_id,
-                side="departing",
-                state=initial_state("departing"),
-                partner_gemeentecode=start.new_address.gemeentecode,
-                client_bsn=start.bsn,
-                move_date=start.move_date,
-                new_address=start.new_address.model_dump(
-                    mode="json", by_alias=True, exclude_none=True
-                ),
-                created_at=now,
-                updated_at=now,
+            dossier = await self.start_dossier_in(
+                session, start, cause="started by case system", now=now
             )
-            session.add(dossier)
-            await self._record(session, dossier, None, dossier.state, "started by case system", now)
-            await self._transition(session, dossier, "waiting-for-consent", "consent asked", now)
         self._wake()
-        return await self.dossier(dossier_id)
+        return await self.dossier(dossier.id)
+
+    async def start_dossier_in(
+        self, session: AsyncSession, start: DossierStart, *, cause: str, now: datetime
+    ) -> DossierRow:
+        """Start a dossier inside the caller's transaction (case system, BRP event, request)."""
+        client = await load_client(session, start.bsn)
+        if client is None:
+            raise ProvisionUnknown("this client is not in the register of current provisions")
+        if not any(device.movable for device in client.devices):
+            raise NothingToMove("the client has no movable device")
+        if start.new_address.gemeentecode == self.settings.gemeentecode:
+            raise NothingToMove("the new address is in this gemeente")
+        dossier = DossierRow(
+            id=str(uuid.uuid4()),
+            side="departing",
+            state=initial_state("departing"),
+            partner_gemeentecode=start.new_address.gemeentecode,
+            client_bsn=start.bsn,
+            move_date=start.move_date,
+            new_address=start.new_address.model_dump(mode="json", by_alias=True, exclude_none=True),
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(dossier)
+        await self._record(session, dossier, None, dossier.state, cause, now)
+        await self._transition(session, dossier, "waiting-for-consent", "consent asked", now)
+        return dossier
+
+    async def cancel_dossier_in(
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        *,
+        reason: CancelReason,
+        cause: str,
+        now: datetime,
+    ) -> None:
+        """Cancel a dossier in the caller's transaction; a partner that got a message is told."""
+        await self._transition(session, dossier, "cancelled", cause, now)
+        told = await session.scalar(
+            select(OutboxRow.message_id)
+            .where(OutboxRow.dossier_id == dossier.id, OutboxRow.kind == "message")
+            .where(OutboxRow.destination_oin == dossier.partner_oin)
+            .limit(1)
+        )
+        if told is None:
+            return
+        roles = _DEPARTING if dossier.side == "departing" else _RECEIVING
+        await self._enqueue_message(
+            session,
+            dossier,
+            DossierCancelled(reason=reason),
+            message_type="dossier-cancelled",
+            roles=roles,
+            now=now,
+        )
+
+    async def send_dossier_request_in(
+        self, session: AsyncSession, request: DossierRequest, *, departing_oin: str, now: datetime
+    ) -> str:
+        """Receiving side: ask the departing gemeente for a dossier; returns the request's id."""
+        # No dossier of our own yet: the request's id is its dossier id until the offer comes.
+        addressee = DossierRow(id=str(uuid.uuid4()), partner_oin=departing_oin)
+        await self._enqueue_message(
+            session, addressee, request, message_type="dossier-request", roles=_RECEIVING, now=now
+        )
+        return addressee.id
 
     async def record_consent(self, dossier_id: str, consent: ConsentInput) -> DossierView:
         """Record the client's consent or refusal; with consent the offer goes out at once."""
@@ -289,7 +324,6 @@ class AgentService:
         message = verify_message(unverified, keys, policy=self._verification, now=now)
         digest = body_digest(body)
         signature = next(v for k, v in header_list if k.lower() == _SIGNATURE_HEADER)
-        await self.orders.prepare(message)  # registry lookups before the transaction
         try:
             receipt = await self._store_and_apply(message, body, signature, digest, now)
         except IntegrityError:
@@ -366,10 +400,8 @@ class AgentService:
             await self._on_offer(session, message, body, now)
         elif isinstance(body, DeviceDecision):
             await self._on_decision(session, message, body, now)
-        elif isinstance(body, SupplierStatus):
-            await self.orders.on_status(session, message, body, now)
-        elif message.message_type in _SUPPLIER_MESSAGES:
-            await self.supplier.apply(session, message, now)
+        elif isinstance(body, DossierRequest):
+            await on_dossier_request(self, session, message, body, now)
         elif message.message_type == "dossier-cancelled":
             dossier = await self._partner_dossier(session, message)
             cause = f"dossier-cancelled {message.message_id} received"
@@ -402,9 +434,6 @@ class AgentService:
         cause = f"dossier-offer {message.message_id} received"
         await self._record(session, dossier, None, dossier.state, cause, now)
         decision = self._decide(dossier, offer, session)
-        decision, ordered = await self.orders.place_orders(
-            session, dossier, message, offer, decision, now
-        )
         await self._enqueue_message(
             session,
             dossier,
@@ -415,8 +444,6 @@ class AgentService:
             in_reply_to=str(message.message_id),
         )
         await self._transition(session, dossier, "decided", "decided by takeover policy", now)
-        if ordered:
-            await self._transition(session, dossier, "orders-placed", "takeover orders queued", now)
 
     def _decide(
         self, dossier: DossierRow, offer: DossierOffer, session: AsyncSession
@@ -474,10 +501,7 @@ class AgentService:
                     end_date=decision.effective_date,
                 )
             )
-        if await self.orders.send_departure_notices(session, dossier, message, now):
-            cause = "departure notices queued"
-            await self._transition(session, dossier, "orders-placed", cause, now)
-            return
+        # Issue 7 adds the departure notice to the supplier (orders-placed) before completing.
         await self._transition(session, dossier, "completed", "decision received", now)
 
     async def _partner_dossier(self, session: AsyncSession, message: Message) -> DossierRow:
@@ -487,12 +511,11 @@ class AgentService:
         return dossier
 
     async def _on_delivered(self, session: AsyncSession, row: Any, now: datetime) -> None:
-        await self.orders.on_delivered(session, row, now)
         if row.kind != "message" or row.message_type != "device-decision":
             return
         dossier = await session.get(DossierRow, row.dossier_id)
         if dossier is not None and dossier.state == "decided":
-            # Without takeover orders (orders-placed) the receipted decision completes it.
+            # Issue 7 places the takeover order (orders-placed) before completing.
             await self._transition(session, dossier, "completed", "device-decision receipted", now)
 
     # --- state changes and messages ----------------------------------------------------------
@@ -633,15 +656,6 @@ class AgentService:
 
 
 _DEPARTING = ("departing-gemeente", "receiving-gemeente")
-_SUPPLIER_MESSAGES = frozenset(
-    {
-        "takeover-order",
-        "departure-notice",
-        "settlement-offer",
-        "settlement-accept",
-        "settlement-dispute",
-    }
-)
 _RECEIVING = ("receiving-gemeente", "departing-gemeente")
 
 

@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from agent._brp_feed import add_feed_job
 from agent._directory import Directory
 from agent._runtime import open_service, run_scheduler
 from agent.api._problems import describe_problems
-from agent.api.routes import dossiers, health, messages, orders, outbox, provisions, tasks
+from agent.api.routes import brp_events, dossiers, health, messages, outbox, provisions, tasks
 from agent.errors import AgentError
 from agent.settings import AgentSettings
 from protocol.clock import Clock
@@ -49,7 +50,8 @@ def create_app(
             if not settings.scheduler_enabled:
                 yield
                 return
-            async with run_scheduler(service):
+            async with run_scheduler(service) as scheduler:
+                add_feed_job(scheduler, service, http=service.http)
                 yield
 
     app = create_api(
@@ -60,7 +62,7 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         lifespan=lifespan,
     )
-    for module in (messages, dossiers, provisions, outbox, tasks, orders, health):
+    for module in (messages, dossiers, provisions, outbox, tasks, brp_events, health):
         app.include_router(module.router, prefix=BASE_PATH)
     describe_problems(app)
     return app
