@@ -80,6 +80,7 @@ def serve(config_file: Path, log_level: str) -> None:
     """Serve the agent's API and run its delivery scheduler."""
     import uvicorn
 
+    from agent._consent_links import access_log_config
     from agent.app import create_app
     from registry.tls import uvicorn_tls_options
 
@@ -89,6 +90,8 @@ def serve(config_file: Path, log_level: str) -> None:
         host=settings.host,
         port=settings.port,
         log_level=log_level,
+        # Issue 6: personal link tokens never reach the access log.
+        log_config=access_log_config(),
         **uvicorn_tls_options(settings),
     )
 

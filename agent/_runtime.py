@@ -110,6 +110,19 @@ async def run_scheduler(service: AgentService) -> AsyncIterator[AsyncIOScheduler
         next_run_time=datetime.now(UTC),
     )
 
+    async def consent_reminders() -> None:
+        # Issue 6: reminders, a task for a consulent, then expiry; the job uses the service clock.
+        await service.consent.run_due()
+        service.wake()
+
+    scheduler.add_job(
+        consent_reminders,
+        "interval",
+        seconds=service.settings.consent.job_interval_seconds,
+        max_instances=1,
+        coalesce=True,
+    )
+
     def wake() -> None:
         nonlocal again
         if running:

@@ -7,7 +7,7 @@ happen outside transactions.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent._brp_events import on_dossier_request
+from agent._consent_flow import ConsentFlow
 from agent._db import (
     ConsentRow,
     Database,
@@ -26,11 +27,13 @@ from agent._db import (
     ProvisionRow,
     TransitionRow,
 )
+from agent._delivery_channels import DeliveryChannel, configured_channels
 from agent._directory import Directory
 from agent._events import state_changed_event
 from agent._offer import REQUIRED_KINDS, build_offer
 from agent._outbox import DeliveryReport, Outbox, OutboxPolicy, body_digest, enqueue
 from agent._policy import continued_provision_end, decide_devices
+from agent._processing_log import inbound_trace, parse_traceparent
 from agent._register import ImportFormat, ImportResult, load_client, parse_import, store_import
 from agent._states import Side, check_transition, initial_state
 from agent._tasks import Tasks
@@ -59,6 +62,7 @@ from protocol import canonicalize
 from protocol.clock import Clock
 from protocol.messages import (
     CancelReason,
+    ConsentWithdrawn,
     DeviceDecision,
     DossierCancelled,
     DossierOffer,
@@ -95,6 +99,7 @@ class AgentService:
         http: httpx.AsyncClient,
         clock: Clock,
         random: Callable[[], float],
+        channels: Sequence[DeliveryChannel] | None = None,
     ) -> None:
         self.settings = settings
         self.database = database
@@ -125,6 +130,14 @@ class AgentService:
             on_delivered=self._on_delivered,
         )
         self.tasks = Tasks(database=database, clock=clock)
+        self.consent = ConsentFlow(
+            settings,
+            database=database,
+            clock=clock,
+            outbox_policy=self._outbox_policy,
+            transition=self._transition,
+            channels=configured_channels(settings.consent) if channels is None else channels,
+        )
         self._wake: Callable[[], None] = lambda: None
 
     def set_wake(self, wake: Callable[[], None]) -> None:
@@ -151,6 +164,7 @@ class AgentService:
 
     async def deliver_until_quiet(self, *, max_passes: int = 100) -> DeliveryReport:
         """Delivery passes until one delivers nothing (what the scheduled job runs)."""
+        await self.consent.deliver_pending()
         total = DeliveryReport()
         for _ in range(max_passes):
             report = await self.outbox.deliver_due()
@@ -176,6 +190,7 @@ class AgentService:
             dossier = await self.start_dossier_in(
                 session, start, cause="started by case system", now=now
             )
+        await self.consent.deliver_pending()
         self._wake()
         return await self.dossier(dossier.id)
 
@@ -204,6 +219,7 @@ class AgentService:
         session.add(dossier)
         await self._record(session, dossier, None, dossier.state, cause, now)
         await self._transition(session, dossier, "waiting-for-consent", "consent asked", now)
+        await self.consent.on_started(session, dossier, client, now)
         return dossier
 
     async def cancel_dossier_in(
@@ -261,7 +277,9 @@ class AgentService:
             dossier = await self._locked_dossier(session, dossier_id, "departing")
             target = "consent-given" if consent.outcome == "given" else "consent-refused"
             check_transition("departing", dossier.state, target)
-            session.add(_consent_row(dossier_id, consent, now))
+            consent_row = _consent_row(dossier_id, consent, now)
+            session.add(consent_row)
+            await self.consent.on_recorded(session, dossier, consent_row, now)
             await self._transition(session, dossier, target, f"consent {consent.outcome}", now)
             if receiver_oin is not None:
                 dossier.partner_oin = receiver_oin
@@ -300,6 +318,14 @@ class AgentService:
         await self._enqueue_message(
             session, dossier, offer, message_type="dossier-offer", roles=_DEPARTING, now=now
         )
+        await self.consent.log.record(
+            session,
+            activity_id="dossier-offer-sent",
+            operation="send",
+            bsn=client.bsn,
+            now=now,
+            dossier_id=dossier.id,
+        )
         await self._transition(session, dossier, "offer-sent", "dossier-offer queued", now)
 
     async def _receiving_oin(self, gemeentecode: str | None) -> str:
@@ -324,8 +350,12 @@ class AgentService:
         message = verify_message(unverified, keys, policy=self._verification, now=now)
         digest = body_digest(body)
         signature = next(v for k, v in header_list if k.lower() == _SIGNATURE_HEADER)
+        trace = parse_traceparent(
+            next((v for k, v in header_list if k.lower() == "traceparent"), None)
+        )
         try:
-            receipt = await self._store_and_apply(message, body, signature, digest, now)
+            with inbound_trace(trace):
+                receipt = await self._store_and_apply(message, body, signature, digest, now)
         except IntegrityError:
             # The same message arrived twice at once: the other request stored it first.
             stored = await self._stored_receipt(str(message.message_id), digest)
@@ -400,6 +430,8 @@ class AgentService:
             await self._on_offer(session, message, body, now)
         elif isinstance(body, DeviceDecision):
             await self._on_decision(session, message, body, now)
+        elif isinstance(body, ConsentWithdrawn):
+            await self.consent.on_withdrawn(session, message, body, now)
         elif isinstance(body, DossierRequest):
             await on_dossier_request(self, session, message, body, now)
         elif message.message_type == "dossier-cancelled":
@@ -433,6 +465,14 @@ class AgentService:
         session.add(dossier)
         cause = f"dossier-offer {message.message_id} received"
         await self._record(session, dossier, None, dossier.state, cause, now)
+        await self.consent.log.record(
+            session,
+            activity_id="dossier-offer-received",
+            operation="receive",
+            bsn=offer.client.bsn,
+            now=now,
+            dossier_id=dossier_id,
+        )
         decision = self._decide(dossier, offer, session)
         await self._enqueue_message(
             session,
@@ -684,6 +724,9 @@ def _consent_row(dossier_id: str, consent: ConsentInput, now: datetime) -> Conse
         granted_by=consent.given_by,
         granted_at=consent.given_at,
         recorded_at=now,
+        representative_name=consent.representative_name,
+        representative_relation=consent.representative_relation,
+        recorded_by=consent.recorded_by,
     )
 
 

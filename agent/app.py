@@ -12,7 +12,16 @@ from agent._brp_feed import add_feed_job
 from agent._directory import Directory
 from agent._runtime import open_service, run_scheduler
 from agent.api._problems import describe_problems
-from agent.api.routes import brp_events, dossiers, health, messages, outbox, provisions, tasks
+from agent.api.routes import (
+    brp_events,
+    consent_pages,
+    dossiers,
+    health,
+    messages,
+    outbox,
+    provisions,
+    tasks,
+)
 from agent.errors import AgentError
 from agent.settings import AgentSettings
 from protocol.clock import Clock
@@ -64,5 +73,7 @@ def create_app(
     )
     for module in (messages, dossiers, provisions, outbox, tasks, brp_events, health):
         app.include_router(module.router, prefix=BASE_PATH)
+    # Issue 6: the client's pages (HTML, outside the API and its OpenAPI document).
+    app.include_router(consent_pages.router)
     describe_problems(app)
     return app

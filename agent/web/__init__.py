@@ -1,0 +1,1 @@
+"""Templates and style of the client's consent and status pages (issue 6)."""

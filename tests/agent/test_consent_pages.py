@@ -1,0 +1,287 @@
+"""Consent by personal link (issue 6): token exchange, pages, answers, withdrawal, job."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from agent._consent_links import LINK_PATH, RedactLinkTokens
+from agent._delivery_channels import LinkNotice
+from agent._processing_log import ProcessingLog
+from tests.agent.conftest import CLIENT_BSN, Agents
+
+BASE = "http://utrecht.test"
+
+
+@dataclass
+class RecordingChannel:
+    """Test double of a delivery channel: keeps the notices."""
+
+    name: str = "letter"
+    notices: list[LinkNotice] = field(default_factory=list)
+
+    async def deliver(self, notice: LinkNotice) -> None:
+        self.notices.append(notice)
+
+
+@pytest.fixture
+def letters(agents: Agents) -> RecordingChannel:
+    channel = RecordingChannel()
+    agents.departing.consent.channels = [channel]
+    return channel
+
+
+def _token(letters: RecordingChannel) -> str:
+    return letters.notices[-1].link.split(LINK_PATH, 1)[1]
+
+
+async def _open(agents: Agents, token: str) -> httpx.AsyncClient:
+    client = httpx.AsyncClient(transport=agents.network, base_url=BASE)
+    answer = await client.get(f"{LINK_PATH}{token}")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/mijn-verhuizing"
+    cookie = answer.headers["set-cookie"].lower()
+    assert "httponly" in cookie
+    assert "samesite=strict" in cookie
+    return client
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert match is not None
+    return match[1]
+
+
+async def test_link_goes_out_at_start_and_opens_the_consent_page(
+    agents: Agents, letters: RecordingChannel
+) -> None:
+    dossier_id = await agents.start_dossier()
+    assert [n.dossier_id for n in letters.notices] == [dossier_id]
+    token = _token(letters)
+    assert len(token) >= 43  # 256 bits, URL-safe base64
+    client = await _open(agents, token)
+    page = await client.get("/mijn-verhuizing")
+    assert page.status_code == 200
+    assert 'lang="nl"' in page.text
+    assert "scootmobiel" in page.text and "Amsterdam" in page.text
+    assert "script" not in page.headers["content-security-policy"]
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert token not in page.text
+    records = await ProcessingLog.records(agents.departing.database, dossier_id=dossier_id)
+    assert {r.activity_id for r in records} >= {"consent-link-issued", "consent-page-viewed"}
+    assert all(CLIENT_BSN not in r.data_subject_id for r in records)
+    await client.aclose()
+
+
+async def test_consent_per_device_sends_exactly_the_chosen_device_and_kinds(
+    agents: Agents, letters: RecordingChannel
+) -> None:
+    dossier_id = await agents.start_dossier()
+    client = await _open(agents, _token(letters))
+    csrf = _csrf((await client.get("/mijn-verhuizing")).text)
+    answer = await client.post(
+        "/mijn-verhuizing/toestemming",
+        data={
+            "csrf": csrf,
+            "apparaat-dev-1": "ja",
+            "apparaat-dev-2": "nee",
+            "indicatie": "nee",
+            "functioneel": "nee",
+            "wie": "client",
+            "besluit": "ja",
+        },
+    )
+    assert answer.status_code == 303
+    await agents.settle()
+    offers = [r for r in agents.network.requests if r.url.host == "amsterdam.test"]
+    assert offers
+    body = offers[0].content.decode()
+    assert '"deviceIds":["dev-1"]' in body
+    assert "indicatie" not in body.replace('"dataKinds":["identity","address","devices"]', "")
+    status = await client.get("/mijn-verhuizing")
+    assert "Uw scootmobiel, vier wielen gaat mee" in status.text
+    assert (await agents.departing.dossier(dossier_id)).state == "completed"
+    await client.aclose()
+
+
+async def test_missing_choices_show_an_error_summary_with_links(
+    agents: Agents, letters: RecordingChannel
+) -> None:
+    await agents.start_dossier()
+    client = await _open(agents, _token(letters))
+    csrf = _csrf((await client.get("/mijn-verhuizing")).text)
+    answer = await client.post(
+        "/mijn-verhuizing/toestemming",
+        data={"csrf": csrf, "wie": "representative", "besluit": "ja"},
+    )
+    assert answer.status_code == 400
+    assert 'href="#apparaat-dev-1"' in answer.text
+    assert 'href="#vertegenwoordiger-naam"' in answer.text
+    await client.aclose()
+
+
+async def test_form_without_the_session_csrf_token_is_refused(
+    agents: Agents, letters: RecordingChannel
+) -> None:
+    dossier_id = await agents.start_dossier()
+    client = await _open(agents, _token(letters))
+    answer = await client.post(
+        "/mijn-verhuizing/toestemming",
+        data={"csrf": "0" * 64, "apparaat-dev-1": "ja", "apparaat-dev-2": "ja", "besluit": "ja"},
+    )
+    assert answer.status_code == 403
+    assert (await agents.departing.dossier(dossier_id)).state == "waiting-for-consent"
+    await client.aclose()
+
+
+async def test_refusal_sends_nothing_and_opens_a_task(
+    agents: Agents, letters: RecordingChannel
+) -> None:
+    dossier_id = await agents.start_dossier()
+    client = await _open(agents, _token(letters))
+    csrf = _csrf((await client.get("/mijn-verhuizing")).text)
+    answer = await client.post(
+        "/mijn-verhuizing/toestemming", data={"csrf": csrf, "wie": "client", "besluit": "nee"}
+    )
+    assert answer.status_code == 303
+    await agents.settle()
+    assert not [r for r in agents.network.requests if r.url.host == "amsterdam.test"]
+    status = await client.get("/mijn-verhuizing")
+    assert "Wmo-loket" in status.text
+    tasks = await agents.departing.tasks.list("open", dossier_id=dossier_id)
+    assert [t.kind for t in tasks] == ["consent-refused"]
+    await client.aclose()
+
+
+async def test_expired_revoked_and_guessed_links_get_the_same_answer(
+    agents: Agents, letters: RecordingChannel
+) -> None:
+    from agent._consent_links import revoke_links
+
+    first = await agents.start_dossier()
+    client = httpx.AsyncClient(transport=agents.network, base_url=BASE)
+    guessed = await client.get(f"{LINK_PATH}{'A' * 43}")
+    token = _token(letters)
+    async with agents.departing.database.transaction() as session:
+        await revoke_links(session, dossier_id=first, now=agents.clock.now())
+    revoked = await client.get(f"{LINK_PATH}{token}")
+    await agents.departing.import_provisions(b"[]", "json")
+    agents.clock.advance(timedelta(days=31))
+    await agents.start_dossier()
+    agents.clock.advance(timedelta(days=31))
+    expired = await client.get(f"{LINK_PATH}{_token(letters)}")
+    for answer in (guessed, revoked, expired):
+        assert answer.status_code == 404
+        assert "set-cookie" not in answer.headers
+    assert guessed.text == revoked.text == expired.text
+    await client.aclose()
+
+
+async def test_guessing_is_rate_limited_per_address(
+    agents: Agents, letters: RecordingChannel
+) -> None:
+    await agents.start_dossier()
+    client = httpx.AsyncClient(transport=agents.network, base_url=BASE)
+    limit = agents.departing.settings.consent.attempts_per_address
+    answers = [(await client.get(f"{LINK_PATH}guess{i:04d}")).status_code for i in range(limit)]
+    assert set(answers) == {404}
+    blocked = await client.get(f"{LINK_PATH}{_token(letters)}")
+    assert blocked.status_code == 429
+    agents.clock.advance(timedelta(minutes=1))
+    assert (await client.get(f"{LINK_PATH}{_token(letters)}")).status_code == 303
+    await client.aclose()
+
+
+async def test_pages_without_a_session_show_nothing(agents: Agents) -> None:
+    await agents.start_dossier()
+    client = httpx.AsyncClient(transport=agents.network, base_url=BASE)
+    answer = await client.get("/mijn-verhuizing")
+    assert answer.status_code == 401
+    assert "scootmobiel" not in answer.text.lower()
+    await client.aclose()
+
+
+async def test_withdrawal_reaches_the_receiver_who_stops_and_deletes(
+    agents: Agents, letters: RecordingChannel
+) -> None:
+    dossier_id = await agents.start_dossier()
+    client = await _open(agents, _token(letters))
+    csrf = _csrf((await client.get("/mijn-verhuizing")).text)
+    await client.post(
+        "/mijn-verhuizing/toestemming",
+        data={"csrf": csrf, "apparaat-dev-1": "ja", "apparaat-dev-2": "ja", "besluit": "ja"},
+    )
+    await agents.settle()
+    assert (await agents.receiving.dossier(dossier_id)).state == "completed"
+    confirm = await client.get("/mijn-verhuizing/intrekken")
+    answer = await client.post("/mijn-verhuizing/intrekken", data={"csrf": _csrf(confirm.text)})
+    assert answer.status_code == 303
+    await agents.settle()
+    withdrawals = [
+        r
+        for r in agents.network.requests
+        if r.url.host == "amsterdam.test" and b"consent-withdrawn" in r.content
+    ]
+    assert withdrawals and "payload-signature" in withdrawals[0].headers
+    receiving = await agents.receiving.dossier(dossier_id)
+    assert receiving.state == "consent-withdrawn"
+    assert receiving.decisions == ()
+    from agent._db import DossierRow, InboundMessageRow
+
+    async with agents.receiving.database.reading() as session:
+        row = await session.get(DossierRow, dossier_id)
+        assert row is not None and row.client_bsn is None
+        offer = (
+            await session.scalars(
+                __import__("sqlalchemy")
+                .select(InboundMessageRow)
+                .where(InboundMessageRow.message_type == "dossier-offer")
+            )
+        ).one()
+        assert CLIENT_BSN.encode() not in offer.body
+    status = await client.get("/mijn-verhuizing")
+    assert "ingetrokken" in status.text
+    records = await ProcessingLog.records(agents.receiving.database, dossier_id=dossier_id)
+    received = [r for r in records if r.activity_id == "consent-withdrawal-received"]
+    assert received and received[0].parent_span_id is not None
+    await client.aclose()
+
+
+async def test_no_answer_reminds_then_tasks_then_expires(
+    agents: Agents, letters: RecordingChannel
+) -> None:
+    dossier_id = await agents.start_dossier()
+    consent = agents.departing.consent
+    assert (await consent.run_due()).reminders == 0
+    agents.clock.advance(timedelta(days=8))
+    assert (await consent.run_due()).reminders == 1
+    assert [n.kind for n in letters.notices] == ["invitation", "reminder"]
+    assert (await consent.run_due()).reminders == 0
+    agents.clock.advance(timedelta(days=7))
+    assert (await consent.run_due()).tasks == 1
+    tasks = await agents.departing.tasks.list("open", dossier_id=dossier_id)
+    assert [t.kind for t in tasks] == ["consent-no-answer"]
+    agents.clock.advance(timedelta(days=14))
+    assert (await consent.run_due()).expired == 1
+    assert (await agents.departing.dossier(dossier_id)).state == "consent-expired"
+
+
+def test_access_log_filter_removes_the_token() -> None:
+    import logging
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/link/SECRETtoken123", "1.1", 303),
+        None,
+    )
+    RedactLinkTokens().filter(record)
+    assert "SECRETtoken123" not in record.getMessage()
+    assert "/link/[redacted]" in record.getMessage()
