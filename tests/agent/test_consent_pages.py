@@ -9,7 +9,8 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from agent._consent_links import LINK_PATH, RedactLinkTokens
+from agent._consent_links import LINK_PATH, RedactLinkTokens, revoke_links
+from agent._db import DossierRow, InboundMessageRow
 from agent._delivery_channels import LinkNotice
 from agent._processing_log import ProcessingLog
 from tests.agent.conftest import CLIENT_BSN, Agents
@@ -67,7 +68,8 @@ async def test_link_goes_out_at_start_and_opens_the_consent_page(
     page = await client.get("/mijn-verhuizing")
     assert page.status_code == 200
     assert 'lang="nl"' in page.text
-    assert "scootmobiel" in page.text and "Amsterdam" in page.text
+    assert "scootmobiel" in page.text
+    assert "Amsterdam" in page.text
     assert "script" not in page.headers["content-security-policy"]
     assert page.headers["referrer-policy"] == "no-referrer"
     assert token not in page.text
@@ -160,8 +162,6 @@ async def test_refusal_sends_nothing_and_opens_a_task(
 async def test_expired_revoked_and_guessed_links_get_the_same_answer(
     agents: Agents, letters: RecordingChannel
 ) -> None:
-    from agent._consent_links import revoke_links
-
     first = await agents.start_dossier()
     client = httpx.AsyncClient(transport=agents.network, base_url=BASE)
     guessed = await client.get(f"{LINK_PATH}{'A' * 43}")
@@ -226,15 +226,15 @@ async def test_withdrawal_reaches_the_receiver_who_stops_and_deletes(
         for r in agents.network.requests
         if r.url.host == "amsterdam.test" and b"consent-withdrawn" in r.content
     ]
-    assert withdrawals and "payload-signature" in withdrawals[0].headers
+    assert withdrawals
+    assert "payload-signature" in withdrawals[0].headers
     receiving = await agents.receiving.dossier(dossier_id)
     assert receiving.state == "consent-withdrawn"
     assert receiving.decisions == ()
-    from agent._db import DossierRow, InboundMessageRow
-
     async with agents.receiving.database.reading() as session:
         row = await session.get(DossierRow, dossier_id)
-        assert row is not None and row.client_bsn is None
+        assert row is not None
+        assert row.client_bsn is None
         offer = (
             await session.scalars(
                 __import__("sqlalchemy")
@@ -247,7 +247,8 @@ async def test_withdrawal_reaches_the_receiver_who_stops_and_deletes(
     assert "ingetrokken" in status.text
     records = await ProcessingLog.records(agents.receiving.database, dossier_id=dossier_id)
     received = [r for r in records if r.activity_id == "consent-withdrawal-received"]
-    assert received and received[0].parent_span_id is not None
+    assert received
+    assert received[0].parent_span_id is not None
     await client.aclose()
 
 
