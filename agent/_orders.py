@@ -32,7 +32,7 @@ from agent._directory import Directory
 from agent._outbox import OutboxPolicy, enqueue
 from agent._register import load_client
 from agent._tasks import open_task
-from agent.errors import DirectoryUnavailable, DossierUnknown, MessageNotHandled
+from agent.errors import DossierUnknown, MessageNotHandled
 from agent.settings import AgentSettings
 from agent.working_days import WorkingDayCalendar
 from protocol import canonicalize
@@ -48,7 +48,13 @@ from protocol.messages import (
     TakeoverOrder,
     message_to_json,
 )
-from registry.errors import NoContract, ParticipantNotEnrolled, ParticipantUnknown, RegistryError
+from registry.errors import (
+    MessageTypeNotSupported,
+    NoContract,
+    ParticipantNotEnrolled,
+    ParticipantUnknown,
+    RegistryError,
+)
 
 __all__ = [
     "ORDER_CONTACT_DEADLINE",
@@ -183,7 +189,7 @@ class OrderDesk:
         self._calendar = calendar
         self._transition = transition
         # Registry answers looked up before the inbound transaction, by message id.
-        self._suppliers: dict[str, dict[str, list[dict[str, str]]]] = {}
+        self._suppliers: dict[str, dict[str, list[dict[str, str]] | None]] = {}
         self._connected: dict[str, dict[str, bool]] = {}
         deadlines.register(ORDER_CONTACT_DEADLINE, self._on_contact_deadline)
 
@@ -206,15 +212,17 @@ class OrderDesk:
                 oin: await self._accepts_notices(oin) for oin in oins
             }
 
-    async def _contracted(self, iso_code: str, on: date) -> list[dict[str, str]]:
+    async def _contracted(self, iso_code: str, on: date) -> list[dict[str, str]] | None:
+        """Contracted suppliers, most preferred first; None when the registry cannot answer."""
         try:
             suppliers = await self._directory.contracted_suppliers(
                 self._settings.gemeentecode or "", iso_code, on
             )
         except (NoContract, ParticipantUnknown, ParticipantNotEnrolled):
             return []
-        except RegistryError as exc:
-            raise DirectoryUnavailable(exc.detail) from exc
+        except RegistryError:
+            # The decision does not wait for the registry: a person orders (task), see below.
+            return None
         return _candidates(suppliers)
 
     async def _current_suppliers(self, dossier_id: str) -> set[str]:
@@ -230,12 +238,11 @@ class OrderDesk:
     async def _accepts_notices(self, oin: str) -> bool:
         try:
             entry = await self._directory.participant(oin, message_type="departure-notice")
-        except RegistryError as exc:
-            if isinstance(exc, ParticipantUnknown | ParticipantNotEnrolled):
-                return False
-            if exc.code == "message_type_not_supported":
-                return False
-            raise DirectoryUnavailable(exc.detail) from exc
+        except (ParticipantUnknown, ParticipantNotEnrolled, MessageTypeNotSupported):
+            return False
+        except RegistryError:
+            # Registry down beyond its staleness bound: a person tells the supplier (task).
+            return False
         return entry.endpoint is not None
 
     # --- receiving gemeente: placing orders ---------------------------------------------------
@@ -262,7 +269,7 @@ class OrderDesk:
                 else await self._contracted(device.iso_code, offer.client.move_date)
             )
             if not candidates:
-                await self._no_supplier(session, dossier, device, now)
+                await self._no_supplier(session, dossier, device, now, candidates is None)
                 continue
             order = self._order_body(offer, device, now)
             row = await self._place(session, dossier, device, candidates, 0, order, now)
@@ -352,14 +359,24 @@ class OrderDesk:
         return row
 
     async def _no_supplier(
-        self, session: AsyncSession, dossier: DossierRow, device: Device, now: datetime
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        device: Device,
+        now: datetime,
+        registry_down: bool,
     ) -> None:
+        why = (
+            "Het register was niet bereikbaar om de leverancier te kiezen"
+            if registry_down
+            else "Geen leverancier gecontracteerd op de verhuisdatum"
+        )
         await open_task(
             session,
             kind="no-supplier",
             description=(
-                f"Geen leverancier gecontracteerd voor ISO {device.iso_code} (hulpmiddel "
-                f"{device.device_id}) op de verhuisdatum. Regel de overname zelf."
+                f"{why} (ISO {device.iso_code}, hulpmiddel {device.device_id}). "
+                "Regel de overname zelf."
             ),
             now=now,
             dossier_id=dossier.id,
@@ -529,8 +546,9 @@ class OrderDesk:
             session,
             kind="receiver-not-connected",
             description=(
-                f"Leverancier {supplier.name if supplier else ''} is niet aangesloten: meld zelf "
-                f"dat hulpmiddel {names} het contract verlaat."
+                f"Leverancier {supplier.name if supplier else ''} is niet aangesloten of het "
+                f"register was niet bereikbaar: meld zelf dat hulpmiddel {names} het contract "
+                "verlaat."
             ),
             now=now,
             dossier_id=dossier.id,
