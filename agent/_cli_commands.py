@@ -161,6 +161,75 @@ def dossiers_show(config_file: Path, dossier_id: str) -> None:
     _echo_json(view.model_dump(mode="json", by_alias=True))
 
 
+@click.group("orders")
+def orders_group() -> None:
+    """Takeover orders: a supplier's planner records contact and takeover (issue 7)."""
+
+
+async def _orders(service: AgentService, open_only: bool) -> list[dict[str, Any]]:
+    if service.settings.role == "supplier":
+        received = await service.supplier.orders(open_only=open_only)
+        return [{k: v for k, v in o.__dict__.items() if k != "order"} for o in received]
+    return [o.__dict__ for o in await service.orders.list(open_only=open_only)]
+
+
+@orders_group.command("list")
+@_CONFIG
+@click.option("--open", "open_only", is_flag=True, help="Only orders still open.")
+def orders_list(config_file: Path, open_only: bool) -> None:
+    """List orders with their contact deadline (supplier) or status (gemeente)."""
+    _echo_json(_run(config_file, lambda s: _orders(s, open_only)))
+
+
+def _record(config_file: Path, order_id: str, status: Any, **details: Any) -> None:
+    order = _run(config_file, lambda s: s.supplier.record_status(order_id, status, **details))
+    click.echo(f"order {order.order_id}: {order.status}; the gemeente is told")
+
+
+@orders_group.command("contact")
+@_CONFIG
+@click.argument("order_id")
+def orders_contact(config_file: Path, order_id: str) -> None:
+    """Record that the client was contacted."""
+    _record(config_file, order_id, "client-contacted")
+
+
+@orders_group.command("takeover")
+@_CONFIG
+@click.argument("order_id")
+@click.option("--device", "device_id", default=None, help="One device of the order (default: all).")
+@click.option(
+    "--status",
+    type=click.Choice(["taken-over", "inspected", "replaced"]),
+    default="taken-over",
+    show_default=True,
+)
+def orders_takeover(config_file: Path, order_id: str, device_id: str | None, status: str) -> None:
+    """Record that the device was taken over (or inspected, or replaced)."""
+    _record(config_file, order_id, status, device_id=device_id)
+
+
+@orders_group.command("refuse")
+@_CONFIG
+@click.argument("order_id")
+@click.option(
+    "--reason",
+    type=click.Choice(["not-contracted", "no-capacity", "other"]),
+    required=True,
+)
+def orders_refuse(config_file: Path, order_id: str, reason: str) -> None:
+    """Refuse the order; the gemeente moves on to its next supplier."""
+    _record(config_file, order_id, "refused", reason_code=reason)
+
+
+@orders_group.command("leaving")
+@_CONFIG
+def orders_leaving(config_file: Path) -> None:
+    """Devices leaving this supplier's contract, with the receiving supplier."""
+    devices = _run(config_file, lambda s: s.supplier.departing_devices())
+    _echo_json([device.__dict__ for device in devices])
+
+
 @click.group("keys")
 def keys_group() -> None:
     """Signing keys."""
@@ -213,5 +282,6 @@ AGENT_COMMANDS: tuple[click.Command, ...] = (
     import_command,
     outbox_group,
     dossiers_group,
+    orders_group,
     keys_group,
 )
