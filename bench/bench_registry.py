@@ -4,9 +4,12 @@ Run: ``.venv/bin/python bench/bench_registry.py`` (prints one table; see docs/pe
 
 1. cached: ``RegistryClient.gemeente`` answered from the verified cache (no I/O), per second;
 2. uncached: ``GET /v1/gemeenten/0344`` against ``meeverhuizen registry serve`` (uvicorn, one
-   process, SQLite, loopback only), every answer signed and looked up in the database;
+   process, SQLite, loopback only) with the lookup memo off: every answer is looked up in the
+   database and signed;
 3. static: ``GET /v1/status`` of the same service (signed constant answer, no database): the
-   framework's own limit. The ratio uncached/static is the figure of merit (target >= 50%).
+   framework's own limit. The ratio uncached/static is the figure of merit (target >= 50%);
+4. memo: the same lookup with the optional 1 s server-side lookup memo on, shown separately
+   (answered from memory, so not an uncached figure).
 
 The load generator speaks HTTP/1.1 keep-alive over raw asyncio streams, so that it is not the
 bottleneck (an httpx client would be).
@@ -41,7 +44,7 @@ UTRECHT_OIN = "00000001002220647000"
 CACHED_LOOKUPS = 200_000
 CONNECTIONS = 16
 REQUESTS_PER_RUN = 4_000
-RUNS = 3
+RUNS = 5
 
 
 def _free_port() -> int:
@@ -126,48 +129,52 @@ async def _connection(port: int, path: str, count: int) -> None:
         await writer.wait_closed()
 
 
-async def _served_rate(port: int, path: str) -> float:
+async def _served_rates(port: int, *paths: str) -> list[float]:
+    """Median rate per path; the paths take turns, so a change in machine load hits both."""
     per_connection = REQUESTS_PER_RUN // CONNECTIONS
-    rates = []
+    rates: list[list[float]] = [[] for _ in paths]
     for _ in range(RUNS):
-        start = time.perf_counter()
-        await asyncio.gather(*(_connection(port, path, per_connection) for _ in range(CONNECTIONS)))
-        rates.append(per_connection * CONNECTIONS / (time.perf_counter() - start))
-    return statistics.median(rates)
+        for path, path_rates in zip(paths, rates, strict=True):
+            start = time.perf_counter()
+            await asyncio.gather(
+                *(_connection(port, path, per_connection) for _ in range(CONNECTIONS))
+            )
+            path_rates.append(per_connection * CONNECTIONS / (time.perf_counter() - start))
+    return [statistics.median(path_rates) for path_rates in rates]
 
 
 async def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         port = _free_port()
-        server = _start_server(Path(directory), port, memo=True)
         url = f"http://127.0.0.1:{port}"
+        # Memo off: every lookup request runs its SQL query.
+        server = _start_server(Path(directory), port, memo=False)
         try:
             await _wait_until_up(url)
             key = load_private_jwk_from_pem((Path(directory) / "registry.pem").read_bytes())
             client = await _enrol(url, public_jwk(key))
             cached = await _cached_rate(client)
-            await _served_rate(port, "/v1/status")  # warm up
-            static = await _served_rate(port, "/v1/status")
-            uncached = await _served_rate(port, "/v1/gemeenten/0344")
+            await _served_rates(port, "/v1/status", "/v1/gemeenten/0344")  # warm up
+            static, uncached = await _served_rates(port, "/v1/status", "/v1/gemeenten/0344")
         finally:
             server.terminate()
             server.wait(timeout=10)
-        # The same database and key, without the 1 s lookup memo: every request hits SQLite.
-        server = _start_server(Path(directory), port, memo=False)
+        # The same database and key with the 1 s lookup memo on: answered from memory.
+        server = _start_server(Path(directory), port, memo=True)
         try:
             await _wait_until_up(url)
-            await _served_rate(port, "/v1/status")  # warm up
-            unmemoized = await _served_rate(port, "/v1/gemeenten/0344")
+            await _served_rates(port, "/v1/gemeenten/0344")  # warm up
+            (memoized,) = await _served_rates(port, "/v1/gemeenten/0344")
         finally:
             server.terminate()
             server.wait(timeout=10)
-    print(f"{'measurement':<44}{'per second':>14}")
-    print(f"{'cached RegistryClient.gemeente':<44}{cached:>14,.0f}   target >= 100,000")
-    print(f"{'static GET /v1/status (served, signed)':<44}{static:>14,.0f}")
-    print(f"{'uncached GET /v1/gemeenten/0344 (served)':<44}{uncached:>14,.0f}")
-    print(f"{'uncached, lookup memo off (every request SQL)':<44}{unmemoized:>14,.0f}")
-    print(f"ratio uncached / static: {uncached / static:.0%}   target >= 50%")
-    print(f"ratio uncached with memo off / static: {unmemoized / static:.0%}")
+    print(f"{'measurement':<50}{'per second':>14}")
+    print(f"{'cached RegistryClient.gemeente':<50}{cached:>14,.0f}   target >= 100,000")
+    print(f"{'static GET /v1/status (served, signed)':<50}{static:>14,.0f}")
+    print(f"{'uncached GET /v1/gemeenten/0344 (memo off, SQL)':<50}{uncached:>14,.0f}")
+    print(f"{'memo on (1 s lookup memo; not uncached)':<50}{memoized:>14,.0f}")
+    print(f"ratio uncached (memo off) / static: {uncached / static:.0%}   target >= 50%")
+    print(f"ratio memo on / static: {memoized / static:.0%}   (for comparison only)")
 
 
 if __name__ == "__main__":
