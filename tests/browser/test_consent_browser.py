@@ -1,0 +1,185 @@
+"""The consent pages in real headless Chromium (Playwright), served by uvicorn on loopback.
+
+Issue 6: open the link, choose per device, consent, see the status; refuse; withdraw; keyboard
+only. axe-core runs in every page: no serious or critical violations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from agent._consent_links import LINK_PATH
+from tests.agent.conftest import Agents
+from tests.agent.test_consent_pages import RecordingChannel
+
+playwright_api = pytest.importorskip("playwright.async_api")
+
+CHROMIUM = "/usr/bin/chromium"
+AXE = (Path(__file__).parent / "axe.min.js").read_text()
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.skipif(
+    shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed (.ci/run does it)"
+)
+
+
+@dataclass
+class Site:
+    base: str
+    agents: Agents
+    letters: RecordingChannel
+    page: Any
+
+    async def link(self) -> str:
+        await self.agents.start_dossier()
+        token = self.letters.notices[-1].link.split(LINK_PATH, 1)[1]
+        return f"{self.base}{LINK_PATH}{token}"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def site(agents: Agents) -> AsyncIterator[Site]:
+    letters = RecordingChannel()
+    agents.departing.consent.channels = [letters]
+    port = _free_port()
+    # The fixture ran the lifespan already; uvicorn only serves HTTP here.
+    config = uvicorn.Config(
+        agents.departing_app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = await browser.new_page()
+        page.set_default_timeout(10_000)
+        try:
+            yield Site(f"http://127.0.0.1:{port}", agents, letters, page)
+        finally:
+            await browser.close()
+            server.should_exit = True
+            await serving
+
+
+async def _axe(page: Any) -> None:
+    await page.evaluate(AXE)
+    result = await page.evaluate(
+        "async () => JSON.stringify(await axe.run(document, {resultTypes: ['violations']}))"
+    )
+    violations = [
+        (v["id"], v["impact"], [n["target"] for n in v["nodes"]])
+        for v in json.loads(result)["violations"]
+        if v["impact"] in {"serious", "critical"}
+    ]
+    assert violations == [], violations
+
+
+async def test_consent_per_device_then_status_then_withdrawal(site: Site) -> None:
+    page = site.page
+    await page.goto(await site.link())
+    assert page.url == f"{site.base}/mijn-verhuizing"
+    await _axe(page)
+    await page.check("#apparaat-dev-1-ja")
+    await page.check("#apparaat-dev-2-nee")
+    async with page.expect_navigation():
+        await page.click("button[value=ja]")
+    await site.agents.settle()
+    await page.reload()
+    assert "Uw scootmobiel, vier wielen gaat mee" in await page.inner_text("main")
+    assert "Hoog-laagbed: gaat niet mee." in await page.inner_text("main")
+    await _axe(page)
+    async with page.expect_navigation():
+        await page.click("a.button:has-text('Toestemming intrekken')")
+    await _axe(page)
+    async with page.expect_navigation():
+        await page.click("button:has-text('Ja, trek mijn toestemming in')")
+    await site.agents.settle()
+    await page.reload()
+    assert "U heeft uw toestemming ingetrokken" in await page.inner_text("main")
+    await _axe(page)
+    receiving = site.agents.receiving
+    dossier = (await receiving.list_dossiers())[0]
+    assert dossier.state == "consent-withdrawn"
+
+
+async def test_refusal_and_error_summary(site: Site) -> None:
+    page = site.page
+    await page.goto(await site.link())
+    async with page.expect_navigation():
+        await page.click("button[value=ja]")
+    summary = page.locator(".error-summary")
+    assert await summary.is_visible()
+    await _axe(page)
+    await summary.locator("a").first.click()
+    assert page.url.endswith("#apparaat-dev-1")
+    async with page.expect_navigation():
+        await page.click("button[value=nee]")
+    assert "Wmo-loket" in await page.inner_text("main")
+    await _axe(page)
+
+
+async def test_invalid_link_page_is_accessible(site: Site) -> None:
+    page = site.page
+    answer = await page.goto(f"{site.base}{LINK_PATH}{'x' * 43}")
+    assert answer is not None
+    assert answer.status == 404
+    await _axe(page)
+
+
+async def _tab_to(page: Any, script: str, limit: int = 60) -> None:
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        if await page.evaluate(f"() => {{ const e = document.activeElement; return {script}; }}"):
+            return
+    raise AssertionError(f"never reached focus: {script}")
+
+
+async def test_keyboard_only(site: Site) -> None:
+    page = site.page
+    await page.goto(await site.link())
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("() => document.activeElement.textContent") == (
+        "Direct naar de inhoud"
+    )
+    await page.keyboard.press("Enter")
+    assert await page.evaluate("() => document.activeElement.id") == "inhoud"
+    await _tab_to(page, "e.id === 'apparaat-dev-1-ja'")
+    await page.keyboard.press("Space")
+    await _tab_to(page, "e.id === 'apparaat-dev-2-ja'")
+    await page.keyboard.press("Space")
+    await _tab_to(page, "e.textContent === 'Ik geef toestemming'")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"{site.base}/mijn-verhuizing")
+    await site.agents.settle()
+    await page.reload()
+    text = await page.inner_text("main")
+    assert "Uw hoog-laagbed gaat mee" in text
+    assert "Uw scootmobiel, vier wielen gaat mee" in text
