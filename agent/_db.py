@@ -35,6 +35,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from agent._claims import Leased
+
 __all__ = [
     "Base",
     "ClientRow",
@@ -173,7 +175,7 @@ class InboundMessageRow(Base):
     receipt_body: Mapped[bytes]
 
 
-class OutboxRow(Base):
+class OutboxRow(Leased, Base):
     """A message or CloudEvent to deliver; committed with the state change that caused it."""
 
     __tablename__ = "outbox"

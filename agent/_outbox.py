@@ -23,6 +23,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from agent._claims import claim_leased, lease_free, replica_id
 from agent._db import Database, DeliveryAttemptRow, OutboxRow
 from agent._directory import Directory
 from agent.errors import OutboxMessageUnknown, ReceiptInvalid
@@ -65,6 +66,8 @@ class OutboxPolicy:
     base_delay: timedelta
     max_delay: timedelta
     batch_size: int = 100
+    # A replica's claim on the messages of one pass; after it another replica may take them over.
+    claim_lease: timedelta = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,7 @@ class Outbox:
         self._policy = policy
         self._on_delivered = on_delivered
         self._pass_lock = asyncio.Lock()
+        self._owner = replica_id()
 
     # --- one pass ----------------------------------------------------------------------------
 
@@ -214,7 +218,10 @@ class Outbox:
         return sum(reports, DeliveryReport())
 
     async def _claim_due(self) -> Sequence[OutboxRow]:
-        # Seam for issue 8 (replicas on PostgreSQL): claim with FOR UPDATE SKIP LOCKED here.
+        # Replicas (issue 8): only the head of a stream is eligible, and a head claimed by another
+        # replica (lease not ended) is skipped, so it blocks its stream. On PostgreSQL the claim
+        # locks with SKIP LOCKED (agent._claims); SQLite is single-process.
+        now = self._clock.now()
         earlier = aliased(OutboxRow)
         blocked = (
             select(earlier.message_id)
@@ -229,13 +236,17 @@ class Outbox:
         )
         query = (
             select(OutboxRow)
-            .where(OutboxRow.state == "pending", OutboxRow.execute_after <= self._clock.now())
+            .where(OutboxRow.state == "pending", OutboxRow.execute_after <= now)
             .where(~blocked)
             .order_by(OutboxRow.execute_after, OutboxRow.sequence)
             .limit(self._policy.batch_size)
         )
-        async with self._database.reading() as session:
-            return (await session.scalars(query)).all()
+        if not self._database.is_sqlite:
+            # SQLite is single-process: a claim there is from an earlier run, killed mid-pass.
+            query = query.where(lease_free(OutboxRow, now))
+        return await claim_leased(
+            self._database, query, owner=self._owner, now=now, lease=self._policy.claim_lease
+        )
 
     async def _deliver_one(self, row: OutboxRow) -> DeliveryReport:
         attempted_at = self._clock.now()
@@ -331,6 +342,8 @@ class Outbox:
             row = await session.get(OutboxRow, message_id)
             if row is None or row.state != "pending":
                 return DeliveryReport()
+            if row.claimed_by == self._owner:
+                row.claimed_by, row.claimed_until = None, None
             row.attempts += 1
             session.add(
                 DeliveryAttemptRow(
@@ -382,6 +395,7 @@ class Outbox:
             if row is None or row.state != "dead":
                 raise OutboxMessageUnknown(f"no dead outbox message {message_id}")
             row.state, row.execute_after, row.deadline = "pending", now, now + self._policy.max_age
+            row.claimed_by, row.claimed_until = None, None
             return _entry(row)
 
 

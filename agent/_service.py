@@ -117,6 +117,7 @@ class AgentService:
             base_delay=_seconds(settings.outbox_base_delay_seconds),
             max_delay=_seconds(settings.outbox_max_delay_seconds),
             batch_size=settings.outbox_batch_size,
+            claim_lease=_seconds(settings.outbox_claim_lease_seconds),
         )
         self.outbox = Outbox(
             database=database,
@@ -655,8 +656,8 @@ class AgentService:
     async def _locked_dossier(
         self, session: AsyncSession, dossier_id: str, side: Side
     ) -> DossierRow:
-        # Seam for issue 8: SELECT ... FOR UPDATE on PostgreSQL.
-        dossier = await session.get(DossierRow, dossier_id)
+        # Replicas (issue 8): FOR UPDATE serialises changes to one dossier (no-op on SQLite).
+        dossier = await session.get(DossierRow, dossier_id, with_for_update=True)
         if dossier is None or dossier.side != side:
             raise DossierUnknown(f"no {side} dossier {dossier_id}")
         return dossier

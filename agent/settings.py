@@ -232,6 +232,11 @@ class AgentSettings(BaseSettings):
     outbox_batch_size: int = Field(
         default=100, gt=0, description="Messages claimed per delivery pass."
     )
+    outbox_claim_lease_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long a replica's claim on a delivery pass lasts before another may retry.",
+    )
     delivery_interval_seconds: float = Field(
         default=5.0, gt=0, description="Interval of the scheduled delivery pass."
     )

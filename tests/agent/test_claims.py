@@ -1,0 +1,103 @@
+"""agent._claims: due rows fired once across replicas, leases that expire (issue 8)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Integer, Select, String, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from agent._claims import Leased, claim_leased, fire_due, lease_free
+from agent._db import Database, UtcDateTime
+
+NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+JOBS = 120
+
+
+class _Base(DeclarativeBase):
+    type_annotation_map = {datetime: UtcDateTime}  # noqa: RUF012 - SQLAlchemy reads it
+
+
+class Reminder(_Base):
+    """A test table shaped like a reminder job: due until fired."""
+
+    __tablename__ = "test_reminders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fired_by: Mapped[str | None] = mapped_column(String(16), default=None)
+
+
+class Delivery(Leased, _Base):
+    __tablename__ = "test_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+@pytest.fixture
+async def replicas(database_url: str) -> AsyncIterator[list[Database]]:
+    """Two engines on one database (two replicas); one on SQLite, which is single-process."""
+    count = 1 if database_url.startswith("sqlite") else 2
+    databases = [Database(database_url) for _ in range(count)]
+    async with databases[0].engine.begin() as connection:
+        await connection.run_sync(_Base.metadata.create_all)
+    async with databases[0].transaction() as session:
+        session.add_all(Reminder(id=number) for number in range(JOBS))
+        session.add_all(Delivery(id=number) for number in range(10))
+    yield databases
+    for database in databases:
+        await database.dispose()
+
+
+async def test_every_due_row_fires_exactly_once_across_replicas(replicas: list[Database]) -> None:
+    fired: Counter[int] = Counter()
+
+    def firing(name: str) -> Callable[[AsyncSession, Reminder], Awaitable[None]]:
+        async def fire(session: AsyncSession, row: Reminder) -> None:
+            fired[row.id] += 1
+            row.fired_by = name
+            await session.flush()
+            await asyncio.sleep(0)  # let the other replica run while this one holds its locks
+
+        return fire
+
+    async def replica(database: Database, name: str) -> int:
+        due = select(Reminder).where(Reminder.fired_by.is_(None)).order_by(Reminder.id).limit(7)
+        total = 0
+        while count := await fire_due(database, due, firing(name)):
+            total += count
+        return total
+
+    totals = await asyncio.gather(
+        *(replica(database, f"replica-{n}") for n, database in enumerate(replicas * 2))
+    )
+    assert sum(totals) == JOBS
+    assert fired == dict.fromkeys(range(JOBS), 1)
+    async with replicas[0].reading() as session:
+        left = await session.scalar(
+            select(func.count()).select_from(Reminder).where(Reminder.fired_by.is_(None))
+        )
+    assert left == 0
+
+
+async def test_a_claim_is_skipped_until_its_lease_ends(replicas: list[Database]) -> None:
+    database = replicas[-1]
+    lease = timedelta(minutes=5)
+
+    def due(now: datetime) -> Select[Delivery]:
+        return select(Delivery).where(lease_free(Delivery, now)).order_by(Delivery.id).limit(4)
+
+    first = await claim_leased(database, due(NOW), owner="a", now=NOW, lease=lease)
+    second = await claim_leased(database, due(NOW), owner="b", now=NOW, lease=lease)
+    assert [row.id for row in first] == [0, 1, 2, 3]
+    assert [row.id for row in second] == [4, 5, 6, 7]
+    # Replica "a" crashed: after its lease another replica takes its rows over.
+    later = NOW + lease
+    third = await claim_leased(database, due(later), owner="c", now=later, lease=lease)
+    assert [row.id for row in third] == [0, 1, 2, 3]
+    assert {row.claimed_by for row in third} == {"c"}
+    assert {row.claimed_until for row in third} == {later + lease}
