@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import hmac
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 from protocol.clock import Clock
@@ -28,14 +27,11 @@ class RegistryState:
         self.settings = settings
         self.clock = clock
         self.trust_anchor = public_jwk(signing_jwk)
-        # An answer may rest on a lookup up to lookup_cache_seconds old: advertise less max-age.
-        max_age = max(settings.answer_max_age - settings.lookup_cache_seconds, 0)
-        self.signer = AnswerSigner(signing_jwk, clock=clock, max_age=max_age)
+        self.signer = AnswerSigner(signing_jwk, clock=clock, max_age=settings.answer_max_age)
         self.store = RegistryStore(
             create_engine(settings.database_url),
             clock=clock,
             enrolment_code_ttl=settings.enrolment_code_ttl,
-            lookup_cache=timedelta(seconds=settings.lookup_cache_seconds),
         )
         self._operator_token_hash = settings.operator_token_hash()
         self._started = False

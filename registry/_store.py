@@ -12,7 +12,7 @@ import hashlib
 import secrets
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -82,7 +82,6 @@ __all__ = [
 
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _MAX_KEYS_PER_REQUEST = 10
-_MEMO_ENTRIES = 10_000
 _T = TypeVar("_T")
 
 
@@ -411,45 +410,17 @@ class RegistryStore:
         *,
         clock: Clock,
         enrolment_code_ttl: timedelta,
-        lookup_cache: timedelta = timedelta(0),
     ) -> None:
         self._engine = engine
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
         self._reader = _reader(engine)
         self._clock = clock
         self._enrolment_code_ttl = enrolment_code_ttl
-        self._lookup_cache = lookup_cache
-        # Lookups memoized for at most ``lookup_cache``; a write in this process empties the
-        # memo at once (generation), writes by other processes show after the window.
-        self._generation = 0
-        self._memo: dict[tuple[str, ...], tuple[datetime, int, Any]] = {}
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncSession]:
-        try:
-            async with self._sessions.begin() as session:
-                yield session
-        finally:
-            self._generation += 1
-            self._memo.clear()
-
-    async def _memoized(
-        self, key: tuple[str, ...], load: Callable[..., Awaitable[_T]], *arguments: Any
-    ) -> _T:
-        if not self._lookup_cache:
-            return await load(*arguments)
-        now = self._clock.now()
-        memo = self._memo.get(key)
-        if memo is not None and memo[0] > now and memo[1] == self._generation:
-            value: _T = memo[2]
-            return value
-        generation = self._generation
-        loaded = await load(*arguments)
-        if generation == self._generation:
-            if len(self._memo) > _MEMO_ENTRIES:
-                self._memo.clear()
-            self._memo[key] = (now + self._lookup_cache, generation, loaded)
-        return loaded
+        async with self._sessions.begin() as session:
+            yield session
 
     async def start(self) -> None:
         """Create the tables and seed all gemeenten on the first start."""
@@ -480,18 +451,12 @@ class RegistryStore:
     # Reads.
 
     async def gemeente(self, gemeentecode: str) -> ParticipantRecord:
-        return await self._memoized(("gemeente", gemeentecode), self._load_gemeente, gemeentecode)
-
-    async def _load_gemeente(self, gemeentecode: str) -> ParticipantRecord:
         rows = await self._reader.rows(_GEMEENTE_LOOKUP, {"code": gemeentecode})
         if not rows:
             raise ParticipantUnknown(f"no gemeente with code {gemeentecode}")
         return _record_from_rows(rows)
 
     async def participant(self, oin: str) -> ParticipantRecord:
-        return await self._memoized(("participant", oin), self._load_participant, oin)
-
-    async def _load_participant(self, oin: str) -> ParticipantRecord:
         rows = await self._reader.rows(_PARTICIPANT_LOOKUP, {"oin": oin})
         if not rows:
             raise ParticipantUnknown(f"no participant with OIN {oin}")
@@ -513,14 +478,6 @@ class RegistryStore:
             return await self._keys(session, row.id)
 
     async def contracted_suppliers(
-        self, gemeentecode: str, iso_code: str, on: date
-    ) -> list[ContractMatch]:
-        key = ("contracts", gemeentecode, iso_code, on.isoformat())
-        return await self._memoized(
-            key, self._load_contracted_suppliers, gemeentecode, iso_code, on
-        )
-
-    async def _load_contracted_suppliers(
         self, gemeentecode: str, iso_code: str, on: date
     ) -> list[ContractMatch]:
         rows = await self._reader.rows(_CONTRACT_LOOKUP, {"code": gemeentecode, "on": on})

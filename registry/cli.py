@@ -77,11 +77,13 @@ def serve(
         app = create_app(settings)
     except (OSError, ValueError, ProtocolError) as exc:
         raise click.ClickException(f"cannot start the registry: {exc}") from exc
+    configure_logging("info")  # JSON lines with stable event names (issue 8)
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         log_level="info",
+        log_config=None,
         **uvicorn_tls_options(settings),
     )
 

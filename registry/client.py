@@ -186,6 +186,9 @@ class RegistryClient:
         self._max_entries = max_entries
         self._policy = VerificationPolicy(max_body_bytes=_MAX_ANSWER_BYTES, clock_skew=clock_skew)
         self._cache: dict[str, _CacheEntry] = {}
+        # Told how each look-up was answered (metrics): cache-hit, fetched, revalidated, stale,
+        # failed.
+        self.on_resolution: Callable[[str], None] = lambda result: None
 
     # Resolution.
 
@@ -301,6 +304,7 @@ class RegistryClient:
     async def _resolve(self, resource: str, parse: Callable[[Any], _T]) -> _T:
         entry = self._cache.get(resource)
         if entry is not None and self._clock.now() < entry.fresh_until:
+            self.on_resolution("cache-hit")
             value: _T = entry.value
             return value
         return await self._revalidate(resource, parse, entry)
@@ -322,6 +326,7 @@ class RegistryClient:
             stale = self._stale(resource, entry, None)
             return stale
         if response.status_code == 304 and entry is not None:
+            self.on_resolution("revalidated")
             self._refresh(resource, entry, response)
             value: _T = entry.value
             return value
@@ -330,6 +335,7 @@ class RegistryClient:
             self._cache.pop(resource, None)
             raise self._problem(document)
         value = self._parsed(parse, document["data"])
+        self.on_resolution("fetched")
         self._store(resource, value, response.headers.get("etag"), document)
         self._alias(resource, value)
         return value
@@ -338,7 +344,9 @@ class RegistryClient:
         now = self._clock.now()
         if entry is not None and now < entry.stale_until:
             _log.warning("registry_stale_answer_used", extra={"resource": resource})
+            self.on_resolution("stale")
             return entry.value
+        self.on_resolution("failed")
         reason = type(exc).__name__ if exc is not None else "server error"
         raise RegistryUnavailable(
             f"registry unreachable ({reason}) and no verified answer within the staleness bound"

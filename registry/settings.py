@@ -71,16 +71,6 @@ class RegistrySettings(BaseSettings):
         le=MAX_ANSWER_AGE_SECONDS,
         description="Seconds a client may use a signed answer (Cache-Control max-age); <= 300.",
     )
-    lookup_cache_seconds: int = Field(
-        default=1,
-        ge=0,
-        le=10,
-        description=(
-            "Seconds a database lookup is reused by this process (its own writes clear it at "
-            "once). Subtracted from the max-age that answers advertise, so data is never older "
-            "than answer_max_age at a client; 0 disables it."
-        ),
-    )
     enrolment_code_ttl: timedelta = Field(
         default=timedelta(days=14), description="How long an enrolment code can be used."
     )
