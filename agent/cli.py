@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from agent._cli_commands import AGENT_COMMANDS
+from agent.brp_simulator import brp as brp_commands
 from registry.cli import registry as registry_commands
 
 __all__ = ["cli", "main"]
@@ -20,6 +21,7 @@ def cli() -> None:
 
 
 cli.add_command(registry_commands)
+cli.add_command(brp_commands)
 
 
 for _command in AGENT_COMMANDS:
