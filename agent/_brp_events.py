@@ -82,6 +82,7 @@ _KINDS: Final[dict[tuple[str, str | None], Kind]] = {
     (DIED, None): "died",
     (MOVE_CANCELLED, None): "cancelled",
 }
+_SUBJECTS: Final[frozenset[str | None]] = frozenset(subject for _, subject in _KINDS)
 BRP_TYPES: Final[frozenset[str]] = frozenset(event_type for event_type, _ in _KINDS)
 _MAX_ID = 200
 _MAX_SOURCE = 500
@@ -613,7 +614,9 @@ def _row(event: CloudEvent, outcome: _Outcome, now: datetime) -> BrpEventRow:
         source=event.source,
         event_id=event.id,
         type=event.type,
-        subject=event.subject,
+        # A subject outside the BRP's own values may be personal data (the NL GOV profile's
+        # example carries a BSN there): it is not kept.
+        subject=event.subject if event.subject in _SUBJECTS else None,
         time=event.time,
         received_at=now,
         outcome=outcome.name,
