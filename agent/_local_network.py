@@ -162,6 +162,7 @@ class LocalAgent:
     database_path: Path
     config_path: Path
     case_system_token: str
+    brp_token: str
 
     @property
     def base_url(self) -> str:
@@ -174,6 +175,10 @@ class LocalAgent:
     def auth(self) -> dict[str, str]:
         """Authorization header of the gemeente's case system."""
         return {"Authorization": f"Bearer {self.case_system_token}"}
+
+    def brp_auth(self) -> dict[str, str]:
+        """Authorization header of the BRP event source that pushes to this agent."""
+        return {"Authorization": f"Bearer {self.brp_token}"}
 
 
 @dataclass
@@ -210,10 +215,11 @@ def _toml_value(value: Any) -> str:
 
 def _agent_config(
     spec: GemeenteSpec, folder: Path, port: int, registry_url: str, overrides: Mapping[str, Any]
-) -> tuple[Path, Path, str]:
+) -> tuple[Path, Path, str, str]:
     key_path = folder / f"{spec.key}-key.json"
     _write_private(key_path, json.dumps(generate_private_jwk("EdDSA")))
     token = f"case-system-{spec.key}-{os.urandom(16).hex()}"
+    brp_token = f"brp-{spec.key}-{os.urandom(16).hex()}"
     database_path = folder / f"{spec.key}.sqlite"
     values: dict[str, Any] = {
         "oin": spec.oin,
@@ -228,6 +234,7 @@ def _agent_config(
         "host": HOST,
         "port": port,
         "case_system_token_sha256": hash_token(token),
+        "brp_token_sha256": hash_token(brp_token),
         "outbox_base_delay_seconds": 0.5,
         "outbox_max_delay_seconds": 2.0,
         "delivery_interval_seconds": 1.0,
@@ -235,7 +242,7 @@ def _agent_config(
     config_path = folder / f"{spec.key}.toml"
     lines = [f"{name} = {_toml_value(value)}" for name, value in values.items()]
     config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return config_path, database_path, token
+    return config_path, database_path, token, brp_token
 
 
 def _start_registry(
@@ -334,7 +341,9 @@ def _agent(
     overrides: Mapping[str, Any],
     log_level: str,
 ) -> LocalAgent:
-    config_path, database_path, token = _agent_config(spec, folder, port, registry_url, overrides)
+    config_path, database_path, token, brp_token = _agent_config(
+        spec, folder, port, registry_url, overrides
+    )
     server = ServerProcess(
         name=f"agent {spec.key}",
         arguments=("agent", "serve", "--config", str(config_path), "--log-level", log_level),
@@ -342,4 +351,4 @@ def _agent(
         log_path=folder / f"{spec.key}.log",
         health_path="/v1/health",
     )
-    return LocalAgent(spec, server, database_path, config_path, token)
+    return LocalAgent(spec, server, database_path, config_path, token, brp_token)

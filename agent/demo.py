@@ -2,7 +2,8 @@
 
 A registry and two gemeente agents (Utrecht 0344 departs, Amsterdam 0363 receives) start as
 uvicorn servers on 127.0.0.1 with SQLite in a temporary folder. A client with three devices (a
-scootmobiel, a hoog-laagbed and a built-in stairlift) is imported in Utrecht, consent is recorded,
+scootmobiel, a hoog-laagbed and a built-in stairlift) is imported in Utrecht, a BRP event of the
+move to Amsterdam is pushed to Utrecht's agent and starts the dossier, consent is recorded,
 and the handover runs through the agents' own outboxes. Every process stops at the end.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 
 from agent._local_network import AMSTERDAM, UTRECHT, LocalAgent, local_network
+from agent.brp_simulator import moved, push_events
 from agent.errors import AgentError
 from registry.errors import RegistryError
 
@@ -28,9 +30,10 @@ __all__ = ["DemoFailed", "DemoSummary", "render_summary", "run_demo"]
 _DEMO_BSN = "999993653"
 _DEVICE_IDS = ("scootmobiel-1", "bed-1", "traplift-1")
 _POLL_SECONDS = 0.1
+_EVENT_SECONDS = 10.0
 
 _STATE_WORDS = {
-    "started": "handover started by the case system",
+    "started": "handover started",
     "waiting-for-consent": "waiting for the client's consent",
     "consent-given": "the client gave consent",
     "consent-refused": "the client refused consent",
@@ -147,11 +150,20 @@ async def _start_handover(http: httpx.AsyncClient, utrecht: LocalAgent, today: d
         "city": "Amsterdam",
         "gemeentecode": AMSTERDAM.gemeentecode,
     }
-    move = {"bsn": _DEMO_BSN, "moveDate": (today + timedelta(days=28)).isoformat()}
-    started = await _call(
-        http, utrecht, "POST", "/v1/dossiers", json=move | {"newAddress": new_address}
+    # The BRP registers the move: its event, pushed to Utrecht's agent, starts the dossier.
+    event = moved(
+        _DEMO_BSN,
+        from_code=UTRECHT.gemeentecode,
+        to_code=AMSTERDAM.gemeentecode,
+        address=new_address,
+        move_date=today + timedelta(days=28),
     )
-    dossier_id = str(started["dossierId"])
+    statuses = await push_events(
+        http, utrecht.base_url + "/v1/brp-events", utrecht.brp_token, [event]
+    )
+    if statuses != [202]:
+        raise DemoFailed(f"{utrecht.spec.name} did not accept the BRP event: {statuses}")
+    dossier_id = await _dossier_started_by_event(http, utrecht)
     consent = {
         "outcome": "given",
         "dataKinds": ["identity", "address", "devices", "indicatie"],
@@ -162,6 +174,16 @@ async def _start_handover(http: httpx.AsyncClient, utrecht: LocalAgent, today: d
     }
     await _call(http, utrecht, "POST", f"/v1/dossiers/{dossier_id}/consent", json=consent)
     return dossier_id
+
+
+async def _dossier_started_by_event(http: httpx.AsyncClient, agent: LocalAgent) -> str:
+    deadline = time.monotonic() + _EVENT_SECONDS
+    while time.monotonic() < deadline:
+        dossiers = await _call(http, agent, "GET", "/v1/dossiers")
+        if dossiers:
+            return str(dossiers[0]["dossierId"])
+        await asyncio.sleep(_POLL_SECONDS)
+    raise DemoFailed(f"the BRP event started no dossier at {agent.spec.name}")
 
 
 async def _dossier(http: httpx.AsyncClient, agent: LocalAgent, dossier_id: str) -> Any:

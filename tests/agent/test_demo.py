@@ -33,6 +33,10 @@ def test_demo_json_reports_a_completed_handover() -> None:
         assert states[-1] == "completed"
         assert states.count("completed") == 1
     assert summary["departing"]["gemeentecode"] == "0344"
+    # The move as registered in the BRP started the handover (issue 5), not a direct API call.
+    first_step = summary["departing"]["timeline"][0]
+    assert first_step["toState"] == "started"
+    assert "nl.brp.verhuisd" in first_step["cause"]
     assert summary["receiving"]["gemeentecode"] == "0363"
     # No BSN leaves the demo: not in the summary, not in what it prints.
     assert "999993653" not in result.stdout + result.stderr
