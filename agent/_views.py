@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from protocol.identifiers import Bsn
@@ -66,14 +66,6 @@ class ConsentInput(ApiModel):
         max_length=100,
         description="Consulent who recorded consent given by phone, paper or at the counter.",
     )
-
-    @model_validator(mode="after")
-    def _representative_is_named(self) -> Self:
-        if self.given_by == "representative" and not (
-            self.representative_name and self.representative_relation
-        ):
-            raise ValueError("a representative's answer needs representativeName and relation")
-        return self
 
 
 class TransitionView(ApiModel):
