@@ -9,17 +9,24 @@ never dropped (DOMAIN.md, Deadlines).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 
-from sqlalchemy import Index, String, UniqueConstraint, select
+from sqlalchemy import Index, Select, String, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from agent._claims import fire_due
 from agent._db import Base, Database
 from protocol.clock import Clock
 
-__all__ = ["DeadlineHandler", "DeadlineRow", "Deadlines", "schedule_deadline"]
+__all__ = [
+    "DeadlineHandler",
+    "DeadlineRow",
+    "Deadlines",
+    "cancel_deadlines",
+    "schedule_deadline",
+]
 
 _log = logging.getLogger("meeverhuizen.agent.deadlines")
 
@@ -76,6 +83,19 @@ async def schedule_deadline(
     )
 
 
+async def cancel_deadlines(session: AsyncSession, *, subject: str, kinds: Iterable[str]) -> None:
+    """Cancel the pending deadlines of ``subject`` (the fact they watch was stopped)."""
+    pending = await session.scalars(
+        select(DeadlineRow).where(
+            DeadlineRow.subject == subject,
+            DeadlineRow.kind.in_(list(kinds)),
+            DeadlineRow.state == "pending",
+        )
+    )
+    for row in pending:
+        row.state = "cancelled"
+
+
 class Deadlines:
     """Fires due deadlines through the handler registered for their kind."""
 
@@ -89,36 +109,50 @@ class Deadlines:
         self._handlers[kind] = handler
 
     async def run_due(self) -> int:
-        """Fire every pending deadline whose time has come; return how many fired."""
-        now = self._clock.now()
-        async with self._database.reading() as session:
-            due = (
-                await session.scalars(
-                    select(DeadlineRow.id)
-                    .where(DeadlineRow.state == "pending", DeadlineRow.due_at <= now)
-                    .order_by(DeadlineRow.due_at, DeadlineRow.id)
-                )
-            ).all()
-        fired = 0
-        for deadline_id in due:
-            fired += await self._fire(deadline_id, now)
-        return fired
+        """Fire every pending deadline whose time has come; return how many fired.
 
-    async def _fire(self, deadline_id: int, now: datetime) -> int:
-        try:
-            async with self._database.transaction() as session:
-                row = await session.get(DeadlineRow, deadline_id, with_for_update=True)
-                if row is None or row.state != "pending":
-                    return 0
-                handler = self._handlers.get(row.kind)
-                if handler is not None:
-                    await handler(session, row, now)
-                row.state, row.fired_at = "fired", now
-        except Exception:
-            # The row stays pending and is tried again on the next pass.
-            _log.exception("deadline_failed", extra={"deadline_id": deadline_id})
-            return 0
-        return 1
+        Each deadline fires in its own transaction through :func:`agent._claims.fire_due`: on
+        PostgreSQL the row is locked with ``SKIP LOCKED``, so with several replicas on one
+        database a deadline fires once. A failing handler leaves its row pending for the next pass.
+        """
+        now = self._clock.now()
+        failed: list[int] = []
+        fired = 0
+        while True:
+            current: list[int] = []
+            try:
+                count = await fire_due(
+                    self._database, self._due(now, failed), self._firing(now, current)
+                )
+            except Exception:
+                if not current:
+                    raise
+                # The row stays pending and is tried again on the next pass.
+                _log.exception("deadline_failed", extra={"deadline_id": current[-1]})
+                failed.append(current[-1])
+                continue
+            if not count:
+                return fired
+            fired += count
+
+    @staticmethod
+    def _due(now: datetime, failed: list[int]) -> Select[DeadlineRow]:
+        query = select(DeadlineRow).where(DeadlineRow.state == "pending", DeadlineRow.due_at <= now)
+        if failed:
+            query = query.where(DeadlineRow.id.not_in(failed))
+        return query.order_by(DeadlineRow.due_at, DeadlineRow.id).limit(1)
+
+    def _firing(
+        self, now: datetime, current: list[int]
+    ) -> Callable[[AsyncSession, DeadlineRow], Awaitable[None]]:
+        async def fire(session: AsyncSession, row: DeadlineRow) -> None:
+            current.append(row.id)
+            handler = self._handlers.get(row.kind)
+            if handler is not None:
+                await handler(session, row, now)
+            row.state, row.fired_at = "fired", now
+
+        return fire
 
     async def pending(self, *, kind: str | None = None) -> list[DeadlineRow]:
         """Pending deadlines, soonest first."""
