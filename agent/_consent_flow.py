@@ -26,6 +26,7 @@ from agent._consent_links import (
     ConsentLinkRow,
     ConsentLinks,
     issue_link,
+    revoke_links,
 )
 from agent._db import (
     ConsentRow,
@@ -36,7 +37,7 @@ from agent._db import (
     ProvisionRow,
     TransitionRow,
 )
-from agent._delivery_channels import DeliveryChannel, LinkNotice, channels_for
+from agent._delivery_channels import DeliveryChannel, LinkNotice, NoticeKind, channels_for
 from agent._outbox import OutboxPolicy, enqueue
 from agent._processing_log import ProcessingLog
 from agent._register import RegisterClient, load_client
@@ -54,6 +55,8 @@ __all__ = [
     "ConsentFlow",
     "ConsentJobReport",
     "DeviceLine",
+    "LinkIssue",
+    "LinkRevocation",
     "Transition",
     "gemeente_name",
 ]
@@ -132,6 +135,26 @@ class ConsentJobReport:
     expired: int = 0
 
 
+@dataclass(frozen=True)
+class LinkIssue:
+    """A new personal link made by a consulent: when, until when, and how it went out."""
+
+    dossier_id: str
+    issued_at: datetime
+    expires_at: datetime
+    revoked_links: int
+    delivered_by: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LinkRevocation:
+    """The personal links of a dossier revoked by a consulent."""
+
+    dossier_id: str
+    revoked_at: datetime
+    revoked_links: int
+
+
 @dataclass
 class _Pending:
     notices: list[LinkNotice] = field(default_factory=list)
@@ -208,7 +231,7 @@ class ConsentFlow:
         client: RegisterClient,
         now: datetime,
         *,
-        kind: str,
+        kind: NoticeKind,
     ) -> list[LinkNotice]:
         # No ORM relationship orders the inserts: the dossier row must exist first.
         await session.flush()
@@ -236,7 +259,7 @@ class ConsentFlow:
         link: str,
         now: datetime,
         *,
-        kind: str,
+        kind: NoticeKind,
     ) -> list[LinkNotice]:
         people = [(client.name, client.address, client.contact_preferences)]
         if client.representative is not None:
@@ -246,7 +269,7 @@ class ConsentFlow:
         return [
             LinkNotice(
                 dossier_id=dossier.id,
-                kind="invitation" if kind == "invitation" else "reminder",
+                kind=kind,
                 link=link,
                 recipient_name=_person(name),
                 address_lines=(
@@ -270,11 +293,17 @@ class ConsentFlow:
             started.date(), self._consent.expire_after_working_days
         )
 
-    async def deliver(self, notices: Sequence[LinkNotice]) -> None:
-        """Send each notice by the person's preferred available channel; a task when none can."""
+    async def deliver(self, notices: Sequence[LinkNotice]) -> list[str]:
+        """Send each notice by the person's preferred available channel; a task when none can.
+
+        Returns the names of the channels used, one per notice that went out.
+        """
+        used: list[str] = []
         for notice in notices:
             preferred = ("email", "sms", "letter")
-            if await self._deliver_one(notice, preferred):
+            channel = await self._deliver_one(notice, preferred)
+            if channel is not None:
+                used.append(channel)
                 continue
             async with self._database.transaction() as session:
                 await open_task(
@@ -285,8 +314,9 @@ class ConsentFlow:
                     now=self._clock.now(),
                     dossier_id=notice.dossier_id,
                 )
+        return used
 
-    async def _deliver_one(self, notice: LinkNotice, preferred: Sequence[str]) -> bool:
+    async def _deliver_one(self, notice: LinkNotice, preferred: Sequence[str]) -> str | None:
         usable = [
             name
             for name in preferred
@@ -300,9 +330,47 @@ class ConsentFlow:
                     "consent_link_delivery_failed",
                     extra={"dossier_id": notice.dossier_id, "channel": channel.name},
                 )
-                return False
-            return True
-        return False
+                return None
+            return channel.name
+        return None
+
+    # --- the consulent's link actions --------------------------------------------------------
+
+    async def revoke(self, dossier_id: str) -> LinkRevocation:
+        """Revoke every personal link of a dossier and end its page sessions (issue 6)."""
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            dossier = await _departing_dossier(session, dossier_id)
+            revoked = await revoke_links(session, dossier_id=dossier.id, now=now)
+            await self.log.record(
+                session,
+                activity_id="consent-link-revoked",
+                operation="update",
+                bsn=dossier.client_bsn or "",
+                now=now,
+                dossier_id=dossier.id,
+            )
+        return LinkRevocation(dossier_id=dossier_id, revoked_at=now, revoked_links=revoked)
+
+    async def issue_new_link(self, dossier_id: str) -> LinkIssue:
+        """A new link in place of every earlier one, delivered by the configured channels."""
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            dossier = await _departing_dossier(session, dossier_id)
+            client = await load_client(session, dossier.client_bsn or "")
+            if client is None:
+                raise DossierUnknown("the client is no longer in the register")
+            # One valid link after this call: a lost letter may be in someone else's hands.
+            revoked = await revoke_links(session, dossier_id=dossier.id, now=now)
+            notices = await self._issue(session, dossier, client, now, kind="new-link")
+        delivered_by = await self.deliver(notices)
+        return LinkIssue(
+            dossier_id=dossier_id,
+            issued_at=now,
+            expires_at=now + timedelta(days=self._consent.link_valid_days),
+            revoked_links=revoked,
+            delivered_by=tuple(delivered_by),
+        )
 
     # --- answers -----------------------------------------------------------------------------
 
@@ -578,6 +646,14 @@ def _add(one: ConsentJobReport, other: ConsentJobReport) -> ConsentJobReport:
     return ConsentJobReport(
         one.reminders + other.reminders, one.tasks + other.tasks, one.expired + other.expired
     )
+
+
+async def _departing_dossier(session: AsyncSession, dossier_id: str) -> DossierRow:
+    dossier = await session.get(DossierRow, dossier_id)
+    if dossier is None or dossier.side != "departing" or dossier.client_bsn is None:
+        # A receiving dossier has no personal link: the same answer as an unknown one.
+        raise DossierUnknown("no dossier with a personal link")
+    return dossier
 
 
 async def _latest_consent(session: AsyncSession, dossier_id: str) -> ConsentRow | None:

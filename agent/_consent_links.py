@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, select, update
+from sqlalchemy import ForeignKey, String, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -110,8 +110,13 @@ async def issue_link(
     return token
 
 
-async def revoke_links(session: AsyncSession, *, dossier_id: str, now: datetime) -> None:
-    """Revoke every link of a dossier inside the caller's transaction."""
+async def revoke_links(session: AsyncSession, *, dossier_id: str, now: datetime) -> int:
+    """Revoke every link of a dossier inside the caller's transaction; the number revoked."""
+    active = await session.scalar(
+        select(func.count())
+        .select_from(ConsentLinkRow)
+        .where(ConsentLinkRow.dossier_id == dossier_id, ConsentLinkRow.revoked_at.is_(None))
+    )
     await session.execute(
         update(ConsentLinkRow)
         .where(ConsentLinkRow.dossier_id == dossier_id, ConsentLinkRow.revoked_at.is_(None))
@@ -120,6 +125,7 @@ async def revoke_links(session: AsyncSession, *, dossier_id: str, now: datetime)
     await session.execute(
         update(PageSessionRow).where(PageSessionRow.dossier_id == dossier_id).values(expires_at=now)
     )
+    return int(active or 0)
 
 
 class GuessLimiter:

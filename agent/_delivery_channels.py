@@ -27,6 +27,7 @@ __all__ = [
     "EmailChannel",
     "LetterChannel",
     "LinkNotice",
+    "NoticeKind",
     "RecordingSmsGateway",
     "SmsChannel",
     "SmsGateway",
@@ -37,7 +38,7 @@ __all__ = [
     "notice_text",
 ]
 
-NoticeKind = Literal["invitation", "reminder"]
+NoticeKind = Literal["invitation", "new-link", "reminder"]
 _MONTHS = [
     "januari",
     "februari",
@@ -77,16 +78,26 @@ class LinkNotice:
     gemeente_phone: str | None = None
 
 
+_OPENINGS: dict[str, str] = {
+    "invitation": "U gaat verhuizen naar de gemeente {receiving}. Uw hulpmiddelen kunnen met u "
+    "mee verhuizen:",
+    "reminder": "Wij hebben nog geen antwoord van u. Wij sturen u daarom deze herinnering. "
+    "Uw hulpmiddelen kunnen met u mee verhuizen:",
+    # A consulent issued a new link (lost letter, leaked link): the earlier one no longer works.
+    "new-link": "U krijgt van ons een nieuwe persoonlijke link. Een eerdere link werkt niet meer. "
+    "Het gaat om deze hulpmiddelen:",
+}
+_SUBJECTS: dict[str, str] = {
+    "invitation": "Uw hulpmiddelen verhuizen mee",
+    "reminder": "Herinnering: uw hulpmiddelen verhuizen mee",
+    "new-link": "Uw nieuwe persoonlijke link: uw hulpmiddelen verhuizen mee",
+}
+
+
 def notice_text(notice: LinkNotice) -> str:
     """The letter and e-mail text (Dutch, B1)."""
     devices = "\n".join(f"- {name}" for name in notice.device_names)
-    opening = (
-        "U gaat verhuizen naar de gemeente "
-        f"{notice.receiving_gemeente}. Uw hulpmiddelen kunnen met u mee verhuizen:"
-        if notice.kind == "invitation"
-        else "Wij hebben nog geen antwoord van u. Wij sturen u daarom deze herinnering. "
-        "Uw hulpmiddelen kunnen met u mee verhuizen:"
-    )
+    opening = _OPENINGS[notice.kind].format(receiving=notice.receiving_gemeente)
     call = (
         f"Bel ons op {notice.gemeente_phone}." if notice.gemeente_phone else "Bel dan uw gemeente."
     )
@@ -176,11 +187,7 @@ class EmailChannel:
         message = EmailMessage()
         message["From"] = self._sender
         message["To"] = notice.email_address
-        message["Subject"] = (
-            "Uw hulpmiddelen verhuizen mee"
-            if notice.kind == "invitation"
-            else "Herinnering: uw hulpmiddelen verhuizen mee"
-        )
+        message["Subject"] = _SUBJECTS[notice.kind]
         message.set_content(notice_text(notice))
         try:
             await asyncio.to_thread(self._send, message)

@@ -40,6 +40,7 @@ Operation = Literal["read", "create", "update", "delete", "send", "receive"]
 # The register of processing activities this agent performs (Logboek: verwerkingsactiviteit).
 PROCESSING_ACTIVITIES: Final[Mapping[str, str]] = {
     "consent-link-issued": "Persoonlijke link voor toestemming gemaakt en verstuurd",
+    "consent-link-revoked": "Persoonlijke link ingetrokken door een consulent",
     "consent-page-viewed": "Cliënt bekijkt de toestemmingspagina of de status",
     "consent-recorded": "Toestemming of weigering vastgelegd",
     "consent-withdrawn": "Toestemming ingetrokken",

@@ -15,6 +15,7 @@ from agent.api._problems import describe_problems
 from agent.api.routes import (
     brp_events,
     consent_pages,
+    dossier_links,
     dossiers,
     health,
     messages,
@@ -73,6 +74,8 @@ def create_app(
     )
     for module in (messages, dossiers, provisions, outbox, tasks, brp_events, health):
         app.include_router(module.router, prefix=BASE_PATH)
+    # Issue 6: the case worker revokes or renews a dossier's personal link.
+    app.include_router(dossier_links.router, prefix=BASE_PATH)
     # Issue 6: the client's pages (HTML, outside the API and its OpenAPI document).
     app.include_router(consent_pages.router)
     describe_problems(app)
