@@ -80,18 +80,20 @@ def serve(config_file: Path, log_level: str) -> None:
     """Serve the agent's API and run its delivery scheduler."""
     import uvicorn
 
-    from agent._consent_links import access_log_config
+    from agent._consent_links import RedactLinkTokens
     from agent.app import create_app
+    from protocol.logs import configure_logging
     from registry.tls import uvicorn_tls_options
 
     settings = _settings(config_file)
+    # Issue 8: JSON log lines; issue 6: personal link tokens never reach any log line.
+    configure_logging(log_level, filters=[RedactLinkTokens()])
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=log_level,
-        # Issue 6: personal link tokens never reach the access log.
-        log_config=access_log_config(),
+        log_config=None,
         **uvicorn_tls_options(settings),
     )
 

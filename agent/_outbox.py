@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -26,9 +27,11 @@ from sqlalchemy.orm import aliased
 from agent._claims import claim_leased, lease_free, replica_id
 from agent._db import Database, DeliveryAttemptRow, OutboxRow
 from agent._directory import Directory
+from agent._metrics import AgentMetrics
 from agent.errors import OutboxMessageUnknown, ReceiptInvalid
 from protocol.clock import Clock
 from protocol.errors import ProtocolError
+from protocol.logs import log_event, trace
 from protocol.messages import Receipt
 from protocol.signing import (
     VerificationPolicy,
@@ -51,6 +54,7 @@ DeliveredHook = Callable[[AsyncSession, OutboxRow, datetime], Awaitable[None]]
 _RETRY_WITH_HEADER = frozenset({429, 503})
 _CLOUDEVENTS_JSON = "application/cloudevents+json; charset=utf-8"
 _CONCURRENCY = 16
+_log = logging.getLogger("meeverhuizen.agent.outbox")
 
 
 def body_digest(body: bytes) -> str:
@@ -189,6 +193,7 @@ class Outbox:
         verification: VerificationPolicy,
         policy: OutboxPolicy,
         on_delivered: DeliveredHook,
+        metrics: AgentMetrics | None = None,
     ) -> None:
         self._database = database
         self._directory = directory
@@ -201,6 +206,7 @@ class Outbox:
         self._on_delivered = on_delivered
         self._pass_lock = asyncio.Lock()
         self._owner = replica_id()
+        self._metrics = metrics or AgentMetrics()
 
     # --- one pass ----------------------------------------------------------------------------
 
@@ -249,12 +255,36 @@ class Outbox:
         )
 
     async def _deliver_one(self, row: OutboxRow) -> DeliveryReport:
-        attempted_at = self._clock.now()
-        if row.kind == "message":
-            outcome = await self._send_message(row)
-        else:
-            outcome = await self._send_event(row)
-        return await self._record(row.message_id, attempted_at, outcome)
+        # Every attempt is a span in the message's own trace (the message id is the trace id).
+        with trace(_traceparent(row.message_id)):
+            attempted_at = self._clock.now()
+            if row.kind == "message":
+                outcome = await self._send_message(row)
+            else:
+                outcome = await self._send_event(row)
+            report = await self._record(row.message_id, attempted_at, outcome)
+            self._observe(row, report, outcome)
+            return report
+
+    def _observe(self, row: OutboxRow, report: DeliveryReport, outcome: _Outcome) -> None:
+        fields: dict[str, Any] = {
+            "message_id": row.message_id,
+            "dossier_id": row.dossier_id,
+            "kind": row.kind,
+            "message_type": row.message_type,
+            "status_code": outcome.status_code,
+        }
+        if report.delivered:
+            self._metrics.message_delivered(row.kind, row.message_type)
+            log_event(_log, "message_delivered", **fields)
+            return
+        if report.retried or report.dead:
+            self._metrics.delivery_failed(row.kind, row.message_type)
+        if report.retried:
+            log_event(_log, "message_retry_scheduled", **fields)
+        if report.dead:
+            self._metrics.message_dead(row.kind, row.message_type)
+            log_event(_log, "message_dead", level=logging.WARNING, **fields)
 
     # --- sending -----------------------------------------------------------------------------
 

@@ -59,7 +59,7 @@ async def open_service(
         database = Database(settings.database_url)
         stack.push_async_callback(database.dispose)
         await database.create_tables()
-        yield AgentService(
+        service = AgentService(
             settings,
             database=database,
             directory=registry or _registry_client(settings, http, clock),
@@ -67,6 +67,15 @@ async def open_service(
             clock=clock,
             random=random or random_module.random,
         )
+        _count_resolutions(service)
+        yield service
+
+
+def _count_resolutions(service: AgentService) -> None:
+    from registry.client import RegistryClient
+
+    if isinstance(service.directory, RegistryClient):
+        service.directory.on_resolution = service.metrics.registry_resolution
 
 
 @asynccontextmanager
@@ -132,8 +141,10 @@ async def run_scheduler(service: AgentService) -> AsyncIterator[AsyncIOScheduler
 
     scheduler.start()
     service.set_wake(wake)
+    service.scheduler_running = lambda: bool(scheduler.running)
     try:
         yield scheduler
     finally:
         service.set_wake(lambda: None)
+        service.scheduler_running = lambda: False
         scheduler.shutdown(wait=False)

@@ -6,6 +6,7 @@ happen outside transactions.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from agent._db import (
 from agent._delivery_channels import DeliveryChannel, configured_channels
 from agent._directory import Directory
 from agent._events import state_changed_event
+from agent._metrics import AgentMetrics
 from agent._offer import REQUIRED_KINDS, build_offer
 from agent._outbox import DeliveryReport, Outbox, OutboxPolicy, body_digest, enqueue
 from agent._policy import continued_provision_end, decide_devices
@@ -60,6 +62,7 @@ from agent.errors import (
 from agent.settings import AgentSettings
 from protocol import canonicalize
 from protocol.clock import Clock
+from protocol.logs import log_event
 from protocol.messages import (
     CancelReason,
     ConsentWithdrawn,
@@ -85,6 +88,7 @@ from registry.errors import ParticipantNotEnrolled, ParticipantUnknown, Registry
 __all__ = ["AgentService"]
 
 _SIGNATURE_HEADER = "payload-signature"
+_log = logging.getLogger("meeverhuizen.agent")
 
 
 class AgentService:
@@ -103,6 +107,8 @@ class AgentService:
     ) -> None:
         self.settings = settings
         self.database = database
+        # Prometheus counters of this agent; other modules count through it (issue 8).
+        self.metrics = AgentMetrics()
         self._directory = directory
         self._clock = clock
         self.http = http
@@ -129,6 +135,7 @@ class AgentService:
             verification=self._verification,
             policy=self._outbox_policy,
             on_delivered=self._on_delivered,
+            metrics=self.metrics,
         )
         self.tasks = Tasks(database=database, clock=clock)
         self.consent = ConsentFlow(
@@ -140,6 +147,8 @@ class AgentService:
             channels=configured_channels(settings.consent) if channels is None else channels,
         )
         self._wake: Callable[[], None] = lambda: None
+        # Set by the scheduler while it runs (readiness, issue 8).
+        self.scheduler_running: Callable[[], bool] = lambda: False
 
     def set_wake(self, wake: Callable[[], None]) -> None:
         """Called after each commit that enqueued something (the scheduler's wake-up)."""
@@ -396,6 +405,14 @@ class AgentService:
             )
             await session.flush()
             await self._apply(session, message, now)
+        self.metrics.message_received(message.message_type)
+        log_event(
+            _log,
+            "message_received",
+            message_id=str(message.message_id),
+            dossier_id=str(message.dossier_id),
+            message_type=message.message_type,
+        )
         self._wake()
         return receipt
 
@@ -582,6 +599,14 @@ class AgentService:
             TransitionRow(
                 dossier_id=dossier.id, from_state=previous, to_state=target, at=now, cause=cause
             )
+        )
+        log_event(
+            _log,
+            "dossier_state_changed",
+            dossier_id=dossier.id,
+            side=dossier.side,
+            from_state=previous,
+            to_state=target,
         )
         if self.settings.webhook_url is None:
             return

@@ -19,6 +19,7 @@ from agent.api.routes import (
     dossiers,
     health,
     messages,
+    metrics,
     outbox,
     provisions,
     tasks,
@@ -27,6 +28,7 @@ from agent.errors import AgentError
 from agent.settings import AgentSettings
 from protocol.clock import Clock
 from protocol.errors import ProtocolError
+from protocol.logs import TraceMiddleware
 from registry.api_rules import BASE_PATH, create_api
 
 __all__ = ["API_VERSION", "create_app"]
@@ -78,5 +80,8 @@ def create_app(
     app.include_router(dossier_links.router, prefix=BASE_PATH)
     # Issue 6: the client's pages (HTML, outside the API and its OpenAPI document).
     app.include_router(consent_pages.router)
+    # Issue 8: Prometheus metrics outside /v1 and the OpenAPI document; a span per request.
+    app.include_router(metrics.router)
+    app.add_middleware(TraceMiddleware)
     describe_problems(app)
     return app

@@ -23,6 +23,7 @@ __all__ = [
     "MediaTypeUnsupported",
     "MessageConflict",
     "MessageNotHandled",
+    "NotReady",
     "NothingToMove",
     "OrderStatusRefused",
     "OrderUnknown",
@@ -177,6 +178,12 @@ class ReceiptInvalid(AgentError):
     code = "receipt_invalid"
     title = "The receiver's answer is not a valid receipt for the message sent"
     status = 502
+
+
+class NotReady(AgentError):
+    code = "not_ready"
+    title = "The agent is not ready: a readiness check fails"
+    status = 503
 
 
 @dataclass(frozen=True)

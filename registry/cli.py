@@ -68,6 +68,7 @@ def serve(
     """Serve the registry API with uvicorn."""
     import uvicorn
 
+    from protocol.logs import configure_logging
     from registry.app import create_app
 
     if key_file is not None and not key_file.is_file():

@@ -1,4 +1,4 @@
-"""Liveness and database reachability."""
+"""Liveness (``/v1/health``) and readiness (``/v1/health/ready``, issue 8)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from agent._readiness import Readiness, check_readiness
+from agent.api._problems import problem_responses
 from agent.api.deps import ServiceDep
+from agent.errors import NotReady
 
-__all__ = ["Health", "health", "router"]
+__all__ = ["Health", "health", "ready", "router"]
 
 router = APIRouter(tags=["health"])
 
@@ -23,3 +26,13 @@ async def health(service: ServiceDep) -> Health:
     async with service.database.reading() as session:
         await session.execute(text("SELECT 1"))
     return Health(status="ok")
+
+
+@router.get("/health/ready", responses=problem_responses(NotReady))
+async def ready(service: ServiceDep) -> Readiness:
+    """Ready for traffic: database reachable, scheduler running, registry usable."""
+    readiness = await check_readiness(service)
+    if readiness.status != "ready":
+        failing = [name for name, result in readiness.checks if result == "failing"]
+        raise NotReady(f"failing: {', '.join(failing)}")
+    return readiness
