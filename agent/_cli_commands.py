@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable, Coroutine
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -113,8 +115,35 @@ def import_command(config_file: Path, import_format: str | None, path: Path) -> 
     chosen: Literal["csv", "json"] = (
         "json" if (import_format or path.suffix.lstrip(".").lower()) == "json" else "csv"
     )
-    result = _run(config_file, lambda s: s.import_provisions(path.read_bytes(), chosen))
+    with _progress("importing clients") as advance:
+        result = _run(
+            config_file,
+            lambda s: s.import_provisions(path.read_bytes(), chosen, progress=advance),
+        )
     click.echo(f"imported {result.clients} clients with {result.devices} devices")
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on a terminal, none when redirected; yields ``advance(done, total)``."""
+    if not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    bar: Any = None
+    shown = 0
+
+    def advance(done: int, total: int) -> None:
+        nonlocal bar, shown
+        if bar is None:
+            bar = click.progressbar(length=total, label=label, file=sys.stderr).__enter__()
+        bar.update(done - shown)
+        shown = done
+
+    try:
+        yield advance
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
 
 
 @click.group("outbox")
@@ -133,11 +162,27 @@ def outbox_list(config_file: Path, state: str | None) -> None:
 
 @outbox_group.command("requeue")
 @_CONFIG
-@click.argument("message_id")
-def outbox_requeue(config_file: Path, message_id: str) -> None:
-    """Put a dead message back in the queue."""
-    entry = _run(config_file, lambda s: s.outbox.requeue(message_id))
-    click.echo(f"requeued {entry.message_id}")
+@click.option("--all-dead", is_flag=True, help="Requeue every dead letter (with progress).")
+@click.argument("message_id", required=False)
+def outbox_requeue(config_file: Path, message_id: str | None, all_dead: bool) -> None:
+    """Put a dead message (or with --all-dead every one) back in the queue."""
+    if (message_id is None) == (not all_dead):
+        raise click.UsageError("give one MESSAGE_ID or --all-dead")
+    if message_id is not None:
+        entry = _run(config_file, lambda s: s.outbox.requeue(message_id))
+        click.echo(f"requeued {entry.message_id}")
+        return
+    with _progress("requeueing dead letters") as advance:
+        count = _run(config_file, lambda s: _requeue_dead(s, advance))
+    click.echo(f"requeued {count} dead letters")
+
+
+async def _requeue_dead(service: AgentService, advance: Callable[[int, int], None]) -> int:
+    dead = await service.outbox.list("dead")
+    for number, entry in enumerate(dead, start=1):
+        await service.outbox.requeue(entry.message_id)
+        advance(number, len(dead))
+    return len(dead)
 
 
 @click.group("dossiers")

@@ -88,6 +88,7 @@ from registry.errors import ParticipantNotEnrolled, ParticipantUnknown, Registry
 __all__ = ["AgentService"]
 
 _SIGNATURE_HEADER = "payload-signature"
+_IMPORT_CHUNK = 200
 _log = logging.getLogger("meeverhuizen.agent")
 
 
@@ -185,11 +186,27 @@ class AgentService:
 
     # --- register ----------------------------------------------------------------------------
 
-    async def import_provisions(self, content: bytes, import_format: ImportFormat) -> ImportResult:
-        """Validate the whole import, then apply it in one transaction (all or nothing)."""
+    async def import_provisions(
+        self,
+        content: bytes,
+        import_format: ImportFormat,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ImportResult:
+        """Validate the whole import, then apply it in one transaction (all or nothing).
+
+        ``progress(done, total)`` is told after each chunk of clients (the CLI's progress bar).
+        """
         clients = parse_import(content, import_format)
+        now = self._clock.now()
+        devices = 0
         async with self.database.transaction() as session:
-            return await store_import(session, clients, now=self._clock.now())
+            for start in range(0, len(clients), _IMPORT_CHUNK):
+                chunk = clients[start : start + _IMPORT_CHUNK]
+                devices += (await store_import(session, chunk, now=now)).devices
+                if progress is not None:
+                    progress(start + len(chunk), len(clients))
+        return ImportResult(clients=len(clients), devices=devices)
 
     # --- departing side ----------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from typing import Any
 
 __all__ = [
     "LOGGED_FIELDS",
+    "PARAMETER_LOGGERS",
     "JsonFormatter",
     "TraceContext",
     "TraceMiddleware",
@@ -31,6 +32,7 @@ __all__ = [
     "current_trace",
     "log_event",
     "parse_traceparent",
+    "quiet_parameter_loggers",
     "trace",
 ]
 
@@ -55,6 +57,8 @@ LOGGED_FIELDS = frozenset(
         "to_state",
     }
 )
+# Database drivers log statement parameters (a BSN) at DEBUG: they stay at WARNING or above.
+PARAMETER_LOGGERS = ("aiosqlite", "psycopg", "sqlalchemy.engine", "sqlalchemy.pool")
 _EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]{2,63}$")
 # W3C Trace Context, section 3.2: version-traceid-parentid-flags, lowercase hex.
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
@@ -182,7 +186,15 @@ def configure_logging(level: str = "info", *, filters: Sequence[logging.Filter] 
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    quiet_parameter_loggers()
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+
+
+def quiet_parameter_loggers() -> None:
+    """Keep the loggers that print statement parameters at WARNING, whatever the root level."""
+    for name in PARAMETER_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logger.level, logging.WARNING))
