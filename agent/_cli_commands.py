@@ -312,7 +312,7 @@ def demo_command(as_json: bool, timeout: float) -> None:
     from agent.demo import render_summary, run_demo
 
     try:
-        summary = run_demo(timeout=timeout)
+        summary = run_demo(timeout=timeout, on_link=None if as_json else _show_link)
     except AgentError as exc:
         raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
     if as_json:
@@ -321,6 +321,14 @@ def demo_command(as_json: bool, timeout: float) -> None:
         click.echo(render_summary(summary))
     if not summary.completed:
         raise click.ClickException(f"the handover did not complete within {timeout} s")
+
+
+def _show_link(link: str) -> None:
+    # Issue 6: the demo prints the personal link so a person can open the page themselves.
+    click.echo(
+        f"Open deze link om de toestemmingspagina te zien: {link}\n"
+        "(een adres op deze computer; het werkt alleen zolang de demo loopt)\n"
+    )
 
 
 AGENT_COMMANDS: tuple[click.Command, ...] = (

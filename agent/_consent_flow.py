@@ -72,6 +72,8 @@ _PERSONAL_DATA_MESSAGES = {
 }
 # Normenkader 2020: the supplier contacts the client within 5 working days after the order.
 _SUPPLIER_CONTACT_WORKING_DAYS = 5
+# How long a link notice waits for its dossier's start to be committed before it is dropped.
+_UNCOMMITTED_GRACE = timedelta(minutes=10)
 
 
 @cache
@@ -182,7 +184,8 @@ class ConsentFlow:
         self._transition = transition
         self.channels = list(channels)
         self._calendar = calendar or WorkingDayCalendar()
-        self._pending: list[LinkNotice] = []
+        # Notices with the time they were made: kept until their dossier's start is committed.
+        self._pending: list[tuple[datetime, LinkNotice]] = []
         self.links = ConsentLinks(database=database, clock=clock, settings=settings.consent)
         self.log = ProcessingLog(key=self._pseudonym_key())
 
@@ -203,13 +206,15 @@ class ConsentFlow:
     ) -> None:
         """A new dossier: a link, inside the start transaction; it goes out after the commit."""
         notices = await self._issue(session, dossier, client, now, kind="invitation")
-        self._pending.extend(notices)
+        self._pending.extend((now, notice) for notice in notices)
 
     async def deliver_pending(self) -> None:
         """Deliver the links of committed dossiers (after a commit, and in the delivery job).
 
-        The token exists only in memory until it is delivered; a link of a dossier whose start
-        was rolled back is dropped. A link lost in a crash is replaced by the reminder.
+        The token exists only in memory until it is delivered. A notice whose dossier is not
+        committed yet waits (the delivery job may run while the start's transaction is still
+        open); after ``_UNCOMMITTED_GRACE`` the start counts as rolled back and it is dropped.
+        A link lost in a crash is replaced by the reminder.
         """
         pending, self._pending = self._pending, []
         if not pending:
@@ -218,11 +223,17 @@ class ConsentFlow:
             committed = set(
                 await session.scalars(
                     select(DossierRow.id).where(
-                        DossierRow.id.in_({notice.dossier_id for notice in pending})
+                        DossierRow.id.in_({notice.dossier_id for _, notice in pending})
                     )
                 )
             )
-        await self.deliver([notice for notice in pending if notice.dossier_id in committed])
+        now = self._clock.now()
+        self._pending.extend(
+            (made, notice)
+            for made, notice in pending
+            if notice.dossier_id not in committed and now - made < _UNCOMMITTED_GRACE
+        )
+        await self.deliver([notice for _, notice in pending if notice.dossier_id in committed])
 
     async def _issue(
         self,

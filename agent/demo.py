@@ -3,8 +3,10 @@
 A registry and two gemeente agents (Utrecht 0344 departs, Amsterdam 0363 receives) start as
 uvicorn servers on 127.0.0.1 with SQLite in a temporary folder. A client with three devices (a
 scootmobiel, a hoog-laagbed and a built-in stairlift) is imported in Utrecht, a BRP event of the
-move to Amsterdam is pushed to Utrecht's agent and starts the dossier, consent is recorded,
-and the handover runs through the agents' own outboxes. Every process stops at the end.
+move to Amsterdam is pushed to Utrecht's agent and starts the dossier. Utrecht writes the client
+a letter with a personal link; the demo opens that link and gives consent on the page as a browser
+would (issue 6), and the handover runs through the agents' own outboxes. Every process stops at
+the end.
 """
 
 from __future__ import annotations
@@ -12,13 +14,21 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from agent._demo_consent import (
+    ConsentClick,
+    ConsentStepFailed,
+    click_consent_link,
+    read_letter_link,
+    status_page_lines,
+)
 from agent._local_network import AMSTERDAM, UTRECHT, LocalAgent, local_network
 from agent.brp_simulator import moved, push_events
 from agent.errors import AgentError
@@ -30,6 +40,11 @@ __all__ = ["DemoFailed", "DemoSummary", "render_summary", "run_demo"]
 _DEMO_BSN = "999993653"
 _DEVICE_IDS = ("scootmobiel-1", "bed-1", "traplift-1")
 _POLL_SECONDS = 0.1
+# The client's choices on the consent page: both movable devices, the indicatie, no functional
+# information (optional kinds, issue 6); identity, address and device data are always needed.
+_CONSENT_CLICK = ConsentClick(
+    device_ids=_DEVICE_IDS[:2], indicatie=True, functional_information=False
+)
 _EVENT_SECONDS = 10.0
 
 _STATE_WORDS = {
@@ -66,6 +81,7 @@ class DemoSummary:
     departing: dict[str, Any]
     receiving: dict[str, Any]
     devices: tuple[dict[str, Any], ...]
+    consent: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Machine-readable summary (camelCase; no BSN or other personal data)."""
@@ -81,6 +97,8 @@ class DemoSummary:
             "notMovable": sorted(
                 k for k, d in outcome.items() if d.get("reasonCode") == "not-movable"
             ),
+            # The link itself stays out: it is a key to the client's page.
+            "consent": self.consent,
         }
 
 
@@ -163,17 +181,7 @@ async def _start_handover(http: httpx.AsyncClient, utrecht: LocalAgent, today: d
     )
     if statuses != [202]:
         raise DemoFailed(f"{utrecht.spec.name} did not accept the BRP event: {statuses}")
-    dossier_id = await _dossier_started_by_event(http, utrecht)
-    consent = {
-        "outcome": "given",
-        "dataKinds": ["identity", "address", "devices", "indicatie"],
-        "deviceIds": list(_DEVICE_IDS),
-        "channel": "phone",
-        "givenBy": "client",
-        "givenAt": datetime.now(UTC).isoformat(),
-    }
-    await _call(http, utrecht, "POST", f"/v1/dossiers/{dossier_id}/consent", json=consent)
-    return dossier_id
+    return await _dossier_started_by_event(http, utrecht)
 
 
 async def _dossier_started_by_event(http: httpx.AsyncClient, agent: LocalAgent) -> str:
@@ -235,16 +243,47 @@ def _devices(receiving_view: Any) -> tuple[dict[str, Any], ...]:
     )
 
 
-async def _run(folder: Path, seconds: float) -> DemoSummary:
+async def _give_consent(
+    browser: httpx.AsyncClient, letters: Path, dossier_id: str, on_link: Callable[[str], None]
+) -> tuple[str, dict[str, Any]]:
+    try:
+        link = await read_letter_link(letters, dossier_id, seconds=_EVENT_SECONDS)
+        on_link(link)
+        steps = await click_consent_link(browser, link, _CONSENT_CLICK, _DEVICE_IDS[:2])
+    except ConsentStepFailed as exc:
+        raise DemoFailed(f"consent step: {exc}") from exc
+    return link, {
+        "throughPage": True,
+        "linkUsed": True,
+        "letter": f"{dossier_id}-invitation.pdf",
+        "deviceIds": list(_CONSENT_CLICK.device_ids),
+        "dataKinds": ["identity", "address", "devices", "indicatie"],
+        "functionalInformation": False,
+        **steps,
+    }
+
+
+async def _status_lines(browser: httpx.AsyncClient, link: str) -> list[str]:
+    try:
+        return await status_page_lines(browser, link)
+    except ConsentStepFailed as exc:
+        raise DemoFailed(f"status page: {exc}") from exc
+
+
+async def _run(folder: Path, seconds: float, on_link: Callable[[str], None]) -> DemoSummary:
     began = time.monotonic()
+    letters = folder / "letters"
     async with (
-        local_network(folder) as network,
+        local_network(folder, agent_settings={"consent.letter_directory": letters}) as network,
         httpx.AsyncClient(timeout=10.0) as http,
+        httpx.AsyncClient(timeout=10.0, follow_redirects=False) as browser,
     ):
         utrecht, amsterdam = network.agents[UTRECHT.key], network.agents[AMSTERDAM.key]
         dossier_id = await _start_handover(http, utrecht, date.today())
+        link, consent = await _give_consent(browser, letters, dossier_id, on_link)
         left = max(seconds - (time.monotonic() - began), 1.0)
         departing, receiving = await _wait_for_both(http, (utrecht, amsterdam), dossier_id, left)
+        consent["statusPage"] = await _status_lines(browser, link)
     completed = all(
         view is not None and view["state"] == "completed" for view in (departing, receiving)
     )
@@ -255,19 +294,28 @@ async def _run(folder: Path, seconds: float) -> DemoSummary:
         departing=_side(utrecht, departing),
         receiving=_side(amsterdam, receiving),
         devices=_devices(receiving),
+        consent=consent,
     )
 
 
-def run_demo(*, timeout: float = 60.0, folder: Path | None = None) -> DemoSummary:
+def run_demo(
+    *,
+    timeout: float = 60.0,
+    folder: Path | None = None,
+    on_link: Callable[[str], None] | None = None,
+) -> DemoSummary:
     """Run the whole demo; processes and (without ``folder``) the temporary folder are removed.
 
+    ``on_link`` gets the client's personal link as soon as the letter is written; it is a
+    loopback address that works only while the demo runs.
     Raises :class:`DemoFailed` when a process does not start or an API call is refused.
     """
+    report = on_link or (lambda _link: None)
     try:
         if folder is not None:
-            return asyncio.run(_run(folder, timeout))
+            return asyncio.run(_run(folder, timeout, report))
         with tempfile.TemporaryDirectory(prefix="meeverhuizen-demo-") as temporary:
-            return asyncio.run(_run(Path(temporary), timeout))
+            return asyncio.run(_run(Path(temporary), timeout, report))
     except (OSError, RuntimeError, RegistryError, httpx.HTTPError) as exc:
         raise DemoFailed(f"{type(exc).__name__}: {exc}") from exc
 
@@ -300,6 +348,17 @@ def _device_lines(devices: tuple[dict[str, Any], ...]) -> list[str]:
     return lines
 
 
+def _consent_lines(consent: dict[str, Any]) -> list[str]:
+    if not consent:
+        return []
+    lines = [
+        "Consent: given on the consent page behind the personal link in the letter",
+        "(the demo opened the link and clicked like a browser; the link no longer works now",
+        "that the demo has stopped). The client's status page said:",
+    ]
+    return [*lines, *(f"  {line}" for line in consent.get("statusPage", []))]
+
+
 def render_summary(summary: DemoSummary) -> str:
     """The timeline of both dossiers and the device decisions in plain words."""
     result = "completed" if summary.completed else "NOT completed"
@@ -311,5 +370,7 @@ def render_summary(summary: DemoSummary) -> str:
         *_timeline_lines(summary.receiving),
         "",
         *_device_lines(summary.devices),
+        "",
+        *_consent_lines(summary.consent),
     ]
-    return "\n".join(lines)
+    return "\n".join(lines).rstrip()

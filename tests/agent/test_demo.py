@@ -27,7 +27,8 @@ def test_demo_json_reports_a_completed_handover() -> None:
     summary = json.loads(result.stdout)
     assert summary["completed"] is True
     assert summary["takenOver"] == ["bed-1", "scootmobiel-1"]
-    assert summary["notMovable"] == ["traplift-1"]
+    # The built-in stairlift cannot move: the consent page does not offer it (issue 6).
+    assert summary["notMovable"] == []
     for side in ("departing", "receiving"):
         states = [step["toState"] for step in summary[side]["timeline"]]
         assert states[-1] == "completed"
@@ -38,6 +39,21 @@ def test_demo_json_reports_a_completed_handover() -> None:
     assert first_step["toState"] == "started"
     assert "nl.brp.verhuisd" in first_step["cause"]
     assert summary["receiving"]["gemeentecode"] == "0363"
+    # Consent was given on the page behind the letter's link, not through the API (issue 6).
+    consent = summary["consent"]
+    assert consent["throughPage"] is True
+    assert consent["linkUsed"] is True
+    assert (consent["linkOpened"], consent["pageShown"]) == (303, 200)
+    assert consent["deviceIds"] == ["scootmobiel-1", "bed-1"]
+    assert "functional-information" not in consent["dataKinds"]
+    consent_step = summary["departing"]["timeline"][2]
+    assert (consent_step["toState"], consent_step["cause"]) == ("consent-given", "consent given")
+    status = "\n".join(consent["statusPage"])
+    assert "Uw scootmobiel, vier wielen gaat mee." in status
+    assert "Traplift, ingebouwd: kan niet mee verhuizen" in status
+    assert "De overdracht is klaar." in status
+    # The token is a key to the client's page: it stays out of the JSON.
+    assert "/link/" not in result.stdout
     # No BSN leaves the demo: not in the summary, not in what it prints.
     assert "999993653" not in result.stdout + result.stderr
 
@@ -81,3 +97,20 @@ def test_plain_words_name_every_step_and_device() -> None:
     assert "Traplift (18 30 08): not taken over" in text
     assert "reason: Zit vast." in text
     assert summary.to_json()["notMovable"] == ["x"]
+    assert "Consent:" not in text
+
+
+def test_plain_words_show_the_status_page_the_client_saw() -> None:
+    summary = DemoSummary(
+        completed=True,
+        dossier_id="d-1",
+        elapsed_seconds=1.0,
+        departing={"gemeente": "G", "gemeentecode": "0344", "state": None, "timeline": []},
+        receiving={"gemeente": "H", "gemeentecode": "0363", "state": None, "timeline": []},
+        devices=(),
+        consent={"throughPage": True, "statusPage": ["Uw bed gaat mee."]},
+    )
+    text = render_summary(summary)
+    assert "consent page behind the personal link" in text
+    assert "  Uw bed gaat mee." in text
+    assert summary.to_json()["consent"]["throughPage"] is True
