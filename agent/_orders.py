@@ -15,6 +15,7 @@ network call happens while the database is locked.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,13 +27,13 @@ from sqlalchemy import ForeignKey, String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agent._db import Base, Database, DossierRow, OutboxRow
-from agent._deadlines import DeadlineRow, Deadlines, schedule_deadline
+from agent._db import Base, Database, DossierRow, OutboxRow, ProvisionRow
+from agent._deadlines import DeadlineRow, Deadlines, cancel_deadlines, schedule_deadline
 from agent._directory import Directory
 from agent._outbox import OutboxPolicy, enqueue
 from agent._register import load_client
 from agent._tasks import open_task
-from agent.errors import DossierUnknown, MessageNotHandled
+from agent.errors import DossierUnknown, IllegalTransition, MessageNotHandled
 from agent.settings import AgentSettings
 from agent.working_days import WorkingDayCalendar
 from protocol import canonicalize
@@ -40,6 +41,7 @@ from protocol.messages import (
     DepartureNotice,
     Device,
     DeviceDecision,
+    DossierCancelled,
     DossierOffer,
     Message,
     MessageBody,
@@ -57,12 +59,14 @@ from registry.errors import (
 )
 
 __all__ = [
+    "DECISION_UPDATE_STATES",
     "ORDER_CONTACT_DEADLINE",
     "OrderDesk",
     "OrderRow",
     "PlacedOrder",
     "day_end",
     "enqueue_protocol_message",
+    "stripped_order",
 ]
 
 ORDER_CONTACT_DEADLINE = "order-contact-overdue"
@@ -70,6 +74,14 @@ _ZONE = ZoneInfo("Europe/Amsterdam")
 # A device is done for the gemeente when the supplier reports one of these.
 _DONE = frozenset({"taken-over", "inspected", "replaced"})
 _CONTACTED = frozenset({"client-contacted"}) | _DONE
+# A departing dossier in one of these states takes a later device-decision as an update of the
+# receiving supplier (a refusal moved an order on; docs/supplier.md).
+DECISION_UPDATE_STATES = frozenset({"orders-placed", "completed"})
+# Messages to suppliers that a cancellation or withdrawal must follow, with the receiver's role.
+_SUPPLIER_ROLES = {"takeover-order": "receiving-supplier", "departure-notice": "departing-supplier"}
+# What a stopped order keeps: no name, address, contact details or representative.
+_KEPT_ORDER_FIELDS = frozenset({"orderId", "moveDate", "contactBefore", "urgent"})
+_STOPPED_DOSSIER = frozenset({"cancelled", "consent-withdrawn", "failed"})
 Transition = Callable[[AsyncSession, DossierRow, str, str, datetime], Awaitable[None]]
 
 
@@ -396,6 +408,8 @@ class OrderDesk:
         dossier = await session.get(DossierRow, row.dossier_id)
         if dossier is None:
             raise DossierUnknown("the order's dossier is gone")
+        if not row.active and row.status in ("cancelled", "withdrawn"):
+            return  # the order was stopped; a late status changes nothing
         row.updated_at = now
         if status.status == "refused":
             await self._refused(session, dossier, row, status, now)
@@ -421,7 +435,10 @@ class OrderDesk:
             body = {**row.body, "orderId": str(uuid.uuid4())}
             body["contactBefore"] = self.contact_before(now).isoformat()
             device = TakeoverOrder.model_validate(row.body).devices[0]
-            await self._place(session, dossier, device, row.candidates, following, body, now)
+            placed = await self._place(
+                session, dossier, device, row.candidates, following, body, now
+            )
+            await self._tell_departing(session, dossier, placed, now)
             return
         await open_task(
             session,
@@ -492,12 +509,171 @@ class OrderDesk:
             dossier_id=row.dossier_id,
         )
 
+    # --- a refusal moved an order: the departing side learns the new supplier ------------------
+
+    async def _tell_departing(
+        self, session: AsyncSession, dossier: DossierRow, placed: OrderRow, now: datetime
+    ) -> None:
+        # The decision is sent again with the new receivingSupplier for this device; the
+        # departing gemeente passes it on in a new departure notice (docs/supplier.md).
+        previous = await session.scalar(
+            select(OutboxRow)
+            .where(OutboxRow.dossier_id == dossier.id, OutboxRow.message_type == "device-decision")
+            .order_by(OutboxRow.sequence.desc())
+            .limit(1)
+        )
+        if previous is None or not previous.body or dossier.partner_oin is None:
+            return
+        document = json.loads(previous.body)
+        decision = DeviceDecision.model_validate(document["body"])
+        supplier = SupplierReference(oin=placed.supplier_oin, name=placed.supplier_name)
+        items = tuple(
+            item.model_copy(update={"receiving_supplier": supplier})
+            if item.device_id == placed.device_id
+            else item
+            for item in decision.decisions
+        )
+        await enqueue_protocol_message(
+            session,
+            settings=self._settings,
+            policy=self._policy,
+            dossier_id=dossier.id,
+            receiver_oin=dossier.partner_oin,
+            roles=("receiving-gemeente", "departing-gemeente"),
+            body=decision.model_copy(update={"decisions": items}),
+            now=now,
+            in_reply_to=document.get("inReplyTo"),
+        )
+
+    async def on_decision_update(
+        self, session: AsyncSession, dossier: DossierRow, message: Message, now: datetime
+    ) -> None:
+        """Departing side: a later device-decision; a changed receiving supplier is passed on."""
+        decision = message.body
+        if not isinstance(decision, DeviceDecision):
+            return
+        if dossier.state in _STOPPED_DOSSIER:
+            return  # nothing moves any more; the update is receipted and ignored
+        if dossier.state not in DECISION_UPDATE_STATES:
+            raise IllegalTransition(f"a departing dossier in {dossier.state} takes no decision")
+        stored = await session.execute(
+            select(ProvisionRow.device_id, ProvisionRow.outcome).where(
+                ProvisionRow.dossier_id == dossier.id
+            )
+        )
+        outcomes = dict(stored.all())
+        if {i.device_id: i.outcome for i in decision.decisions} != outcomes:
+            raise MessageNotHandled(
+                "a later device-decision may only change the receiving supplier"
+            )
+        named = await self._named_in_notices(session, dossier.id)
+        changed = frozenset(
+            item.device_id
+            for item in decision.decisions
+            if item.outcome == "take-over"
+            and item.receiving_supplier is not None
+            and named.get(item.device_id) != item.receiving_supplier.oin
+        )
+        if changed:
+            await self.send_departure_notices(session, dossier, message, now, only=changed)
+
+    @staticmethod
+    async def _named_in_notices(session: AsyncSession, dossier_id: str) -> dict[str, str | None]:
+        """Per device, the receiving supplier named in the latest departure notice sent."""
+        notices = await session.scalars(
+            select(OutboxRow.body)
+            .where(OutboxRow.dossier_id == dossier_id, OutboxRow.message_type == "departure-notice")
+            .order_by(OutboxRow.sequence)
+        )
+        named: dict[str, str | None] = {}
+        for raw in notices:
+            if not raw:
+                continue  # erased after a withdrawal
+            body = json.loads(raw)["body"]
+            oin = (body.get("receivingSupplier") or {}).get("oin")
+            named.update({device["deviceId"]: oin for device in body["devices"]})
+        return named
+
+    # --- cancellation and withdrawal: suppliers are told and orders stop ------------------------
+
+    async def forward_cancellation(
+        self, session: AsyncSession, dossier: DossierRow, cancelled: DossierCancelled, now: datetime
+    ) -> None:
+        """Tell every supplier that got an order or notice for the dossier that it is void."""
+        told = await session.execute(
+            select(OutboxRow.destination_oin, OutboxRow.message_type)
+            .where(
+                OutboxRow.dossier_id == dossier.id,
+                OutboxRow.kind == "message",
+                OutboxRow.message_type.in_(list(_SUPPLIER_ROLES)),
+            )
+            .distinct()
+        )
+        own_role = "departing-gemeente" if dossier.side == "departing" else "receiving-gemeente"
+        receivers = {oin: _SUPPLIER_ROLES[kind] for oin, kind in told if oin is not None}
+        for oin, role in sorted(receivers.items()):
+            await enqueue_protocol_message(
+                session,
+                settings=self._settings,
+                policy=self._policy,
+                dossier_id=dossier.id,
+                receiver_oin=oin,
+                roles=(own_role, role),
+                body=cancelled,
+                now=now,
+            )
+        await self.stop_orders(session, dossier.id, "cancelled", now)
+
+    async def cancelled_after_completion(
+        self, session: AsyncSession, dossier: DossierRow, cancelled: DossierCancelled, now: datetime
+    ) -> None:
+        """A completed dossier stays completed; a person undoes what the handover changed."""
+        await open_task(
+            session,
+            kind="manual-check",
+            description=(
+                f"De verhuizing is na afronding ingetrokken ({cancelled.reason}). Controleer de "
+                "voorziening en de hulpmiddelen; de leveranciers zijn ingelicht."
+            ),
+            now=now,
+            dossier_id=dossier.id,
+        )
+
+    async def stop_orders(
+        self,
+        session: AsyncSession,
+        dossier_id: str,
+        status: str,
+        now: datetime,
+        *,
+        erase: bool = False,
+    ) -> None:
+        """Stop the open orders of a dossier; ``erase`` also drops the client's data from each."""
+        rows = await session.scalars(select(OrderRow).where(OrderRow.dossier_id == dossier_id))
+        for row in rows:
+            if row.active and row.status not in _DONE:
+                row.status, row.active, row.updated_at = status, False, now
+                await cancel_deadlines(
+                    session, subject=row.order_id, kinds=(ORDER_CONTACT_DEADLINE,)
+                )
+            if erase:
+                row.body = stripped_order(row.body)
+
     # --- departing gemeente: departure notices ------------------------------------------------
 
     async def send_departure_notices(
-        self, session: AsyncSession, dossier: DossierRow, message: Message, now: datetime
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        message: Message,
+        now: datetime,
+        *,
+        only: frozenset[str] | None = None,
     ) -> bool:
-        """Tell the current supplier of each device taken over; True when a notice was queued."""
+        """Tell the current supplier of each device taken over; True when a notice was queued.
+
+        ``only``: just these devices (an update of the receiving supplier).
+        """
         decision = message.body
         if not isinstance(decision, DeviceDecision) or dossier.client_bsn is None:
             return False
@@ -508,6 +684,8 @@ class OrderDesk:
         for item in decision.decisions:
             device = devices.get(item.device_id)
             if item.outcome != "take-over" or device is None or device.supplier is None:
+                continue
+            if only is not None and item.device_id not in only:
                 continue
             key = (
                 device.supplier.oin,
@@ -585,6 +763,16 @@ class OrderDesk:
             query = query.where(OrderRow.active.is_(True), OrderRow.status.not_in(tuple(_DONE)))
         async with self._database.reading() as session:
             return [_placed(row) for row in await session.scalars(query)]
+
+
+def stripped_order(body: dict[str, Any]) -> dict[str, Any]:
+    """An order without the client's personal data: ids, dates and the devices' ids and codes."""
+    kept = {key: value for key, value in body.items() if key in _KEPT_ORDER_FIELDS}
+    kept["devices"] = [
+        {"deviceId": device["deviceId"], "isoCode": device["isoCode"]}
+        for device in body.get("devices", [])
+    ]
+    return kept
 
 
 def _rented(device: Device) -> bool:

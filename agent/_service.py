@@ -28,16 +28,19 @@ from agent._db import (
     ProvisionRow,
     TransitionRow,
 )
+from agent._deadlines import Deadlines
 from agent._delivery_channels import DeliveryChannel, configured_channels
 from agent._directory import Directory
 from agent._events import state_changed_event
 from agent._metrics import AgentMetrics
 from agent._offer import REQUIRED_KINDS, build_offer
+from agent._orders import OrderDesk
 from agent._outbox import DeliveryReport, Outbox, OutboxPolicy, body_digest, enqueue
 from agent._policy import continued_provision_end, decide_devices
 from agent._processing_log import inbound_trace, parse_traceparent
 from agent._register import ImportFormat, ImportResult, load_client, parse_import, store_import
 from agent._states import Side, check_transition, initial_state
+from agent._supplier import SupplierDesk
 from agent._tasks import Tasks
 from agent._views import (
     ConsentInput,
@@ -60,6 +63,7 @@ from agent.errors import (
     SenderUnknown,
 )
 from agent.settings import AgentSettings
+from agent.working_days import WorkingDayCalendar
 from protocol import canonicalize
 from protocol.clock import Clock
 from protocol.logs import log_event
@@ -73,6 +77,7 @@ from protocol.messages import (
     Message,
     MessageBody,
     Receipt,
+    SupplierStatus,
     message_to_json,
 )
 from protocol.signing import (
@@ -146,6 +151,26 @@ class AgentService:
             outbox_policy=self._outbox_policy,
             transition=self._transition,
             channels=configured_channels(settings.consent) if channels is None else channels,
+        )
+        # Issue 7: takeover orders, the supplier role and persistent deadlines.
+        self.deadlines = Deadlines(database=database, clock=clock)
+        calendar = WorkingDayCalendar(bevrijdingsdag=settings.takeover.bevrijdingsdag)
+        self.orders = OrderDesk(
+            settings=settings,
+            database=database,
+            directory=directory,
+            policy=self._outbox_policy,
+            calendar=calendar,
+            deadlines=self.deadlines,
+            transition=self._transition,
+        )
+        self.supplier = SupplierDesk(
+            settings=settings,
+            database=database,
+            policy=self._outbox_policy,
+            calendar=calendar,
+            deadlines=self.deadlines,
+            clock=clock,
         )
         self._wake: Callable[[], None] = lambda: None
         # Set by the scheduler while it runs (readiness, issue 8).
@@ -260,6 +285,9 @@ class AgentService:
     ) -> None:
         """Cancel a dossier in the caller's transaction; a partner that got a message is told."""
         await self._transition(session, dossier, "cancelled", cause, now)
+        # Issue 7: every supplier that got an order or a departure notice is told as well.
+        cancelled = DossierCancelled(reason=reason)
+        await self.orders.forward_cancellation(session, dossier, cancelled, now)
         told = await session.scalar(
             select(OutboxRow.message_id)
             .where(OutboxRow.dossier_id == dossier.id, OutboxRow.kind == "message")
@@ -272,7 +300,7 @@ class AgentService:
         await self._enqueue_message(
             session,
             dossier,
-            DossierCancelled(reason=reason),
+            cancelled,
             message_type="dossier-cancelled",
             roles=roles,
             now=now,
@@ -380,6 +408,7 @@ class AgentService:
         trace = parse_traceparent(
             next((v for k, v in header_list if k.lower() == "traceparent"), None)
         )
+        await self.orders.prepare(message)  # registry lookups before the transaction
         try:
             with inbound_trace(trace):
                 receipt = await self._store_and_apply(message, body, signature, digest, now)
@@ -461,18 +490,33 @@ class AgentService:
 
     async def _apply(self, session: AsyncSession, message: Message, now: datetime) -> None:
         body = message.body
-        if isinstance(body, DossierOffer):
+        if self.settings.role == "supplier" and isinstance(
+            body, ConsentWithdrawn | DossierCancelled
+        ):
+            await self.supplier.apply(session, message, now)  # issue 7: the supplier stops
+        elif isinstance(body, DossierOffer):
             await self._on_offer(session, message, body, now)
         elif isinstance(body, DeviceDecision):
             await self._on_decision(session, message, body, now)
         elif isinstance(body, ConsentWithdrawn):
             await self.consent.on_withdrawn(session, message, body, now)
+            await self.orders.stop_orders(
+                session, str(message.dossier_id), "withdrawn", now, erase=True
+            )
         elif isinstance(body, DossierRequest):
             await on_dossier_request(self, session, message, body, now)
-        elif message.message_type == "dossier-cancelled":
+        elif isinstance(body, SupplierStatus):
+            await self.orders.on_status(session, message, body, now)
+        elif message.message_type in _SUPPLIER_MESSAGES:
+            await self.supplier.apply(session, message, now)
+        elif isinstance(body, DossierCancelled):
             dossier = await self._partner_dossier(session, message)
             cause = f"dossier-cancelled {message.message_id} received"
-            await self._transition(session, dossier, "cancelled", cause, now)
+            if dossier.state == "completed":
+                await self.orders.cancelled_after_completion(session, dossier, body, now)
+            else:
+                await self._transition(session, dossier, "cancelled", cause, now)
+            await self.orders.forward_cancellation(session, dossier, body, now)
         else:
             raise MessageNotHandled(f"{message.message_type} is not handled by this agent yet")
 
@@ -509,6 +553,9 @@ class AgentService:
             dossier_id=dossier_id,
         )
         decision = self._decide(dossier, offer, session)
+        decision, ordered = await self.orders.place_orders(
+            session, dossier, message, offer, decision, now
+        )
         await self._enqueue_message(
             session,
             dossier,
@@ -519,6 +566,8 @@ class AgentService:
             in_reply_to=str(message.message_id),
         )
         await self._transition(session, dossier, "decided", "decided by takeover policy", now)
+        if ordered:
+            await self._transition(session, dossier, "orders-placed", "takeover orders queued", now)
 
     def _decide(
         self, dossier: DossierRow, offer: DossierOffer, session: AsyncSession
@@ -556,6 +605,10 @@ class AgentService:
         self, session: AsyncSession, message: Message, decision: DeviceDecision, now: datetime
     ) -> None:
         dossier = await self._partner_dossier(session, message)
+        if dossier.state != "offer-sent":
+            # Issue 7: a later decision names another receiving supplier after a refusal.
+            await self.orders.on_decision_update(session, dossier, message, now)
+            return
         await self._transition(
             session, dossier, "decided", f"device-decision {message.message_id} received", now
         )
@@ -576,7 +629,10 @@ class AgentService:
                     end_date=decision.effective_date,
                 )
             )
-        # Issue 7 adds the departure notice to the supplier (orders-placed) before completing.
+        if await self.orders.send_departure_notices(session, dossier, message, now):
+            cause = "departure notices queued"
+            await self._transition(session, dossier, "orders-placed", cause, now)
+            return
         await self._transition(session, dossier, "completed", "decision received", now)
 
     async def _partner_dossier(self, session: AsyncSession, message: Message) -> DossierRow:
@@ -586,11 +642,12 @@ class AgentService:
         return dossier
 
     async def _on_delivered(self, session: AsyncSession, row: Any, now: datetime) -> None:
+        await self.orders.on_delivered(session, row, now)
         if row.kind != "message" or row.message_type != "device-decision":
             return
         dossier = await session.get(DossierRow, row.dossier_id)
         if dossier is not None and dossier.state == "decided":
-            # Issue 7 places the takeover order (orders-placed) before completing.
+            # Without takeover orders (orders-placed) the receipted decision completes it.
             await self._transition(session, dossier, "completed", "device-decision receipted", now)
 
     # --- state changes and messages ----------------------------------------------------------
@@ -739,6 +796,15 @@ class AgentService:
 
 
 _DEPARTING = ("departing-gemeente", "receiving-gemeente")
+_SUPPLIER_MESSAGES = frozenset(
+    {
+        "takeover-order",
+        "departure-notice",
+        "settlement-offer",
+        "settlement-accept",
+        "settlement-dispute",
+    }
+)
 _RECEIVING = ("receiving-gemeente", "departing-gemeente")
 
 

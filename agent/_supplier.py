@@ -14,6 +14,7 @@ and accepts or disputes with a reason and a counter amount.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -24,9 +25,9 @@ from sqlalchemy import String, UniqueConstraint, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agent._db import Base, Database
-from agent._deadlines import DeadlineRow, Deadlines, schedule_deadline
-from agent._orders import day_end, enqueue_protocol_message
+from agent._db import Base, Database, InboundMessageRow
+from agent._deadlines import DeadlineRow, Deadlines, cancel_deadlines, schedule_deadline
+from agent._orders import day_end, enqueue_protocol_message, stripped_order
 from agent._outbox import OutboxPolicy
 from agent._tasks import open_task
 from agent.errors import MessageNotHandled, OrderStatusRefused, OrderUnknown
@@ -35,7 +36,9 @@ from agent.working_days import WorkingDayCalendar
 from protocol.clock import Clock
 from protocol.errors import UnknownSettlementMethod
 from protocol.messages import (
+    ConsentWithdrawn,
     DepartureNotice,
+    DossierCancelled,
     Message,
     SettlementAccept,
     SettlementDispute,
@@ -66,7 +69,9 @@ PlannerStatus = Literal[
     "client-contacted", "taken-over", "inspected", "replaced", "problem", "refused"
 ]
 _DEVICE_DONE = frozenset({"taken-over", "inspected", "replaced"})
-_CLOSED = frozenset({"refused", "taken-over"})
+# Stopped by the gemeente (dossier-cancelled, consent-withdrawn): nothing more is recorded.
+_STOPPED = frozenset({"cancelled", "withdrawn"})
+_CLOSED = frozenset({"refused", "taken-over"}) | _STOPPED
 _ROLES_TO_GEMEENTE = ("receiving-supplier", "receiving-gemeente")
 _OFFER_ROLES = ("departing-supplier", "receiving-supplier")
 _ANSWER_ROLES = ("receiving-supplier", "departing-supplier")
@@ -110,6 +115,8 @@ class DepartingDeviceRow(Base):
     receiving_supplier_oin: Mapped[str | None] = mapped_column(String(20))
     receiving_supplier_name: Mapped[str | None] = mapped_column(String(200))
     received_at: Mapped[datetime]
+    # leaving; cancelled or withdrawn when the gemeente stopped the move (it stays, no offer).
+    state: Mapped[str] = mapped_column(String(12), default="leaving")
 
 
 class SettlementRow(Base):
@@ -164,6 +171,7 @@ class DepartingDevice:
     receiving_gemeentecode: str
     receiving_supplier_oin: str | None
     receiving_supplier_name: str | None
+    state: str
 
 
 @dataclass(frozen=True)
@@ -221,6 +229,9 @@ class SupplierDesk:
             await self._on_offer(session, message, body, now)
         elif isinstance(body, SettlementAccept | SettlementDispute):
             await self._on_answer(session, message, body, now)
+        elif isinstance(body, DossierCancelled | ConsentWithdrawn):
+            stop = "cancelled" if isinstance(body, DossierCancelled) else "withdrawn"
+            await self._on_stop(session, message, stop, now)
         else:
             raise MessageNotHandled(f"{message.message_type} is not handled by a supplier")
 
@@ -261,6 +272,11 @@ class SupplierDesk:
         dossier_id = str(message.dossier_id)
         receiving = notice.receiving_supplier
         for device in notice.devices:
+            known = await self._departing_row(session, dossier_id, device.device_id)
+            if known is not None:
+                # A later notice: the receiving supplier changed after a refusal (issue 7).
+                await self._update_receiver(session, known, notice, now)
+                continue
             session.add(
                 DepartingDeviceRow(
                     dossier_id=dossier_id,
@@ -276,6 +292,7 @@ class SupplierDesk:
                     receiving_supplier_oin=receiving.oin if receiving else None,
                     receiving_supplier_name=receiving.name if receiving else None,
                     received_at=now,
+                    state="leaving",
                 )
             )
             # "Eerst doen, daarna praten over geld": the offer goes on the effective date.
@@ -287,6 +304,104 @@ class SupplierDesk:
                 due_at=start,
                 now=now,
             )
+
+    @staticmethod
+    async def _departing_row(
+        session: AsyncSession, dossier_id: str, device_id: str
+    ) -> DepartingDeviceRow | None:
+        return await session.scalar(
+            select(DepartingDeviceRow).where(
+                DepartingDeviceRow.dossier_id == dossier_id,
+                DepartingDeviceRow.device_id == device_id,
+            )
+        )
+
+    async def _update_receiver(
+        self,
+        session: AsyncSession,
+        row: DepartingDeviceRow,
+        notice: DepartureNotice,
+        now: datetime,
+    ) -> None:
+        receiving = notice.receiving_supplier
+        new_oin = receiving.oin if receiving else None
+        if row.state != "leaving" or new_oin == row.receiving_supplier_oin:
+            return
+        previous = row.receiving_supplier_oin
+        row.receiving_supplier_oin = new_oin
+        row.receiving_supplier_name = receiving.name if receiving else None
+        # An offer already made to the supplier that refused is void; a new one follows.
+        offered = await session.scalars(
+            select(SettlementRow).where(
+                SettlementRow.dossier_id == row.dossier_id,
+                SettlementRow.device_id == row.device_id,
+                SettlementRow.direction == "offered",
+                SettlementRow.counterparty_oin == previous,
+            )
+        )
+        for settlement in offered:
+            settlement.state, settlement.updated_at = "superseded", now
+        start = datetime.combine(row.effective_date, time.min, tzinfo=_ZONE)
+        await schedule_deadline(
+            session,
+            kind=SETTLEMENT_DUE,
+            subject=f"{row.dossier_id}:{row.device_id}",
+            due_at=max(start, now),
+            now=now,
+        )
+
+    # --- stopped by the gemeente ----------------------------------------------------------------
+
+    async def _on_stop(
+        self, session: AsyncSession, message: Message, stop: str, now: datetime
+    ) -> None:
+        """The move is void or the consent withdrawn: stop, and delete the client's data."""
+        dossier_id, gemeente = str(message.dossier_id), message.sender.oin
+        orders = await session.scalars(
+            select(SupplierOrderRow).where(
+                SupplierOrderRow.dossier_id == dossier_id,
+                SupplierOrderRow.gemeente_oin == gemeente,
+            )
+        )
+        stopped = [row for row in orders if await self._stop_order(session, row, stop, now)]
+        await _erase_received_orders(session, dossier_id, {row.order_id for row in stopped})
+        devices = await session.scalars(
+            select(DepartingDeviceRow).where(
+                DepartingDeviceRow.dossier_id == dossier_id,
+                DepartingDeviceRow.gemeente_oin == gemeente,
+                DepartingDeviceRow.state == "leaving",
+            )
+        )
+        staying = list(devices)
+        for device in staying:
+            device.state = stop
+            await cancel_deadlines(
+                session, subject=f"{dossier_id}:{device.device_id}", kinds=(SETTLEMENT_DUE,)
+            )
+        if stopped or staying:
+            await open_task(
+                session,
+                kind="order-stopped",
+                description=_stop_description(stop, stopped, staying),
+                now=now,
+            )
+
+    async def _stop_order(
+        self, session: AsyncSession, row: SupplierOrderRow, stop: str, now: datetime
+    ) -> bool:
+        # A device already taken over is now serviced under the gemeente's contract: kept.
+        if row.status in ("refused", "taken-over") or row.status in _STOPPED:
+            return False
+        row.status, row.updated_at = stop, now
+        row.device_states = {
+            device: state if state in _DEVICE_DONE else stop
+            for device, state in row.device_states.items()
+        }
+        row.body = stripped_order(row.body)
+        await cancel_deadlines(
+            session, subject=row.order_id, kinds=(CONTACT_REMINDER, CONTACT_OVERDUE)
+        )
+        return True
 
     # --- planner ------------------------------------------------------------------------------
 
@@ -410,7 +525,7 @@ class SupplierDesk:
                 DepartingDeviceRow.device_id == device_id,
             )
         )
-        if device is None:
+        if device is None or device.state != "leaving":
             return
         inputs = self._offer_inputs(device)
         if inputs is None or device.receiving_supplier_oin is None:
@@ -627,6 +742,8 @@ class SupplierDesk:
         if row is None or row.direction != "offered" or row.counterparty_oin != message.sender.oin:
             raise MessageNotHandled("no settlement with this id was offered to the sender")
         row.updated_at = now
+        if row.state == "superseded":
+            return  # offered to a supplier that refused the order; a new offer went out
         if isinstance(answer, SettlementAccept):
             row.state = "accepted"
             return
@@ -681,6 +798,46 @@ class SupplierDesk:
         )
         async with self._database.reading() as session:
             return [_settlement(row) for row in await session.scalars(query)]
+
+
+async def _erase_received_orders(
+    session: AsyncSession, dossier_id: str, order_ids: set[str]
+) -> None:
+    # The received bytes of a stopped order carry the client's name and address: erased; the
+    # message id and digest stay, so a repeated delivery is still recognised.
+    if not order_ids:
+        return
+    received = await session.scalars(
+        select(InboundMessageRow).where(
+            InboundMessageRow.dossier_id == dossier_id,
+            InboundMessageRow.message_type == "takeover-order",
+        )
+    )
+    for row in received:
+        if row.body and json.loads(row.body)["body"]["orderId"] in order_ids:
+            row.body = b""
+
+
+def _stop_description(
+    stop: str, orders: list[SupplierOrderRow], devices: list[DepartingDeviceRow]
+) -> str:
+    why = "de verhuizing is geannuleerd" if stop == "cancelled" else "de toestemming is ingetrokken"
+    parts = []
+    if orders:
+        ids = ", ".join(row.order_id for row in orders)
+        parts.append(
+            f"Order {ids} is gestopt: {why}. Neem geen contact op met de cliënt; "
+            "de gegevens van de cliënt zijn verwijderd."
+        )
+    if devices:
+        names = ", ".join(row.device_id for row in devices)
+        outcome = (
+            "verlaat het contract niet"
+            if stop == "cancelled"
+            else "wordt niet via Meeverhuizen overgenomen; de gemeente regelt het vervolg"
+        )
+        parts.append(f"Hulpmiddel {names} {outcome} ({why}); geen overnameprijs.")
+    return " ".join(parts)
 
 
 def _check_status(row: SupplierOrderRow, status: str, device_id: str | None) -> None:
@@ -751,6 +908,7 @@ def _departing(row: DepartingDeviceRow) -> DepartingDevice:
         receiving_gemeentecode=row.receiving_gemeentecode,
         receiving_supplier_oin=row.receiving_supplier_oin,
         receiving_supplier_name=row.receiving_supplier_name,
+        state=row.state,
     )
 
 

@@ -31,6 +31,7 @@ TaskKind = Literal[
     "supplier-problem",
     "supplier-contact-due",
     "settlement-disputed",
+    "order-stopped",
     "emigration",
     "wlz-institution",
     "manual-check",

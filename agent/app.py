@@ -20,6 +20,7 @@ from agent.api.routes import (
     health,
     messages,
     metrics,
+    orders,
     outbox,
     provisions,
     tasks,
@@ -74,7 +75,7 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         lifespan=lifespan,
     )
-    for module in (messages, dossiers, provisions, outbox, tasks, brp_events, health):
+    for module in (messages, dossiers, provisions, outbox, tasks, brp_events, orders, health):
         app.include_router(module.router, prefix=BASE_PATH)
     # Issue 6: the case worker revokes or renews a dossier's personal link.
     app.include_router(dossier_links.router, prefix=BASE_PATH)

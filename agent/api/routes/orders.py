@@ -101,6 +101,8 @@ class DepartingDeviceView(ApiModel):
     receiving_gemeentecode: str
     receiving_supplier_oin: str | None
     receiving_supplier_name: str | None
+    # leaving; cancelled or withdrawn when the gemeente stopped the move.
+    state: str
 
 
 class SettlementView(ApiModel):
