@@ -33,7 +33,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -63,6 +63,7 @@ from registry.errors import (
     ParticipantUnknown,
     PrivateKeyMaterial,
     RegistryKeyUnknown,
+    RegistryNotReady,
     RequestReplayed,
     UnknownGemeentecode,
 )
@@ -447,6 +448,14 @@ class RegistryStore:
     async def close(self) -> None:
         await self._reader.close()
         await self._engine.dispose()
+
+    async def ping(self) -> None:
+        """Raise ``RegistryNotReady`` unless the database answers a trivial query."""
+        try:
+            async with self._engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise RegistryNotReady("the database does not answer") from exc
 
     # Reads.
 

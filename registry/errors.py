@@ -26,6 +26,7 @@ __all__ = [
     "PrivateKeyMaterial",
     "RegistryError",
     "RegistryKeyUnknown",
+    "RegistryNotReady",
     "RegistryUnavailable",
     "RequestReplayed",
     "SignedChangeRejected",
@@ -76,6 +77,12 @@ class NoContract(RegistryError):
     code = "no_contract"
     title = "Gemeente has no contracted supplier for this ISO code on this date"
     status = 404
+
+
+class RegistryNotReady(RegistryError):
+    code = "not_ready"
+    title = "The registry is not ready: a readiness check fails"
+    status = 503
 
 
 class RegistryUnavailable(RegistryError):
@@ -177,6 +184,7 @@ _BY_CODE: dict[str, type[RegistryError]] = {
         ParticipantUnknown,
         PrivateKeyMaterial,
         RegistryKeyUnknown,
+        RegistryNotReady,
         RegistryUnavailable,
         RequestReplayed,
         SignedChangeRejected,

@@ -1,4 +1,4 @@
-"""A static answer: whether the service is up (and the framework's own speed limit)."""
+"""Whether the service is up (static; also the framework's own speed limit) and ready."""
 
 from __future__ import annotations
 
@@ -8,16 +8,31 @@ from registry._wire import Answer
 from registry.api.deps import RegistryDep
 
 __all__ = [
+    "get_health",
+    "get_readiness",
     "get_status",
     "router",
 ]
 
-router = APIRouter(prefix="/status", tags=["status"])
+router = APIRouter(tags=["status"])
 
 _STATUS = {"status": "ok"}
 
 
-@router.get("", response_model=Answer)
+@router.get("/status", response_model=Answer)
 async def get_status(request: Request, registry: RegistryDep) -> Response:
     """Signed constant answer: the service is up."""
     return registry.signer.answer(request, _STATUS)
+
+
+@router.get("/health", response_model=Answer)
+async def get_health(request: Request, registry: RegistryDep) -> Response:
+    """Liveness: the process answers (signed constant answer)."""
+    return registry.signer.answer(request, _STATUS)
+
+
+@router.get("/health/ready", response_model=Answer)
+async def get_readiness(request: Request, registry: RegistryDep) -> Response:
+    """Readiness: the database answers; 503 problem+json otherwise."""
+    await registry.store.ping()
+    return registry.signer.answer(request, {"status": "ready", "checks": {"database": "ok"}})
