@@ -31,7 +31,7 @@ from agent._metrics import AgentMetrics
 from agent.errors import OutboxMessageUnknown, ReceiptInvalid
 from protocol.clock import Clock
 from protocol.errors import ProtocolError
-from protocol.logs import log_event, trace
+from protocol.logs import TraceContext, log_event, trace
 from protocol.messages import Receipt
 from protocol.signing import (
     VerificationPolicy,
@@ -178,6 +178,66 @@ def _problem_detail(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}: " + " - ".join(parts)
 
 
+@dataclass(frozen=True)
+class _Attempt:
+    message_id: str
+    attempted_at: datetime
+    outcome: _Outcome
+    span: TraceContext
+
+
+_Recorded = tuple[_Attempt, "asyncio.Future[DeliveryReport]"]
+
+
+class _GroupRecorder:
+    """Records attempt outcomes in groups: what arrives during a write joins the next one.
+
+    Each caller waits until its own outcome is committed (nothing is reported before it is
+    durable). A group whose transaction fails is retried one outcome per transaction, so one
+    failing row cannot hold back the others.
+    """
+
+    def __init__(
+        self, write: Callable[[Sequence[_Attempt]], Awaitable[list[DeliveryReport]]]
+    ) -> None:
+        self._write = write
+        self._waiting: list[_Recorded] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, attempt: _Attempt) -> DeliveryReport:
+        future: asyncio.Future[DeliveryReport] = asyncio.get_running_loop().create_future()
+        self._waiting.append((attempt, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                reports = await self._write([attempt for attempt, _ in group])
+            except Exception:
+                await self._one_by_one(group)
+                continue
+            for (_, future), report in zip(group, reports, strict=True):
+                _settle(future, report)
+
+    async def _one_by_one(self, group: list[_Recorded]) -> None:
+        for attempt, future in group:
+            try:
+                [report] = await self._write([attempt])
+            except Exception as exc:
+                if not future.done():
+                    future.set_exception(exc)
+            else:
+                _settle(future, report)
+
+
+def _settle(future: asyncio.Future[DeliveryReport], report: DeliveryReport) -> None:
+    if not future.done():  # a caller cancelled (shutdown) does not wait for its answer
+        future.set_result(report)
+
+
 class Outbox:
     """Delivers due outbox messages; one pass at a time per process."""
 
@@ -215,13 +275,18 @@ class Outbox:
         async with self._pass_lock:
             due = await self._claim_due()
             semaphore = asyncio.Semaphore(_CONCURRENCY)
+            recorder = _GroupRecorder(self._record_group)
 
             async def one(row: OutboxRow) -> DeliveryReport:
                 async with semaphore:
-                    return await self._deliver_one(row)
+                    return await self._deliver_one(row, recorder)
 
-            reports = await asyncio.gather(*(one(row) for row in due))
-        return sum(reports, DeliveryReport())
+            # Every attempt ends (and is recorded) before the pass does, even when one fails.
+            results = await asyncio.gather(*(one(row) for row in due), return_exceptions=True)
+        failed = [result for result in results if isinstance(result, BaseException)]
+        if failed:
+            raise failed[0]
+        return sum((r for r in results if isinstance(r, DeliveryReport)), DeliveryReport())
 
     async def _claim_due(self) -> Sequence[OutboxRow]:
         # Replicas (issue 8): only the head of a stream is eligible, and a head claimed by another
@@ -254,15 +319,15 @@ class Outbox:
             self._database, query, owner=self._owner, now=now, lease=self._policy.claim_lease
         )
 
-    async def _deliver_one(self, row: OutboxRow) -> DeliveryReport:
+    async def _deliver_one(self, row: OutboxRow, recorder: _GroupRecorder) -> DeliveryReport:
         # Every attempt is a span in the message's own trace (the message id is the trace id).
-        with trace(_traceparent(row.message_id)):
+        with trace(_traceparent(row.message_id)) as span:
             attempted_at = self._clock.now()
             if row.kind == "message":
                 outcome = await self._send_message(row)
             else:
                 outcome = await self._send_event(row)
-            report = await self._record(row.message_id, attempted_at, outcome)
+            report = await recorder.record(_Attempt(row.message_id, attempted_at, outcome, span))
             self._observe(row, report, outcome)
             return report
 
@@ -364,39 +429,52 @@ class Outbox:
 
     # --- recording ---------------------------------------------------------------------------
 
-    async def _record(
-        self, message_id: str, attempted_at: datetime, outcome: _Outcome
-    ) -> DeliveryReport:
+    async def _record_group(self, attempts: Sequence[_Attempt]) -> list[DeliveryReport]:
+        # Group commit: the outcomes that completed while the previous group was being written
+        # share one transaction (one write lock, one commit, one read of their rows).
         now = self._clock.now()
+        ids = [attempt.message_id for attempt in attempts]
         async with self._database.transaction() as session:
-            row = await session.get(OutboxRow, message_id)
-            if row is None or row.state != "pending":
-                return DeliveryReport()
-            if row.claimed_by == self._owner:
-                row.claimed_by, row.claimed_until = None, None
-            row.attempts += 1
-            session.add(
-                DeliveryAttemptRow(
-                    message_id=message_id,
-                    at=attempted_at,
-                    status_code=outcome.status_code,
-                    error=outcome.error,
-                )
+            found = await session.scalars(select(OutboxRow).where(OutboxRow.message_id.in_(ids)))
+            rows = {row.message_id: row for row in found}
+            reports = []
+            for attempt in attempts:
+                with trace(attempt.span):
+                    row = rows.get(attempt.message_id)
+                    reports.append(await self._record(session, row, attempt, now))
+            return reports
+
+    async def _record(
+        self, session: AsyncSession, row: OutboxRow | None, attempt: _Attempt, now: datetime
+    ) -> DeliveryReport:
+        outcome = attempt.outcome
+        if row is None or row.state != "pending":
+            return DeliveryReport()
+        if row.claimed_by == self._owner:
+            row.claimed_by, row.claimed_until = None, None
+        row.attempts += 1
+        session.add(
+            DeliveryAttemptRow(
+                message_id=row.message_id,
+                at=attempt.attempted_at,
+                status_code=outcome.status_code,
+                error=outcome.error,
             )
-            if outcome.delivered:
-                row.state, row.delivered_at, row.last_error = "delivered", now, None
-                row.receipt_body, row.receipt_signature = (
-                    outcome.receipt_body,
-                    outcome.receipt_signature,
-                )
-                await self._on_delivered(session, row, now)
-                return DeliveryReport(delivered=1)
-            row.last_error = outcome.error
-            if outcome.permanent or now >= row.deadline:
-                row.state = "dead"
-                return DeliveryReport(dead=1)
-            row.execute_after = min(now + self._delay(row.attempts, outcome), row.deadline)
-            return DeliveryReport(retried=1)
+        )
+        if outcome.delivered:
+            row.state, row.delivered_at, row.last_error = "delivered", now, None
+            row.receipt_body, row.receipt_signature = (
+                outcome.receipt_body,
+                outcome.receipt_signature,
+            )
+            await self._on_delivered(session, row, now)
+            return DeliveryReport(delivered=1)
+        row.last_error = outcome.error
+        if outcome.permanent or now >= row.deadline:
+            row.state = "dead"
+            return DeliveryReport(dead=1)
+        row.execute_after = min(now + self._delay(row.attempts, outcome), row.deadline)
+        return DeliveryReport(retried=1)
 
     def _delay(self, attempts: int, outcome: _Outcome) -> timedelta:
         if outcome.retry_after is not None:
