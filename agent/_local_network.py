@@ -2,6 +2,8 @@
 
 Each process gets a free port, a SQLite file and keys in one folder. The registry is the trust
 anchor; agents enrol with a one-time code, as an operator would do it (docs/agent.md, issue 4).
+Supplier agents (issue 7) are onboarded by the operator, enrol the same way, and get the contracts
+their spec names.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,11 +33,15 @@ from registry.operator import OperatorClient
 
 __all__ = [
     "AMSTERDAM",
+    "HULPMIDDELEN",
     "UTRECHT",
+    "ZORGTECHNIEK",
     "GemeenteSpec",
     "LocalAgent",
     "LocalNetwork",
+    "LocalSupplier",
     "ServerProcess",
+    "SupplierSpec",
     "free_port",
     "local_network",
 ]
@@ -56,6 +63,25 @@ class GemeenteSpec:
 
 UTRECHT = GemeenteSpec("utrecht", "Gemeente Utrecht", "0344", "00000001002220647000")
 AMSTERDAM = GemeenteSpec("amsterdam", "Gemeente Amsterdam", "0363", "00000001002564440000")
+
+
+@dataclass(frozen=True)
+class SupplierSpec:
+    """A supplier that runs an agent, and the gemeente contracts it holds (ISO 9999 prefixes)."""
+
+    key: str
+    name: str
+    kvk_number: str
+    contracts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def oin(self) -> str:
+        return f"00000003{self.kvk_number}0000"
+
+
+# Utrecht's supplier of the demo's scootmobiel, and Amsterdam's contracted supplier for it.
+HULPMIDDELEN = SupplierSpec("hulpmiddelen", "Hulpmiddelen BV", "12345678", (("0344", ("12 23",)),))
+ZORGTECHNIEK = SupplierSpec("zorgtechniek", "Zorgtechniek", "87654321", (("0363", ("12 23",)),))
 
 
 def free_port() -> int:
@@ -182,15 +208,35 @@ class LocalAgent:
 
 
 @dataclass
+class LocalSupplier:
+    """A supplier agent process with its planner's token."""
+
+    spec: SupplierSpec
+    server: ServerProcess
+    config_path: Path
+    token: str
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    def auth(self) -> dict[str, str]:
+        """Authorization header of the supplier's planner."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
 class LocalNetwork:
     """The registry and the agents, started and enrolled."""
 
     folder: Path
     registry: ServerProcess
     agents: dict[str, LocalAgent]
+    suppliers: dict[str, LocalSupplier] = field(default_factory=dict)
 
     def processes(self) -> list[ServerProcess]:
-        return [self.registry, *(agent.server for agent in self.agents.values())]
+        servers = [agent.server for agent in self.agents.values()]
+        return [self.registry, *servers, *(s.server for s in self.suppliers.values())]
 
     def stop(self) -> None:
         """Stop every process (agents first)."""
@@ -297,31 +343,112 @@ async def local_network(
     folder: Path,
     *,
     gemeenten: Sequence[GemeenteSpec] = (UTRECHT, AMSTERDAM),
+    suppliers: Sequence[SupplierSpec] = (),
     agent_settings: Mapping[str, Any] | None = None,
     log_level: str = "warning",
 ) -> AsyncIterator[LocalNetwork]:
-    """Start the registry and one enrolled agent per gemeente; every process stops on exit.
+    """Start the registry and one enrolled agent per gemeente and supplier; all stop on exit.
 
     ``agent_settings`` are written into each agent's TOML file (``AgentSettings`` fields).
     """
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=10.0))
-        ports = _free_ports(1 + len(gemeenten))
+        ports = _free_ports(1 + len(gemeenten) + len(suppliers))
         registry, operator_token, anchor = _start_registry(folder, ports[0], stack)
         agents: dict[str, LocalAgent] = {}
         # All processes start at once (most of their start-up is importing); enrolment only
         # needs the registry, and an agent looks the registry up only when it sends.
-        for spec, port in zip(gemeenten, ports[1:], strict=True):
+        for spec, port in zip(gemeenten, ports[1 : 1 + len(gemeenten)], strict=True):
             agent = _agent(spec, folder, port, registry.base_url, agent_settings or {}, log_level)
             stack.callback(agent.server.stop)
             agent.server.start()
             agents[spec.key] = agent
+        planners: dict[str, LocalSupplier] = {}
+        for supplier_spec, port in zip(suppliers, ports[1 + len(gemeenten) :], strict=True):
+            supplier = _supplier(
+                supplier_spec, folder, port, registry.base_url, agent_settings or {}, log_level
+            )
+            stack.callback(supplier.server.stop)
+            supplier.server.start()
+            planners[supplier_spec.key] = supplier
         await registry.wait_ready(http)
         for agent in agents.values():
             await _enrol(http, registry.base_url, operator_token, anchor, agent)
-        for agent in agents.values():
-            await agent.server.wait_ready(http)
-        yield LocalNetwork(folder=folder, registry=registry, agents=agents)
+        for supplier in planners.values():
+            await _enrol_supplier(http, registry.base_url, operator_token, anchor, supplier)
+        for server in [a.server for a in agents.values()] + [s.server for s in planners.values()]:
+            await server.wait_ready(http)
+        yield LocalNetwork(folder=folder, registry=registry, agents=agents, suppliers=planners)
+
+
+async def _enrol_supplier(
+    http: httpx.AsyncClient,
+    registry_url: str,
+    operator_token: str,
+    anchor: Mapping[str, Any],
+    supplier: LocalSupplier,
+) -> None:
+    spec = supplier.spec
+    operator = OperatorClient(registry_url, operator_token, http=http)
+    await operator.onboard_supplier(oin=spec.oin, kvk_number=spec.kvk_number, name=spec.name)
+    for gemeentecode, prefixes in spec.contracts:
+        await operator.add_contract(
+            gemeentecode=gemeentecode,
+            supplier_oin=spec.oin,
+            iso_prefixes=list(prefixes),
+            valid_from=date(2020, 1, 1),
+        )
+    code = await operator.issue_enrolment_code(supplier_oin=spec.oin)
+    private = json.loads((supplier.config_path.parent / f"{spec.key}-key.json").read_text())
+    await RegistryClient(registry_url, anchor, http=http).enrol(
+        code=code,
+        oin=spec.oin,
+        endpoint=supplier.base_url,
+        protocol_versions=["1.0"],
+        message_types=list(MESSAGE_TYPES),
+        public_jwks=[public_jwk(private)],
+    )
+
+
+def _supplier(
+    spec: SupplierSpec,
+    folder: Path,
+    port: int,
+    registry_url: str,
+    overrides: Mapping[str, Any],
+    log_level: str,
+) -> LocalSupplier:
+    key_path = folder / f"{spec.key}-key.json"
+    _write_private(key_path, json.dumps(generate_private_jwk("EdDSA")))
+    token = f"planner-{spec.key}-{os.urandom(16).hex()}"
+    values: dict[str, Any] = {
+        "oin": spec.oin,
+        "role": "supplier",
+        "kvk_number": spec.kvk_number,
+        "name": spec.name,
+        "signing_key_file": key_path,
+        "registry_url": registry_url,
+        "registry_trust_anchor_file": folder / "registry-anchor.json",
+        "database_url": f"sqlite+aiosqlite:///{folder / f'{spec.key}.sqlite'}",
+        "public_base_url": f"http://{HOST}:{port}",
+        "host": HOST,
+        "port": port,
+        "case_system_token_sha256": hash_token(token),
+        "outbox_base_delay_seconds": 0.5,
+        "outbox_max_delay_seconds": 2.0,
+        "delivery_interval_seconds": 1.0,
+    } | {k: v for k, v in overrides.items() if not k.startswith("consent.")}
+    config_path = folder / f"{spec.key}.toml"
+    lines = [f"{name} = {_toml_value(value)}" for name, value in values.items()]
+    config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    server = ServerProcess(
+        name=f"supplier {spec.key}",
+        arguments=("agent", "serve", "--config", str(config_path), "--log-level", log_level),
+        port=port,
+        log_path=folder / f"{spec.key}.log",
+        health_path="/v1/health",
+    )
+    return LocalSupplier(spec, server, config_path, token)
 
 
 def _free_ports(count: int) -> list[int]:

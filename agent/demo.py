@@ -5,8 +5,9 @@ uvicorn servers on 127.0.0.1 with SQLite in a temporary folder. A client with th
 scootmobiel, a hoog-laagbed and a built-in stairlift) is imported in Utrecht, a BRP event of the
 move to Amsterdam is pushed to Utrecht's agent and starts the dossier. Utrecht writes the client
 a letter with a personal link; the demo opens that link and gives consent on the page as a browser
-would (issue 6), and the handover runs through the agents' own outboxes. Every process stops at
-the end.
+would (issue 6), and the handover runs through the agents' own outboxes. Two supplier agents run
+too (issue 7): Utrecht's supplier of the rented scootmobiel and Amsterdam's contracted one, whose
+planner the demo plays; the suppliers settle the takeover price. Every process stops at the end.
 """
 
 from __future__ import annotations
@@ -29,7 +30,16 @@ from agent._demo_consent import (
     read_letter_link,
     status_page_lines,
 )
-from agent._local_network import AMSTERDAM, UTRECHT, LocalAgent, local_network
+from agent._demo_suppliers import SupplierStepFailed, supplier_steps
+from agent._local_network import (
+    AMSTERDAM,
+    HULPMIDDELEN,
+    UTRECHT,
+    ZORGTECHNIEK,
+    LocalAgent,
+    LocalNetwork,
+    local_network,
+)
 from agent.brp_simulator import moved, push_events
 from agent.errors import AgentError
 from registry.errors import RegistryError
@@ -82,6 +92,8 @@ class DemoSummary:
     receiving: dict[str, Any]
     devices: tuple[dict[str, Any], ...]
     consent: dict[str, Any] = field(default_factory=dict)
+    # Issue 7: each supplier's steps ({supplier, side, steps: [{step, at, detail}]}).
+    suppliers: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Machine-readable summary (camelCase; no BSN or other personal data)."""
@@ -99,6 +111,7 @@ class DemoSummary:
             ),
             # The link itself stays out: it is a key to the client's page.
             "consent": self.consent,
+            "suppliers": list(self.suppliers),
         }
 
 
@@ -130,6 +143,10 @@ def _demo_client(today: date) -> list[dict[str, Any]]:
                     "isoCode": "12 23 03",
                     "description": "Scootmobiel, vier wielen",
                     "ownership": "huur",
+                    # Rented from Utrecht's supplier; purchase data for the takeover price.
+                    "supplier": {"oin": HULPMIDDELEN.oin, "name": HULPMIDDELEN.name},
+                    "purchaseDate": (today - timedelta(days=700)).isoformat(),
+                    "purchasePriceCents": 389000,
                 },
                 device
                 | {
@@ -174,7 +191,8 @@ async def _start_handover(http: httpx.AsyncClient, utrecht: LocalAgent, today: d
         from_code=UTRECHT.gemeentecode,
         to_code=AMSTERDAM.gemeentecode,
         address=new_address,
-        move_date=today + timedelta(days=28),
+        # Moved today: the suppliers' settlement (due on the move date) happens during the demo.
+        move_date=today,
     )
     statuses = await push_events(
         http, utrecht.base_url + "/v1/brp-events", utrecht.brp_token, [event]
@@ -270,17 +288,38 @@ async def _status_lines(browser: httpx.AsyncClient, link: str) -> list[str]:
         raise DemoFailed(f"status page: {exc}") from exc
 
 
+async def _suppliers(
+    http: httpx.AsyncClient, network: LocalNetwork, dossier_id: str, seconds: float
+) -> tuple[dict[str, Any], ...]:
+    try:
+        steps = await supplier_steps(
+            http,
+            receiving=network.suppliers[ZORGTECHNIEK.key],
+            departing=network.suppliers[HULPMIDDELEN.key],
+            dossier_id=dossier_id,
+            seconds=seconds,
+        )
+    except SupplierStepFailed as exc:
+        raise DemoFailed(f"supplier step: {exc}") from exc
+    return steps
+
+
 async def _run(folder: Path, seconds: float, on_link: Callable[[str], None]) -> DemoSummary:
     began = time.monotonic()
     letters = folder / "letters"
+    settings = {"consent.letter_directory": letters, "takeover.deadline_interval_seconds": 0.5}
     async with (
-        local_network(folder, agent_settings={"consent.letter_directory": letters}) as network,
+        local_network(
+            folder, suppliers=(HULPMIDDELEN, ZORGTECHNIEK), agent_settings=settings
+        ) as network,
         httpx.AsyncClient(timeout=10.0) as http,
         httpx.AsyncClient(timeout=10.0, follow_redirects=False) as browser,
     ):
         utrecht, amsterdam = network.agents[UTRECHT.key], network.agents[AMSTERDAM.key]
         dossier_id = await _start_handover(http, utrecht, date.today())
         link, consent = await _give_consent(browser, letters, dossier_id, on_link)
+        left = max(seconds - (time.monotonic() - began), 1.0)
+        suppliers = await _suppliers(http, network, dossier_id, left)
         left = max(seconds - (time.monotonic() - began), 1.0)
         departing, receiving = await _wait_for_both(http, (utrecht, amsterdam), dossier_id, left)
         consent["statusPage"] = await _status_lines(browser, link)
@@ -295,6 +334,7 @@ async def _run(folder: Path, seconds: float, on_link: Callable[[str], None]) -> 
         receiving=_side(amsterdam, receiving),
         devices=_devices(receiving),
         consent=consent,
+        suppliers=suppliers,
     )
 
 
@@ -348,6 +388,17 @@ def _device_lines(devices: tuple[dict[str, Any], ...]) -> list[str]:
     return lines
 
 
+def _supplier_lines(suppliers: tuple[dict[str, Any], ...]) -> list[str]:
+    lines: list[str] = []
+    for supplier in suppliers:
+        lines.append(f"{supplier['supplier']} ({supplier['side']} supplier):")
+        for step in supplier["steps"]:
+            detail = f"  ({step['detail']})" if step["detail"] else ""
+            lines.append(f"  {_time(step['at'])}  {step['step']}{detail}")
+        lines.append("")
+    return lines
+
+
 def _consent_lines(consent: dict[str, Any]) -> list[str]:
     if not consent:
         return []
@@ -371,6 +422,7 @@ def render_summary(summary: DemoSummary) -> str:
         "",
         *_device_lines(summary.devices),
         "",
+        *_supplier_lines(summary.suppliers),
         *_consent_lines(summary.consent),
     ]
     return "\n".join(lines).rstrip()

@@ -52,6 +52,24 @@ def test_demo_json_reports_a_completed_handover() -> None:
     assert "Uw scootmobiel, vier wielen gaat mee." in status
     assert "Traplift, ingebouwd: kan niet mee verhuizen" in status
     assert "De overdracht is klaar." in status
+    # Issue 7: both suppliers ran; the demo played the receiving supplier's planner.
+    suppliers = {supplier["side"]: supplier for supplier in summary["suppliers"]}
+    assert suppliers["receiving"]["supplier"] == "Zorgtechniek"
+    assert [step["step"] for step in suppliers["receiving"]["steps"]] == [
+        "takeover order received",
+        "client contacted",
+        "device taken over",
+        "settlement accepted",
+    ]
+    assert suppliers["departing"]["supplier"] == "Hulpmiddelen BV"
+    assert [step["step"] for step in suppliers["departing"]["steps"]] == [
+        "departure notice received",
+        "settlement offered",
+    ]
+    assert "scootmobiel-1 goes to Zorgtechniek" in suppliers["departing"]["steps"][0]["detail"]
+    assert suppliers["departing"]["steps"][1]["detail"].startswith("EUR ")
+    receiving_states = [step["toState"] for step in summary["receiving"]["timeline"]]
+    assert receiving_states[-2:] == ["orders-placed", "completed"]
     # The token is a key to the client's page: it stays out of the JSON.
     assert "/link/" not in result.stdout
     # No BSN leaves the demo: not in the summary, not in what it prints.
@@ -109,8 +127,20 @@ def test_plain_words_show_the_status_page_the_client_saw() -> None:
         receiving={"gemeente": "H", "gemeentecode": "0363", "state": None, "timeline": []},
         devices=(),
         consent={"throughPage": True, "statusPage": ["Uw bed gaat mee."]},
+        suppliers=(
+            {
+                "supplier": "Zorgtechniek",
+                "side": "receiving",
+                "steps": [
+                    {"step": "client contacted", "at": "2025-03-03T09:00:00+00:00", "detail": ""}
+                ],
+            },
+        ),
     )
     text = render_summary(summary)
+    assert "Zorgtechniek (receiving supplier):" in text
+    assert "client contacted" in text
+    assert summary.to_json()["suppliers"][0]["side"] == "receiving"
     assert "consent page behind the personal link" in text
     assert "  Uw bed gaat mee." in text
     assert summary.to_json()["consent"]["throughPage"] is True
