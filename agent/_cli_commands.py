@@ -69,6 +69,17 @@ def agent_group() -> None:
     """Run a gemeente's or supplier's agent."""
 
 
+@agent_group.command("migrate")
+@_CONFIG
+@click.option("--sql", is_flag=True, help="Print the SQL for an empty database; change nothing.")
+def migrate(config_file: Path, sql: bool) -> None:
+    """Upgrade the agent database to the newest schema (serve does this on start too)."""
+    from agent._migrations import MIGRATIONS
+    from registry.schema_migrations import migrate_command
+
+    migrate_command(MIGRATIONS, _settings(config_file).database_url, sql=sql)
+
+
 @agent_group.command("serve")
 @_CONFIG
 @click.option(

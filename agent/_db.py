@@ -1,7 +1,8 @@
 """Database tables and engine of the agent (async SQLAlchemy 2; SQLite or PostgreSQL).
 
-Tables are created on start (Alembic comes later). Every write goes through
-:meth:`Database.transaction`; on SQLite one writer at a time (WAL, busy timeout).
+On start the schema is upgraded to the newest Alembic migration (``agent/_migrations/``).
+Every write goes through :meth:`Database.transaction`; on SQLite one writer at a time (WAL,
+busy timeout).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    MetaData,
     String,
     Text,
     TypeDecorator,
@@ -36,6 +38,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from agent._claims import Leased
+from agent._migrations import MIGRATIONS
+from registry.schema_migrations import NAMING_CONVENTION
 
 __all__ = [
     "Base",
@@ -73,6 +77,7 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
         datetime: UtcDateTime,
         dict[str, Any]: JSON,
@@ -257,8 +262,8 @@ class Database:
         self._write_lock = asyncio.Lock()
 
     async def create_tables(self) -> None:
-        async with self.engine.begin() as connection:
-            await connection.run_sync(Base.metadata.create_all)
+        """Bring the schema to the newest migration (Alembic upgrade to head; issue 8)."""
+        await MIGRATIONS.upgrade(self.engine)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -1,8 +1,8 @@
 """SQLAlchemy 2 models and engine of the registry (SQLite by default, PostgreSQL by URL).
 
 History is kept by never updating an entry or key in place: a change inserts a new version row,
-and the current state is the newest version (issue 3, "History"). Tables are created on start;
-migrations come with Alembic in a later issue.
+and the current state is the newest version (issue 3, "History"). On start the schema is
+upgraded to the newest Alembic migration (``registry/_migrations/``).
 """
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from registry.schema_migrations import NAMING_CONVENTION
 
 __all__ = [
     "AuditEvent",
@@ -54,6 +56,8 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     """Declarative base of the registry tables."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class ParticipantRow(Base):
@@ -166,6 +170,7 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 async def create_tables(engine: AsyncEngine) -> None:
-    """Create missing tables (Alembic migrations replace this in a later issue)."""
-    async with engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all)
+    """Bring the schema to the newest migration (Alembic upgrade to head; issue 8)."""
+    from registry._migrations import MIGRATIONS
+
+    await MIGRATIONS.upgrade(engine)

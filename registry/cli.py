@@ -25,6 +25,7 @@ __all__ = [
     "add_contract",
     "enrolment_code",
     "init_key",
+    "migrate",
     "onboard_supplier",
     "registry",
     "revoke_key",
@@ -87,6 +88,19 @@ def serve(
         log_config=None,
         **uvicorn_tls_options(settings),
     )
+
+
+@registry.command()
+@click.option(
+    "--database-url", help="Async SQLAlchemy URL [env MEEVERHUIZEN_REGISTRY_DATABASE_URL]."
+)
+@click.option("--sql", is_flag=True, help="Print the SQL for an empty database; change nothing.")
+def migrate(database_url: str | None, sql: bool) -> None:
+    """Upgrade the registry database to the newest schema (serve does this on start too)."""
+    from registry._migrations import MIGRATIONS
+    from registry.schema_migrations import migrate_command
+
+    migrate_command(MIGRATIONS, _settings(database_url=database_url).database_url, sql=sql)
 
 
 @registry.command("init-key")

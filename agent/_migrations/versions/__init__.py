@@ -1,0 +1,1 @@
+"""Revisions of the agent schema, oldest first by file name (loaded by Alembic, not imported)."""
