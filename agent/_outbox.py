@@ -312,9 +312,12 @@ class Outbox:
             .order_by(OutboxRow.execute_after, OutboxRow.sequence)
             .limit(self._policy.batch_size)
         )
-        if not self._database.is_sqlite:
-            # SQLite is single-process: a claim there is from an earlier run, killed mid-pass.
-            query = query.where(lease_free(OutboxRow, now))
+        if self._database.is_sqlite:
+            # SQLite is single-process and the pass lock keeps passes apart: no claim to write,
+            # so no write lock and no UPDATE per pass (a claim would only be ignored there).
+            async with self._database.reading() as session:
+                return (await session.scalars(query)).all()
+        query = query.where(lease_free(OutboxRow, now))
         return await claim_leased(
             self._database, query, owner=self._owner, now=now, lease=self._policy.claim_lease
         )

@@ -338,7 +338,7 @@ class AgentService:
             await self._transition(session, dossier, target, f"consent {consent.outcome}", now)
             if receiver_oin is not None:
                 dossier.partner_oin = receiver_oin
-                await self._send_offer(session, dossier, now)
+                await self._send_offer(session, dossier, now, consent=consent_row)
         self._wake()
         return await self.dossier(dossier_id)
 
@@ -350,14 +350,22 @@ class AgentService:
             await self._send_offer(session, dossier, now)
         self._wake()
 
-    async def _send_offer(self, session: AsyncSession, dossier: DossierRow, now: datetime) -> None:
+    async def _send_offer(
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        now: datetime,
+        *,
+        consent: ConsentRow | None = None,
+    ) -> None:
         check_transition("departing", dossier.state, "offer-sent")
-        consent = await session.scalar(
-            select(ConsentRow)
-            .where(ConsentRow.dossier_id == dossier.id, ConsentRow.outcome == "given")
-            .order_by(ConsentRow.recorded_at.desc())
-            .limit(1)
-        )
+        if consent is None:  # the consent just recorded in this transaction needs no read back
+            consent = await session.scalar(
+                select(ConsentRow)
+                .where(ConsentRow.dossier_id == dossier.id, ConsentRow.outcome == "given")
+                .order_by(ConsentRow.recorded_at.desc())
+                .limit(1)
+            )
         client = await load_client(session, dossier.client_bsn or "")
         if client is None:
             raise ProvisionUnknown("the client is no longer in the register")
