@@ -405,11 +405,17 @@ async def store_import(
 
 async def load_client(session: AsyncSession, bsn: str) -> RegisterClient | None:
     """The register's record of the client with this BSN, or None."""
-    row = await session.scalar(select(ClientRow).where(ClientRow.bsn == bsn))
-    if row is None:
-        return None
-    devices = await session.scalars(
-        select(DeviceRow).where(DeviceRow.client_id == row.id).order_by(DeviceRow.id)
+    # One round trip: the client with its devices (a handover reads the client several times).
+    found = await session.execute(
+        select(ClientRow, DeviceRow.details)
+        .outerjoin(DeviceRow, DeviceRow.client_id == ClientRow.id)
+        .where(ClientRow.bsn == bsn)
+        .order_by(DeviceRow.id)
     )
-    document = {**row.details, "bsn": row.bsn, "devices": [d.details for d in devices]}
+    rows = found.all()
+    if not rows:
+        return None
+    row = rows[0][0]
+    devices = [details for _, details in rows if details is not None]
+    document = {**row.details, "bsn": row.bsn, "devices": devices}
     return RegisterClient.model_validate(document)

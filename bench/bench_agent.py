@@ -12,12 +12,16 @@ Run: ``.venv/bin/python bench/bench_agent.py [--handovers N] [--concurrency C]``
 2. bare: a FastAPI endpoint that only reads the body, on the same kind of uvicorn process, posted
    the same offer-sized body with the same client (httpx) and concurrency: requests per second.
 3. peak memory: VmHWM (peak RSS) of each agent process from /proc.
+4. CPU per handover: user + system time of each agent process during the clocked phase, divided
+   by N. Unlike the rate it hardly depends on what else the machine runs, so it is the figure to
+   compare between runs; one agent's ceiling is about 1000 / (its CPU ms per handover) per core.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sqlite3
 import subprocess
 import sys
@@ -62,7 +66,7 @@ AGENT_SETTINGS = {"outbox_base_delay_seconds": 0.5, "outbox_max_delay_seconds": 
 
 
 def bsns(count: int) -> list[str]:
-    found = []
+    found: list[str] = []
     candidate = 900_000_000
     while len(found) < count:
         candidate += 1
@@ -129,6 +133,12 @@ def completed(database: Path) -> int:
         return int(row.fetchone()[0])
 
 
+def cpu_seconds(pid: int | None) -> float:
+    # /proc/<pid>/stat fields 14 and 15 (after the command name): utime and stime in ticks.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int | None) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -136,7 +146,9 @@ def peak_rss_mb(pid: int | None) -> float:
     return float("nan")
 
 
-async def handovers(count: int, concurrency: int) -> tuple[float, float, dict[str, float]]:
+async def handovers(
+    count: int, concurrency: int
+) -> tuple[float, float, dict[str, float], dict[str, float]]:
     with tempfile.TemporaryDirectory(prefix="bench-agent-") as folder:
         async with (
             local_network(Path(folder), agent_settings=AGENT_SETTINGS) as network,
@@ -169,6 +181,8 @@ async def handovers(count: int, concurrency: int) -> tuple[float, float, dict[st
                 "givenBy": "client",
                 "givenAt": datetime.now(UTC).isoformat(),
             }
+            agents = (utrecht, amsterdam)
+            cpu_before = {a.spec.key: cpu_seconds(a.server.pid) for a in agents}
             began = time.perf_counter()
             await bounded(
                 concurrency,
@@ -183,8 +197,12 @@ async def handovers(count: int, concurrency: int) -> tuple[float, float, dict[st
             while min(completed(a.database_path) for a in (utrecht, amsterdam)) < count:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
             rate = count / (time.perf_counter() - began)
-            memory = {a.spec.key: peak_rss_mb(a.server.pid) for a in (utrecht, amsterdam)}
-    return rate, start_rate, memory
+            cpu = {
+                a.spec.key: (cpu_seconds(a.server.pid) - cpu_before[a.spec.key]) * 1000 / count
+                for a in agents
+            }
+            memory = {a.spec.key: peak_rss_mb(a.server.pid) for a in agents}
+    return rate, start_rate, memory, cpu
 
 
 async def bare(requests: int, concurrency: int, body: bytes) -> float:
@@ -222,7 +240,7 @@ async def main() -> None:
     parser.add_argument("--handovers", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=16)
     arguments = parser.parse_args()
-    rate, start_rate, memory = await handovers(arguments.handovers, arguments.concurrency)
+    rate, start_rate, memory, cpu = await handovers(arguments.handovers, arguments.concurrency)
     offer_sized = b"x" * 2500
     bare_rate = await bare(arguments.handovers * 4, arguments.concurrency, offer_sized)
     print(f"handovers: {arguments.handovers}, client concurrency: {arguments.concurrency}")
@@ -232,6 +250,8 @@ async def main() -> None:
     print(f"ratio handovers / bare       {rate / bare_rate:10.3f}")
     for key, megabytes in memory.items():
         print(f"peak RSS agent {key:<13} {megabytes:10.1f} MB  (target < 150)")
+    for key, milliseconds in cpu.items():
+        print(f"CPU per handover {key:<11} {milliseconds:10.1f} ms")
 
 
 if __name__ == "__main__":
