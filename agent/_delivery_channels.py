@@ -16,9 +16,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Literal, Protocol
 
-import segno
-from fpdf import FPDF
-
 from agent.errors import DeliveryFailed
 from agent.settings import ConsentSettings
 
@@ -152,6 +149,11 @@ def _write_private(path: Path, content: bytes) -> None:
 
 def letter_pdf(notice: LinkNotice) -> bytes:
     """The letter as PDF (A4), with the link as text and as QR code."""
+    # Imported here: the PDF and QR libraries cost tens of MB of memory, and only agents that
+    # print letters need them.
+    import segno
+    from fpdf import FPDF
+
     pdf = FPDF(format="A4")
     pdf.set_title("Uw hulpmiddelen verhuizen mee")
     pdf.set_lang("nl")
