@@ -501,8 +501,8 @@ class OrderDesk:
             session,
             kind="supplier-overdue",
             description=(
-                f"Leverancier {row.supplier_name} heeft de cliënt niet vóór "
-                f"{row.contact_before.isoformat()} gemeld contact te hebben gehad "
+                f"Leverancier {row.supplier_name} heeft niet uiterlijk op "
+                f"{row.contact_before.isoformat()} gemeld contact met de cliënt te hebben gehad "
                 f"(hulpmiddel {row.device_id})."
             ),
             now=now,

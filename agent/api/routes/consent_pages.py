@@ -342,8 +342,8 @@ def _status_lines(page: ClientPage) -> list[str]:
         if device.outcome == "take-over" and page.supplier_contact_before is not None:
             lines.append(
                 f"Uw {device.name.lower()} gaat mee. De leverancier van de gemeente "
-                f"{page.receiving_gemeente} neemt vóór {_dutch_date(page.supplier_contact_before)}"
-                " contact met u op."
+                f"{page.receiving_gemeente} neemt uiterlijk op "
+                f"{_dutch_date(page.supplier_contact_before)} contact met u op."
             )
     if not lines:
         lines.append(
