@@ -18,11 +18,20 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from protocol._jcs import canonicalize
 from protocol._json import read_json
-from protocol._keys import PublicKey, algorithm_for_key, public_key_from_jwk, thumbprint
+from protocol._keys import (
+    PublicKey,
+    algorithm_for_key,
+    b64url_encode,
+    private_key_from_jwk,
+    public_key_from_jwk,
+    raw_sign,
+    thumbprint,
+)
 from protocol.errors import (
     AlgorithmNotAllowed,
     BodyTooLarge,
@@ -38,7 +47,8 @@ from protocol.errors import (
     SignatureRepeated,
     UnsupportedVersion,
 )
-from protocol.jws import _verify_decoded, read_protected_header, sign_compact
+from protocol.jws import _check_header as check_protected_header
+from protocol.jws import _decode_header, _split, _verify_decoded
 from protocol.messages import Message, message_to_json, parse_message
 
 __all__ = [
@@ -63,6 +73,8 @@ _SIGNED_DIGEST = {"mId": HTTP_HEADERS_MECHANISM, "pars": ["digest"]}
 _CRITICAL = ("b64", "sigD", "sigT")
 # JAdES (ETSI TS 119 182-1) sigT: UTC time to the second, "YYYY-MM-DDThh:mm:ssZ".
 _SIGNING_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
 _VERSION = re.compile(r"(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})")
 
 
@@ -154,19 +166,39 @@ def _format_signing_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _whole_seconds(moment: datetime) -> int:
+    # sigT has whole seconds; exact integer arithmetic (no float timestamp) keys the cache below.
+    if moment.tzinfo is None:
+        raise ValueError("signing_time must be timezone-aware")
+    return (moment - _EPOCH) // _SECOND
+
+
+@functools.lru_cache(maxsize=64)
+def _encoded_protected_header(algorithm: str, kid: str, seconds: int) -> str:
+    # A signer sends many messages within a second with the same key: build the header once.
+    protected: dict[str, Any] = {
+        "alg": algorithm,
+        "b64": False,
+        "crit": list(_CRITICAL),
+        "kid": kid,
+        "sigD": _SIGNED_DIGEST,
+        "sigT": _format_signing_time(_EPOCH + seconds * _SECOND),
+    }
+    check_protected_header(protected)
+    return b64url_encode(canonicalize(protected))
+
+
 def sign_body(body: bytes, private_jwk: Mapping[str, Any], *, signing_time: datetime) -> SignedBody:
     """Sign ``body`` as is: its Digest header plus a detached JAdES JWS over that header."""
     digest = _digest_header(body)
-    protected = {
-        "alg": algorithm_for_key(private_jwk),
-        "b64": False,
-        "crit": list(_CRITICAL),
-        "kid": thumbprint(private_jwk),
-        "sigD": _SIGNED_DIGEST,
-        "sigT": _format_signing_time(signing_time),
-    }
-    token = sign_compact(_signing_input(digest), private_jwk, protected=protected, detached=True)
-    return SignedBody(body=body, digest=digest, signature=token)
+    seconds = _whole_seconds(signing_time)
+    encoded_header = _encoded_protected_header(
+        algorithm_for_key(private_jwk), thumbprint(private_jwk), seconds
+    )
+    # RFC 7797 section 5: with b64 false the signing input is the header, ".", and the payload.
+    signing_input = encoded_header.encode("ascii") + b"." + _signing_input(digest)
+    signature = b64url_encode(raw_sign(private_key_from_jwk(private_jwk), signing_input))
+    return SignedBody(body=body, digest=digest, signature=f"{encoded_header}..{signature}")
 
 
 def sign_message(
@@ -179,7 +211,7 @@ def sign_message(
 @dataclass(frozen=True)
 class _Checked:
     token: str
-    header: dict[str, Any]
+    header: Mapping[str, Any]
     digest: str
     document: dict[str, Any]
     signing_time: datetime
@@ -231,10 +263,15 @@ def _check_digest(digests: list[str], body: bytes) -> str:
     return combined
 
 
-def _check_header(token: str, policy: VerificationPolicy) -> tuple[dict[str, Any], datetime]:
-    header = read_protected_header(token)
-    if header["alg"] not in policy.algorithms:
-        raise AlgorithmNotAllowed(f"alg {header['alg']} is not allowed by this receiver")
+@functools.lru_cache(maxsize=128)
+def _protected_header(encoded_header: str) -> Mapping[str, Any]:
+    # Cached per encoded header (one sender, key and second): a burst decodes it once.
+    return MappingProxyType(_decode_header(encoded_header))
+
+
+@functools.lru_cache(maxsize=128)
+def _jades_signing_time(encoded_header: str) -> datetime:
+    header = _protected_header(encoded_header)
     if header.get("b64") is not False or sorted(header.get("crit", [])) != sorted(_CRITICAL):
         raise MalformedSignature("signature must be detached with b64 false and crit b64/sigD/sigT")
     if header.get("sigD") != _SIGNED_DIGEST:
@@ -245,10 +282,17 @@ def _check_header(token: str, policy: VerificationPolicy) -> tuple[dict[str, Any
     if not isinstance(signing_time, str) or not _SIGNING_TIME.fullmatch(signing_time):
         raise MalformedSignature("sigT must be a UTC time YYYY-MM-DDThh:mm:ssZ")
     try:  # the pattern above leaves only the calendar to check; "Z" gives UTC (Python 3.11)
-        moment = datetime.fromisoformat(signing_time)
+        return datetime.fromisoformat(signing_time)
     except ValueError as exc:
         raise MalformedSignature("sigT is not a valid time") from exc
-    return header, moment
+
+
+def _check_header(token: str, policy: VerificationPolicy) -> tuple[Mapping[str, Any], datetime]:
+    encoded_header, _, _ = _split(token)
+    header = _protected_header(encoded_header)
+    if header["alg"] not in policy.algorithms:
+        raise AlgorithmNotAllowed(f"alg {header['alg']} is not allowed by this receiver")
+    return header, _jades_signing_time(encoded_header)
 
 
 def _check_cheap(
