@@ -1,9 +1,13 @@
 """RFC 8785 JSON Canonicalization Scheme (JCS).
 
-The fast path lets the C encoder of ``json.dumps`` do the work; its output equals JCS whenever the
+The fast path lets a C encoder (``orjson``, else ``json.dumps``) do the work; its output equals JCS
+whenever the
 value holds no floats, no integers of 16 or more digits and no object key at or above U+E000 (the
 only place where Python's code point order differs from the UTF-16 code unit order of RFC 8785
-section 3.2.3). Anything else goes through the exact, slower serializer below.
+section 3.2.3). Anything else goes through the exact, slower serializer below. ``orjson`` writes
+NaN and Infinity as ``null`` and refuses what ``json`` may accept (non-string keys, subclasses,
+integers beyond 64 bits, deep nesting): output with ``null`` and every refusal go to ``json``, so
+the result and every error are those of the ``json`` encoder.
 
 The proof that the encoder output has none of these uses only C-speed byte operations
 (``bytes.translate`` and substring search), see ``_needs_exact_path``; a string that merely looks
@@ -15,6 +19,8 @@ from __future__ import annotations
 import json
 import math
 from typing import Any
+
+import orjson
 
 from protocol._json import JsonValue
 from protocol.errors import MalformedJson
@@ -49,6 +55,12 @@ _LONG_INTEGER = b"0" * 16 + b":"
 # value keeps an "x" (a quote, or a letter of true/false/null). Free text keeps its letters and
 # spaces as "x", so only text such as ",1.5," gives a (harmless) false alarm.
 _FLOAT_CLASSES = _table((b".e", b"."), _AROUND_VALUE, other=b"x")
+_ORJSON_OPTIONS = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
 _fast_encoder = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
 )
@@ -56,16 +68,26 @@ _fast_encoder = json.JSONEncoder(
 
 def canonicalize(value: JsonValue) -> bytes:
     """Return the RFC 8785 canonical UTF-8 form of a JSON value."""
-    try:
-        data = _fast_encoder.encode(value).encode("utf-8")
-    except ValueError as exc:  # NaN or Infinity (section 3.2.2.3), or a lone surrogate
-        raise MalformedJson(f"value cannot be canonicalized: {exc}") from exc
+    data = _encode(value)
     if _needs_exact_path(data):
         try:
             return _serialize(value).encode("utf-8")
         except UnicodeEncodeError as exc:
             raise MalformedJson("string contains an unpaired UTF-16 surrogate") from exc
     return data
+
+
+def _encode(value: JsonValue) -> bytes:
+    try:
+        data = orjson.dumps(value, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        data = b"null"  # let json decide
+    if b"null" not in data:
+        return data
+    try:
+        return _fast_encoder.encode(value).encode("utf-8")
+    except ValueError as exc:  # NaN or Infinity (section 3.2.2.3), or a lone surrogate
+        raise MalformedJson(f"value cannot be canonicalized: {exc}") from exc
 
 
 def _needs_exact_path(data: bytes) -> bool:
