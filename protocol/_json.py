@@ -3,6 +3,10 @@
 The size limit is checked before any parsing; input must be UTF-8 without a byte order mark;
 objects with a repeated key, NaN/Infinity, numbers that overflow a double and lone surrogates are
 refused, so every accepted document has exactly one RFC 8785 canonical form.
+
+Most documents are read by ``orjson`` (C, no Python call per object), see ``_read_fast``; anything
+it would read differently, and anything it refuses, is read by ``json`` with a hook per object,
+so the result and every error stay those of the ``json`` path.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import json
 import math
 import re
 from typing import Any, TypeAlias
+
+import orjson
 
 from protocol.errors import BodyTooLarge, DuplicateJsonKey, MalformedJson
 
@@ -21,6 +27,9 @@ JsonValue: TypeAlias = dict[str, "JsonValue"] | list["JsonValue"] | str | int | 
 # A \uD800-\uDFFF escape in the raw text: only then can a parsed string hold a surrogate.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# orjson reads integers beyond 64 bits as floats: 19 digits in a row go to the json path.
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_DIGITS = b"0" * 19
 
 
 def _object_from_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -60,18 +69,42 @@ def _has_surrogate(value: Any) -> bool:
     return False
 
 
+def _read_fast(data: bytes) -> tuple[bool, Any]:
+    """``(True, document)`` when orjson reads ``data`` exactly as the json path would."""
+    # Without a backslash every quote in the text delimits a string, and every string of the
+    # parsed document is written with exactly two quotes; an object member lost to a repeated
+    # key takes at least its name with it, so fewer quotes come back (RFC 8259 section 4).
+    if b"\\" in data or _LONG_DIGITS in data.translate(_DIGITS_AS_ZERO):
+        return False, None
+    try:
+        document = orjson.loads(data)
+        written_again = orjson.dumps(document)
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):  # refused, or nested too deeply
+        return False, None
+    return written_again.count(b'"') == data.count(b'"'), document
+
+
 def read_json(data: bytes, *, max_bytes: int) -> Any:
     """Parse ``data`` as strict UTF-8 JSON, refusing oversized input before reading it."""
     if len(data) > max_bytes:
         raise BodyTooLarge(f"body has {len(data)} bytes, the limit is {max_bytes}")
     if data.startswith(b"\xef\xbb\xbf"):
         raise MalformedJson("body starts with a byte order mark (RFC 8259 section 8.1)")
+    exact, document = _read_fast(data)
+    if not exact:
+        document = _read_exact(data)
+    if _SURROGATE_ESCAPE.search(data) and _has_surrogate(document):
+        raise MalformedJson("body contains an unpaired UTF-16 surrogate (RFC 7493 section 2.1)")
+    return document
+
+
+def _read_exact(data: bytes) -> Any:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MalformedJson(f"body is not UTF-8: {exc.reason} at byte {exc.start}") from exc
     try:
-        document = json.loads(
+        return json.loads(
             text,
             object_pairs_hook=_object_from_pairs,
             parse_constant=_refuse_constant,
@@ -81,6 +114,3 @@ def read_json(data: bytes, *, max_bytes: int) -> Any:
         raise MalformedJson(f"body is not JSON: {exc.msg} at position {exc.pos}") from exc
     except RecursionError as exc:
         raise MalformedJson("body nests too deeply") from exc
-    if _SURROGATE_ESCAPE.search(data) and _has_surrogate(document):
-        raise MalformedJson("body contains an unpaired UTF-16 surrogate (RFC 7493 section 2.1)")
-    return document
