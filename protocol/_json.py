@@ -27,9 +27,14 @@ JsonValue: TypeAlias = dict[str, "JsonValue"] | list["JsonValue"] | str | int | 
 # A \uD800-\uDFFF escape in the raw text: only then can a parsed string hold a surrogate.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# orjson reads integers beyond 64 bits as floats: 19 digits in a row go to the json path.
-_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
-_LONG_DIGITS = b"0" * 19
+# orjson reads integers beyond 64 bits as floats, so a number of 19 or more digits goes to the json
+# path. With digits as "0", quotes kept and all else "x", such a number shows as "x" and 19 "0"
+# (a number follows ":", ",", "[", "-" or whitespace); a string such as an OIN shows a quote first.
+_NUMBER_CLASSES = bytes(
+    ord("0") if chr(byte) in "0123456789" else byte if byte == ord('"') else ord("x")
+    for byte in range(256)
+)
+_LONG_INTEGER = b"0" * 19
 
 
 def _object_from_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -69,12 +74,17 @@ def _has_surrogate(value: Any) -> bool:
     return False
 
 
+def _has_long_integer(data: bytes) -> bool:
+    classes = data.translate(_NUMBER_CLASSES)
+    return classes.startswith(_LONG_INTEGER) or b"x" + _LONG_INTEGER in classes
+
+
 def _read_fast(data: bytes) -> tuple[bool, Any]:
     """``(True, document)`` when orjson reads ``data`` exactly as the json path would."""
     # Without a backslash every quote in the text delimits a string, and every string of the
     # parsed document is written with exactly two quotes; an object member lost to a repeated
     # key takes at least its name with it, so fewer quotes come back (RFC 8259 section 4).
-    if b"\\" in data or _LONG_DIGITS in data.translate(_DIGITS_AS_ZERO):
+    if b"\\" in data or _has_long_integer(data):
         return False, None
     try:
         document = orjson.loads(data)

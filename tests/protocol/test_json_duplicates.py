@@ -88,7 +88,10 @@ def test_repeated_key_refused_at_any_depth(data: bytes) -> None:
         read_json(data, max_bytes=1 << 20)
 
 
-def test_integer_beyond_64_bits_stays_an_integer() -> None:
-    assert read_json(b"[123456789012345678901234567890]", max_bytes=100) == [
-        123456789012345678901234567890
-    ]
+@pytest.mark.parametrize(
+    "text",
+    ["%s", "[%s]", "[1,%s]", '{"a":%s}', '{"a": %s}', "[\n%s]", "[-%s]", '{"oin":"%s","n":%s}'],
+)
+def test_integer_beyond_64_bits_stays_an_integer(text: str) -> None:
+    data = text.replace("%s", "123456789012345678901234567890").encode()
+    assert repr(read_json(data, max_bytes=200)) == repr(json.loads(data))
