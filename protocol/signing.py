@@ -373,7 +373,7 @@ def verify_body(
 def _envelope_text(document: Mapping[str, Any], *path: str) -> str:
     value: Any = document
     for name in path:
-        value = value.get(name) if isinstance(value, Mapping) else None
+        value = value.get(name) if isinstance(value, dict) else None  # parsed JSON: dicts
     if not isinstance(value, str) or not value:
         raise InvalidMessage(f"{'.'.join(path)}: required field is missing")
     return value
