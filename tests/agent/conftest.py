@@ -19,9 +19,11 @@ from agent.service import AgentService, ConsentInput, DossierStart
 from agent.settings import AgentSettings, hash_token
 from protocol.clock import FrozenClock
 from protocol.jwk import generate_private_jwk, public_jwk
-from protocol.messages import Address
+from protocol.messages import MESSAGE_TYPES, Address
 from protocol.signing import VerificationKey
+from registry.client import RegistryClient
 from registry.errors import ParticipantUnknown
+from registry.operator import OperatorClient
 from tests.conftest import TEST_DATABASE_URL_VARIABLE, _postgresql_database
 
 DATA = Path(__file__).parent / "data"
@@ -252,3 +254,38 @@ async def agents(
                     AMSTERDAM_OIN: receiving_settings.private_jwk(),
                 },
             )
+
+
+REGISTRY = "http://registry.test"
+REGISTRY_TOKEN = "registry-operator-token-for-agent-tests-0123"
+
+
+@pytest.fixture
+def registry_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the same backend for the registry app."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite+aiosqlite:///{tmp_path / 'registry.sqlite'}"
+    else:
+        yield from _postgresql_database(os.environ[TEST_DATABASE_URL_VARIABLE])
+
+
+async def enrol_in_registry(
+    http: httpx.AsyncClient, anchor: dict[str, Any], clock: FrozenClock, settings: AgentSettings
+) -> None:
+    """Enrol an agent in the registry at ``REGISTRY`` as its operator and the agent would."""
+    operator = OperatorClient(REGISTRY, REGISTRY_TOKEN, http=http)
+    if settings.role == "supplier":
+        await operator.onboard_supplier(
+            oin=settings.oin, kvk_number=settings.kvk_number or "", name=settings.name
+        )
+        code = await operator.issue_enrolment_code(supplier_oin=settings.oin)
+    else:
+        code = await operator.issue_enrolment_code(gemeentecode=settings.gemeentecode)
+    await RegistryClient(REGISTRY, anchor, http=http, clock=clock).enrol(
+        code=code,
+        oin=settings.oin,
+        endpoint=settings.public_base_url,
+        protocol_versions=["1.0"],
+        message_types=list(MESSAGE_TYPES),
+        public_jwks=[public_jwk(settings.private_jwk())],
+    )

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import format_datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,28 +28,24 @@ from agent.service import AgentService, ConsentInput, DossierStart
 from protocol.clock import FrozenClock
 from protocol.identifiers import is_valid_bsn
 from protocol.jwk import generate_private_jwk, public_jwk
-from protocol.messages import MESSAGE_TYPES
 from registry.app import create_app as create_registry_app
-from registry.client import RegistryClient
-from registry.operator import OperatorClient
 from registry.settings import RegistrySettings
 from tests.agent.conftest import (
     DATA,
     MOVE_DATE,
     NEW_ADDRESS,
+    REGISTRY_TOKEN,
     START,
     WEBHOOK,
     Backoffice,
     Network,
     agent_settings,
+    enrol_in_registry,
 )
-from tests.conftest import TEST_DATABASE_URL_VARIABLE, _postgresql_database
 
 BATCH = 20
-REGISTRY = "http://registry.test"
 REGISTRY_HOST = "registry.test"
 AGENT_HOSTS = frozenset({"utrecht.test", "amsterdam.test"})
-REGISTRY_TOKEN = "registry-operator-token-for-fault-tests-01"
 # Per dossier: started, waiting-for-consent, consent-given, offer-sent, decided, completed.
 DEPARTING_STATES = 6
 # Per dossier: offer-received, decided, completed.
@@ -168,30 +162,6 @@ def _consent() -> ConsentInput:
 
 
 @pytest.fixture
-def registry_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    if database_url.startswith("sqlite"):
-        yield f"sqlite+aiosqlite:///{tmp_path / 'registry.sqlite'}"
-    else:
-        yield from _postgresql_database(os.environ[TEST_DATABASE_URL_VARIABLE])
-
-
-async def _enrol(
-    http: httpx.AsyncClient, anchor: dict[str, Any], clock: FrozenClock, service: AgentService
-) -> None:
-    settings = service.settings
-    operator = OperatorClient(REGISTRY, REGISTRY_TOKEN, http=http)
-    code = await operator.issue_enrolment_code(gemeentecode=settings.gemeentecode)
-    await RegistryClient(REGISTRY, anchor, http=http, clock=clock).enrol(
-        code=code,
-        oin=settings.oin,
-        endpoint=settings.public_base_url,
-        protocol_versions=["1.0"],
-        message_types=list(MESSAGE_TYPES),
-        public_jwks=[public_jwk(settings.private_jwk())],
-    )
-
-
-@pytest.fixture
 async def world(
     database_url: str, second_database_url: str, registry_database_url: str
 ) -> AsyncIterator[World]:
@@ -223,7 +193,7 @@ async def world(
             network.routes[f"{gemeente}.test"] = httpx.ASGITransport(app=app)
             await stack.enter_async_context(app.router.lifespan_context(app))
             services.append(app.state.service)
-            await _enrol(http, anchor, clock, app.state.service)
+            await enrol_in_registry(http, anchor, clock, app.state.service.settings)
         network.requests.clear()
         yield World(network, clock, services[0], services[1], backoffice)
 

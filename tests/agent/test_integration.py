@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -16,10 +13,7 @@ from agent.app import create_app
 from agent.service import AgentService
 from protocol.clock import FrozenClock
 from protocol.jwk import generate_private_jwk, public_jwk
-from protocol.messages import MESSAGE_TYPES
 from registry.app import create_app as create_registry_app
-from registry.client import RegistryClient
-from registry.operator import OperatorClient
 from registry.settings import RegistrySettings
 from tests.agent.conftest import (
     AUTH,
@@ -27,38 +21,12 @@ from tests.agent.conftest import (
     DATA,
     MOVE_DATE,
     NEW_ADDRESS,
+    REGISTRY_TOKEN,
     START,
     Network,
     agent_settings,
+    enrol_in_registry,
 )
-from tests.conftest import TEST_DATABASE_URL_VARIABLE, _postgresql_database
-
-REGISTRY = "http://registry.test"
-REGISTRY_TOKEN = "registry-operator-token-for-agent-tests-0123"
-
-
-@pytest.fixture
-def registry_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    if database_url.startswith("sqlite"):
-        yield f"sqlite+aiosqlite:///{tmp_path / 'registry.sqlite'}"
-    else:
-        yield from _postgresql_database(os.environ[TEST_DATABASE_URL_VARIABLE])
-
-
-async def _enrol(
-    http: httpx.AsyncClient, anchor: dict[str, Any], clock: FrozenClock, service: AgentService
-) -> None:
-    settings = service.settings
-    operator = OperatorClient(REGISTRY, REGISTRY_TOKEN, http=http)
-    code = await operator.issue_enrolment_code(gemeentecode=settings.gemeentecode)
-    await RegistryClient(REGISTRY, anchor, http=http, clock=clock).enrol(
-        code=code,
-        oin=settings.oin,
-        endpoint=settings.public_base_url,
-        protocol_versions=["1.0"],
-        message_types=list(MESSAGE_TYPES),
-        public_jwks=[public_jwk(settings.private_jwk())],
-    )
 
 
 @pytest.fixture
@@ -91,7 +59,7 @@ async def world(
             network.routes[f"{gemeente}.test"] = httpx.ASGITransport(app=app)
             await stack.enter_async_context(app.router.lifespan_context(app))
             services.append(app.state.service)
-            await _enrol(http, anchor, clock, app.state.service)
+            await enrol_in_registry(http, anchor, clock, app.state.service.settings)
         yield http, services[0], services[1]
 
 

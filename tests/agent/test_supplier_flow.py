@@ -26,10 +26,9 @@ from agent.service import AgentService, ConsentInput, DossierStart
 from agent.settings import AgentSettings, TakeoverSettings, hash_token
 from protocol.clock import FrozenClock
 from protocol.jwk import generate_private_jwk, public_jwk
-from protocol.messages import MESSAGE_TYPES, SettlementInputs, TakeoverOrder
+from protocol.messages import SettlementInputs, TakeoverOrder
 from protocol.settlement import residual_value_cents
 from registry.app import create_app as create_registry_app
-from registry.client import RegistryClient
 from registry.operator import OperatorClient
 from registry.settings import RegistrySettings
 from tests.agent.conftest import (
@@ -39,14 +38,15 @@ from tests.agent.conftest import (
     DATA,
     MOVE_DATE,
     NEW_ADDRESS,
+    REGISTRY,
+    REGISTRY_TOKEN,
     START,
     Network,
     agent_settings,
+    enrol_in_registry,
 )
 from tests.conftest import TEST_DATABASE_URL_VARIABLE, _postgresql_database
 
-REGISTRY = "http://registry.test"
-REGISTRY_TOKEN = "registry-operator-token-for-supplier-tests-01"
 DEPARTING_SUPPLIER = ("00000003123456780000", "12345678", "Hulpmiddelen BV", "hulpmiddelen")
 PREFERRED = ("00000003876543210000", "87654321", "Zorgtechniek", "zorgtechniek")
 NEXT = ("00000003112233440000", "11223344", "Revalidatie Noord", "noord")
@@ -165,30 +165,6 @@ class World:
         return (await service.dossier(dossier_id)).state
 
 
-async def _enrol(
-    world_http: httpx.AsyncClient,
-    anchor: dict[str, Any],
-    clock: FrozenClock,
-    operator: OperatorClient,
-    settings: AgentSettings,
-) -> None:
-    if settings.role == "supplier":
-        await operator.onboard_supplier(
-            oin=settings.oin, kvk_number=settings.kvk_number or "", name=settings.name
-        )
-        code = await operator.issue_enrolment_code(supplier_oin=settings.oin)
-    else:
-        code = await operator.issue_enrolment_code(gemeentecode=settings.gemeentecode)
-    await RegistryClient(REGISTRY, anchor, http=world_http, clock=clock).enrol(
-        code=code,
-        oin=settings.oin,
-        endpoint=settings.public_base_url,
-        protocol_versions=["1.0"],
-        message_types=list(MESSAGE_TYPES),
-        public_jwks=[public_jwk(settings.private_jwk())],
-    )
-
-
 @pytest.fixture
 def takeover_settings() -> dict[str, dict[str, Any]]:
     """Per supplier host: TakeoverSettings fields (tests override to provoke a dispute)."""
@@ -242,7 +218,7 @@ async def world(
             )
             await stack.enter_async_context(app.router.lifespan_context(app))
             services.append(app.state.service)
-            await _enrol(http, anchor, clock, operator, one)
+            await enrol_in_registry(http, anchor, clock, one)
         yield World(
             http=http,
             clock=clock,
