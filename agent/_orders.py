@@ -30,6 +30,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from agent._db import Base, Database, DossierRow, OutboxRow, ProvisionRow
 from agent._deadlines import DeadlineRow, Deadlines, cancel_deadlines, schedule_deadline
 from agent._directory import Directory
+from agent._metrics import AgentMetrics
 from agent._outbox import OutboxPolicy, enqueue
 from agent._register import load_client
 from agent._tasks import open_task
@@ -193,6 +194,7 @@ class OrderDesk:
         calendar: WorkingDayCalendar,
         deadlines: Deadlines,
         transition: Transition,
+        metrics: AgentMetrics,
     ) -> None:
         self._settings = settings
         self._database = database
@@ -200,6 +202,7 @@ class OrderDesk:
         self._policy = policy
         self._calendar = calendar
         self._transition = transition
+        self._metrics = metrics
         # Registry answers looked up before the inbound transaction, by message id.
         self._suppliers: dict[str, dict[str, list[dict[str, str]] | None]] = {}
         self._connected: dict[str, dict[str, bool]] = {}
@@ -497,6 +500,7 @@ class OrderDesk:
         if row is None or not row.active or row.status in _CONTACTED:
             return
         row.overdue, row.updated_at = True, now
+        self._metrics.deadline_breached("supplier-contact")
         await open_task(
             session,
             kind="supplier-overdue",

@@ -93,6 +93,12 @@ from registry.errors import ParticipantNotEnrolled, ParticipantUnknown, Registry
 __all__ = ["AgentService"]
 
 _SIGNATURE_HEADER = "payload-signature"
+_CONSENT_OUTCOMES = {
+    "consent-given": "given",
+    "consent-refused": "refused",
+    "consent-expired": "expired",
+    "consent-withdrawn": "withdrawn",
+}
 _IMPORT_CHUNK = 200
 _log = logging.getLogger("meeverhuizen.agent")
 
@@ -163,6 +169,7 @@ class AgentService:
             calendar=calendar,
             deadlines=self.deadlines,
             transition=self._transition,
+            metrics=self.metrics,
         )
         self.supplier = SupplierDesk(
             settings=settings,
@@ -171,6 +178,7 @@ class AgentService:
             calendar=calendar,
             deadlines=self.deadlines,
             clock=clock,
+            metrics=self.metrics,
         )
         self._wake: Callable[[], None] = lambda: None
         # Set by the scheduler while it runs (readiness, issue 8).
@@ -667,6 +675,11 @@ class AgentService:
         previous = dossier.state
         dossier.state, dossier.updated_at = target, now
         await self._record(session, dossier, previous, target, cause, now)
+        # Consent is the departing side's to count; the receiver records a withdrawal too.
+        if _side(dossier) == "departing" and target in _CONSENT_OUTCOMES:
+            self.metrics.consent_outcome(_CONSENT_OUTCOMES[target])
+            if target == "consent-expired":
+                self.metrics.deadline_breached("consent-answer")
 
     async def _record(
         self,

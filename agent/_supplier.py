@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from agent._db import Base, Database, InboundMessageRow
 from agent._deadlines import DeadlineRow, Deadlines, cancel_deadlines, schedule_deadline
+from agent._metrics import AgentMetrics
 from agent._orders import day_end, enqueue_protocol_message, stripped_order
 from agent._outbox import OutboxPolicy
 from agent._tasks import open_task
@@ -204,12 +205,14 @@ class SupplierDesk:
         calendar: WorkingDayCalendar,
         deadlines: Deadlines,
         clock: Clock,
+        metrics: AgentMetrics,
     ) -> None:
         self._settings = settings
         self._database = database
         self._policy = policy
         self._calendar = calendar
         self._clock = clock
+        self._metrics = metrics
         deadlines.register(CONTACT_REMINDER, self._on_reminder)
         deadlines.register(CONTACT_OVERDUE, self._on_overdue)
         deadlines.register(SETTLEMENT_DUE, self._on_settlement_due)
@@ -505,6 +508,7 @@ class SupplierDesk:
         if row is None or row.status != "received":
             return
         row.overdue, row.updated_at = True, now
+        self._metrics.deadline_breached("supplier-contact")
         await open_task(
             session,
             kind="supplier-overdue",

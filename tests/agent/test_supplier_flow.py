@@ -467,6 +467,13 @@ async def test_supplier_agent_refuses_gemeente_actions(world: World) -> None:
 # --- deadlines --------------------------------------------------------------------------------
 
 
+def _breached(service: AgentService) -> float:
+    value = service.metrics.registry.get_sample_value(
+        "meeverhuizen_deadlines_breached_total", {"kind": "supplier-contact"}
+    )
+    return value or 0.0
+
+
 @pytest.mark.parametrize("start_time", [datetime(2025, 5, 27, 9, 0, tzinfo=UTC)])
 async def test_contact_deadline_escalates_across_ascension_day(world: World) -> None:
     await world.contract(PREFERRED, 1)
@@ -485,6 +492,7 @@ async def test_contact_deadline_escalates_across_ascension_day(world: World) -> 
     assert [t.kind for t in await supplier.tasks.list("open")] == ["supplier-contact-due"]
     assert await world.amsterdam.tasks.list("open") == []
     assert not (await world.orders_at(PREFERRED))[0]["overdue"]
+    assert _breached(supplier) == 0
 
     # Just after the end of Wednesday 4 June (22:00 UTC in summer time): escalation.
     world.clock.set(datetime(2025, 6, 4, 22, 0, 1, tzinfo=UTC))
@@ -497,6 +505,9 @@ async def test_contact_deadline_escalates_across_ascension_day(world: World) -> 
     tasks = await world.amsterdam.tasks.list("open", dossier_id=dossier_id)
     assert [t.kind for t in tasks] == ["supplier-overdue"]
     assert (await world.amsterdam.orders.list())[0].overdue is True
+    # Both sides count the breach in their metrics (issue 8), once.
+    assert _breached(supplier) == 1
+    assert _breached(world.amsterdam) == 1
     overdue = await world.http.get("http://amsterdam.test/v1/placed-orders?open=true", headers=AUTH)
     assert [o["overdue"] for o in overdue.json()] == [True]
 
