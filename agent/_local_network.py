@@ -202,10 +202,6 @@ class LocalAgent:
         """Authorization header of the gemeente's case system."""
         return {"Authorization": f"Bearer {self.case_system_token}"}
 
-    def brp_auth(self) -> dict[str, str]:
-        """Authorization header of the BRP event source that pushes to this agent."""
-        return {"Authorization": f"Bearer {self.brp_token}"}
-
 
 @dataclass
 class LocalSupplier:
