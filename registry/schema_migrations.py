@@ -12,6 +12,7 @@ import hashlib
 import io
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,14 +23,15 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import DateTime, TypeDecorator
 
 __all__ = [
     "NAMING_CONVENTION",
     "SchemaMigrations",
     "SchemaNotMigrated",
+    "UtcDateTime",
     "developer_command",
     "migrate_command",
 ]
@@ -49,6 +51,26 @@ class SchemaNotMigrated(Exception):
     """The database has the service's tables but no version table: made before migrations."""
 
     code = "schema_not_migrated"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        moment = value.astimezone(UTC)
+        return moment.replace(tzinfo=None) if dialect.name == "sqlite" else moment
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _render_item(type_: str, item: Any, _context: AutogenContext) -> str | Literal[False]:
