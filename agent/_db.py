@@ -2,7 +2,7 @@
 
 On start the schema is upgraded to the newest Alembic migration (``agent/_migrations/``).
 Every write goes through :meth:`Database.transaction`; on SQLite one writer at a time (WAL,
-busy timeout).
+``BEGIN IMMEDIATE``), with statements run on the event loop's thread (``agent._sqlite``).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    event,
 )
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -32,10 +32,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.pool import ConnectionPoolEntry
 
 from agent._claims import Leased
 from agent._migrations import MIGRATIONS
+from agent._sqlite import LoopSession, begin_immediate, create_engine
 from registry.schema_migrations import NAMING_CONVENTION, UtcDateTime
 
 __all__ = [
@@ -218,23 +218,19 @@ class ProvisionRow(Base):
     end_date: Mapped[date | None]
 
 
-def _sqlite_pragmas(connection: Any, _record: ConnectionPoolEntry) -> None:
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+# How long a write waits for another process (a CLI command) that holds the SQLite write lock.
+_SQLITE_WRITE_WAIT_SECONDS = 10.0
 
 
 class Database:
     """The agent's engine and sessions; one writer at a time on SQLite."""
 
     def __init__(self, url: str) -> None:
-        self.engine: AsyncEngine = create_async_engine(url)
-        self.is_sqlite = self.engine.dialect.name == "sqlite"
-        if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        # SQLite: statements on the event loop's thread (agent._sqlite), sessions without greenlets.
+        self.engine: AsyncEngine = (
+            create_engine(url) if self.is_sqlite else create_async_engine(url)
+        )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock()
 
@@ -248,15 +244,29 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session in one transaction: committed on success, rolled back on error."""
-        if self.is_sqlite:
-            async with self._write_lock, self._sessions.begin() as session:
-                yield session
-        else:
+        if not self.is_sqlite:
             async with self._sessions.begin() as session:
                 yield session
+            return
+        # SQLite (agent._sqlite): no greenlet; the write lock is taken before the first statement.
+        async with self._write_lock:
+            session = LoopSession(self.engine, expire_on_commit=False)
+            try:
+                with session.sync_session.begin():
+                    await begin_immediate(session, wait_seconds=_SQLITE_WRITE_WAIT_SECONDS)
+                    yield session
+            finally:
+                session.sync_session.close()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
         """A session for reads only."""
-        async with self._sessions() as session:
+        if not self.is_sqlite:
+            async with self._sessions() as session:
+                yield session
+            return
+        session = LoopSession(self.engine, expire_on_commit=False)
+        try:
             yield session
+        finally:
+            session.sync_session.close()

@@ -14,11 +14,13 @@ from agent.settings import hash_token
 
 __all__ = ["CaseSystemDep", "OperatorDep", "ServiceDep"]
 
+# Every dependency is ``async def``: FastAPI runs a plain ``def`` in a worker thread per request.
+
 _bearer = HTTPBearer(auto_error=False, description="Case system or operator token")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def _service(request: Request) -> AgentService:
+async def _service(request: Request) -> AgentService:
     service: AgentService = request.app.state.service
     return service
 
@@ -32,7 +34,7 @@ def _matches(credentials: HTTPAuthorizationCredentials | None, *hashes: str | No
     return any(results)
 
 
-def _case_system(
+async def _case_system(
     service: Annotated[AgentService, Depends(_service)], credentials: Credentials
 ) -> None:
     settings = service.settings
@@ -40,7 +42,7 @@ def _case_system(
         raise Unauthorised("a case system or operator token is required")
 
 
-def _operator(
+async def _operator(
     service: Annotated[AgentService, Depends(_service)], credentials: Credentials
 ) -> None:
     if not _matches(credentials, service.settings.operator_token_sha256):

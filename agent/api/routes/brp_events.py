@@ -28,7 +28,7 @@ BATCH = "application/cloudevents-batch+json"
 _bearer = HTTPBearer(auto_error=False, description="The BRP's push token")
 
 
-def _brp(
+async def _brp(
     service: ServiceDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

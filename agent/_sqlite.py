@@ -1,0 +1,148 @@
+"""SQLite on the event loop's own thread: the standard library's ``sqlite3`` as an async dialect.
+
+aiosqlite runs every cursor step in a worker thread; a statement on a WAL database takes a few
+microseconds, the hand-over to the thread and back costs more than that (about a third of an
+agent's CPU per handover, docs/performance.md). This dialect is SQLAlchemy's own pysqlite dialect
+marked as async, so an ``AsyncEngine`` runs its statements directly, without a thread.
+
+Sessions are :class:`LoopSession`: an ``AsyncSession`` whose methods call its synchronous session
+directly instead of through a greenlet (nothing in this dialect ever awaits), and the pool never
+waits for a free connection (it opens another).
+
+A statement that waited for a lock would stop the whole event loop, so no statement waits:
+
+- reads never wait in WAL mode (a short busy timeout covers WAL recovery after a crash);
+- a write transaction starts with ``BEGIN IMMEDIATE`` through :func:`begin_immediate`, which
+  takes the write lock without waiting and, while another process holds it, sleeps on the event
+  loop and tries again; once it holds the lock, no statement of the transaction can be refused.
+
+Inside one process, writers take turns on an ``asyncio.Lock`` (``agent._db.Database``) before
+they begin, so they never contend for the SQLite lock among themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from typing import Any
+
+from sqlalchemy import event, pool
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+__all__ = ["LoopSQLiteDialect", "LoopSession", "begin_immediate", "create_engine"]
+
+# Reads only: the longest a statement may stall the event loop (WAL recovery by another process).
+_READ_BUSY_MILLISECONDS = 100
+_POOL_SIZE = 16
+_FIRST_RETRY_SECONDS = 0.001
+_LONGEST_RETRY_SECONDS = 0.05
+
+
+class _Cursor(sqlite3.Cursor):
+    async def _async_soft_close(self) -> None:
+        """What an ``AsyncSession`` awaits after a statement: rows stay readable without I/O."""
+
+
+class _Connection(sqlite3.Connection):
+    def cursor(self, factory: Any = _Cursor) -> Any:
+        return super().cursor(factory)
+
+
+class LoopSQLiteDialect(SQLiteDialect_pysqlite):
+    """pysqlite, declared async: an ``AsyncEngine`` calls ``sqlite3`` on the loop's thread."""
+
+    driver = "loop"
+    is_async = True
+    supports_statement_cache = True
+
+    def create_connect_args(self, url: URL) -> Any:
+        arguments, options = super().create_connect_args(url)
+        return arguments, {**options, "factory": _Connection}
+
+    @classmethod
+    def get_pool_class(cls, url: URL) -> type[pool.Pool]:
+        if cls._is_url_file_db(url):
+            return pool.AsyncAdaptedQueuePool
+        return pool.StaticPool
+
+
+registry.register("sqlite.loop", __name__, "LoopSQLiteDialect")
+
+
+def _pragmas(connection: Any, _record: ConnectionPoolEntry) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={_READ_BUSY_MILLISECONDS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def create_engine(url: str | URL) -> AsyncEngine:
+    """An async engine for a ``sqlite+aiosqlite`` or ``sqlite`` URL on the loop's thread."""
+    parsed = make_url(url).set(drivername="sqlite+loop")
+    # A checkout must never wait (it would need a greenlet): past the pool size it opens another.
+    on_file = LoopSQLiteDialect._is_url_file_db(parsed)
+    options: dict[str, Any] = {"pool_size": _POOL_SIZE, "max_overflow": -1} if on_file else {}
+    engine = create_async_engine(parsed, **options)
+    event.listen(engine.sync_engine, "connect", _pragmas)
+    return engine
+
+
+async def begin_immediate(session: LoopSession, *, wait_seconds: float) -> None:
+    """``BEGIN IMMEDIATE`` on the session's connection, waiting on the loop while another process
+    writes; raises ``OperationalError`` (database is locked) after ``wait_seconds``.
+    """
+    connection = session.sync_session.connection().connection.driver_connection
+    assert isinstance(connection, sqlite3.Connection)
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + wait_seconds
+    delay = _FIRST_RETRY_SECONDS
+    while True:
+        connection.execute("PRAGMA busy_timeout=0")
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or loop.time() >= give_up:
+                raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+        finally:
+            connection.execute(f"PRAGMA busy_timeout={_READ_BUSY_MILLISECONDS}")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, _LONGEST_RETRY_SECONDS)
+
+
+class LoopSession(AsyncSession):
+    """An ``AsyncSession`` on a :func:`create_engine` engine that runs without greenlets.
+
+    The methods the agent uses call the synchronous session directly; results are buffered as
+    an ``AsyncSession`` buffers them. Every other method keeps the greenlet path.
+    """
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        return self.sync_session.get(*args, **kwargs)
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return self.sync_session.execute(*args, **_buffered(kwargs))
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        return self.sync_session.scalar(*args, **_buffered(kwargs))
+
+    async def scalars(self, *args: Any, **kwargs: Any) -> Any:
+        return self.sync_session.scalars(*args, **_buffered(kwargs))
+
+    async def flush(self, *args: Any, **kwargs: Any) -> None:
+        self.sync_session.flush(*args, **kwargs)
+
+    async def delete(self, *args: Any, **kwargs: Any) -> None:
+        self.sync_session.delete(*args, **kwargs)
+
+
+def _buffered(kwargs: dict[str, Any]) -> dict[str, Any]:
+    options = kwargs.get("execution_options") or {}
+    return kwargs | {"execution_options": {**options, "prebuffer_rows": True}}

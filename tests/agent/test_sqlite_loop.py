@@ -1,0 +1,148 @@
+"""SQLite on the event loop's thread (agent._sqlite): a write waits for another process's lock
+without stopping the loop, gives up with "database is locked" after its wait, and sessions take
+turns inside one process."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+import agent._db
+from agent._db import Database, DossierRow
+
+NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+
+# Another process that holds the write lock until its stdin closes.
+_HOLDER = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN IMMEDIATE")
+connection.execute("UPDATE dossiers SET state = 'held' WHERE id = 'other'")
+print("locked", flush=True)
+sys.stdin.read()
+connection.execute("COMMIT")
+"""
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'agent.sqlite'}")
+    await database.create_tables()
+    async with database.transaction() as session:
+        session.add(_dossier("other"))
+    yield database
+    await database.dispose()
+
+
+def _dossier(dossier_id: str) -> DossierRow:
+    return DossierRow(
+        id=dossier_id, side="departing", state="started", created_at=NOW, updated_at=NOW
+    )
+
+
+@contextmanager
+def _lock_held_by_another_process(path: Path) -> Iterator[subprocess.Popen[str]]:
+    holder = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", _HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        yield holder
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait(10)
+        for pipe in (holder.stdin, holder.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+async def _count(database: Database) -> int:
+    async with database.reading() as session:
+        return int(await session.scalar(select(func.count()).select_from(DossierRow)) or 0)
+
+
+async def test_a_write_waits_for_another_process_while_the_loop_runs_on(
+    database: Database, tmp_path: Path
+) -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    async def write() -> None:
+        async with database.transaction() as session:
+            session.add(_dossier("mine"))
+
+    ticking = asyncio.create_task(ticker())
+    try:
+        with _lock_held_by_another_process(tmp_path / "agent.sqlite") as holder:
+            writing = asyncio.create_task(write())
+            before = ticks
+            await asyncio.sleep(0.3)
+            assert not writing.done()  # it waits for the lock ...
+            assert ticks - before >= 20  # ... and the loop keeps running meanwhile
+            # Reads are not blocked by the other process's write lock (WAL).
+            assert await _count(database) == 1
+            assert holder.stdin is not None
+            holder.stdin.close()
+            await asyncio.wait_for(writing, 5)
+    finally:
+        ticking.cancel()
+    assert await _count(database) == 2
+    with sqlite3.connect(tmp_path / "agent.sqlite") as connection:
+        states = dict(connection.execute("SELECT id, state FROM dossiers").fetchall())
+    assert states == {"other": "held", "mine": "started"}
+
+
+async def test_a_write_gives_up_when_the_lock_is_not_released(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(agent._db, "_SQLITE_WRITE_WAIT_SECONDS", 0.2)
+    with _lock_held_by_another_process(tmp_path / "agent.sqlite"):
+        with pytest.raises(OperationalError, match="database is locked"):
+            async with database.transaction() as session:
+                session.add(_dossier("mine"))
+    assert await _count(database) == 1  # nothing of the failed write was applied
+
+
+async def test_writers_in_one_process_take_turns_and_a_failed_one_leaves_nothing(
+    database: Database,
+) -> None:
+    order: list[str] = []
+
+    async def write(name: str, *, fail: bool = False) -> None:
+        async with database.transaction() as session:
+            order.append(f"{name} begins")
+            session.add(_dossier(name))
+            await session.flush()
+            await asyncio.sleep(0.01)  # the other writer must not start in between
+            if fail:
+                raise RuntimeError("rolled back")
+            order.append(f"{name} ends")
+
+    results = await asyncio.gather(
+        write("a"), write("b", fail=True), write("c"), return_exceptions=True
+    )
+    assert [type(r) for r in results] == [type(None), RuntimeError, type(None)]
+    assert order == ["a begins", "a ends", "b begins", "c begins", "c ends"]
+    async with database.reading() as session:
+        names = set(await session.scalars(select(DossierRow.id)))
+    assert names == {"other", "a", "c"}
