@@ -11,20 +11,25 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     ForeignKey,
     Index,
+    Insert,
     Integer,
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
+    insert,
+    inspect,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Result, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -32,6 +37,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql import FromClause
+from sqlalchemy.sql.base import Executable
 
 from agent._claims import Leased
 from agent._migrations import MIGRATIONS
@@ -50,6 +57,8 @@ __all__ = [
     "OutboxRow",
     "ProvisionRow",
     "TransitionRow",
+    "append",
+    "execute",
 ]
 
 
@@ -270,3 +279,53 @@ class Database:
             yield session
         finally:
             session.sync_session.close()
+
+
+# --- Core statements on the hot path ------------------------------------------------------------
+# The ORM's unit of work costs several times a row's own INSERT (docs/performance.md, Agent). Rows
+# that are only ever added (history, logs, attempts, received messages) are written with one
+# prebuilt INSERT per table, and the reads of a handover use prebuilt Core statements.
+
+
+async def execute(
+    session: AsyncSession, statement: Executable, parameters: Any = None
+) -> Result[Any]:
+    """Run a Core statement in the session's transaction, past the ORM's execute path.
+
+    No autoflush: what the statement reads or refers to must be flushed already.
+    """
+    if isinstance(session, LoopSession):
+        return session.sync_session.connection().execute(statement, parameters)
+    return await (await session.connection()).execute(statement, parameters)
+
+
+async def append(session: AsyncSession, *rows: Base) -> None:
+    """Insert new rows, one INSERT per table (executemany), without the unit of work.
+
+    For rows that nothing changes later in the same transaction and whose generated keys nobody
+    reads. Pending ORM changes are flushed first, since a row may refer to them.
+    """
+    await session.flush()
+    groups: dict[tuple[FromClause, tuple[str, ...]], list[dict[str, Any]]] = {}
+    for row in rows:
+        values = _column_values(row)
+        groups.setdefault((row.__table__, tuple(values)), []).append(values)
+    for (table, _), group in groups.items():
+        await execute(session, _insert(table), group)
+
+
+@cache
+def _insert(table: FromClause) -> Insert:
+    assert isinstance(table, Table)
+    return insert(table)
+
+
+@cache
+def _columns(mapped: type[Base]) -> tuple[tuple[str, str], ...]:
+    return tuple((prop.key, prop.columns[0].key) for prop in inspect(mapped).column_attrs)
+
+
+def _column_values(row: Base) -> dict[str, Any]:
+    # Only the attributes given: a column left out gets its default, as with the ORM.
+    given = row.__dict__
+    return {column: given[key] for key, column in _columns(type(row)) if key in given}

@@ -23,11 +23,20 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ForeignKey, String, func, select
+from sqlalchemy import ForeignKey, String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agent._db import Base, Database, DossierRow, OutboxRow, ProvisionRow
+from agent._db import (
+    Base,
+    ClientRow,
+    Database,
+    DeviceRow,
+    DossierRow,
+    OutboxRow,
+    ProvisionRow,
+    execute,
+)
 from agent._deadlines import DeadlineRow, Deadlines, cancel_deadlines, schedule_deadline
 from agent._directory import Directory
 from agent._metrics import AgentMetrics
@@ -83,6 +92,13 @@ _SUPPLIER_ROLES = {"takeover-order": "receiving-supplier", "departure-notice": "
 # What a stopped order keeps: no name, address, contact details or representative.
 _KEPT_ORDER_FIELDS = frozenset({"orderId", "moveDate", "contactBefore", "urgent"})
 _STOPPED_DOSSIER = frozenset({"cancelled", "consent-withdrawn", "failed"})
+# The register's devices of a dossier's client (departing side), in one statement.
+_DEVICES_OF_DOSSIER = (
+    select(DeviceRow.details)
+    .join(ClientRow, ClientRow.id == DeviceRow.client_id)
+    .join(DossierRow, DossierRow.client_bsn == ClientRow.bsn)
+    .where(DossierRow.id == bindparam("dossier"))
+)
 Transition = Callable[[AsyncSession, DossierRow, str, str, datetime], Awaitable[None]]
 
 
@@ -242,13 +258,10 @@ class OrderDesk:
 
     async def _current_suppliers(self, dossier_id: str) -> set[str]:
         async with self._database.reading() as session:
-            dossier = await session.get(DossierRow, dossier_id)
-            if dossier is None or dossier.client_bsn is None:
-                return set()
-            client = await load_client(session, dossier.client_bsn)
-        if client is None:
-            return set()
-        return {d.supplier.oin for d in client.devices if d.supplier is not None}
+            found = await execute(session, _DEVICES_OF_DOSSIER, {"dossier": dossier_id})
+            # The register stores each device wire-shaped (protocol Device, validated on import).
+            suppliers = [row.details.get("supplier") for row in found]
+        return {supplier["oin"] for supplier in suppliers if supplier}
 
     async def _accepts_notices(self, oin: str) -> bool:
         try:

@@ -20,12 +20,12 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx
-from sqlalchemy import and_, func, select
+from sqlalchemy import Insert, and_, bindparam, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from agent._claims import claim_leased, lease_free, replica_id
-from agent._db import Database, DeliveryAttemptRow, OutboxRow
+from agent._db import Database, DeliveryAttemptRow, OutboxRow, append, execute
 from agent._directory import Directory
 from agent._metrics import AgentMetrics
 from agent.errors import OutboxMessageUnknown, ReceiptInvalid
@@ -119,28 +119,49 @@ async def enqueue(
     destination_url: str | None = None,
 ) -> None:
     """Add a message to the outbox inside the caller's transaction."""
-    last = await session.scalar(
-        select(func.max(OutboxRow.sequence)).where(OutboxRow.dossier_id == dossier_id)
-    )
     destination = destination_oin if kind == "message" else "webhook"
-    session.add(
-        OutboxRow(
-            message_id=message_id,
-            dossier_id=dossier_id,
-            sequence=(last or 0) + 1,
-            stream=f"{dossier_id}:{destination}",
-            kind=kind,
-            message_type=message_type,
-            destination_oin=destination_oin,
-            destination_url=destination_url,
-            body=body,
-            state="pending",
-            attempts=0,
-            execute_after=now,
-            created_at=now,
-            deadline=now + policy.max_age,
-        )
+    # One statement: the next sequence number of the dossier is read by the INSERT itself.
+    await execute(
+        session,
+        _ENQUEUE,
+        {
+            "message_id": message_id,
+            "dossier_id": dossier_id,
+            "stream": f"{dossier_id}:{destination}",
+            "kind": kind,
+            "message_type": message_type,
+            "destination_oin": destination_oin,
+            "destination_url": destination_url,
+            "body": body,
+            "now": now,
+            "deadline": now + policy.max_age,
+        },
     )
+
+
+def _enqueue_statement() -> Insert:
+    outbox = OutboxRow.__table__.c
+    values = {
+        "message_id": bindparam("message_id", type_=outbox.message_id.type),
+        "dossier_id": bindparam("dossier_id", type_=outbox.dossier_id.type),
+        "sequence": func.coalesce(func.max(outbox.sequence), 0) + 1,
+        "stream": bindparam("stream", type_=outbox.stream.type),
+        "kind": bindparam("kind", type_=outbox.kind.type),
+        "message_type": bindparam("message_type", type_=outbox.message_type.type),
+        "destination_oin": bindparam("destination_oin", type_=outbox.destination_oin.type),
+        "destination_url": bindparam("destination_url", type_=outbox.destination_url.type),
+        "body": bindparam("body", type_=outbox.body.type),
+        "state": literal("pending", outbox.state.type),
+        "attempts": literal(0, outbox.attempts.type),
+        "execute_after": bindparam("now", type_=outbox.execute_after.type),
+        "created_at": bindparam("now", type_=outbox.created_at.type),
+        "deadline": bindparam("deadline", type_=outbox.deadline.type),
+    }
+    latest = select(*values.values()).where(outbox.dossier_id == bindparam("dossier_id"))
+    return insert(OutboxRow).from_select(list(values), latest)
+
+
+_ENQUEUE = _enqueue_statement()
 
 
 @dataclass(frozen=True)
@@ -445,6 +466,19 @@ class Outbox:
                 with trace(attempt.span):
                     row = rows.get(attempt.message_id)
                     reports.append(await self._record(session, row, attempt, now))
+            await append(
+                session,
+                *(
+                    DeliveryAttemptRow(
+                        message_id=attempt.message_id,
+                        at=attempt.attempted_at,
+                        status_code=attempt.outcome.status_code,
+                        error=attempt.outcome.error,
+                    )
+                    for attempt, report in zip(attempts, reports, strict=True)
+                    if report != DeliveryReport()  # empty: no longer pending, nothing recorded
+                ),
+            )
             return reports
 
     async def _record(
@@ -455,15 +489,7 @@ class Outbox:
             return DeliveryReport()
         if row.claimed_by == self._owner:
             row.claimed_by, row.claimed_until = None, None
-        row.attempts += 1
-        session.add(
-            DeliveryAttemptRow(
-                message_id=row.message_id,
-                at=attempt.attempted_at,
-                status_code=outcome.status_code,
-                error=outcome.error,
-            )
-        )
+        row.attempts += 1  # the attempt's own row is appended with the group's
         if outcome.delivered:
             row.state, row.delivered_at, row.last_error = "delivered", now, None
             row.receipt_body, row.receipt_signature = (

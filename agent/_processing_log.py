@@ -22,7 +22,7 @@ from sqlalchemy import Integer, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agent._db import Base, Database
+from agent._db import Base, Database, append
 
 __all__ = [
     "PROCESSING_ACTIVITIES",
@@ -149,7 +149,8 @@ class ProcessingLog:
             raise ValueError(f"unknown processing activity {activity_id}")
         parent = trace or _INBOUND.get()
         span = parent.child() if parent is not None else TraceContext.new()
-        session.add(
+        await append(
+            session,
             ProcessingRecordRow(
                 at=now,
                 trace_id=span.trace_id,
@@ -159,7 +160,7 @@ class ProcessingLog:
                 operation=operation,
                 data_subject_id=self.pseudonym(bsn),
                 dossier_id=dossier_id,
-            )
+            ),
         )
         return span
 

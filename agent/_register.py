@@ -15,10 +15,10 @@ from datetime import date, datetime
 from typing import Any, Literal, Self
 
 from pydantic import Field, ValidationError, model_validator
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent._db import ClientRow, DeviceRow
+from agent._db import ClientRow, DeviceRow, execute
 from agent.errors import ImportFailed, ImportProblem
 from protocol.identifiers import Bsn
 from protocol.messages import (
@@ -403,19 +403,20 @@ async def store_import(
     return ImportResult(clients=len(clients), devices=sum(len(c.devices) for c in clients))
 
 
+# One round trip: the client with its devices (a handover reads the client several times).
+_CLIENT = (
+    select(ClientRow.details, DeviceRow.details.label("device"))
+    .outerjoin(DeviceRow, DeviceRow.client_id == ClientRow.id)
+    .where(ClientRow.bsn == bindparam("bsn"))
+    .order_by(DeviceRow.id)
+)
+
+
 async def load_client(session: AsyncSession, bsn: str) -> RegisterClient | None:
     """The register's record of the client with this BSN, or None."""
-    # One round trip: the client with its devices (a handover reads the client several times).
-    found = await session.execute(
-        select(ClientRow, DeviceRow.details)
-        .outerjoin(DeviceRow, DeviceRow.client_id == ClientRow.id)
-        .where(ClientRow.bsn == bsn)
-        .order_by(DeviceRow.id)
-    )
-    rows = found.all()
+    await session.flush()  # an import earlier in the same transaction counts
+    rows = (await execute(session, _CLIENT, {"bsn": bsn})).all()
     if not rows:
         return None
-    row = rows[0][0]
-    devices = [details for _, details in rows if details is not None]
-    document = {**row.details, "bsn": row.bsn, "devices": devices}
-    return RegisterClient.model_validate(document)
+    devices = [row.device for row in rows if row.device is not None]
+    return RegisterClient.model_validate({**rows[0].details, "bsn": bsn, "devices": devices})

@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from agent._brp_events import on_dossier_request
 from agent._consent_flow import ConsentFlow
@@ -27,6 +28,8 @@ from agent._db import (
     OutboxRow,
     ProvisionRow,
     TransitionRow,
+    append,
+    execute,
 )
 from agent._deadlines import Deadlines
 from agent._delivery_channels import DeliveryChannel, configured_channels
@@ -341,7 +344,7 @@ class AgentService:
             target = "consent-given" if consent.outcome == "given" else "consent-refused"
             check_transition("departing", dossier.state, target)
             consent_row = _consent_row(dossier_id, consent, now)
-            session.add(consent_row)
+            await append(session, consent_row)
             await self.consent.on_recorded(session, dossier, consent_row, now)
             await self._transition(session, dossier, target, f"consent {consent.outcome}", now)
             if receiver_oin is not None:
@@ -448,11 +451,12 @@ class AgentService:
         self, message: Message, body: bytes, signature: str, digest: str, now: datetime
     ) -> bytes:
         async with self.database.transaction() as session:
-            stored = await session.get(InboundMessageRow, str(message.message_id))
+            stored = (await execute(session, _STORED, {"id": str(message.message_id)})).first()
             if stored is not None:
                 return _same_or_conflict(stored, digest)
             receipt = self._receipt(message, digest, now)
-            session.add(
+            await append(
+                session,
                 InboundMessageRow(
                     message_id=str(message.message_id),
                     dossier_id=str(message.dossier_id),
@@ -463,9 +467,8 @@ class AgentService:
                     digest=digest,
                     received_at=now,
                     receipt_body=receipt,
-                )
+                ),
             )
-            await session.flush()
             await self._apply(session, message, now)
         self.metrics.message_received(message.message_type)
         log_event(
@@ -480,8 +483,8 @@ class AgentService:
 
     async def _stored_receipt(self, message_id: str, digest: str) -> bytes | None:
         async with self.database.reading() as session:
-            stored = await session.get(InboundMessageRow, message_id)
-            return None if stored is None else _same_or_conflict(stored, digest)
+            stored = (await execute(session, _STORED, {"id": message_id})).first()
+        return None if stored is None else _same_or_conflict(stored, digest)
 
     def _receipt(self, message: Message, digest: str, now: datetime) -> bytes:
         receipt = Message.model_validate(
@@ -544,7 +547,7 @@ class AgentService:
         if offer.client.new_address.gemeentecode != self.settings.gemeentecode:
             raise MessageNotHandled("the new address is not in this gemeente")
         dossier_id = str(message.dossier_id)
-        if await session.get(DossierRow, dossier_id) is not None:
+        if (await execute(session, _DOSSIER_EXISTS, {"id": dossier_id})).first() is not None:
             raise IllegalTransition("an offer for this dossier was received before")
         dossier = DossierRow(
             id=dossier_id,
@@ -568,7 +571,8 @@ class AgentService:
             now=now,
             dossier_id=dossier_id,
         )
-        decision = self._decide(dossier, offer, session)
+        decision, provisions = self._decide(dossier, offer)
+        await append(session, *provisions)
         decision, ordered = await self.orders.place_orders(
             session, dossier, message, offer, decision, now
         )
@@ -586,14 +590,15 @@ class AgentService:
             await self._transition(session, dossier, "orders-placed", "takeover orders queued", now)
 
     def _decide(
-        self, dossier: DossierRow, offer: DossierOffer, session: AsyncSession
-    ) -> DeviceDecision:
+        self, dossier: DossierRow, offer: DossierOffer
+    ) -> tuple[DeviceDecision, list[ProvisionRow]]:
         items = decide_devices(offer.devices, self.settings.device_exceptions)
         end = continued_provision_end(offer.indicatie)
         iso_codes = {device.device_id: device.iso_code for device in offer.devices}
+        provisions = []
         for item in items:
             taken_over = item.outcome == "take-over"
-            session.add(
+            provisions.append(
                 ProvisionRow(
                     dossier_id=dossier.id,
                     device_id=item.device_id,
@@ -607,7 +612,7 @@ class AgentService:
                     end_date=end if taken_over else None,
                 )
             )
-        return DeviceDecision.model_validate(
+        decision = DeviceDecision.model_validate(
             {
                 "decisions": [
                     i.model_dump(mode="json", by_alias=True, exclude_none=True) for i in items
@@ -616,6 +621,7 @@ class AgentService:
                 **({"provisionEndDate": end.isoformat()} if end is not None else {}),
             }
         )
+        return decision, provisions
 
     async def _on_decision(
         self, session: AsyncSession, message: Message, decision: DeviceDecision, now: datetime
@@ -630,8 +636,9 @@ class AgentService:
         )
         client = await load_client(session, dossier.client_bsn or "")
         iso_codes = {d.device_id: d.iso_code for d in client.devices} if client else {}
-        for item in decision.decisions:
-            session.add(
+        await append(
+            session,
+            *(
                 ProvisionRow(
                     dossier_id=dossier.id,
                     device_id=item.device_id,
@@ -644,7 +651,9 @@ class AgentService:
                     start_date=None,
                     end_date=decision.effective_date,
                 )
-            )
+                for item in decision.decisions
+            ),
+        )
         if await self.orders.send_departure_notices(session, dossier, message, now):
             cause = "departure notices queued"
             await self._transition(session, dossier, "orders-placed", cause, now)
@@ -673,7 +682,15 @@ class AgentService:
     ) -> None:
         check_transition(_side(dossier), dossier.state, target)
         previous = dossier.state
-        dossier.state, dossier.updated_at = target, now
+        if inspect(dossier).persistent:
+            # One UPDATE now instead of the unit of work at the next flush (docs/performance.md).
+            await execute(
+                session, _SET_STATE, {"dossier": dossier.id, "target": target, "now": now}
+            )
+            set_committed_value(dossier, "state", target)
+            set_committed_value(dossier, "updated_at", now)
+        else:
+            dossier.state, dossier.updated_at = target, now
         await self._record(session, dossier, previous, target, cause, now)
         # Consent is the departing side's to count; the receiver records a withdrawal too.
         if _side(dossier) == "departing" and target in _CONSENT_OUTCOMES:
@@ -690,10 +707,11 @@ class AgentService:
         cause: str,
         now: datetime,
     ) -> None:
-        session.add(
+        await append(
+            session,
             TransitionRow(
                 dossier_id=dossier.id, from_state=previous, to_state=target, at=now, cause=cause
-            )
+            ),
         )
         log_event(
             _log,
@@ -793,28 +811,44 @@ class AgentService:
 
     async def dossier(self, dossier_id: str) -> DossierView:
         """One dossier with its timeline and decisions."""
+        parameters = {"id": dossier_id}
         async with self.database.reading() as session:
-            row = await session.get(DossierRow, dossier_id)
+            row = (await execute(session, _DOSSIER, parameters)).first()
             if row is None:
                 raise DossierUnknown(f"no dossier {dossier_id}")
-            transitions = await session.scalars(
-                select(TransitionRow)
-                .where(TransitionRow.dossier_id == dossier_id)
-                .order_by(TransitionRow.id)
-            )
-            decisions = await session.scalars(
-                select(ProvisionRow)
-                .where(ProvisionRow.dossier_id == dossier_id)
-                .order_by(ProvisionRow.id)
-            )
-            return DossierView.model_validate(
-                {
-                    **_summary(row),
-                    "timeline": [_transition_view(t) for t in transitions],
-                    "decisions": [_decision_view(d) for d in decisions],
-                }
-            )
+            transitions = (await execute(session, _TIMELINE, parameters)).all()
+            decisions = (await execute(session, _DECISIONS, parameters)).all()
+        return DossierView.model_validate(
+            {
+                **_summary(row),
+                "timeline": [_transition_view(t) for t in transitions],
+                "decisions": [_decision_view(d) for d in decisions],
+            }
+        )
 
+
+# Prebuilt Core statements of the handover path (agent._db.execute).
+_DOSSIERS = DossierRow.__table__.c
+_SET_STATE = (
+    update(DossierRow)
+    .where(_DOSSIERS.id == bindparam("dossier"))
+    .values(state=bindparam("target"), updated_at=bindparam("now"))
+)
+_DOSSIER = select(DossierRow.__table__).where(_DOSSIERS.id == bindparam("id"))
+_DOSSIER_EXISTS = select(_DOSSIERS.id).where(_DOSSIERS.id == bindparam("id"))
+_TIMELINE = (
+    select(TransitionRow.__table__)
+    .where(TransitionRow.dossier_id == bindparam("id"))
+    .order_by(TransitionRow.id)
+)
+_DECISIONS = (
+    select(ProvisionRow.__table__)
+    .where(ProvisionRow.dossier_id == bindparam("id"))
+    .order_by(ProvisionRow.id)
+)
+_STORED = select(InboundMessageRow.digest, InboundMessageRow.receipt_body).where(
+    InboundMessageRow.message_id == bindparam("id")
+)
 
 _DEPARTING = ("departing-gemeente", "receiving-gemeente")
 _SUPPLIER_MESSAGES = frozenset(
@@ -837,10 +871,11 @@ def _side(dossier: DossierRow) -> Side:
     return "departing" if dossier.side == "departing" else "receiving"
 
 
-def _same_or_conflict(stored: InboundMessageRow, digest: str) -> bytes:
+def _same_or_conflict(stored: Row[Any], digest: str) -> bytes:
     if stored.digest != digest:
         raise MessageConflict("this message id was received before with other content")
-    return stored.receipt_body
+    receipt: bytes = stored.receipt_body
+    return receipt
 
 
 def _consent_row(dossier_id: str, consent: ConsentInput, now: datetime) -> ConsentRow:
@@ -860,7 +895,7 @@ def _consent_row(dossier_id: str, consent: ConsentInput, now: datetime) -> Conse
     )
 
 
-def _summary(row: DossierRow) -> dict[str, Any]:
+def _summary(row: DossierRow | Row[Any]) -> dict[str, Any]:
     return {
         "dossier_id": row.id,
         "side": row.side,
@@ -873,13 +908,13 @@ def _summary(row: DossierRow) -> dict[str, Any]:
     }
 
 
-def _transition_view(row: TransitionRow) -> TransitionView:
+def _transition_view(row: Row[Any]) -> TransitionView:
     return TransitionView(
         from_state=row.from_state, to_state=row.to_state, at=row.at, cause=row.cause
     )
 
 
-def _decision_view(row: ProvisionRow) -> DecisionView:
+def _decision_view(row: Row[Any]) -> DecisionView:
     return DecisionView(
         device_id=row.device_id,
         iso_code=row.iso_code,

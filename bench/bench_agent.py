@@ -10,7 +10,8 @@ Run: ``.venv/bin/python bench/bench_agent.py [--handovers N] [--concurrency C]``
    load the agents). One handover = consent API call, signed dossier-offer with receipt,
    decision, signed device-decision with receipt, five to six stored transitions per side.
 2. bare: a FastAPI endpoint that only reads the body, on the same kind of uvicorn process, posted
-   the same offer-sized body with the same client (httpx) and concurrency: requests per second.
+   the same offer-sized body with the same client (httpx on aiohttp's pool, as the agents use)
+   and concurrency: requests per second.
 3. peak memory: VmHWM (peak RSS) of each agent process from /proc.
 4. CPU per handover: user + system time of each agent process during the clocked phase, divided
    by N. Unlike the rate it hardly depends on what else the machine runs, so it is the figure to
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from agent._local_network import (
     AMSTERDAM,
@@ -110,6 +112,12 @@ def clients(numbers: list[str]) -> list[dict[str, Any]]:
     ]
 
 
+def _client(concurrency: int) -> httpx.AsyncClient:
+    # The agents' own client (httpx on aiohttp's pool), for the handovers and the bare baseline.
+    limits = httpx.Limits(max_connections=concurrency)
+    return httpx.AsyncClient(timeout=60.0, transport=AiohttpTransport(limits=limits))
+
+
 async def bounded(concurrency: int, calls: list[Any]) -> list[Any]:
     semaphore = asyncio.Semaphore(concurrency)
 
@@ -152,9 +160,7 @@ async def handovers(
     with tempfile.TemporaryDirectory(prefix="bench-agent-") as folder:
         async with (
             local_network(Path(folder), agent_settings=AGENT_SETTINGS) as network,
-            httpx.AsyncClient(
-                timeout=60.0, limits=httpx.Limits(max_connections=concurrency)
-            ) as http,
+            _client(concurrency) as http,
         ):
             utrecht, amsterdam = network.agents[UTRECHT.key], network.agents[AMSTERDAM.key]
             numbers = bsns(count)
@@ -216,9 +222,7 @@ async def bare(requests: int, concurrency: int, body: bytes) -> float:
     )
     try:
         url = f"http://{HOST}:{port}/v1/messages"
-        async with httpx.AsyncClient(
-            timeout=60.0, limits=httpx.Limits(max_connections=concurrency)
-        ) as http:
+        async with _client(concurrency) as http:
             for _ in range(200):
                 try:
                     await http.post(url, content=b"{}")

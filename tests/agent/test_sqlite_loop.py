@@ -52,7 +52,7 @@ def _dossier(dossier_id: str) -> DossierRow:
 
 @contextmanager
 def _lock_held_by_another_process(path: Path) -> Iterator[subprocess.Popen[str]]:
-    holder = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+    holder = subprocess.Popen(
         [sys.executable, "-c", _HOLDER, str(path)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -116,10 +116,12 @@ async def test_a_write_gives_up_when_the_lock_is_not_released(
     database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(agent._db, "_SQLITE_WRITE_WAIT_SECONDS", 0.2)
-    with _lock_held_by_another_process(tmp_path / "agent.sqlite"):
-        with pytest.raises(OperationalError, match="database is locked"):
-            async with database.transaction() as session:
-                session.add(_dossier("mine"))
+    with (
+        _lock_held_by_another_process(tmp_path / "agent.sqlite"),
+        pytest.raises(OperationalError, match="database is locked"),
+    ):
+        async with database.transaction() as session:
+            session.add(_dossier("mine"))
     assert await _count(database) == 1  # nothing of the failed write was applied
 
 
