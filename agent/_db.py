@@ -26,8 +26,11 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    Update,
+    bindparam,
     insert,
     inspect,
+    update,
 )
 from sqlalchemy.engine import Result, make_url
 from sqlalchemy.ext.asyncio import (
@@ -36,9 +39,11 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, make_transient_to_detached, mapped_column
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import FromClause
 from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from agent._claims import Leased
 from agent._migrations import MIGRATIONS
@@ -59,6 +64,8 @@ __all__ = [
     "TransitionRow",
     "append",
     "execute",
+    "insert_persistent",
+    "update_dossier",
 ]
 
 
@@ -314,6 +321,24 @@ async def append(session: AsyncSession, *rows: Base) -> None:
         await execute(session, _insert(table), group)
 
 
+async def insert_persistent(session: AsyncSession, row: Base) -> None:
+    """Insert a new row with one INSERT and keep it in the session as a persistent object.
+
+    Later attribute changes are tracked as usual. The row's primary key must be set; columns not
+    given hold their default, as the database does.
+    """
+    await append(session, row)
+    given = row.__dict__
+    missing = [(key, column) for key, column in _columns(type(row)) if key not in given]
+    make_transient_to_detached(row)
+    session.add(row)
+    table = row.__table__
+    for key, column in missing:
+        default = table.c[column].default
+        value = default.arg if isinstance(default, ScalarElementColumnDefault) else None
+        set_committed_value(row, key, value)
+
+
 @cache
 def _insert(table: FromClause) -> Insert:
     assert isinstance(table, Table)
@@ -329,3 +354,27 @@ def _column_values(row: Base) -> dict[str, Any]:
     # Only the attributes given: a column left out gets its default, as with the ORM.
     given = row.__dict__
     return {column: given[key] for key, column in _columns(type(row)) if key in given}
+
+
+async def update_dossier(session: AsyncSession, dossier: DossierRow, **values: Any) -> None:
+    """Change columns of a dossier with one UPDATE now, instead of the unit of work later."""
+    if not inspect(dossier).persistent:  # not inserted yet: the INSERT will carry the values
+        for key, value in values.items():
+            setattr(dossier, key, value)
+        return
+    parameters = {f"new_{key}": value for key, value in values.items()}
+    await execute(
+        session, _dossier_update(frozenset(values)), {"dossier": dossier.id, **parameters}
+    )
+    for key, value in values.items():
+        set_committed_value(dossier, key, value)
+
+
+@cache
+def _dossier_update(keys: frozenset[str]) -> Update:
+    columns = DossierRow.__table__.c
+    return (
+        update(DossierRow)
+        .where(columns.id == bindparam("dossier"))
+        .values({key: bindparam(f"new_{key}") for key in keys})
+    )

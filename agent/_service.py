@@ -13,10 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Row, bindparam, inspect, select, update
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
 from agent._brp_events import on_dossier_request
 from agent._consent_flow import ConsentFlow
@@ -30,6 +29,8 @@ from agent._db import (
     TransitionRow,
     append,
     execute,
+    insert_persistent,
+    update_dossier,
 )
 from agent._deadlines import Deadlines
 from agent._delivery_channels import DeliveryChannel, configured_channels
@@ -253,9 +254,10 @@ class AgentService:
             dossier = await self.start_dossier_in(
                 session, start, cause="started by case system", now=now
             )
+            view = await self._view(session, dossier.id)
         await self.consent.deliver_pending()
         self._wake()
-        return await self.dossier(dossier.id)
+        return view
 
     async def start_dossier_in(
         self, session: AsyncSession, start: DossierStart, *, cause: str, now: datetime
@@ -279,7 +281,7 @@ class AgentService:
             created_at=now,
             updated_at=now,
         )
-        session.add(dossier)
+        await insert_persistent(session, dossier)
         await self._record(session, dossier, None, dossier.state, cause, now)
         await self._transition(session, dossier, "waiting-for-consent", "consent asked", now)
         await self.consent.on_started(session, dossier, client, now)
@@ -348,10 +350,11 @@ class AgentService:
             await self.consent.on_recorded(session, dossier, consent_row, now)
             await self._transition(session, dossier, target, f"consent {consent.outcome}", now)
             if receiver_oin is not None:
-                dossier.partner_oin = receiver_oin
+                await update_dossier(session, dossier, partner_oin=receiver_oin)
                 await self._send_offer(session, dossier, now, consent=consent_row)
+            view = await self._view(session, dossier_id)
         self._wake()
-        return await self.dossier(dossier_id)
+        return view
 
     async def send_offer(self, dossier_id: str) -> None:
         """Send the offer of a dossier in ``consent-given`` (refused without a consent record)."""
@@ -560,7 +563,7 @@ class AgentService:
             created_at=now,
             updated_at=now,
         )
-        session.add(dossier)
+        await insert_persistent(session, dossier)
         cause = f"dossier-offer {message.message_id} received"
         await self._record(session, dossier, None, dossier.state, cause, now)
         await self.consent.log.record(
@@ -661,7 +664,7 @@ class AgentService:
         await self._transition(session, dossier, "completed", "decision received", now)
 
     async def _partner_dossier(self, session: AsyncSession, message: Message) -> DossierRow:
-        dossier = await session.get(DossierRow, str(message.dossier_id))
+        dossier = (await session.scalars(_DOSSIER_ROW, {"id": str(message.dossier_id)})).first()
         if dossier is None or dossier.partner_oin != message.sender.oin:
             raise DossierUnknown("no dossier with this id is shared with the sender")
         return dossier
@@ -670,7 +673,7 @@ class AgentService:
         await self.orders.on_delivered(session, row, now)
         if row.kind != "message" or row.message_type != "device-decision":
             return
-        dossier = await session.get(DossierRow, row.dossier_id)
+        dossier = (await session.scalars(_DOSSIER_ROW, {"id": row.dossier_id})).first()
         if dossier is not None and dossier.state == "decided":
             # Without takeover orders (orders-placed) the receipted decision completes it.
             await self._transition(session, dossier, "completed", "device-decision receipted", now)
@@ -682,15 +685,7 @@ class AgentService:
     ) -> None:
         check_transition(_side(dossier), dossier.state, target)
         previous = dossier.state
-        if inspect(dossier).persistent:
-            # One UPDATE now instead of the unit of work at the next flush (docs/performance.md).
-            await execute(
-                session, _SET_STATE, {"dossier": dossier.id, "target": target, "now": now}
-            )
-            set_committed_value(dossier, "state", target)
-            set_committed_value(dossier, "updated_at", now)
-        else:
-            dossier.state, dossier.updated_at = target, now
+        await update_dossier(session, dossier, state=target, updated_at=now)
         await self._record(session, dossier, previous, target, cause, now)
         # Consent is the departing side's to count; the receiver records a withdrawal too.
         if _side(dossier) == "departing" and target in _CONSENT_OUTCOMES:
@@ -786,7 +781,7 @@ class AgentService:
 
     async def _dossier_row(self, dossier_id: str, side: Side | None = None) -> DossierRow:
         async with self.database.reading() as session:
-            dossier = await session.get(DossierRow, dossier_id)
+            dossier = (await session.scalars(_DOSSIER_ROW, {"id": dossier_id})).first()
         if dossier is None or (side is not None and dossier.side != side):
             raise DossierUnknown(f"no {side or ''} dossier {dossier_id}".replace("  ", " "))
         return dossier
@@ -795,7 +790,7 @@ class AgentService:
         self, session: AsyncSession, dossier_id: str, side: Side
     ) -> DossierRow:
         # Replicas (issue 8): FOR UPDATE serialises changes to one dossier (no-op on SQLite).
-        dossier = await session.get(DossierRow, dossier_id, with_for_update=True)
+        dossier = (await session.scalars(_LOCKED_DOSSIER_ROW, {"id": dossier_id})).first()
         if dossier is None or dossier.side != side:
             raise DossierUnknown(f"no {side} dossier {dossier_id}")
         return dossier
@@ -811,13 +806,17 @@ class AgentService:
 
     async def dossier(self, dossier_id: str) -> DossierView:
         """One dossier with its timeline and decisions."""
-        parameters = {"id": dossier_id}
         async with self.database.reading() as session:
-            row = (await execute(session, _DOSSIER, parameters)).first()
-            if row is None:
-                raise DossierUnknown(f"no dossier {dossier_id}")
-            transitions = (await execute(session, _TIMELINE, parameters)).all()
-            decisions = (await execute(session, _DECISIONS, parameters)).all()
+            return await self._view(session, dossier_id)
+
+    async def _view(self, session: AsyncSession, dossier_id: str) -> DossierView:
+        await session.flush()  # inside a transaction: as it will be committed
+        parameters = {"id": dossier_id}
+        row = (await execute(session, _DOSSIER, parameters)).first()
+        if row is None:
+            raise DossierUnknown(f"no dossier {dossier_id}")
+        transitions = (await execute(session, _TIMELINE, parameters)).all()
+        decisions = (await execute(session, _DECISIONS, parameters)).all()
         return DossierView.model_validate(
             {
                 **_summary(row),
@@ -829,11 +828,8 @@ class AgentService:
 
 # Prebuilt Core statements of the handover path (agent._db.execute).
 _DOSSIERS = DossierRow.__table__.c
-_SET_STATE = (
-    update(DossierRow)
-    .where(_DOSSIERS.id == bindparam("dossier"))
-    .values(state=bindparam("target"), updated_at=bindparam("now"))
-)
+_DOSSIER_ROW = select(DossierRow).where(DossierRow.id == bindparam("id"))
+_LOCKED_DOSSIER_ROW = _DOSSIER_ROW.with_for_update()
 _DOSSIER = select(DossierRow.__table__).where(_DOSSIERS.id == bindparam("id"))
 _DOSSIER_EXISTS = select(_DOSSIERS.id).where(_DOSSIERS.id == bindparam("id"))
 _TIMELINE = (

@@ -64,6 +64,7 @@ NEW_ADDRESS = {
     "city": "Amsterdam",
     "gemeentecode": "0363",
 }
+_IMPORT_CHUNK = 400
 AGENT_SETTINGS = {"outbox_base_delay_seconds": 0.5, "outbox_max_delay_seconds": 2.0}
 
 
@@ -164,7 +165,11 @@ async def handovers(
         ):
             utrecht, amsterdam = network.agents[UTRECHT.key], network.agents[AMSTERDAM.key]
             numbers = bsns(count)
-            await post(http, utrecht, "/v1/provisions/imports", clients(numbers))
+            register = clients(numbers)
+            for start in range(0, count, _IMPORT_CHUNK):  # each request within the body limit
+                await post(
+                    http, utrecht, "/v1/provisions/imports", register[start : start + _IMPORT_CHUNK]
+                )
             move = (date.today() + timedelta(days=21)).isoformat()
             began = time.perf_counter()
             started = await bounded(
@@ -188,6 +193,7 @@ async def handovers(
                 "givenAt": datetime.now(UTC).isoformat(),
             }
             agents = (utrecht, amsterdam)
+            print(f"{count} dossiers started; the clock runs", file=sys.stderr, flush=True)
             cpu_before = {a.spec.key: cpu_seconds(a.server.pid) for a in agents}
             began = time.perf_counter()
             await bounded(
