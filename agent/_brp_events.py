@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from agent._db import Base, ClientRow, DeviceRow, DossierRow
+from agent._register import forget_loaded_clients
 from agent._states import DEPARTING_TRANSITIONS, RECEIVING_TRANSITIONS
 from agent._tasks import open_task
 from agent._views import DossierStart
@@ -490,6 +491,7 @@ class BrpEvents:
             return _IRRELEVANT
         wire = address.model_dump(mode="json", by_alias=True, exclude_none=True)
         client.details = {**client.details, "address": wire}
+        forget_loaded_clients(session)
         return _Outcome("address-updated")
 
     async def _emigration(

@@ -47,7 +47,13 @@ from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from agent._claims import Leased
 from agent._migrations import MIGRATIONS
-from agent._sqlite import LoopSession, begin_immediate, create_engine
+from agent._sqlite import (
+    Checkpointer,
+    LoopSession,
+    LoopSQLiteDialect,
+    begin_immediate,
+    create_engine,
+)
 from registry.schema_migrations import NAMING_CONVENTION, UtcDateTime
 
 __all__ = [
@@ -247,6 +253,12 @@ class Database:
         self.engine: AsyncEngine = (
             create_engine(url) if self.is_sqlite else create_async_engine(url)
         )
+        database_file = make_url(url).database if self.is_sqlite else None
+        self._checkpointer = (
+            Checkpointer(database_file)
+            if database_file and LoopSQLiteDialect._is_url_file_db(make_url(url))
+            else None
+        )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock()
 
@@ -255,6 +267,8 @@ class Database:
         await MIGRATIONS.upgrade(self.engine)
 
     async def dispose(self) -> None:
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
         await self.engine.dispose()
 
     @asynccontextmanager
@@ -273,6 +287,8 @@ class Database:
                     yield session
             finally:
                 session.sync_session.close()
+            if self._checkpointer is not None:
+                self._checkpointer.committed()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

@@ -40,7 +40,7 @@ from agent._db import (
 from agent._deadlines import DeadlineRow, Deadlines, cancel_deadlines, schedule_deadline
 from agent._directory import Directory
 from agent._metrics import AgentMetrics
-from agent._outbox import OutboxPolicy, enqueue
+from agent._outbox import DeliveredMessage, OutboxPolicy, enqueue
 from agent._register import load_client
 from agent._tasks import open_task
 from agent.errors import DossierUnknown, IllegalTransition, MessageNotHandled
@@ -749,7 +749,9 @@ class OrderDesk:
             dossier_id=dossier.id,
         )
 
-    async def on_delivered(self, session: AsyncSession, row: OutboxRow, now: datetime) -> None:
+    async def on_delivered(
+        self, session: AsyncSession, row: DeliveredMessage, now: datetime
+    ) -> None:
         """Departing side: complete once every departure notice is receipted."""
         if row.kind != "message" or row.message_type != "departure-notice":
             return

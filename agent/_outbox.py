@@ -20,7 +20,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx
-from sqlalchemy import Insert, and_, bindparam, func, insert, literal, select
+from sqlalchemy import Insert, Row, Update, and_, bindparam, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -41,6 +41,7 @@ from protocol.signing import (
 )
 
 __all__ = [
+    "DeliveredMessage",
     "DeliveryReport",
     "Outbox",
     "OutboxEntry",
@@ -50,7 +51,7 @@ __all__ = [
 ]
 
 OutboxKind = Literal["message", "event"]
-DeliveredHook = Callable[[AsyncSession, OutboxRow, datetime], Awaitable[None]]
+DeliveredHook = Callable[[AsyncSession, "DeliveredMessage", datetime], Awaitable[None]]
 _RETRY_WITH_HEADER = frozenset({429, 503})
 _CLOUDEVENTS_JSON = "application/cloudevents+json; charset=utf-8"
 _CONCURRENCY = 16
@@ -455,55 +456,68 @@ class Outbox:
 
     async def _record_group(self, attempts: Sequence[_Attempt]) -> list[DeliveryReport]:
         # Group commit: the outcomes that completed while the previous group was being written
-        # share one transaction (one write lock, one commit, one read of their rows).
+        # share one transaction: one read of their rows, one UPDATE executed for all of them, one
+        # INSERT of their attempts, one commit.
         now = self._clock.now()
         ids = [attempt.message_id for attempt in attempts]
         async with self._database.transaction() as session:
-            found = await session.scalars(select(OutboxRow).where(OutboxRow.message_id.in_(ids)))
-            rows = {row.message_id: row for row in found}
-            reports = []
+            pending = {
+                row.message_id: row for row in await execute(session, _PENDING, {"ids": ids})
+            }
+            reports: list[DeliveryReport] = []
+            recorded: list[tuple[_Attempt, Row[Any], dict[str, Any]]] = []
             for attempt in attempts:
-                with trace(attempt.span):
-                    row = rows.get(attempt.message_id)
-                    reports.append(await self._record(session, row, attempt, now))
-            await append(
-                session,
-                *(
-                    DeliveryAttemptRow(
-                        message_id=attempt.message_id,
-                        at=attempt.attempted_at,
-                        status_code=attempt.outcome.status_code,
-                        error=attempt.outcome.error,
-                    )
-                    for attempt, report in zip(attempts, reports, strict=True)
-                    if report != DeliveryReport()  # empty: no longer pending, nothing recorded
-                ),
-            )
+                # Not pending (any more): nothing is recorded, the report is empty.
+                row = pending.pop(attempt.message_id, None)
+                change, report = (
+                    (None, DeliveryReport()) if row is None else self._change(row, attempt, now)
+                )
+                reports.append(report)
+                if row is not None and change is not None:
+                    recorded.append((attempt, row, change))
+            if recorded:
+                await execute(session, _RECORD, [change for _, _, change in recorded])
+                await append(session, *(_attempt_row(attempt) for attempt, _, _ in recorded))
+            for attempt, row, change in recorded:
+                if change["new_state"] == "delivered":
+                    with trace(attempt.span):
+                        await self._on_delivered(session, _delivered(row), now)
             return reports
 
-    async def _record(
-        self, session: AsyncSession, row: OutboxRow | None, attempt: _Attempt, now: datetime
-    ) -> DeliveryReport:
+    def _change(
+        self, row: Row[Any], attempt: _Attempt, now: datetime
+    ) -> tuple[dict[str, Any], DeliveryReport]:
+        """The new column values of a pending row after this attempt (parameters of _RECORD)."""
         outcome = attempt.outcome
-        if row is None or row.state != "pending":
-            return DeliveryReport()
-        if row.claimed_by == self._owner:
-            row.claimed_by, row.claimed_until = None, None
-        row.attempts += 1  # the attempt's own row is appended with the group's
+        attempts = row.attempts + 1
+        # A replica's own claim ends with the attempt; another replica's claim is left alone.
+        released = row.claimed_by == self._owner
+        change: dict[str, Any] = {
+            "id": row.message_id,
+            "new_state": "pending",
+            "new_attempts": attempts,
+            "new_delivered_at": None,
+            "new_last_error": outcome.error,
+            "new_receipt_body": None,
+            "new_receipt_signature": None,
+            "new_execute_after": row.execute_after,
+            "new_claimed_by": None if released else row.claimed_by,
+            "new_claimed_until": None if released else row.claimed_until,
+        }
         if outcome.delivered:
-            row.state, row.delivered_at, row.last_error = "delivered", now, None
-            row.receipt_body, row.receipt_signature = (
-                outcome.receipt_body,
-                outcome.receipt_signature,
-            )
-            await self._on_delivered(session, row, now)
-            return DeliveryReport(delivered=1)
-        row.last_error = outcome.error
+            change |= {
+                "new_state": "delivered",
+                "new_delivered_at": now,
+                "new_last_error": None,
+                "new_receipt_body": outcome.receipt_body,
+                "new_receipt_signature": outcome.receipt_signature,
+            }
+            return change, DeliveryReport(delivered=1)
         if outcome.permanent or now >= row.deadline:
-            row.state = "dead"
-            return DeliveryReport(dead=1)
-        row.execute_after = min(now + self._delay(row.attempts, outcome), row.deadline)
-        return DeliveryReport(retried=1)
+            change["new_state"] = "dead"
+            return change, DeliveryReport(dead=1)
+        change["new_execute_after"] = min(now + self._delay(attempts, outcome), row.deadline)
+        return change, DeliveryReport(retried=1)
 
     def _delay(self, attempts: int, outcome: _Outcome) -> timedelta:
         if outcome.retry_after is not None:
@@ -555,3 +569,61 @@ def _entry(row: OutboxRow) -> OutboxEntry:
 def _traceparent(message_id: str) -> str:
     # W3C Trace Context: the message id is the trace id, so every attempt joins one trace.
     return f"00-{uuid.UUID(message_id).hex}-{secrets.token_hex(8)}-01"
+
+
+@dataclass(frozen=True)
+class DeliveredMessage:
+    """What the delivered hook is told of a message that has just been receipted."""
+
+    message_id: str
+    dossier_id: str
+    kind: str
+    message_type: str
+
+
+def _delivered(row: Row[Any]) -> DeliveredMessage:
+    return DeliveredMessage(row.message_id, row.dossier_id, row.kind, row.message_type)
+
+
+def _attempt_row(attempt: _Attempt) -> DeliveryAttemptRow:
+    return DeliveryAttemptRow(
+        message_id=attempt.message_id,
+        at=attempt.attempted_at,
+        status_code=attempt.outcome.status_code,
+        error=attempt.outcome.error,
+    )
+
+
+def _record_statement() -> Update:
+    outbox = OutboxRow.__table__.c
+    changed = (
+        "state",
+        "attempts",
+        "delivered_at",
+        "last_error",
+        "receipt_body",
+        "receipt_signature",
+        "execute_after",
+        "claimed_by",
+        "claimed_until",
+    )
+    return (
+        update(OutboxRow)
+        .where(outbox.message_id == bindparam("id"))
+        .values({name: bindparam(f"new_{name}", type_=outbox[name].type) for name in changed})
+    )
+
+
+_OUTBOX = OutboxRow.__table__.c
+_PENDING = select(
+    _OUTBOX.message_id,
+    _OUTBOX.dossier_id,
+    _OUTBOX.kind,
+    _OUTBOX.message_type,
+    _OUTBOX.attempts,
+    _OUTBOX.execute_after,
+    _OUTBOX.deadline,
+    _OUTBOX.claimed_by,
+    _OUTBOX.claimed_until,
+).where(_OUTBOX.message_id.in_(bindparam("ids", expanding=True)), _OUTBOX.state == "pending")
+_RECORD = _record_statement()

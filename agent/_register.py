@@ -37,6 +37,7 @@ __all__ = [
     "ImportResult",
     "RegisterClient",
     "RegisterIndicatie",
+    "forget_loaded_clients",
     "load_client",
     "parse_import",
     "store_import",
@@ -380,6 +381,7 @@ async def store_import(
     session: AsyncSession, clients: Sequence[RegisterClient], *, now: datetime
 ) -> ImportResult:
     """Replace each imported client's record (by BSN) inside the caller's transaction."""
+    forget_loaded_clients(session)
     for client in clients:
         existing = await session.scalar(select(ClientRow.id).where(ClientRow.bsn == client.bsn))
         if existing is not None:
@@ -403,6 +405,7 @@ async def store_import(
     return ImportResult(clients=len(clients), devices=sum(len(c.devices) for c in clients))
 
 
+_LOADED = "meeverhuizen.loaded_clients"
 # One round trip: the client with its devices (a handover reads the client several times).
 _CLIENT = (
     select(ClientRow.details, DeviceRow.details.label("device"))
@@ -412,11 +415,32 @@ _CLIENT = (
 )
 
 
+def forget_loaded_clients(session: AsyncSession) -> None:
+    """After a change to clients in this session: :func:`load_client` reads them again."""
+    session.info.pop(_LOADED, None)
+
+
 async def load_client(session: AsyncSession, bsn: str) -> RegisterClient | None:
-    """The register's record of the client with this BSN, or None."""
+    """The register's record of the client with this BSN, or None.
+
+    Read once per session (a handover's steps read the client several times in a transaction);
+    a change in the same session calls :func:`forget_loaded_clients`.
+    """
+    loaded: dict[str, RegisterClient | None] = session.info.setdefault(_LOADED, {})
+    if bsn in loaded:
+        return loaded[bsn]
     await session.flush()  # an import earlier in the same transaction counts
     rows = (await execute(session, _CLIENT, {"bsn": bsn})).all()
-    if not rows:
-        return None
-    devices = [row.device for row in rows if row.device is not None]
-    return RegisterClient.model_validate({**rows[0].details, "bsn": bsn, "devices": devices})
+    client = (
+        RegisterClient.model_validate(
+            {
+                **rows[0].details,
+                "bsn": bsn,
+                "devices": [r.device for r in rows if r.device is not None],
+            }
+        )
+        if rows
+        else None
+    )
+    loaded[bsn] = client
+    return client

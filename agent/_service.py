@@ -39,7 +39,14 @@ from agent._events import state_changed_event
 from agent._metrics import AgentMetrics
 from agent._offer import REQUIRED_KINDS, build_offer
 from agent._orders import OrderDesk
-from agent._outbox import DeliveryReport, Outbox, OutboxPolicy, body_digest, enqueue
+from agent._outbox import (
+    DeliveredMessage,
+    DeliveryReport,
+    Outbox,
+    OutboxPolicy,
+    body_digest,
+    enqueue,
+)
 from agent._policy import continued_provision_end, decide_devices
 from agent._processing_log import inbound_trace, parse_traceparent
 from agent._register import ImportFormat, ImportResult, load_client, parse_import, store_import
@@ -336,7 +343,7 @@ class AgentService:
             missing = sorted(REQUIRED_KINDS - set(consent.data_kinds))
             if missing or not consent.device_ids:
                 raise ConsentMissing(f"consent must cover {', '.join(missing) or 'a device'}")
-        gemeentecode = (await self._dossier_row(dossier_id, "departing")).partner_gemeentecode
+        gemeentecode = await self._partner_gemeentecode(dossier_id, "departing")
         receiver_oin = (
             await self._receiving_oin(gemeentecode) if consent.outcome == "given" else None
         )
@@ -669,7 +676,9 @@ class AgentService:
             raise DossierUnknown("no dossier with this id is shared with the sender")
         return dossier
 
-    async def _on_delivered(self, session: AsyncSession, row: Any, now: datetime) -> None:
+    async def _on_delivered(
+        self, session: AsyncSession, row: DeliveredMessage, now: datetime
+    ) -> None:
         await self.orders.on_delivered(session, row, now)
         if row.kind != "message" or row.message_type != "device-decision":
             return
@@ -779,12 +788,13 @@ class AgentService:
 
     # --- reading -----------------------------------------------------------------------------
 
-    async def _dossier_row(self, dossier_id: str, side: Side | None = None) -> DossierRow:
+    async def _partner_gemeentecode(self, dossier_id: str, side: Side) -> str | None:
         async with self.database.reading() as session:
-            dossier = (await session.scalars(_DOSSIER_ROW, {"id": dossier_id})).first()
-        if dossier is None or (side is not None and dossier.side != side):
-            raise DossierUnknown(f"no {side or ''} dossier {dossier_id}".replace("  ", " "))
-        return dossier
+            found = (await execute(session, _PARTNER_GEMEENTE, {"id": dossier_id})).first()
+        if found is None or found.side != side:
+            raise DossierUnknown(f"no {side} dossier {dossier_id}")
+        gemeentecode: str | None = found.partner_gemeentecode
+        return gemeentecode
 
     async def _locked_dossier(
         self, session: AsyncSession, dossier_id: str, side: Side
@@ -832,6 +842,9 @@ _DOSSIER_ROW = select(DossierRow).where(DossierRow.id == bindparam("id"))
 _LOCKED_DOSSIER_ROW = _DOSSIER_ROW.with_for_update()
 _DOSSIER = select(DossierRow.__table__).where(_DOSSIERS.id == bindparam("id"))
 _DOSSIER_EXISTS = select(_DOSSIERS.id).where(_DOSSIERS.id == bindparam("id"))
+_PARTNER_GEMEENTE = select(_DOSSIERS.side, _DOSSIERS.partner_gemeentecode).where(
+    _DOSSIERS.id == bindparam("id")
+)
 _TIMELINE = (
     select(TransitionRow.__table__)
     .where(TransitionRow.dossier_id == bindparam("id"))

@@ -23,6 +23,8 @@ they begin, so they never contend for the SQLite lock among themselves.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 from typing import Any
 
@@ -34,12 +36,15 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ["LoopSQLiteDialect", "LoopSession", "begin_immediate", "create_engine"]
+__all__ = ["Checkpointer", "LoopSQLiteDialect", "LoopSession", "begin_immediate", "create_engine"]
 
 # Reads only: the longest a statement may stall the event loop (WAL recovery by another process).
 _READ_BUSY_MILLISECONDS = 100
 _POOL_SIZE = 16
 _FIRST_RETRY_SECONDS = 0.001
+# About SQLite's own default of 1000 WAL pages, at 5 to 15 pages per commit of an agent.
+_CHECKPOINT_EVERY_COMMITS = 100
+_log = logging.getLogger("meeverhuizen.sqlite")
 _LONGEST_RETRY_SECONDS = 0.05
 
 
@@ -83,15 +88,75 @@ def _pragmas(connection: Any, _record: ConnectionPoolEntry) -> None:
     cursor.close()
 
 
+def _no_automatic_checkpoint(connection: Any, _record: ConnectionPoolEntry) -> None:
+    connection.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer does it off the loop
+
+
 def create_engine(url: str | URL) -> AsyncEngine:
-    """An async engine for a ``sqlite+aiosqlite`` or ``sqlite`` URL on the loop's thread."""
+    """An async engine for a ``sqlite+aiosqlite`` or ``sqlite`` URL on the loop's thread.
+
+    On a database file, commits never checkpoint: run a :class:`Checkpointer` beside it.
+    """
     parsed = make_url(url).set(drivername="sqlite+loop")
     # A checkout must never wait (it would need a greenlet): past the pool size it opens another.
     on_file = LoopSQLiteDialect._is_url_file_db(parsed)
     options: dict[str, Any] = {"pool_size": _POOL_SIZE, "max_overflow": -1} if on_file else {}
     engine = create_async_engine(parsed, **options)
     event.listen(engine.sync_engine, "connect", _pragmas)
+    if on_file:
+        event.listen(engine.sync_engine, "connect", _no_automatic_checkpoint)
     return engine
+
+
+class Checkpointer:
+    """Copies committed pages from the WAL into the database file in a worker thread.
+
+    SQLite's automatic checkpoint runs inside a commit, on the event loop, and waits for two
+    fsyncs (milliseconds each). Here every ``every``-th commit starts one PASSIVE checkpoint in
+    a thread instead (at most one at a time); it waits for no reader or writer, and neither
+    waits for it. Durability is the same: a commit is in the WAL when it returns.
+    """
+
+    def __init__(self, path: str, *, every: int | None = None) -> None:
+        self._path = path
+        self._every = every or _CHECKPOINT_EVERY_COMMITS
+        self._commits = 0
+        self._running: asyncio.Future[None] | None = None
+        self._connection: sqlite3.Connection | None = None
+
+    def committed(self) -> None:
+        """Count a commit; start a checkpoint when it is time and none runs."""
+        self._commits += 1
+        if self._commits < self._every or (self._running is not None and not self._running.done()):
+            return
+        self._commits = 0
+        self._running = asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
+        self._running.add_done_callback(_report_failure)
+
+    def _checkpoint(self) -> None:
+        if self._connection is None:
+            self._connection = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False
+            )
+            self._connection.execute(f"PRAGMA busy_timeout={_READ_BUSY_MILLISECONDS}")
+        self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    async def close(self) -> None:
+        """Wait for a running checkpoint and close its connection."""
+        if self._running is not None:
+            with contextlib.suppress(Exception):  # reported by the callback already
+                await self._running
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def _report_failure(done: asyncio.Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        # The WAL grows until a later checkpoint succeeds; nothing committed is lost.
+        _log.warning(
+            "wal_checkpoint_failed", extra={"error_class": type(done.exception()).__name__}
+        )
 
 
 async def begin_immediate(session: LoopSession, *, wait_seconds: float) -> None:

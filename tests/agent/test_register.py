@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from agent._db import DeviceRow
+from agent._register import load_client, parse_import, store_import
 from agent.errors import ImportFailed
 from tests.agent.conftest import AUTH, CLIENT_BSN, DATA, Agents
 
@@ -110,3 +112,38 @@ async def test_api_import_refusal_is_a_problem(agents: Agents) -> None:
     assert answer.headers["Content-Type"] == "application/problem+json"
     assert answer.json()["type"] == "urn:meeverhuizen:problem:import-failed"
     assert "line 2" in answer.json()["detail"]
+
+
+async def test_a_client_is_read_once_per_transaction_until_the_register_changes(
+    agents: Agents,
+) -> None:
+    await agents.departing.import_provisions(GOOD, "csv")
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM clients" in statement:
+            statements.append(statement)
+
+    engine = agents.departing.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        async with agents.departing.database.transaction() as session:
+            first = await load_client(session, CLIENT_BSN)
+            again = await load_client(session, CLIENT_BSN)
+            assert first is not None
+            assert first is again
+            assert len(statements) == 1
+            # A change to the register in the same transaction is seen by the next read.
+            await store_import(
+                session,
+                parse_import(
+                    _csv(f"{CLIENT_BSN},{CLIENT},z,12 23 03,Scootmobiel,false,true,huur,"), "csv"
+                ),
+                now=agents.clock.now(),
+            )
+            changed = await load_client(session, CLIENT_BSN)
+        assert changed is not None
+        assert [device.device_id for device in changed.devices] == ["z"]
+        assert len(statements) == 3  # the import's own look-up, then the read again
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

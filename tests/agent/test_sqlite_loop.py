@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 import agent._db
+import agent._sqlite
 from agent._db import Database, DossierRow
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -148,3 +149,38 @@ async def test_writers_in_one_process_take_turns_and_a_failed_one_leaves_nothing
     async with database.reading() as session:
         names = set(await session.scalars(select(DossierRow.id)))
     assert names == {"other", "a", "c"}
+
+
+def _main_file_pages(path: Path) -> int:
+    return path.stat().st_size // 4096
+
+
+async def _write_dossiers(database: Database, count: int) -> None:
+    for number in range(count):
+        async with database.transaction() as session:
+            session.add(_dossier(f"d{number}"))
+
+
+@pytest.mark.parametrize("every", [10, 10**9])
+async def test_commits_leave_checkpoints_to_the_checkpointer_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: int
+) -> None:
+    monkeypatch.setattr(agent._sqlite, "_CHECKPOINT_EVERY_COMMITS", every)
+    path = tmp_path / "agent.sqlite"
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    await database.create_tables()
+    before = _main_file_pages(path)
+    await _write_dossiers(database, 300)
+    checkpointer = database._checkpointer
+    assert checkpointer is not None
+    await checkpointer.close()  # waits for a running checkpoint
+    grown = _main_file_pages(path) > before
+    # Commits themselves never copy the WAL into the file; only the checkpointer does.
+    assert grown == (every == 10)
+    await database.dispose()
+    assert await _rows_in(path) == 300
+
+
+async def _rows_in(path: Path) -> int:
+    with sqlite3.connect(path) as connection:
+        return int(connection.execute("SELECT COUNT(*) FROM dossiers").fetchone()[0])
