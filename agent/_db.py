@@ -47,6 +47,7 @@ from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from agent._claims import Leased
 from agent._migrations import MIGRATIONS
+from agent._prepared import Rows, prepared, run_prepared
 from agent._sqlite import (
     Checkpointer,
     LoopSession,
@@ -71,6 +72,7 @@ __all__ = [
     "append",
     "execute",
     "insert_persistent",
+    "prepared",
     "update_dossier",
 ]
 
@@ -312,13 +314,16 @@ class Database:
 
 async def execute(
     session: AsyncSession, statement: Executable, parameters: Any = None
-) -> Result[Any]:
+) -> Result[Any] | Rows:
     """Run a Core statement in the session's transaction, past the ORM's execute path.
 
-    No autoflush: what the statement reads or refers to must be flushed already.
+    No autoflush: what the statement reads or refers to must be flushed already. On SQLite a
+    statement marked :func:`prepared` runs straight on ``sqlite3`` (``agent._prepared``).
     """
     if isinstance(session, LoopSession):
-        return session.sync_session.connection().execute(statement, parameters)
+        connection = session.sync_session.connection()
+        found = run_prepared(connection, statement, parameters)
+        return found if found is not None else connection.execute(statement, parameters)
     return await (await session.connection()).execute(statement, parameters)
 
 
@@ -358,7 +363,7 @@ async def insert_persistent(session: AsyncSession, row: Base) -> None:
 @cache
 def _insert(table: FromClause) -> Insert:
     assert isinstance(table, Table)
-    return insert(table)
+    return prepared(insert(table))
 
 
 @cache
@@ -389,7 +394,7 @@ async def update_dossier(session: AsyncSession, dossier: DossierRow, **values: A
 @cache
 def _dossier_update(keys: frozenset[str]) -> Update:
     columns = DossierRow.__table__.c
-    return (
+    return prepared(
         update(DossierRow)
         .where(columns.id == bindparam("dossier"))
         .values({key: bindparam(f"new_{key}") for key in keys})

@@ -36,6 +36,7 @@ from agent._db import (
     OutboxRow,
     ProvisionRow,
     execute,
+    prepared,
 )
 from agent._deadlines import DeadlineRow, Deadlines, cancel_deadlines, schedule_deadline
 from agent._directory import Directory
@@ -93,7 +94,7 @@ _SUPPLIER_ROLES = {"takeover-order": "receiving-supplier", "departure-notice": "
 _KEPT_ORDER_FIELDS = frozenset({"orderId", "moveDate", "contactBefore", "urgent"})
 _STOPPED_DOSSIER = frozenset({"cancelled", "consent-withdrawn", "failed"})
 # The register's devices of a dossier's client (departing side), in one statement.
-_DEVICES_OF_DOSSIER = (
+_DEVICES_OF_DOSSIER = prepared(
     select(DeviceRow.details)
     .join(ClientRow, ClientRow.id == DeviceRow.client_id)
     .join(DossierRow, DossierRow.client_bsn == ClientRow.bsn)

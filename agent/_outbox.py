@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from agent._claims import claim_leased, lease_free, replica_id
-from agent._db import Database, DeliveryAttemptRow, OutboxRow, append, execute
+from agent._db import Database, DeliveryAttemptRow, OutboxRow, append, execute, prepared
 from agent._directory import Directory
 from agent._metrics import AgentMetrics
 from agent.errors import OutboxMessageUnknown, ReceiptInvalid
@@ -159,7 +159,7 @@ def _enqueue_statement() -> Insert:
         "deadline": bindparam("deadline", type_=outbox.deadline.type),
     }
     latest = select(*values.values()).where(outbox.dossier_id == bindparam("dossier_id"))
-    return insert(OutboxRow).from_select(list(values), latest)
+    return prepared(insert(OutboxRow).from_select(list(values), latest))
 
 
 _ENQUEUE = _enqueue_statement()
@@ -607,7 +607,7 @@ def _record_statement() -> Update:
         "claimed_by",
         "claimed_until",
     )
-    return (
+    return prepared(
         update(OutboxRow)
         .where(outbox.message_id == bindparam("id"))
         .values({name: bindparam(f"new_{name}", type_=outbox[name].type) for name in changed})

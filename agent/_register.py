@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError, model_validator
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent._db import ClientRow, DeviceRow, execute
+from agent._db import ClientRow, DeviceRow, execute, prepared
 from agent.errors import ImportFailed, ImportProblem
 from protocol.identifiers import Bsn
 from protocol.messages import (
@@ -407,7 +407,7 @@ async def store_import(
 
 _LOADED = "meeverhuizen.loaded_clients"
 # One round trip: the client with its devices (a handover reads the client several times).
-_CLIENT = (
+_CLIENT = prepared(
     select(ClientRow.details, DeviceRow.details.label("device"))
     .outerjoin(DeviceRow, DeviceRow.client_id == ClientRow.id)
     .where(ClientRow.bsn == bindparam("bsn"))

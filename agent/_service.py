@@ -30,6 +30,7 @@ from agent._db import (
     append,
     execute,
     insert_persistent,
+    prepared,
     update_dossier,
 )
 from agent._deadlines import Deadlines
@@ -840,23 +841,25 @@ class AgentService:
 _DOSSIERS = DossierRow.__table__.c
 _DOSSIER_ROW = select(DossierRow).where(DossierRow.id == bindparam("id"))
 _LOCKED_DOSSIER_ROW = _DOSSIER_ROW.with_for_update()
-_DOSSIER = select(DossierRow.__table__).where(_DOSSIERS.id == bindparam("id"))
-_DOSSIER_EXISTS = select(_DOSSIERS.id).where(_DOSSIERS.id == bindparam("id"))
-_PARTNER_GEMEENTE = select(_DOSSIERS.side, _DOSSIERS.partner_gemeentecode).where(
-    _DOSSIERS.id == bindparam("id")
+_DOSSIER = prepared(select(DossierRow.__table__).where(_DOSSIERS.id == bindparam("id")))
+_DOSSIER_EXISTS = prepared(select(_DOSSIERS.id).where(_DOSSIERS.id == bindparam("id")))
+_PARTNER_GEMEENTE = prepared(
+    select(_DOSSIERS.side, _DOSSIERS.partner_gemeentecode).where(_DOSSIERS.id == bindparam("id"))
 )
-_TIMELINE = (
+_TIMELINE = prepared(
     select(TransitionRow.__table__)
     .where(TransitionRow.dossier_id == bindparam("id"))
     .order_by(TransitionRow.id)
 )
-_DECISIONS = (
+_DECISIONS = prepared(
     select(ProvisionRow.__table__)
     .where(ProvisionRow.dossier_id == bindparam("id"))
     .order_by(ProvisionRow.id)
 )
-_STORED = select(InboundMessageRow.digest, InboundMessageRow.receipt_body).where(
-    InboundMessageRow.message_id == bindparam("id")
+_STORED = prepared(
+    select(InboundMessageRow.digest, InboundMessageRow.receipt_body).where(
+        InboundMessageRow.message_id == bindparam("id")
+    )
 )
 
 _DEPARTING = ("departing-gemeente", "receiving-gemeente")

@@ -96,7 +96,7 @@ def problem_response(
     )
 
 
-def _validation_problem(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_problem(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # Never echo the rejected input back: it may hold personal data such as a BSN.
     invalid = [
@@ -127,7 +127,7 @@ _HTTP_CODES = {
 }
 
 
-def _http_problem(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_problem(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
     return problem_response(
@@ -139,7 +139,7 @@ def _http_problem(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _domain_problem(_request: Request, exc: Exception) -> JSONResponse:
+async def _domain_problem(_request: Request, exc: Exception) -> JSONResponse:
     return problem_response(
         code=type(exc).code,  # type: ignore[attr-defined]
         title=type(exc).title,  # type: ignore[attr-defined]
@@ -151,7 +151,7 @@ def _domain_problem(_request: Request, exc: Exception) -> JSONResponse:
 
 def _internal_problem_handler(api_version: str) -> Any:
     # Starlette answers unhandled errors outside all middleware, so the header is set here.
-    def internal_problem(_request: Request, exc: Exception) -> JSONResponse:
+    async def internal_problem(_request: Request, exc: Exception) -> JSONResponse:
         _log.error("internal_error", extra={"error_class": type(exc).__name__})
         return problem_response(
             code="internal_error",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import sqlite3
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from agent._db import DeviceRow
 from agent._register import load_client, parse_import, store_import
@@ -120,30 +120,29 @@ async def test_a_client_is_read_once_per_transaction_until_the_register_changes(
     await agents.departing.import_provisions(GOOD, "csv")
     statements: list[str] = []
 
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def count(statement: str) -> None:
         if statement.lstrip().upper().startswith("SELECT") and "FROM clients" in statement:
             statements.append(statement)
 
-    engine = agents.departing.database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        async with agents.departing.database.transaction() as session:
+    async with agents.departing.database.transaction() as session:
+        connection = (await session.connection()).sync_connection
+        assert connection is not None
+        driver = connection.connection.driver_connection
+        if not isinstance(driver, sqlite3.Connection):
+            pytest.skip("counts the statements SQLite runs")
+        driver.set_trace_callback(count)
+        try:
             first = await load_client(session, CLIENT_BSN)
             again = await load_client(session, CLIENT_BSN)
             assert first is not None
             assert first is again
             assert len(statements) == 1
             # A change to the register in the same transaction is seen by the next read.
-            await store_import(
-                session,
-                parse_import(
-                    _csv(f"{CLIENT_BSN},{CLIENT},z,12 23 03,Scootmobiel,false,true,huur,"), "csv"
-                ),
-                now=agents.clock.now(),
-            )
+            row = f"{CLIENT_BSN},{CLIENT},z,12 23 03,Scootmobiel,false,true,huur,"
+            await store_import(session, parse_import(_csv(row), "csv"), now=agents.clock.now())
             changed = await load_client(session, CLIENT_BSN)
-        assert changed is not None
-        assert [device.device_id for device in changed.devices] == ["z"]
-        assert len(statements) == 3  # the import's own look-up, then the read again
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+        finally:
+            driver.set_trace_callback(None)
+    assert changed is not None
+    assert [device.device_id for device in changed.devices] == ["z"]
+    assert len(statements) == 3  # the import's own look-up, then the read again
