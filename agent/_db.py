@@ -30,6 +30,7 @@ from sqlalchemy import (
     bindparam,
     insert,
     inspect,
+    select,
     update,
 )
 from sqlalchemy.engine import Result, make_url
@@ -58,6 +59,7 @@ from agent._sqlite import (
 from registry.schema_migrations import NAMING_CONVENTION, UtcDateTime
 
 __all__ = [
+    "SELECT_DOSSIER",
     "Base",
     "ClientRow",
     "ConsentRow",
@@ -69,9 +71,11 @@ __all__ = [
     "OutboxRow",
     "ProvisionRow",
     "TransitionRow",
+    "add_rows",
     "append",
     "execute",
     "insert_persistent",
+    "load_dossier",
     "prepared",
     "update_dossier",
 ]
@@ -328,18 +332,53 @@ async def execute(
 
 
 async def append(session: AsyncSession, *rows: Base) -> None:
-    """Insert new rows, one INSERT per table (executemany), without the unit of work.
+    """Insert new ORM rows, one INSERT per table (executemany), without the unit of work.
 
     For rows that nothing changes later in the same transaction and whose generated keys nobody
     reads. Pending ORM changes are flushed first, since a row may refer to them.
     """
-    await session.flush()
-    groups: dict[tuple[FromClause, tuple[str, ...]], list[dict[str, Any]]] = {}
     for row in rows:
-        values = _column_values(row)
-        groups.setdefault((row.__table__, tuple(values)), []).append(values)
-    for (table, _), group in groups.items():
-        await execute(session, _insert(table), group)
+        await add_rows(session, type(row), _column_values(row))
+
+
+async def add_rows(session: AsyncSession, model: type[Base], *rows: dict[str, Any]) -> None:
+    """Insert new rows of ``model`` given as column values, as :func:`append` does.
+
+    Cheaper than ORM objects (no instrumentation) where a flow only writes a record.
+    """
+    await session.flush()
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for values in rows:
+        groups.setdefault(tuple(values), []).append(values)
+    for group in groups.values():
+        await execute(session, _insert(model.__table__), group)
+
+
+async def load_dossier(
+    session: AsyncSession, dossier_id: str, *, lock: bool = False
+) -> DossierRow | None:
+    """The dossier as a persistent ORM object of this session, or None.
+
+    ``lock``: ``FOR UPDATE`` on PostgreSQL (replicas take turns per dossier; SQLite has one
+    writer). On SQLite the row is read with one prepared statement and attached to the session
+    as loaded, which costs a fraction of the ORM's query.
+    """
+    if not isinstance(session, LoopSession):
+        query = _LOCKED_DOSSIER_ROW if lock else _DOSSIER_ROW
+        loaded: DossierRow | None = (await session.scalars(query, {"id": dossier_id})).first()
+        return loaded
+    sync = session.sync_session
+    known = sync.identity_map.get(sync.identity_key(DossierRow, dossier_id))
+    if isinstance(known, DossierRow):
+        return known
+    await session.flush()
+    found = (await execute(session, SELECT_DOSSIER, {"id": dossier_id})).first()
+    if found is None:
+        return None
+    dossier = DossierRow(**found._asdict())
+    make_transient_to_detached(dossier)
+    session.add(dossier)
+    return dossier
 
 
 async def insert_persistent(session: AsyncSession, row: Base) -> None:
@@ -399,3 +438,11 @@ def _dossier_update(keys: frozenset[str]) -> Update:
         .where(columns.id == bindparam("dossier"))
         .values({key: bindparam(f"new_{key}") for key in keys})
     )
+
+
+_DOSSIER_ROW = select(DossierRow).where(DossierRow.id == bindparam("id"))
+_LOCKED_DOSSIER_ROW = _DOSSIER_ROW.with_for_update()
+# One dossier's columns as a row (parameter ``id``).
+SELECT_DOSSIER = prepared(
+    select(DossierRow.__table__).where(DossierRow.__table__.c.id == bindparam("id"))
+)

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from agent._claims import claim_leased, lease_free, replica_id
-from agent._db import Database, DeliveryAttemptRow, OutboxRow, append, execute, prepared
+from agent._db import Database, DeliveryAttemptRow, OutboxRow, add_rows, execute, prepared
 from agent._directory import Directory
 from agent._metrics import AgentMetrics
 from agent.errors import OutboxMessageUnknown, ReceiptInvalid
@@ -477,7 +477,8 @@ class Outbox:
                     recorded.append((attempt, row, change))
             if recorded:
                 await execute(session, _RECORD, [change for _, _, change in recorded])
-                await append(session, *(_attempt_row(attempt) for attempt, _, _ in recorded))
+                attempted = (_attempt_values(attempt) for attempt, _, _ in recorded)
+                await add_rows(session, DeliveryAttemptRow, *attempted)
             for attempt, row, change in recorded:
                 if change["new_state"] == "delivered":
                     with trace(attempt.span):
@@ -585,13 +586,13 @@ def _delivered(row: Row[Any]) -> DeliveredMessage:
     return DeliveredMessage(row.message_id, row.dossier_id, row.kind, row.message_type)
 
 
-def _attempt_row(attempt: _Attempt) -> DeliveryAttemptRow:
-    return DeliveryAttemptRow(
-        message_id=attempt.message_id,
-        at=attempt.attempted_at,
-        status_code=attempt.outcome.status_code,
-        error=attempt.outcome.error,
-    )
+def _attempt_values(attempt: _Attempt) -> dict[str, Any]:
+    return {
+        "message_id": attempt.message_id,
+        "at": attempt.attempted_at,
+        "status_code": attempt.outcome.status_code,
+        "error": attempt.outcome.error,
+    }
 
 
 def _record_statement() -> Update:

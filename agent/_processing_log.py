@@ -22,7 +22,7 @@ from sqlalchemy import Integer, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from agent._db import Base, Database, append
+from agent._db import Base, Database, add_rows
 
 __all__ = [
     "PROCESSING_ACTIVITIES",
@@ -149,18 +149,19 @@ class ProcessingLog:
             raise ValueError(f"unknown processing activity {activity_id}")
         parent = trace or _INBOUND.get()
         span = parent.child() if parent is not None else TraceContext.new()
-        await append(
+        await add_rows(
             session,
-            ProcessingRecordRow(
-                at=now,
-                trace_id=span.trace_id,
-                span_id=span.span_id,
-                parent_span_id=parent.span_id if parent is not None else None,
-                activity_id=activity_id,
-                operation=operation,
-                data_subject_id=self.pseudonym(bsn),
-                dossier_id=dossier_id,
-            ),
+            ProcessingRecordRow,
+            {
+                "at": now,
+                "trace_id": span.trace_id,
+                "span_id": span.span_id,
+                "parent_span_id": parent.span_id if parent is not None else None,
+                "activity_id": activity_id,
+                "operation": operation,
+                "data_subject_id": self.pseudonym(bsn),
+                "dossier_id": dossier_id,
+            },
         )
         return span
 

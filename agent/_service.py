@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent._brp_events import on_dossier_request
 from agent._consent_flow import ConsentFlow
 from agent._db import (
+    SELECT_DOSSIER,
     ConsentRow,
     Database,
     DossierRow,
@@ -27,9 +28,11 @@ from agent._db import (
     OutboxRow,
     ProvisionRow,
     TransitionRow,
+    add_rows,
     append,
     execute,
     insert_persistent,
+    load_dossier,
     prepared,
     update_dossier,
 )
@@ -466,19 +469,20 @@ class AgentService:
             if stored is not None:
                 return _same_or_conflict(stored, digest)
             receipt = self._receipt(message, digest, now)
-            await append(
+            await add_rows(
                 session,
-                InboundMessageRow(
-                    message_id=str(message.message_id),
-                    dossier_id=str(message.dossier_id),
-                    sender_oin=message.sender.oin,
-                    message_type=message.message_type,
-                    body=body,
-                    signature=signature,
-                    digest=digest,
-                    received_at=now,
-                    receipt_body=receipt,
-                ),
+                InboundMessageRow,
+                {
+                    "message_id": str(message.message_id),
+                    "dossier_id": str(message.dossier_id),
+                    "sender_oin": message.sender.oin,
+                    "message_type": message.message_type,
+                    "body": body,
+                    "signature": signature,
+                    "digest": digest,
+                    "received_at": now,
+                    "receipt_body": receipt,
+                },
             )
             await self._apply(session, message, now)
         self.metrics.message_received(message.message_type)
@@ -583,7 +587,7 @@ class AgentService:
             dossier_id=dossier_id,
         )
         decision, provisions = self._decide(dossier, offer)
-        await append(session, *provisions)
+        await add_rows(session, ProvisionRow, *provisions)
         decision, ordered = await self.orders.place_orders(
             session, dossier, message, offer, decision, now
         )
@@ -602,7 +606,7 @@ class AgentService:
 
     def _decide(
         self, dossier: DossierRow, offer: DossierOffer
-    ) -> tuple[DeviceDecision, list[ProvisionRow]]:
+    ) -> tuple[DeviceDecision, list[dict[str, Any]]]:
         items = decide_devices(offer.devices, self.settings.device_exceptions)
         end = continued_provision_end(offer.indicatie)
         iso_codes = {device.device_id: device.iso_code for device in offer.devices}
@@ -610,18 +614,18 @@ class AgentService:
         for item in items:
             taken_over = item.outcome == "take-over"
             provisions.append(
-                ProvisionRow(
-                    dossier_id=dossier.id,
-                    device_id=item.device_id,
-                    iso_code=iso_codes[item.device_id],
-                    outcome=item.outcome,
-                    reason_code=item.reason_code,
-                    reason_text=item.reason_text,
-                    alternative=item.alternative_offered,
+                {
+                    "dossier_id": dossier.id,
+                    "device_id": item.device_id,
+                    "iso_code": iso_codes[item.device_id],
+                    "outcome": item.outcome,
+                    "reason_code": item.reason_code,
+                    "reason_text": item.reason_text,
+                    "alternative": item.alternative_offered,
                     # Continued provision: from the move date, with the indicatie's own end.
-                    start_date=offer.client.move_date if taken_over else None,
-                    end_date=end if taken_over else None,
-                )
+                    "start_date": offer.client.move_date if taken_over else None,
+                    "end_date": end if taken_over else None,
+                }
             )
         decision = DeviceDecision.model_validate(
             {
@@ -647,21 +651,22 @@ class AgentService:
         )
         client = await load_client(session, dossier.client_bsn or "")
         iso_codes = {d.device_id: d.iso_code for d in client.devices} if client else {}
-        await append(
+        await add_rows(
             session,
+            ProvisionRow,
             *(
-                ProvisionRow(
-                    dossier_id=dossier.id,
-                    device_id=item.device_id,
-                    iso_code=iso_codes.get(item.device_id, ""),
-                    outcome=item.outcome,
-                    reason_code=item.reason_code,
-                    reason_text=item.reason_text,
-                    alternative=item.alternative_offered,
+                {
+                    "dossier_id": dossier.id,
+                    "device_id": item.device_id,
+                    "iso_code": iso_codes.get(item.device_id, ""),
+                    "outcome": item.outcome,
+                    "reason_code": item.reason_code,
+                    "reason_text": item.reason_text,
+                    "alternative": item.alternative_offered,
                     # Departing side: our own provision ends on the effective (move) date.
-                    start_date=None,
-                    end_date=decision.effective_date,
-                )
+                    "start_date": None,
+                    "end_date": decision.effective_date,
+                }
                 for item in decision.decisions
             ),
         )
@@ -672,7 +677,7 @@ class AgentService:
         await self._transition(session, dossier, "completed", "decision received", now)
 
     async def _partner_dossier(self, session: AsyncSession, message: Message) -> DossierRow:
-        dossier = (await session.scalars(_DOSSIER_ROW, {"id": str(message.dossier_id)})).first()
+        dossier = await load_dossier(session, str(message.dossier_id))
         if dossier is None or dossier.partner_oin != message.sender.oin:
             raise DossierUnknown("no dossier with this id is shared with the sender")
         return dossier
@@ -683,7 +688,7 @@ class AgentService:
         await self.orders.on_delivered(session, row, now)
         if row.kind != "message" or row.message_type != "device-decision":
             return
-        dossier = (await session.scalars(_DOSSIER_ROW, {"id": row.dossier_id})).first()
+        dossier = await load_dossier(session, row.dossier_id)
         if dossier is not None and dossier.state == "decided":
             # Without takeover orders (orders-placed) the receipted decision completes it.
             await self._transition(session, dossier, "completed", "device-decision receipted", now)
@@ -712,11 +717,16 @@ class AgentService:
         cause: str,
         now: datetime,
     ) -> None:
-        await append(
+        await add_rows(
             session,
-            TransitionRow(
-                dossier_id=dossier.id, from_state=previous, to_state=target, at=now, cause=cause
-            ),
+            TransitionRow,
+            {
+                "dossier_id": dossier.id,
+                "from_state": previous,
+                "to_state": target,
+                "at": now,
+                "cause": cause,
+            },
         )
         log_event(
             _log,
@@ -801,7 +811,7 @@ class AgentService:
         self, session: AsyncSession, dossier_id: str, side: Side
     ) -> DossierRow:
         # Replicas (issue 8): FOR UPDATE serialises changes to one dossier (no-op on SQLite).
-        dossier = (await session.scalars(_LOCKED_DOSSIER_ROW, {"id": dossier_id})).first()
+        dossier = await load_dossier(session, dossier_id, lock=True)
         if dossier is None or dossier.side != side:
             raise DossierUnknown(f"no {side} dossier {dossier_id}")
         return dossier
@@ -823,7 +833,7 @@ class AgentService:
     async def _view(self, session: AsyncSession, dossier_id: str) -> DossierView:
         await session.flush()  # inside a transaction: as it will be committed
         parameters = {"id": dossier_id}
-        row = (await execute(session, _DOSSIER, parameters)).first()
+        row = (await execute(session, SELECT_DOSSIER, parameters)).first()
         if row is None:
             raise DossierUnknown(f"no dossier {dossier_id}")
         transitions = (await execute(session, _TIMELINE, parameters)).all()
@@ -839,9 +849,6 @@ class AgentService:
 
 # Prebuilt Core statements of the handover path (agent._db.execute).
 _DOSSIERS = DossierRow.__table__.c
-_DOSSIER_ROW = select(DossierRow).where(DossierRow.id == bindparam("id"))
-_LOCKED_DOSSIER_ROW = _DOSSIER_ROW.with_for_update()
-_DOSSIER = prepared(select(DossierRow.__table__).where(_DOSSIERS.id == bindparam("id")))
 _DOSSIER_EXISTS = prepared(select(_DOSSIERS.id).where(_DOSSIERS.id == bindparam("id")))
 _PARTNER_GEMEENTE = prepared(
     select(_DOSSIERS.side, _DOSSIERS.partner_gemeentecode).where(_DOSSIERS.id == bindparam("id"))
