@@ -8,6 +8,7 @@ Every write goes through :meth:`Database.transaction`; on SQLite one writer at a
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime
@@ -42,13 +43,14 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, make_transient_to_detached, mapped_column
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import FromClause
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from agent._claims import Leased
 from agent._migrations import MIGRATIONS
-from agent._prepared import Rows, prepared, run_prepared
+from agent._prepared import Rows, prepared, run_on_driver, run_prepared
 from agent._sqlite import (
     Checkpointer,
     LoopSession,
@@ -267,12 +269,16 @@ class Database:
         )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock()
+        self._reader: PoolProxiedConnection | None = None
 
     async def create_tables(self) -> None:
         """Bring the schema to the newest migration (Alembic upgrade to head; issue 8)."""
         await MIGRATIONS.upgrade(self.engine)
 
     async def dispose(self) -> None:
+        if self._reader is not None:
+            self._reader.close()  # back to the pool, which closes it below
+            self._reader = None
         if self._checkpointer is not None:
             await self._checkpointer.close()
         await self.engine.dispose()
@@ -295,6 +301,23 @@ class Database:
                 session.sync_session.close()
             if self._checkpointer is not None:
                 self._checkpointer.committed()
+
+    async def read(self, statement: Executable, parameters: Any = None) -> Result[Any] | Rows:
+        """One read statement outside any transaction (the rows as committed now).
+
+        On SQLite a prepared statement runs on one connection kept for such reads, with no
+        session around it.
+        """
+        if self.is_sqlite:
+            if self._reader is None:
+                self._reader = self.engine.sync_engine.raw_connection()
+            driver = self._reader.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            found = run_on_driver(driver, self.engine.dialect, statement, parameters)
+            if found is not None:
+                return found
+        async with self.reading() as session:
+            return await execute(session, statement, parameters)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

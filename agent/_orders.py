@@ -35,7 +35,6 @@ from agent._db import (
     DossierRow,
     OutboxRow,
     ProvisionRow,
-    execute,
     prepared,
 )
 from agent._deadlines import DeadlineRow, Deadlines, cancel_deadlines, schedule_deadline
@@ -258,10 +257,9 @@ class OrderDesk:
         return _candidates(suppliers)
 
     async def _current_suppliers(self, dossier_id: str) -> set[str]:
-        async with self._database.reading() as session:
-            found = await execute(session, _DEVICES_OF_DOSSIER, {"dossier": dossier_id})
-            # The register stores each device wire-shaped (protocol Device, validated on import).
-            suppliers = [row.details.get("supplier") for row in found]
+        found = await self._database.read(_DEVICES_OF_DOSSIER, {"dossier": dossier_id})
+        # The register stores each device wire-shaped (protocol Device, validated on import).
+        suppliers = [row.details.get("supplier") for row in found]
         return {supplier["oin"] for supplier in suppliers if supplier}
 
     async def _accepts_notices(self, oin: str) -> bool:

@@ -17,10 +17,23 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import httpx
-from sqlalchemy import Insert, Row, Update, and_, bindparam, func, insert, literal, select, update
+from sqlalchemy import (
+    Insert,
+    Integer,
+    Row,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -299,7 +312,7 @@ class Outbox:
             semaphore = asyncio.Semaphore(_CONCURRENCY)
             recorder = _GroupRecorder(self._record_group)
 
-            async def one(row: OutboxRow) -> DeliveryReport:
+            async def one(row: _Due) -> DeliveryReport:
                 async with semaphore:
                     return await self._deliver_one(row, recorder)
 
@@ -310,11 +323,16 @@ class Outbox:
             raise failed[0]
         return sum((r for r in results if isinstance(r, DeliveryReport)), DeliveryReport())
 
-    async def _claim_due(self) -> Sequence[OutboxRow]:
+    async def _claim_due(self) -> Sequence[_Due]:
         # Replicas (issue 8): only the head of a stream is eligible, and a head claimed by another
         # replica (lease not ended) is skipped, so it blocks its stream. On PostgreSQL the claim
         # locks with SKIP LOCKED (agent._claims); SQLite is single-process.
         now = self._clock.now()
+        if self._database.is_sqlite:
+            # SQLite is single-process and the pass lock keeps passes apart: no claim to write,
+            # so no write lock and no UPDATE per pass (a claim would only be ignored there).
+            found = await self._database.read(_DUE, {"now": now, "batch": self._policy.batch_size})
+            return found.all()
         earlier = aliased(OutboxRow)
         blocked = (
             select(earlier.message_id)
@@ -330,21 +348,15 @@ class Outbox:
         query = (
             select(OutboxRow)
             .where(OutboxRow.state == "pending", OutboxRow.execute_after <= now)
-            .where(~blocked)
+            .where(~blocked, lease_free(OutboxRow, now))
             .order_by(OutboxRow.execute_after, OutboxRow.sequence)
             .limit(self._policy.batch_size)
         )
-        if self._database.is_sqlite:
-            # SQLite is single-process and the pass lock keeps passes apart: no claim to write,
-            # so no write lock and no UPDATE per pass (a claim would only be ignored there).
-            async with self._database.reading() as session:
-                return (await session.scalars(query)).all()
-        query = query.where(lease_free(OutboxRow, now))
         return await claim_leased(
             self._database, query, owner=self._owner, now=now, lease=self._policy.claim_lease
         )
 
-    async def _deliver_one(self, row: OutboxRow, recorder: _GroupRecorder) -> DeliveryReport:
+    async def _deliver_one(self, row: _Due, recorder: _GroupRecorder) -> DeliveryReport:
         # Every attempt is a span in the message's own trace (the message id is the trace id).
         with trace(_traceparent(row.message_id)) as span:
             attempted_at = self._clock.now()
@@ -356,7 +368,7 @@ class Outbox:
             self._observe(row, report, outcome)
             return report
 
-    def _observe(self, row: OutboxRow, report: DeliveryReport, outcome: _Outcome) -> None:
+    def _observe(self, row: _Due, report: DeliveryReport, outcome: _Outcome) -> None:
         fields: dict[str, Any] = {
             "message_id": row.message_id,
             "dossier_id": row.dossier_id,
@@ -378,7 +390,7 @@ class Outbox:
 
     # --- sending -----------------------------------------------------------------------------
 
-    async def _send_message(self, row: OutboxRow) -> _Outcome:
+    async def _send_message(self, row: _Due) -> _Outcome:
         oin = row.destination_oin or ""
         try:
             entry = await self._directory.participant(oin)
@@ -398,7 +410,7 @@ class Outbox:
             return self._failed(response)
         return await self._check_receipt(row, response)
 
-    async def _send_event(self, row: OutboxRow) -> _Outcome:
+    async def _send_event(self, row: _Due) -> _Outcome:
         try:
             response = await self._http.post(
                 row.destination_url or "",
@@ -421,7 +433,7 @@ class Outbox:
         permanent = 400 <= status < 500 and status != 408
         return _Outcome(False, status_code=status, error=detail, permanent=permanent)
 
-    async def _check_receipt(self, row: OutboxRow, response: httpx.Response) -> _Outcome:
+    async def _check_receipt(self, row: _Due, response: httpx.Response) -> _Outcome:
         try:
             await self._verify_receipt(row, response)
         except (ProtocolError, ReceiptInvalid) as exc:
@@ -435,7 +447,7 @@ class Outbox:
             receipt_signature=response.headers.get("Payload-Signature"),
         )
 
-    async def _verify_receipt(self, row: OutboxRow, response: httpx.Response) -> None:
+    async def _verify_receipt(self, row: _Due, response: httpx.Response) -> None:
         unverified = read_signed_message(
             response.content, response.headers.multi_items(), policy=self._verification
         )
@@ -572,6 +584,25 @@ def _traceparent(message_id: str) -> str:
     return f"00-{uuid.UUID(message_id).hex}-{secrets.token_hex(8)}-01"
 
 
+class _Due(Protocol):
+    """A message due for delivery, as a pass reads it (an ORM row or a prepared row)."""
+
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def dossier_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def message_type(self) -> str: ...
+    @property
+    def destination_oin(self) -> str | None: ...
+    @property
+    def destination_url(self) -> str | None: ...
+    @property
+    def body(self) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class DeliveredMessage:
     """What the delivered hook is told of a message that has just been receipted."""
@@ -628,3 +659,39 @@ _PENDING = select(
     _OUTBOX.claimed_until,
 ).where(_OUTBOX.message_id.in_(bindparam("ids", expanding=True)), _OUTBOX.state == "pending")
 _RECORD = _record_statement()
+
+
+def _due_statement() -> Select[Any]:
+    # The heads of their streams: no earlier message of the same stream is undelivered.
+    outbox = OutboxRow.__table__.c
+    earlier = OutboxRow.__table__.alias("earlier")
+    blocked = (
+        select(earlier.c.message_id)
+        .where(
+            earlier.c.stream == outbox.stream,
+            earlier.c.sequence < outbox.sequence,
+            earlier.c.state != "delivered",
+        )
+        .exists()
+    )
+    return prepared(
+        select(
+            outbox.message_id,
+            outbox.dossier_id,
+            outbox.kind,
+            outbox.message_type,
+            outbox.destination_oin,
+            outbox.destination_url,
+            outbox.body,
+        )
+        .where(
+            outbox.state == "pending",
+            outbox.execute_after <= bindparam("now", type_=outbox.execute_after.type),
+        )
+        .where(~blocked)
+        .order_by(outbox.execute_after, outbox.sequence)
+        .limit(bindparam("batch", type_=Integer))
+    )
+
+
+_DUE = _due_statement()

@@ -29,7 +29,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
-__all__ = ["Rows", "prepared", "run_prepared"]
+__all__ = ["Rows", "prepared", "run_on_driver", "run_prepared"]
 
 _Statement = TypeVar("_Statement", bound=Executable)
 _Processor = Callable[[Any], Any] | None
@@ -83,6 +83,15 @@ class _Plan:
 def run_prepared(connection: Connection, statement: Executable, parameters: Any) -> Rows | None:
     """Run a prepared statement on the connection's ``sqlite3`` connection; None: not prepared
     (or not suited), run it through SQLAlchemy instead."""
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    return run_on_driver(driver, connection.dialect, statement, parameters)
+
+
+def run_on_driver(
+    driver: sqlite3.Connection, dialect: Dialect, statement: Executable, parameters: Any
+) -> Rows | None:
+    """:func:`run_prepared` on a ``sqlite3`` connection of an engine with this dialect."""
     if id(statement) not in _PREPARED:
         return None
     many = isinstance(parameters, list)
@@ -91,12 +100,10 @@ def run_prepared(connection: Connection, statement: Executable, parameters: Any)
         return _NO_ROWS
     key = (id(statement), tuple(sorted(rows[0])))
     if key not in _PLANS:
-        _PLANS[key] = _plan(statement, key[1], connection.dialect)
+        _PLANS[key] = _plan(statement, key[1], dialect)
     plan = _PLANS[key]
     if plan is None:
         return None
-    driver = connection.connection.driver_connection
-    assert isinstance(driver, sqlite3.Connection)
     values = [_positional(plan, row) for row in rows]
     try:
         if many:

@@ -497,8 +497,7 @@ class AgentService:
         return receipt
 
     async def _stored_receipt(self, message_id: str, digest: str) -> bytes | None:
-        async with self.database.reading() as session:
-            stored = (await execute(session, _STORED, {"id": message_id})).first()
+        stored = (await self.database.read(_STORED, {"id": message_id})).first()
         return None if stored is None else _same_or_conflict(stored, digest)
 
     def _receipt(self, message: Message, digest: str, now: datetime) -> bytes:
@@ -800,8 +799,7 @@ class AgentService:
     # --- reading -----------------------------------------------------------------------------
 
     async def _partner_gemeentecode(self, dossier_id: str, side: Side) -> str | None:
-        async with self.database.reading() as session:
-            found = (await execute(session, _PARTNER_GEMEENTE, {"id": dossier_id})).first()
+        found = (await self.database.read(_PARTNER_GEMEENTE, {"id": dossier_id})).first()
         if found is None or found.side != side:
             raise DossierUnknown(f"no {side} dossier {dossier_id}")
         gemeentecode: str | None = found.partner_gemeentecode

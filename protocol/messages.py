@@ -783,8 +783,11 @@ def _check_version(document: Mapping[str, Any]) -> None:
         )
 
 
-def parse_message(document: Mapping[str, Any]) -> Message:
+def parse_message(document: Mapping[str, Any], *, text: bytes | None = None) -> Message:
     """Validate a decoded JSON document as a protocol message.
+
+    ``text``: the exact JSON the document was read from (``protocol.read_json``), validated
+    as it is instead of written out again.
 
     Raises ``UnsupportedVersion`` when the major protocol version is not 1 and ``InvalidMessage``
     otherwise, with every failing field path (camelCase, as on the wire) and its reason.
@@ -793,10 +796,11 @@ def parse_message(document: Mapping[str, Any]) -> Message:
         raise InvalidMessage("(message): a message is a JSON object")
     _check_version(document)
     declared = document.get("messageType")
-    try:
-        text = json.dumps(document, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidMessage(f"(message): not a JSON document: {exc}") from exc
+    if text is None:
+        try:
+            text = json.dumps(document, ensure_ascii=False, allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise InvalidMessage(f"(message): not a JSON document: {exc}") from exc
     # The version has a default for Python callers, but on the wire it is required.
     reasons = (
         [] if "protocolVersion" in document else ["protocolVersion: required field is missing"]

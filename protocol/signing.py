@@ -433,7 +433,7 @@ def verify_message(
     message verified again) freshness is not checked.
     """
     _verify_envelope(unverified, keys, policy=policy, now=now)
-    return parse_message(unverified.document)
+    return parse_message(unverified.document, text=unverified.body)
 
 
 def _verify_envelope(
