@@ -300,28 +300,65 @@ class Outbox:
         self._policy = policy
         self._on_delivered = on_delivered
         self._pass_lock = asyncio.Lock()
+        self._new_work = False
         self._owner = replica_id()
         self._metrics = metrics or AgentMetrics()
 
     # --- one pass ----------------------------------------------------------------------------
 
+    def notify(self) -> None:
+        """Messages were committed: a running pass looks for them before it ends."""
+        self._new_work = True
+
     async def deliver_due(self) -> DeliveryReport:
-        """Try every message that is due and first in its stream, once."""
+        """Try every message that is due and first in its stream, once.
+
+        Up to ``_CONCURRENCY`` attempts run at a time. Messages that become due while the pass
+        runs (committed ones, :meth:`notify`; the next of a stream whose head was delivered) join
+        it as attempts end, so a pass is a pipeline rather than a batch that waits for its
+        slowest attempt.
+        """
         async with self._pass_lock:
-            due = await self._claim_due()
-            semaphore = asyncio.Semaphore(_CONCURRENCY)
             recorder = _GroupRecorder(self._record_group)
-
-            async def one(row: _Due) -> DeliveryReport:
-                async with semaphore:
-                    return await self._deliver_one(row, recorder)
-
-            # Every attempt ends (and is recorded) before the pass does, even when one fails.
-            results = await asyncio.gather(*(one(row) for row in due), return_exceptions=True)
-        failed = [result for result in results if isinstance(result, BaseException)]
-        if failed:
-            raise failed[0]
-        return sum((r for r in results if isinstance(r, DeliveryReport)), DeliveryReport())
+            attempted: set[str] = set()
+            waiting: list[_Due] = []
+            running: set[asyncio.Task[DeliveryReport]] = set()
+            reports: list[DeliveryReport] = []
+            failures: list[BaseException] = []
+            look = True
+            try:
+                while True:
+                    if look and len(waiting) < _CONCURRENCY:
+                        look, self._new_work = False, False
+                        due = await self._claim_due()
+                        fresh = [row for row in due if row.message_id not in attempted]
+                        attempted.update(row.message_id for row in fresh)
+                        waiting.extend(fresh)
+                    while waiting and len(running) < _CONCURRENCY:
+                        row = waiting.pop(0)
+                        running.add(asyncio.create_task(self._deliver_one(row, recorder)))
+                    if not running:
+                        if self._new_work:
+                            look = True
+                            continue
+                        break
+                    done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        error = task.exception()
+                        if error is not None:
+                            failures.append(error)
+                            continue
+                        report = task.result()
+                        reports.append(report)
+                        # A delivered head lets the next message of its stream become due.
+                        look = look or self._new_work or report.delivered > 0
+            finally:
+                for task in running:  # only when the pass itself is cancelled (shutdown)
+                    task.cancel()
+        # Every attempt ended and was recorded before the pass did, even when one failed.
+        if failures:
+            raise failures[0]
+        return sum(reports, DeliveryReport())
 
     async def _claim_due(self) -> Sequence[_Due]:
         # Replicas (issue 8): only the head of a stream is eligible, and a head claimed by another

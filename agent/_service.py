@@ -205,6 +205,7 @@ class AgentService:
 
     def wake(self) -> None:
         """Wake the delivery job (after a commit that enqueued something)."""
+        self.outbox.notify()
         self._wake()
 
     @property
@@ -267,7 +268,7 @@ class AgentService:
             )
             view = await self._view(session, dossier.id)
         await self.consent.deliver_pending()
-        self._wake()
+        self.wake()
         return view
 
     async def start_dossier_in(
@@ -364,7 +365,7 @@ class AgentService:
                 await update_dossier(session, dossier, partner_oin=receiver_oin)
                 await self._send_offer(session, dossier, now, consent=consent_row)
             view = await self._view(session, dossier_id)
-        self._wake()
+        self.wake()
         return view
 
     async def send_offer(self, dossier_id: str) -> None:
@@ -373,7 +374,7 @@ class AgentService:
         async with self.database.transaction() as session:
             dossier = await self._locked_dossier(session, dossier_id, "departing")
             await self._send_offer(session, dossier, now)
-        self._wake()
+        self.wake()
 
     async def _send_offer(
         self,
@@ -493,7 +494,7 @@ class AgentService:
             dossier_id=str(message.dossier_id),
             message_type=message.message_type,
         )
-        self._wake()
+        self.wake()
         return receipt
 
     async def _stored_receipt(self, message_id: str, digest: str) -> bytes | None:
