@@ -1,0 +1,123 @@
+"""A delivery pass is a pipeline: what is committed while it runs joins it, at most
+``_CONCURRENCY`` attempts run at once, and a stream's next message goes only after its head."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from agent._db import Database
+from agent._outbox import _CONCURRENCY, Outbox, OutboxPolicy, enqueue
+from protocol.clock import FrozenClock
+from protocol.jwk import generate_private_jwk
+from protocol.signing import VerificationPolicy
+from tests.agent.conftest import START, UTRECHT_OIN, FakeDirectory
+
+POLICY = OutboxPolicy(
+    max_age=timedelta(hours=1), base_delay=timedelta(seconds=2), max_delay=timedelta(minutes=1)
+)
+WEBHOOK = "http://backoffice.test/events"
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await database.create_tables()
+    yield database
+    await database.dispose()
+
+
+async def _enqueue(database: Database, dossier_id: str, *labels: str) -> None:
+    async with database.transaction() as session:
+        for label in labels:
+            await enqueue(
+                session,
+                message_id=str(uuid.uuid4()),
+                dossier_id=dossier_id,
+                kind="event",
+                message_type="nl.meeverhuizen.dossier.state-changed",
+                body=json.dumps({"label": label}).encode(),
+                now=START,
+                policy=POLICY,
+                destination_url=WEBHOOK,
+            )
+
+
+class Backoffice(httpx.AsyncBaseTransport):
+    """Records each event's label; holds every answer until released; counts attempts in flight."""
+
+    def __init__(self, *, hold: float = 0.0) -> None:
+        self.hold = hold
+        self.received: list[str] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.release = asyncio.Event()
+        self.arrived = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self.received.append(json.loads(await request.aread())["label"])
+        self.arrived.set()
+        try:
+            await self.release.wait()
+            await asyncio.sleep(self.hold)
+        finally:
+            self.in_flight -= 1
+        return httpx.Response(204)
+
+
+def _outbox(database: Database, http: httpx.AsyncClient) -> Outbox:
+    async def delivered(*_args: object) -> None:
+        return None
+
+    return Outbox(
+        database=database,
+        directory=FakeDirectory(),
+        http=http,
+        clock=FrozenClock(START),
+        random=lambda: 1.0,
+        private_jwk=generate_private_jwk("EdDSA"),
+        verification=VerificationPolicy(receiver_oin=UTRECHT_OIN),
+        policy=POLICY,
+        on_delivered=delivered,
+    )
+
+
+async def test_messages_committed_during_a_pass_join_it(database: Database) -> None:
+    backoffice = Backoffice()
+    await _enqueue(database, str(uuid.uuid4()), "early")
+    async with httpx.AsyncClient(transport=backoffice) as http:
+        outbox = _outbox(database, http)
+        passing = asyncio.create_task(outbox.deliver_due())
+        await backoffice.arrived.wait()
+        await _enqueue(database, str(uuid.uuid4()), "late")
+        outbox.notify()
+        backoffice.release.set()
+        report = await asyncio.wait_for(passing, 10)
+    assert report.delivered == 2  # one pass, both messages
+    assert sorted(backoffice.received) == ["early", "late"]
+
+
+async def test_no_more_than_the_concurrency_at_once_and_each_stream_in_order(
+    database: Database,
+) -> None:
+    backoffice = Backoffice(hold=0.01)
+    backoffice.release.set()
+    streams = [str(uuid.uuid4()) for _ in range(_CONCURRENCY * 2)]
+    for dossier_id in streams:
+        await _enqueue(database, dossier_id, f"{dossier_id}:1", f"{dossier_id}:2")
+    async with httpx.AsyncClient(transport=backoffice) as http:
+        report = await _outbox(database, http).deliver_due()
+    # The second message of every stream became due in the same pass, after its first.
+    assert report.delivered == len(streams) * 2
+    for dossier_id in streams:
+        order = [label for label in backoffice.received if label.startswith(dossier_id)]
+        assert order == [f"{dossier_id}:1", f"{dossier_id}:2"]
+    assert backoffice.most_in_flight == _CONCURRENCY
