@@ -505,14 +505,16 @@ class Outbox:
 
     async def _record_group(self, attempts: Sequence[_Attempt]) -> list[DeliveryReport]:
         # Group commit: the outcomes that completed while the previous group was being written
-        # share one transaction: one read of their rows, one UPDATE executed for all of them, one
-        # INSERT of their attempts, one commit.
+        # share one transaction: one UPDATE executed for all of them, one INSERT of their
+        # attempts, one commit.
         now = self._clock.now()
         ids = [attempt.message_id for attempt in attempts]
         async with self._database.transaction() as session:
-            pending = {
-                row.message_id: row for row in await execute(session, _PENDING, {"ids": ids})
-            }
+            pending: dict[str, Any] = {}
+            for message_id in dict.fromkeys(ids):  # one prepared look-up each (no IN list)
+                found = (await execute(session, _PENDING, {"id": message_id})).first()
+                if found is not None:
+                    pending[message_id] = found
             reports: list[DeliveryReport] = []
             recorded: list[tuple[_Attempt, Row[Any], dict[str, Any]]] = []
             for attempt in attempts:
@@ -684,17 +686,19 @@ def _record_statement() -> Update:
 
 
 _OUTBOX = OutboxRow.__table__.c
-_PENDING = select(
-    _OUTBOX.message_id,
-    _OUTBOX.dossier_id,
-    _OUTBOX.kind,
-    _OUTBOX.message_type,
-    _OUTBOX.attempts,
-    _OUTBOX.execute_after,
-    _OUTBOX.deadline,
-    _OUTBOX.claimed_by,
-    _OUTBOX.claimed_until,
-).where(_OUTBOX.message_id.in_(bindparam("ids", expanding=True)), _OUTBOX.state == "pending")
+_PENDING = prepared(
+    select(
+        _OUTBOX.message_id,
+        _OUTBOX.dossier_id,
+        _OUTBOX.kind,
+        _OUTBOX.message_type,
+        _OUTBOX.attempts,
+        _OUTBOX.execute_after,
+        _OUTBOX.deadline,
+        _OUTBOX.claimed_by,
+        _OUTBOX.claimed_until,
+    ).where(_OUTBOX.message_id == bindparam("id"), _OUTBOX.state == "pending")
+)
 _RECORD = _record_statement()
 
 
