@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy import event, pool
@@ -46,6 +47,8 @@ _FIRST_RETRY_SECONDS = 0.001
 # copy each often-written page (index ends, the newest rows) fewer times. The WAL reaches about
 # 500 commits of 20 pages (40 MB) before a checkpoint empties it.
 _CHECKPOINT_EVERY_COMMITS = 500
+# And at the first commit a minute or more after the last checkpoint (a quiet agent's WAL).
+_CHECKPOINT_AFTER_SECONDS = 60.0
 _log = logging.getLogger("meeverhuizen.sqlite")
 _LONGEST_RETRY_SECONDS = 0.05
 
@@ -114,24 +117,29 @@ class Checkpointer:
     """Copies committed pages from the WAL into the database file in a worker thread.
 
     SQLite's automatic checkpoint runs inside a commit, on the event loop, and waits for two
-    fsyncs (milliseconds each). Here every ``every``-th commit starts one PASSIVE checkpoint in
-    a thread instead (at most one at a time); it waits for no reader or writer, and neither
-    waits for it. Durability is the same: a commit is in the WAL when it returns.
+    fsyncs (milliseconds each). Here every ``every``-th commit, or the first commit after
+    ``_CHECKPOINT_AFTER_SECONDS`` without one, starts one PASSIVE checkpoint in a thread instead
+    (at most one at a time); it waits for no reader or writer, and neither waits for it.
+    Durability is the same: a commit is in the WAL when it returns.
     """
 
     def __init__(self, path: str, *, every: int | None = None) -> None:
         self._path = path
         self._every = every or _CHECKPOINT_EVERY_COMMITS
         self._commits = 0
+        self._last = time.monotonic()
         self._running: asyncio.Future[None] | None = None
         self._connection: sqlite3.Connection | None = None
 
     def committed(self) -> None:
         """Count a commit; start a checkpoint when it is time and none runs."""
         self._commits += 1
-        if self._commits < self._every or (self._running is not None and not self._running.done()):
+        due = self._commits >= self._every or (
+            time.monotonic() - self._last >= _CHECKPOINT_AFTER_SECONDS
+        )
+        if not due or (self._running is not None and not self._running.done()):
             return
-        self._commits = 0
+        self._commits, self._last = 0, time.monotonic()
         self._running = asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
         self._running.add_done_callback(_report_failure)
 
