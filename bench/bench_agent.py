@@ -1,6 +1,6 @@
 """Agent benchmark: complete handovers per second between two agents on loopback.
 
-Run: ``.venv/bin/python bench/bench_agent.py [--handovers N] [--concurrency C]``
+Run: ``.venv/bin/python bench/bench_agent.py [--handovers N] [--concurrency C]`` (default 2000, 16)
 (prints one table; see docs/performance.md, section Agent).
 
 1. handovers: a registry and two gemeente agents as ``meeverhuizen ... serve`` processes
@@ -11,11 +11,13 @@ Run: ``.venv/bin/python bench/bench_agent.py [--handovers N] [--concurrency C]``
    decision, signed device-decision with receipt, five to six stored transitions per side.
 2. bare: a FastAPI endpoint that only reads the body, on the same kind of uvicorn process, posted
    the same offer-sized body with the same client (httpx on aiohttp's pool, as the agents use)
-   and concurrency: requests per second.
+   and concurrency: requests per second, measured before and after the handovers (the mean is
+   the baseline of the ratio; the two tell how much the machine's speed moved meanwhile).
 3. peak memory: VmHWM (peak RSS) of each agent process from /proc.
 4. CPU per handover: user + system time of each agent process during the clocked phase, divided
-   by N. Unlike the rate it hardly depends on what else the machine runs, so it is the figure to
-   compare between runs; one agent's ceiling is about 1000 / (its CPU ms per handover) per core.
+   by N. It does not count waiting, so it moves less with other load than the rate does, but it
+   moves with the machine's own speed; one agent's ceiling is about 1000 / (its CPU ms per
+   handover) handovers per second on one core.
 """
 
 from __future__ import annotations
@@ -247,16 +249,23 @@ async def bare(requests: int, concurrency: int, body: bytes) -> float:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--handovers", type=int, default=500)
+    parser.add_argument("--handovers", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     arguments = parser.parse_args()
-    rate, start_rate, memory, cpu = await handovers(arguments.handovers, arguments.concurrency)
     offer_sized = b"x" * 2500
-    bare_rate = await bare(arguments.handovers * 4, arguments.concurrency, offer_sized)
+    requests = arguments.handovers * 2
+    # The baseline before and after the handovers: this machine's speed drifts within minutes.
+    bare_before = await bare(requests, arguments.concurrency, offer_sized)
+    rate, start_rate, memory, cpu = await handovers(arguments.handovers, arguments.concurrency)
+    bare_after = await bare(requests, arguments.concurrency, offer_sized)
+    bare_rate = (bare_before + bare_after) / 2
     print(f"handovers: {arguments.handovers}, client concurrency: {arguments.concurrency}")
     print(f"dossiers started             {start_rate:10.1f} /s  (API, before the clock)")
     print(f"complete handovers           {rate:10.1f} /s  (target >= 200)")
-    print(f"bare FastAPI body read       {bare_rate:10.1f} requests/s")
+    print(
+        f"bare FastAPI body read       {bare_rate:10.1f} requests/s"
+        f"  (before {bare_before:.0f}, after {bare_after:.0f})"
+    )
     print(f"ratio handovers / bare       {rate / bare_rate:10.3f}")
     for key, megabytes in memory.items():
         print(f"peak RSS agent {key:<13} {megabytes:10.1f} MB  (target < 150)")
