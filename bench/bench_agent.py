@@ -10,8 +10,9 @@ Run: ``.venv/bin/python bench/bench_agent.py [--handovers N] [--concurrency C]``
    load the agents). One handover = consent API call, signed dossier-offer with receipt,
    decision, signed device-decision with receipt, five to six stored transitions per side.
 2. bare: a FastAPI endpoint that only reads the body, on the same kind of uvicorn process, posted
-   the same offer-sized body with the same client (httpx on aiohttp's pool, as the agents use)
-   and concurrency: requests per second, measured before and after the handovers (the mean is
+   the same offer-sized body with the same client (RawConnections, a raw keep-alive HTTP/1.1
+   load generator, which also sends the clocked consent calls) and concurrency: requests per
+   second, measured before and after the handovers (the mean is
    the baseline of the ratio; the two tell how much the machine's speed moved meanwhile).
 3. peak memory: VmHWM (peak RSS) of each agent process from /proc.
 4. CPU per handover: user + system time of each agent process during the clocked phase, divided
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sqlite3
 import subprocess
@@ -115,8 +117,51 @@ def clients(numbers: list[str]) -> list[dict[str, Any]]:
     ]
 
 
+class RawConnections:
+    """Keep-alive HTTP/1.1 connections of a raw asyncio load generator.
+
+    The clocked requests (consent calls, the bare baseline) go through this client, which costs
+    the machine a fraction of a full HTTP client: the two agents are what is measured, and they
+    share the machine's cores with the client.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self._address = (host, port)
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """POST and read the whole answer: (status, body)."""
+        if self._idle:
+            reader, writer = self._idle.pop()
+        else:
+            reader, writer = await asyncio.open_connection(*self._address)
+        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {self._address[0]}\r\n{lines}"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            (
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ),
+            0,  # 204: no body
+        )
+        answer = await reader.readexactly(length)
+        self._idle.append((reader, writer))
+        return int(head[9:12]), answer
+
+    async def close(self) -> None:
+        for _, writer in self._idle:
+            writer.close()
+            await writer.wait_closed()
+
+
 def _client(concurrency: int) -> httpx.AsyncClient:
-    # The agents' own client (httpx on aiohttp's pool), for the handovers and the bare baseline.
+    # The set-up before the clock (imports, dossier starts): httpx on aiohttp's pool.
     limits = httpx.Limits(max_connections=concurrency)
     return httpx.AsyncClient(timeout=60.0, transport=AiohttpTransport(limits=limits))
 
@@ -195,18 +240,19 @@ async def handovers(
                 "givenAt": datetime.now(UTC).isoformat(),
             }
             agents = (utrecht, amsterdam)
+            raw = RawConnections(HOST, utrecht.server.port)
+            consent_body = json.dumps(consent).encode()
+
+            async def give_consent(dossier_id: str) -> None:
+                path = f"/v1/dossiers/{dossier_id}/consent"
+                status, answer = await raw.post(path, consent_body, utrecht.auth())
+                if status != 200:
+                    raise RuntimeError(f"{path}: {status} {answer[:300]!r}")
+
             print(f"{count} dossiers started; the clock runs", file=sys.stderr, flush=True)
             cpu_before = {a.spec.key: cpu_seconds(a.server.pid) for a in agents}
             began = time.perf_counter()
-            await bounded(
-                concurrency,
-                [
-                    lambda d=d: post(
-                        http, utrecht, f"/v1/dossiers/{d['dossierId']}/consent", consent
-                    )
-                    for d in started
-                ],
-            )
+            await bounded(concurrency, [lambda d=d: give_consent(d["dossierId"]) for d in started])
             # The agents are other processes: their SQLite files are polled, there is no event.
             while min(completed(a.database_path) for a in (utrecht, amsterdam)) < count:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
@@ -216,6 +262,7 @@ async def handovers(
                 for a in agents
             }
             memory = {a.spec.key: peak_rss_mb(a.server.pid) for a in agents}
+            await raw.close()
     return rate, start_rate, memory, cpu
 
 
@@ -228,21 +275,21 @@ async def bare(requests: int, concurrency: int, body: bytes) -> float:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
+    raw = RawConnections(HOST, port)
     try:
-        url = f"http://{HOST}:{port}/v1/messages"
-        async with _client(concurrency) as http:
-            for _ in range(200):
-                try:
-                    await http.post(url, content=b"{}")
-                    break
-                except httpx.HTTPError:
-                    await asyncio.sleep(0.05)
-            began = time.perf_counter()
-            await bounded(
-                concurrency, [lambda: http.post(url, content=body) for _ in range(requests)]
-            )
-            return requests / (time.perf_counter() - began)
+        for _ in range(200):
+            try:
+                await raw.post("/v1/messages", b"{}", {})
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        began = time.perf_counter()
+        await bounded(
+            concurrency, [lambda: raw.post("/v1/messages", body, {}) for _ in range(requests)]
+        )
+        return requests / (time.perf_counter() - began)
     finally:
+        await raw.close()
         process.terminate()
         await asyncio.wait_for(process.wait(), 10)
 
