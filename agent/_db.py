@@ -270,6 +270,7 @@ class Database:
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock()
         self._reader: PoolProxiedConnection | None = None
+        self._writer: LoopSession | None = None
 
     async def create_tables(self) -> None:
         """Bring the schema to the newest migration (Alembic upgrade to head; issue 8)."""
@@ -292,7 +293,11 @@ class Database:
             return
         # SQLite (agent._sqlite): no greenlet; the write lock is taken before the first statement.
         async with self._write_lock:
-            session = LoopSession(self.engine, expire_on_commit=False)
+            # One writer at a time, so one session object serves them all (closed in between).
+            session = self._writer = self._writer or LoopSession(
+                self.engine, expire_on_commit=False
+            )
+            session.sync_session.info.clear()
             try:
                 with session.sync_session.begin():
                     await begin_immediate(session, wait_seconds=_SQLITE_WRITE_WAIT_SECONDS)

@@ -105,7 +105,9 @@ def create_engine(url: str | URL) -> AsyncEngine:
     parsed = make_url(url).set(drivername="sqlite+loop")
     # A checkout must never wait (it would need a greenlet): past the pool size it opens another.
     on_file = LoopSQLiteDialect._is_url_file_db(parsed)
-    options: dict[str, Any] = {"pool_size": _POOL_SIZE, "max_overflow": -1} if on_file else {}
+    options: dict[str, Any] = (
+        {"pool_size": _POOL_SIZE, "max_overflow": -1, "pool_use_lifo": True} if on_file else {}
+    )
     engine = create_async_engine(parsed, **options)
     event.listen(engine.sync_engine, "connect", _pragmas)
     if on_file:

@@ -22,6 +22,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 __all__ = [
     "LOGGED_FIELDS",
     "PARAMETER_LOGGERS",
@@ -157,19 +159,25 @@ class JsonFormatter(logging.Formatter):
             line["trace_id"] = trace_id
             line["span_id"] = getattr(record, "span_id", None) or (context and context.span_id)
         # Whitelisted fields given as ``extra`` attributes or through log_event.
-        line.update(_whitelisted(vars(record)))
-        line.update(_whitelisted(getattr(record, "event_fields", None)))
+        given = vars(record)
+        for key in sorted(given.keys() & LOGGED_FIELDS):
+            line[key] = given[key]
+        line.update(_whitelisted(given.get("event_fields")))
         if record.exc_info and record.exc_info[0] is not None:
             line["exception_type"] = record.exc_info[0].__name__
             # The stack without the exception's text, which may quote parameters.
             line["stack"] = "".join(traceback.format_tb(record.exc_info[2]))
-        return json.dumps(line, ensure_ascii=False, default=str)
+        try:
+            # orjson: the same JSON as json.dumps for the str and int values logged, in C.
+            return orjson.dumps(line, default=str).decode()
+        except TypeError:  # e.g. an integer beyond 64 bits
+            return json.dumps(line, ensure_ascii=False, default=str)
 
 
 def _whitelisted(fields: Any) -> dict[str, Any]:
     if not isinstance(fields, Mapping):
         return {}
-    return {key: value for key, value in fields.items() if key in LOGGED_FIELDS}
+    return {key: fields[key] for key in sorted(fields.keys() & LOGGED_FIELDS)}
 
 
 def configure_logging(level: str = "info", *, filters: Sequence[logging.Filter] = ()) -> None:

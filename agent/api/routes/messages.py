@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from agent._service import AgentService
 from agent.api._problems import problem_responses
-from agent.api.deps import ServiceDep
 from agent.errors import (
     DirectoryUnavailable,
     DossierUnknown,
@@ -101,8 +101,10 @@ _PROBLEMS = problem_responses(
     responses={**_RECEIPT, **_PROBLEMS},
     openapi_extra=_MESSAGE_REQUEST,
 )
-async def receive_message(request: Request, service: ServiceDep) -> Response:
+async def receive_message(request: Request) -> Response:
     """Receive one signed protocol message; the answer is a signed receipt message."""
+    # The protocol's hot path: the service without a dependency to solve (see agent.api.deps).
+    service: AgentService = request.app.state.service
     body = await request.body()
     signed = await service.receive_message(body, request.headers.items())
     return Response(content=signed.body, status_code=200, headers=signed.headers())
