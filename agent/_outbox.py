@@ -67,7 +67,10 @@ OutboxKind = Literal["message", "event"]
 DeliveredHook = Callable[[AsyncSession, "DeliveredMessage", datetime], Awaitable[None]]
 _RETRY_WITH_HEADER = frozenset({429, 503})
 _CLOUDEVENTS_JSON = "application/cloudevents+json; charset=utf-8"
-_CONCURRENCY = 16
+# Attempts in flight per agent. Every attempt waits on its receiver most of its time, and on a
+# busy event loop (inbound requests) each of its steps waits its turn: fewer in flight would
+# leave the outbox behind its own agent's intake.
+_CONCURRENCY = 64
 _log = logging.getLogger("meeverhuizen.agent.outbox")
 
 

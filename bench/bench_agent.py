@@ -1,14 +1,18 @@
 """Agent benchmark: complete handovers per second between two agents on loopback.
 
-Run: ``.venv/bin/python bench/bench_agent.py [--handovers N] [--concurrency C]`` (default 2000, 16)
+Run: ``.venv/bin/python bench/bench_agent.py [--handovers N] [--concurrency C] [--in-progress P]``
+(defaults 2000, 16, 256)
 (prints one table; see docs/performance.md, section Agent).
 
 1. handovers: a registry and two gemeente agents as ``meeverhuizen ... serve`` processes
    (uvicorn, SQLite files, scheduler on, loopback only). N dossiers are started in Utrecht; then
-   consent is recorded for all of them with C requests in flight, and the clock runs until every
-   dossier is ``completed`` on both sides (read from the SQLite files, so that polling does not
-   load the agents). One handover = consent API call, signed dossier-offer with receipt,
-   decision, signed device-decision with receipt, five to six stored transitions per side.
+   consent is recorded for all of them with C requests in flight, but with at most P handovers
+   in progress (consent given, not yet ``completed`` on both sides): a steady load rather than
+   N consents at once, whose burst would keep Utrecht busy with the API while Amsterdam idles.
+   The clock runs until every dossier is ``completed`` on both sides (read from the SQLite
+   files, so that polling does not load the agents). One handover = consent API call, signed
+   dossier-offer with receipt, decision, signed device-decision with receipt, five to six
+   stored transitions per side.
 2. bare: a FastAPI endpoint that only reads the body, on the same kind of uvicorn process, posted
    the same offer-sized body with the same client (RawConnections, a raw keep-alive HTTP/1.1
    load generator, which also sends the clocked consent calls) and concurrency: requests per
@@ -203,7 +207,7 @@ def peak_rss_mb(pid: int | None) -> float:
 
 
 async def handovers(
-    count: int, concurrency: int
+    count: int, concurrency: int, in_progress: int
 ) -> tuple[float, float, dict[str, float], dict[str, float]]:
     with tempfile.TemporaryDirectory(prefix="bench-agent-") as folder:
         async with (
@@ -249,13 +253,31 @@ async def handovers(
                 if status != 200:
                     raise RuntimeError(f"{path}: {status} {answer[:300]!r}")
 
+            done = 0  # handovers completed on both sides
+            issued = 0  # consent calls made
+            pending = iter(started)
+
+            async def watch() -> None:
+                # The agents are other processes: their SQLite files are polled, there is no event.
+                nonlocal done
+                while done < count:
+                    done = min(completed(a.database_path) for a in agents)
+                    await asyncio.sleep(0.02)
+
+            async def client() -> None:
+                nonlocal issued
+                for dossier in pending:
+                    while issued - done >= in_progress:  # noqa: ASYNC110 - see watch()
+                        await asyncio.sleep(0.005)
+                    issued += 1
+                    await give_consent(dossier["dossierId"])
+
             print(f"{count} dossiers started; the clock runs", file=sys.stderr, flush=True)
             cpu_before = {a.spec.key: cpu_seconds(a.server.pid) for a in agents}
             began = time.perf_counter()
-            await bounded(concurrency, [lambda d=d: give_consent(d["dossierId"]) for d in started])
-            # The agents are other processes: their SQLite files are polled, there is no event.
-            while min(completed(a.database_path) for a in (utrecht, amsterdam)) < count:  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
+            watching = asyncio.create_task(watch())
+            await asyncio.gather(*(client() for _ in range(concurrency)))
+            await watching
             rate = count / (time.perf_counter() - began)
             cpu = {
                 a.spec.key: (cpu_seconds(a.server.pid) - cpu_before[a.spec.key]) * 1000 / count
@@ -298,15 +320,26 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--handovers", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--in-progress",
+        type=int,
+        default=256,
+        help="at most this many handovers between consent and completion (a steady load)",
+    )
     arguments = parser.parse_args()
     offer_sized = b"x" * 2500
     requests = arguments.handovers * 2
     # The baseline before and after the handovers: this machine's speed drifts within minutes.
     bare_before = await bare(requests, arguments.concurrency, offer_sized)
-    rate, start_rate, memory, cpu = await handovers(arguments.handovers, arguments.concurrency)
+    rate, start_rate, memory, cpu = await handovers(
+        arguments.handovers, arguments.concurrency, arguments.in_progress
+    )
     bare_after = await bare(requests, arguments.concurrency, offer_sized)
     bare_rate = (bare_before + bare_after) / 2
-    print(f"handovers: {arguments.handovers}, client concurrency: {arguments.concurrency}")
+    print(
+        f"handovers: {arguments.handovers}, client concurrency: {arguments.concurrency}, "
+        f"at most {arguments.in_progress} in progress"
+    )
     print(f"dossiers started             {start_rate:10.1f} /s  (API, before the clock)")
     print(f"complete handovers           {rate:10.1f} /s  (target >= 200)")
     print(
