@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from agent._db import Database
 from agent.app import create_app
 from agent.service import AgentService, ConsentInput, DossierStart
 from agent.settings import AgentSettings, hash_token
@@ -105,6 +106,15 @@ class Network(httpx.AsyncBaseTransport):
         if request.url.host not in self.routes:
             raise httpx.ConnectError("host unreachable", request=request)
         return await self.routes[request.url.host].handle_async_request(request)
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """The agent's tables, migrated, in the test's database."""
+    database = Database(database_url)
+    await database.create_tables()
+    yield database
+    await database.dispose()
 
 
 @pytest.fixture

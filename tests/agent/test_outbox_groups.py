@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -29,14 +28,6 @@ COUNT = 5
 
 class Poisoned(Exception):
     """Raised by the delivered hook for one message."""
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.create_tables()
-    yield database
-    await database.dispose()
 
 
 async def _enqueue_events(database: Database, clock: FrozenClock) -> list[str]:

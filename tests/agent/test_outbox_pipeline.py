@@ -6,11 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
-import pytest
 
 from agent._db import Database
 from agent._outbox import _CONCURRENCY, Outbox, OutboxPolicy, enqueue
@@ -23,14 +21,6 @@ POLICY = OutboxPolicy(
     max_age=timedelta(hours=1), base_delay=timedelta(seconds=2), max_delay=timedelta(minutes=1)
 )
 WEBHOOK = "http://backoffice.test/events"
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.create_tables()
-    yield database
-    await database.dispose()
 
 
 async def _enqueue(database: Database, dossier_id: str, *labels: str) -> None:
