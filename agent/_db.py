@@ -322,7 +322,7 @@ class Database:
             if found is not None:
                 return found
         async with self.reading() as session:
-            return await execute(session, statement, parameters)
+            return Rows((await execute(session, statement, parameters)).all())
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
