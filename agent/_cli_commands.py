@@ -94,6 +94,7 @@ def serve(config_file: Path, log_level: str) -> None:
     import uvicorn
 
     from agent._consent_links import RedactLinkTokens
+    from agent._runtime import tune_garbage_collection
     from agent.app import create_app
     from protocol.logs import configure_logging
     from registry.tls import uvicorn_tls_options
@@ -101,8 +102,10 @@ def serve(config_file: Path, log_level: str) -> None:
     settings = _settings(config_file)
     # Issue 8: JSON log lines; issue 6: personal link tokens never reach any log line.
     configure_logging(log_level, filters=[RedactLinkTokens()])
+    app = create_app(settings)
+    tune_garbage_collection()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=log_level,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import random as random_module
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -18,7 +19,22 @@ from agent.settings import AgentSettings
 from protocol.clock import Clock, SystemClock
 from registry.tls import client_ssl_context
 
-__all__ = ["open_service", "outgoing_http_client", "run_scheduler"]
+__all__ = ["open_service", "outgoing_http_client", "run_scheduler", "tune_garbage_collection"]
+
+# Young collections after this many allocations instead of CPython's 700 (docs/performance.md).
+_GC_THRESHOLDS = (10_000, 10, 10)
+
+
+def tune_garbage_collection() -> None:
+    """For a serving process, once everything is imported and the app is built.
+
+    Every request allocates thousands of short-lived objects (pydantic models, rows, dicts), and
+    with CPython's defaults the cyclic collector ran hundreds of times per thousand handovers,
+    each time walking the start-up objects too: about a seventh of the CPU. The start-up objects
+    are frozen out of collections, and young collections run 14 times less often.
+    """
+    gc.freeze()
+    gc.set_threshold(*_GC_THRESHOLDS)
 
 
 def outgoing_http_client(settings: AgentSettings) -> httpx.AsyncClient:
