@@ -121,7 +121,8 @@ def _positional(plan: _Plan, given: Mapping[str, Any]) -> tuple[Any, ...]:
     values = []
     for name, processor in zip(plan.names, plan.processors, strict=True):
         value = given[name] if name in given else plan.fixed[name]
-        values.append(value if processor is None or value is None else processor(value))
+        # As SQLAlchemy does: a processor sees None too (JSON writes it as JSON null).
+        values.append(value if processor is None else processor(value))
     return tuple(values)
 
 
@@ -129,7 +130,7 @@ def _result(plan: _Plan, found: tuple[Any, ...]) -> Any:
     assert plan.row is not None
     return plan.row(
         *(
-            value if processor is None or value is None else processor(value)
+            value if processor is None else processor(value)
             for processor, value in zip(plan.results, found, strict=True)
         )
     )

@@ -106,6 +106,16 @@ async def test_prepared_insert_stores_what_sqlalchemy_stores(
     assert first[7] == 7  # the column's fixed default
 
 
+async def test_none_is_stored_as_sqlalchemy_stores_it(database: Database, tmp_path: Path) -> None:
+    empty = VALUES | {"details": None, "day": None, "flag": None, "blob": None}
+    async with database.transaction() as session:
+        await execute(session, INSERT, empty)
+        await execute(session, insert(THINGS), empty | {"name": "second"})
+    first, second = _stored(tmp_path / "things.sqlite")
+    assert first[2:] == second[2:]
+    assert first[4] == "null"  # a JSON column keeps None as JSON null, not SQL NULL
+
+
 async def test_prepared_select_reads_what_sqlalchemy_reads(database: Database) -> None:
     async with database.transaction() as session:
         await execute(session, INSERT, VALUES)
