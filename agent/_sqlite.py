@@ -7,7 +7,8 @@ marked as async, so an ``AsyncEngine`` runs its statements directly, without a t
 
 Sessions are :class:`LoopSession`: an ``AsyncSession`` whose methods call its synchronous session
 directly instead of through a greenlet (nothing in this dialect ever awaits), and the pool never
-waits for a free connection (it opens another).
+waits for a free connection (it opens another) and hands out the most recently used one first
+(its page cache is warm). Commits never checkpoint; a :class:`Checkpointer` thread does.
 
 A statement that waited for a lock would stop the whole event loop, so no statement waits:
 
@@ -42,7 +43,9 @@ __all__ = ["Checkpointer", "LoopSQLiteDialect", "LoopSession", "begin_immediate"
 # Reads only: the longest a statement may stall the event loop (WAL recovery by another process).
 _READ_BUSY_MILLISECONDS = 100
 _POOL_SIZE = 16
+# BEGIN IMMEDIATE while another process writes: retried after 1, 2, 4 ... up to 50 ms.
 _FIRST_RETRY_SECONDS = 0.001
+_LONGEST_RETRY_SECONDS = 0.05
 # SQLite's own default is every 1000 WAL pages (5 to 10 commits of an agent); fewer checkpoints
 # copy each often-written page (index ends, the newest rows) fewer times. The WAL reaches about
 # 500 commits of 20 pages (40 MB) before a checkpoint empties it.
@@ -50,7 +53,6 @@ _CHECKPOINT_EVERY_COMMITS = 500
 # And at the first commit a minute or more after the last checkpoint (a quiet agent's WAL).
 _CHECKPOINT_AFTER_SECONDS = 60.0
 _log = logging.getLogger("meeverhuizen.sqlite")
-_LONGEST_RETRY_SECONDS = 0.05
 
 
 class _Cursor(sqlite3.Cursor):
