@@ -21,12 +21,12 @@ from typing import Any, Literal, Protocol
 
 import httpx
 from sqlalchemy import (
+    ColumnElement,
     Insert,
     Integer,
     Row,
     Select,
     Update,
-    and_,
     bindparam,
     func,
     insert,
@@ -35,7 +35,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from agent._claims import claim_leased, lease_free, replica_id
 from agent._db import Database, DeliveryAttemptRow, OutboxRow, add_rows, execute, prepared
@@ -373,22 +372,10 @@ class Outbox:
             # so no write lock and no UPDATE per pass (a claim would only be ignored there).
             found = await self._database.read(_DUE, {"now": now, "batch": self._policy.batch_size})
             return found.all()
-        earlier = aliased(OutboxRow)
-        blocked = (
-            select(earlier.message_id)
-            .where(
-                and_(
-                    earlier.stream == OutboxRow.stream,
-                    earlier.sequence < OutboxRow.sequence,
-                    earlier.state != "delivered",
-                )
-            )
-            .exists()
-        )
         query = (
             select(OutboxRow)
             .where(OutboxRow.state == "pending", OutboxRow.execute_after <= now)
-            .where(~blocked, lease_free(OutboxRow, now))
+            .where(_HEAD_OF_STREAM, lease_free(OutboxRow, now))
             .order_by(OutboxRow.execute_after, OutboxRow.sequence)
             .limit(self._policy.batch_size)
         )
@@ -521,14 +508,13 @@ class Outbox:
             reports: list[DeliveryReport] = []
             recorded: list[tuple[_Attempt, Row[Any], dict[str, Any]]] = []
             for attempt in attempts:
-                # Not pending (any more): nothing is recorded, the report is empty.
                 row = pending.pop(attempt.message_id, None)
-                change, report = (
-                    (None, DeliveryReport()) if row is None else self._change(row, attempt, now)
-                )
+                if row is None:  # not pending (any more): nothing is recorded
+                    reports.append(DeliveryReport())
+                    continue
+                change, report = self._change(row, attempt, now)
                 reports.append(report)
-                if row is not None and change is not None:
-                    recorded.append((attempt, row, change))
+                recorded.append((attempt, row, change))
             if recorded:
                 await execute(session, _RECORD, [change for _, _, change in recorded])
                 attempted = (_attempt_values(attempt) for attempt, _, _ in recorded)
@@ -705,11 +691,11 @@ _PENDING = prepared(
 _RECORD = _record_statement()
 
 
-def _due_statement() -> Select[Any]:
-    # The heads of their streams: no earlier message of the same stream is undelivered.
+def _head_of_stream() -> ColumnElement[bool]:
+    # No earlier message of the same stream is undelivered.
     outbox = OutboxRow.__table__.c
     earlier = OutboxRow.__table__.alias("earlier")
-    blocked = (
+    return ~(
         select(earlier.c.message_id)
         .where(
             earlier.c.stream == outbox.stream,
@@ -718,6 +704,13 @@ def _due_statement() -> Select[Any]:
         )
         .exists()
     )
+
+
+_HEAD_OF_STREAM = _head_of_stream()
+
+
+def _due_statement() -> Select[Any]:
+    outbox = OutboxRow.__table__.c
     return prepared(
         select(
             outbox.message_id,
@@ -732,7 +725,7 @@ def _due_statement() -> Select[Any]:
             outbox.state == "pending",
             outbox.execute_after <= bindparam("now", type_=outbox.execute_after.type),
         )
-        .where(~blocked)
+        .where(_HEAD_OF_STREAM)
         .order_by(outbox.execute_after, outbox.sequence)
         .limit(bindparam("batch", type_=Integer))
     )

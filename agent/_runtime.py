@@ -29,8 +29,9 @@ def tune_garbage_collection() -> None:
     """For a serving process, once everything is imported and the app is built.
 
     Every request allocates thousands of short-lived objects (pydantic models, rows, dicts), and
-    with CPython's defaults the cyclic collector ran hundreds of times per thousand handovers,
-    each time walking the start-up objects too: about a seventh of the CPU. The start-up objects
+    with CPython's defaults the cyclic collector ran more than once per handover, its full
+    collections walking the start-up objects too: about a seventh of the CPU (measured
+    in-process). The start-up objects
     are frozen out of collections, and young collections run 14 times less often.
     """
     gc.freeze()

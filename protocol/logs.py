@@ -159,10 +159,8 @@ class JsonFormatter(logging.Formatter):
             line["trace_id"] = trace_id
             line["span_id"] = getattr(record, "span_id", None) or (context and context.span_id)
         # Whitelisted fields given as ``extra`` attributes or through log_event.
-        given = vars(record)
-        for key in sorted(given.keys() & LOGGED_FIELDS):
-            line[key] = given[key]
-        line.update(_whitelisted(given.get("event_fields")))
+        line.update(_whitelisted(vars(record)))
+        line.update(_whitelisted(getattr(record, "event_fields", None)))
         if record.exc_info and record.exc_info[0] is not None:
             line["exception_type"] = record.exc_info[0].__name__
             # The stack without the exception's text, which may quote parameters.
