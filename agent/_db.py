@@ -51,13 +51,7 @@ from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from agent._claims import Leased
 from agent._migrations import MIGRATIONS
 from agent._prepared import Rows, prepared, run_on_driver, run_prepared
-from agent._sqlite import (
-    Checkpointer,
-    LoopSession,
-    LoopSQLiteDialect,
-    begin_immediate,
-    create_engine,
-)
+from agent._sqlite import LoopSession, begin_immediate, checkpointer, create_engine
 from registry.schema_migrations import NAMING_CONVENTION, UtcDateTime
 
 __all__ = [
@@ -261,12 +255,7 @@ class Database:
         self.engine: AsyncEngine = (
             create_engine(url) if self.is_sqlite else create_async_engine(url)
         )
-        database_file = make_url(url).database if self.is_sqlite else None
-        self._checkpointer = (
-            Checkpointer(database_file)
-            if database_file and LoopSQLiteDialect._is_url_file_db(make_url(url))
-            else None
-        )
+        self._checkpointer = checkpointer(url) if self.is_sqlite else None
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock()
         self._reader: PoolProxiedConnection | None = None

@@ -38,7 +38,14 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ["Checkpointer", "LoopSQLiteDialect", "LoopSession", "begin_immediate", "create_engine"]
+__all__ = [
+    "Checkpointer",
+    "LoopSQLiteDialect",
+    "LoopSession",
+    "begin_immediate",
+    "checkpointer",
+    "create_engine",
+]
 
 # Reads only: the longest a statement may stall the event loop (WAL recovery by another process).
 _READ_BUSY_MILLISECONDS = 100
@@ -115,6 +122,13 @@ def create_engine(url: str | URL) -> AsyncEngine:
     if on_file:
         event.listen(engine.sync_engine, "connect", _no_automatic_checkpoint)
     return engine
+
+
+def checkpointer(url: str | URL) -> Checkpointer | None:
+    """The checkpointer an engine from :func:`create_engine` needs: one per database file."""
+    parsed = make_url(url)
+    on_file = LoopSQLiteDialect._is_url_file_db(parsed)
+    return Checkpointer(parsed.database) if on_file and parsed.database else None
 
 
 class Checkpointer:
