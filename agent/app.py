@@ -8,13 +8,9 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from agent._brp_feed import add_feed_job
-from agent._directory import Directory
-from agent._runtime import open_service, run_scheduler
-from agent.api._problems import describe_problems
+from agent.api.problems import describe_problems
 from agent.api.routes import (
     brp_events,
-    consent_pages,
     dossier_links,
     dossiers,
     health,
@@ -25,12 +21,15 @@ from agent.api.routes import (
     provisions,
     tasks,
 )
+from agent.directory import Directory
 from agent.errors import AgentError
+from agent.runtime import open_service, run_scheduler, watch_event_loop
 from agent.settings import AgentSettings
+from agent.web import pages
 from protocol.clock import Clock
 from protocol.errors import ProtocolError
 from protocol.logs import TraceMiddleware
-from registry.api_rules import BASE_PATH, create_api
+from registry.server_kit.api_rules import BASE_PATH, create_api
 
 __all__ = ["API_VERSION", "create_app"]
 
@@ -60,12 +59,12 @@ def create_app(
             settings, clock=clock, http=http, registry=registry, random=random
         ) as service:
             app.state.service = service
-            if not settings.scheduler_enabled:
-                yield
-                return
-            async with run_scheduler(service) as scheduler:
-                add_feed_job(scheduler, service, http=service.http)
-                yield
+            async with watch_event_loop(service.metrics):
+                if not settings.scheduler_enabled:
+                    yield
+                    return
+                async with run_scheduler(service):
+                    yield
 
     app = create_api(
         title="Meeverhuizen agent",
@@ -75,14 +74,13 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         lifespan=lifespan,
     )
-    for module in (messages, dossiers, provisions, outbox, tasks, brp_events, orders, health):
+    api_routes = (messages, dossiers, dossier_links, provisions, outbox, tasks, brp_events, orders)
+    for module in (*api_routes, health):
         app.include_router(module.router, prefix=BASE_PATH)
-    # Issue 6: the case worker revokes or renews a dossier's personal link.
-    app.include_router(dossier_links.router, prefix=BASE_PATH)
-    # Issue 6: the client's pages (HTML, outside the API and its OpenAPI document).
-    app.include_router(consent_pages.router)
-    # Issue 8: Prometheus metrics outside /v1 and the OpenAPI document; a span per request.
+    # The client's pages (HTML) and the Prometheus metrics: outside /v1 and the OpenAPI document.
+    app.include_router(pages.router)
     app.include_router(metrics.router)
+    # A span per request (protocol.logs), in the trace the caller's traceparent names.
     app.add_middleware(TraceMiddleware)
     describe_problems(app)
     return app

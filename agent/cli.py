@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from agent._cli_commands import AGENT_COMMANDS
-from agent.brp_simulator import brp as brp_commands
+from agent.commands import AGENT_COMMANDS
+from agent.local.brp_simulator import brp as brp_commands
 from registry.cli import registry as registry_commands
 
 __all__ = ["cli", "main"]

@@ -1,27 +1,290 @@
-"""The agent without HTTP: build the service, run delivery passes (tests, CLI, demo, benchmark)."""
+"""One agent, composed: the place where the core and the capabilities of its role are wired.
 
-from agent._directory import Directory, DirectoryEntry
-from agent._outbox import DeliveryReport, OutboxEntry
-from agent._register import CSV_COLUMNS, ImportResult
-from agent._runtime import open_service, run_scheduler
-from agent._service import AgentService
-from agent._states import DEPARTING_TRANSITIONS, RECEIVING_TRANSITIONS
-from agent._views import ConsentInput, DossierStart, DossierSummary, DossierView
+This is the only module that knows every package. It builds the storage, delivery and the
+dossier core, builds each capability and lets it register its message handlers, hooks on state
+changes and jobs with the core (``agent.core.hooks``): a gemeente's agent gets consent, takeover
+orders, departure notices and BRP events; a supplier's agent gets the supplier desk. The API,
+the CLI and the tests call the :class:`AgentService` it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
+
+import httpx
+
+from agent.brp.feed import FeedReader
+from agent.brp.handling import BrpEvents
+from agent.brp.requests import DossierRequests
+from agent.consent.channels import DeliveryChannel, configured_channels
+from agent.consent.flow import ConsentFlow, ConsentInput
+from agent.core.deadlines import Deadlines
+from agent.core.departing import Departing
+from agent.core.dossiers import Dossiers
+from agent.core.hooks import Hooks
+from agent.core.inbound import Inbound
+from agent.core.processing_log import ProcessingLog
+from agent.core.receiving import Receiving
+from agent.core.tasks import Tasks
+from agent.core.views import DossierStart, DossierSummary, DossierView
+from agent.delivery.attempts import DeliveryReport
+from agent.delivery.outbox import Outbox, OutboxEntry
+from agent.delivery.outgoing import OutboxPolicy, Outgoing
+from agent.directory import Directory
+from agent.metrics import AgentMetrics
+from agent.register.imports import CSV_COLUMNS, ImportFormat
+from agent.register.models import ImportResult
+from agent.register.store import Register
+from agent.settings import AgentSettings
+from agent.storage.database import Database
+from agent.supplier.desk import SupplierDesk
+from agent.supplier.notices import DepartureNotices
+from agent.supplier.orders import OrderDesk
+from agent.working_days import WorkingDayCalendar
+from protocol.clock import Clock
+from protocol.signing import SignedBody, VerificationPolicy
 
 __all__ = [
     "CSV_COLUMNS",
-    "DEPARTING_TRANSITIONS",
-    "RECEIVING_TRANSITIONS",
     "AgentService",
     "ConsentInput",
     "DeliveryReport",
-    "Directory",
-    "DirectoryEntry",
     "DossierStart",
     "DossierSummary",
     "DossierView",
     "ImportResult",
     "OutboxEntry",
-    "open_service",
-    "run_scheduler",
 ]
+
+
+class AgentService:
+    """One agent's behaviour, without HTTP: the API routes, the CLI and tests call this."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        *,
+        database: Database,
+        directory: Directory,
+        http: httpx.AsyncClient,
+        clock: Clock,
+        random: Callable[[], float],
+        channels: Sequence[DeliveryChannel] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.directory = directory
+        self.http = http
+        self.clock = clock
+        self.metrics = AgentMetrics()
+        self.hooks = Hooks()
+        self._wake: Callable[[], None] = lambda: None
+        # Set by the scheduler while it runs (readiness).
+        self.scheduler_running: Callable[[], bool] = lambda: False
+
+        policy = OutboxPolicy(
+            max_age=settings.outbox_max_age,
+            base_delay=timedelta(seconds=settings.outbox_base_delay_seconds),
+            max_delay=timedelta(seconds=settings.outbox_max_delay_seconds),
+            batch_size=settings.outbox_batch_size,
+            claim_lease=timedelta(seconds=settings.outbox_claim_lease_seconds),
+        )
+        verification = VerificationPolicy(
+            receiver_oin=settings.oin,
+            max_body_bytes=settings.max_body_bytes,
+            clock_skew=settings.clock_skew,
+        )
+        outgoing = Outgoing(oin=settings.oin, policy=policy, webhook_url=settings.webhook_url)
+        self.outbox = Outbox(
+            database=database,
+            directory=directory,
+            http=http,
+            clock=clock,
+            random=random,
+            private_jwk=settings.private_jwk(),
+            verification=verification,
+            policy=policy,
+            on_delivered=self.hooks.delivered,
+            metrics=self.metrics,
+        )
+        self.tasks = Tasks(database=database, clock=clock)
+        self.deadlines = Deadlines(database=database, clock=clock)
+        self.provisions = Register(database=database, clock=clock)
+        log = ProcessingLog.of(settings)
+        calendar = WorkingDayCalendar(bevrijdingsdag=settings.takeover.bevrijdingsdag)
+        self.dossiers = Dossiers(
+            settings, database=database, clock=clock, outgoing=outgoing, hooks=self.hooks
+        )
+        self.inbound = Inbound(
+            settings,
+            database=database,
+            clock=clock,
+            directory=directory,
+            hooks=self.hooks,
+            verification=verification,
+            metrics=self.metrics,
+            committed=self.wake,
+        )
+        self.departing = Departing(
+            settings,
+            database=database,
+            clock=clock,
+            directory=directory,
+            outgoing=outgoing,
+            dossiers=self.dossiers,
+            hooks=self.hooks,
+            log=log,
+        )
+        self.consent = ConsentFlow(
+            settings,
+            database=database,
+            clock=clock,
+            dossiers=self.dossiers,
+            departing=self.departing,
+            outgoing=outgoing,
+            log=log,
+            metrics=self.metrics,
+            channels=configured_channels(settings.consent) if channels is None else channels,
+            calendar=calendar,
+        )
+        self.orders = OrderDesk(
+            settings,
+            database=database,
+            directory=directory,
+            outgoing=outgoing,
+            dossiers=self.dossiers,
+            calendar=calendar,
+            metrics=self.metrics,
+        )
+        self.supplier = SupplierDesk(
+            settings,
+            database=database,
+            outgoing=outgoing,
+            calendar=calendar,
+            clock=clock,
+            metrics=self.metrics,
+        )
+        self.brp = BrpEvents(
+            settings,
+            database=database,
+            clock=clock,
+            directory=directory,
+            dossiers=self.dossiers,
+            outgoing=outgoing,
+            committed=self.wake,
+        )
+        if settings.role == "gemeente":
+            self._compose_gemeente(settings, outgoing=outgoing, log=log)
+        else:
+            self.supplier.register(self.hooks, self.deadlines)
+        self.hooks.every(settings.takeover.deadline_interval_seconds, "deadlines", self._deadlines)
+
+    def _compose_gemeente(
+        self, settings: AgentSettings, *, outgoing: Outgoing, log: ProcessingLog
+    ) -> None:
+        hooks = self.hooks
+        receiving = Receiving(
+            settings, outgoing=outgoing, dossiers=self.dossiers, hooks=hooks, log=log
+        )
+        hooks.handle("dossier-offer", receiving.on_offer)
+        hooks.on_delivered(receiving.on_delivered)
+        hooks.handle("device-decision", self.departing.on_decision)
+        hooks.handle("dossier-cancelled", self.dossiers.on_cancelled)
+        self.consent.register(hooks)
+        self.orders.register(hooks, self.deadlines)
+        DepartureNotices(
+            database=self.database,
+            directory=self.directory,
+            outgoing=outgoing,
+            dossiers=self.dossiers,
+        ).register(hooks)
+        DossierRequests(settings, dossiers=self.dossiers).register(hooks)
+        if settings.brp_feed_url is not None:
+            self.feed_reader(settings.brp_feed_url, http=self.http).register(
+                hooks, seconds=settings.brp_feed_interval_seconds
+            )
+
+    def feed_reader(self, url: str, *, http: httpx.AsyncClient) -> FeedReader:
+        """A reader of the BRP feed at ``url`` that hands its events to this agent."""
+        return FeedReader(
+            self.brp,
+            database=self.database,
+            clock=self.clock,
+            http=http,
+            url=url,
+            page_size=self.settings.brp_feed_page_size,
+        )
+
+    # --- waking the delivery job ----------------------------------------------------------------
+
+    def set_wake(self, wake: Callable[[], None]) -> None:
+        """Called after each commit that enqueued something (the scheduler's wake-up)."""
+        self._wake = wake
+
+    def wake(self) -> None:
+        """Wake the delivery job (after a commit that enqueued something)."""
+        self.outbox.notify()
+        self._wake()
+
+    async def _deadlines(self) -> bool:
+        return await self.deadlines.run_due() > 0
+
+    # --- delivery -------------------------------------------------------------------------------
+
+    async def deliver_due(self) -> DeliveryReport:
+        """One delivery pass: every due message that is first in its stream, once."""
+        return await self.outbox.deliver_due()
+
+    async def deliver_until_quiet(self, *, max_passes: int = 100) -> DeliveryReport:
+        """Delivery passes until one delivers nothing (what the scheduled job runs)."""
+        await self.consent.deliver_pending()
+        total = DeliveryReport()
+        for _ in range(max_passes):
+            report = await self.outbox.deliver_due()
+            total += report
+            if report.delivered == 0:
+                break
+        return total
+
+    # --- the case system's and the client's actions ---------------------------------------------
+
+    async def import_provisions(
+        self,
+        content: bytes,
+        import_format: ImportFormat,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ImportResult:
+        """Validate the whole import, then apply it in one transaction (all or nothing)."""
+        return await self.provisions.import_provisions(content, import_format, progress=progress)
+
+    async def start_dossier(self, start: DossierStart) -> DossierView:
+        """Start a handover for a client in the register; the client's link goes out."""
+        view = await self.dossiers.start(start, cause="started by case system")
+        await self.consent.deliver_pending()
+        self.wake()
+        return view
+
+    async def record_consent(self, dossier_id: str, consent: ConsentInput) -> DossierView:
+        """Record the client's consent or refusal; with consent the offer goes out at once."""
+        view = await self.consent.record(dossier_id, consent)
+        self.wake()
+        return view
+
+    async def send_offer(self, dossier_id: str) -> None:
+        """Send the offer of a dossier in ``consent-given`` (refused without a consent record)."""
+        await self.departing.send_offer(dossier_id)
+        self.wake()
+
+    async def receive_message(self, body: bytes, headers: Iterable[tuple[str, str]]) -> SignedBody:
+        """Verify, store and apply one inbound message; return the signed receipt to answer."""
+        return await self.inbound.receive(body, headers)
+
+    async def list_dossiers(self, state: str | None = None) -> list[DossierSummary]:
+        """Dossiers, optionally only those in ``state``, newest first."""
+        return await self.dossiers.list(state)
+
+    async def dossier(self, dossier_id: str) -> DossierView:
+        """One dossier with its timeline and decisions."""
+        return await self.dossiers.view(dossier_id)

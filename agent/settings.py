@@ -23,7 +23,7 @@ from pydantic_settings import (
 
 from protocol.identifiers import Gemeentecode, IsoCode, Oin
 from protocol.jwk import load_private_jwk_from_pem
-from registry.tls import ClientAuth, check_server_tls
+from registry.server_kit.tls import ClientAuth, check_server_tls
 
 __all__ = [
     "AgentSettings",
@@ -58,7 +58,7 @@ class DeviceExceptionPolicy(BaseModel):
 
 
 class ConsentSettings(BaseModel):
-    """The personal consent link, its reminders and the channels it goes out by (issue 6)."""
+    """The personal consent link, its reminders and the channels it goes out by."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -113,7 +113,7 @@ MaintenanceState = Literal["good", "fair", "poor"]
 
 
 class TakeoverSettings(BaseModel):
-    """Takeover orders, supplier deadlines and the takeover price (issue 7, docs/supplier.md)."""
+    """Takeover orders, supplier deadlines and the takeover price (docs/supplier.md)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -276,7 +276,7 @@ class AgentSettings(BaseSettings):
     )
     consent: ConsentSettings = Field(
         default_factory=ConsentSettings,
-        description="Consent link, reminders and delivery channels (issue 6).",
+        description="Consent link, reminders and delivery channels.",
     )
 
     kvk_number: str | None = Field(
@@ -284,7 +284,7 @@ class AgentSettings(BaseSettings):
     )
     takeover: TakeoverSettings = Field(
         default_factory=TakeoverSettings,
-        description="Takeover orders, supplier deadlines and settlement (issue 7).",
+        description="Takeover orders, supplier deadlines and settlement.",
     )
 
     @model_validator(mode="after")

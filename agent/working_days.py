@@ -1,4 +1,4 @@
-"""One calendar for every deadline: working days and the Wmo terms in calendar weeks (issue 7).
+"""One calendar for every deadline: working days and the Wmo terms in calendar weeks.
 
 A working day is a weekday that is not a Dutch public holiday. The ``holidays`` package supplies
 the holidays, with two deliberate corrections, because its list is not the one that applies here:
@@ -21,11 +21,22 @@ from zoneinfo import ZoneInfo
 import holidays
 
 __all__ = [
+    "AMSTERDAM",
     "WMO_DECISION_WEEKS",
     "WMO_INVESTIGATION_WEEKS",
     "BevrijdingsdagRule",
     "WorkingDayCalendar",
+    "day_end",
 ]
+
+# Dutch deadlines are days in Dutch time.
+AMSTERDAM: Final = ZoneInfo("Europe/Amsterdam")
+
+
+def day_end(day: date) -> datetime:
+    """The end of ``day`` in Amsterdam: a deadline "before <date>" includes that day."""
+    return datetime.combine(day, time.max, tzinfo=AMSTERDAM)
+
 
 BevrijdingsdagRule = Literal["never", "every-year", "lustrum"]
 

@@ -43,7 +43,7 @@ from typing import Any
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
-from agent._local_network import (
+from agent.local.network import (
     AMSTERDAM,
     HOST,
     UTRECHT,

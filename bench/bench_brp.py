@@ -24,9 +24,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request, Response
 
-from agent._brp_feed import FeedReader
 from agent.app import create_app
-from agent.brp_simulator import BrpSimulator, create_simulator_app, generate_feed, push_events
+from agent.local.brp_simulator import BrpSimulator, create_simulator_app, generate_feed, push_events
 from agent.settings import AgentSettings, hash_token
 from protocol.clock import SystemClock
 from protocol.jwk import generate_private_jwk, public_jwk
@@ -101,7 +100,7 @@ async def _run_agent(
             if mode == "push":
                 url = "http://utrecht.test/v1/brp-events"
                 return await _timed(lambda: push_events(http, url, TOKEN, events, batch_size=batch))
-            reader = FeedReader(service, http=http, url="http://brp.test/gebeurtenissen")
+            reader = service.feed_reader("http://brp.test/gebeurtenissen", http=http)
             return await _timed(reader.read)
 
 

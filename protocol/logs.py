@@ -1,4 +1,4 @@
-"""Structured JSON log lines with W3C trace context and stable event names (issue 8).
+"""Structured JSON log lines with W3C trace context and stable event names.
 
 One line per record: ``time``, ``level``, ``logger``, ``event``, ``trace_id``, ``span_id`` and only
 the extra fields named in :data:`LOGGED_FIELDS`. A record whose message is an event name

@@ -1,4 +1,4 @@
-"""Protocol v1 message models: the envelope and one body per message type (issue 2).
+"""Protocol v1 message models: the envelope and one body per message type.
 
 On the wire every name is camelCase and unknown fields are rejected at every level; in Python the
 same fields are snake_case. Datetimes must carry an offset and are normalised to UTC; amounts are

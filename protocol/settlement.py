@@ -1,4 +1,4 @@
-"""The takeover price between suppliers: a pure, versioned residual-value calculation (issue 7).
+"""The takeover price between suppliers: a pure, versioned residual-value calculation.
 
 Both suppliers run the same method on the same ``SettlementInputs`` and must get the same amount,
 so the calculation uses integers only and rounds once. ``docs/settlement.md`` is the normative

@@ -1,7 +1,7 @@
 """SQLAlchemy 2 models and engine of the registry (SQLite by default, PostgreSQL by URL).
 
 History is kept by never updating an entry or key in place: a change inserts a new version row,
-and the current state is the newest version (issue 3, "History"). On start the schema is
+and the current state is the newest version. On start the schema is
 upgraded to the newest Alembic migration (``registry/_migrations/``).
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from registry.schema_migrations import NAMING_CONVENTION, UtcDateTime
+from registry.server_kit.migrations import NAMING_CONVENTION, UtcDateTime
 
 __all__ = [
     "AuditEvent",
@@ -27,7 +27,6 @@ __all__ = [
     "ParticipantRow",
     "SignedRequest",
     "create_engine",
-    "create_tables",
     "session_factory",
 ]
 
@@ -145,10 +144,3 @@ def create_engine(database_url: str) -> AsyncEngine:
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
-
-
-async def create_tables(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest migration (Alembic upgrade to head; issue 8)."""
-    from registry._migrations import MIGRATIONS
-
-    await MIGRATIONS.upgrade(engine)

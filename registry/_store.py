@@ -1,7 +1,7 @@
 """Registry storage: resolution queries and audited, versioned writes.
 
 Every write runs in one transaction together with its audit event. Entries and keys are never
-updated in place; a change inserts a new version (issue 3, "History").
+updated in place; a change inserts a new version.
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ from registry._db import (
     KeyVersion,
     ParticipantRow,
     SignedRequest,
-    create_tables,
     session_factory,
 )
+from registry._migrations import MIGRATIONS
 from registry.errors import (
     EnrolmentCodeInvalid,
     InvalidOin,
@@ -232,7 +232,7 @@ def _latest_keys(rows: Iterable[KeyVersion]) -> tuple[KeyRecord, ...]:
     )
 
 
-# Resolution reads: one Core statement per lookup, built once (issue 3, "Resolution"). The
+# Resolution reads: one Core statement per lookup, built once. The
 # newest entry version and the newest version of each key come from correlated subqueries on
 # the (participant_id, id) and (participant_id, kid, id) indexes, so a lookup is one round trip.
 _PARTICIPANTS = ParticipantRow.__table__
@@ -425,7 +425,7 @@ class RegistryStore:
 
     async def start(self) -> None:
         """Create the tables and seed all gemeenten on the first start."""
-        await create_tables(self._engine)
+        await MIGRATIONS.upgrade(self._engine)
         if isinstance(self._reader, _SqliteFileReader):
             # WAL: lookups on the reader's connections never wait for a writer, nor block one.
             async with self._engine.connect() as connection:

@@ -22,8 +22,8 @@ from registry.api.routes import (
     status,
     suppliers,
 )
-from registry.api_rules import BASE_PATH, create_api
 from registry.errors import RegistryError
+from registry.server_kit.api_rules import BASE_PATH, create_api
 from registry.settings import RegistrySettings, load_signing_jwk
 
 __all__ = ["API_VERSION", "create_app"]

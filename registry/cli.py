@@ -18,8 +18,8 @@ from protocol.errors import ProtocolError
 from protocol.jwk import generate_private_jwk, private_jwk_to_pem, public_jwk
 from registry.errors import RegistryError
 from registry.operator import OperatorClient
+from registry.server_kit.tls import uvicorn_tls_options
 from registry.settings import RegistrySettings
-from registry.tls import uvicorn_tls_options
 
 __all__ = [
     "add_contract",
@@ -79,7 +79,7 @@ def serve(
         app = create_app(settings)
     except (OSError, ValueError, ProtocolError) as exc:
         raise click.ClickException(f"cannot start the registry: {exc}") from exc
-    configure_logging("info")  # JSON lines with stable event names (issue 8)
+    configure_logging("info")  # JSON lines with stable event names
     uvicorn.run(
         app,
         host=settings.host,
@@ -98,7 +98,7 @@ def serve(
 def migrate(database_url: str | None, sql: bool) -> None:
     """Upgrade the registry database to the newest schema (serve does this on start too)."""
     from registry._migrations import MIGRATIONS
-    from registry.schema_migrations import migrate_command
+    from registry.server_kit.migrations import migrate_command
 
     migrate_command(MIGRATIONS, _settings(database_url=database_url).database_url, sql=sql)
 

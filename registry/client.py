@@ -45,7 +45,7 @@ _PROBLEM_PREFIX = "urn:meeverhuizen:problem:"
 _GEMEENTECODE = re.compile(r"[0-9]{4}")
 _OIN = re.compile(r"[0-9]{20}")
 _ISO_CODE = re.compile(r"[0-9]{2}( [0-9]{2}){0,2}")
-_MAX_ANSWER_AGE = timedelta(minutes=5)  # issue 3: revocation effective within 5 minutes
+_MAX_ANSWER_AGE = timedelta(minutes=5)  # revocation effective within 5 minutes
 _MAX_ANSWER_BYTES = 4 * 1_048_576
 
 

@@ -13,12 +13,12 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocol import jwk as jwk_module
-from registry.tls import ClientAuth, check_server_tls
+from registry.server_kit.tls import ClientAuth, check_server_tls
 
 __all__ = ["PLACEHOLDER_SECRET", "RegistrySettings", "get_settings", "load_signing_jwk"]
 
 PLACEHOLDER_SECRET = "changethis"  # noqa: S105 - the value that is refused
-MAX_ANSWER_AGE_SECONDS = 300  # issue 3: revocation takes effect within at most 5 minutes
+MAX_ANSWER_AGE_SECONDS = 300  # revocation takes effect within at most 5 minutes
 
 
 class RegistrySettings(BaseSettings):

@@ -1,4 +1,4 @@
-"""Fails the test run when a test BSN appears in any log line (issue 8: never a BSN in a log).
+"""Fails the test run when a test BSN appears in any log line (never a BSN in a log).
 
 A root handler, installed at session start, formats every record of the whole run with the
 production formatter (:class:`protocol.logs.JsonFormatter`) and looks for the valid BSNs of

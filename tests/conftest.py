@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-# Issue 8: the whole run fails when a test BSN appears in any log line.
+# The whole run fails when a test BSN appears in any log line.
 from tests._log_scan import pytest_sessionfinish, pytest_sessionstart  # noqa: F401 - hooks
 
 TEST_DATABASE_URL_VARIABLE = "MEEVERHUIZEN_TEST_DATABASE_URL"

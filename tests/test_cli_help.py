@@ -1,4 +1,4 @@
-"""The CLI explains itself: every command of issue 8 is there and every command has help."""
+"""The CLI explains itself: every operator command is there and every command has help."""
 
 from __future__ import annotations
 

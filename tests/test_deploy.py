@@ -1,4 +1,4 @@
-"""deploy/ checked as far as this machine allows: no container engine runs here (issue 8).
+"""deploy/ checked as far as this machine allows: no container engine runs here.
 
 Every YAML file parses; the compose file is validated against the Compose Specification (the
 compose_spec Rust library); every MEEVERHUIZEN_* variable and agent TOML file matches the settings

@@ -1,4 +1,4 @@
-"""Alembic migrations of the agent and the registry (issue 8): upgrade, drift, downgrade, CLI."""
+"""Alembic migrations of the agent and the registry: upgrade, drift, downgrade, CLI."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from click.testing import CliRunner
 from sqlalchemy import Column, MetaData, String, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from agent._migrations import MIGRATIONS as AGENT_MIGRATIONS
 from agent.cli import cli
+from agent.storage.database import MIGRATIONS as AGENT_MIGRATIONS
 from protocol.jwk import generate_private_jwk, public_jwk
 from registry._migrations import MIGRATIONS as REGISTRY_MIGRATIONS
-from registry.schema_migrations import SchemaMigrations, SchemaNotMigrated
+from registry.server_kit.migrations import SchemaMigrations, SchemaNotMigrated
 
 SCHEMAS = {"agent": AGENT_MIGRATIONS, "registry": REGISTRY_MIGRATIONS}
 
@@ -51,7 +51,7 @@ async def test_upgrade_from_empty_reaches_head_with_every_table(
 async def test_models_and_migrations_do_not_drift(
     migrations: SchemaMigrations, engine: AsyncEngine
 ) -> None:
-    """A model change without a revision fails here: run `python -m agent._migrations revision`."""
+    """A model change without a revision fails here: add one (docs/operations.md, Upgrading)."""
     await migrations.upgrade(engine)
     assert await migrations.differences(engine) == []
 
@@ -66,7 +66,10 @@ async def test_a_model_change_without_revision_is_found(
     first = sorted(changed.tables)[0]
     changed.tables[first].append_column(Column("added_later", String(10)))
     drifted = SchemaMigrations(
-        name=migrations.name, directory=migrations.directory, metadata=lambda: changed
+        name=migrations.name,
+        module=migrations.module,
+        directory=migrations.directory,
+        metadata=lambda: changed,
     )
     differences = await drifted.differences(engine)
     assert [(d[0], d[3].name) for d in differences] == [("add_column", "added_later")]

@@ -1,4 +1,4 @@
-"""Mutual TLS on loopback: real uvicorn servers with a test CA made by trustme (issue 8)."""
+"""Mutual TLS on loopback: real uvicorn servers with a test CA made by trustme."""
 
 from __future__ import annotations
 
@@ -19,15 +19,15 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from agent._runtime import open_service, outgoing_http_client
 from agent.app import create_app as create_agent_app
+from agent.runtime import open_service, outgoing_http_client
 from agent.settings import AgentSettings
 from protocol.jwk import generate_private_jwk, public_jwk
 from registry.app import create_app as create_registry_app
 from registry.client import RegistryClient
 from registry.errors import ParticipantUnknown, RegistryUnavailable
+from registry.server_kit.tls import client_ssl_context, uvicorn_tls_options
 from registry.settings import RegistrySettings
-from registry.tls import client_ssl_context, uvicorn_tls_options
 
 UNKNOWN_OIN = "00000001999999999000"
 
@@ -243,7 +243,7 @@ async def test_the_agents_outgoing_client_presents_its_certificate(
     async with open_service(settings) as service:
         # A signed "unknown participant" answer: TLS both ways worked and the answer verified.
         with pytest.raises(ParticipantUnknown):
-            await service._directory.participant(UNKNOWN_OIN)
+            await service.directory.participant(UNKNOWN_OIN)
 
 
 @pytest.mark.parametrize("who", [None, "stranger"])

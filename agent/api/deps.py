@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from agent._service import AgentService
 from agent.errors import Unauthorised
+from agent.service import AgentService
 from agent.settings import hash_token
 
 __all__ = ["CaseSystemDep", "OperatorDep", "ServiceDep"]

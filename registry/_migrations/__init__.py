@@ -1,10 +1,10 @@
-"""Alembic migrations of the registry schema (issue 8)."""
+"""Alembic migrations of the registry schema."""
 
 from pathlib import Path
 
 from sqlalchemy import MetaData
 
-from registry.schema_migrations import SchemaMigrations
+from registry.server_kit.migrations import SchemaMigrations
 
 __all__ = ["MIGRATIONS"]
 
@@ -15,4 +15,9 @@ def _metadata() -> MetaData:
     return Base.metadata
 
 
-MIGRATIONS = SchemaMigrations(name="registry", directory=Path(__file__).parent, metadata=_metadata)
+MIGRATIONS = SchemaMigrations(
+    name="registry",
+    module="registry._migrations",
+    directory=Path(__file__).parent,
+    metadata=_metadata,
+)

@@ -3,6 +3,6 @@
 import sys
 
 from registry._migrations import MIGRATIONS
-from registry.schema_migrations import developer_command
+from registry.server_kit.migrations import developer_command
 
 sys.exit(developer_command(MIGRATIONS))

@@ -1,4 +1,4 @@
-"""Alembic environment of the registry schema: see :mod:`registry.schema_migrations`."""
+"""Alembic environment of the registry schema: see :mod:`registry.server_kit.migrations`."""
 
 from registry._migrations import MIGRATIONS
 

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from agent._db import Database
 from agent.app import create_app
 from agent.service import AgentService, ConsentInput, DossierStart
 from agent.settings import AgentSettings, hash_token
+from agent.storage.database import Database
 from protocol.clock import FrozenClock
 from protocol.jwk import generate_private_jwk, public_jwk
 from protocol.messages import MESSAGE_TYPES, Address

@@ -1,4 +1,4 @@
-"""Bad input never gives a 500: a specific problem+json answer and nothing changed (issue 4).
+"""Bad input never gives a 500: a specific problem+json answer and nothing changed.
 
 Hand-written cases for every endpoint, then schemathesis against the agent's own OpenAPI document.
 """
@@ -20,9 +20,9 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import func, select
 
-from agent._db import Base
 from agent.app import create_app
 from agent.service import AgentService
+from agent.storage.tables import Base
 from tests.agent.conftest import (
     AUTH,
     CLIENT_BSN,

@@ -10,11 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from agent._brp_events import BrpEventCountRow, BrpEventRow
-from agent._db import ClientRow, DossierRow, OutboxRow
-from agent._register import load_client
-from agent._tasks import TaskRow
-from agent.brp_simulator import (
+from agent.local.brp_simulator import (
     BATCH_MEDIA_TYPE,
     died,
     emigrated,
@@ -23,7 +19,16 @@ from agent.brp_simulator import (
     moved,
     moved_within,
 )
+from agent.register.store import load_client
 from agent.settings import hash_token
+from agent.storage.tables import (
+    BrpEventCountRow,
+    BrpEventRow,
+    ClientRow,
+    DossierRow,
+    OutboxRow,
+    TaskRow,
+)
 from tests.agent.conftest import CLIENT_BSN, DATA, Agents
 
 BRP_TOKEN = "brp-push-token-for-tests-0123456789"

@@ -13,10 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
-from agent._brp_events import FeedCursorRow
-from agent._brp_feed import FeedReader
-from agent._db import Base
-from agent.brp_simulator import (
+from agent.local.brp_simulator import (
     BrpSimulator,
     create_simulator_app,
     generate_feed,
@@ -24,6 +21,7 @@ from agent.brp_simulator import (
     synthetic_bsns,
 )
 from agent.settings import hash_token
+from agent.storage.tables import Base, FeedCursorRow
 from tests.agent.conftest import DATA, Agents
 
 FEED = "http://brp.test/gebeurtenissen"
@@ -81,7 +79,7 @@ async def test_ten_thousand_events_start_exactly_one_dossier_per_relevant_move(
         agents.http, "http://utrecht.test/v1/brp-events", "brp-token-0123456789", again
     )
     assert set(statuses) == {202}
-    first = FeedReader(agents.departing, http=agents.http, url=FEED)
+    first = agents.departing.feed_reader(FEED, http=agents.http)
     report = await first.read(max_pages=40)
     assert report.pages == 40
     assert not report.failed
@@ -94,7 +92,7 @@ async def test_ten_thousand_events_start_exactly_one_dossier_per_relevant_move(
 
     agents.network.fault = lose_one
     assert (await first.read()).failed
-    restarted = FeedReader(agents.departing, http=agents.http, url=FEED)
+    restarted = agents.departing.feed_reader(FEED, http=agents.http)
     rest = await restarted.read()
     assert not rest.failed
     assert report.events + rest.events == len(feed.events)
@@ -121,7 +119,7 @@ async def test_the_feed_being_down_backs_off_without_crashing(
     agents: Agents, feed: BrpSimulator
 ) -> None:
     feed.down = True
-    reader = FeedReader(agents.departing, http=agents.http, url=FEED)
+    reader = agents.departing.feed_reader(FEED, http=agents.http)
     assert (await reader.read()).failed
     feed.down = False
     assert (await reader.read()).pages == 0  # still waiting out the backoff
@@ -134,14 +132,14 @@ async def test_events_marked_unread_are_recognised_as_duplicates(
 ) -> None:
     await agents.departing.import_provisions((DATA / "clients.json").read_bytes(), "json")
     feed.publish(*generate_feed(30, gemeentecode="0344", clients=["999993653"]))
-    await FeedReader(agents.departing, http=agents.http, url=FEED).read()
+    await agents.departing.feed_reader(FEED, http=agents.http).read()
     feed.mark_unread(after_event_id=feed.events[4]["id"])
     async with agents.departing.database.transaction() as session:
         await session.execute(select(FeedCursorRow).limit(1))
         row = await session.get(FeedCursorRow, FEED)
         assert row is not None
         await session.delete(row)  # the consumer lost its cursor (restored backup)
-    again = await FeedReader(agents.departing, http=agents.http, url=FEED).read()
+    again = await agents.departing.feed_reader(FEED, http=agents.http).read()
     assert again.events == 25
     assert again.duplicates == 25
     assert len(await agents.departing.list_dossiers()) == 1

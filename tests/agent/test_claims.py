@@ -1,4 +1,4 @@
-"""agent._claims: due rows fired once across replicas, leases that expire (issue 8)."""
+"""agent.storage.claims: due rows fired once across replicas, leases that expire."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from sqlalchemy import Integer, Select, String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from agent._claims import Leased, claim_leased, fire_due, lease_free
-from agent._db import Database, UtcDateTime
+from agent.storage.claims import claim_leased, fire_due, lease_free
+from agent.storage.database import Database
+from agent.storage.tables import Leased
+from registry.server_kit.migrations import UtcDateTime
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 JOBS = 120

@@ -1,4 +1,4 @@
-"""Delivery channels of the personal link (issue 6): e-mail over a real local SMTP server,
+"""Delivery channels of the personal link: e-mail over a real local SMTP server,
 the letter as PDF with QR code, SMS through a gateway interface."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from agent._delivery_channels import (
+from agent.consent.channels import (
     EmailChannel,
     LetterChannel,
     LinkNotice,

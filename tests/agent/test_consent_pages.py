@@ -1,4 +1,4 @@
-"""Consent by personal link (issue 6): token exchange, pages, answers, withdrawal, job."""
+"""Consent by personal link: token exchange, pages, answers, withdrawal, job."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from agent._consent_links import LINK_PATH, RedactLinkTokens, revoke_links
-from agent._db import DossierRow, InboundMessageRow
-from agent._delivery_channels import LinkNotice
-from agent._processing_log import ProcessingLog
+from agent.consent.channels import LinkNotice
+from agent.consent.links import LINK_PATH, RedactLinkTokens, revoke_links
+from agent.core.processing_log import ProcessingLog
+from agent.storage.tables import DossierRow, InboundMessageRow
 from tests.agent.conftest import CLIENT_BSN, Agents
 
 BASE = "http://utrecht.test"

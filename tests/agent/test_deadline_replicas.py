@@ -1,4 +1,4 @@
-"""Deadlines with two agent replicas on one PostgreSQL database: each fires once (issue 7, 8)."""
+"""Deadlines with two agent replicas on one PostgreSQL database: each fires once."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent._db import Database
-from agent._deadlines import DeadlineHandler, DeadlineRow, schedule_deadline
-from agent._tasks import TaskRow, open_task
+from agent.core.deadlines import DeadlineHandler, schedule_deadline
+from agent.core.tasks import open_task
 from agent.service import AgentService
+from agent.storage.database import Database
+from agent.storage.tables import DeadlineRow, TaskRow
 from protocol.clock import FrozenClock
 from tests.agent.conftest import FakeDirectory, agent_settings
 from tests.conftest import TEST_DATABASE_URL_VARIABLE

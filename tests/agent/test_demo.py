@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from agent.demo import DemoSummary, render_summary
+from agent.local.demo import DemoSummary, render_summary
 
 pytestmark = pytest.mark.slow
 
@@ -27,19 +27,19 @@ def test_demo_json_reports_a_completed_handover() -> None:
     summary = json.loads(result.stdout)
     assert summary["completed"] is True
     assert summary["takenOver"] == ["bed-1", "scootmobiel-1"]
-    # The built-in stairlift cannot move: the consent page does not offer it (issue 6).
+    # The built-in stairlift cannot move: the consent page does not offer it.
     assert summary["notMovable"] == []
     for side in ("departing", "receiving"):
         states = [step["toState"] for step in summary[side]["timeline"]]
         assert states[-1] == "completed"
         assert states.count("completed") == 1
     assert summary["departing"]["gemeentecode"] == "0344"
-    # The move as registered in the BRP started the handover (issue 5), not a direct API call.
+    # The move as registered in the BRP started the handover, not a direct API call.
     first_step = summary["departing"]["timeline"][0]
     assert first_step["toState"] == "started"
     assert "nl.brp.verhuisd" in first_step["cause"]
     assert summary["receiving"]["gemeentecode"] == "0363"
-    # Consent was given on the page behind the letter's link, not through the API (issue 6).
+    # Consent was given on the page behind the letter's link, not through the API.
     consent = summary["consent"]
     assert consent["throughPage"] is True
     assert consent["linkUsed"] is True
@@ -52,7 +52,7 @@ def test_demo_json_reports_a_completed_handover() -> None:
     assert "Uw scootmobiel, vier wielen gaat mee." in status
     assert "Traplift, ingebouwd: kan niet mee verhuizen" in status
     assert "De overdracht is klaar." in status
-    # Issue 7: both suppliers ran; the demo played the receiving supplier's planner.
+    # Both suppliers ran; the demo played the receiving supplier's planner.
     suppliers = {supplier["side"]: supplier for supplier in summary["suppliers"]}
     assert suppliers["receiving"]["supplier"] == "Zorgtechniek"
     assert [step["step"] for step in suppliers["receiving"]["steps"]] == [

@@ -1,4 +1,4 @@
-"""The case worker revokes a dossier's personal link or sends a new one (issue 6)."""
+"""The case worker revokes a dossier's personal link or sends a new one."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import uuid
 import httpx
 import pytest
 
-from agent._consent_links import LINK_PATH
-from agent._processing_log import ProcessingLog
+from agent.consent.links import LINK_PATH
+from agent.core.processing_log import ProcessingLog
 from tests.agent.conftest import AUTH, CLIENT_BSN, Agents
 from tests.agent.test_consent_pages import RecordingChannel
 

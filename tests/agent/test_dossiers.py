@@ -8,12 +8,12 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from agent._db import DossierRow, OutboxRow
-from agent._policy import continued_provision_end, decide_devices
-from agent._states import DEPARTING_TRANSITIONS, RECEIVING_TRANSITIONS, check_transition
+from agent.core.policy import continued_provision_end, decide_devices
+from agent.core.states import DEPARTING_TRANSITIONS, RECEIVING_TRANSITIONS, check_transition
 from agent.errors import ConsentMissing, IllegalTransition, NothingToMove
 from agent.service import DossierStart
 from agent.settings import DeviceExceptionPolicy
+from agent.storage.tables import DossierRow, OutboxRow
 from protocol.messages import Device, Indicatie, parse_message
 from tests.agent.conftest import (
     AUTH,

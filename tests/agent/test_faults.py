@@ -1,4 +1,4 @@
-"""Fault injection: a batch of handovers completes exactly once under every network fault (issue 4).
+"""Fault injection: a batch of handovers completes exactly once under every network fault.
 
 The real registry and two agents run in-process on one :class:`Network`; the clock is frozen and
 moved by the test, the scheduler is off and the test drives the delivery passes.
@@ -21,10 +21,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from agent._db import InboundMessageRow, OutboxRow, ProvisionRow, TransitionRow
 from agent.app import create_app
 from agent.errors import DirectoryUnavailable
 from agent.service import AgentService, ConsentInput, DossierStart
+from agent.storage.tables import InboundMessageRow, OutboxRow, ProvisionRow, TransitionRow
 from protocol.clock import FrozenClock
 from protocol.identifiers import is_valid_bsn
 from protocol.jwk import generate_private_jwk, public_jwk

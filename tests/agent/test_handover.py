@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from agent._db import InboundMessageRow
+from agent.storage.tables import InboundMessageRow
 from tests.agent.conftest import AMSTERDAM_OIN, UTRECHT_OIN, Agents
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from agent._db import InboundMessageRow, OutboxRow
+from agent.storage.tables import InboundMessageRow, OutboxRow
 from protocol import canonicalize
 from protocol.jwk import generate_private_jwk
 from protocol.signing import sign_body
@@ -150,7 +150,7 @@ async def test_unreachable_registry_is_a_503(agents: Agents) -> None:
             raise RegistryUnavailable("down")
 
     body = await _offer_body(agents)
-    agents.receiving._directory = Down()  # type: ignore[assignment]
+    agents.receiving.inbound._directory = Down()  # type: ignore[assignment]
     answer = await agents.http.post(RECEIVER, content=body, headers=_signed(agents, body))
     assert answer.status_code == 503
     assert answer.json()["type"] == "urn:meeverhuizen:problem:registry-unavailable"

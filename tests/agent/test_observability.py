@@ -1,4 +1,4 @@
-"""Metrics, readiness, JSON log lines with trace ids and stable event names (issue 8)."""
+"""Metrics, readiness, JSON log lines with trace ids and stable event names."""
 
 from __future__ import annotations
 

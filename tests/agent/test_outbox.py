@@ -8,8 +8,8 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import select
 
-from agent._db import DeliveryAttemptRow
 from agent.service import OutboxEntry
+from agent.storage.tables import DeliveryAttemptRow
 from tests.agent.conftest import AUTH, OPERATOR, Agents, Fault
 
 

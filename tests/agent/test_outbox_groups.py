@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent._db import Database, DeliveryAttemptRow, OutboxRow
-from agent._outbox import Outbox, OutboxPolicy, enqueue
+from agent.delivery.outbox import Outbox
+from agent.delivery.outgoing import OutboxPolicy, enqueue
+from agent.storage.database import Database
+from agent.storage.tables import DeliveryAttemptRow, OutboxRow
 from protocol.clock import FrozenClock
 from protocol.jwk import generate_private_jwk
 from protocol.signing import VerificationPolicy

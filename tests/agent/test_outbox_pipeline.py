@@ -10,8 +10,9 @@ from datetime import timedelta
 
 import httpx
 
-from agent._db import Database
-from agent._outbox import _CONCURRENCY, Outbox, OutboxPolicy, enqueue
+from agent.delivery.outbox import _CONCURRENCY, Outbox
+from agent.delivery.outgoing import OutboxPolicy, enqueue
+from agent.storage.database import Database
 from protocol.clock import FrozenClock
 from protocol.jwk import generate_private_jwk
 from protocol.signing import VerificationPolicy

@@ -1,7 +1,7 @@
 """End to end over real uvicorn processes on 127.0.0.1: the happy path and a SIGKILL crash test.
 
 After the run the agents' SQLite files are read directly: every dossier completed exactly once on
-both sides, every sent message stored once by its receiver, every receipt kept (issue 4).
+both sides, every sent message stored once by its receiver, every receipt kept.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from agent._local_network import AMSTERDAM, UTRECHT, LocalAgent, LocalNetwork, local_network
+from agent.local.network import AMSTERDAM, UTRECHT, LocalAgent, LocalNetwork, local_network
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Two replicas per gemeente on one PostgreSQL database each, as real uvicorn processes (issue 8).
+"""Two replicas per gemeente on one PostgreSQL database each, as real uvicorn processes.
 
 Each gemeente's registered endpoint is a counting load balancer in this test process: it spreads
 inbound messages over the gemeente's two replicas and counts every request per message id, so a
@@ -31,10 +31,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from agent._db import Database
-from agent._local_network import AMSTERDAM, HOST, UTRECHT, GemeenteSpec, ServerProcess, free_port
-from agent._local_network import _start_registry as start_registry
+from agent.local.network import AMSTERDAM, HOST, UTRECHT, GemeenteSpec, ServerProcess, free_port
+from agent.local.network import _start_registry as start_registry
 from agent.settings import hash_token
+from agent.storage.database import Database
 from protocol.jwk import generate_private_jwk, public_jwk
 from protocol.messages import MESSAGE_TYPES
 from registry.client import RegistryClient

@@ -12,10 +12,10 @@ from typing import Any
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from agent._db import OutboxRow
-from agent._runtime import open_service
 from agent.cli import cli
+from agent.runtime import open_service
 from agent.settings import load_settings
+from agent.storage.tables import OutboxRow
 from protocol.clock import FrozenClock
 from protocol.jwk import generate_private_jwk, public_jwk
 from protocol.messages import Message, parse_message
@@ -93,7 +93,7 @@ async def _receive_order(config: Path, now: datetime) -> None:
         open_service(settings, clock=clock, registry=FakeDirectory()) as service,
         service.database.transaction() as session,
     ):
-        await service.supplier.apply(session, _order_message(now), now)
+        await service.hooks.apply(session, _order_message(now), now)
 
 
 async def _statuses(config: Path) -> list[dict[str, Any]]:

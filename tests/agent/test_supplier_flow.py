@@ -1,4 +1,4 @@
-"""Issue 7 in the multi-agent setup: two gemeenten, suppliers, the real registry, ASGI transports.
+"""The supplier side with two gemeenten, suppliers, the real registry and ASGI transports.
 
 Utrecht (departing) has the scootmobiel ``dev-1`` rented from Hulpmiddelen BV (the departing
 supplier). Amsterdam (receiving) contracted Zorgtechniek (preference 1) and Revalidatie Noord
@@ -20,10 +20,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from agent._db import InboundMessageRow, OutboxRow
 from agent.app import create_app
 from agent.service import AgentService, ConsentInput, DossierStart
 from agent.settings import AgentSettings, TakeoverSettings, hash_token
+from agent.storage.tables import InboundMessageRow, OutboxRow
 from protocol.clock import FrozenClock
 from protocol.jwk import generate_private_jwk, public_jwk
 from protocol.messages import SettlementInputs, TakeoverOrder
@@ -505,7 +505,7 @@ async def test_contact_deadline_escalates_across_ascension_day(world: World) -> 
     tasks = await world.amsterdam.tasks.list("open", dossier_id=dossier_id)
     assert [t.kind for t in tasks] == ["supplier-overdue"]
     assert (await world.amsterdam.orders.list())[0].overdue is True
-    # Both sides count the breach in their metrics (issue 8), once.
+    # Both sides count the breach in their metrics, once.
     assert _breached(supplier) == 1
     assert _breached(world.amsterdam) == 1
     overdue = await world.http.get("http://amsterdam.test/v1/placed-orders?open=true", headers=AUTH)

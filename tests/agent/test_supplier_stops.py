@@ -1,4 +1,4 @@
-"""Issue 7 loose ends in the multi-agent setup (two gemeenten, three suppliers, the registry).
+"""Stopped moves and changed suppliers: two gemeenten, three suppliers, the registry.
 
 A cancelled move or a withdrawn consent reaches every supplier that got an order or a departure
 notice, which stops and deletes the client's data; a refusal that moves an order on tells the
@@ -15,9 +15,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from agent._db import DossierRow, InboundMessageRow
-from agent._orders import OrderRow
 from agent.service import ConsentInput, DossierStart
+from agent.storage.tables import DossierRow, InboundMessageRow, OrderRow
 from tests.agent.conftest import AUTH, CLIENT_BSN, DATA, MOVE_DATE, NEW_ADDRESS
 from tests.agent.test_supplier_flow import (  # noqa: F401 - fixtures used by name
     NEXT,
@@ -83,7 +82,7 @@ async def test_a_cancelled_move_stops_both_suppliers(world: World) -> None:
     async with world.utrecht.database.transaction() as session:
         dossier = await session.get(DossierRow, dossier_id)
         assert dossier is not None
-        await world.utrecht.cancel_dossier_in(
+        await world.utrecht.dossiers.cancel_in(
             session, dossier, reason="move-cancelled", cause="BRP correction", now=world.clock.now()
         )
     await world.settle()
@@ -133,7 +132,7 @@ async def test_a_cancellation_received_by_the_receiving_gemeente_is_forwarded(
     async with world.amsterdam.database.transaction() as session:
         dossier = await session.get(DossierRow, dossier_id)
         assert dossier is not None
-        await world.amsterdam.cancel_dossier_in(
+        await world.amsterdam.dossiers.cancel_in(
             session, dossier, reason="client-deceased", cause="BRP", now=world.clock.now()
         )
     await world.settle()

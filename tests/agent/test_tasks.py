@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 
-from agent._tasks import open_task
 from agent.app import create_app
+from agent.core.tasks import open_task
 from tests.agent.conftest import AUTH, START, agent_settings
 
 
@@ -55,7 +55,7 @@ async def test_open_list_and_complete_a_task(database_url: str, tmp_path: Path) 
 
 
 async def test_one_open_task_per_dossier_and_kind(database_url: str) -> None:
-    from agent._db import DossierRow
+    from agent.storage.tables import DossierRow
     from protocol.clock import FrozenClock
 
     app = create_app(agent_settings(database_url, gemeente="utrecht"), clock=FrozenClock(START))

@@ -1,6 +1,6 @@
 """The consent pages in real headless Chromium (Playwright), served by uvicorn on loopback.
 
-Issue 6: open the link, choose per device, consent, see the status; refuse; withdraw; keyboard
+Open the link, choose per device, consent, see the status; refuse; withdraw; keyboard
 only. axe-core runs in every page: no serious or critical violations.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from agent._consent_links import LINK_PATH
+from agent.consent.links import LINK_PATH
 from tests.agent.conftest import Agents
 from tests.agent.test_consent_pages import RecordingChannel
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from registry.api_rules import PROBLEM_JSON, create_api
+from registry.server_kit.api_rules import PROBLEM_JSON, create_api
 
 
 class TeapotError(Exception):

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from agent._brp_events import BrpEvents, parse_events
-from agent.api._problems import BODY_TOO_LARGE, problem_responses
 from agent.api.deps import ServiceDep
+from agent.api.problems import BODY_TOO_LARGE, problem_responses
+from agent.brp.events import parse_events
 from agent.errors import (
     DirectoryUnavailable,
     EventBatchTooLarge,
@@ -75,5 +75,5 @@ async def receive_brp_events(request: Request, service: ServiceDep) -> Response:
         batch=media_type == BATCH,
         max_events=service.settings.brp_max_batch_events,
     )
-    await BrpEvents(service).receive(events)
+    await service.brp.receive(events)
     return Response(status_code=202)

@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from agent._views import ConsentInput, DossierStart, DossierSummary, DossierView
-from agent.api._problems import BODY_TOO_LARGE, INVALID_INPUT, problem_responses
 from agent.api.deps import CaseSystemDep, ServiceDep
+from agent.api.problems import BODY_TOO_LARGE, INVALID_INPUT, problem_responses
+from agent.consent.flow import ConsentInput
+from agent.core.views import DossierStart, DossierSummary, DossierView
 from agent.errors import (
     ConsentMissing,
     DirectoryUnavailable,

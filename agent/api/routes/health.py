@@ -1,4 +1,4 @@
-"""Liveness (``/v1/health``) and readiness (``/v1/health/ready``, issue 8)."""
+"""Liveness (``/v1/health``) and readiness (``/v1/health/ready``)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from agent._readiness import Readiness, check_readiness
-from agent.api._problems import problem_responses
 from agent.api.deps import ServiceDep
+from agent.api.problems import problem_responses
+from agent.api.readiness import Readiness, check_readiness
 from agent.errors import NotReady
 
 __all__ = ["Health", "health", "ready", "router"]

@@ -6,8 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from agent._service import AgentService
-from agent.api._problems import problem_responses
+from agent.api.problems import problem_responses
 from agent.errors import (
     DirectoryUnavailable,
     DossierUnknown,
@@ -16,6 +15,7 @@ from agent.errors import (
     MessageNotHandled,
     SenderUnknown,
 )
+from agent.service import AgentService
 from protocol.errors import (
     AlgorithmNotAllowed,
     BadSignature,

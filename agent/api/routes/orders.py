@@ -1,28 +1,23 @@
-"""Takeover orders (issue 7): the supplier's planner and the gemeente follow them here."""
+"""Takeover orders: the supplier's planner and the gemeente follow them here."""
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
-from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 from pydantic import Field
 
-from agent._orders import PlacedOrder
-from agent._supplier import ReceivedOrder
-from agent._views import ApiModel
-from agent.api._problems import BODY_TOO_LARGE, INVALID_INPUT, problem_responses
 from agent.api.deps import CaseSystemDep, ServiceDep
+from agent.api.problems import BODY_TOO_LARGE, INVALID_INPUT, problem_responses
+from agent.api_model import ApiModel, DeviceId
 from agent.errors import OrderStatusRefused, OrderUnknown, Unauthorised, WrongRole
+from agent.supplier.desk import DepartingDevice, ReceivedOrder
+from agent.supplier.orders import PlacedOrder
+from agent.supplier.settlement import Settlement
 
 __all__ = [
-    "DepartingDeviceView",
     "OrderStatusInput",
-    "OrderView",
-    "PlacedOrderView",
-    "SettlementView",
     "get_order",
     "list_departing_devices",
     "list_orders",
@@ -38,46 +33,10 @@ router = APIRouter(
     responses=problem_responses(INVALID_INPUT, Unauthorised, WrongRole),
 )
 
-DeviceId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
 ReasonCode = Literal[
     "client-unreachable", "device-not-found", "device-unsafe", "not-contracted", "no-capacity",
     "other",
 ]  # fmt: skip
-
-
-class OrderView(ApiModel):
-    """Supplier: an order received, its contact deadline and, in detail, the order itself."""
-
-    order_id: str
-    dossier_id: str
-    gemeente_oin: str
-    status: str
-    device_states: dict[str, str]
-    contact_before: date
-    deadline: datetime
-    overdue: bool
-    received_at: datetime
-    updated_at: datetime
-    order: dict[str, Any] | None = None
-
-
-class PlacedOrderView(ApiModel):
-    """Gemeente: an order placed with a supplier (no personal data)."""
-
-    order_id: str
-    dossier_id: str
-    device_id: str
-    iso_code: str
-    supplier_oin: str
-    supplier_name: str
-    attempt: int
-    status: str
-    active: bool
-    contact_before: date
-    overdue: bool
-    last_reason: str | None
-    created_at: datetime
-    updated_at: datetime
 
 
 class OrderStatusInput(ApiModel):
@@ -89,46 +48,6 @@ class OrderStatusInput(ApiModel):
     reason_text: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
 
 
-class DepartingDeviceView(ApiModel):
-    """Departing supplier: a device that leaves its contract."""
-
-    dossier_id: str
-    device_id: str
-    iso_code: str
-    serial_number: str | None
-    contract_reference: str | None
-    effective_date: date
-    receiving_gemeentecode: str
-    receiving_supplier_oin: str | None
-    receiving_supplier_name: str | None
-    # leaving; cancelled or withdrawn when the gemeente stopped the move.
-    state: str
-
-
-class SettlementView(ApiModel):
-    """A takeover price offered or received, and its outcome."""
-
-    settlement_id: str
-    direction: str
-    dossier_id: str
-    device_id: str
-    counterparty_oin: str
-    method: str
-    inputs: dict[str, Any]
-    amount_cents: int
-    state: str
-    reason_code: str | None
-    reason_text: str | None
-    counter_amount_cents: int | None
-
-
-def _order(order: ReceivedOrder, *, detail: bool) -> OrderView:
-    values = dataclasses.asdict(order)
-    if not detail:
-        values["order"] = None
-    return OrderView.model_validate(values)
-
-
 def _supplier_role(service: ServiceDep) -> None:
     if service.settings.role != "supplier":
         raise WrongRole("only a supplier agent receives takeover orders")
@@ -137,19 +56,20 @@ def _supplier_role(service: ServiceDep) -> None:
 @router.get("/orders")
 async def list_orders(
     service: ServiceDep, open_only: Annotated[bool, Query(alias="open")] = False
-) -> list[OrderView]:
+) -> list[ReceivedOrder]:
     """Supplier: orders received, soonest contact deadline first (``open=true``: still open)."""
     _supplier_role(service)
-    return [_order(o, detail=False) for o in await service.supplier.orders(open_only=open_only)]
+    orders = await service.supplier.orders(open_only=open_only)
+    return [order.model_copy(update={"order": None}) for order in orders]
 
 
 @router.get("/orders/{orderId}", responses=problem_responses(OrderUnknown))
 async def get_order(
     order_id: Annotated[uuid.UUID, Path(alias="orderId")], service: ServiceDep
-) -> OrderView:
+) -> ReceivedOrder:
     """Supplier: one order with the client's name, address and contact preferences."""
     _supplier_role(service)
-    return _order(await service.supplier.order(str(order_id)), detail=True)
+    return await service.supplier.order(str(order_id))
 
 
 @router.post(
@@ -160,7 +80,7 @@ async def record_order_status(
     order_id: Annotated[uuid.UUID, Path(alias="orderId")],
     status: OrderStatusInput,
     service: ServiceDep,
-) -> OrderView:
+) -> ReceivedOrder:
     """Supplier: record contact, takeover, a problem or a refusal; the gemeente is told."""
     _supplier_role(service)
     order = await service.supplier.record_status(
@@ -171,31 +91,28 @@ async def record_order_status(
         reason_text=status.reason_text,
     )
     service.wake()
-    return _order(order, detail=False)
+    return order.model_copy(update={"order": None})
 
 
 @router.get("/placed-orders")
 async def list_placed_orders(
     service: ServiceDep, open_only: Annotated[bool, Query(alias="open")] = False
-) -> list[PlacedOrderView]:
+) -> list[PlacedOrder]:
     """Gemeente: orders placed with suppliers, with status and overdue flag."""
     if service.settings.role != "gemeente":
         raise WrongRole("only a gemeente agent places takeover orders")
-    orders: list[PlacedOrder] = await service.orders.list(open_only=open_only)
-    return [PlacedOrderView.model_validate(dataclasses.asdict(o)) for o in orders]
+    return await service.orders.list(open_only=open_only)
 
 
 @router.get("/departing-devices")
-async def list_departing_devices(service: ServiceDep) -> list[DepartingDeviceView]:
+async def list_departing_devices(service: ServiceDep) -> list[DepartingDevice]:
     """Departing supplier: devices leaving its contract, by effective date."""
     _supplier_role(service)
-    devices = await service.supplier.departing_devices()
-    return [DepartingDeviceView.model_validate(dataclasses.asdict(d)) for d in devices]
+    return await service.supplier.departing_devices()
 
 
 @router.get("/settlements")
-async def list_settlements(service: ServiceDep) -> list[SettlementView]:
+async def list_settlements(service: ServiceDep) -> list[Settlement]:
     """Supplier: takeover prices offered and received, with their outcome."""
     _supplier_role(service)
-    settlements = await service.supplier.settlements()
-    return [SettlementView.model_validate(dataclasses.asdict(s)) for s in settlements]
+    return await service.supplier.settlements()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from agent._views import ImportSummary
-from agent.api._problems import BODY_TOO_LARGE, INVALID_INPUT, problem_responses
 from agent.api.deps import CaseSystemDep, ServiceDep
+from agent.api.problems import BODY_TOO_LARGE, INVALID_INPUT, problem_responses
 from agent.errors import ImportFailed, MediaTypeUnsupported, Unauthorised
+from agent.register.models import ImportResult
 
 __all__ = ["import_provisions", "router"]
 
@@ -32,12 +32,11 @@ _IMPORT_BODY = {
         ImportFailed, INVALID_INPUT, Unauthorised, BODY_TOO_LARGE, MediaTypeUnsupported
     ),
 )
-async def import_provisions(request: Request, service: ServiceDep) -> ImportSummary:
+async def import_provisions(request: Request, service: ServiceDep) -> ImportResult:
     """Import clients with devices; every bad row is reported and nothing is applied."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in ("text/csv", "application/json"):
         raise MediaTypeUnsupported("send text/csv or application/json")
-    result = await service.import_provisions(
+    return await service.import_provisions(
         await request.body(), "csv" if media_type == "text/csv" else "json"
     )
-    return ImportSummary(clients=result.clients, devices=result.devices)

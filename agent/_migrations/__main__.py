@@ -1,8 +1,0 @@
-"""``python -m agent._migrations revision -m MESSAGE`` (or ``check``): see docs/operations.md."""
-
-import sys
-
-from agent._migrations import MIGRATIONS
-from registry.schema_migrations import developer_command
-
-sys.exit(developer_command(MIGRATIONS))

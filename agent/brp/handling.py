@@ -1,0 +1,439 @@
+"""BRP events handled: stored once in an inbox (by source and id) and acted on, in one transaction.
+
+A crash can neither lose nor double-process an event. Nothing about people without provisions is
+kept: their events are reduced to id, source, type, subject and time, and counted. A move out of
+this gemeente starts a dossier; a move in asks the departing gemeente for one (when enabled); a
+correction, a withdrawn move or a death stops the dossier; an emigration is a task.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.brp.events import KEPT_SUBJECTS, CloudEvent, PersonData
+from agent.core.dossiers import RECEIVING_ROLES, Dossiers
+from agent.core.states import DEPARTING_TRANSITIONS, RECEIVING_TRANSITIONS
+from agent.core.tasks import open_task
+from agent.core.views import DossierStart
+from agent.delivery.outgoing import Outgoing
+from agent.directory import Directory
+from agent.errors import AgentError, DirectoryUnavailable
+from agent.register.store import forget_loaded_clients
+from agent.settings import AgentSettings
+from agent.storage.database import Database
+from agent.storage.tables import (
+    BrpEventCountRow,
+    BrpEventRow,
+    ClientRow,
+    DeviceRow,
+    DossierRow,
+    FeedCursorRow,
+)
+from protocol.clock import Clock
+from protocol.messages import Address, CancelReason, DossierRequest
+from registry.errors import ParticipantNotEnrolled, ParticipantUnknown, RegistryError
+
+__all__ = ["BrpEvents", "HandlingReport"]
+
+_log = logging.getLogger("agent.brp")
+
+
+@dataclass
+class HandlingReport:
+    """What one call to :meth:`BrpEvents.receive` did."""
+
+    received: int = 0
+    duplicates: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    name: str
+    keep: bool = False
+    dossier_id: str | None = None
+
+
+@dataclass
+class _Batch:
+    """What one batch needs from the database, loaded with a few queries."""
+
+    movable: dict[str, bool]
+    open_dossiers: dict[str, list[DossierRow]]
+    departing_oins: dict[str, str | None]
+
+
+_IRRELEVANT = _Outcome("irrelevant")
+
+
+class BrpEvents:
+    """Stores and handles BRP events for one agent (push endpoint and feed reader call this)."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        *,
+        database: Database,
+        clock: Clock,
+        directory: Directory,
+        dossiers: Dossiers,
+        outgoing: Outgoing,
+        committed: Callable[[], None],
+    ) -> None:
+        self._settings = settings
+        self._database = database
+        self._clock = clock
+        self._directory = directory
+        self._dossiers = dossiers
+        self._outgoing = outgoing
+        self._committed = committed
+
+    async def receive(
+        self, events: Sequence[CloudEvent], *, cursor: tuple[str, str] | None = None
+    ) -> HandlingReport:
+        """Store the new events and handle them in one transaction; duplicates are skipped.
+
+        ``cursor`` (feed url, last event id) is stored in the same transaction (pull).
+        """
+        departing_oins = await self._departing_oins(events)
+        for attempt in (1, 2):
+            try:
+                return await self._receive_once(events, departing_oins, cursor)
+            except IntegrityError:
+                # The same event arrived twice at once; the other transaction stored it first.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _receive_once(
+        self,
+        events: Sequence[CloudEvent],
+        departing_oins: dict[str, str | None],
+        cursor: tuple[str, str] | None,
+    ) -> HandlingReport:
+        report = HandlingReport(received=len(events))
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            fresh = await _new_events(session, events)
+            report.duplicates = len(events) - len(fresh)
+            batch = await self._load(session, fresh, departing_oins)
+            counts: dict[tuple[str, str], int] = {}
+            for event in fresh:
+                outcome = await self._handle_safely(session, event, batch, now)
+                session.add(_row(event, outcome, now))
+                counts[(event.type, outcome.name)] = counts.get((event.type, outcome.name), 0) + 1
+                report.outcomes[outcome.name] = report.outcomes.get(outcome.name, 0) + 1
+            await _count(session, counts)
+            if cursor is not None:
+                await _store_cursor(session, cursor, now)
+        if any(name != "irrelevant" for name in report.outcomes):
+            self._committed()
+        _log.info(
+            "brp_events_handled",
+            extra={"received": report.received, "duplicates": report.duplicates},
+        )
+        return report
+
+    async def _departing_oins(self, events: Iterable[CloudEvent]) -> dict[str, str | None]:
+        """OINs of departing gemeenten to ask for a dossier (looked up before the transaction)."""
+        if not self._settings.brp_dossier_requests:
+            return {}
+        codes = {
+            previous for event in events if (previous := self._moved_in_from(event)) is not None
+        }
+        found: dict[str, str | None] = {}
+        for code in sorted(codes):
+            try:
+                entry = await self._directory.gemeente(code, message_type="dossier-request")
+                found[code] = entry.oin
+            except (ParticipantUnknown, ParticipantNotEnrolled):
+                found[code] = None
+            except RegistryError as exc:
+                raise DirectoryUnavailable(exc.detail) from exc
+        return found
+
+    def _moved_in_from(self, event: CloudEvent) -> str | None:
+        data = event.data
+        if event.kind not in ("buitengemeentelijk", "immigratie") or data is None:
+            return None
+        new, previous = data.gemeente_van_inschrijving, data.vorige_gemeente_van_inschrijving
+        ours = self._settings.gemeentecode
+        if new is None or previous is None or new.code != ours or previous.code == ours:
+            return None
+        return previous.code
+
+    async def _load(
+        self,
+        session: AsyncSession,
+        events: Sequence[CloudEvent],
+        departing_oins: dict[str, str | None],
+    ) -> _Batch:
+        bsns = {event.data.burgerservicenummer for event in events if event.data is not None}
+        movable: dict[str, bool] = {}
+        open_dossiers: dict[str, list[DossierRow]] = {}
+        if bsns:
+            rows = await session.execute(
+                select(ClientRow.bsn, DeviceRow.movable)
+                .join(DeviceRow, DeviceRow.client_id == ClientRow.id)
+                .where(ClientRow.bsn.in_(bsns))
+            )
+            for bsn, device_movable in rows:
+                movable[bsn] = movable.get(bsn, False) or device_movable
+            dossiers = await session.scalars(
+                select(DossierRow).where(DossierRow.client_bsn.in_(bsns))
+            )
+            for dossier in dossiers:
+                if _can_cancel(dossier):
+                    open_dossiers.setdefault(dossier.client_bsn or "", []).append(dossier)
+        return _Batch(movable, open_dossiers, departing_oins)
+
+    async def _handle_safely(
+        self, session: AsyncSession, event: CloudEvent, batch: _Batch, now: datetime
+    ) -> _Outcome:
+        if event.data is None or event.kind is None:
+            return _IRRELEVANT
+        try:
+            # Each handler checks before it changes anything, so a refusal leaves no half change.
+            return await self._handle(session, event, event.data, batch, now)
+        except AgentError as exc:
+            _log.warning("brp_event_not_handled", extra={"event_id": event.id, "code": exc.code})
+            return _Outcome(f"refused:{exc.code}"[:40])
+
+    async def _handle(
+        self,
+        session: AsyncSession,
+        event: CloudEvent,
+        data: PersonData,
+        batch: _Batch,
+        now: datetime,
+    ) -> _Outcome:
+        bsn = data.burgerservicenummer
+        if event.kind in ("cancelled", "corrected", "died"):
+            return await self._stop(session, event, data, batch.open_dossiers.get(bsn, []), now)
+        moved_in_from = self._moved_in_from(event)
+        if moved_in_from is not None:
+            return await self._request(session, event, data, moved_in_from, batch, now)
+        if bsn not in batch.movable:
+            return _IRRELEVANT
+        if event.kind == "binnengemeentelijk":
+            return await self._update_address(session, event, data)
+        if event.kind == "emigratie":
+            return await self._emigration(session, event, batch.open_dossiers.get(bsn, []), now)
+        if event.kind == "buitengemeentelijk" and batch.movable[bsn]:
+            return await self._start(session, event, data, batch, now)
+        return _IRRELEVANT
+
+    async def _start(
+        self,
+        session: AsyncSession,
+        event: CloudEvent,
+        data: PersonData,
+        batch: _Batch,
+        now: datetime,
+    ) -> _Outcome:
+        previous = data.vorige_gemeente_van_inschrijving
+        if previous is not None and previous.code != self._settings.gemeentecode:
+            return _IRRELEVANT
+        address = _address(data)
+        move_date = None if data.verblijfplaats is None else data.verblijfplaats.start
+        if address is None or move_date is None:
+            description = (
+                f"BRP event {event.id} reports a move to another gemeente without a usable "
+                "address or date: start the handover by hand (POST /v1/dossiers)."
+            )
+            await open_task(session, kind="manual-check", description=description, now=now)
+            return _Outcome("task-opened", keep=True)
+        if address.gemeentecode == self._settings.gemeentecode:
+            return _IRRELEVANT
+        open_dossiers = batch.open_dossiers.setdefault(data.burgerservicenummer, [])
+        if any(d.side == "departing" for d in open_dossiers):
+            return _Outcome("dossier-already-open")
+        # A move announced for a future date starts now, with the move date in the future.
+        start = DossierStart(bsn=data.burgerservicenummer, move_date=move_date, new_address=address)
+        dossier = await self._dossiers.start_in(
+            session, start, cause=f"BRP event {event.id} ({event.type})", now=now
+        )
+        open_dossiers.append(dossier)
+        return _Outcome("dossier-started", keep=True, dossier_id=dossier.id)
+
+    async def _update_address(
+        self, session: AsyncSession, event: CloudEvent, data: PersonData
+    ) -> _Outcome:
+        address = _address(data, default_gemeentecode=self._settings.gemeentecode)
+        if address is None:
+            return _Outcome("address-incomplete")
+        client = await session.scalar(
+            select(ClientRow).where(ClientRow.bsn == data.burgerservicenummer)
+        )
+        if client is None:
+            return _IRRELEVANT
+        wire = address.model_dump(mode="json", by_alias=True, exclude_none=True)
+        client.details = {**client.details, "address": wire}
+        forget_loaded_clients(session)
+        return _Outcome("address-updated")
+
+    async def _emigration(
+        self, session: AsyncSession, event: CloudEvent, dossiers: list[DossierRow], now: datetime
+    ) -> _Outcome:
+        departing = [d for d in dossiers if d.side == "departing"]
+        for dossier in departing:
+            await self._dossiers.cancel_in(
+                session, dossier, reason="move-corrected", cause=f"BRP event {event.id}", now=now
+            )
+        description = (
+            f"BRP event {event.id}: the client emigrated. No handover; end the provision "
+            "and arrange how the device comes back."
+        )
+        await open_task(session, kind="emigration", description=description, now=now)
+        return _Outcome("emigration-flagged", keep=True)
+
+    async def _stop(
+        self,
+        session: AsyncSession,
+        event: CloudEvent,
+        data: PersonData,
+        dossiers: list[DossierRow],
+        now: datetime,
+    ) -> _Outcome:
+        reason: CancelReason = {
+            "cancelled": "move-cancelled",
+            "corrected": "move-corrected",
+            "died": "client-deceased",
+        }.get(event.kind or "", "other")  # type: ignore[assignment]
+        start = None if data.verblijfplaats is None else data.verblijfplaats.start
+        stopped = None
+        for dossier in list(dossiers):
+            # A correction names the original start date; only that move is void.
+            if reason != "client-deceased" and start is not None and dossier.move_date != start:
+                continue
+            await self._dossiers.cancel_in(
+                session, dossier, reason=reason, cause=f"BRP event {event.id} ({reason})", now=now
+            )
+            dossiers.remove(dossier)
+            stopped = dossier.id
+        if stopped is None:
+            return _IRRELEVANT
+        return _Outcome("dossier-stopped", dossier_id=stopped)
+
+    async def _request(
+        self,
+        session: AsyncSession,
+        event: CloudEvent,
+        data: PersonData,
+        previous: str,
+        batch: _Batch,
+        now: datetime,
+    ) -> _Outcome:
+        oin = batch.departing_oins.get(previous)
+        if oin is None:
+            return _Outcome("departing-not-connected")
+        if batch.open_dossiers.get(data.burgerservicenummer):
+            return _Outcome("dossier-already-open")
+        move_date = None if data.verblijfplaats is None else data.verblijfplaats.start
+        request = DossierRequest(
+            bsn=data.burgerservicenummer,
+            move_date=move_date or now.date(),
+            previous_gemeentecode=previous,
+            new_address=_address(data),
+        )
+        # No dossier of our own yet: the request's id is its dossier id until the offer comes.
+        request_id = str(uuid.uuid4())
+        await self._outgoing.message(
+            session,
+            dossier_id=request_id,
+            receiver_oin=oin,
+            roles=RECEIVING_ROLES,
+            body=request,
+            now=now,
+        )
+        return _Outcome("dossier-requested", dossier_id=request_id)
+
+
+def _can_cancel(dossier: DossierRow) -> bool:
+    table = DEPARTING_TRANSITIONS if dossier.side == "departing" else RECEIVING_TRANSITIONS
+    return "cancelled" in table.get(dossier.state, frozenset())
+
+
+def _address(data: PersonData, *, default_gemeentecode: str | None = None) -> Address | None:
+    place = data.verblijfplaats
+    gemeente = data.gemeente_van_inschrijving
+    code = gemeente.code if gemeente is not None else default_gemeentecode
+    if place is None or code is None:
+        return None
+    values = {
+        "street": place.straat,
+        "houseNumber": place.huisnummer,
+        "houseLetter": place.huisletter,
+        "houseNumberAddition": place.huisnummertoevoeging,
+        "postalCode": place.postcode,
+        "city": place.woonplaats,
+        "gemeentecode": code,
+    }
+    try:
+        return Address.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError:
+        return None
+
+
+async def _new_events(session: AsyncSession, events: Sequence[CloudEvent]) -> list[CloudEvent]:
+    """The events not stored before, each (source, id) once."""
+    if not events:
+        return []
+    ids = {event.id for event in events}
+    stored = await session.execute(
+        select(BrpEventRow.source, BrpEventRow.event_id).where(BrpEventRow.event_id.in_(ids))
+    )
+    seen = {(source, event_id) for source, event_id in stored}
+    fresh = []
+    for event in events:
+        key = (event.source, event.id)
+        if key not in seen:
+            seen.add(key)
+            fresh.append(event)
+    return fresh
+
+
+def _row(event: CloudEvent, outcome: _Outcome, now: datetime) -> BrpEventRow:
+    data = None
+    if outcome.keep and event.data is not None:
+        data = event.data.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return BrpEventRow(
+        source=event.source,
+        event_id=event.id,
+        type=event.type,
+        # A subject outside the BRP's own values may be personal data (the NL GOV profile's
+        # example carries a BSN there): it is not kept.
+        subject=event.subject if event.subject in KEPT_SUBJECTS else None,
+        time=event.time,
+        received_at=now,
+        outcome=outcome.name,
+        dossier_id=outcome.dossier_id,
+        data=data,
+    )
+
+
+async def _count(session: AsyncSession, counts: Mapping[tuple[str, str], int]) -> None:
+    for (event_type, outcome), number in sorted(counts.items()):
+        row = await session.get(BrpEventCountRow, (event_type, outcome))
+        if row is None:
+            session.add(BrpEventCountRow(type=event_type, outcome=outcome, count=number))
+        else:
+            row.count += number
+
+
+async def _store_cursor(session: AsyncSession, cursor: tuple[str, str], now: datetime) -> None:
+    feed_url, last_id = cursor
+    row = await session.get(FeedCursorRow, feed_url)
+    if row is None:
+        session.add(FeedCursorRow(feed_url=feed_url, last_event_id=last_id, updated_at=now))
+    else:
+        row.last_event_id, row.updated_at = last_id, now

@@ -1,0 +1,356 @@
+"""Agent commands of the ``meeverhuizen`` CLI: serve, import, outbox, dossiers, keys."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import click
+from pydantic import ValidationError
+
+from agent.errors import AgentError, ImportFailed
+from agent.runtime import open_service
+from agent.service import AgentService
+from agent.settings import AgentSettings, load_settings
+from protocol.jwk import generate_private_jwk, public_jwk
+
+__all__ = ["AGENT_COMMANDS"]
+
+_T = TypeVar("_T")
+_CONFIG = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Agent settings (TOML); MEEVERHUIZEN_AGENT_* variables override it.",
+)
+
+
+def _settings(config_file: Path) -> AgentSettings:
+    try:
+        return load_settings(config_file)
+    except ValidationError as exc:
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        raise click.ClickException(f"invalid settings in {config_file}: {reasons}") from exc
+
+
+def _run(config_file: Path, action: Callable[[AgentService], Awaitable[_T]]) -> _T:
+    settings = _settings(config_file)
+
+    async def run() -> _T:
+        async with open_service(settings) as service:
+            return await action(service)
+
+    coroutine: Coroutine[Any, Any, _T] = run()
+    try:
+        return asyncio.run(coroutine)
+    except ImportFailed as exc:
+        for problem in exc.problems:
+            click.echo(f"line {problem.line}: {problem.reason}", err=True)
+        raise click.ClickException("import refused; nothing was applied") from exc
+    except AgentError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+@click.group("agent")
+def agent_group() -> None:
+    """Run a gemeente's or supplier's agent."""
+
+
+@agent_group.command("migrate")
+@_CONFIG
+@click.option("--sql", is_flag=True, help="Print the SQL for an empty database; change nothing.")
+def migrate(config_file: Path, sql: bool) -> None:
+    """Upgrade the agent database to the newest schema (serve does this on start too)."""
+    from agent.storage.database import MIGRATIONS
+    from registry.server_kit.migrations import migrate_command
+
+    migrate_command(MIGRATIONS, _settings(config_file).database_url, sql=sql)
+
+
+@agent_group.command("serve")
+@_CONFIG
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="Server log level; below info the access log is off.",
+)
+def serve(config_file: Path, log_level: str) -> None:
+    """Serve the agent's API and run its delivery scheduler."""
+    import uvicorn
+
+    from agent.app import create_app
+    from agent.consent.links import RedactLinkTokens
+    from agent.runtime import tune_garbage_collection
+    from protocol.logs import configure_logging
+    from registry.server_kit.tls import uvicorn_tls_options
+
+    settings = _settings(config_file)
+    # JSON log lines; personal link tokens never reach any log line.
+    configure_logging(log_level, filters=[RedactLinkTokens()])
+    app = create_app(settings)
+    tune_garbage_collection()
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        log_config=None,
+        **uvicorn_tls_options(settings),
+    )
+
+
+@click.command("import")
+@_CONFIG
+@click.option(
+    "--format",
+    "import_format",
+    type=click.Choice(["csv", "json"]),
+    default=None,
+    help="Default: from the file extension.",
+)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_command(config_file: Path, import_format: str | None, path: Path) -> None:
+    """Import the register of current provisions (CSV or JSON; all or nothing)."""
+    chosen: Literal["csv", "json"] = (
+        "json" if (import_format or path.suffix.lstrip(".").lower()) == "json" else "csv"
+    )
+    with _progress("importing clients") as advance:
+        result = _run(
+            config_file,
+            lambda s: s.import_provisions(path.read_bytes(), chosen, progress=advance),
+        )
+    click.echo(f"imported {result.clients} clients with {result.devices} devices")
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on a terminal, none when redirected; yields ``advance(done, total)``."""
+    if not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    bar: Any = None
+    shown = 0
+
+    def advance(done: int, total: int) -> None:
+        nonlocal bar, shown
+        if bar is None:
+            bar = click.progressbar(length=total, label=label, file=sys.stderr).__enter__()
+        bar.update(done - shown)
+        shown = done
+
+    try:
+        yield advance
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+
+@click.group("outbox")
+def outbox_group() -> None:
+    """Inspect and requeue outbox messages."""
+
+
+@outbox_group.command("list")
+@_CONFIG
+@click.option("--state", type=click.Choice(["pending", "delivered", "dead"]), default=None)
+def outbox_list(config_file: Path, state: str | None) -> None:
+    """List outbox messages (e.g. --state dead for dead letters)."""
+    entries = _run(config_file, lambda s: s.outbox.list(state))
+    _echo_json([entry.__dict__ for entry in entries])
+
+
+@outbox_group.command("requeue")
+@_CONFIG
+@click.option("--all-dead", is_flag=True, help="Requeue every dead letter (with progress).")
+@click.argument("message_id", required=False)
+def outbox_requeue(config_file: Path, message_id: str | None, all_dead: bool) -> None:
+    """Put a dead message (or with --all-dead every one) back in the queue."""
+    if (message_id is None) == (not all_dead):
+        raise click.UsageError("give one MESSAGE_ID or --all-dead")
+    if message_id is not None:
+        entry = _run(config_file, lambda s: s.outbox.requeue(message_id))
+        click.echo(f"requeued {entry.message_id}")
+        return
+    with _progress("requeueing dead letters") as advance:
+        count = _run(config_file, lambda s: _requeue_dead(s, advance))
+    click.echo(f"requeued {count} dead letters")
+
+
+async def _requeue_dead(service: AgentService, advance: Callable[[int, int], None]) -> int:
+    dead = await service.outbox.list("dead")
+    for number, entry in enumerate(dead, start=1):
+        await service.outbox.requeue(entry.message_id)
+        advance(number, len(dead))
+    return len(dead)
+
+
+@click.group("dossiers")
+def dossiers_group() -> None:
+    """Look at dossiers."""
+
+
+@dossiers_group.command("list")
+@_CONFIG
+@click.option("--state", default=None, help="Only dossiers in this state.")
+def dossiers_list(config_file: Path, state: str | None) -> None:
+    """List dossiers."""
+    rows = _run(config_file, lambda s: s.list_dossiers(state))
+    _echo_json([row.model_dump(mode="json", by_alias=True) for row in rows])
+
+
+@dossiers_group.command("show")
+@_CONFIG
+@click.argument("dossier_id")
+def dossiers_show(config_file: Path, dossier_id: str) -> None:
+    """Show one dossier with its timeline."""
+    view = _run(config_file, lambda s: s.dossier(dossier_id))
+    _echo_json(view.model_dump(mode="json", by_alias=True))
+
+
+@click.group("orders")
+def orders_group() -> None:
+    """Takeover orders: a supplier's planner records contact and takeover."""
+
+
+async def _orders(service: AgentService, open_only: bool) -> list[dict[str, Any]]:
+    if service.settings.role == "supplier":
+        received = await service.supplier.orders(open_only=open_only)
+        return [{k: v for k, v in o.__dict__.items() if k != "order"} for o in received]
+    return [o.__dict__ for o in await service.orders.list(open_only=open_only)]
+
+
+@orders_group.command("list")
+@_CONFIG
+@click.option("--open", "open_only", is_flag=True, help="Only orders still open.")
+def orders_list(config_file: Path, open_only: bool) -> None:
+    """List orders with their contact deadline (supplier) or status (gemeente)."""
+    _echo_json(_run(config_file, lambda s: _orders(s, open_only)))
+
+
+def _record(config_file: Path, order_id: str, status: Any, **details: Any) -> None:
+    order = _run(config_file, lambda s: s.supplier.record_status(order_id, status, **details))
+    click.echo(f"order {order.order_id}: {order.status}; the gemeente is told")
+
+
+@orders_group.command("contact")
+@_CONFIG
+@click.argument("order_id")
+def orders_contact(config_file: Path, order_id: str) -> None:
+    """Record that the client was contacted."""
+    _record(config_file, order_id, "client-contacted")
+
+
+@orders_group.command("takeover")
+@_CONFIG
+@click.argument("order_id")
+@click.option("--device", "device_id", default=None, help="One device of the order (default: all).")
+@click.option(
+    "--status",
+    type=click.Choice(["taken-over", "inspected", "replaced"]),
+    default="taken-over",
+    show_default=True,
+)
+def orders_takeover(config_file: Path, order_id: str, device_id: str | None, status: str) -> None:
+    """Record that the device was taken over (or inspected, or replaced)."""
+    _record(config_file, order_id, status, device_id=device_id)
+
+
+@orders_group.command("refuse")
+@_CONFIG
+@click.argument("order_id")
+@click.option(
+    "--reason",
+    type=click.Choice(["not-contracted", "no-capacity", "other"]),
+    required=True,
+)
+def orders_refuse(config_file: Path, order_id: str, reason: str) -> None:
+    """Refuse the order; the gemeente moves on to its next supplier."""
+    _record(config_file, order_id, "refused", reason_code=reason)
+
+
+@orders_group.command("leaving")
+@_CONFIG
+def orders_leaving(config_file: Path) -> None:
+    """Devices leaving this supplier's contract, with the receiving supplier."""
+    devices = _run(config_file, lambda s: s.supplier.departing_devices())
+    _echo_json([device.__dict__ for device in devices])
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """Signing keys."""
+
+
+@keys_group.command("generate")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the private JWK (created with mode 0600).",
+)
+@click.option("--algorithm", type=click.Choice(["EdDSA", "PS256"]), default="EdDSA")
+def keys_generate(out: Path, algorithm: Literal["EdDSA", "PS256"]) -> None:
+    """Write a new private signing key; print its public JWK."""
+    if out.exists():
+        raise click.ClickException(f"{out} exists; refusing to overwrite a key")
+    key = generate_private_jwk(algorithm)
+    descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(key, handle)
+    _echo_json(public_jwk(key))
+
+
+@click.command("demo")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@click.option(
+    "--timeout", type=float, default=60.0, show_default=True, help="Seconds for the handover."
+)
+def demo_command(as_json: bool, timeout: float) -> None:
+    """Run a registry and two gemeente agents on loopback and hand a client's devices over."""
+    from agent.local.demo import render_summary, run_demo
+
+    try:
+        summary = run_demo(timeout=timeout, on_link=None if as_json else _show_link)
+    except AgentError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
+    if as_json:
+        _echo_json(summary.to_json())
+    else:
+        click.echo(render_summary(summary))
+    if not summary.completed:
+        raise click.ClickException(f"the handover did not complete within {timeout} s")
+
+
+def _show_link(link: str) -> None:
+    # The demo prints the personal link so a person can open the page themselves.
+    click.echo(
+        f"Open deze link om de toestemmingspagina te zien: {link}\n"
+        "(een adres op deze computer; het werkt alleen zolang de demo loopt)\n"
+    )
+
+
+AGENT_COMMANDS: tuple[click.Command, ...] = (
+    agent_group,
+    demo_command,
+    import_command,
+    outbox_group,
+    dossiers_group,
+    orders_group,
+    keys_group,
+)

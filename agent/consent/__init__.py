@@ -1,0 +1,10 @@
+"""Consent: the client decides what moves along and which data go to whom.
+
+``flow`` asks for consent when a dossier starts, records the answer (the offer goes out with
+consent), reminds, hands an unanswered request to a consulent and lets it expire; ``notices``
+and ``channels`` bring the personal link by letter, e-mail or SMS; ``links`` exchanges a link for
+a page session; ``page`` is what the client's pages show; ``withdrawal`` tells every recipient of
+the client's data to stop.
+"""
+
+__all__: list[str] = []

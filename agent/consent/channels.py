@@ -1,0 +1,265 @@
+"""Channels that bring the personal consent link to the client: letter, e-mail, SMS.
+
+Texts are Dutch at B1 level. No channel logs the link: it is a key to the client's page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import smtplib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Literal, Protocol
+
+from agent.errors import DeliveryFailed
+from agent.settings import ConsentSettings
+
+__all__ = [
+    "DeliveryChannel",
+    "EmailChannel",
+    "LetterChannel",
+    "LinkNotice",
+    "NoticeKind",
+    "RecordingSmsGateway",
+    "SmsChannel",
+    "SmsGateway",
+    "channels_for",
+    "configured_channels",
+    "dutch_date",
+    "letter_pdf",
+    "notice_text",
+]
+
+NoticeKind = Literal["invitation", "new-link", "reminder"]
+_MONTHS = [
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
+]
+
+
+def dutch_date(day: date) -> str:
+    """A date as Dutch readers write it: 12 maart 2025."""
+    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+@dataclass(frozen=True)
+class LinkNotice:
+    """What a channel sends: the link and the plain words around it."""
+
+    dossier_id: str
+    kind: NoticeKind
+    link: str
+    recipient_name: str
+    address_lines: tuple[str, ...]
+    departing_gemeente: str
+    receiving_gemeente: str
+    device_names: tuple[str, ...]
+    answer_before: date
+    email_address: str | None = None
+    phone_number: str | None = None
+    gemeente_phone: str | None = None
+
+
+_OPENINGS: dict[str, str] = {
+    "invitation": "U gaat verhuizen naar de gemeente {receiving}. Uw hulpmiddelen kunnen met u "
+    "mee verhuizen:",
+    "reminder": "Wij hebben nog geen antwoord van u. Wij sturen u daarom deze herinnering. "
+    "Uw hulpmiddelen kunnen met u mee verhuizen:",
+    # A consulent issued a new link (lost letter, leaked link): the earlier one no longer works.
+    "new-link": "U krijgt van ons een nieuwe persoonlijke link. Een eerdere link werkt niet meer. "
+    "Het gaat om deze hulpmiddelen:",
+}
+_SUBJECTS: dict[str, str] = {
+    "invitation": "Uw hulpmiddelen verhuizen mee",
+    "reminder": "Herinnering: uw hulpmiddelen verhuizen mee",
+    "new-link": "Uw nieuwe persoonlijke link: uw hulpmiddelen verhuizen mee",
+}
+
+
+def notice_text(notice: LinkNotice) -> str:
+    """The letter and e-mail text (Dutch, B1)."""
+    devices = "\n".join(f"- {name}" for name in notice.device_names)
+    opening = _OPENINGS[notice.kind].format(receiving=notice.receiving_gemeente)
+    call = (
+        f"Bel ons op {notice.gemeente_phone}." if notice.gemeente_phone else "Bel dan uw gemeente."
+    )
+    return (
+        f"Beste {notice.recipient_name},\n\n{opening}\n{devices}\n\n"
+        f"Daarvoor hebben wij uw toestemming nodig. De gemeente {notice.departing_gemeente} "
+        f"stuurt dan uw gegevens naar de gemeente {notice.receiving_gemeente}.\n\n"
+        f"Geef uw antwoord vóór {dutch_date(notice.answer_before)} via deze persoonlijke link:\n"
+        f"{notice.link}\n\n"
+        "Deel deze link niet met anderen. Zegt u nee? Dan moet u in uw nieuwe gemeente zelf een "
+        f"nieuwe aanvraag doen.\n\nHeeft u vragen? Of wilt u liever bellen? {call}\n\n"
+        f"Met vriendelijke groet,\nGemeente {notice.departing_gemeente}\n"
+    )
+
+
+class DeliveryChannel(Protocol):
+    """One way to bring a link notice to a person."""
+
+    name: str
+
+    async def deliver(self, notice: LinkNotice) -> None:
+        """Send the notice; raise :class:`agent.errors.DeliveryFailed` when it cannot go."""
+
+
+class LetterChannel:
+    """A printable letter: PDF with the link and a QR code, plus the same text as plain text."""
+
+    name = "letter"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    async def deliver(self, notice: LinkNotice) -> None:
+        try:
+            await asyncio.to_thread(self._write, notice)
+        except OSError as exc:
+            raise DeliveryFailed(f"letter could not be written: {type(exc).__name__}") from exc
+
+    def _write(self, notice: LinkNotice) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        stem = self.directory / f"{notice.dossier_id}-{notice.kind}"
+        _write_private(stem.with_suffix(".pdf"), letter_pdf(notice))
+        _write_private(stem.with_suffix(".txt"), notice_text(notice).encode())
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    # The letter holds a personal link: readable by the agent's user only.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(content)
+
+
+def letter_pdf(notice: LinkNotice) -> bytes:
+    """The letter as PDF (A4), with the link as text and as QR code."""
+    # Imported here: the PDF and QR libraries cost tens of MB of memory, and only agents that
+    # print letters need them.
+    import segno
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_title("Uw hulpmiddelen verhuizen mee")
+    pdf.set_lang("nl")
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    for line in (*notice.address_lines, ""):
+        pdf.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(10)
+    pdf.set_font("helvetica", style="B", size=14)
+    pdf.cell(0, 8, "Uw hulpmiddelen verhuizen mee", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("helvetica", size=12)
+    pdf.multi_cell(0, 6, notice_text(notice))
+    qr = io.BytesIO()
+    segno.make(notice.link, error="m").save(qr, kind="png", scale=6, border=2)
+    qr.seek(0)
+    pdf.ln(4)
+    pdf.cell(0, 6, "Of scan deze code met uw telefoon:", new_x="LMARGIN", new_y="NEXT")
+    pdf.image(qr, w=40, h=40)
+    return bytes(pdf.output())
+
+
+class EmailChannel:
+    """E-mail over SMTP (plain text, Dutch B1)."""
+
+    name = "email"
+
+    def __init__(self, *, host: str, port: int, sender: str, starttls: bool = False) -> None:
+        self._host, self._port, self._sender, self._starttls = host, port, sender, starttls
+
+    async def deliver(self, notice: LinkNotice) -> None:
+        if notice.email_address is None:
+            raise DeliveryFailed("no e-mail address")
+        message = EmailMessage()
+        message["From"] = self._sender
+        message["To"] = notice.email_address
+        message["Subject"] = _SUBJECTS[notice.kind]
+        message.set_content(notice_text(notice))
+        try:
+            await asyncio.to_thread(self._send, message)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DeliveryFailed(f"e-mail could not be sent: {type(exc).__name__}") from exc
+
+    def _send(self, message: EmailMessage) -> None:
+        with smtplib.SMTP(self._host, self._port, timeout=10) as smtp:
+            if self._starttls:
+                smtp.starttls()
+            smtp.send_message(message)
+
+
+class SmsGateway(Protocol):
+    """An SMS provider: sends one short text to one phone number."""
+
+    async def send(self, phone_number: str, text: str) -> None: ...
+
+
+@dataclass
+class RecordingSmsGateway:
+    """Test double of an SMS gateway: keeps what was sent, logs nothing."""
+
+    sent: list[tuple[str, str]] = field(default_factory=list)
+
+    async def send(self, phone_number: str, text: str) -> None:
+        self.sent.append((phone_number, text))
+
+
+class SmsChannel:
+    """A short SMS with the link, through a gateway."""
+
+    name = "sms"
+
+    def __init__(self, gateway: SmsGateway) -> None:
+        self._gateway = gateway
+
+    async def deliver(self, notice: LinkNotice) -> None:
+        if notice.phone_number is None:
+            raise DeliveryFailed("no phone number")
+        text = (
+            f"Gemeente {notice.departing_gemeente}: uw hulpmiddelen kunnen mee verhuizen. "
+            f"Geef uw antwoord vóór {dutch_date(notice.answer_before)}: {notice.link}"
+        )
+        await self._gateway.send(notice.phone_number, text)
+
+
+def channels_for(
+    available: Sequence[DeliveryChannel], preferred: Sequence[str]
+) -> list[DeliveryChannel]:
+    """The first available channel in the person's order of preference; else a letter."""
+    by_name = {channel.name: channel for channel in available}
+    for name in preferred:
+        if name in by_name:
+            return [by_name[name]]
+    return [by_name["letter"]] if "letter" in by_name else []
+
+
+def configured_channels(settings: ConsentSettings) -> list[DeliveryChannel]:
+    """The channels the settings configure: a letter directory and/or an SMTP server."""
+    channels: list[DeliveryChannel] = []
+    if settings.smtp_host is not None:
+        channels.append(
+            EmailChannel(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                sender=settings.smtp_sender,
+                starttls=settings.smtp_starttls,
+            )
+        )
+    if settings.letter_directory is not None:
+        channels.append(LetterChannel(settings.letter_directory))
+    return channels

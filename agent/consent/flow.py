@@ -1,0 +1,387 @@
+"""The consent flow: a link at the start, the answer, no answer, the consulent's link actions.
+
+State changes go through the core's dossiers and the messages they cause through the outbox, in
+one transaction. Every view and change of a person's data is written to the processing log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+from uuid import uuid4
+
+from pydantic import Field
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.api_model import ApiModel, DeviceId
+from agent.consent.channels import DeliveryChannel
+from agent.consent.links import ConsentLinks, revoke_links
+from agent.consent.notices import Notices
+from agent.consent.page import ClientPage, client_page
+from agent.consent.withdrawal import Withdrawal
+from agent.core.departing import Departing
+from agent.core.dossiers import Dossiers
+from agent.core.hooks import Hooks, StateChange
+from agent.core.offer import REQUIRED_KINDS
+from agent.core.processing_log import ProcessingLog
+from agent.core.states import check_transition
+from agent.core.tasks import open_task
+from agent.core.views import DossierView
+from agent.delivery.outgoing import Outgoing
+from agent.errors import ConsentMissing, DossierUnknown
+from agent.metrics import AgentMetrics
+from agent.register.store import load_client
+from agent.settings import AgentSettings
+from agent.storage.database import Database
+from agent.storage.tables import ConsentLinkRow, ConsentRow, DossierRow
+from agent.working_days import WorkingDayCalendar
+from protocol.clock import Clock
+from protocol.messages import DataKind, RepresentativeKind
+
+__all__ = ["ConsentFlow", "ConsentInput", "ConsentJobReport", "LinkIssue", "LinkRevocation"]
+
+ConsentChannel = Literal["online", "phone", "paper", "in-person"]
+_OUTCOMES = {
+    "consent-given": "given",
+    "consent-refused": "refused",
+    "consent-expired": "expired",
+    "consent-withdrawn": "withdrawn",
+}
+
+
+class ConsentInput(ApiModel):
+    """The client's answer to the consent request, as a recorded fact."""
+
+    outcome: Literal["given", "refused"] = "given"
+    data_kinds: tuple[DataKind, ...] = ()
+    device_ids: tuple[DeviceId, ...] = ()
+    channel: ConsentChannel
+    given_by: Literal["client", "representative"]
+    given_at: datetime
+    representative_name: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Name of the representative."
+    )
+    representative_relation: RepresentativeKind | None = Field(
+        default=None, description="How the representative relates to the client."
+    )
+    recorded_by: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Consulent who recorded consent given by phone, paper or at the counter.",
+    )
+
+
+@dataclass(frozen=True)
+class ConsentJobReport:
+    """What one run of the reminder and expiry job did."""
+
+    reminders: int = 0
+    tasks: int = 0
+    expired: int = 0
+
+
+class LinkIssue(ApiModel):
+    """A new personal link went out: when, until when, and by which channels.
+
+    The token itself is in no answer: it reaches the client only through the channels.
+    """
+
+    dossier_id: str
+    issued_at: datetime
+    expires_at: datetime
+    revoked_links: int
+    delivered_by: tuple[str, ...]
+
+
+class LinkRevocation(ApiModel):
+    """Every personal link of the dossier stopped working; open page sessions ended."""
+
+    dossier_id: str
+    revoked_at: datetime
+    revoked_links: int
+
+
+class ConsentFlow:
+    """The consent flow of the departing side and the withdrawal handling of receivers."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        *,
+        database: Database,
+        clock: Clock,
+        dossiers: Dossiers,
+        departing: Departing,
+        outgoing: Outgoing,
+        log: ProcessingLog,
+        metrics: AgentMetrics,
+        channels: Sequence[DeliveryChannel],
+        calendar: WorkingDayCalendar,
+    ) -> None:
+        self._settings = settings
+        self._consent = settings.consent
+        self._database = database
+        self._clock = clock
+        self._dossiers = dossiers
+        self._departing = departing
+        self._metrics = metrics
+        self._calendar = calendar
+        self.log = log
+        self.links = ConsentLinks(database=database, clock=clock, settings=settings.consent)
+        self.notices = Notices(
+            settings, database=database, clock=clock, log=log, channels=channels, calendar=calendar
+        )
+        self.withdrawal = Withdrawal(
+            settings,
+            database=database,
+            clock=clock,
+            dossiers=dossiers,
+            outgoing=outgoing,
+            log=log,
+        )
+
+    @property
+    def channels(self) -> list[DeliveryChannel]:
+        """The channels links go out by (letter, e-mail, SMS)."""
+        return self.notices.channels
+
+    @channels.setter
+    def channels(self, channels: Sequence[DeliveryChannel]) -> None:
+        self.notices.channels = list(channels)
+
+    def register(self, hooks: Hooks) -> None:
+        """Add the consent flow to the core: the link at the start, withdrawals, reminders."""
+        hooks.on_state(self._ask, "waiting-for-consent")
+        hooks.on_state(self._count, *_OUTCOMES)
+        hooks.handle("consent-withdrawn", self.withdrawal.on_withdrawn)
+        hooks.every(
+            self._consent.job_interval_seconds, "consent-reminders", self._reminders, at_start=False
+        )
+
+    async def _ask(self, session: AsyncSession, change: StateChange) -> None:
+        # A new dossier waits for consent: a link, inside the start transaction; it goes out
+        # after the commit.
+        client = await load_client(session, change.dossier.client_bsn or "")
+        if client is None:
+            return
+        notices = await self.notices.issue(
+            session, change.dossier, client, change.now, kind="invitation"
+        )
+        self.notices.hold(notices, change.now)
+
+    async def _count(self, _session: AsyncSession, change: StateChange) -> None:
+        # Consent is the departing side's to count; the receiver records a withdrawal too.
+        if change.dossier.side != "departing":
+            return
+        self._metrics.consent_outcome(_OUTCOMES[change.target])
+        if change.target == "consent-expired":
+            self._metrics.deadline_breached("consent-answer")
+
+    async def deliver_pending(self) -> None:
+        """Send the links of dossiers whose start has committed."""
+        await self.notices.deliver_pending()
+
+    # --- answers --------------------------------------------------------------------------------
+
+    async def record(self, dossier_id: str, consent: ConsentInput) -> DossierView:
+        """Record the client's consent or refusal; with consent the offer goes out at once."""
+        if consent.outcome == "given":
+            missing = sorted(REQUIRED_KINDS - set(consent.data_kinds))
+            if missing or not consent.device_ids:
+                raise ConsentMissing(f"consent must cover {', '.join(missing) or 'a device'}")
+            # The registry is asked before the transaction: no network call holds a lock.
+            receiver_oin = await self._departing.receiving_oin(dossier_id)
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            dossier = await self._dossiers.locked(session, dossier_id, "departing")
+            target = "consent-given" if consent.outcome == "given" else "consent-refused"
+            check_transition("departing", dossier.state, target)
+            row = _consent_row(dossier_id, consent, now)
+            session.add(row)
+            await self.log.record(
+                session,
+                activity_id="consent-recorded",
+                operation="create",
+                bsn=dossier.client_bsn or "",
+                now=now,
+                dossier_id=dossier.id,
+            )
+            if consent.outcome == "refused":
+                await open_task(
+                    session,
+                    kind="consent-refused",
+                    description="De cliënt wil niet dat de hulpmiddelen meeverhuizen. Er gaan "
+                    "geen gegevens weg. Beëindig de voorziening op de verhuisdatum.",
+                    now=now,
+                    dossier_id=dossier.id,
+                )
+            await self._dossiers.transition(
+                session, dossier, target, f"consent {consent.outcome}", now
+            )
+            if consent.outcome == "given":
+                dossier.partner_oin = receiver_oin
+                await self._departing.send_offer_in(session, dossier, now, consent=row)
+            return await self._dossiers.view_in(session, dossier_id)
+
+    async def page(self, dossier_id: str) -> ClientPage:
+        """What the client's page shows; the view itself is written to the processing log."""
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            dossier, client_bsn = await _departing_dossier(session, dossier_id)
+            client = await load_client(session, client_bsn)
+            if client is None:
+                raise DossierUnknown("the client is no longer in the register")
+            await self.log.record(
+                session,
+                activity_id="consent-page-viewed",
+                operation="read",
+                bsn=client.bsn,
+                now=now,
+                dossier_id=dossier.id,
+            )
+            return await client_page(
+                session, dossier, client, settings=self._settings, calendar=self._calendar
+            )
+
+    async def withdraw(self, dossier_id: str, *, cause: str = "withdrawn by the client") -> None:
+        """Withdraw the consent: a signed consent-withdrawn to every organisation that got data."""
+        await self.withdrawal.withdraw(dossier_id, cause=cause)
+
+    # --- the consulent's link actions -----------------------------------------------------------
+
+    async def revoke(self, dossier_id: str) -> LinkRevocation:
+        """Revoke every personal link of a dossier and end its page sessions."""
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            dossier, client_bsn = await _departing_dossier(session, dossier_id)
+            revoked = await revoke_links(session, dossier_id=dossier.id, now=now)
+            await self.log.record(
+                session,
+                activity_id="consent-link-revoked",
+                operation="update",
+                bsn=client_bsn,
+                now=now,
+                dossier_id=dossier.id,
+            )
+        return LinkRevocation(dossier_id=dossier_id, revoked_at=now, revoked_links=revoked)
+
+    async def issue_new_link(self, dossier_id: str) -> LinkIssue:
+        """A new link in place of every earlier one, delivered by the configured channels."""
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            dossier, client_bsn = await _departing_dossier(session, dossier_id)
+            client = await load_client(session, client_bsn)
+            if client is None:
+                raise DossierUnknown("the client is no longer in the register")
+            # One valid link after this call: a lost letter may be in someone else's hands.
+            revoked = await revoke_links(session, dossier_id=dossier.id, now=now)
+            notices = await self.notices.issue(session, dossier, client, now, kind="new-link")
+        delivered_by = await self.notices.deliver(notices)
+        return LinkIssue(
+            dossier_id=dossier_id,
+            issued_at=now,
+            expires_at=now + timedelta(days=self._consent.link_valid_days),
+            revoked_links=revoked,
+            delivered_by=tuple(delivered_by),
+        )
+
+    # --- no answer ------------------------------------------------------------------------------
+
+    async def _reminders(self) -> bool:
+        await self.run_due()
+        return True
+
+    async def run_due(self) -> ConsentJobReport:
+        """Reminders, tasks and expiry for dossiers still waiting for an answer (periodic job)."""
+        now = self._clock.now()
+        async with self._database.reading() as session:
+            waiting = list(
+                await session.scalars(
+                    select(DossierRow.id).where(
+                        DossierRow.side == "departing", DossierRow.state == "waiting-for-consent"
+                    )
+                )
+            )
+        report = ConsentJobReport()
+        for dossier_id in waiting:
+            async with self._database.transaction() as session:
+                done = await self._handle_waiting(session, dossier_id, now)
+            report = ConsentJobReport(
+                report.reminders + done.reminders,
+                report.tasks + done.tasks,
+                report.expired + done.expired,
+            )
+            await self.notices.deliver_pending()
+        return report
+
+    async def _handle_waiting(
+        self, session: AsyncSession, dossier_id: str, now: datetime
+    ) -> ConsentJobReport:
+        dossier = await session.get(DossierRow, dossier_id)
+        if dossier is None or dossier.state != "waiting-for-consent":
+            return ConsentJobReport()
+        elapsed = self._calendar.working_days_between(dossier.created_at.date(), now.date())
+        if elapsed >= self._consent.expire_after_working_days:
+            await self._dossiers.transition(
+                session, dossier, "consent-expired", "no answer in time", now
+            )
+            return ConsentJobReport(expired=1)
+        if elapsed >= self._consent.task_after_working_days:
+            task = await open_task(
+                session,
+                kind="consent-no-answer",
+                description="De cliënt heeft nog niet geantwoord op de vraag om toestemming. "
+                "Bel de cliënt of de vertegenwoordiger.",
+                now=now,
+                dossier_id=dossier.id,
+                due_at=now + timedelta(days=7),
+            )
+            return ConsentJobReport(tasks=1 if task.created_at == now else 0)
+        if elapsed >= self._consent.reminder_after_working_days:
+            return await self._remind(session, dossier, now)
+        return ConsentJobReport()
+
+    async def _remind(
+        self, session: AsyncSession, dossier: DossierRow, now: datetime
+    ) -> ConsentJobReport:
+        reminders = await session.scalar(
+            select(func.count())
+            .select_from(ConsentLinkRow)
+            .where(ConsentLinkRow.dossier_id == dossier.id, ConsentLinkRow.purpose == "reminder")
+        )
+        client = await load_client(session, dossier.client_bsn or "")
+        if reminders or client is None:
+            return ConsentJobReport()
+        # Only hashes are stored, so a reminder carries a new link; the first stays valid.
+        notices = await self.notices.issue(session, dossier, client, now, kind="reminder")
+        self.notices.hold(notices, now)
+        return ConsentJobReport(reminders=1)
+
+
+async def _departing_dossier(session: AsyncSession, dossier_id: str) -> tuple[DossierRow, str]:
+    dossier = await session.get(DossierRow, dossier_id)
+    if dossier is None or dossier.side != "departing" or dossier.client_bsn is None:
+        # A receiving dossier has no personal link: the same answer as an unknown one.
+        raise DossierUnknown("no dossier with a personal link")
+    return dossier, dossier.client_bsn
+
+
+def _consent_row(dossier_id: str, consent: ConsentInput, now: datetime) -> ConsentRow:
+    return ConsentRow(
+        consent_id=str(uuid4()),
+        dossier_id=dossier_id,
+        outcome=consent.outcome,
+        data_kinds=list(consent.data_kinds),
+        device_ids=list(consent.device_ids),
+        channel=consent.channel,
+        granted_by=consent.given_by,
+        granted_at=consent.given_at,
+        recorded_at=now,
+        representative_name=consent.representative_name,
+        representative_relation=consent.representative_relation,
+        recorded_by=consent.recorded_by,
+    )

@@ -1,0 +1,243 @@
+"""Personal consent links: random tokens stored only as a hash, exchanged for a page session.
+
+A token of 256 bits (``secrets``), bound to one dossier, expiring and revocable. Guessing
+is rate-limited per client address and globally, and a valid and an invalid token cost the same
+work: one lookup by hash, one constant-time comparison, one session row written (and, for an
+invalid token, rolled back).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.settings import ConsentSettings
+from agent.storage.database import Database
+from agent.storage.tables import ConsentLinkRow, DossierRow, PageSessionRow
+from protocol.clock import Clock
+
+__all__ = [
+    "LINK_PATH",
+    "ConsentLinks",
+    "GuessLimiter",
+    "PageSession",
+    "RedactLinkTokens",
+    "access_log_config",
+    "issue_link",
+    "revoke_links",
+    "token_hash",
+]
+
+# The link's path; the access log filter below removes whatever follows it.
+LINK_PATH = "/link/"
+_TOKEN_BYTES = 32
+_WINDOW = timedelta(minutes=1)
+_MAX_TRACKED_ADDRESSES = 10_000
+# Compared against when no row matches, so both paths do one constant-time comparison.
+_NO_MATCH = "0" * 64
+
+
+@dataclass(frozen=True)
+class PageSession:
+    """A page session: the cookie value (only at creation), the form token and the dossier."""
+
+    dossier_id: str
+    csrf_token: str
+    cookie_value: str = ""
+
+
+def token_hash(token: str) -> str:
+    """Hex SHA-256 of a token, the form in which tokens and session cookies are stored."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+async def issue_link(
+    session: AsyncSession, *, dossier_id: str, now: datetime, valid_for: timedelta, purpose: str
+) -> str:
+    """Create a link inside the caller's transaction; return the token (never stored)."""
+    token = secrets.token_urlsafe(_TOKEN_BYTES)
+    session.add(
+        ConsentLinkRow(
+            id=str(uuid.uuid4()),
+            dossier_id=dossier_id,
+            token_sha256=token_hash(token),
+            purpose=purpose,
+            created_at=now,
+            expires_at=now + valid_for,
+        )
+    )
+    return token
+
+
+async def revoke_links(session: AsyncSession, *, dossier_id: str, now: datetime) -> int:
+    """Revoke every link of a dossier inside the caller's transaction; the number revoked."""
+    active = await session.scalar(
+        select(func.count())
+        .select_from(ConsentLinkRow)
+        .where(ConsentLinkRow.dossier_id == dossier_id, ConsentLinkRow.revoked_at.is_(None))
+    )
+    await session.execute(
+        update(ConsentLinkRow)
+        .where(ConsentLinkRow.dossier_id == dossier_id, ConsentLinkRow.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    await session.execute(
+        update(PageSessionRow).where(PageSessionRow.dossier_id == dossier_id).values(expires_at=now)
+    )
+    return int(active or 0)
+
+
+class GuessLimiter:
+    """Sliding one-minute windows of link attempts: per client address and over all addresses."""
+
+    def __init__(self, *, per_address: int, overall: int) -> None:
+        self._per_address = per_address
+        self._overall = overall
+        self._by_address: dict[str, deque[datetime]] = {}
+        self._all: deque[datetime] = deque()
+
+    def allow(self, address: str, now: datetime) -> bool:
+        """Count one attempt; False when the address or everyone together is over the limit."""
+        _expire(self._all, now)
+        attempts = self._by_address.get(address)
+        if attempts is None:
+            if len(self._by_address) >= _MAX_TRACKED_ADDRESSES:
+                self._forget_quiet(now)
+            attempts = self._by_address.setdefault(address, deque())
+        _expire(attempts, now)
+        if len(self._all) >= self._overall or len(attempts) >= self._per_address:
+            return False
+        self._all.append(now)
+        attempts.append(now)
+        return True
+
+    def _forget_quiet(self, now: datetime) -> None:
+        for address in list(self._by_address):
+            _expire(self._by_address[address], now)
+            if not self._by_address[address]:
+                del self._by_address[address]
+        if len(self._by_address) >= _MAX_TRACKED_ADDRESSES:
+            # Under a spread-out attack the overall limit still holds; forget the oldest half.
+            for address in list(self._by_address)[: _MAX_TRACKED_ADDRESSES // 2]:
+                del self._by_address[address]
+
+
+def _expire(attempts: deque[datetime], now: datetime) -> None:
+    while attempts and now - attempts[0] >= _WINDOW:
+        attempts.popleft()
+
+
+class _Discard(Exception):
+    """Rolls back the session row written for an invalid link."""
+
+
+class ConsentLinks:
+    """Exchanging a link for a page session, and reading a session back."""
+
+    def __init__(self, *, database: Database, clock: Clock, settings: ConsentSettings) -> None:
+        self._database = database
+        self._clock = clock
+        self._settings = settings
+        self.limiter = GuessLimiter(
+            per_address=settings.attempts_per_address, overall=settings.attempts_global
+        )
+
+    def allow_attempt(self, address: str) -> bool:
+        """Count a link attempt from ``address`` (before any lookup)."""
+        return self.limiter.allow(address, self._clock.now())
+
+    async def redeem(self, token: str) -> PageSession | None:
+        """A new page session for a valid link; None for an unknown, expired or revoked one."""
+        now = self._clock.now()
+        presented = token_hash(token)
+        cookie_value = secrets.token_urlsafe(_TOKEN_BYTES)
+        csrf_token = secrets.token_hex(32)
+        try:
+            async with self._database.transaction() as session:
+                row = await session.scalar(
+                    select(ConsentLinkRow).where(ConsentLinkRow.token_sha256 == presented)
+                )
+                valid = _link_valid(row, presented, now)
+                session.add(
+                    PageSessionRow(
+                        session_sha256=token_hash(cookie_value),
+                        dossier_id=row.dossier_id if row is not None else None,
+                        csrf_token=csrf_token,
+                        created_at=now,
+                        expires_at=now + timedelta(minutes=self._settings.session_minutes),
+                    )
+                )
+                await session.flush()
+                if not valid or row is None:
+                    raise _Discard
+                row.last_used_at = now
+                return PageSession(row.dossier_id, csrf_token, cookie_value)
+        except _Discard:
+            return None
+
+    async def session(self, cookie_value: str) -> PageSession | None:
+        """The page session of a cookie value, unless it expired."""
+        now = self._clock.now()
+        async with self._database.reading() as session:
+            row = await session.get(PageSessionRow, token_hash(cookie_value))
+            if row is None or row.dossier_id is None or row.expires_at <= now:
+                return None
+            dossier = await session.get(DossierRow, row.dossier_id)
+        if dossier is None:
+            return None
+        return PageSession(row.dossier_id, row.csrf_token)
+
+
+def _link_valid(row: ConsentLinkRow | None, presented: str, now: datetime) -> bool:
+    stored = row.token_sha256 if row is not None else _NO_MATCH
+    same = hmac.compare_digest(stored, presented)
+    return (
+        same
+        and row is not None
+        and row.revoked_at is None
+        and row.expires_at > now
+        and row.dossier_id is not None
+    )
+
+
+_TOKEN_IN_PATH = re.compile(re.escape(LINK_PATH) + r"[^\s\"?]*")
+
+
+class RedactLinkTokens(logging.Filter):
+    """Removes link tokens from uvicorn's access log lines (and from any other record)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact(argument) for argument in record.args)
+        record.msg = _redact(record.msg)
+        return True
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str) and LINK_PATH in value:
+        return _TOKEN_IN_PATH.sub(LINK_PATH + "[redacted]", value)
+    return value
+
+
+def access_log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration with the token filter on the access log."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = {
+        **LOGGING_CONFIG,
+        "filters": {"redact_link_tokens": {"()": RedactLinkTokens}},
+        "handlers": {name: dict(handler) for name, handler in LOGGING_CONFIG["handlers"].items()},
+    }
+    config["handlers"]["access"]["filters"] = ["redact_link_tokens"]
+    return config

@@ -1,0 +1,182 @@
+"""Personal links on their way to the client: made in a transaction, sent after it commits.
+
+A link's token is stored only as a hash, so a notice holding it lives in memory from the
+transaction that made it until a channel has sent it. A link lost in a crash is replaced by the
+reminder; a notice that no channel can send becomes a task for a consulent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.consent.channels import DeliveryChannel, LinkNotice, NoticeKind, channels_for
+from agent.consent.links import LINK_PATH, issue_link
+from agent.consent.page import answer_before, gemeente_name, person_name
+from agent.core.processing_log import ProcessingLog
+from agent.core.tasks import open_task
+from agent.errors import DeliveryFailed
+from agent.register.models import RegisterClient
+from agent.settings import AgentSettings
+from agent.storage.database import Database
+from agent.storage.tables import DossierRow
+from agent.working_days import WorkingDayCalendar
+from protocol.clock import Clock
+
+__all__ = ["Notices"]
+
+_log = logging.getLogger("meeverhuizen.agent.consent")
+# How long a notice waits for its dossier's start to be committed before it is dropped.
+_UNCOMMITTED_GRACE = timedelta(minutes=10)
+_PREFERRED = ("email", "sms", "letter")
+
+
+class Notices:
+    """Makes personal links with their notices, and sends the notices by the right channel."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        *,
+        database: Database,
+        clock: Clock,
+        log: ProcessingLog,
+        channels: Sequence[DeliveryChannel],
+        calendar: WorkingDayCalendar,
+    ) -> None:
+        self._settings = settings
+        self._database = database
+        self._clock = clock
+        self._log = log
+        self.channels = list(channels)
+        self._calendar = calendar
+        # Notices with the time they were made: kept until their dossier's start is committed.
+        self._pending: list[tuple[datetime, LinkNotice]] = []
+
+    def link_url(self, token: str) -> str:
+        return self._settings.public_base_url.rstrip("/") + LINK_PATH + token
+
+    async def issue(
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        client: RegisterClient,
+        now: datetime,
+        *,
+        kind: NoticeKind,
+    ) -> list[LinkNotice]:
+        """A new link for the dossier, in the caller's transaction, and a notice per person."""
+        token = await issue_link(
+            session,
+            dossier_id=dossier.id,
+            now=now,
+            valid_for=timedelta(days=self._settings.consent.link_valid_days),
+            purpose=kind,
+        )
+        await self._log.record(
+            session,
+            activity_id="consent-link-issued",
+            operation="create",
+            bsn=client.bsn,
+            now=now,
+            dossier_id=dossier.id,
+        )
+        people = [(client.name, client.address, client.contact_preferences)]
+        if client.representative is not None:
+            representative = client.representative
+            people.append((representative.name, client.address, representative.contact))
+        return [
+            LinkNotice(
+                dossier_id=dossier.id,
+                kind=kind,
+                link=self.link_url(token),
+                recipient_name=person_name(name),
+                address_lines=(
+                    person_name(name),
+                    f"{address.street} {address.house_number}{address.house_letter or ''}",
+                    f"{address.postal_code} {address.city}",
+                ),
+                departing_gemeente=gemeente_name(self._settings.gemeentecode),
+                receiving_gemeente=gemeente_name(dossier.partner_gemeentecode),
+                device_names=tuple(d.description for d in client.devices if d.movable),
+                answer_before=answer_before(dossier.created_at, self._settings, self._calendar),
+                email_address=contact.email_address,
+                phone_number=contact.phone_number,
+                gemeente_phone=self._settings.consent.phone_number,
+            )
+            for name, address, contact in people
+        ]
+
+    def hold(self, notices: Sequence[LinkNotice], now: datetime) -> None:
+        """Keep notices made in an open transaction until :meth:`deliver_pending` sends them."""
+        self._pending.extend((now, notice) for notice in notices)
+
+    async def deliver_pending(self) -> None:
+        """Deliver the notices of committed dossiers (after a commit, and in the delivery job).
+
+        A notice whose dossier is not committed yet waits (the delivery job may run while the
+        start's transaction is still open); after ``_UNCOMMITTED_GRACE`` the start counts as
+        rolled back and it is dropped.
+        """
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        async with self._database.reading() as session:
+            committed = set(
+                await session.scalars(
+                    select(DossierRow.id).where(
+                        DossierRow.id.in_({notice.dossier_id for _, notice in pending})
+                    )
+                )
+            )
+        now = self._clock.now()
+        self._pending.extend(
+            (made, notice)
+            for made, notice in pending
+            if notice.dossier_id not in committed and now - made < _UNCOMMITTED_GRACE
+        )
+        await self.deliver([notice for _, notice in pending if notice.dossier_id in committed])
+
+    async def deliver(self, notices: Sequence[LinkNotice]) -> list[str]:
+        """Send each notice by the person's preferred available channel; a task when none can.
+
+        Returns the names of the channels used, one per notice that went out.
+        """
+        used: list[str] = []
+        for notice in notices:
+            channel = await self._deliver_one(notice)
+            if channel is not None:
+                used.append(channel)
+                continue
+            async with self._database.transaction() as session:
+                await open_task(
+                    session,
+                    kind="manual-check",
+                    description="De persoonlijke link kon niet worden verstuurd. "
+                    "Neem contact op met de cliënt.",
+                    now=self._clock.now(),
+                    dossier_id=notice.dossier_id,
+                )
+        return used
+
+    async def _deliver_one(self, notice: LinkNotice) -> str | None:
+        usable = [
+            name
+            for name in _PREFERRED
+            if (name != "email" or notice.email_address) and (name != "sms" or notice.phone_number)
+        ]
+        for channel in channels_for(self.channels, usable):
+            try:
+                await channel.deliver(notice)
+            except DeliveryFailed:
+                _log.warning(
+                    "consent_link_delivery_failed",
+                    extra={"dossier_id": notice.dossier_id, "channel": channel.name},
+                )
+                return None
+            return channel.name
+        return None

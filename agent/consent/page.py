@@ -1,0 +1,165 @@
+"""What the client's consent and status pages show, read from the dossier and the register."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
+from importlib import resources
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.register.models import RegisterClient
+from agent.settings import AgentSettings
+from agent.storage.tables import ConsentRow, DossierRow, ProvisionRow, TransitionRow
+from agent.working_days import WorkingDayCalendar
+from protocol.messages import Device, PersonName
+
+__all__ = [
+    "ClientPage",
+    "DeviceLine",
+    "answer_before",
+    "client_page",
+    "gemeente_name",
+    "latest_consent",
+    "person_name",
+]
+
+# Normenkader 2020: the supplier contacts the client within 5 working days after the order.
+_SUPPLIER_CONTACT_WORKING_DAYS = 5
+
+
+@cache
+def _gemeenten() -> dict[str, str]:
+    text = resources.files("registry").joinpath("data/gemeenten.csv").read_text("utf-8")
+    return {row["code"]: row["name"] for row in csv.DictReader(text.splitlines())}
+
+
+def gemeente_name(gemeentecode: str | None) -> str:
+    """The CBS name of a gemeente, or its code when unknown."""
+    return _gemeenten().get(gemeentecode or "", gemeentecode or "onbekend")
+
+
+def person_name(name: PersonName) -> str:
+    """A name as a letter writes it: initials or given names, prefix, surname."""
+    first = name.initials or name.given_names or ""
+    return " ".join(part for part in (first, name.surname_prefix, name.surname) if part)
+
+
+@dataclass(frozen=True)
+class DeviceLine:
+    """One device as the client sees it."""
+
+    device_id: str
+    name: str
+    movable: bool
+    outcome: str | None = None
+    reason_text: str | None = None
+    alternative: str | None = None
+    consented: bool = False
+
+
+@dataclass(frozen=True)
+class ClientPage:
+    """Everything the consent and status pages show (no BSN)."""
+
+    dossier_id: str
+    state: str
+    client_name: str
+    departing_gemeente: str
+    receiving_gemeente: str
+    move_date: date | None
+    answer_before: date
+    devices: tuple[DeviceLine, ...]
+    has_indicatie: bool
+    has_functional_information: bool
+    consented_kinds: tuple[str, ...]
+    consent_by: str | None
+    withdrawn: bool
+    supplier_contact_before: date | None
+    timeline: tuple[tuple[datetime, str], ...]
+    gemeente_phone: str | None
+    clientondersteuning: str
+
+
+async def latest_consent(session: AsyncSession, dossier_id: str) -> ConsentRow | None:
+    """The consent or refusal recorded last for a dossier."""
+    result: ConsentRow | None = await session.scalar(
+        select(ConsentRow)
+        .where(ConsentRow.dossier_id == dossier_id)
+        .order_by(ConsentRow.recorded_at.desc())
+        .limit(1)
+    )
+    return result
+
+
+async def client_page(
+    session: AsyncSession,
+    dossier: DossierRow,
+    client: RegisterClient,
+    *,
+    settings: AgentSettings,
+    calendar: WorkingDayCalendar,
+) -> ClientPage:
+    """The page of a departing dossier, as this session reads it."""
+    consent = await latest_consent(session, dossier.id)
+    decisions = {
+        row.device_id: row
+        for row in await session.scalars(
+            select(ProvisionRow).where(ProvisionRow.dossier_id == dossier.id)
+        )
+    }
+    transitions = list(
+        await session.scalars(
+            select(TransitionRow)
+            .where(TransitionRow.dossier_id == dossier.id)
+            .order_by(TransitionRow.id)
+        )
+    )
+    consented = set(consent.device_ids) if consent and consent.outcome == "given" else set()
+    decided_at = next((t.at for t in transitions if t.to_state == "decided"), None)
+    return ClientPage(
+        dossier_id=dossier.id,
+        state=dossier.state,
+        client_name=person_name(client.name),
+        departing_gemeente=gemeente_name(settings.gemeentecode),
+        receiving_gemeente=gemeente_name(dossier.partner_gemeentecode),
+        move_date=dossier.move_date,
+        answer_before=answer_before(dossier.created_at, settings, calendar),
+        devices=tuple(
+            _device_line(device, decisions.get(device.device_id), consented)
+            for device in client.devices
+        ),
+        has_indicatie=client.indicatie is not None,
+        has_functional_information=client.functional_information is not None,
+        consented_kinds=tuple(consent.data_kinds) if consent else (),
+        consent_by=consent.representative_name if consent else None,
+        withdrawn=consent is not None and consent.withdrawn_at is not None,
+        supplier_contact_before=(
+            calendar.add_working_days(decided_at.date(), _SUPPLIER_CONTACT_WORKING_DAYS)
+            if decided_at is not None
+            else None
+        ),
+        timeline=tuple((t.at, t.to_state) for t in transitions),
+        gemeente_phone=settings.consent.phone_number,
+        clientondersteuning=settings.consent.clientondersteuning,
+    )
+
+
+def answer_before(started: datetime, settings: AgentSettings, calendar: WorkingDayCalendar) -> date:
+    """The last day of the client's answer: the request expires after it."""
+    return calendar.add_working_days(started.date(), settings.consent.expire_after_working_days)
+
+
+def _device_line(device: Device, decision: ProvisionRow | None, consented: set[str]) -> DeviceLine:
+    return DeviceLine(
+        device_id=device.device_id,
+        name=device.description,
+        movable=device.movable,
+        outcome=decision.outcome if decision is not None else None,
+        reason_text=decision.reason_text if decision is not None else None,
+        alternative=decision.alternative if decision is not None else None,
+        consented=device.device_id in consented,
+    )

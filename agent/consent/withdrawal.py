@@ -1,0 +1,156 @@
+"""Withdrawal of consent: every organisation that received the client's data is told to stop.
+
+The departing gemeente withdraws at the client's request; a receiving gemeente that is told so
+passes it on to the supplier it gave the data to, stops, and erases what it held of the client.
+The message ids and digests stay, so a repeated delivery is still recognised.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Final
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.consent.page import latest_consent
+from agent.core.dossiers import Dossiers, own_role
+from agent.core.processing_log import ProcessingLog
+from agent.core.states import WITHDRAWABLE_STATES
+from agent.delivery.outgoing import Outgoing
+from agent.errors import DossierUnknown, IllegalTransition
+from agent.settings import AgentSettings
+from agent.storage.database import Database
+from agent.storage.tables import DossierRow, InboundMessageRow, OutboxRow, ProvisionRow
+from protocol.clock import Clock
+from protocol.messages import ConsentWithdrawn, Message
+
+__all__ = ["PERSONAL_DATA_MESSAGES", "Withdrawal"]
+
+# Messages that carry personal data, with their receiver's role: each must hear of a withdrawal.
+PERSONAL_DATA_MESSAGES: Final = {
+    "dossier-offer": "receiving-gemeente",
+    "departure-notice": "departing-supplier",
+    "takeover-order": "receiving-supplier",
+}
+
+
+class Withdrawal:
+    """Withdrawing consent on the departing side, and taking a withdrawal on the receiving side."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        *,
+        database: Database,
+        clock: Clock,
+        dossiers: Dossiers,
+        outgoing: Outgoing,
+        log: ProcessingLog,
+    ) -> None:
+        self._settings = settings
+        self._database = database
+        self._clock = clock
+        self._dossiers = dossiers
+        self._outgoing = outgoing
+        self._log = log
+
+    async def withdraw(self, dossier_id: str, *, cause: str) -> None:
+        """Withdraw the consent: a signed consent-withdrawn to every organisation that got data."""
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            dossier = await session.get(DossierRow, dossier_id)
+            if dossier is None or dossier.side != "departing":
+                raise DossierUnknown("no such dossier")
+            if dossier.state not in WITHDRAWABLE_STATES["departing"]:
+                raise IllegalTransition(f"consent cannot be withdrawn in state {dossier.state}")
+            consent = await latest_consent(session, dossier_id)
+            if consent is None or consent.outcome != "given":
+                raise IllegalTransition("there is no consent to withdraw")
+            consent.withdrawn_at = now
+            await self._tell_recipients(session, dossier, consent.consent_id, now)
+            await self._dossiers.transition(session, dossier, "consent-withdrawn", cause, now)
+            await self._log.record(
+                session,
+                activity_id="consent-withdrawn",
+                operation="update",
+                bsn=dossier.client_bsn or "",
+                now=now,
+                dossier_id=dossier.id,
+            )
+
+    async def on_withdrawn(self, session: AsyncSession, message: Message, now: datetime) -> None:
+        """Inbound consent-withdrawn: stop, tell our own supplier, erase the client's data."""
+        body = message.body
+        assert isinstance(body, ConsentWithdrawn)
+        dossier = await self._dossiers.shared_with_sender(session, message)
+        if dossier.state == "consent-withdrawn":
+            return
+        await self._log.record(
+            session,
+            activity_id="consent-withdrawal-received",
+            operation="delete",
+            bsn=dossier.client_bsn or "",
+            now=now,
+            dossier_id=dossier.id,
+        )
+        await self._tell_recipients(session, dossier, str(body.consent_id), now)
+        cause = f"consent-withdrawn {message.message_id}"
+        await self._dossiers.transition(
+            session, dossier, "consent-withdrawn", cause, now, message=message
+        )
+        await _erase_personal_data(session, dossier)
+
+    async def _tell_recipients(
+        self, session: AsyncSession, dossier: DossierRow, consent_id: str, now: datetime
+    ) -> None:
+        rows = await session.execute(
+            select(OutboxRow.destination_oin, OutboxRow.message_type)
+            .where(
+                OutboxRow.dossier_id == dossier.id,
+                OutboxRow.kind == "message",
+                OutboxRow.message_type.in_(list(PERSONAL_DATA_MESSAGES)),
+            )
+            .distinct()
+        )
+        recipients = {
+            oin: PERSONAL_DATA_MESSAGES[message_type]
+            for oin, message_type in rows
+            if oin is not None and oin != self._settings.oin
+        }
+        body = ConsentWithdrawn(
+            consent_id=uuid.UUID(consent_id), withdrawn_at=now, entire_consent=True
+        )
+        for oin, role in sorted(recipients.items()):
+            await self._outgoing.message(
+                session,
+                dossier_id=dossier.id,
+                receiver_oin=oin,
+                roles=(own_role(dossier), role),
+                body=body,
+                now=now,
+            )
+
+
+async def _erase_personal_data(session: AsyncSession, dossier: DossierRow) -> None:
+    # After a withdrawal the receiver keeps no personal data of this dossier.
+    dossier.client_bsn = None
+    inbound = await session.scalars(
+        select(InboundMessageRow).where(
+            InboundMessageRow.dossier_id == dossier.id,
+            InboundMessageRow.message_type.in_(list(PERSONAL_DATA_MESSAGES)),
+        )
+    )
+    for received in inbound:
+        received.body = b""
+    outgoing = await session.scalars(
+        select(OutboxRow).where(
+            OutboxRow.dossier_id == dossier.id,
+            OutboxRow.message_type.in_(list(PERSONAL_DATA_MESSAGES)),
+            OutboxRow.state == "delivered",
+        )
+    )
+    for sent in outgoing:
+        sent.body = b""
+    await session.execute(delete(ProvisionRow).where(ProvisionRow.dossier_id == dossier.id))

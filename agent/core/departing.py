@@ -1,0 +1,191 @@
+"""Departing side: the offer once the client consented, and the receiving gemeente's decision."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.core.dossiers import DEPARTING_ROLES, Dossiers
+from agent.core.hooks import Hooks
+from agent.core.offer import build_offer
+from agent.core.processing_log import ProcessingLog
+from agent.core.states import check_transition
+from agent.delivery.outgoing import Outgoing
+from agent.directory import Directory
+from agent.errors import (
+    DirectoryUnavailable,
+    DossierUnknown,
+    IllegalTransition,
+    MessageNotHandled,
+    ProvisionUnknown,
+    ReceiverNotConnected,
+)
+from agent.register.store import load_client
+from agent.settings import AgentSettings
+from agent.storage.database import Database
+from agent.storage.tables import ConsentRow, DossierRow, ProvisionRow
+from protocol.clock import Clock
+from protocol.messages import DeviceDecision, Message
+from registry.errors import ParticipantNotEnrolled, ParticipantUnknown, RegistryError
+
+__all__ = ["DECISION_UPDATE_STATES", "Departing"]
+
+# A departing dossier in one of these states takes a later device-decision as an update of the
+# receiving supplier (a refusal moved an order on; docs/supplier.md).
+DECISION_UPDATE_STATES: Final = frozenset({"orders-placed", "completed"})
+# Nothing moves any more: a later decision is receipted and ignored.
+_STOPPED: Final = frozenset({"cancelled", "consent-withdrawn", "failed"})
+
+
+class Departing:
+    """The departing gemeente's part of a handover after the client's answer."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        *,
+        database: Database,
+        clock: Clock,
+        directory: Directory,
+        outgoing: Outgoing,
+        dossiers: Dossiers,
+        hooks: Hooks,
+        log: ProcessingLog,
+    ) -> None:
+        self._settings = settings
+        self._database = database
+        self._clock = clock
+        self._directory = directory
+        self._outgoing = outgoing
+        self._dossiers = dossiers
+        self._hooks = hooks
+        self._log = log
+
+    async def receiving_oin(self, dossier_id: str) -> str:
+        """The OIN of the agent of the gemeente the client moves to (a registry look-up)."""
+        async with self._database.reading() as session:
+            dossier = await session.get(DossierRow, dossier_id)
+        if dossier is None or dossier.side != "departing":
+            raise DossierUnknown(f"no departing dossier {dossier_id}")
+        gemeentecode = dossier.partner_gemeentecode or ""
+        try:
+            entry = await self._directory.gemeente(gemeentecode, message_type="dossier-offer")
+        except (ParticipantUnknown, ParticipantNotEnrolled) as exc:
+            raise ReceiverNotConnected(exc.detail) from exc
+        except RegistryError as exc:
+            raise DirectoryUnavailable(exc.detail) from exc
+        if entry.oin is None:
+            raise ReceiverNotConnected(f"gemeente {gemeentecode} has not enrolled")
+        return entry.oin
+
+    async def send_offer(self, dossier_id: str) -> None:
+        """Send the offer of a dossier in ``consent-given`` (refused without a consent record)."""
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            dossier = await self._dossiers.locked(session, dossier_id, "departing")
+            await self.send_offer_in(session, dossier, now)
+
+    async def send_offer_in(
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        now: datetime,
+        *,
+        consent: ConsentRow | None = None,
+    ) -> None:
+        """Queue the offer with exactly what the client consented to, in this transaction."""
+        check_transition("departing", dossier.state, "offer-sent")
+        if consent is None:
+            consent = await session.scalar(
+                select(ConsentRow)
+                .where(ConsentRow.dossier_id == dossier.id, ConsentRow.outcome == "given")
+                .order_by(ConsentRow.recorded_at.desc())
+                .limit(1)
+            )
+        client = await load_client(session, dossier.client_bsn or "")
+        if client is None:
+            raise ProvisionUnknown("the client is no longer in the register")
+        if dossier.partner_oin is None or dossier.new_address is None or dossier.move_date is None:
+            raise IllegalTransition("the dossier has no receiving gemeente or move yet")
+        offer = build_offer(
+            client=client,
+            consent=consent,
+            new_address=dossier.new_address,
+            move_date=dossier.move_date,
+            departing_gemeentecode=self._settings.gemeentecode or "",
+        )
+        await self._dossiers.transition(session, dossier, "offer-sent", "dossier-offer queued", now)
+        await self._outgoing.message(
+            session,
+            dossier_id=dossier.id,
+            receiver_oin=dossier.partner_oin,
+            roles=DEPARTING_ROLES,
+            body=offer,
+            now=now,
+        )
+        await self._log.record(
+            session,
+            activity_id="dossier-offer-sent",
+            operation="send",
+            bsn=client.bsn,
+            now=now,
+            dossier_id=dossier.id,
+        )
+
+    async def on_decision(self, session: AsyncSession, message: Message, now: datetime) -> None:
+        """Inbound device-decision: the receiving gemeente decided on each device offered.
+
+        A capability that acts on the decision (departure notices) moves the dossier on from
+        ``decided``; when none did, the decision completes it.
+        """
+        decision = message.body
+        assert isinstance(decision, DeviceDecision)
+        dossier = await self._dossiers.shared_with_sender(session, message)
+        if dossier.state != "offer-sent":
+            await self._on_later_decision(session, dossier, message, now)
+            return
+        client = await load_client(session, dossier.client_bsn or "")
+        iso_codes = {d.device_id: d.iso_code for d in client.devices} if client else {}
+        session.add_all(
+            ProvisionRow(
+                dossier_id=dossier.id,
+                device_id=item.device_id,
+                iso_code=iso_codes.get(item.device_id, ""),
+                outcome=item.outcome,
+                reason_code=item.reason_code,
+                reason_text=item.reason_text,
+                alternative=item.alternative_offered,
+                # Departing side: our own provision ends on the effective (move) date.
+                start_date=None,
+                end_date=decision.effective_date,
+            )
+            for item in decision.decisions
+        )
+        cause = f"device-decision {message.message_id} received"
+        await self._dossiers.transition(session, dossier, "decided", cause, now, message=message)
+        if dossier.state == "decided":
+            await self._dossiers.transition(session, dossier, "completed", "decision received", now)
+
+    async def _on_later_decision(
+        self, session: AsyncSession, dossier: DossierRow, message: Message, now: datetime
+    ) -> None:
+        decision = message.body
+        assert isinstance(decision, DeviceDecision)
+        if dossier.state in _STOPPED:
+            return
+        if dossier.state not in DECISION_UPDATE_STATES:
+            raise IllegalTransition(f"a departing dossier in {dossier.state} takes no decision")
+        stored = await session.execute(
+            select(ProvisionRow.device_id, ProvisionRow.outcome).where(
+                ProvisionRow.dossier_id == dossier.id
+            )
+        )
+        if {i.device_id: i.outcome for i in decision.decisions} != dict(stored.all()):
+            raise MessageNotHandled(
+                "a later device-decision may only change the receiving supplier"
+            )
+        for hook in self._hooks.decision_update_hooks:
+            await hook(session, message, now)

@@ -1,0 +1,280 @@
+"""Dossiers: one move of one client seen from one side, its state changes and its timeline.
+
+Every state change is checked against the state machine (``agent.core.states``), written to the
+timeline with its cause, logged, announced to the back office as a CloudEvent and passed to the
+capabilities' hooks, all in the transaction of the change. Network calls happen outside
+transactions.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.core.hooks import Hooks, StateChange
+from agent.core.states import Side, check_transition, initial_state
+from agent.core.tasks import open_task
+from agent.core.views import DecisionView, DossierStart, DossierSummary, DossierView, TransitionView
+from agent.delivery.cloudevents import STATE_CHANGED, state_changed_event
+from agent.delivery.outgoing import Outgoing
+from agent.errors import DossierUnknown, NothingToMove, ProvisionUnknown
+from agent.register.store import load_client
+from agent.settings import AgentSettings
+from agent.storage.database import Database
+from agent.storage.tables import DossierRow, OutboxRow, ProvisionRow, TransitionRow
+from protocol.clock import Clock
+from protocol.logs import log_event
+from protocol.messages import CancelReason, DossierCancelled, Message
+
+__all__ = ["DEPARTING_ROLES", "RECEIVING_ROLES", "Dossiers", "own_role", "side"]
+
+# (sender role, receiver role) of the messages between the two gemeenten.
+DEPARTING_ROLES = ("departing-gemeente", "receiving-gemeente")
+RECEIVING_ROLES = ("receiving-gemeente", "departing-gemeente")
+_log = logging.getLogger("meeverhuizen.agent")
+
+
+def own_role(dossier: DossierRow) -> str:
+    """This gemeente's protocol role in the dossier."""
+    return "departing-gemeente" if dossier.side == "departing" else "receiving-gemeente"
+
+
+class Dossiers:
+    """Starts, changes, cancels and shows dossiers."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        *,
+        database: Database,
+        clock: Clock,
+        outgoing: Outgoing,
+        hooks: Hooks,
+    ) -> None:
+        self._settings = settings
+        self._database = database
+        self._clock = clock
+        self._outgoing = outgoing
+        self._hooks = hooks
+
+    # --- starting -------------------------------------------------------------------------------
+
+    async def start(self, start: DossierStart, *, cause: str) -> DossierView:
+        """Start a handover for a client in the register; it waits for the client's consent."""
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            dossier = await self.start_in(session, start, cause=cause, now=now)
+            return await self.view_in(session, dossier.id)
+
+    async def start_in(
+        self, session: AsyncSession, start: DossierStart, *, cause: str, now: datetime
+    ) -> DossierRow:
+        """Start a dossier inside the caller's transaction (case system, BRP event, request)."""
+        client = await load_client(session, start.bsn)
+        if client is None:
+            raise ProvisionUnknown("this client is not in the register of current provisions")
+        if not any(device.movable for device in client.devices):
+            raise NothingToMove("the client has no movable device")
+        if start.new_address.gemeentecode == self._settings.gemeentecode:
+            raise NothingToMove("the new address is in this gemeente")
+        dossier = DossierRow(
+            id=str(uuid.uuid4()),
+            side="departing",
+            state=initial_state("departing"),
+            partner_gemeentecode=start.new_address.gemeentecode,
+            client_bsn=start.bsn,
+            move_date=start.move_date,
+            new_address=start.new_address.model_dump(mode="json", by_alias=True, exclude_none=True),
+            created_at=now,
+            updated_at=now,
+        )
+        await self.create(session, dossier, cause=cause, now=now)
+        await self.transition(session, dossier, "waiting-for-consent", "consent asked", now)
+        return dossier
+
+    async def create(
+        self, session: AsyncSession, dossier: DossierRow, *, cause: str, now: datetime
+    ) -> None:
+        """Store a new dossier in its initial state, with the first line of its timeline."""
+        session.add(dossier)
+        await session.flush()  # later rows refer to it
+        await self._record(session, dossier, None, cause, now)
+
+    # --- state changes --------------------------------------------------------------------------
+
+    async def transition(
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        target: str,
+        cause: str,
+        now: datetime,
+        *,
+        message: Message | None = None,
+    ) -> None:
+        """Move a dossier to ``target``; the capabilities' hooks for ``target`` run after it."""
+        check_transition(side(dossier), dossier.state, target)
+        previous = dossier.state
+        dossier.state, dossier.updated_at = target, now
+        await self._record(session, dossier, previous, cause, now)
+        change = StateChange(dossier, previous, target, cause, now, message)
+        await self._hooks.entered(session, change)
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        previous: str | None,
+        cause: str,
+        now: datetime,
+    ) -> None:
+        target = dossier.state
+        session.add(
+            TransitionRow(
+                dossier_id=dossier.id, from_state=previous, to_state=target, at=now, cause=cause
+            )
+        )
+        log_event(
+            _log,
+            "dossier_state_changed",
+            dossier_id=dossier.id,
+            side=dossier.side,
+            from_state=previous,
+            to_state=target,
+        )
+        event_id = uuid.uuid4()
+        await self._outgoing.event(
+            session,
+            event_id=event_id,
+            dossier_id=dossier.id,
+            event_type=STATE_CHANGED,
+            body=state_changed_event(
+                event_id=event_id,
+                oin=self._settings.oin,
+                dossier_id=dossier.id,
+                side=dossier.side,
+                from_state=previous,
+                to_state=target,
+                cause=cause,
+                at=now,
+            ),
+            now=now,
+        )
+
+    # --- cancelling -----------------------------------------------------------------------------
+
+    async def cancel_in(
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        *,
+        reason: CancelReason,
+        cause: str,
+        now: datetime,
+    ) -> None:
+        """Cancel a dossier in the caller's transaction; a partner that got a message is told."""
+        await self.transition(session, dossier, "cancelled", cause, now)
+        cancelled = DossierCancelled(reason=reason)
+        for hook in self._hooks.cancel_hooks:
+            await hook(session, dossier, cancelled, now)
+        told = await session.scalar(
+            select(OutboxRow.message_id)
+            .where(OutboxRow.dossier_id == dossier.id, OutboxRow.kind == "message")
+            .where(OutboxRow.destination_oin == dossier.partner_oin)
+            .limit(1)
+        )
+        if told is None or dossier.partner_oin is None:
+            return
+        roles = DEPARTING_ROLES if dossier.side == "departing" else RECEIVING_ROLES
+        await self._outgoing.message(
+            session,
+            dossier_id=dossier.id,
+            receiver_oin=dossier.partner_oin,
+            roles=roles,
+            body=cancelled,
+            now=now,
+        )
+
+    async def on_cancelled(self, session: AsyncSession, message: Message, now: datetime) -> None:
+        """Inbound dossier-cancelled: the partner's move is void."""
+        cancelled = message.body
+        assert isinstance(cancelled, DossierCancelled)
+        dossier = await self.shared_with_sender(session, message)
+        if dossier.state == "completed":
+            # A completed dossier stays completed; a person undoes what the handover changed.
+            await open_task(
+                session,
+                kind="manual-check",
+                description=(
+                    f"De verhuizing is na afronding ingetrokken ({cancelled.reason}). Controleer "
+                    "de voorziening en de hulpmiddelen; de leveranciers zijn ingelicht."
+                ),
+                now=now,
+                dossier_id=dossier.id,
+            )
+        else:
+            cause = f"dossier-cancelled {message.message_id} received"
+            await self.transition(session, dossier, "cancelled", cause, now, message=message)
+        for hook in self._hooks.cancel_hooks:
+            await hook(session, dossier, cancelled, now)
+
+    # --- finding --------------------------------------------------------------------------------
+
+    async def shared_with_sender(self, session: AsyncSession, message: Message) -> DossierRow:
+        """The dossier a message is about, when its sender is this dossier's partner."""
+        dossier = await session.get(DossierRow, str(message.dossier_id))
+        if dossier is None or dossier.partner_oin != message.sender.oin:
+            raise DossierUnknown("no dossier with this id is shared with the sender")
+        return dossier
+
+    async def locked(self, session: AsyncSession, dossier_id: str, side: Side) -> DossierRow:
+        """A dossier of ``side``, locked for this transaction (``FOR UPDATE`` on PostgreSQL)."""
+        dossier = await session.get(DossierRow, dossier_id, with_for_update=True)
+        if dossier is None or dossier.side != side:
+            raise DossierUnknown(f"no {side} dossier {dossier_id}")
+        return dossier
+
+    # --- reading --------------------------------------------------------------------------------
+
+    async def list(self, state: str | None = None) -> list[DossierSummary]:
+        """Dossiers, optionally only those in ``state``, newest first."""
+        query = select(DossierRow).order_by(DossierRow.created_at.desc(), DossierRow.id)
+        if state is not None:
+            query = query.where(DossierRow.state == state)
+        async with self._database.reading() as session:
+            return [DossierSummary.model_validate(row) for row in await session.scalars(query)]
+
+    async def view(self, dossier_id: str) -> DossierView:
+        """One dossier with its timeline and decisions."""
+        async with self._database.reading() as session:
+            return await self.view_in(session, dossier_id)
+
+    async def view_in(self, session: AsyncSession, dossier_id: str) -> DossierView:
+        """One dossier as this session sees it (inside a transaction: as it will be committed)."""
+        row = await session.get(DossierRow, dossier_id)
+        if row is None:
+            raise DossierUnknown(f"no dossier {dossier_id}")
+        transitions = await session.scalars(
+            select(TransitionRow)
+            .where(TransitionRow.dossier_id == dossier_id)
+            .order_by(TransitionRow.id)
+        )
+        decisions = await session.scalars(
+            select(ProvisionRow)
+            .where(ProvisionRow.dossier_id == dossier_id)
+            .order_by(ProvisionRow.id)
+        )
+        return DossierView(
+            **DossierSummary.model_validate(row).model_dump(),
+            timeline=tuple(TransitionView.model_validate(t) for t in transitions),
+            decisions=tuple(DecisionView.model_validate(d) for d in decisions),
+        )
+
+
+def side(dossier: DossierRow) -> Side:
+    """The side of a dossier, typed."""
+    return "departing" if dossier.side == "departing" else "receiving"

@@ -1,0 +1,165 @@
+"""Inbound protocol messages: verified, stored once with their exact bytes, applied, receipted.
+
+docs/protocol.md, section 7: the signature and the sender's key are checked before anything is
+stored; a message id seen before is answered with the same receipt (or refused when its content
+differs); the message is applied by the handler registered for its type, in the same transaction
+that stores it, so a crash neither loses nor repeats it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from agent.core.hooks import Hooks
+from agent.delivery.outbox import body_digest
+from agent.directory import Directory
+from agent.errors import DirectoryUnavailable, MessageConflict, SenderUnknown
+from agent.metrics import AgentMetrics
+from agent.settings import AgentSettings
+from agent.storage.database import Database
+from agent.storage.tables import InboundMessageRow
+from protocol import canonicalize
+from protocol.clock import Clock
+from protocol.logs import log_event
+from protocol.messages import Message, Receipt, message_to_json
+from protocol.signing import (
+    SignedBody,
+    VerificationKey,
+    VerificationPolicy,
+    read_signed_message,
+    sign_body,
+    verify_message,
+)
+from registry.errors import ParticipantNotEnrolled, ParticipantUnknown, RegistryError
+
+__all__ = ["Inbound"]
+
+_SIGNATURE_HEADER = "payload-signature"
+_log = logging.getLogger("meeverhuizen.agent")
+
+
+class Inbound:
+    """Receives one signed message at a time and answers with a signed receipt."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        *,
+        database: Database,
+        clock: Clock,
+        directory: Directory,
+        hooks: Hooks,
+        verification: VerificationPolicy,
+        metrics: AgentMetrics,
+        committed: Callable[[], None],
+    ) -> None:
+        self._settings = settings
+        self._database = database
+        self._clock = clock
+        self._directory = directory
+        self._hooks = hooks
+        self._verification = verification
+        self._metrics = metrics
+        self._committed = committed
+        self._jwk = settings.private_jwk()
+
+    async def receive(self, body: bytes, headers: Iterable[tuple[str, str]]) -> SignedBody:
+        """Verify, store and apply one inbound message; return the signed receipt to answer."""
+        header_list = list(headers)
+        unverified = read_signed_message(body, header_list, policy=self._verification)
+        keys = await self._sender_keys(unverified.sender_oin)
+        now = self._clock.now()
+        message = verify_message(unverified, keys, policy=self._verification, now=now)
+        digest = body_digest(body)
+        signature = next(v for k, v in header_list if k.lower() == _SIGNATURE_HEADER)
+        for prepare in self._hooks.preparations:  # registry look-ups before the transaction
+            await prepare(message)
+        try:
+            receipt = await self._store_and_apply(message, body, signature, digest, now)
+        except IntegrityError:
+            # The same message arrived twice at once: the other request stored it first.
+            stored = await self._stored_receipt(str(message.message_id), digest)
+            if stored is None:
+                raise
+            receipt = stored
+        return sign_body(receipt, self._jwk, signing_time=now)
+
+    async def _sender_keys(self, oin: str) -> tuple[VerificationKey, ...]:
+        try:
+            return await self._directory.verification_keys(oin)
+        except (ParticipantUnknown, ParticipantNotEnrolled) as exc:
+            raise SenderUnknown("the sender is not a registered participant") from exc
+        except RegistryError as exc:
+            raise DirectoryUnavailable(exc.detail) from exc
+
+    async def _store_and_apply(
+        self, message: Message, body: bytes, signature: str, digest: str, now: datetime
+    ) -> bytes:
+        async with self._database.transaction() as session:
+            stored = await session.get(InboundMessageRow, str(message.message_id))
+            if stored is not None:
+                return _same_or_conflict(stored, digest)
+            receipt = self._receipt(message, digest, now)
+            session.add(
+                InboundMessageRow(
+                    message_id=str(message.message_id),
+                    dossier_id=str(message.dossier_id),
+                    sender_oin=message.sender.oin,
+                    message_type=message.message_type,
+                    body=body,
+                    signature=signature,
+                    digest=digest,
+                    received_at=now,
+                    receipt_body=receipt,
+                )
+            )
+            await session.flush()  # a concurrent copy of this message fails here, not later
+            await self._hooks.apply(session, message, now)
+        self._metrics.message_received(message.message_type)
+        log_event(
+            _log,
+            "message_received",
+            message_id=str(message.message_id),
+            dossier_id=str(message.dossier_id),
+            message_type=message.message_type,
+        )
+        self._committed()
+        return receipt
+
+    async def _stored_receipt(self, message_id: str, digest: str) -> bytes | None:
+        async with self._database.reading() as session:
+            stored = await session.get(InboundMessageRow, message_id)
+        return None if stored is None else _same_or_conflict(stored, digest)
+
+    def _receipt(self, message: Message, digest: str, now: datetime) -> bytes:
+        receipt = Message.model_validate(
+            {
+                "messageId": uuid.uuid4(),
+                "dossierId": message.dossier_id,
+                "messageType": "receipt",
+                "sender": {"oin": self._settings.oin, "role": message.receiver.role},
+                "receiver": {"oin": message.sender.oin, "role": message.sender.role},
+                "createdAt": now,
+                "inReplyTo": message.message_id,
+                "body": Receipt.model_validate(
+                    {
+                        "receivedMessageId": message.message_id,
+                        "bodyDigest": digest,
+                        "receivedAt": now,
+                    }
+                ),
+            }
+        )
+        return canonicalize(message_to_json(receipt))
+
+
+def _same_or_conflict(stored: InboundMessageRow, digest: str) -> bytes:
+    if stored.digest != digest:
+        raise MessageConflict("this message id was received before with other content")
+    receipt: bytes = stored.receipt_body
+    return receipt

@@ -1,0 +1,130 @@
+"""Receiving side: an offer becomes a dossier, a decision per device and a continued provision.
+
+Takeover is the default (verhuisconvenant 2021, principle 2); exceptions follow the configured
+policy (``agent.core.policy``). A capability may add to the decision before it is sent (the
+supplier side names the receiving supplier of each device it ordered).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.core.dossiers import RECEIVING_ROLES, Dossiers
+from agent.core.hooks import Hooks
+from agent.core.policy import continued_provision_end, decide_devices
+from agent.core.processing_log import ProcessingLog
+from agent.core.states import initial_state
+from agent.delivery.outbox import DeliveredMessage
+from agent.delivery.outgoing import Outgoing
+from agent.errors import IllegalTransition, MessageNotHandled
+from agent.settings import AgentSettings
+from agent.storage.tables import DossierRow, ProvisionRow
+from protocol.messages import DeviceDecision, DossierOffer, Message
+
+__all__ = ["Receiving"]
+
+
+class Receiving:
+    """The receiving gemeente's part of a handover."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        *,
+        outgoing: Outgoing,
+        dossiers: Dossiers,
+        hooks: Hooks,
+        log: ProcessingLog,
+    ) -> None:
+        self._settings = settings
+        self._outgoing = outgoing
+        self._dossiers = dossiers
+        self._hooks = hooks
+        self._log = log
+
+    async def on_offer(self, session: AsyncSession, message: Message, now: datetime) -> None:
+        """Inbound dossier-offer: store the dossier, decide per device, answer the decision."""
+        offer = message.body
+        assert isinstance(offer, DossierOffer)
+        if offer.client.new_address.gemeentecode != self._settings.gemeentecode:
+            raise MessageNotHandled("the new address is not in this gemeente")
+        dossier_id = str(message.dossier_id)
+        if await session.get(DossierRow, dossier_id) is not None:
+            raise IllegalTransition("an offer for this dossier was received before")
+        dossier = DossierRow(
+            id=dossier_id,
+            side="receiving",
+            state=initial_state("receiving"),
+            partner_oin=message.sender.oin,
+            partner_gemeentecode=offer.departing_gemeentecode,
+            client_bsn=offer.client.bsn,
+            move_date=offer.client.move_date,
+            created_at=now,
+            updated_at=now,
+        )
+        cause = f"dossier-offer {message.message_id} received"
+        await self._dossiers.create(session, dossier, cause=cause, now=now)
+        await self._log.record(
+            session,
+            activity_id="dossier-offer-received",
+            operation="receive",
+            bsn=offer.client.bsn,
+            now=now,
+            dossier_id=dossier_id,
+        )
+        decision = self._decide(session, dossier, offer)
+        for hook in self._hooks.decision_hooks:
+            decision = await hook(session, dossier, offer, decision, now)
+        await self._outgoing.message(
+            session,
+            dossier_id=dossier_id,
+            receiver_oin=message.sender.oin,
+            roles=RECEIVING_ROLES,
+            body=decision,
+            now=now,
+            in_reply_to=str(message.message_id),
+        )
+        cause = "decided by takeover policy"
+        await self._dossiers.transition(session, dossier, "decided", cause, now, message=message)
+
+    def _decide(
+        self, session: AsyncSession, dossier: DossierRow, offer: DossierOffer
+    ) -> DeviceDecision:
+        items = decide_devices(offer.devices, self._settings.device_exceptions)
+        end = continued_provision_end(offer.indicatie)
+        iso_codes = {device.device_id: device.iso_code for device in offer.devices}
+        for item in items:
+            taken_over = item.outcome == "take-over"
+            session.add(
+                ProvisionRow(
+                    dossier_id=dossier.id,
+                    device_id=item.device_id,
+                    iso_code=iso_codes[item.device_id],
+                    outcome=item.outcome,
+                    reason_code=item.reason_code,
+                    reason_text=item.reason_text,
+                    alternative=item.alternative_offered,
+                    # Continued provision: from the move date, with the indicatie's own end.
+                    start_date=offer.client.move_date if taken_over else None,
+                    end_date=end if taken_over else None,
+                )
+            )
+        return DeviceDecision(
+            decisions=items,
+            effective_date=offer.client.move_date,
+            provision_end_date=end,
+        )
+
+    async def on_delivered(
+        self, session: AsyncSession, row: DeliveredMessage, now: datetime
+    ) -> None:
+        """Without takeover orders, the receipted decision completes the dossier."""
+        if row.kind != "message" or row.message_type != "device-decision":
+            return
+        dossier = await session.get(DossierRow, row.dossier_id)
+        if dossier is not None and dossier.state == "decided":
+            await self._dossiers.transition(
+                session, dossier, "completed", "device-decision receipted", now
+            )

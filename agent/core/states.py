@@ -1,0 +1,79 @@
+"""The dossier state machine, departing and receiving side; transitions as data."""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from agent.errors import IllegalTransition
+
+__all__ = [
+    "DEPARTING_TRANSITIONS",
+    "OPEN_STATES",
+    "RECEIVING_TRANSITIONS",
+    "STATES",
+    "WITHDRAWABLE_STATES",
+    "Side",
+    "check_transition",
+    "initial_state",
+]
+
+Side = Literal["departing", "receiving"]
+
+_DEPARTING_HAPPY: Final = {
+    "started": ("waiting-for-consent",),
+    "waiting-for-consent": ("consent-given", "consent-refused", "consent-expired"),
+    "consent-given": ("offer-sent",),
+    "offer-sent": ("decided",),
+    # orders-placed: the departure notices to the suppliers go between these two.
+    "decided": ("orders-placed", "completed"),
+    "orders-placed": ("completed",),
+}
+_RECEIVING_HAPPY: Final = {
+    "offer-received": ("decided",),
+    # orders-placed: the takeover orders to the contracted suppliers.
+    "decided": ("orders-placed", "completed"),
+    "orders-placed": ("completed",),
+}
+_ENDINGS: Final = ("cancelled", "failed")
+
+
+def _with_endings(happy: dict[str, tuple[str, ...]]) -> dict[str, frozenset[str]]:
+    # Every open (non-final) state may end in cancelled or failed.
+    return {state: frozenset((*targets, *_ENDINGS)) for state, targets in happy.items()}
+
+
+DEPARTING_TRANSITIONS: Final[dict[str, frozenset[str]]] = _with_endings(_DEPARTING_HAPPY)
+RECEIVING_TRANSITIONS: Final[dict[str, frozenset[str]]] = _with_endings(_RECEIVING_HAPPY)
+_TABLES: Final[dict[Side, dict[str, frozenset[str]]]] = {
+    "departing": DEPARTING_TRANSITIONS,
+    "receiving": RECEIVING_TRANSITIONS,
+}
+# Consent can be withdrawn at any time once given, also after completion.
+WITHDRAWABLE_STATES: Final[dict[Side, frozenset[str]]] = {
+    "departing": frozenset(
+        {"consent-given", "offer-sent", "decided", "orders-placed", "completed"}
+    ),
+    "receiving": frozenset({"offer-received", "decided", "orders-placed", "completed"}),
+}
+OPEN_STATES: Final[frozenset[str]] = frozenset(DEPARTING_TRANSITIONS) | frozenset(
+    RECEIVING_TRANSITIONS
+)
+STATES: Final[frozenset[str]] = frozenset(
+    state
+    for table in _TABLES.values()
+    for source, targets in table.items()
+    for state in (source, *targets)
+) | {"consent-withdrawn"}
+
+
+def initial_state(side: Side) -> str:
+    """State a new dossier of this side starts in."""
+    return "started" if side == "departing" else "offer-received"
+
+
+def check_transition(side: Side, current: str, target: str) -> None:
+    """Raise :class:`IllegalTransition` unless ``current -> target`` is allowed on ``side``."""
+    if target == "consent-withdrawn" and current in WITHDRAWABLE_STATES[side]:
+        return
+    if target not in _TABLES[side].get(current, frozenset()):
+        raise IllegalTransition(f"a {side} dossier cannot go from {current} to {target}")

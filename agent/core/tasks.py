@@ -1,0 +1,124 @@
+"""Work for people: tasks for a consulent or the gemeente when the process cannot go on by itself.
+
+DOMAIN.md: a passed deadline or a party that cannot be reached is escalated to a person, never
+dropped silently. Tasks name the dossier and a stable kind; they never hold a BSN.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal, get_args
+
+from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.api_model import ApiModel
+from agent.errors import TaskUnknown
+from agent.storage.database import Database
+from agent.storage.tables import TaskRow
+from protocol.clock import Clock
+
+__all__ = ["TASK_KINDS", "Task", "TaskCompletion", "TaskKind", "Tasks", "open_task"]
+
+TaskKind = Literal[
+    "consent-refused",
+    "consent-no-answer",
+    "receiver-not-connected",
+    "no-supplier",
+    "supplier-refused",
+    "supplier-overdue",
+    "supplier-problem",
+    "supplier-contact-due",
+    "settlement-disputed",
+    "order-stopped",
+    "emigration",
+    "wlz-institution",
+    "manual-check",
+]
+TASK_KINDS: tuple[str, ...] = get_args(TaskKind)
+TaskState = Literal["open", "done"]
+
+
+class Task(ApiModel):
+    """A task for a consulent or case worker about one dossier; never holds a BSN."""
+
+    id: str
+    dossier_id: str | None
+    kind: str
+    state: str
+    description: str
+    due_at: datetime | None
+    created_at: datetime
+    done_at: datetime | None
+    done_by: str | None
+
+
+class TaskCompletion(ApiModel):
+    """Who finished the task (a name or employee number, not a client identifier)."""
+
+    done_by: str = Field(min_length=1, max_length=100)
+
+
+async def open_task(
+    session: AsyncSession,
+    *,
+    kind: TaskKind,
+    description: str,
+    now: datetime,
+    dossier_id: str | None = None,
+    due_at: datetime | None = None,
+) -> TaskRow:
+    """Open a task inside the caller's transaction; one open task per dossier and kind."""
+    if dossier_id is not None:
+        existing = await session.scalar(
+            select(TaskRow).where(
+                TaskRow.dossier_id == dossier_id, TaskRow.kind == kind, TaskRow.state == "open"
+            )
+        )
+        if existing is not None:
+            return existing
+    row = TaskRow(
+        id=str(uuid.uuid4()),
+        dossier_id=dossier_id,
+        kind=kind,
+        state="open",
+        description=description,
+        due_at=due_at,
+        created_at=now,
+        done_at=None,
+        done_by=None,
+    )
+    session.add(row)
+    return row
+
+
+class Tasks:
+    """Reading and closing tasks."""
+
+    def __init__(self, *, database: Database, clock: Clock) -> None:
+        self._database = database
+        self._clock = clock
+
+    async def list(
+        self, state: TaskState | None = None, *, dossier_id: str | None = None
+    ) -> list[Task]:
+        query = select(TaskRow).order_by(TaskRow.created_at, TaskRow.id)
+        if state is not None:
+            query = query.where(TaskRow.state == state)
+        if dossier_id is not None:
+            query = query.where(TaskRow.dossier_id == dossier_id)
+        async with self._database.reading() as session:
+            return [Task.model_validate(row) for row in await session.scalars(query)]
+
+    async def complete(self, task_id: str, *, done_by: str) -> Task:
+        async with self._database.transaction() as session:
+            row = await session.get(TaskRow, task_id, with_for_update=True)
+            if row is None:
+                raise TaskUnknown("no task with this id")
+            if row.state == "open":
+                row.state = "done"
+                row.done_at = self._clock.now()
+                row.done_by = done_by
+            return Task.model_validate(row)

@@ -1,0 +1,122 @@
+"""The demo's consent step: read the link from the letter and click it like a browser.
+
+The departing agent writes its letters to a folder of the demo. The demo opens the link (a 303
+to the page, with a session cookie), reads the CSRF token from the form and posts the client's
+choices, then reads the plain status page. No BSN is involved anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from agent.consent.links import LINK_PATH
+
+__all__ = [
+    "ConsentClick",
+    "ConsentStepFailed",
+    "click_consent_link",
+    "read_letter_link",
+    "status_page_lines",
+]
+
+_HOME = "/mijn-verhuizing"
+_POLL_SECONDS = 0.1
+_CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
+_STATUS_ITEMS = re.compile(
+    r'<p class="status-line">(.*?)</p>'
+    r'|<ul class="devices">(.*?)</ul>'
+    r'|<ol class="timeline">(.*?)</ol>',
+    re.S,
+)
+_ITEM = re.compile(r"<li>(.*?)</li>", re.S)
+_TAG = re.compile(r"<[^>]+>")
+
+
+class ConsentStepFailed(Exception):
+    """The consent step did not go as a browser would see it (the demo turns it into its error)."""
+
+
+@dataclass(frozen=True)
+class ConsentClick:
+    """What the demo chose on the consent page."""
+
+    device_ids: tuple[str, ...]
+    indicatie: bool
+    functional_information: bool
+
+    def form(self, csrf: str, movable: tuple[str, ...]) -> dict[str, str]:
+        """The form fields a browser posts for these choices."""
+        choices = {f"apparaat-{d}": "ja" if d in self.device_ids else "nee" for d in movable}
+        return choices | {
+            "csrf": csrf,
+            "indicatie": "ja" if self.indicatie else "nee",
+            "functioneel": "ja" if self.functional_information else "nee",
+            "wie": "client",
+            "besluit": "ja",
+        }
+
+
+async def read_letter_link(letters: Path, dossier_id: str, *, seconds: float) -> str:
+    """The link in the dossier's invitation letter (plain-text copy), once it is written."""
+    letter = letters / f"{dossier_id}-invitation.txt"
+    deadline = time.monotonic() + seconds
+    while not letter.exists():
+        if time.monotonic() >= deadline:
+            raise ConsentStepFailed("the departing agent wrote no consent letter")
+        await asyncio.sleep(_POLL_SECONDS)
+    match = re.search(r"\S*" + re.escape(LINK_PATH) + r"\S+", letter.read_text("utf-8"))
+    if match is None:
+        raise ConsentStepFailed("the consent letter holds no link")
+    return match[0]
+
+
+async def click_consent_link(
+    browser: httpx.AsyncClient, link: str, click: ConsentClick, movable: tuple[str, ...]
+) -> dict[str, Any]:
+    """Open the link, post the choices with the form's CSRF token; the answers' status codes.
+
+    ``browser`` keeps cookies and does not follow redirects, so each step can be checked.
+    """
+    opened = await browser.get(link)
+    _expect(opened, 303, "opening the link")
+    page_url = httpx.URL(link).join(opened.headers["location"])
+    form_page = await browser.get(page_url)
+    _expect(form_page, 200, "the consent page")
+    csrf = _CSRF.search(form_page.text)
+    if csrf is None:
+        raise ConsentStepFailed("the consent page has no form")
+    answer = await browser.post(
+        page_url.join(_HOME + "/toestemming"), data=click.form(csrf[1], movable)
+    )
+    _expect(answer, 303, "posting the choices")
+    return {"linkOpened": opened.status_code, "pageShown": form_page.status_code}
+
+
+async def status_page_lines(browser: httpx.AsyncClient, link: str) -> list[str]:
+    """The status page as plain lines: what happens, the devices and the timeline."""
+    page = await browser.get(httpx.URL(link).join(_HOME))
+    _expect(page, 200, "the status page")
+    lines: list[str] = []
+    for status_line, devices, timeline in _STATUS_ITEMS.findall(page.text):
+        if status_line:
+            lines.append(_plain(status_line))
+        for item in _ITEM.findall(devices or timeline):
+            lines.append(("- " if devices else "* ") + _plain(item))
+    return lines
+
+
+def _plain(fragment: str) -> str:
+    return " ".join(html.unescape(_TAG.sub("", fragment)).split())
+
+
+def _expect(answer: httpx.Response, status: int, step: str) -> None:
+    if answer.status_code != status:
+        raise ConsentStepFailed(f"{step}: the agent answered {answer.status_code}")

@@ -1,0 +1,477 @@
+"""A registry and gemeente agents as real uvicorn processes on 127.0.0.1 (demo, tests, benchmark).
+
+Each process gets a free port, a SQLite file and keys in one folder. The registry is the trust
+anchor; agents enrol with a one-time code, as an operator would do it (docs/agent.md).
+Supplier agents are onboarded by the operator, enrol the same way, and get the contracts
+their spec names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from agent.settings import hash_token
+from protocol.jwk import generate_private_jwk, public_jwk
+from protocol.messages import MESSAGE_TYPES
+from registry.client import RegistryClient
+from registry.operator import OperatorClient
+
+__all__ = [
+    "AMSTERDAM",
+    "HULPMIDDELEN",
+    "UTRECHT",
+    "ZORGTECHNIEK",
+    "GemeenteSpec",
+    "LocalAgent",
+    "LocalNetwork",
+    "LocalSupplier",
+    "ServerProcess",
+    "SupplierSpec",
+    "free_port",
+    "local_network",
+]
+
+HOST = "127.0.0.1"
+_LAUNCHER = "from agent.cli import main; main()"
+_STOP_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class GemeenteSpec:
+    """A gemeente that runs an agent in the local network."""
+
+    key: str
+    name: str
+    gemeentecode: str
+    oin: str
+
+
+UTRECHT = GemeenteSpec("utrecht", "Gemeente Utrecht", "0344", "00000001002220647000")
+AMSTERDAM = GemeenteSpec("amsterdam", "Gemeente Amsterdam", "0363", "00000001002564440000")
+
+
+@dataclass(frozen=True)
+class SupplierSpec:
+    """A supplier that runs an agent, and the gemeente contracts it holds (ISO 9999 prefixes)."""
+
+    key: str
+    name: str
+    kvk_number: str
+    contracts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def oin(self) -> str:
+        return f"00000003{self.kvk_number}0000"
+
+
+# Utrecht's supplier of the demo's scootmobiel, and Amsterdam's contracted supplier for it.
+HULPMIDDELEN = SupplierSpec("hulpmiddelen", "Hulpmiddelen BV", "12345678", (("0344", ("12 23",)),))
+ZORGTECHNIEK = SupplierSpec("zorgtechniek", "Zorgtechniek", "87654321", (("0363", ("12 23",)),))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _child_environment(extra: Mapping[str, str]) -> dict[str, str]:
+    # Settings of the caller's own services must not leak into the child processes.
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("MEEVERHUIZEN_")}
+    return inherited | dict(extra)
+
+
+@dataclass
+class ServerProcess:
+    """One ``meeverhuizen ... serve`` process; it can be killed and started again."""
+
+    name: str
+    arguments: tuple[str, ...]
+    port: int
+    log_path: Path
+    health_path: str
+    environment: Mapping[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def start(self) -> None:
+        """Start the process (output appended to its log file)."""
+        if self.running():
+            raise RuntimeError(f"{self.name} runs already")
+        self._close_log()
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [sys.executable, "-c", _LAUNCHER, *self.arguments],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=_child_environment(self.environment),
+        )
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: the crash that the outbox and inbound deduplication must survive."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        """SIGTERM (uvicorn shuts down cleanly), SIGKILL when it does not stop in time."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    async def wait_ready(self, http: httpx.AsyncClient, *, seconds: float = 30.0) -> None:
+        """Poll the health path until it answers 200; fail when the process exits or time ends."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise RuntimeError(f"{self.name} exited; see {self.log_path}:\n{self.log_tail()}")
+            try:
+                answer = await http.get(self.base_url + self.health_path, timeout=2.0)
+                if answer.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"{self.name} not ready after {seconds} s; see {self.log_path}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of the process's output (for error messages)."""
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class LocalAgent:
+    """A gemeente agent process with what a caller needs to talk to it."""
+
+    spec: GemeenteSpec
+    server: ServerProcess
+    database_path: Path
+    config_path: Path
+    case_system_token: str
+    brp_token: str
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite+aiosqlite:///{self.database_path}"
+
+    def auth(self) -> dict[str, str]:
+        """Authorization header of the gemeente's case system."""
+        return {"Authorization": f"Bearer {self.case_system_token}"}
+
+
+@dataclass
+class LocalSupplier:
+    """A supplier agent process with its planner's token."""
+
+    spec: SupplierSpec
+    server: ServerProcess
+    config_path: Path
+    token: str
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    def auth(self) -> dict[str, str]:
+        """Authorization header of the supplier's planner."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class LocalNetwork:
+    """The registry and the agents, started and enrolled."""
+
+    folder: Path
+    registry: ServerProcess
+    agents: dict[str, LocalAgent]
+    suppliers: dict[str, LocalSupplier] = field(default_factory=dict)
+
+    def processes(self) -> list[ServerProcess]:
+        servers = [agent.server for agent in self.agents.values()]
+        return [self.registry, *servers, *(s.server for s in self.suppliers.values())]
+
+    def stop(self) -> None:
+        """Stop every process (agents first)."""
+        for process in reversed(self.processes()):
+            process.stop()
+
+
+def _write_private(path: Path, content: str) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(content)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    # A JSON string of printable ASCII is a valid TOML basic string.
+    return json.dumps(str(value), ensure_ascii=True)
+
+
+def _agent_config(
+    spec: GemeenteSpec, folder: Path, port: int, registry_url: str, overrides: Mapping[str, Any]
+) -> tuple[Path, Path, str, str]:
+    key_path = folder / f"{spec.key}-key.json"
+    _write_private(key_path, json.dumps(generate_private_jwk("EdDSA")))
+    token = f"case-system-{spec.key}-{os.urandom(16).hex()}"
+    brp_token = f"brp-{spec.key}-{os.urandom(16).hex()}"
+    database_path = folder / f"{spec.key}.sqlite"
+    values: dict[str, Any] = {
+        "oin": spec.oin,
+        "role": "gemeente",
+        "gemeentecode": spec.gemeentecode,
+        "name": spec.name,
+        "signing_key_file": key_path,
+        "registry_url": registry_url,
+        "registry_trust_anchor_file": folder / "registry-anchor.json",
+        "database_url": f"sqlite+aiosqlite:///{database_path}",
+        "public_base_url": f"http://{HOST}:{port}",
+        "host": HOST,
+        "port": port,
+        "case_system_token_sha256": hash_token(token),
+        "brp_token_sha256": hash_token(brp_token),
+        "outbox_base_delay_seconds": 0.5,
+        "outbox_max_delay_seconds": 2.0,
+        "delivery_interval_seconds": 1.0,
+    } | dict(overrides)
+    config_path = folder / f"{spec.key}.toml"
+    lines = [f"{name} = {_toml_value(value)}" for name, value in values.items()]
+    config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return config_path, database_path, token, brp_token
+
+
+def _start_registry(
+    folder: Path, port: int, stack: AsyncExitStack
+) -> tuple[ServerProcess, str, dict[str, Any]]:
+    registry_key = generate_private_jwk("EdDSA")
+    key_path = folder / "registry-key.json"
+    _write_private(key_path, json.dumps(registry_key))
+    anchor = public_jwk(registry_key)
+    (folder / "registry-anchor.json").write_text(json.dumps(anchor), encoding="utf-8")
+    operator_token = f"registry-operator-{os.urandom(16).hex()}"
+    database = f"sqlite+aiosqlite:///{folder / 'registry.sqlite'}"
+    arguments = ("registry", "serve", "--host", HOST, "--port", str(port))
+    server = ServerProcess(
+        name="registry",
+        arguments=(*arguments, "--database-url", database, "--key-file", str(key_path)),
+        port=port,
+        log_path=folder / "registry.log",
+        health_path="/v1/status",
+        environment={
+            "MEEVERHUIZEN_REGISTRY_ENVIRONMENT": "production",
+            "MEEVERHUIZEN_REGISTRY_OPERATOR_TOKEN": operator_token,
+        },
+    )
+    stack.callback(server.stop)
+    server.start()
+    return server, operator_token, anchor
+
+
+async def _enrol(
+    http: httpx.AsyncClient,
+    registry_url: str,
+    operator_token: str,
+    anchor: Mapping[str, Any],
+    agent: LocalAgent,
+) -> None:
+    operator = OperatorClient(registry_url, operator_token, http=http)
+    code = await operator.issue_enrolment_code(gemeentecode=agent.spec.gemeentecode)
+    private = json.loads((agent.config_path.parent / f"{agent.spec.key}-key.json").read_text())
+    await RegistryClient(registry_url, anchor, http=http).enrol(
+        code=code,
+        oin=agent.spec.oin,
+        endpoint=agent.base_url,
+        protocol_versions=["1.0"],
+        message_types=list(MESSAGE_TYPES),
+        public_jwks=[public_jwk(private)],
+    )
+
+
+@asynccontextmanager
+async def local_network(
+    folder: Path,
+    *,
+    gemeenten: Sequence[GemeenteSpec] = (UTRECHT, AMSTERDAM),
+    suppliers: Sequence[SupplierSpec] = (),
+    agent_settings: Mapping[str, Any] | None = None,
+    log_level: str = "warning",
+) -> AsyncIterator[LocalNetwork]:
+    """Start the registry and one enrolled agent per gemeente and supplier; all stop on exit.
+
+    ``agent_settings`` are written into each agent's TOML file (``AgentSettings`` fields).
+    """
+    async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=10.0))
+        ports = _free_ports(1 + len(gemeenten) + len(suppliers))
+        registry, operator_token, anchor = _start_registry(folder, ports[0], stack)
+        agents: dict[str, LocalAgent] = {}
+        # All processes start at once (most of their start-up is importing); enrolment only
+        # needs the registry, and an agent looks the registry up only when it sends.
+        for spec, port in zip(gemeenten, ports[1 : 1 + len(gemeenten)], strict=True):
+            agent = _agent(spec, folder, port, registry.base_url, agent_settings or {}, log_level)
+            stack.callback(agent.server.stop)
+            agent.server.start()
+            agents[spec.key] = agent
+        planners: dict[str, LocalSupplier] = {}
+        for supplier_spec, port in zip(suppliers, ports[1 + len(gemeenten) :], strict=True):
+            supplier = _supplier(
+                supplier_spec, folder, port, registry.base_url, agent_settings or {}, log_level
+            )
+            stack.callback(supplier.server.stop)
+            supplier.server.start()
+            planners[supplier_spec.key] = supplier
+        await registry.wait_ready(http)
+        for agent in agents.values():
+            await _enrol(http, registry.base_url, operator_token, anchor, agent)
+        for supplier in planners.values():
+            await _enrol_supplier(http, registry.base_url, operator_token, anchor, supplier)
+        for server in [a.server for a in agents.values()] + [s.server for s in planners.values()]:
+            await server.wait_ready(http)
+        yield LocalNetwork(folder=folder, registry=registry, agents=agents, suppliers=planners)
+
+
+async def _enrol_supplier(
+    http: httpx.AsyncClient,
+    registry_url: str,
+    operator_token: str,
+    anchor: Mapping[str, Any],
+    supplier: LocalSupplier,
+) -> None:
+    spec = supplier.spec
+    operator = OperatorClient(registry_url, operator_token, http=http)
+    await operator.onboard_supplier(oin=spec.oin, kvk_number=spec.kvk_number, name=spec.name)
+    for gemeentecode, prefixes in spec.contracts:
+        await operator.add_contract(
+            gemeentecode=gemeentecode,
+            supplier_oin=spec.oin,
+            iso_prefixes=list(prefixes),
+            valid_from=date(2020, 1, 1),
+        )
+    code = await operator.issue_enrolment_code(supplier_oin=spec.oin)
+    private = json.loads((supplier.config_path.parent / f"{spec.key}-key.json").read_text())
+    await RegistryClient(registry_url, anchor, http=http).enrol(
+        code=code,
+        oin=spec.oin,
+        endpoint=supplier.base_url,
+        protocol_versions=["1.0"],
+        message_types=list(MESSAGE_TYPES),
+        public_jwks=[public_jwk(private)],
+    )
+
+
+def _supplier(
+    spec: SupplierSpec,
+    folder: Path,
+    port: int,
+    registry_url: str,
+    overrides: Mapping[str, Any],
+    log_level: str,
+) -> LocalSupplier:
+    key_path = folder / f"{spec.key}-key.json"
+    _write_private(key_path, json.dumps(generate_private_jwk("EdDSA")))
+    token = f"planner-{spec.key}-{os.urandom(16).hex()}"
+    values: dict[str, Any] = {
+        "oin": spec.oin,
+        "role": "supplier",
+        "kvk_number": spec.kvk_number,
+        "name": spec.name,
+        "signing_key_file": key_path,
+        "registry_url": registry_url,
+        "registry_trust_anchor_file": folder / "registry-anchor.json",
+        "database_url": f"sqlite+aiosqlite:///{folder / f'{spec.key}.sqlite'}",
+        "public_base_url": f"http://{HOST}:{port}",
+        "host": HOST,
+        "port": port,
+        "case_system_token_sha256": hash_token(token),
+        "outbox_base_delay_seconds": 0.5,
+        "outbox_max_delay_seconds": 2.0,
+        "delivery_interval_seconds": 1.0,
+    } | {k: v for k, v in overrides.items() if not k.startswith("consent.")}
+    config_path = folder / f"{spec.key}.toml"
+    lines = [f"{name} = {_toml_value(value)}" for name, value in values.items()]
+    config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    server = ServerProcess(
+        name=f"supplier {spec.key}",
+        arguments=("agent", "serve", "--config", str(config_path), "--log-level", log_level),
+        port=port,
+        log_path=folder / f"{spec.key}.log",
+        health_path="/v1/health",
+    )
+    return LocalSupplier(spec, server, config_path, token)
+
+
+def _free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def _agent(
+    spec: GemeenteSpec,
+    folder: Path,
+    port: int,
+    registry_url: str,
+    overrides: Mapping[str, Any],
+    log_level: str,
+) -> LocalAgent:
+    config_path, database_path, token, brp_token = _agent_config(
+        spec, folder, port, registry_url, overrides
+    )
+    server = ServerProcess(
+        name=f"agent {spec.key}",
+        arguments=("agent", "serve", "--config", str(config_path), "--log-level", log_level),
+        port=port,
+        log_path=folder / f"{spec.key}.log",
+        health_path="/v1/health",
+    )
+    return LocalAgent(spec, server, database_path, config_path, token, brp_token)

@@ -1,0 +1,314 @@
+"""Imports into the register: CSV and JSON, every bad row reported with its line number and reason.
+
+Parsing is all or nothing and touches no database: :func:`parse_import` returns every client or
+raises :class:`ImportFailed` with every problem. Formats are documented in ``docs/agent.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from agent.errors import ImportFailed, ImportProblem
+from agent.register.models import RegisterClient
+from protocol.messages import Device
+
+__all__ = ["CSV_COLUMNS", "ImportFormat", "parse_import"]
+
+ImportFormat = Literal["csv", "json"]
+
+# --- CSV ----------------------------------------------------------------------------------------
+
+_CLIENT_COLUMNS: tuple[str, ...] = (
+    "bsn",
+    "initials",
+    "given_names",
+    "surname_prefix",
+    "surname",
+    "street",
+    "house_number",
+    "house_letter",
+    "house_number_addition",
+    "postal_code",
+    "city",
+    "gemeentecode",
+    "contact_channels",
+    "phone_number",
+    "email_address",
+    "representative_kind",
+    "representative_initials",
+    "representative_surname",
+    "representative_channels",
+    "representative_phone_number",
+    "representative_email_address",
+    "indicatie_legal_basis",
+    "indicatie_reference",
+    "indicatie_decision_date",
+    "indicatie_start_date",
+    "indicatie_end_date",
+)
+_DEVICE_COLUMNS: tuple[str, ...] = (
+    "device_id",
+    "iso_code",
+    "description",
+    "brand",
+    "model",
+    "serial_number",
+    "custom_made",
+    "custom_specifications",
+    "movable",
+    "ownership",
+    "supplier_oin",
+    "supplier_name",
+    "contract_reference",
+    "purchase_date",
+    "purchase_price_cents",
+)
+CSV_COLUMNS: tuple[str, ...] = _CLIENT_COLUMNS + _DEVICE_COLUMNS
+_REQUIRED_COLUMNS = frozenset(
+    {"bsn", "surname", "street", "house_number", "postal_code", "city", "gemeentecode"}
+    | {"contact_channels", "device_id", "iso_code", "description", "custom_made", "movable"}
+    | {"ownership"}
+)
+
+
+def _present(row: Mapping[str, str], *names: str) -> dict[str, str]:
+    return {name: row[name].strip() for name in names if (row.get(name) or "").strip()}
+
+
+def _channels(text: str | None) -> list[str]:
+    return [part for part in (text or "").replace(";", " ").split() if part]
+
+
+def _contact(row: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    values = _present(row, f"{prefix}phone_number", f"{prefix}email_address")
+    contact: dict[str, Any] = {"channels": _channels(row.get(f"{prefix}channels"))}
+    if f"{prefix}phone_number" in values:
+        contact["phoneNumber"] = values[f"{prefix}phone_number"]
+    if f"{prefix}email_address" in values:
+        contact["emailAddress"] = values[f"{prefix}email_address"]
+    return contact
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _csv_representative(row: Mapping[str, str]) -> dict[str, Any] | None:
+    values = _present(row, "representative_kind", "representative_initials")
+    values |= _present(row, "representative_surname")
+    if not values:
+        return None
+    name = {"surname": values.get("representative_surname", "")}
+    if "representative_initials" in values:
+        name["initials"] = values["representative_initials"]
+    contact = _contact(row, "representative_")
+    return {"kind": values.get("representative_kind", ""), "name": name, "contact": contact}
+
+
+def _csv_indicatie(row: Mapping[str, str]) -> dict[str, Any] | None:
+    values = _present(
+        row,
+        "indicatie_legal_basis",
+        "indicatie_reference",
+        "indicatie_decision_date",
+        "indicatie_start_date",
+        "indicatie_end_date",
+    )
+    if not values:
+        return None
+    indicatie = {_camel(key.removeprefix("indicatie_")): value for key, value in values.items()}
+    if "reference" in indicatie:
+        indicatie["beschikkingReference"] = indicatie.pop("reference")
+    return indicatie
+
+
+def _csv_client(row: Mapping[str, str]) -> dict[str, Any]:
+    name = {_camel(k): v for k, v in _present(row, "initials", "given_names").items()}
+    name |= {_camel(k): v for k, v in _present(row, "surname_prefix", "surname").items()}
+    address_columns = ("street", "house_number", "house_letter", "house_number_addition")
+    address = {_camel(k): v for k, v in _present(row, *address_columns).items()}
+    address |= {_camel(k): v for k, v in _present(row, "postal_code", "city").items()}
+    address |= _present(row, "gemeentecode")
+    contact: dict[str, Any] = {"channels": _channels(row.get("contact_channels"))}
+    contact |= {_camel(k): v for k, v in _present(row, "phone_number", "email_address").items()}
+    client: dict[str, Any] = {
+        "bsn": row.get("bsn", "").strip(),
+        "name": name,
+        "address": address,
+        "contactPreferences": contact,
+    }
+    representative = _csv_representative(row)
+    if representative is not None:
+        client["representative"] = representative
+    indicatie = _csv_indicatie(row)
+    if indicatie is not None:
+        client["indicatie"] = indicatie
+    return client
+
+
+def _csv_device(row: Mapping[str, str]) -> dict[str, Any]:
+    plain = _present(row, *(c for c in _DEVICE_COLUMNS if not c.startswith("supplier_")))
+    device: dict[str, Any] = {_camel(key): value for key, value in plain.items()}
+    supplier = _present(row, "supplier_oin", "supplier_name")
+    if supplier:
+        device["supplier"] = {
+            "oin": supplier.get("supplier_oin"),
+            "name": supplier.get("supplier_name"),
+        }
+    return device
+
+
+def _describe(error: Mapping[str, Any], prefix: str) -> str:
+    path = ".".join(str(part) for part in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    # Never the input value: it may be a BSN or other personal data.
+    return f"{prefix}{path}: {message}" if path else f"{prefix}{message}"
+
+
+def _validation_problems(
+    exc: ValidationError, line: int, prefix: str = "", *, skip_devices: bool = False
+) -> list[ImportProblem]:
+    return [
+        ImportProblem(line, _describe(error, prefix))
+        for error in exc.errors()
+        # CSV: a bad device was already reported on its own line.
+        if not (skip_devices and len(error["loc"]) > 1 and error["loc"][0] == "devices")
+    ]
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = sorted(_REQUIRED_COLUMNS - set(reader.fieldnames or ()))
+    if missing:
+        raise ImportFailed([ImportProblem(1, f"missing columns: {', '.join(missing)}")])
+    unknown = sorted(set(reader.fieldnames or ()) - set(CSV_COLUMNS))
+    if unknown:
+        raise ImportFailed([ImportProblem(1, f"unknown columns: {', '.join(unknown)}")])
+    for row in reader:
+        if None in row:
+            yield reader.line_num, {"__extra__": "x"}
+            continue
+        yield reader.line_num, row
+
+
+def _parse_csv(text: str) -> list[RegisterClient]:
+    problems: list[ImportProblem] = []
+    groups: dict[str, tuple[int, dict[str, Any], list[dict[str, Any]]]] = {}
+    for line, row in _csv_rows(text):
+        if "__extra__" in row:
+            problems.append(ImportProblem(line, "more fields than columns"))
+            continue
+        client = _csv_client(row)
+        device = _csv_device(row)
+        try:
+            Device.model_validate(device)
+        except ValidationError as exc:
+            problems.extend(_validation_problems(exc, line, "device."))
+        first = groups.setdefault(client["bsn"], (line, client, []))
+        if first[1] != client:
+            problems.append(
+                ImportProblem(line, f"client columns differ from line {first[0]} for this bsn")
+            )
+        first[2].append(device)
+    clients = []
+    for line, client, devices in groups.values():
+        try:
+            clients.append(RegisterClient.model_validate({**client, "devices": devices}))
+        except ValidationError as exc:
+            problems.extend(_validation_problems(exc, line, skip_devices=True))
+    if problems:
+        raise ImportFailed(sorted(problems, key=lambda problem: problem.line))
+    return clients
+
+
+# --- JSON ---------------------------------------------------------------------------------------
+
+
+def _json_elements(text: str) -> Iterator[tuple[int, Any]]:
+    """Yield each element of a top-level JSON array with the line it starts on.
+
+    Lines are counted from the previous element on, so the whole text is read once.
+    """
+    decoder = json.JSONDecoder()
+    lines = _LineCounter(text)
+    position = _skip_space(text, 0)
+    if not text.startswith("[", position):
+        raise ImportFailed([ImportProblem(lines.at(position), "expected a JSON array")])
+    position = _skip_space(text, position + 1)
+    if text.startswith("]", position):
+        return
+    while True:
+        try:
+            element, end = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            raise ImportFailed([ImportProblem(exc.lineno, f"malformed JSON: {exc.msg}")]) from exc
+        except RecursionError as exc:
+            problem = ImportProblem(lines.at(position), "malformed JSON: nested too deeply")
+            raise ImportFailed([problem]) from exc
+        yield lines.at(position), element
+        position = _skip_space(text, end)
+        if text.startswith(",", position):
+            position = _skip_space(text, position + 1)
+        elif text.startswith("]", position) and not text[position + 1 :].strip():
+            return
+        else:
+            raise ImportFailed([ImportProblem(lines.at(position), "malformed JSON array")])
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position] in " \t\r\n":
+        position += 1
+    return position
+
+
+class _LineCounter:
+    """Line numbers of positions that only move forward: each stretch of text is counted once."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._position = 0
+        self._line = 1
+
+    def at(self, position: int) -> int:
+        self._line += self._text.count("\n", self._position, position)
+        self._position = position
+        return self._line
+
+
+def _parse_json(text: str) -> list[RegisterClient]:
+    problems: list[ImportProblem] = []
+    clients: list[RegisterClient] = []
+    seen: dict[str, int] = {}
+    for line, element in _json_elements(text):
+        try:
+            client = RegisterClient.model_validate(element)
+        except ValidationError as exc:
+            problems.extend(_validation_problems(exc, line))
+            continue
+        if client.bsn in seen:
+            problems.append(
+                ImportProblem(line, f"same bsn as the client on line {seen[client.bsn]}")
+            )
+        seen.setdefault(client.bsn, line)
+        clients.append(client)
+    if problems:
+        raise ImportFailed(problems)
+    return clients
+
+
+def parse_import(content: bytes, import_format: ImportFormat) -> list[RegisterClient]:
+    """Parse and validate a whole import; :class:`ImportFailed` lists every bad row."""
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFailed([ImportProblem(1, "file is not UTF-8")]) from exc
+    if import_format == "csv":
+        return _parse_csv(text)
+    return _parse_json(text)

@@ -1,0 +1,137 @@
+"""The register's rows: an import replaces clients by BSN; a handover reads one client back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.register.imports import ImportFormat, parse_import
+from agent.register.models import ImportResult, RegisterClient
+from agent.storage.database import Database
+from agent.storage.tables import ClientRow, DeviceRow
+from protocol.clock import Clock
+from protocol.messages import WireModel
+
+__all__ = ["Register", "forget_loaded_clients", "load_client", "store_import"]
+
+# Clients stored per statement group: each group's Python work stays well under 50 ms, so the
+# event loop serves requests between groups while a large import is stored.
+_CHUNK = 200
+_LOADED = "meeverhuizen.loaded_clients"
+
+
+class Register:
+    """The register of current provisions of one gemeente."""
+
+    def __init__(self, *, database: Database, clock: Clock) -> None:
+        self._database = database
+        self._clock = clock
+
+    async def import_provisions(
+        self,
+        content: bytes,
+        import_format: ImportFormat,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ImportResult:
+        """Validate the whole import, then apply it in one transaction (all or nothing).
+
+        Parsing runs in a worker thread; ``progress(done, total)`` is told after each group of
+        clients stored (the CLI's progress bar).
+        """
+        clients = await asyncio.to_thread(parse_import, content, import_format)
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            for start in range(0, len(clients), _CHUNK):
+                chunk = clients[start : start + _CHUNK]
+                await store_import(session, chunk, now=now)
+                if progress is not None:
+                    progress(start + len(chunk), len(clients))
+        return ImportResult(clients=len(clients), devices=sum(len(c.devices) for c in clients))
+
+
+async def store_import(
+    session: AsyncSession, clients: Sequence[RegisterClient], *, now: datetime
+) -> None:
+    """Replace each imported client's record (by BSN) inside the caller's transaction."""
+    forget_loaded_clients(session)
+    bsns = [client.bsn for client in clients]
+    replaced = select(ClientRow.id).where(ClientRow.bsn.in_(bsns))
+    # Rows of this session are not kept in step: loaded clients are forgotten above.
+    unsynchronised = {"synchronize_session": False}
+    await session.execute(
+        delete(DeviceRow).where(DeviceRow.client_id.in_(replaced)),
+        execution_options=unsynchronised,
+    )
+    await session.execute(
+        delete(ClientRow).where(ClientRow.bsn.in_(bsns)), execution_options=unsynchronised
+    )
+    stored = await session.execute(
+        insert(ClientRow).returning(ClientRow.id, ClientRow.bsn, sort_by_parameter_order=True),
+        [
+            {"bsn": c.bsn, "details": _wire(c, exclude={"bsn", "devices"}), "imported_at": now}
+            for c in clients
+        ],
+    )
+    ids = {bsn: client_id for client_id, bsn in stored}
+    devices = [
+        {
+            "client_id": ids[client.bsn],
+            "device_id": device.device_id,
+            "iso_code": device.iso_code,
+            "movable": device.movable,
+            "details": _wire(device),
+        }
+        for client in clients
+        for device in client.devices
+    ]
+    await session.execute(insert(DeviceRow), devices)
+
+
+def forget_loaded_clients(session: AsyncSession) -> None:
+    """After a change to clients in this session: :func:`load_client` reads them again."""
+    session.info.pop(_LOADED, None)
+
+
+async def load_client(session: AsyncSession, bsn: str) -> RegisterClient | None:
+    """The register's record of the client with this BSN, or None.
+
+    Read once per session (a handover's steps read the client several times in a transaction);
+    a change in the same session calls :func:`forget_loaded_clients`.
+    """
+    loaded: dict[str, RegisterClient | None] = session.info.setdefault(_LOADED, {})
+    if bsn in loaded:
+        return loaded[bsn]
+    rows = (
+        await session.execute(
+            select(ClientRow.details, DeviceRow.details.label("device"))
+            .outerjoin(DeviceRow, DeviceRow.client_id == ClientRow.id)
+            .where(ClientRow.bsn == bsn)
+            .order_by(DeviceRow.id)
+        )
+    ).all()
+    client = (
+        RegisterClient.model_validate(
+            {
+                **rows[0].details,
+                "bsn": bsn,
+                "devices": [row.device for row in rows if row.device is not None],
+            }
+        )
+        if rows
+        else None
+    )
+    loaded[bsn] = client
+    return client
+
+
+def _wire(model: WireModel, *, exclude: set[str] | None = None) -> dict[str, Any]:
+    document: dict[str, Any] = model.model_dump(
+        mode="json", by_alias=True, exclude_none=True, exclude=exclude
+    )
+    return document

@@ -1,0 +1,501 @@
+"""The supplier's desk: takeover orders received, departure notices, and the planner's status.
+
+A supplier agent keeps no register of provisions. It stores the orders it receives and answers
+``received`` at once; its planner records contact and takeover (API, CLI), each sent to the
+gemeente as a signed ``supplier-status`` through the outbox. Contact is due by the end of the
+order's ``contactBefore`` day (normenkader 2020: 5 working days); a reminder fires one working
+day before, and a passed deadline flags the order overdue and opens a task. A departure notice
+records a device leaving this supplier's contract and schedules its settlement
+(``agent.supplier.settlement``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time
+from typing import Any, Final, Literal
+
+from pydantic import AliasChoices, Field, computed_field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.api_model import ApiModel
+from agent.core.deadlines import Deadlines, cancel_deadlines, schedule_deadline
+from agent.core.hooks import Hooks
+from agent.core.tasks import open_task
+from agent.delivery.outgoing import Outgoing
+from agent.errors import MessageNotHandled, OrderStatusRefused, OrderUnknown
+from agent.metrics import AgentMetrics
+from agent.settings import AgentSettings
+from agent.storage.database import Database
+from agent.storage.tables import (
+    DeadlineRow,
+    DepartingDeviceRow,
+    InboundMessageRow,
+    SettlementRow,
+    SupplierOrderRow,
+)
+from agent.supplier.orders import DONE, stripped_order
+from agent.supplier.settlement import SETTLEMENT_DUE, Settlement, Settlements
+from agent.working_days import AMSTERDAM, WorkingDayCalendar, day_end
+from protocol.clock import Clock
+from protocol.messages import (
+    DepartureNotice,
+    DossierCancelled,
+    Message,
+    SupplierStatus,
+    TakeoverOrder,
+)
+
+__all__ = [
+    "CONTACT_OVERDUE",
+    "CONTACT_REMINDER",
+    "DepartingDevice",
+    "PlannerStatus",
+    "ReceivedOrder",
+    "SupplierDesk",
+]
+
+CONTACT_REMINDER: Final = "supplier-contact-reminder"
+CONTACT_OVERDUE: Final = "supplier-contact-overdue"
+PlannerStatus = Literal[
+    "client-contacted", "taken-over", "inspected", "replaced", "problem", "refused"
+]
+_DEVICE_DONE: Final = DONE
+# Stopped by the gemeente (dossier-cancelled, consent-withdrawn): nothing more is recorded.
+_STOPPED: Final = frozenset({"cancelled", "withdrawn"})
+_CLOSED: Final = frozenset({"refused", "taken-over"}) | _STOPPED
+_ROLES_TO_GEMEENTE: Final = ("receiving-supplier", "receiving-gemeente")
+
+
+class ReceivedOrder(ApiModel):
+    """An order as the supplier's planner sees it, with its contact deadline."""
+
+    order_id: str
+    dossier_id: str
+    gemeente_oin: str
+    status: str
+    device_states: dict[str, str]
+    contact_before: date
+    overdue: bool
+    received_at: datetime
+    updated_at: datetime
+    # The order as received: the client's name, address and contact preferences.
+    order: dict[str, Any] | None = Field(
+        default=None, validation_alias=AliasChoices("order", "body")
+    )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def deadline(self) -> datetime:
+        """The end of the contact day, Amsterdam time."""
+        return day_end(self.contact_before)
+
+
+class DepartingDevice(ApiModel):
+    """Departing supplier: a device that leaves its contract."""
+
+    dossier_id: str
+    device_id: str
+    iso_code: str
+    serial_number: str | None
+    contract_reference: str | None
+    effective_date: date
+    receiving_gemeentecode: str
+    receiving_supplier_oin: str | None
+    receiving_supplier_name: str | None
+    # leaving; cancelled or withdrawn when the gemeente stopped the move (it stays, no offer).
+    state: str
+
+
+class SupplierDesk:
+    """The supplier's side of the protocol and its planner's actions."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        *,
+        database: Database,
+        outgoing: Outgoing,
+        calendar: WorkingDayCalendar,
+        clock: Clock,
+        metrics: AgentMetrics,
+    ) -> None:
+        self._settings = settings
+        self._database = database
+        self._outgoing = outgoing
+        self._calendar = calendar
+        self._clock = clock
+        self._metrics = metrics
+        self._settlements = Settlements(settings, database=database, outgoing=outgoing)
+
+    def register(self, hooks: Hooks, deadlines: Deadlines) -> None:
+        """Add the supplier role to the core: what a supplier agent receives, and its deadlines."""
+        hooks.handle("takeover-order", self._on_order)
+        hooks.handle("departure-notice", self._on_notice)
+        hooks.handle("dossier-cancelled", self._on_stop)
+        hooks.handle("consent-withdrawn", self._on_stop)
+        self._settlements.register(hooks, deadlines)
+        deadlines.register(CONTACT_REMINDER, self._on_reminder)
+        deadlines.register(CONTACT_OVERDUE, self._on_overdue)
+
+    # --- inbound --------------------------------------------------------------------------------
+
+    async def _on_order(self, session: AsyncSession, message: Message, now: datetime) -> None:
+        order = message.body
+        assert isinstance(order, TakeoverOrder)
+        order_id = str(order.order_id)
+        if await session.get(SupplierOrderRow, order_id) is not None:
+            raise MessageNotHandled("this order was received before")
+        row = SupplierOrderRow(
+            order_id=order_id,
+            dossier_id=str(message.dossier_id),
+            gemeente_oin=message.sender.oin,
+            body=order.model_dump(mode="json", by_alias=True, exclude_none=True),
+            status="received",
+            device_states={device.device_id: "received" for device in order.devices},
+            contact_before=order.contact_before,
+            overdue=False,
+            received_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        await self._send_status(session, row, "received", now)
+        reminder_day = self._calendar.add_working_days(
+            order.contact_before, -self._settings.takeover.reminder_working_days_before
+        )
+        for kind, due in (
+            (CONTACT_REMINDER, day_end(reminder_day)),
+            (CONTACT_OVERDUE, day_end(order.contact_before)),
+        ):
+            await schedule_deadline(
+                session, kind=kind, subject=order_id, due_at=due, now=now, dossier_id=None
+            )
+
+    async def _on_notice(self, session: AsyncSession, message: Message, now: datetime) -> None:
+        notice = message.body
+        assert isinstance(notice, DepartureNotice)
+        dossier_id = str(message.dossier_id)
+        receiving = notice.receiving_supplier
+        for device in notice.devices:
+            known = await self._departing_row(session, dossier_id, device.device_id)
+            if known is not None:
+                # A later notice: the receiving supplier changed after a refusal.
+                await self._update_receiver(session, known, notice, now)
+                continue
+            session.add(
+                DepartingDeviceRow(
+                    dossier_id=dossier_id,
+                    gemeente_oin=message.sender.oin,
+                    device_id=device.device_id,
+                    iso_code=device.iso_code,
+                    serial_number=device.serial_number,
+                    contract_reference=device.contract_reference,
+                    purchase_date=device.purchase_date,
+                    purchase_price_cents=device.purchase_price_cents,
+                    effective_date=notice.effective_date,
+                    receiving_gemeentecode=notice.receiving_gemeentecode,
+                    receiving_supplier_oin=receiving.oin if receiving else None,
+                    receiving_supplier_name=receiving.name if receiving else None,
+                    received_at=now,
+                    state="leaving",
+                )
+            )
+            # "Eerst doen, daarna praten over geld": the offer goes on the effective date.
+            start = datetime.combine(notice.effective_date, time.min, tzinfo=AMSTERDAM)
+            await schedule_deadline(
+                session,
+                kind=SETTLEMENT_DUE,
+                subject=f"{dossier_id}:{device.device_id}",
+                due_at=start,
+                now=now,
+            )
+
+    @staticmethod
+    async def _departing_row(
+        session: AsyncSession, dossier_id: str, device_id: str
+    ) -> DepartingDeviceRow | None:
+        return await session.scalar(
+            select(DepartingDeviceRow).where(
+                DepartingDeviceRow.dossier_id == dossier_id,
+                DepartingDeviceRow.device_id == device_id,
+            )
+        )
+
+    async def _update_receiver(
+        self,
+        session: AsyncSession,
+        row: DepartingDeviceRow,
+        notice: DepartureNotice,
+        now: datetime,
+    ) -> None:
+        receiving = notice.receiving_supplier
+        new_oin = receiving.oin if receiving else None
+        if row.state != "leaving" or new_oin == row.receiving_supplier_oin:
+            return
+        previous = row.receiving_supplier_oin
+        row.receiving_supplier_oin = new_oin
+        row.receiving_supplier_name = receiving.name if receiving else None
+        # An offer already made to the supplier that refused is void; a new one follows.
+        offered = await session.scalars(
+            select(SettlementRow).where(
+                SettlementRow.dossier_id == row.dossier_id,
+                SettlementRow.device_id == row.device_id,
+                SettlementRow.direction == "offered",
+                SettlementRow.counterparty_oin == previous,
+            )
+        )
+        for settlement in offered:
+            settlement.state, settlement.updated_at = "superseded", now
+        start = datetime.combine(row.effective_date, time.min, tzinfo=AMSTERDAM)
+        await schedule_deadline(
+            session,
+            kind=SETTLEMENT_DUE,
+            subject=f"{row.dossier_id}:{row.device_id}",
+            due_at=max(start, now),
+            now=now,
+        )
+
+    # --- stopped by the gemeente ---------------------------------------------------------------
+
+    async def _on_stop(self, session: AsyncSession, message: Message, now: datetime) -> None:
+        """The move is void or the consent withdrawn: stop, and delete the client's data."""
+        stop = "cancelled" if isinstance(message.body, DossierCancelled) else "withdrawn"
+        dossier_id, gemeente = str(message.dossier_id), message.sender.oin
+        orders = await session.scalars(
+            select(SupplierOrderRow).where(
+                SupplierOrderRow.dossier_id == dossier_id,
+                SupplierOrderRow.gemeente_oin == gemeente,
+            )
+        )
+        stopped = [row for row in orders if await self._stop_order(session, row, stop, now)]
+        await _erase_received_orders(session, dossier_id, {row.order_id for row in stopped})
+        devices = await session.scalars(
+            select(DepartingDeviceRow).where(
+                DepartingDeviceRow.dossier_id == dossier_id,
+                DepartingDeviceRow.gemeente_oin == gemeente,
+                DepartingDeviceRow.state == "leaving",
+            )
+        )
+        staying = list(devices)
+        for device in staying:
+            device.state = stop
+            await cancel_deadlines(
+                session, subject=f"{dossier_id}:{device.device_id}", kinds=(SETTLEMENT_DUE,)
+            )
+        if stopped or staying:
+            await open_task(
+                session,
+                kind="order-stopped",
+                description=_stop_description(stop, stopped, staying),
+                now=now,
+            )
+
+    async def _stop_order(
+        self, session: AsyncSession, row: SupplierOrderRow, stop: str, now: datetime
+    ) -> bool:
+        # A device already taken over is now serviced under the gemeente's contract: kept.
+        if row.status in ("refused", "taken-over") or row.status in _STOPPED:
+            return False
+        row.status, row.updated_at = stop, now
+        row.device_states = {
+            device: state if state in _DEVICE_DONE else stop
+            for device, state in row.device_states.items()
+        }
+        row.body = stripped_order(row.body)
+        await cancel_deadlines(
+            session, subject=row.order_id, kinds=(CONTACT_REMINDER, CONTACT_OVERDUE)
+        )
+        return True
+
+    # --- planner ------------------------------------------------------------------------------
+
+    async def record_status(
+        self,
+        order_id: str,
+        status: PlannerStatus,
+        *,
+        device_id: str | None = None,
+        reason_code: str | None = None,
+        reason_text: str | None = None,
+    ) -> ReceivedOrder:
+        """Record the planner's status of an order (or one device) and tell the gemeente."""
+        self._supplier_only()
+        now = self._clock.now()
+        async with self._database.transaction() as session:
+            row = await session.get(SupplierOrderRow, order_id)
+            if row is None:
+                raise OrderUnknown(f"no order {order_id}")
+            _check_status(row, status, device_id)
+            if status in ("problem", "refused") and reason_code is None:
+                raise OrderStatusRefused(f"status {status} needs a reason code")
+            self._apply_status(row, status, device_id, now)
+            await self._send_status(session, row, status, now, device_id, reason_code, reason_text)
+            if status in _DEVICE_DONE:
+                await self._settlements.answer_waiting_offers(session, row, now)
+            return ReceivedOrder.model_validate(row)
+
+    @staticmethod
+    def _apply_status(
+        row: SupplierOrderRow, status: str, device_id: str | None, now: datetime
+    ) -> None:
+        states = dict(row.device_states)
+        if status in _DEVICE_DONE:
+            for device in [device_id] if device_id else list(states):
+                states[device] = status
+            done = all(state in _DEVICE_DONE for state in states.values())
+            row.status = "taken-over" if done else row.status
+        elif status in ("client-contacted", "refused"):
+            row.status = status
+        row.device_states, row.updated_at = states, now
+
+    async def _send_status(
+        self,
+        session: AsyncSession,
+        row: SupplierOrderRow,
+        status: str,
+        now: datetime,
+        device_id: str | None = None,
+        reason_code: str | None = None,
+        reason_text: str | None = None,
+    ) -> None:
+        body = SupplierStatus.model_validate(
+            {
+                "orderId": row.order_id,
+                "deviceId": device_id,
+                "status": status,
+                "occurredAt": now,
+                "reasonCode": reason_code,
+                "reasonText": reason_text,
+            }
+        )
+        await self._outgoing.message(
+            session,
+            dossier_id=row.dossier_id,
+            receiver_oin=row.gemeente_oin,
+            roles=_ROLES_TO_GEMEENTE,
+            body=body,
+            now=now,
+        )
+
+    def _supplier_only(self) -> None:
+        if self._settings.role != "supplier":
+            raise OrderStatusRefused("only a supplier agent records order status")
+
+    # --- deadlines ----------------------------------------------------------------------------
+
+    async def _on_reminder(
+        self, session: AsyncSession, deadline: DeadlineRow, now: datetime
+    ) -> None:
+        row = await session.get(SupplierOrderRow, deadline.subject)
+        if row is None or row.status != "received":
+            return
+        await open_task(
+            session,
+            kind="supplier-contact-due",
+            description=(
+                f"Order {row.order_id}: neem uiterlijk {row.contact_before.isoformat()} "
+                "contact op met de cliënt."
+            ),
+            now=now,
+            due_at=day_end(row.contact_before),
+        )
+
+    async def _on_overdue(
+        self, session: AsyncSession, deadline: DeadlineRow, now: datetime
+    ) -> None:
+        row = await session.get(SupplierOrderRow, deadline.subject)
+        if row is None or row.status != "received":
+            return
+        row.overdue, row.updated_at = True, now
+        self._metrics.deadline_breached("supplier-contact")
+        await open_task(
+            session,
+            kind="supplier-overdue",
+            description=(
+                f"Order {row.order_id}: de termijn voor contact met de cliënt is verlopen op "
+                f"{row.contact_before.isoformat()}."
+            ),
+            now=now,
+        )
+
+    # --- reading ------------------------------------------------------------------------------
+
+    async def orders(self, *, open_only: bool = False) -> list[ReceivedOrder]:
+        """Orders received, soonest deadline first; ``open_only``: not refused nor taken over."""
+        query = select(SupplierOrderRow).order_by(
+            SupplierOrderRow.contact_before, SupplierOrderRow.received_at
+        )
+        if open_only:
+            query = query.where(SupplierOrderRow.status.not_in(tuple(_CLOSED)))
+        async with self._database.reading() as session:
+            return [ReceivedOrder.model_validate(row) for row in await session.scalars(query)]
+
+    async def order(self, order_id: str) -> ReceivedOrder:
+        """One order received, with the client's contact details."""
+        async with self._database.reading() as session:
+            row = await session.get(SupplierOrderRow, order_id)
+        if row is None:
+            raise OrderUnknown(f"no order {order_id}")
+        return ReceivedOrder.model_validate(row)
+
+    async def departing_devices(self) -> list[DepartingDevice]:
+        """Devices leaving this supplier's contract, by effective date."""
+        query = select(DepartingDeviceRow).order_by(
+            DepartingDeviceRow.effective_date, DepartingDeviceRow.id
+        )
+        async with self._database.reading() as session:
+            return [DepartingDevice.model_validate(row) for row in await session.scalars(query)]
+
+    async def settlements(self) -> list[Settlement]:
+        """Settlements offered and received, oldest first."""
+        return await self._settlements.list()
+
+
+async def _erase_received_orders(
+    session: AsyncSession, dossier_id: str, order_ids: set[str]
+) -> None:
+    # The received bytes of a stopped order carry the client's name and address: erased; the
+    # message id and digest stay, so a repeated delivery is still recognised.
+    if not order_ids:
+        return
+    received = await session.scalars(
+        select(InboundMessageRow).where(
+            InboundMessageRow.dossier_id == dossier_id,
+            InboundMessageRow.message_type == "takeover-order",
+        )
+    )
+    for row in received:
+        if row.body and json.loads(row.body)["body"]["orderId"] in order_ids:
+            row.body = b""
+
+
+def _stop_description(
+    stop: str, orders: list[SupplierOrderRow], devices: list[DepartingDeviceRow]
+) -> str:
+    why = "de verhuizing is geannuleerd" if stop == "cancelled" else "de toestemming is ingetrokken"
+    parts = []
+    if orders:
+        ids = ", ".join(row.order_id for row in orders)
+        parts.append(
+            f"Order {ids} is gestopt: {why}. Neem geen contact op met de cliënt; "
+            "de gegevens van de cliënt zijn verwijderd."
+        )
+    if devices:
+        names = ", ".join(row.device_id for row in devices)
+        outcome = (
+            "verlaat het contract niet"
+            if stop == "cancelled"
+            else "wordt niet via Meeverhuizen overgenomen; de gemeente regelt het vervolg"
+        )
+        parts.append(f"Hulpmiddel {names} {outcome} ({why}); geen overnameprijs.")
+    return " ".join(parts)
+
+
+def _check_status(row: SupplierOrderRow, status: str, device_id: str | None) -> None:
+    if row.status in _CLOSED:
+        raise OrderStatusRefused(f"order {row.order_id} is {row.status}")
+    if status == "refused" and row.status != "received":
+        raise OrderStatusRefused("an order can only be refused before the client is contacted")
+    if device_id is not None and device_id not in row.device_states:
+        raise OrderStatusRefused(f"device {device_id} is not in order {row.order_id}")

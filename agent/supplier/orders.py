@@ -1,0 +1,504 @@
+"""The receiving gemeente's takeover orders: placed with a contracted supplier, followed to the end.
+
+For every rented (``huur``) device it takes over, the gemeente orders the supplier contracted for
+the device's ISO 9999 code on the move date (registry, preference order), one order per device,
+with ``contactBefore`` = the 5th working day after the order date (that day included,
+normenkader 2020). A refusal moves the order to the next preferred supplier (new order id); with
+no supplier left, or none contracted, a task for the gemeente - never a silent stop. When the
+move is cancelled or the consent withdrawn, every supplier told of it is told to stop.
+
+Registry look-ups are made before the inbound transaction (:meth:`OrderDesk.prepare`), so no
+network call happens while the database is locked.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any, Final
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.api_model import ApiModel
+from agent.core.deadlines import Deadlines, cancel_deadlines, schedule_deadline
+from agent.core.dossiers import Dossiers, own_role
+from agent.core.hooks import Hooks, StateChange
+from agent.core.tasks import open_task
+from agent.delivery.outgoing import Outgoing
+from agent.directory import Directory
+from agent.errors import DossierUnknown
+from agent.metrics import AgentMetrics
+from agent.settings import AgentSettings
+from agent.storage.database import Database
+from agent.storage.tables import DeadlineRow, DossierRow, OrderRow, OutboxRow
+from agent.working_days import AMSTERDAM, WorkingDayCalendar, day_end
+from protocol.messages import (
+    Device,
+    DeviceDecision,
+    DossierCancelled,
+    DossierOffer,
+    Message,
+    SupplierReference,
+    SupplierStatus,
+    TakeoverOrder,
+)
+from registry.errors import NoContract, ParticipantNotEnrolled, ParticipantUnknown, RegistryError
+
+__all__ = ["DONE", "ORDER_CONTACT_DEADLINE", "OrderDesk", "PlacedOrder", "stripped_order"]
+
+ORDER_CONTACT_DEADLINE: Final = "order-contact-overdue"
+# A device is done for the gemeente when the supplier reports one of these.
+DONE: Final = frozenset({"taken-over", "inspected", "replaced"})
+_CONTACTED: Final = frozenset({"client-contacted"}) | DONE
+_RECEIVING_SUPPLIER: Final = ("receiving-gemeente", "receiving-supplier")
+# Messages to suppliers that a cancellation or withdrawal must follow, with the receiver's role.
+_SUPPLIER_ROLES: Final = {
+    "takeover-order": "receiving-supplier",
+    "departure-notice": "departing-supplier",
+}
+# What a stopped order keeps: no name, address, contact details or representative.
+_KEPT_ORDER_FIELDS: Final = frozenset({"orderId", "moveDate", "contactBefore", "urgent"})
+Candidates = list[dict[str, str]]
+
+
+class PlacedOrder(ApiModel):
+    """An order as the receiving gemeente sees it (no personal data)."""
+
+    order_id: str
+    dossier_id: str
+    device_id: str
+    iso_code: str
+    supplier_oin: str
+    supplier_name: str
+    attempt: int
+    status: str
+    active: bool
+    contact_before: date
+    overdue: bool
+    last_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderDesk:
+    """Places and follows the receiving gemeente's takeover orders."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        *,
+        database: Database,
+        directory: Directory,
+        outgoing: Outgoing,
+        dossiers: Dossiers,
+        calendar: WorkingDayCalendar,
+        metrics: AgentMetrics,
+    ) -> None:
+        self._settings = settings
+        self._database = database
+        self._directory = directory
+        self._outgoing = outgoing
+        self._dossiers = dossiers
+        self._calendar = calendar
+        self._metrics = metrics
+        # Contracted suppliers looked up before the inbound transaction, by dossier id.
+        self._suppliers: dict[str, dict[str, Candidates | None]] = {}
+
+    def register(self, hooks: Hooks, deadlines: Deadlines) -> None:
+        """Add takeover orders to the core of a gemeente's agent."""
+        hooks.prepare(self.prepare)
+        hooks.on_decision(self.place_orders)
+        hooks.on_state(self._orders_placed, "decided")
+        hooks.handle("supplier-status", self.on_status)
+        hooks.on_state(self._withdrawn, "consent-withdrawn")
+        hooks.on_cancel(self.forward_cancellation)
+        deadlines.register(ORDER_CONTACT_DEADLINE, self._on_contact_deadline)
+
+    # --- before the transaction -----------------------------------------------------------------
+
+    async def prepare(self, message: Message) -> None:
+        """The contracted suppliers an offer's rented devices will need, outside any transaction."""
+        if not isinstance(message.body, DossierOffer):
+            return
+        offer = message.body
+        self._suppliers[str(message.dossier_id)] = {
+            device.iso_code: await self._contracted(device.iso_code, offer.client.move_date)
+            for device in offer.devices
+            if _rented(device)
+        }
+
+    async def _contracted(self, iso_code: str, on: date) -> Candidates | None:
+        """Contracted suppliers, most preferred first; None when the registry cannot answer."""
+        try:
+            suppliers = await self._directory.contracted_suppliers(
+                self._settings.gemeentecode or "", iso_code, on
+            )
+        except (NoContract, ParticipantUnknown, ParticipantNotEnrolled):
+            return []
+        except RegistryError:
+            # The decision does not wait for the registry: a person orders (task), see below.
+            return None
+        return _candidates(suppliers)
+
+    # --- placing orders -------------------------------------------------------------------------
+
+    async def place_orders(
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        offer: DossierOffer,
+        decision: DeviceDecision,
+        now: datetime,
+    ) -> DeviceDecision:
+        """Order every rented device taken over; return the decision naming the suppliers."""
+        prepared = self._suppliers.pop(dossier.id, None)
+        taken_over = {i.device_id for i in decision.decisions if i.outcome == "take-over"}
+        chosen: dict[str, SupplierReference] = {}
+        for device in offer.devices:
+            if device.device_id not in taken_over or not _rented(device):
+                continue
+            candidates = (
+                prepared.get(device.iso_code, [])
+                if prepared is not None
+                else await self._contracted(device.iso_code, offer.client.move_date)
+            )
+            if not candidates:
+                await self._no_supplier(session, dossier, device, now, candidates is None)
+                continue
+            row = await self._place(session, dossier.id, candidates, 0, _order(offer, device), now)
+            chosen[device.device_id] = SupplierReference(
+                oin=row.supplier_oin, name=row.supplier_name
+            )
+        items = [
+            item.model_copy(update={"receiving_supplier": chosen.get(item.device_id)})
+            for item in decision.decisions
+        ]
+        return decision.model_copy(update={"decisions": tuple(items)})
+
+    async def _orders_placed(self, session: AsyncSession, change: StateChange) -> None:
+        dossier = change.dossier
+        if dossier.side != "receiving":
+            return
+        placed = await session.scalar(
+            select(OrderRow.order_id).where(OrderRow.dossier_id == dossier.id).limit(1)
+        )
+        if placed is not None:
+            await self._dossiers.transition(
+                session, dossier, "orders-placed", "takeover orders queued", change.now
+            )
+
+    def contact_before(self, ordered_at: datetime) -> date:
+        """Last day (included) on which the supplier must contact the client."""
+        order_day = ordered_at.astimezone(AMSTERDAM).date()
+        return self._calendar.add_working_days(
+            order_day, self._settings.takeover.contact_working_days
+        )
+
+    async def _place(
+        self,
+        session: AsyncSession,
+        dossier_id: str,
+        candidates: Candidates,
+        attempt: int,
+        order: TakeoverOrder,
+        now: datetime,
+    ) -> OrderRow:
+        supplier = candidates[attempt]
+        # A new order id and contact date for every supplier asked.
+        order = order.model_copy(
+            update={"order_id": uuid.uuid4(), "contact_before": self.contact_before(now)}
+        )
+        device = order.devices[0]
+        row = OrderRow(
+            order_id=str(order.order_id),
+            dossier_id=dossier_id,
+            device_id=device.device_id,
+            iso_code=device.iso_code,
+            attempt=attempt,
+            supplier_oin=supplier["oin"],
+            supplier_name=supplier["name"],
+            candidates=candidates,
+            body=order.model_dump(mode="json", by_alias=True, exclude_none=True),
+            status="placed",
+            active=True,
+            contact_before=order.contact_before,
+            overdue=False,
+            last_reason=None,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        await self._outgoing.message(
+            session,
+            dossier_id=dossier_id,
+            receiver_oin=row.supplier_oin,
+            roles=_RECEIVING_SUPPLIER,
+            body=order,
+            now=now,
+        )
+        await schedule_deadline(
+            session,
+            kind=ORDER_CONTACT_DEADLINE,
+            subject=row.order_id,
+            due_at=day_end(row.contact_before),
+            now=now,
+            dossier_id=dossier_id,
+        )
+        return row
+
+    async def _no_supplier(
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        device: Device,
+        now: datetime,
+        registry_down: bool,
+    ) -> None:
+        why = (
+            "Het register was niet bereikbaar om de leverancier te kiezen"
+            if registry_down
+            else "Geen leverancier gecontracteerd op de verhuisdatum"
+        )
+        await open_task(
+            session,
+            kind="no-supplier",
+            description=(
+                f"{why} (ISO {device.iso_code}, hulpmiddel {device.device_id}). "
+                "Regel de overname zelf."
+            ),
+            now=now,
+            dossier_id=dossier.id,
+        )
+
+    # --- status from the supplier ---------------------------------------------------------------
+
+    async def on_status(self, session: AsyncSession, message: Message, now: datetime) -> None:
+        """Apply a supplier's status to its order; a refusal moves on to the next supplier."""
+        status = message.body
+        assert isinstance(status, SupplierStatus)
+        row = await session.get(OrderRow, str(status.order_id))
+        if row is None or row.supplier_oin != message.sender.oin:
+            raise DossierUnknown("no order with this id was placed with the sender")
+        dossier = await session.get(DossierRow, row.dossier_id)
+        if dossier is None:
+            raise DossierUnknown("the order's dossier is gone")
+        if not row.active and row.status in ("cancelled", "withdrawn"):
+            return  # the order was stopped; a late status changes nothing
+        row.updated_at = now
+        if status.status == "refused":
+            await self._refused(session, dossier, row, status, now)
+        elif status.status == "problem":
+            row.last_reason = status.reason_code
+            await open_task(
+                session,
+                kind="supplier-problem",
+                description=(
+                    f"Leverancier {row.supplier_name} meldt een probleem met hulpmiddel "
+                    f"{row.device_id}: {status.reason_code}."
+                ),
+                now=now,
+                dossier_id=dossier.id,
+            )
+        elif status.status in _CONTACTED or row.status == "placed":
+            row.status = status.status
+        await self._complete_when_done(session, dossier, now)
+
+    async def _refused(
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        row: OrderRow,
+        status: SupplierStatus,
+        now: datetime,
+    ) -> None:
+        row.status, row.active = "refused", False
+        row.last_reason = status.reason_code
+        following = row.attempt + 1
+        if following < len(row.candidates):
+            order = TakeoverOrder.model_validate(row.body)
+            placed = await self._place(session, dossier.id, row.candidates, following, order, now)
+            await self._tell_departing(session, dossier, placed, now)
+            return
+        await open_task(
+            session,
+            kind="supplier-refused",
+            description=(
+                f"Elke gecontracteerde leverancier weigerde de overname van hulpmiddel "
+                f"{row.device_id} (ISO {row.iso_code}); laatste reden: {status.reason_code}."
+            ),
+            now=now,
+            dossier_id=dossier.id,
+        )
+
+    async def _complete_when_done(
+        self, session: AsyncSession, dossier: DossierRow, now: datetime
+    ) -> None:
+        if dossier.state != "orders-placed":
+            return
+        waiting = await session.scalar(
+            select(func.count())
+            .select_from(OrderRow)
+            .where(
+                OrderRow.dossier_id == dossier.id,
+                OrderRow.active.is_(True),
+                OrderRow.status.not_in(tuple(DONE)),
+            )
+        )
+        if not waiting:
+            # Every order taken over, or handed to a person through a task.
+            await self._dossiers.transition(
+                session, dossier, "completed", "every order handled", now
+            )
+
+    async def _on_contact_deadline(
+        self, session: AsyncSession, deadline: DeadlineRow, now: datetime
+    ) -> None:
+        row = await session.get(OrderRow, deadline.subject)
+        if row is None or not row.active or row.status in _CONTACTED:
+            return
+        row.overdue, row.updated_at = True, now
+        self._metrics.deadline_breached("supplier-contact")
+        await open_task(
+            session,
+            kind="supplier-overdue",
+            description=(
+                f"Leverancier {row.supplier_name} heeft niet uiterlijk op "
+                f"{row.contact_before.isoformat()} gemeld contact met de cliënt te hebben gehad "
+                f"(hulpmiddel {row.device_id})."
+            ),
+            now=now,
+            dossier_id=row.dossier_id,
+        )
+
+    async def _tell_departing(
+        self, session: AsyncSession, dossier: DossierRow, placed: OrderRow, now: datetime
+    ) -> None:
+        # The decision is sent again with the new receivingSupplier for this device; the
+        # departing gemeente passes it on in a new departure notice (docs/supplier.md).
+        previous = await session.scalar(
+            select(OutboxRow)
+            .where(OutboxRow.dossier_id == dossier.id, OutboxRow.message_type == "device-decision")
+            .order_by(OutboxRow.sequence.desc())
+            .limit(1)
+        )
+        if previous is None or not previous.body or dossier.partner_oin is None:
+            return
+        document = json.loads(previous.body)
+        decision = DeviceDecision.model_validate(document["body"])
+        supplier = SupplierReference(oin=placed.supplier_oin, name=placed.supplier_name)
+        items = tuple(
+            item.model_copy(update={"receiving_supplier": supplier})
+            if item.device_id == placed.device_id
+            else item
+            for item in decision.decisions
+        )
+        await self._outgoing.message(
+            session,
+            dossier_id=dossier.id,
+            receiver_oin=dossier.partner_oin,
+            roles=("receiving-gemeente", "departing-gemeente"),
+            body=decision.model_copy(update={"decisions": items}),
+            now=now,
+            in_reply_to=document.get("inReplyTo"),
+        )
+
+    # --- cancellation and withdrawal: suppliers are told and orders stop ------------------------
+
+    async def forward_cancellation(
+        self, session: AsyncSession, dossier: DossierRow, cancelled: DossierCancelled, now: datetime
+    ) -> None:
+        """Tell every supplier that got an order or notice for the dossier that it is void."""
+        told = await session.execute(
+            select(OutboxRow.destination_oin, OutboxRow.message_type)
+            .where(
+                OutboxRow.dossier_id == dossier.id,
+                OutboxRow.kind == "message",
+                OutboxRow.message_type.in_(list(_SUPPLIER_ROLES)),
+            )
+            .distinct()
+        )
+        receivers = {oin: _SUPPLIER_ROLES[kind] for oin, kind in told if oin is not None}
+        for oin, role in sorted(receivers.items()):
+            await self._outgoing.message(
+                session,
+                dossier_id=dossier.id,
+                receiver_oin=oin,
+                roles=(own_role(dossier), role),
+                body=cancelled,
+                now=now,
+            )
+        await self._stop_orders(session, dossier.id, "cancelled", now)
+
+    async def _withdrawn(self, session: AsyncSession, change: StateChange) -> None:
+        if change.dossier.side == "receiving":
+            await self._stop_orders(session, change.dossier.id, "withdrawn", change.now, erase=True)
+
+    async def _stop_orders(
+        self,
+        session: AsyncSession,
+        dossier_id: str,
+        status: str,
+        now: datetime,
+        *,
+        erase: bool = False,
+    ) -> None:
+        """Stop the open orders of a dossier; ``erase`` also drops the client's data from each."""
+        rows = await session.scalars(select(OrderRow).where(OrderRow.dossier_id == dossier_id))
+        for row in rows:
+            if row.active and row.status not in DONE:
+                row.status, row.active, row.updated_at = status, False, now
+                await cancel_deadlines(
+                    session, subject=row.order_id, kinds=(ORDER_CONTACT_DEADLINE,)
+                )
+            if erase:
+                row.body = stripped_order(row.body)
+
+    # --- reading --------------------------------------------------------------------------------
+
+    async def list(self, *, open_only: bool = False) -> list[PlacedOrder]:
+        """Orders placed by this gemeente, oldest first; ``open_only``: active, not done."""
+        query = select(OrderRow).order_by(OrderRow.created_at, OrderRow.attempt, OrderRow.order_id)
+        if open_only:
+            query = query.where(OrderRow.active.is_(True), OrderRow.status.not_in(tuple(DONE)))
+        async with self._database.reading() as session:
+            return [PlacedOrder.model_validate(row) for row in await session.scalars(query)]
+
+
+def stripped_order(body: dict[str, Any]) -> dict[str, Any]:
+    """An order without the client's personal data: ids, dates and the devices' ids and codes."""
+    kept = {key: value for key, value in body.items() if key in _KEPT_ORDER_FIELDS}
+    kept["devices"] = [
+        {"deviceId": device["deviceId"], "isoCode": device["isoCode"]}
+        for device in body.get("devices", [])
+    ]
+    return kept
+
+
+def _order(offer: DossierOffer, device: Device) -> TakeoverOrder:
+    client = offer.client
+    # Data minimisation: name, address, contact, move date and the device only. The id and the
+    # contact date are set when the order is placed with a supplier.
+    return TakeoverOrder(
+        order_id=uuid.uuid4(),
+        client_name=client.name,
+        address=client.new_address,
+        contact_preferences=client.contact_preferences,
+        representative=client.representative,
+        move_date=client.move_date,
+        devices=(device,),
+        departing_supplier=device.supplier,
+        contact_before=client.move_date,
+        urgent=offer.urgent,
+    )
+
+
+def _rented(device: Device) -> bool:
+    # Seed 000 section 3.1.4, afspraak 2: for rented devices the contracted supplier takes over.
+    return device.ownership == "huur" and device.movable
+
+
+def _candidates(suppliers: Iterable[Any]) -> Candidates:
+    return [{"oin": s.oin, "name": s.name} for s in suppliers]

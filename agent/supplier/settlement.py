@@ -1,0 +1,355 @@
+"""Settlement between suppliers: the takeover price of a device, offered and checked.
+
+"Eerst doen, daarna praten over geld" (verhuisconvenant, docs/settlement.md): on the effective
+date of a departure notice the departing supplier offers the residual value to the receiving
+supplier named in it; the receiving supplier recomputes it with its own contract inputs once it
+has taken the device over, and accepts or disputes with a reason and a counter amount.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.api_model import ApiModel
+from agent.core.deadlines import Deadlines
+from agent.core.hooks import Hooks
+from agent.core.tasks import open_task
+from agent.delivery.outgoing import Outgoing
+from agent.errors import MessageNotHandled
+from agent.settings import AgentSettings
+from agent.storage.database import Database
+from agent.storage.tables import DeadlineRow, DepartingDeviceRow, SettlementRow, SupplierOrderRow
+from agent.supplier.orders import DONE
+from protocol.errors import UnknownSettlementMethod
+from protocol.messages import (
+    Message,
+    SettlementAccept,
+    SettlementDispute,
+    SettlementInputs,
+    SettlementOffer,
+    TakeoverOrder,
+)
+from protocol.settlement import economic_lifetime_months, residual_value_cents
+
+__all__ = ["SETTLEMENT_DUE", "Settlement", "Settlements"]
+
+SETTLEMENT_DUE: Final = "settlement-offer-due"
+_METHOD: Final = "linear-depreciation-v1"
+_DEVICE_DONE: Final = DONE
+_OFFER_ROLES: Final = ("departing-supplier", "receiving-supplier")
+_ANSWER_ROLES: Final = ("receiving-supplier", "departing-supplier")
+
+
+class Settlement(ApiModel):
+    """A takeover price offered or received, and how it stands."""
+
+    settlement_id: str
+    direction: str
+    dossier_id: str
+    device_id: str
+    counterparty_oin: str
+    method: str
+    inputs: dict[str, Any]
+    amount_cents: int
+    state: str
+    reason_code: str | None
+    reason_text: str | None
+    counter_amount_cents: int | None
+
+
+class Settlements:
+    """Offers the takeover price of departing devices and judges the offers received."""
+
+    def __init__(self, settings: AgentSettings, *, database: Database, outgoing: Outgoing) -> None:
+        self._settings = settings
+        self._database = database
+        self._outgoing = outgoing
+
+    def register(self, hooks: Hooks, deadlines: Deadlines) -> None:
+        """Add settlement messages and the offer's deadline to a supplier's agent."""
+        hooks.handle("settlement-offer", self._on_offer)
+        hooks.handle("settlement-accept", self._on_answer)
+        hooks.handle("settlement-dispute", self._on_answer)
+        deadlines.register(SETTLEMENT_DUE, self._on_settlement_due)
+
+    async def _on_settlement_due(
+        self, session: AsyncSession, deadline: DeadlineRow, now: datetime
+    ) -> None:
+        dossier_id, _, device_id = deadline.subject.partition(":")
+        device = await session.scalar(
+            select(DepartingDeviceRow).where(
+                DepartingDeviceRow.dossier_id == dossier_id,
+                DepartingDeviceRow.device_id == device_id,
+            )
+        )
+        if device is None or device.state != "leaving":
+            return
+        inputs = self._offer_inputs(device)
+        if inputs is None or device.receiving_supplier_oin is None:
+            await open_task(
+                session,
+                kind="manual-check",
+                description=(
+                    f"Hulpmiddel {device.device_id} verlaat het contract op "
+                    f"{device.effective_date.isoformat()}; ontvangende leverancier of "
+                    "aankoopgegevens onbekend: regel de overnameprijs zelf."
+                ),
+                now=now,
+            )
+            return
+        await self._offer(session, device, device.receiving_supplier_oin, inputs, now)
+
+    def _offer_inputs(self, device: DepartingDeviceRow) -> SettlementInputs | None:
+        if device.purchase_price_cents is None or device.purchase_date is None:
+            return None
+        if device.purchase_date > device.effective_date:
+            return None
+        return self._inputs(
+            device.iso_code,
+            device.purchase_price_cents,
+            device.purchase_date,
+            device.effective_date,
+            self._settings.takeover.maintenance_state,
+        )
+
+    def _inputs(
+        self,
+        iso_code: str,
+        price_cents: int,
+        purchase_date: date,
+        transfer_date: date,
+        maintenance_state: str,
+    ) -> SettlementInputs:
+        takeover = self._settings.takeover
+        return SettlementInputs.model_validate(
+            {
+                "purchasePriceCents": price_cents,
+                "purchaseDate": purchase_date,
+                "transferDate": transfer_date,
+                "economicLifetimeMonths": economic_lifetime_months(
+                    iso_code, takeover.economic_lifetime_months
+                ),
+                "floorBasisPoints": takeover.floor_basis_points,
+                "maintenanceState": maintenance_state,
+            }
+        )
+
+    async def _offer(
+        self,
+        session: AsyncSession,
+        device: DepartingDeviceRow,
+        receiver_oin: str,
+        inputs: SettlementInputs,
+        now: datetime,
+    ) -> None:
+        offer = SettlementOffer(
+            settlement_id=uuid.uuid4(),
+            device_id=device.device_id,
+            method=_METHOD,
+            inputs=inputs,
+            amount_cents=residual_value_cents(inputs, method=_METHOD),
+        )
+        session.add(_settlement_row(offer, "offered", device.dossier_id, receiver_oin, None, now))
+        await self._outgoing.message(
+            session,
+            dossier_id=device.dossier_id,
+            receiver_oin=receiver_oin,
+            roles=_OFFER_ROLES,
+            body=offer,
+            now=now,
+        )
+
+    async def _on_offer(self, session: AsyncSession, message: Message, now: datetime) -> None:
+        offer = message.body
+        assert isinstance(offer, SettlementOffer)
+        row = _settlement_row(
+            offer,
+            "received",
+            str(message.dossier_id),
+            message.sender.oin,
+            str(message.message_id),
+            now,
+        )
+        row.state = "waiting"
+        session.add(row)
+        order = await self._order_for(session, row.dossier_id, row.device_id)
+        if order is None:
+            await self._answer(
+                session, row, "other", "Wij hebben geen overnameopdracht voor dit hulpmiddel.", now
+            )
+        elif order.device_states.get(row.device_id) in _DEVICE_DONE:
+            await self._judge(session, row, order, now)
+
+    async def _order_for(
+        self, session: AsyncSession, dossier_id: str, device_id: str
+    ) -> SupplierOrderRow | None:
+        orders = await session.scalars(
+            select(SupplierOrderRow).where(
+                SupplierOrderRow.dossier_id == dossier_id, SupplierOrderRow.status != "refused"
+            )
+        )
+        return next((o for o in orders if device_id in o.device_states), None)
+
+    async def answer_waiting_offers(
+        self, session: AsyncSession, order: SupplierOrderRow, now: datetime
+    ) -> None:
+        """Judge the offers that waited for this order's devices to be taken over."""
+        waiting = await session.scalars(
+            select(SettlementRow).where(
+                SettlementRow.dossier_id == order.dossier_id, SettlementRow.state == "waiting"
+            )
+        )
+        for row in list(waiting):
+            if order.device_states.get(row.device_id) in _DEVICE_DONE:
+                await self._judge(session, row, order, now)
+
+    async def _judge(
+        self, session: AsyncSession, row: SettlementRow, order: SupplierOrderRow, now: datetime
+    ) -> None:
+        offered = SettlementInputs.model_validate(row.inputs)
+        try:
+            own = self._own_inputs(order, row.device_id, offered)
+            expected = residual_value_cents(own, method=row.method)
+        except UnknownSettlementMethod:
+            await self._answer(
+                session, row, "method-not-agreed", f"Methode {row.method} is niet afgesproken.", now
+            )
+            return
+        differences = _differences(offered, own)
+        if not differences and expected == row.amount_cents:
+            await self._answer(session, row, None, None, now)
+            return
+        reason = (
+            "Afwijkend: " + (", ".join(differences) or "bedrag") + f"; wij komen op {expected}."
+        )
+        await self._answer(session, row, "inputs-incorrect", reason, now, counter=expected)
+
+    def _own_inputs(
+        self, order: SupplierOrderRow, device_id: str, offered: SettlementInputs
+    ) -> SettlementInputs:
+        device = next(
+            d for d in TakeoverOrder.model_validate(order.body).devices if d.device_id == device_id
+        )
+        return self._inputs(
+            device.iso_code,
+            device.purchase_price_cents or offered.purchase_price_cents,
+            device.purchase_date or offered.purchase_date,
+            offered.transfer_date,
+            offered.maintenance_state,
+        )
+
+    async def _answer(
+        self,
+        session: AsyncSession,
+        row: SettlementRow,
+        reason_code: str | None,
+        reason_text: str | None,
+        now: datetime,
+        *,
+        counter: int | None = None,
+    ) -> None:
+        body: SettlementAccept | SettlementDispute
+        if reason_code is None:
+            row.state = "accepted"
+            body = SettlementAccept.model_validate(
+                {
+                    "settlementId": row.settlement_id,
+                    "deviceId": row.device_id,
+                    "amountCents": row.amount_cents,
+                }
+            )
+        else:
+            row.state, row.reason_code, row.reason_text = "disputed", reason_code, reason_text
+            row.counter_amount_cents = counter
+            body = SettlementDispute.model_validate(
+                {
+                    "settlementId": row.settlement_id,
+                    "deviceId": row.device_id,
+                    "reasonCode": reason_code,
+                    "reasonText": reason_text,
+                    "counterAmountCents": counter,
+                }
+            )
+        row.updated_at = now
+        await self._outgoing.message(
+            session,
+            dossier_id=row.dossier_id,
+            receiver_oin=row.counterparty_oin,
+            roles=_ANSWER_ROLES,
+            body=body,
+            now=now,
+            in_reply_to=row.offer_message_id,
+        )
+
+    async def _on_answer(self, session: AsyncSession, message: Message, now: datetime) -> None:
+        answer = message.body
+        assert isinstance(answer, SettlementAccept | SettlementDispute)
+        row = await session.get(SettlementRow, str(answer.settlement_id))
+        if row is None or row.direction != "offered" or row.counterparty_oin != message.sender.oin:
+            raise MessageNotHandled("no settlement with this id was offered to the sender")
+        row.updated_at = now
+        if row.state == "superseded":
+            return  # offered to a supplier that refused the order; a new offer went out
+        if isinstance(answer, SettlementAccept):
+            row.state = "accepted"
+            return
+        row.state, row.reason_code, row.reason_text = (
+            "disputed",
+            answer.reason_code,
+            answer.reason_text,
+        )
+        row.counter_amount_cents = answer.counter_amount_cents
+        await open_task(
+            session,
+            kind="settlement-disputed",
+            description=(
+                f"De overnameprijs van hulpmiddel {row.device_id} ({row.amount_cents} cent) wordt "
+                f"betwist: {answer.reason_code}; tegenbod {answer.counter_amount_cents} cent."
+            ),
+            now=now,
+        )
+
+    async def list(self) -> list[Settlement]:
+        """Settlements offered and received, oldest first."""
+        query = select(SettlementRow).order_by(
+            SettlementRow.created_at, SettlementRow.settlement_id
+        )
+        async with self._database.reading() as session:
+            return [Settlement.model_validate(row) for row in await session.scalars(query)]
+
+
+def _differences(offered: SettlementInputs, own: SettlementInputs) -> list[str]:
+    mine, theirs = own.model_dump(by_alias=True), offered.model_dump(by_alias=True)
+    return [name for name in sorted(mine) if mine[name] != theirs[name]]
+
+
+def _settlement_row(
+    offer: SettlementOffer,
+    direction: str,
+    dossier_id: str,
+    counterparty_oin: str,
+    offer_message_id: str | None,
+    now: datetime,
+) -> SettlementRow:
+    return SettlementRow(
+        settlement_id=str(offer.settlement_id),
+        direction=direction,
+        dossier_id=dossier_id,
+        device_id=offer.device_id,
+        counterparty_oin=counterparty_oin,
+        offer_message_id=offer_message_id,
+        method=offer.method,
+        inputs=offer.inputs.model_dump(mode="json", by_alias=True, exclude_none=True),
+        amount_cents=offer.amount_cents,
+        state="offered",
+        reason_code=None,
+        reason_text=None,
+        counter_amount_cents=None,
+        created_at=now,
+        updated_at=now,
+    )

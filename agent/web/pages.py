@@ -1,0 +1,423 @@
+"""The client's pages on the personal link: consent per device and kind of data, status, withdrawal.
+
+Server-rendered (Jinja2), no JavaScript, Dutch at B1 level. The link is exchanged for a
+short-lived session cookie and a 303 to a URL without the token. Forms carry a session-bound
+CSRF token.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from datetime import date, datetime
+from functools import cache
+from importlib import resources
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from agent.consent.channels import dutch_date
+from agent.consent.flow import ConsentInput
+from agent.consent.links import LINK_PATH, PageSession
+from agent.consent.page import ClientPage, DeviceLine
+from agent.errors import AgentError, DossierUnknown
+from agent.service import AgentService
+
+__all__ = [
+    "consent_answer",
+    "consent_page",
+    "open_link",
+    "router",
+    "stylesheet",
+    "withdraw",
+    "withdraw_page",
+]
+
+router = APIRouter(include_in_schema=False)
+
+
+async def _service(request: Request) -> AgentService:
+    service: AgentService = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[AgentService, Depends(_service)]
+
+_COOKIE = "meeverhuizen-sessie"
+_HOME = "/mijn-verhuizing"
+_MAX_FORM_BYTES = 16_384
+# No script at all; styles only from this agent; forms post only to this agent.
+_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+_RELATIONS = (
+    ("authorised-person", "Gemachtigde"),
+    ("mentor", "Mentor"),
+    ("guardian", "Curator"),
+    ("legal-representative", "Wettelijk vertegenwoordiger (bijvoorbeeld ouder)"),
+)
+_STATE_TEXTS = {
+    "waiting-for-consent": "Wij hebben u om toestemming gevraagd.",
+    "consent-given": "U heeft toestemming gegeven.",
+    "consent-refused": "U heeft geen toestemming gegeven.",
+    "consent-expired": "Wij hebben geen antwoord gekregen.",
+    "offer-sent": "Wij hebben uw gegevens naar de nieuwe gemeente gestuurd.",
+    "decided": "De nieuwe gemeente heeft besloten over uw hulpmiddelen.",
+    "orders-placed": "De leverancier heeft de opdracht gekregen.",
+    "completed": "De overdracht is klaar.",
+    "consent-withdrawn": "U heeft uw toestemming ingetrokken.",
+    "cancelled": "De overdracht is gestopt.",
+}
+
+
+@cache
+def _environment() -> Environment:
+    environment = Environment(
+        loader=PackageLoader("agent", "web/templates"),
+        autoescape=select_autoescape(["html"]),
+        auto_reload=False,
+    )
+    environment.filters["dutch_date"] = _dutch_date
+    return environment
+
+
+def _dutch_date(value: date | datetime) -> str:
+    return dutch_date(value.date() if isinstance(value, datetime) else value)
+
+
+def _render(
+    request: Request, template: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    service = request.app.state.service
+    context.setdefault("page", None)
+    context.setdefault("gemeente", service.settings.name.removeprefix("Gemeente "))
+    context.setdefault("phone", service.settings.consent.phone_number)
+    html = _environment().get_template(template).render(**context)
+    return HTMLResponse(html, status_code=status_code, headers=_page_headers())
+
+
+def _page_headers() -> dict[str, str]:
+    return {
+        "Content-Security-Policy": _CSP,
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+    }
+
+
+def _message(request: Request, status_code: int, title: str, *paragraphs: str) -> HTMLResponse:
+    return _render(request, "message.html", status_code, title=title, paragraphs=paragraphs)
+
+
+def _link_not_valid(request: Request) -> HTMLResponse:
+    # One answer for every unknown, expired or revoked link: it tells nothing about the token.
+    return _message(
+        request,
+        404,
+        "Deze link werkt niet",
+        "Deze link is niet juist, verlopen of ingetrokken.",
+        "Heeft u een nieuwe link nodig? Bel dan uw gemeente.",
+    )
+
+
+@router.get(LINK_PATH + "{token}", response_class=HTMLResponse)
+async def open_link(token: str, request: Request, service: ServiceDep) -> Response:
+    """Exchange the personal link for a page session and go on without the token."""
+    address = request.client.host if request.client is not None else "unknown"
+    if not service.consent.links.allow_attempt(address):
+        answer = _message(
+            request,
+            429,
+            "Even wachten",
+            "Er zijn te veel pogingen gedaan. Probeer het over een minuut opnieuw.",
+        )
+        answer.headers["Retry-After"] = "60"
+        return answer
+    session = await service.consent.links.redeem(token)
+    if session is None:
+        return _link_not_valid(request)
+    redirect = RedirectResponse(_HOME, status_code=303, headers=_page_headers())
+    redirect.set_cookie(
+        _COOKIE,
+        session.cookie_value,
+        max_age=service.settings.consent.session_minutes * 60,
+        path=_HOME,
+        httponly=True,
+        samesite="strict",
+        secure=_https(request, service.settings.public_base_url),
+    )
+    return redirect
+
+
+def _https(request: Request, public_base_url: str) -> bool:
+    return request.url.scheme == "https" or public_base_url.startswith("https://")
+
+
+async def _page_session(request: Request, service: ServiceDep) -> PageSession | None:
+    cookie = request.cookies.get(_COOKIE)
+    if not cookie:
+        return None
+    return await service.consent.links.session(cookie)
+
+
+SessionDep = Annotated[PageSession | None, Depends(_page_session)]
+
+
+def _no_session(request: Request) -> HTMLResponse:
+    return _message(
+        request,
+        401,
+        "Open de link opnieuw",
+        "Uw sessie is verlopen of u heeft de pagina niet via uw persoonlijke link geopend.",
+        "Open de link uit uw brief, e-mail of sms opnieuw.",
+    )
+
+
+@router.get(_HOME, response_class=HTMLResponse)
+async def consent_page(request: Request, service: ServiceDep, session: SessionDep) -> Response:
+    """The consent form while an answer is awaited; afterwards the status page."""
+    if session is None:
+        return _no_session(request)
+    page = await service.consent.page(session.dossier_id)
+    if page.state == "waiting-for-consent":
+        return _consent_form(request, page, session, {}, [])
+    return _status(request, page)
+
+
+def _consent_form(
+    request: Request,
+    page: ClientPage,
+    session: PageSession,
+    form: Mapping[str, str],
+    errors: list[tuple[str, str]],
+) -> HTMLResponse:
+    return _render(
+        request,
+        "consent.html",
+        400 if errors else 200,
+        title="Uw hulpmiddelen verhuizen mee",
+        page=page,
+        csrf=session.csrf_token,
+        form=form,
+        errors=errors,
+        error_fields={field for field, _ in errors},
+        relations=_RELATIONS,
+        phone=page.gemeente_phone,
+    )
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = await request.body()
+    if len(body) > _MAX_FORM_BYTES:
+        return {}
+    parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return {key: values[0] for key, values in parsed.items() if values}
+
+
+def _csrf_ok(session: PageSession, form: Mapping[str, str]) -> bool:
+    return hmac.compare_digest(session.csrf_token, form.get("csrf", ""))
+
+
+def _forbidden(request: Request) -> HTMLResponse:
+    return _message(
+        request,
+        403,
+        "Dit formulier is verlopen",
+        "Ga terug naar de pagina en probeer het opnieuw.",
+    )
+
+
+@router.post(_HOME + "/toestemming", response_class=HTMLResponse)
+async def consent_answer(request: Request, service: ServiceDep, session: SessionDep) -> Response:
+    """The client's answer: per device yes or no, optional kinds of data, who answers."""
+    if session is None:
+        return _no_session(request)
+    form = await _form(request)
+    if not _csrf_ok(session, form):
+        return _forbidden(request)
+    page = await service.consent.page(session.dossier_id)
+    if page.state != "waiting-for-consent":
+        return RedirectResponse(_HOME, status_code=303, headers=_page_headers())
+    answer, errors = _answer(page, form, service.clock.now())
+    if answer is None:
+        return _consent_form(request, page, session, form, errors)
+    try:
+        await service.record_consent(session.dossier_id, answer)
+    except AgentError:
+        return _message(
+            request,
+            503,
+            "Dit lukt nu niet",
+            "Uw antwoord is niet opgeslagen. Probeer het later opnieuw of bel uw gemeente.",
+        )
+    return RedirectResponse(_HOME, status_code=303, headers=_page_headers())
+
+
+def _answer(
+    page: ClientPage, form: Mapping[str, str], now: datetime
+) -> tuple[ConsentInput | None, list[tuple[str, str]]]:
+    refused = form.get("besluit") == "nee"
+    errors: list[tuple[str, str]] = []
+    chosen: list[str] = []
+    for device in page.devices:
+        if not device.movable:
+            continue
+        value = form.get(f"apparaat-{device.device_id}")
+        if value == "ja":
+            chosen.append(device.device_id)
+        elif value != "nee" and not refused:
+            errors.append(
+                (f"apparaat-{device.device_id}", f"Kies of uw {device.name.lower()} mee mag.")
+            )
+    if not refused and not errors and not chosen:
+        first = next(d for d in page.devices if d.movable)
+        errors.append(
+            (
+                f"apparaat-{first.device_id}",
+                "Kies bij minstens één hulpmiddel ja. Wilt u niets laten meeverhuizen? "
+                "Kies dan 'Ik wil dit niet'.",
+            )
+        )
+    representative = form.get("wie") == "representative"
+    name = form.get("vertegenwoordiger-naam", "").strip()[:200]
+    relation = form.get("vertegenwoordiger-relatie", "")
+    if representative and not name:
+        errors.append(("vertegenwoordiger-naam", "Vul uw naam in."))
+    if representative and relation not in dict(_RELATIONS):
+        errors.append(("vertegenwoordiger-relatie", "Kies wat u van de cliënt bent."))
+    if errors:
+        return None, errors
+    kinds = ["identity", "address", "devices"]
+    if form.get("indicatie") == "ja" and page.has_indicatie:
+        kinds.append("indicatie")
+    if form.get("functioneel") == "ja" and page.has_functional_information:
+        kinds.append("functional-information")
+    document = {
+        "outcome": "refused" if refused else "given",
+        "dataKinds": [] if refused else kinds,
+        "deviceIds": [] if refused else chosen,
+        "channel": "online",
+        "givenBy": "representative" if representative else "client",
+        "givenAt": now.isoformat(),
+        **(
+            {"representativeName": name, "representativeRelation": relation}
+            if representative
+            else {}
+        ),
+    }
+    return ConsentInput.model_validate(document), []
+
+
+def _status(request: Request, page: ClientPage) -> HTMLResponse:
+    return _render(
+        request,
+        "status.html",
+        title="Uw verhuizing",
+        page=page,
+        lines=_status_lines(page),
+        device_text=_device_text,
+        state_texts=_STATE_TEXTS,
+        can_withdraw=page.state
+        in {"consent-given", "offer-sent", "decided", "orders-placed", "completed"},
+        phone=page.gemeente_phone,
+    )
+
+
+def _status_lines(page: ClientPage) -> list[str]:
+    if page.state == "consent-refused":
+        return [
+            "U heeft gekozen: uw hulpmiddelen gaan niet mee. Wij sturen geen gegevens.",
+            f"Heeft u in uw nieuwe woonplaats een hulpmiddel nodig? Meld u dan bij de gemeente "
+            f"{page.receiving_gemeente} (Wmo-loket). Dat kan vanaf uw verhuisdatum.",
+        ]
+    if page.state == "consent-withdrawn":
+        return [
+            "U heeft uw toestemming ingetrokken. Wij hebben de gemeente "
+            f"{page.receiving_gemeente} en de leverancier gevraagd te stoppen en uw gegevens "
+            "te wissen.",
+            f"Heeft u een hulpmiddel nodig? Meld u dan bij de gemeente {page.receiving_gemeente}.",
+        ]
+    if page.state == "consent-expired":
+        return [
+            "Wij hebben geen antwoord van u gekregen. Wij hebben niets gestuurd.",
+            "Wilt u toch dat uw hulpmiddelen meeverhuizen? Bel dan uw gemeente.",
+        ]
+    lines = []
+    for device in page.devices:
+        if device.outcome == "take-over" and page.supplier_contact_before is not None:
+            lines.append(
+                f"Uw {device.name.lower()} gaat mee. De leverancier van de gemeente "
+                f"{page.receiving_gemeente} neemt uiterlijk op "
+                f"{_dutch_date(page.supplier_contact_before)} contact met u op."
+            )
+    if not lines:
+        lines.append(
+            f"Wij hebben uw antwoord. De gemeente {page.receiving_gemeente} besluit nu over uw "
+            "hulpmiddelen. U hoort dit van ons."
+        )
+    return lines
+
+
+def _device_text(device: DeviceLine) -> str:
+    name = device.name
+    if not device.movable:
+        return f"{name}: kan niet mee verhuizen (vast aan het huis)."
+    if device.outcome == "take-over":
+        return f"{name}: gaat mee."
+    if device.outcome == "exception":
+        extra = f" {device.alternative}" if device.alternative else ""
+        return f"{name}: gaat niet mee. {device.reason_text or ''}{extra}".strip()
+    if device.consented:
+        return f"{name}: u heeft ja gezegd. De nieuwe gemeente besluit nog."
+    return f"{name}: gaat niet mee."
+
+
+@router.get(_HOME + "/intrekken", response_class=HTMLResponse)
+async def withdraw_page(request: Request, service: ServiceDep, session: SessionDep) -> Response:
+    """Ask the client to confirm the withdrawal."""
+    if session is None:
+        return _no_session(request)
+    page = await service.consent.page(session.dossier_id)
+    return _render(
+        request,
+        "withdraw.html",
+        title="Toestemming intrekken",
+        page=page,
+        csrf=session.csrf_token,
+        phone=page.gemeente_phone,
+    )
+
+
+@router.post(_HOME + "/intrekken", response_class=HTMLResponse)
+async def withdraw(request: Request, service: ServiceDep, session: SessionDep) -> Response:
+    """Withdraw the consent: every organisation that received data is told to stop."""
+    if session is None:
+        return _no_session(request)
+    if not _csrf_ok(session, await _form(request)):
+        return _forbidden(request)
+    try:
+        await service.consent.withdraw(session.dossier_id)
+    except (AgentError, DossierUnknown):
+        return _message(
+            request, 409, "Dit lukt niet", "Er is geen toestemming die u kunt intrekken."
+        )
+    service.wake()
+    return RedirectResponse(_HOME, status_code=303, headers=_page_headers())
+
+
+@cache
+def _stylesheet() -> bytes:
+    return resources.files("agent.web").joinpath("static/consent.css").read_bytes()
+
+
+@router.get(_HOME + "/stijl.css")
+async def stylesheet() -> Response:
+    """The pages' style sheet."""
+    return Response(
+        _stylesheet(),
+        media_type="text/css",
+        headers={"Cache-Control": "public, max-age=3600", "Content-Security-Policy": _CSP},
+    )

@@ -1,0 +1,9 @@
+"""Server plumbing shared by the registry and the agents (their only shared, non-protocol code).
+
+``api_rules`` builds FastAPI applications that follow the NL GOV API Design Rules (problem+json,
+``API-Version``, security headers, body limits); ``migrations`` runs a service's Alembic
+migrations (upgrade on start, offline SQL, drift checks); ``tls`` makes the server and client TLS
+settings, including mutual TLS.
+"""
+
+__all__: list[str] = []
