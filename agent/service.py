@@ -19,6 +19,7 @@ from agent.brp.handling import BrpEvents
 from agent.brp.requests import DossierRequests
 from agent.consent.channels import DeliveryChannel, configured_channels
 from agent.consent.flow import ConsentFlow, ConsentInput
+from agent.core.context import AgentContext
 from agent.core.deadlines import Deadlines
 from agent.core.departing import Departing
 from agent.core.dossiers import Dossiers
@@ -95,7 +96,6 @@ class AgentService:
             max_body_bytes=settings.max_body_bytes,
             clock_skew=settings.clock_skew,
         )
-        outgoing = Outgoing(oin=settings.oin, policy=policy, webhook_url=settings.webhook_url)
         self.outbox = Outbox(
             database=database,
             directory=directory,
@@ -111,99 +111,50 @@ class AgentService:
         self.tasks = Tasks(database=database, clock=clock)
         self.deadlines = Deadlines(database=database, clock=clock)
         self.provisions = Register(database=database, clock=clock)
-        log = ProcessingLog.of(settings)
-        calendar = WorkingDayCalendar(bevrijdingsdag=settings.takeover.bevrijdingsdag)
-        self.dossiers = Dossiers(
-            settings, database=database, clock=clock, outgoing=outgoing, hooks=self.hooks
-        )
-        self.inbound = Inbound(
-            settings,
+        agent = AgentContext(
+            settings=settings,
             database=database,
             clock=clock,
             directory=directory,
+            outgoing=Outgoing(oin=settings.oin, policy=policy, webhook_url=settings.webhook_url),
             hooks=self.hooks,
-            verification=verification,
+            log=ProcessingLog.of(settings),
             metrics=self.metrics,
-            committed=self.wake,
+            calendar=WorkingDayCalendar(bevrijdingsdag=settings.takeover.bevrijdingsdag),
         )
-        self.departing = Departing(
-            settings,
-            database=database,
-            clock=clock,
-            directory=directory,
-            outgoing=outgoing,
-            dossiers=self.dossiers,
-            hooks=self.hooks,
-            log=log,
-        )
+        self._agent = agent
+        self.dossiers = Dossiers(agent)
+        self.inbound = Inbound(agent, verification=verification, committed=self.wake)
+        self.departing = Departing(agent, dossiers=self.dossiers)
+        if channels is None:
+            channels = configured_channels(settings.consent)
         self.consent = ConsentFlow(
-            settings,
-            database=database,
-            clock=clock,
-            dossiers=self.dossiers,
-            departing=self.departing,
-            outgoing=outgoing,
-            log=log,
-            metrics=self.metrics,
-            channels=configured_channels(settings.consent) if channels is None else channels,
-            calendar=calendar,
+            agent, dossiers=self.dossiers, departing=self.departing, channels=channels
         )
-        self.orders = OrderDesk(
-            settings,
-            database=database,
-            directory=directory,
-            outgoing=outgoing,
-            dossiers=self.dossiers,
-            calendar=calendar,
-            metrics=self.metrics,
-        )
-        self.supplier = SupplierDesk(
-            settings,
-            database=database,
-            outgoing=outgoing,
-            calendar=calendar,
-            clock=clock,
-            metrics=self.metrics,
-        )
-        self.brp = BrpEvents(
-            settings,
-            database=database,
-            clock=clock,
-            directory=directory,
-            dossiers=self.dossiers,
-            outgoing=outgoing,
-            committed=self.wake,
-        )
+        self.orders = OrderDesk(agent, dossiers=self.dossiers)
+        self.supplier = SupplierDesk(agent)
+        self.brp = BrpEvents(agent, dossiers=self.dossiers, committed=self.wake)
         if settings.role == "gemeente":
-            self._compose_gemeente(settings, outgoing=outgoing, log=log)
+            self._compose_gemeente()
         else:
             self.supplier.register(self.hooks, self.deadlines)
         self.hooks.every(settings.takeover.deadline_interval_seconds, "deadlines", self._deadlines)
 
-    def _compose_gemeente(
-        self, settings: AgentSettings, *, outgoing: Outgoing, log: ProcessingLog
-    ) -> None:
-        hooks = self.hooks
-        receiving = Receiving(
-            settings, outgoing=outgoing, dossiers=self.dossiers, hooks=hooks, log=log
-        )
+    def _compose_gemeente(self) -> None:
+        hooks, agent, dossiers = self.hooks, self._agent, self.dossiers
+        receiving = Receiving(agent, dossiers=dossiers)
         hooks.handle("dossier-offer", receiving.on_offer)
         hooks.on_delivered(receiving.on_delivered)
         hooks.handle("device-decision", self.departing.on_decision)
-        hooks.handle("dossier-cancelled", self.dossiers.on_cancelled)
+        hooks.handle("dossier-cancelled", dossiers.on_cancelled)
         self.consent.register(hooks)
         self.orders.register(hooks, self.deadlines)
-        DepartureNotices(
-            database=self.database,
-            directory=self.directory,
-            outgoing=outgoing,
-            dossiers=self.dossiers,
-        ).register(hooks)
-        DossierRequests(settings, dossiers=self.dossiers).register(hooks)
-        if settings.brp_feed_url is not None:
-            self.feed_reader(settings.brp_feed_url, http=self.http).register(
-                hooks, seconds=settings.brp_feed_interval_seconds
-            )
+        DepartureNotices(agent, dossiers=dossiers).register(hooks)
+        DossierRequests(agent, dossiers=dossiers).register(hooks)
+        url = agent.settings.brp_feed_url
+        if url is not None:
+            seconds = agent.settings.brp_feed_interval_seconds
+            self.feed_reader(url, http=self.http).register(hooks, seconds=seconds)
 
     def feed_reader(self, url: str, *, http: httpx.AsyncClient) -> FeedReader:
         """A reader of the BRP feed at ``url`` that hands its events to this agent."""

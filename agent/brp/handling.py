@@ -20,16 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.brp.events import KEPT_SUBJECTS, CloudEvent, PersonData
+from agent.core.context import AgentContext
 from agent.core.dossiers import RECEIVING_ROLES, Dossiers
 from agent.core.states import DEPARTING_TRANSITIONS, RECEIVING_TRANSITIONS
 from agent.core.tasks import open_task
 from agent.core.views import DossierStart
-from agent.delivery.outgoing import Outgoing
-from agent.directory import Directory
 from agent.errors import AgentError, DirectoryUnavailable
 from agent.register.store import forget_loaded_clients
-from agent.settings import AgentSettings
-from agent.storage.database import Database
 from agent.storage.tables import (
     BrpEventCountRow,
     BrpEventRow,
@@ -38,7 +35,6 @@ from agent.storage.tables import (
     DossierRow,
     FeedCursorRow,
 )
-from protocol.clock import Clock
 from protocol.messages import Address, CancelReason, DossierRequest
 from registry.errors import ParticipantNotEnrolled, ParticipantUnknown, RegistryError
 
@@ -79,22 +75,10 @@ class BrpEvents:
     """Stores and handles BRP events for one agent (push endpoint and feed reader call this)."""
 
     def __init__(
-        self,
-        settings: AgentSettings,
-        *,
-        database: Database,
-        clock: Clock,
-        directory: Directory,
-        dossiers: Dossiers,
-        outgoing: Outgoing,
-        committed: Callable[[], None],
+        self, agent: AgentContext, *, dossiers: Dossiers, committed: Callable[[], None]
     ) -> None:
-        self._settings = settings
-        self._database = database
-        self._clock = clock
-        self._directory = directory
+        self._agent = agent
         self._dossiers = dossiers
-        self._outgoing = outgoing
         self._committed = committed
 
     async def receive(
@@ -121,8 +105,8 @@ class BrpEvents:
         cursor: tuple[str, str] | None,
     ) -> HandlingReport:
         report = HandlingReport(received=len(events))
-        now = self._clock.now()
-        async with self._database.transaction() as session:
+        now = self._agent.clock.now()
+        async with self._agent.database.transaction() as session:
             fresh = await _new_events(session, events)
             report.duplicates = len(events) - len(fresh)
             batch = await self._load(session, fresh, departing_oins)
@@ -145,7 +129,7 @@ class BrpEvents:
 
     async def _departing_oins(self, events: Iterable[CloudEvent]) -> dict[str, str | None]:
         """OINs of departing gemeenten to ask for a dossier (looked up before the transaction)."""
-        if not self._settings.brp_dossier_requests:
+        if not self._agent.settings.brp_dossier_requests:
             return {}
         codes = {
             previous for event in events if (previous := self._moved_in_from(event)) is not None
@@ -153,7 +137,7 @@ class BrpEvents:
         found: dict[str, str | None] = {}
         for code in sorted(codes):
             try:
-                entry = await self._directory.gemeente(code, message_type="dossier-request")
+                entry = await self._agent.directory.gemeente(code, message_type="dossier-request")
                 found[code] = entry.oin
             except (ParticipantUnknown, ParticipantNotEnrolled):
                 found[code] = None
@@ -166,7 +150,7 @@ class BrpEvents:
         if event.kind not in ("buitengemeentelijk", "immigratie") or data is None:
             return None
         new, previous = data.gemeente_van_inschrijving, data.vorige_gemeente_van_inschrijving
-        ours = self._settings.gemeentecode
+        ours = self._agent.settings.gemeentecode
         if new is None or previous is None or new.code != ours or previous.code == ours:
             return None
         return previous.code
@@ -241,7 +225,7 @@ class BrpEvents:
         now: datetime,
     ) -> _Outcome:
         previous = data.vorige_gemeente_van_inschrijving
-        if previous is not None and previous.code != self._settings.gemeentecode:
+        if previous is not None and previous.code != self._agent.settings.gemeentecode:
             return _IRRELEVANT
         address = _address(data)
         move_date = None if data.verblijfplaats is None else data.verblijfplaats.start
@@ -252,7 +236,7 @@ class BrpEvents:
             )
             await open_task(session, kind="manual-check", description=description, now=now)
             return _Outcome("task-opened", keep=True)
-        if address.gemeentecode == self._settings.gemeentecode:
+        if address.gemeentecode == self._agent.settings.gemeentecode:
             return _IRRELEVANT
         open_dossiers = batch.open_dossiers.setdefault(data.burgerservicenummer, [])
         if any(d.side == "departing" for d in open_dossiers):
@@ -268,7 +252,7 @@ class BrpEvents:
     async def _update_address(
         self, session: AsyncSession, event: CloudEvent, data: PersonData
     ) -> _Outcome:
-        address = _address(data, default_gemeentecode=self._settings.gemeentecode)
+        address = _address(data, default_gemeentecode=self._agent.settings.gemeentecode)
         if address is None:
             return _Outcome("address-incomplete")
         client = await session.scalar(
@@ -347,7 +331,7 @@ class BrpEvents:
         )
         # No dossier of our own yet: the request's id is its dossier id until the offer comes.
         request_id = str(uuid.uuid4())
-        await self._outgoing.message(
+        await self._agent.outgoing.message(
             session,
             dossier_id=request_id,
             receiver_oin=oin,

@@ -13,11 +13,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agent.core.context import AgentContext
 from agent.core.dossiers import Dossiers
 from agent.core.hooks import Hooks
 from agent.core.views import DossierStart
 from agent.errors import MessageNotHandled
-from agent.settings import AgentSettings
 from agent.storage.tables import ClientRow, DeviceRow, DossierRow
 from protocol.messages import DossierRequest, Message
 
@@ -27,8 +27,8 @@ __all__ = ["DossierRequests"]
 class DossierRequests:
     """Departing side: takes dossier-requests of receiving gemeenten."""
 
-    def __init__(self, settings: AgentSettings, *, dossiers: Dossiers) -> None:
-        self._settings = settings
+    def __init__(self, agent: AgentContext, *, dossiers: Dossiers) -> None:
+        self._agent = agent
         self._dossiers = dossiers
 
     def register(self, hooks: Hooks) -> None:
@@ -38,7 +38,7 @@ class DossierRequests:
         """Start a dossier for the move the asking gemeente saw, unless one is open already."""
         request = message.body
         assert isinstance(request, DossierRequest)
-        if request.previous_gemeentecode != self._settings.gemeentecode:
+        if request.previous_gemeentecode != self._agent.settings.gemeentecode:
             raise MessageNotHandled("the client did not live in this gemeente")
         if request.new_address is None:
             raise MessageNotHandled("a dossier-request needs newAddress to build the offer")

@@ -22,23 +22,17 @@ from agent.consent.links import ConsentLinks, revoke_links
 from agent.consent.notices import Notices
 from agent.consent.page import ClientPage, client_page
 from agent.consent.withdrawal import Withdrawal
+from agent.core.context import AgentContext
 from agent.core.departing import Departing
 from agent.core.dossiers import Dossiers
 from agent.core.hooks import Hooks, StateChange
 from agent.core.offer import REQUIRED_KINDS
-from agent.core.processing_log import ProcessingLog
 from agent.core.states import check_transition
 from agent.core.tasks import open_task
 from agent.core.views import DossierView
-from agent.delivery.outgoing import Outgoing
 from agent.errors import ConsentMissing, DossierUnknown
-from agent.metrics import AgentMetrics
 from agent.register.store import load_client
-from agent.settings import AgentSettings
-from agent.storage.database import Database
 from agent.storage.tables import ConsentLinkRow, ConsentRow, DossierRow
-from agent.working_days import WorkingDayCalendar
-from protocol.clock import Clock
 from protocol.messages import DataKind, RepresentativeKind
 
 __all__ = ["ConsentFlow", "ConsentInput", "ConsentJobReport", "LinkIssue", "LinkRevocation"]
@@ -110,39 +104,22 @@ class ConsentFlow:
 
     def __init__(
         self,
-        settings: AgentSettings,
+        agent: AgentContext,
         *,
-        database: Database,
-        clock: Clock,
         dossiers: Dossiers,
         departing: Departing,
-        outgoing: Outgoing,
-        log: ProcessingLog,
-        metrics: AgentMetrics,
         channels: Sequence[DeliveryChannel],
-        calendar: WorkingDayCalendar,
     ) -> None:
-        self._settings = settings
-        self._consent = settings.consent
-        self._database = database
-        self._clock = clock
+        self._agent = agent
+        self._consent = agent.settings.consent
         self._dossiers = dossiers
         self._departing = departing
-        self._metrics = metrics
-        self._calendar = calendar
-        self.log = log
-        self.links = ConsentLinks(database=database, clock=clock, settings=settings.consent)
-        self.notices = Notices(
-            settings, database=database, clock=clock, log=log, channels=channels, calendar=calendar
+        self.log = agent.log
+        self.links = ConsentLinks(
+            database=agent.database, clock=agent.clock, settings=self._consent
         )
-        self.withdrawal = Withdrawal(
-            settings,
-            database=database,
-            clock=clock,
-            dossiers=dossiers,
-            outgoing=outgoing,
-            log=log,
-        )
+        self.notices = Notices(agent, channels=channels)
+        self.withdrawal = Withdrawal(agent, dossiers=dossiers)
 
     @property
     def channels(self) -> list[DeliveryChannel]:
@@ -177,9 +154,9 @@ class ConsentFlow:
         # Consent is the departing side's to count; the receiver records a withdrawal too.
         if change.dossier.side != "departing":
             return
-        self._metrics.consent_outcome(_OUTCOMES[change.target])
+        self._agent.metrics.consent_outcome(_OUTCOMES[change.target])
         if change.target == "consent-expired":
-            self._metrics.deadline_breached("consent-answer")
+            self._agent.metrics.deadline_breached("consent-answer")
 
     async def deliver_pending(self) -> None:
         """Send the links of dossiers whose start has committed."""
@@ -195,8 +172,8 @@ class ConsentFlow:
                 raise ConsentMissing(f"consent must cover {', '.join(missing) or 'a device'}")
             # The registry is asked before the transaction: no network call holds a lock.
             receiver_oin = await self._departing.receiving_oin(dossier_id)
-        now = self._clock.now()
-        async with self._database.transaction() as session:
+        now = self._agent.clock.now()
+        async with self._agent.database.transaction() as session:
             dossier = await self._dossiers.locked(session, dossier_id, "departing")
             target = "consent-given" if consent.outcome == "given" else "consent-refused"
             check_transition("departing", dossier.state, target)
@@ -229,8 +206,8 @@ class ConsentFlow:
 
     async def page(self, dossier_id: str) -> ClientPage:
         """What the client's page shows; the view itself is written to the processing log."""
-        now = self._clock.now()
-        async with self._database.transaction() as session:
+        now = self._agent.clock.now()
+        async with self._agent.database.transaction() as session:
             dossier, client_bsn = await _departing_dossier(session, dossier_id)
             client = await load_client(session, client_bsn)
             if client is None:
@@ -243,9 +220,7 @@ class ConsentFlow:
                 now=now,
                 dossier_id=dossier.id,
             )
-            return await client_page(
-                session, dossier, client, settings=self._settings, calendar=self._calendar
-            )
+            return await client_page(session, dossier, client, self._agent)
 
     async def withdraw(self, dossier_id: str, *, cause: str = "withdrawn by the client") -> None:
         """Withdraw the consent: a signed consent-withdrawn to every organisation that got data."""
@@ -255,8 +230,8 @@ class ConsentFlow:
 
     async def revoke(self, dossier_id: str) -> LinkRevocation:
         """Revoke every personal link of a dossier and end its page sessions."""
-        now = self._clock.now()
-        async with self._database.transaction() as session:
+        now = self._agent.clock.now()
+        async with self._agent.database.transaction() as session:
             dossier, client_bsn = await _departing_dossier(session, dossier_id)
             revoked = await revoke_links(session, dossier_id=dossier.id, now=now)
             await self.log.record(
@@ -271,8 +246,8 @@ class ConsentFlow:
 
     async def issue_new_link(self, dossier_id: str) -> LinkIssue:
         """A new link in place of every earlier one, delivered by the configured channels."""
-        now = self._clock.now()
-        async with self._database.transaction() as session:
+        now = self._agent.clock.now()
+        async with self._agent.database.transaction() as session:
             dossier, client_bsn = await _departing_dossier(session, dossier_id)
             client = await load_client(session, client_bsn)
             if client is None:
@@ -297,8 +272,8 @@ class ConsentFlow:
 
     async def run_due(self) -> ConsentJobReport:
         """Reminders, tasks and expiry for dossiers still waiting for an answer (periodic job)."""
-        now = self._clock.now()
-        async with self._database.reading() as session:
+        now = self._agent.clock.now()
+        async with self._agent.database.reading() as session:
             waiting = list(
                 await session.scalars(
                     select(DossierRow.id).where(
@@ -308,7 +283,7 @@ class ConsentFlow:
             )
         report = ConsentJobReport()
         for dossier_id in waiting:
-            async with self._database.transaction() as session:
+            async with self._agent.database.transaction() as session:
                 done = await self._handle_waiting(session, dossier_id, now)
             report = ConsentJobReport(
                 report.reminders + done.reminders,
@@ -324,7 +299,7 @@ class ConsentFlow:
         dossier = await session.get(DossierRow, dossier_id)
         if dossier is None or dossier.state != "waiting-for-consent":
             return ConsentJobReport()
-        elapsed = self._calendar.working_days_between(dossier.created_at.date(), now.date())
+        elapsed = self._agent.calendar.working_days_between(dossier.created_at.date(), now.date())
         if elapsed >= self._consent.expire_after_working_days:
             await self._dossiers.transition(
                 session, dossier, "consent-expired", "no answer in time", now

@@ -17,15 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.consent.channels import DeliveryChannel, LinkNotice, NoticeKind, channels_for
 from agent.consent.links import LINK_PATH, issue_link
 from agent.consent.page import answer_before, gemeente_name, person_name
-from agent.core.processing_log import ProcessingLog
+from agent.core.context import AgentContext
 from agent.core.tasks import open_task
 from agent.errors import DeliveryFailed
 from agent.register.models import RegisterClient
-from agent.settings import AgentSettings
-from agent.storage.database import Database
 from agent.storage.tables import DossierRow
-from agent.working_days import WorkingDayCalendar
-from protocol.clock import Clock
 
 __all__ = ["Notices"]
 
@@ -38,27 +34,14 @@ _PREFERRED = ("email", "sms", "letter")
 class Notices:
     """Makes personal links with their notices, and sends the notices by the right channel."""
 
-    def __init__(
-        self,
-        settings: AgentSettings,
-        *,
-        database: Database,
-        clock: Clock,
-        log: ProcessingLog,
-        channels: Sequence[DeliveryChannel],
-        calendar: WorkingDayCalendar,
-    ) -> None:
-        self._settings = settings
-        self._database = database
-        self._clock = clock
-        self._log = log
+    def __init__(self, agent: AgentContext, *, channels: Sequence[DeliveryChannel]) -> None:
+        self._agent = agent
         self.channels = list(channels)
-        self._calendar = calendar
         # Notices with the time they were made: kept until their dossier's start is committed.
         self._pending: list[tuple[datetime, LinkNotice]] = []
 
     def link_url(self, token: str) -> str:
-        return self._settings.public_base_url.rstrip("/") + LINK_PATH + token
+        return self._agent.settings.public_base_url.rstrip("/") + LINK_PATH + token
 
     async def issue(
         self,
@@ -74,10 +57,10 @@ class Notices:
             session,
             dossier_id=dossier.id,
             now=now,
-            valid_for=timedelta(days=self._settings.consent.link_valid_days),
+            valid_for=timedelta(days=self._agent.settings.consent.link_valid_days),
             purpose=kind,
         )
-        await self._log.record(
+        await self._agent.log.record(
             session,
             activity_id="consent-link-issued",
             operation="create",
@@ -100,13 +83,13 @@ class Notices:
                     f"{address.street} {address.house_number}{address.house_letter or ''}",
                     f"{address.postal_code} {address.city}",
                 ),
-                departing_gemeente=gemeente_name(self._settings.gemeentecode),
+                departing_gemeente=gemeente_name(self._agent.settings.gemeentecode),
                 receiving_gemeente=gemeente_name(dossier.partner_gemeentecode),
                 device_names=tuple(d.description for d in client.devices if d.movable),
-                answer_before=answer_before(dossier.created_at, self._settings, self._calendar),
+                answer_before=answer_before(dossier.created_at, self._agent),
                 email_address=contact.email_address,
                 phone_number=contact.phone_number,
-                gemeente_phone=self._settings.consent.phone_number,
+                gemeente_phone=self._agent.settings.consent.phone_number,
             )
             for name, address, contact in people
         ]
@@ -125,7 +108,7 @@ class Notices:
         pending, self._pending = self._pending, []
         if not pending:
             return
-        async with self._database.reading() as session:
+        async with self._agent.database.reading() as session:
             committed = set(
                 await session.scalars(
                     select(DossierRow.id).where(
@@ -133,7 +116,7 @@ class Notices:
                     )
                 )
             )
-        now = self._clock.now()
+        now = self._agent.clock.now()
         self._pending.extend(
             (made, notice)
             for made, notice in pending
@@ -152,13 +135,13 @@ class Notices:
             if channel is not None:
                 used.append(channel)
                 continue
-            async with self._database.transaction() as session:
+            async with self._agent.database.transaction() as session:
                 await open_task(
                     session,
                     kind="manual-check",
                     description="De persoonlijke link kon niet worden verstuurd. "
                     "Neem contact op met de cliënt.",
-                    now=self._clock.now(),
+                    now=self._agent.clock.now(),
                     dossier_id=notice.dossier_id,
                 )
         return used

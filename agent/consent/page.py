@@ -11,10 +11,9 @@ from importlib import resources
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agent.core.context import AgentContext
 from agent.register.models import RegisterClient
-from agent.settings import AgentSettings
 from agent.storage.tables import ConsentRow, DossierRow, ProvisionRow, TransitionRow
-from agent.working_days import WorkingDayCalendar
 from protocol.messages import Device, PersonName
 
 __all__ = [
@@ -96,14 +95,10 @@ async def latest_consent(session: AsyncSession, dossier_id: str) -> ConsentRow |
 
 
 async def client_page(
-    session: AsyncSession,
-    dossier: DossierRow,
-    client: RegisterClient,
-    *,
-    settings: AgentSettings,
-    calendar: WorkingDayCalendar,
+    session: AsyncSession, dossier: DossierRow, client: RegisterClient, agent: AgentContext
 ) -> ClientPage:
     """The page of a departing dossier, as this session reads it."""
+    settings, calendar = agent.settings, agent.calendar
     consent = await latest_consent(session, dossier.id)
     decisions = {
         row.device_id: row
@@ -127,7 +122,7 @@ async def client_page(
         departing_gemeente=gemeente_name(settings.gemeentecode),
         receiving_gemeente=gemeente_name(dossier.partner_gemeentecode),
         move_date=dossier.move_date,
-        answer_before=answer_before(dossier.created_at, settings, calendar),
+        answer_before=answer_before(dossier.created_at, agent),
         devices=tuple(
             _device_line(device, decisions.get(device.device_id), consented)
             for device in client.devices
@@ -148,9 +143,10 @@ async def client_page(
     )
 
 
-def answer_before(started: datetime, settings: AgentSettings, calendar: WorkingDayCalendar) -> date:
+def answer_before(started: datetime, agent: AgentContext) -> date:
     """The last day of the client's answer: the request expires after it."""
-    return calendar.add_working_days(started.date(), settings.consent.expire_after_working_days)
+    days = agent.settings.consent.expire_after_working_days
+    return agent.calendar.add_working_days(started.date(), days)
 
 
 def _device_line(device: Device, decision: ProvisionRow | None, consented: set[str]) -> DeviceLine:

@@ -15,15 +15,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.consent.page import latest_consent
+from agent.core.context import AgentContext
 from agent.core.dossiers import Dossiers, own_role
-from agent.core.processing_log import ProcessingLog
 from agent.core.states import WITHDRAWABLE_STATES
-from agent.delivery.outgoing import Outgoing
 from agent.errors import DossierUnknown, IllegalTransition
-from agent.settings import AgentSettings
-from agent.storage.database import Database
 from agent.storage.tables import DossierRow, InboundMessageRow, OutboxRow, ProvisionRow
-from protocol.clock import Clock
 from protocol.messages import ConsentWithdrawn, Message
 
 __all__ = ["PERSONAL_DATA_MESSAGES", "Withdrawal"]
@@ -39,27 +35,14 @@ PERSONAL_DATA_MESSAGES: Final = {
 class Withdrawal:
     """Withdrawing consent on the departing side, and taking a withdrawal on the receiving side."""
 
-    def __init__(
-        self,
-        settings: AgentSettings,
-        *,
-        database: Database,
-        clock: Clock,
-        dossiers: Dossiers,
-        outgoing: Outgoing,
-        log: ProcessingLog,
-    ) -> None:
-        self._settings = settings
-        self._database = database
-        self._clock = clock
+    def __init__(self, agent: AgentContext, *, dossiers: Dossiers) -> None:
+        self._agent = agent
         self._dossiers = dossiers
-        self._outgoing = outgoing
-        self._log = log
 
     async def withdraw(self, dossier_id: str, *, cause: str) -> None:
         """Withdraw the consent: a signed consent-withdrawn to every organisation that got data."""
-        now = self._clock.now()
-        async with self._database.transaction() as session:
+        now = self._agent.clock.now()
+        async with self._agent.database.transaction() as session:
             dossier = await session.get(DossierRow, dossier_id)
             if dossier is None or dossier.side != "departing":
                 raise DossierUnknown("no such dossier")
@@ -71,7 +54,7 @@ class Withdrawal:
             consent.withdrawn_at = now
             await self._tell_recipients(session, dossier, consent.consent_id, now)
             await self._dossiers.transition(session, dossier, "consent-withdrawn", cause, now)
-            await self._log.record(
+            await self._agent.log.record(
                 session,
                 activity_id="consent-withdrawn",
                 operation="update",
@@ -87,7 +70,7 @@ class Withdrawal:
         dossier = await self._dossiers.shared_with_sender(session, message)
         if dossier.state == "consent-withdrawn":
             return
-        await self._log.record(
+        await self._agent.log.record(
             session,
             activity_id="consent-withdrawal-received",
             operation="delete",
@@ -117,13 +100,13 @@ class Withdrawal:
         recipients = {
             oin: PERSONAL_DATA_MESSAGES[message_type]
             for oin, message_type in rows
-            if oin is not None and oin != self._settings.oin
+            if oin is not None and oin != self._agent.settings.oin
         }
         body = ConsentWithdrawn(
             consent_id=uuid.UUID(consent_id), withdrawn_at=now, entire_consent=True
         )
         for oin, role in sorted(recipients.items()):
-            await self._outgoing.message(
+            await self._agent.outgoing.message(
                 session,
                 dossier_id=dossier.id,
                 receiver_oin=oin,

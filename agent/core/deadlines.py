@@ -2,8 +2,8 @@
 
 A deadline is a row, written in the same transaction as the fact that causes it, so a restart
 keeps every deadline; the job (``run_due``) fires each due row once, in its own transaction, and
-a handler that fails leaves the row pending for the next pass. Passed deadlines are escalated,
-never dropped (DOMAIN.md, Deadlines).
+a handler that fails leaves the row pending for the next pass. A passed deadline is escalated to
+a person, never dropped.
 """
 
 from __future__ import annotations

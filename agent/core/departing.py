@@ -8,13 +8,10 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agent.core.context import AgentContext
 from agent.core.dossiers import DEPARTING_ROLES, Dossiers
-from agent.core.hooks import Hooks
 from agent.core.offer import build_offer
-from agent.core.processing_log import ProcessingLog
 from agent.core.states import check_transition
-from agent.delivery.outgoing import Outgoing
-from agent.directory import Directory
 from agent.errors import (
     DirectoryUnavailable,
     DossierUnknown,
@@ -24,10 +21,7 @@ from agent.errors import (
     ReceiverNotConnected,
 )
 from agent.register.store import load_client
-from agent.settings import AgentSettings
-from agent.storage.database import Database
 from agent.storage.tables import ConsentRow, DossierRow, ProvisionRow
-from protocol.clock import Clock
 from protocol.messages import DeviceDecision, Message
 from registry.errors import ParticipantNotEnrolled, ParticipantUnknown, RegistryError
 
@@ -43,36 +37,19 @@ _STOPPED: Final = frozenset({"cancelled", "consent-withdrawn", "failed"})
 class Departing:
     """The departing gemeente's part of a handover after the client's answer."""
 
-    def __init__(
-        self,
-        settings: AgentSettings,
-        *,
-        database: Database,
-        clock: Clock,
-        directory: Directory,
-        outgoing: Outgoing,
-        dossiers: Dossiers,
-        hooks: Hooks,
-        log: ProcessingLog,
-    ) -> None:
-        self._settings = settings
-        self._database = database
-        self._clock = clock
-        self._directory = directory
-        self._outgoing = outgoing
+    def __init__(self, agent: AgentContext, *, dossiers: Dossiers) -> None:
+        self._agent = agent
         self._dossiers = dossiers
-        self._hooks = hooks
-        self._log = log
 
     async def receiving_oin(self, dossier_id: str) -> str:
         """The OIN of the agent of the gemeente the client moves to (a registry look-up)."""
-        async with self._database.reading() as session:
+        async with self._agent.database.reading() as session:
             dossier = await session.get(DossierRow, dossier_id)
         if dossier is None or dossier.side != "departing":
             raise DossierUnknown(f"no departing dossier {dossier_id}")
         gemeentecode = dossier.partner_gemeentecode or ""
         try:
-            entry = await self._directory.gemeente(gemeentecode, message_type="dossier-offer")
+            entry = await self._agent.directory.gemeente(gemeentecode, message_type="dossier-offer")
         except (ParticipantUnknown, ParticipantNotEnrolled) as exc:
             raise ReceiverNotConnected(exc.detail) from exc
         except RegistryError as exc:
@@ -83,8 +60,8 @@ class Departing:
 
     async def send_offer(self, dossier_id: str) -> None:
         """Send the offer of a dossier in ``consent-given`` (refused without a consent record)."""
-        now = self._clock.now()
-        async with self._database.transaction() as session:
+        now = self._agent.clock.now()
+        async with self._agent.database.transaction() as session:
             dossier = await self._dossiers.locked(session, dossier_id, "departing")
             await self.send_offer_in(session, dossier, now)
 
@@ -115,10 +92,10 @@ class Departing:
             consent=consent,
             new_address=dossier.new_address,
             move_date=dossier.move_date,
-            departing_gemeentecode=self._settings.gemeentecode or "",
+            departing_gemeentecode=self._agent.settings.gemeentecode or "",
         )
         await self._dossiers.transition(session, dossier, "offer-sent", "dossier-offer queued", now)
-        await self._outgoing.message(
+        await self._agent.outgoing.message(
             session,
             dossier_id=dossier.id,
             receiver_oin=dossier.partner_oin,
@@ -126,7 +103,7 @@ class Departing:
             body=offer,
             now=now,
         )
-        await self._log.record(
+        await self._agent.log.record(
             session,
             activity_id="dossier-offer-sent",
             operation="send",
@@ -187,5 +164,5 @@ class Departing:
             raise MessageNotHandled(
                 "a later device-decision may only change the receiving supplier"
             )
-        for hook in self._hooks.decision_update_hooks:
+        for hook in self._agent.hooks.decision_update_hooks:
             await hook(session, message, now)

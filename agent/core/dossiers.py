@@ -15,18 +15,15 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.core.hooks import Hooks, StateChange
+from agent.core.context import AgentContext
+from agent.core.hooks import StateChange
 from agent.core.states import Side, check_transition, initial_state
 from agent.core.tasks import open_task
 from agent.core.views import DecisionView, DossierStart, DossierSummary, DossierView, TransitionView
 from agent.delivery.cloudevents import STATE_CHANGED, state_changed_event
-from agent.delivery.outgoing import Outgoing
 from agent.errors import DossierUnknown, NothingToMove, ProvisionUnknown
 from agent.register.store import load_client
-from agent.settings import AgentSettings
-from agent.storage.database import Database
 from agent.storage.tables import DossierRow, OutboxRow, ProvisionRow, TransitionRow
-from protocol.clock import Clock
 from protocol.logs import log_event
 from protocol.messages import CancelReason, DossierCancelled, Message
 
@@ -46,27 +43,15 @@ def own_role(dossier: DossierRow) -> str:
 class Dossiers:
     """Starts, changes, cancels and shows dossiers."""
 
-    def __init__(
-        self,
-        settings: AgentSettings,
-        *,
-        database: Database,
-        clock: Clock,
-        outgoing: Outgoing,
-        hooks: Hooks,
-    ) -> None:
-        self._settings = settings
-        self._database = database
-        self._clock = clock
-        self._outgoing = outgoing
-        self._hooks = hooks
+    def __init__(self, agent: AgentContext) -> None:
+        self._agent = agent
 
     # --- starting -------------------------------------------------------------------------------
 
     async def start(self, start: DossierStart, *, cause: str) -> DossierView:
         """Start a handover for a client in the register; it waits for the client's consent."""
-        now = self._clock.now()
-        async with self._database.transaction() as session:
+        now = self._agent.clock.now()
+        async with self._agent.database.transaction() as session:
             dossier = await self.start_in(session, start, cause=cause, now=now)
             return await self.view_in(session, dossier.id)
 
@@ -79,7 +64,7 @@ class Dossiers:
             raise ProvisionUnknown("this client is not in the register of current provisions")
         if not any(device.movable for device in client.devices):
             raise NothingToMove("the client has no movable device")
-        if start.new_address.gemeentecode == self._settings.gemeentecode:
+        if start.new_address.gemeentecode == self._agent.settings.gemeentecode:
             raise NothingToMove("the new address is in this gemeente")
         dossier = DossierRow(
             id=str(uuid.uuid4()),
@@ -122,7 +107,7 @@ class Dossiers:
         dossier.state, dossier.updated_at = target, now
         await self._record(session, dossier, previous, cause, now)
         change = StateChange(dossier, previous, target, cause, now, message)
-        await self._hooks.entered(session, change)
+        await self._agent.hooks.entered(session, change)
 
     async def _record(
         self,
@@ -147,14 +132,14 @@ class Dossiers:
             to_state=target,
         )
         event_id = uuid.uuid4()
-        await self._outgoing.event(
+        await self._agent.outgoing.event(
             session,
             event_id=event_id,
             dossier_id=dossier.id,
             event_type=STATE_CHANGED,
             body=state_changed_event(
                 event_id=event_id,
-                oin=self._settings.oin,
+                oin=self._agent.settings.oin,
                 dossier_id=dossier.id,
                 side=dossier.side,
                 from_state=previous,
@@ -179,7 +164,7 @@ class Dossiers:
         """Cancel a dossier in the caller's transaction; a partner that got a message is told."""
         await self.transition(session, dossier, "cancelled", cause, now)
         cancelled = DossierCancelled(reason=reason)
-        for hook in self._hooks.cancel_hooks:
+        for hook in self._agent.hooks.cancel_hooks:
             await hook(session, dossier, cancelled, now)
         told = await session.scalar(
             select(OutboxRow.message_id)
@@ -190,7 +175,7 @@ class Dossiers:
         if told is None or dossier.partner_oin is None:
             return
         roles = DEPARTING_ROLES if dossier.side == "departing" else RECEIVING_ROLES
-        await self._outgoing.message(
+        await self._agent.outgoing.message(
             session,
             dossier_id=dossier.id,
             receiver_oin=dossier.partner_oin,
@@ -219,7 +204,7 @@ class Dossiers:
         else:
             cause = f"dossier-cancelled {message.message_id} received"
             await self.transition(session, dossier, "cancelled", cause, now, message=message)
-        for hook in self._hooks.cancel_hooks:
+        for hook in self._agent.hooks.cancel_hooks:
             await hook(session, dossier, cancelled, now)
 
     # --- finding --------------------------------------------------------------------------------
@@ -245,12 +230,12 @@ class Dossiers:
         query = select(DossierRow).order_by(DossierRow.created_at.desc(), DossierRow.id)
         if state is not None:
             query = query.where(DossierRow.state == state)
-        async with self._database.reading() as session:
+        async with self._agent.database.reading() as session:
             return [DossierSummary.model_validate(row) for row in await session.scalars(query)]
 
     async def view(self, dossier_id: str) -> DossierView:
         """One dossier with its timeline and decisions."""
-        async with self._database.reading() as session:
+        async with self._agent.database.reading() as session:
             return await self.view_in(session, dossier_id)
 
     async def view_in(self, session: AsyncSession, dossier_id: str) -> DossierView:

@@ -15,16 +15,11 @@ from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
-from agent.core.hooks import Hooks
+from agent.core.context import AgentContext
 from agent.delivery.outbox import body_digest
-from agent.directory import Directory
 from agent.errors import DirectoryUnavailable, MessageConflict, SenderUnknown
-from agent.metrics import AgentMetrics
-from agent.settings import AgentSettings
-from agent.storage.database import Database
 from agent.storage.tables import InboundMessageRow
 from protocol import canonicalize
-from protocol.clock import Clock
 from protocol.logs import log_event
 from protocol.messages import Message, Receipt, message_to_json
 from protocol.signing import (
@@ -48,36 +43,26 @@ class Inbound:
 
     def __init__(
         self,
-        settings: AgentSettings,
+        agent: AgentContext,
         *,
-        database: Database,
-        clock: Clock,
-        directory: Directory,
-        hooks: Hooks,
         verification: VerificationPolicy,
-        metrics: AgentMetrics,
         committed: Callable[[], None],
     ) -> None:
-        self._settings = settings
-        self._database = database
-        self._clock = clock
-        self._directory = directory
-        self._hooks = hooks
+        self._agent = agent
         self._verification = verification
-        self._metrics = metrics
         self._committed = committed
-        self._jwk = settings.private_jwk()
+        self._jwk = agent.settings.private_jwk()
 
     async def receive(self, body: bytes, headers: Iterable[tuple[str, str]]) -> SignedBody:
         """Verify, store and apply one inbound message; return the signed receipt to answer."""
         header_list = list(headers)
         unverified = read_signed_message(body, header_list, policy=self._verification)
         keys = await self._sender_keys(unverified.sender_oin)
-        now = self._clock.now()
+        now = self._agent.clock.now()
         message = verify_message(unverified, keys, policy=self._verification, now=now)
         digest = body_digest(body)
         signature = next(v for k, v in header_list if k.lower() == _SIGNATURE_HEADER)
-        for prepare in self._hooks.preparations:  # registry look-ups before the transaction
+        for prepare in self._agent.hooks.preparations:  # registry look-ups before the transaction
             await prepare(message)
         try:
             receipt = await self._store_and_apply(message, body, signature, digest, now)
@@ -91,7 +76,7 @@ class Inbound:
 
     async def _sender_keys(self, oin: str) -> tuple[VerificationKey, ...]:
         try:
-            return await self._directory.verification_keys(oin)
+            return await self._agent.directory.verification_keys(oin)
         except (ParticipantUnknown, ParticipantNotEnrolled) as exc:
             raise SenderUnknown("the sender is not a registered participant") from exc
         except RegistryError as exc:
@@ -100,7 +85,7 @@ class Inbound:
     async def _store_and_apply(
         self, message: Message, body: bytes, signature: str, digest: str, now: datetime
     ) -> bytes:
-        async with self._database.transaction() as session:
+        async with self._agent.database.transaction() as session:
             stored = await session.get(InboundMessageRow, str(message.message_id))
             if stored is not None:
                 return _same_or_conflict(stored, digest)
@@ -119,8 +104,8 @@ class Inbound:
                 )
             )
             await session.flush()  # a concurrent copy of this message fails here, not later
-            await self._hooks.apply(session, message, now)
-        self._metrics.message_received(message.message_type)
+            await self._agent.hooks.apply(session, message, now)
+        self._agent.metrics.message_received(message.message_type)
         log_event(
             _log,
             "message_received",
@@ -132,7 +117,7 @@ class Inbound:
         return receipt
 
     async def _stored_receipt(self, message_id: str, digest: str) -> bytes | None:
-        async with self._database.reading() as session:
+        async with self._agent.database.reading() as session:
             stored = await session.get(InboundMessageRow, message_id)
         return None if stored is None else _same_or_conflict(stored, digest)
 
@@ -142,7 +127,7 @@ class Inbound:
                 "messageId": uuid.uuid4(),
                 "dossierId": message.dossier_id,
                 "messageType": "receipt",
-                "sender": {"oin": self._settings.oin, "role": message.receiver.role},
+                "sender": {"oin": self._agent.settings.oin, "role": message.receiver.role},
                 "receiver": {"oin": message.sender.oin, "role": message.sender.role},
                 "createdAt": now,
                 "inReplyTo": message.message_id,

@@ -11,15 +11,12 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agent.core.context import AgentContext
 from agent.core.dossiers import RECEIVING_ROLES, Dossiers
-from agent.core.hooks import Hooks
 from agent.core.policy import continued_provision_end, decide_devices
-from agent.core.processing_log import ProcessingLog
 from agent.core.states import initial_state
 from agent.delivery.outbox import DeliveredMessage
-from agent.delivery.outgoing import Outgoing
 from agent.errors import IllegalTransition, MessageNotHandled
-from agent.settings import AgentSettings
 from agent.storage.tables import DossierRow, ProvisionRow
 from protocol.messages import DeviceDecision, DossierOffer, Message
 
@@ -29,26 +26,15 @@ __all__ = ["Receiving"]
 class Receiving:
     """The receiving gemeente's part of a handover."""
 
-    def __init__(
-        self,
-        settings: AgentSettings,
-        *,
-        outgoing: Outgoing,
-        dossiers: Dossiers,
-        hooks: Hooks,
-        log: ProcessingLog,
-    ) -> None:
-        self._settings = settings
-        self._outgoing = outgoing
+    def __init__(self, agent: AgentContext, *, dossiers: Dossiers) -> None:
+        self._agent = agent
         self._dossiers = dossiers
-        self._hooks = hooks
-        self._log = log
 
     async def on_offer(self, session: AsyncSession, message: Message, now: datetime) -> None:
         """Inbound dossier-offer: store the dossier, decide per device, answer the decision."""
         offer = message.body
         assert isinstance(offer, DossierOffer)
-        if offer.client.new_address.gemeentecode != self._settings.gemeentecode:
+        if offer.client.new_address.gemeentecode != self._agent.settings.gemeentecode:
             raise MessageNotHandled("the new address is not in this gemeente")
         dossier_id = str(message.dossier_id)
         if await session.get(DossierRow, dossier_id) is not None:
@@ -66,7 +52,7 @@ class Receiving:
         )
         cause = f"dossier-offer {message.message_id} received"
         await self._dossiers.create(session, dossier, cause=cause, now=now)
-        await self._log.record(
+        await self._agent.log.record(
             session,
             activity_id="dossier-offer-received",
             operation="receive",
@@ -75,9 +61,9 @@ class Receiving:
             dossier_id=dossier_id,
         )
         decision = self._decide(session, dossier, offer)
-        for hook in self._hooks.decision_hooks:
+        for hook in self._agent.hooks.decision_hooks:
             decision = await hook(session, dossier, offer, decision, now)
-        await self._outgoing.message(
+        await self._agent.outgoing.message(
             session,
             dossier_id=dossier_id,
             receiver_oin=message.sender.oin,
@@ -92,7 +78,7 @@ class Receiving:
     def _decide(
         self, session: AsyncSession, dossier: DossierRow, offer: DossierOffer
     ) -> DeviceDecision:
-        items = decide_devices(offer.devices, self._settings.device_exceptions)
+        items = decide_devices(offer.devices, self._agent.settings.device_exceptions)
         end = continued_provision_end(offer.indicatie)
         iso_codes = {device.device_id: device.iso_code for device in offer.devices}
         for item in items:

@@ -1,7 +1,7 @@
 """Work for people: tasks for a consulent or the gemeente when the process cannot go on by itself.
 
-DOMAIN.md: a passed deadline or a party that cannot be reached is escalated to a person, never
-dropped silently. Tasks name the dossier and a stable kind; they never hold a BSN.
+A passed deadline or a party that cannot be reached is escalated to a person, never dropped
+silently. Tasks name the dossier and a stable kind; they never hold a BSN.
 """
 
 from __future__ import annotations

@@ -20,14 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.api_model import ApiModel
+from agent.core.context import AgentContext
 from agent.core.deadlines import Deadlines, cancel_deadlines, schedule_deadline
 from agent.core.hooks import Hooks
 from agent.core.tasks import open_task
-from agent.delivery.outgoing import Outgoing
 from agent.errors import MessageNotHandled, OrderStatusRefused, OrderUnknown
-from agent.metrics import AgentMetrics
-from agent.settings import AgentSettings
-from agent.storage.database import Database
 from agent.storage.tables import (
     DeadlineRow,
     DepartingDeviceRow,
@@ -37,8 +34,7 @@ from agent.storage.tables import (
 )
 from agent.supplier.orders import DONE, stripped_order
 from agent.supplier.settlement import SETTLEMENT_DUE, Settlement, Settlements
-from agent.working_days import AMSTERDAM, WorkingDayCalendar, day_end
-from protocol.clock import Clock
+from agent.working_days import AMSTERDAM, day_end
 from protocol.messages import (
     DepartureNotice,
     DossierCancelled,
@@ -111,23 +107,9 @@ class DepartingDevice(ApiModel):
 class SupplierDesk:
     """The supplier's side of the protocol and its planner's actions."""
 
-    def __init__(
-        self,
-        settings: AgentSettings,
-        *,
-        database: Database,
-        outgoing: Outgoing,
-        calendar: WorkingDayCalendar,
-        clock: Clock,
-        metrics: AgentMetrics,
-    ) -> None:
-        self._settings = settings
-        self._database = database
-        self._outgoing = outgoing
-        self._calendar = calendar
-        self._clock = clock
-        self._metrics = metrics
-        self._settlements = Settlements(settings, database=database, outgoing=outgoing)
+    def __init__(self, agent: AgentContext) -> None:
+        self._agent = agent
+        self._settlements = Settlements(agent)
 
     def register(self, hooks: Hooks, deadlines: Deadlines) -> None:
         """Add the supplier role to the core: what a supplier agent receives, and its deadlines."""
@@ -161,8 +143,8 @@ class SupplierDesk:
         )
         session.add(row)
         await self._send_status(session, row, "received", now)
-        reminder_day = self._calendar.add_working_days(
-            order.contact_before, -self._settings.takeover.reminder_working_days_before
+        reminder_day = self._agent.calendar.add_working_days(
+            order.contact_before, -self._agent.settings.takeover.reminder_working_days_before
         )
         for kind, due in (
             (CONTACT_REMINDER, day_end(reminder_day)),
@@ -321,8 +303,8 @@ class SupplierDesk:
     ) -> ReceivedOrder:
         """Record the planner's status of an order (or one device) and tell the gemeente."""
         self._supplier_only()
-        now = self._clock.now()
-        async with self._database.transaction() as session:
+        now = self._agent.clock.now()
+        async with self._agent.database.transaction() as session:
             row = await session.get(SupplierOrderRow, order_id)
             if row is None:
                 raise OrderUnknown(f"no order {order_id}")
@@ -369,7 +351,7 @@ class SupplierDesk:
                 "reasonText": reason_text,
             }
         )
-        await self._outgoing.message(
+        await self._agent.outgoing.message(
             session,
             dossier_id=row.dossier_id,
             receiver_oin=row.gemeente_oin,
@@ -379,7 +361,7 @@ class SupplierDesk:
         )
 
     def _supplier_only(self) -> None:
-        if self._settings.role != "supplier":
+        if self._agent.settings.role != "supplier":
             raise OrderStatusRefused("only a supplier agent records order status")
 
     # --- deadlines ----------------------------------------------------------------------------
@@ -408,7 +390,7 @@ class SupplierDesk:
         if row is None or row.status != "received":
             return
         row.overdue, row.updated_at = True, now
-        self._metrics.deadline_breached("supplier-contact")
+        self._agent.metrics.deadline_breached("supplier-contact")
         await open_task(
             session,
             kind="supplier-overdue",
@@ -428,12 +410,12 @@ class SupplierDesk:
         )
         if open_only:
             query = query.where(SupplierOrderRow.status.not_in(tuple(_CLOSED)))
-        async with self._database.reading() as session:
+        async with self._agent.database.reading() as session:
             return [ReceivedOrder.model_validate(row) for row in await session.scalars(query)]
 
     async def order(self, order_id: str) -> ReceivedOrder:
         """One order received, with the client's contact details."""
-        async with self._database.reading() as session:
+        async with self._agent.database.reading() as session:
             row = await session.get(SupplierOrderRow, order_id)
         if row is None:
             raise OrderUnknown(f"no order {order_id}")
@@ -444,7 +426,7 @@ class SupplierDesk:
         query = select(DepartingDeviceRow).order_by(
             DepartingDeviceRow.effective_date, DepartingDeviceRow.id
         )
-        async with self._database.reading() as session:
+        async with self._agent.database.reading() as session:
             return [DepartingDevice.model_validate(row) for row in await session.scalars(query)]
 
     async def settlements(self) -> list[Settlement]:

@@ -17,14 +17,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agent.core.context import AgentContext
 from agent.core.dossiers import Dossiers
 from agent.core.hooks import Hooks, StateChange
 from agent.core.tasks import open_task
 from agent.delivery.outbox import DeliveredMessage
-from agent.delivery.outgoing import Outgoing
-from agent.directory import Directory
 from agent.register.store import load_client
-from agent.storage.database import Database
 from agent.storage.tables import ClientRow, DeviceRow, DossierRow, OutboxRow
 from protocol.messages import DepartureNotice, Device, DeviceDecision, Message, SupplierReference
 from registry.errors import (
@@ -43,17 +41,8 @@ _Member = tuple[Device, SupplierReference | None]
 class DepartureNotices:
     """Sends and follows the departing gemeente's departure notices."""
 
-    def __init__(
-        self,
-        *,
-        database: Database,
-        directory: Directory,
-        outgoing: Outgoing,
-        dossiers: Dossiers,
-    ) -> None:
-        self._database = database
-        self._directory = directory
-        self._outgoing = outgoing
+    def __init__(self, agent: AgentContext, *, dossiers: Dossiers) -> None:
+        self._agent = agent
         self._dossiers = dossiers
         # Per decision message: which current suppliers take departure notices (registry).
         self._connected: dict[str, dict[str, bool]] = {}
@@ -69,7 +58,7 @@ class DepartureNotices:
         """Before a decision's transaction: ask the registry which suppliers take notices."""
         if not isinstance(message.body, DeviceDecision):
             return
-        async with self._database.reading() as session:
+        async with self._agent.database.reading() as session:
             found = await session.scalars(
                 select(DeviceRow.details)
                 .join(ClientRow, ClientRow.id == DeviceRow.client_id)
@@ -84,7 +73,7 @@ class DepartureNotices:
 
     async def _accepts_notices(self, oin: str) -> bool:
         try:
-            entry = await self._directory.participant(oin, message_type="departure-notice")
+            entry = await self._agent.directory.participant(oin, message_type="departure-notice")
         except (ParticipantUnknown, ParticipantNotEnrolled, MessageTypeNotSupported):
             return False
         except RegistryError:
@@ -149,7 +138,7 @@ class DepartureNotices:
             if not connected.get(oin, False):
                 await _supplier_not_connected(session, dossier, members, now)
                 continue
-            await self._outgoing.message(
+            await self._agent.outgoing.message(
                 session,
                 dossier_id=dossier.id,
                 receiver_oin=oin,

@@ -23,18 +23,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.api_model import ApiModel
+from agent.core.context import AgentContext
 from agent.core.deadlines import Deadlines, cancel_deadlines, schedule_deadline
 from agent.core.dossiers import Dossiers, own_role
 from agent.core.hooks import Hooks, StateChange
 from agent.core.tasks import open_task
-from agent.delivery.outgoing import Outgoing
-from agent.directory import Directory
 from agent.errors import DossierUnknown
-from agent.metrics import AgentMetrics
-from agent.settings import AgentSettings
-from agent.storage.database import Database
 from agent.storage.tables import DeadlineRow, DossierRow, OrderRow, OutboxRow
-from agent.working_days import AMSTERDAM, WorkingDayCalendar, day_end
+from agent.working_days import AMSTERDAM, day_end
 from protocol.messages import (
     Device,
     DeviceDecision,
@@ -86,24 +82,9 @@ class PlacedOrder(ApiModel):
 class OrderDesk:
     """Places and follows the receiving gemeente's takeover orders."""
 
-    def __init__(
-        self,
-        settings: AgentSettings,
-        *,
-        database: Database,
-        directory: Directory,
-        outgoing: Outgoing,
-        dossiers: Dossiers,
-        calendar: WorkingDayCalendar,
-        metrics: AgentMetrics,
-    ) -> None:
-        self._settings = settings
-        self._database = database
-        self._directory = directory
-        self._outgoing = outgoing
+    def __init__(self, agent: AgentContext, *, dossiers: Dossiers) -> None:
+        self._agent = agent
         self._dossiers = dossiers
-        self._calendar = calendar
-        self._metrics = metrics
         # Contracted suppliers looked up before the inbound transaction, by dossier id.
         self._suppliers: dict[str, dict[str, Candidates | None]] = {}
 
@@ -133,8 +114,8 @@ class OrderDesk:
     async def _contracted(self, iso_code: str, on: date) -> Candidates | None:
         """Contracted suppliers, most preferred first; None when the registry cannot answer."""
         try:
-            suppliers = await self._directory.contracted_suppliers(
-                self._settings.gemeentecode or "", iso_code, on
+            suppliers = await self._agent.directory.contracted_suppliers(
+                self._agent.settings.gemeentecode or "", iso_code, on
             )
         except (NoContract, ParticipantUnknown, ParticipantNotEnrolled):
             return []
@@ -193,8 +174,8 @@ class OrderDesk:
     def contact_before(self, ordered_at: datetime) -> date:
         """Last day (included) on which the supplier must contact the client."""
         order_day = ordered_at.astimezone(AMSTERDAM).date()
-        return self._calendar.add_working_days(
-            order_day, self._settings.takeover.contact_working_days
+        return self._agent.calendar.add_working_days(
+            order_day, self._agent.settings.takeover.contact_working_days
         )
 
     async def _place(
@@ -231,7 +212,7 @@ class OrderDesk:
             updated_at=now,
         )
         session.add(row)
-        await self._outgoing.message(
+        await self._agent.outgoing.message(
             session,
             dossier_id=dossier_id,
             receiver_oin=row.supplier_oin,
@@ -360,7 +341,7 @@ class OrderDesk:
         if row is None or not row.active or row.status in _CONTACTED:
             return
         row.overdue, row.updated_at = True, now
-        self._metrics.deadline_breached("supplier-contact")
+        self._agent.metrics.deadline_breached("supplier-contact")
         await open_task(
             session,
             kind="supplier-overdue",
@@ -395,7 +376,7 @@ class OrderDesk:
             else item
             for item in decision.decisions
         )
-        await self._outgoing.message(
+        await self._agent.outgoing.message(
             session,
             dossier_id=dossier.id,
             receiver_oin=dossier.partner_oin,
@@ -422,7 +403,7 @@ class OrderDesk:
         )
         receivers = {oin: _SUPPLIER_ROLES[kind] for oin, kind in told if oin is not None}
         for oin, role in sorted(receivers.items()):
-            await self._outgoing.message(
+            await self._agent.outgoing.message(
                 session,
                 dossier_id=dossier.id,
                 receiver_oin=oin,
@@ -463,7 +444,7 @@ class OrderDesk:
         query = select(OrderRow).order_by(OrderRow.created_at, OrderRow.attempt, OrderRow.order_id)
         if open_only:
             query = query.where(OrderRow.active.is_(True), OrderRow.status.not_in(tuple(DONE)))
-        async with self._database.reading() as session:
+        async with self._agent.database.reading() as session:
             return [PlacedOrder.model_validate(row) for row in await session.scalars(query)]
 
 

@@ -16,13 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.api_model import ApiModel
+from agent.core.context import AgentContext
 from agent.core.deadlines import Deadlines
 from agent.core.hooks import Hooks
 from agent.core.tasks import open_task
-from agent.delivery.outgoing import Outgoing
 from agent.errors import MessageNotHandled
-from agent.settings import AgentSettings
-from agent.storage.database import Database
 from agent.storage.tables import DeadlineRow, DepartingDeviceRow, SettlementRow, SupplierOrderRow
 from agent.supplier.orders import DONE
 from protocol.errors import UnknownSettlementMethod
@@ -65,10 +63,8 @@ class Settlement(ApiModel):
 class Settlements:
     """Offers the takeover price of departing devices and judges the offers received."""
 
-    def __init__(self, settings: AgentSettings, *, database: Database, outgoing: Outgoing) -> None:
-        self._settings = settings
-        self._database = database
-        self._outgoing = outgoing
+    def __init__(self, agent: AgentContext) -> None:
+        self._agent = agent
 
     def register(self, hooks: Hooks, deadlines: Deadlines) -> None:
         """Add settlement messages and the offer's deadline to a supplier's agent."""
@@ -114,7 +110,7 @@ class Settlements:
             device.purchase_price_cents,
             device.purchase_date,
             device.effective_date,
-            self._settings.takeover.maintenance_state,
+            self._agent.settings.takeover.maintenance_state,
         )
 
     def _inputs(
@@ -125,7 +121,7 @@ class Settlements:
         transfer_date: date,
         maintenance_state: str,
     ) -> SettlementInputs:
-        takeover = self._settings.takeover
+        takeover = self._agent.settings.takeover
         return SettlementInputs.model_validate(
             {
                 "purchasePriceCents": price_cents,
@@ -155,7 +151,7 @@ class Settlements:
             amount_cents=residual_value_cents(inputs, method=_METHOD),
         )
         session.add(_settlement_row(offer, "offered", device.dossier_id, receiver_oin, None, now))
-        await self._outgoing.message(
+        await self._agent.outgoing.message(
             session,
             dossier_id=device.dossier_id,
             receiver_oin=receiver_oin,
@@ -276,7 +272,7 @@ class Settlements:
                 }
             )
         row.updated_at = now
-        await self._outgoing.message(
+        await self._agent.outgoing.message(
             session,
             dossier_id=row.dossier_id,
             receiver_oin=row.counterparty_oin,
@@ -319,7 +315,7 @@ class Settlements:
         query = select(SettlementRow).order_by(
             SettlementRow.created_at, SettlementRow.settlement_id
         )
-        async with self._database.reading() as session:
+        async with self._agent.database.reading() as session:
             return [Settlement.model_validate(row) for row in await session.scalars(query)]
 
 

@@ -142,15 +142,16 @@ async def test_same_id_other_content_is_a_conflict(agents: Agents) -> None:
     assert await _stored(agents) == 1
 
 
-async def test_unreachable_registry_is_a_503(agents: Agents) -> None:
-    class Down:
-        async def verification_keys(self, oin: str, *, at: object = None) -> None:
-            from registry.errors import RegistryUnavailable
+async def test_unreachable_registry_is_a_503(
+    agents: Agents, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def down(oin: str, *, at: object = None) -> None:
+        from registry.errors import RegistryUnavailable
 
-            raise RegistryUnavailable("down")
+        raise RegistryUnavailable("down")
 
     body = await _offer_body(agents)
-    agents.receiving.inbound._directory = Down()  # type: ignore[assignment]
+    monkeypatch.setattr(agents.directory, "verification_keys", down)
     answer = await agents.http.post(RECEIVER, content=body, headers=_signed(agents, body))
     assert answer.status_code == 503
     assert answer.json()["type"] == "urn:meeverhuizen:problem:registry-unavailable"
