@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+
+from protocol.errors import ProblemError
 
 __all__ = [
     "AgentError",
@@ -38,16 +39,11 @@ __all__ = [
 ]
 
 
-class AgentError(Exception):
+class AgentError(ProblemError):
     """Base class of every agent error."""
 
-    code: ClassVar[str] = "agent_error"
-    title: ClassVar[str] = "Agent error"
-    status: ClassVar[int] = 400
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+    code = "agent_error"
+    title = "Agent error"
 
 
 class Unauthorised(AgentError):

@@ -22,6 +22,7 @@ __all__ = [
     "KeyUnknown",
     "MalformedJson",
     "MalformedSignature",
+    "ProblemError",
     "ProtocolError",
     "ReceiverMismatch",
     "SettlementAmountMismatch",
@@ -41,11 +42,15 @@ def problem_type(code: str) -> str:
     return PROBLEM_TYPE_PREFIX + code.replace("_", "-")
 
 
-class ProtocolError(Exception):
-    """Base class: a message or key that the protocol refuses."""
+class ProblemError(Exception):
+    """Base of every error tree (protocol, registry, agent): one problem type per class.
 
-    code: ClassVar[str] = "protocol_error"
-    title: ClassVar[str] = "Protocol error"
+    ``code`` is stable and machine-readable; ``title`` and ``status`` go into the RFC 9457
+    answer; ``detail`` says what was wrong this time, never with personal data in it.
+    """
+
+    code: ClassVar[str] = "problem"
+    title: ClassVar[str] = "Problem"
     status: ClassVar[int] = 400
 
     def __init__(self, detail: str) -> None:
@@ -55,6 +60,13 @@ class ProtocolError(Exception):
     @property
     def type(self) -> str:
         return problem_type(self.code)
+
+
+class ProtocolError(ProblemError):
+    """Base class: a message or key that the protocol refuses."""
+
+    code = "protocol_error"
+    title = "Protocol error"
 
 
 class BodyTooLarge(ProtocolError):

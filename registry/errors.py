@@ -7,9 +7,7 @@ and :class:`registry.client.RegistryClient` raises the same classes when it read
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from protocol.errors import problem_type
+from protocol.errors import ProblemError
 
 __all__ = [
     "EnrolmentCodeInvalid",
@@ -36,20 +34,12 @@ __all__ = [
 ]
 
 
-class RegistryError(Exception):
+class RegistryError(ProblemError):
     """Base class: a registry lookup or write that could not be done."""
 
-    code: ClassVar[str] = "registry_error"
-    title: ClassVar[str] = "Registry error"
-    status: ClassVar[int] = 500
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-    @property
-    def type(self) -> str:
-        return problem_type(self.code)
+    code = "registry_error"
+    title = "Registry error"
+    status = 500
 
 
 # Resolution (read side).

@@ -13,8 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from agent.errors import AgentError
-from protocol.errors import ProtocolError, problem_type
+from protocol.errors import ProblemError, problem_type
 from registry.server_kit.api_rules import PROBLEM_JSON, Problem
 
 __all__ = [
@@ -41,7 +40,7 @@ class ProblemKind:
 INVALID_INPUT = ProblemKind("invalid_input", "Request is not valid", 400)
 BODY_TOO_LARGE = ProblemKind("body_too_large", "Request body is larger than allowed", 413)
 
-ProblemSource = type[AgentError] | type[ProtocolError] | ProblemKind
+ProblemSource = type[ProblemError] | ProblemKind
 
 
 def problem_responses(*sources: ProblemSource) -> dict[int | str, dict[str, Any]]:

@@ -234,7 +234,7 @@ class BrpEvents:
                 f"BRP event {event.id} reports a move to another gemeente without a usable "
                 "address or date: start the handover by hand (POST /v1/dossiers)."
             )
-            await open_task(session, kind="manual-check", description=description, now=now)
+            await open_task(session, "manual-check", description, now)
             return _Outcome("task-opened", keep=True)
         if address.gemeentecode == self._agent.settings.gemeentecode:
             return _IRRELEVANT
@@ -277,7 +277,7 @@ class BrpEvents:
             f"BRP event {event.id}: the client emigrated. No handover; end the provision "
             "and arrange how the device comes back."
         )
-        await open_task(session, kind="emigration", description=description, now=now)
+        await open_task(session, "emigration", description, now)
         return _Outcome("emigration-flagged", keep=True)
 
     async def _stop(
@@ -332,12 +332,7 @@ class BrpEvents:
         # No dossier of our own yet: the request's id is its dossier id until the offer comes.
         request_id = str(uuid.uuid4())
         await self._agent.outgoing.message(
-            session,
-            dossier_id=request_id,
-            receiver_oin=oin,
-            roles=RECEIVING_ROLES,
-            body=request,
-            now=now,
+            session, request_id, request, now, to=oin, roles=RECEIVING_ROLES
         )
         return _Outcome("dossier-requested", dossier_id=request_id)
 

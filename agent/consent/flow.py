@@ -31,6 +31,7 @@ from agent.core.states import check_transition
 from agent.core.tasks import open_task
 from agent.core.views import DossierView
 from agent.errors import ConsentMissing, DossierUnknown
+from agent.register.models import RegisterClient
 from agent.register.store import load_client
 from agent.storage.tables import ConsentLinkRow, ConsentRow, DossierRow
 from protocol.messages import DataKind, RepresentativeKind
@@ -179,21 +180,14 @@ class ConsentFlow:
             check_transition("departing", dossier.state, target)
             row = _consent_row(dossier_id, consent, now)
             session.add(row)
-            await self.log.record(
-                session,
-                activity_id="consent-recorded",
-                operation="create",
-                bsn=dossier.client_bsn or "",
-                now=now,
-                dossier_id=dossier.id,
-            )
+            await self.log.record(session, "consent-recorded", dossier, now)
             if consent.outcome == "refused":
                 await open_task(
                     session,
-                    kind="consent-refused",
-                    description="De cliënt wil niet dat de hulpmiddelen meeverhuizen. Er gaan "
+                    "consent-refused",
+                    "De cliënt wil niet dat de hulpmiddelen meeverhuizen. Er gaan "
                     "geen gegevens weg. Beëindig de voorziening op de verhuisdatum.",
-                    now=now,
+                    now,
                     dossier_id=dossier.id,
                 )
             await self._dossiers.transition(
@@ -208,18 +202,9 @@ class ConsentFlow:
         """What the client's page shows; the view itself is written to the processing log."""
         now = self._agent.clock.now()
         async with self._agent.database.transaction() as session:
-            dossier, client_bsn = await _departing_dossier(session, dossier_id)
-            client = await load_client(session, client_bsn)
-            if client is None:
-                raise DossierUnknown("the client is no longer in the register")
-            await self.log.record(
-                session,
-                activity_id="consent-page-viewed",
-                operation="read",
-                bsn=client.bsn,
-                now=now,
-                dossier_id=dossier.id,
-            )
+            dossier = await _departing_dossier(session, dossier_id)
+            client = await _registered_client(session, dossier)
+            await self.log.record(session, "consent-page-viewed", dossier, now)
             return await client_page(session, dossier, client, self._agent)
 
     async def withdraw(self, dossier_id: str, *, cause: str = "withdrawn by the client") -> None:
@@ -232,26 +217,17 @@ class ConsentFlow:
         """Revoke every personal link of a dossier and end its page sessions."""
         now = self._agent.clock.now()
         async with self._agent.database.transaction() as session:
-            dossier, client_bsn = await _departing_dossier(session, dossier_id)
+            dossier = await _departing_dossier(session, dossier_id)
             revoked = await revoke_links(session, dossier_id=dossier.id, now=now)
-            await self.log.record(
-                session,
-                activity_id="consent-link-revoked",
-                operation="update",
-                bsn=client_bsn,
-                now=now,
-                dossier_id=dossier.id,
-            )
+            await self.log.record(session, "consent-link-revoked", dossier, now)
         return LinkRevocation(dossier_id=dossier_id, revoked_at=now, revoked_links=revoked)
 
     async def issue_new_link(self, dossier_id: str) -> LinkIssue:
         """A new link in place of every earlier one, delivered by the configured channels."""
         now = self._agent.clock.now()
         async with self._agent.database.transaction() as session:
-            dossier, client_bsn = await _departing_dossier(session, dossier_id)
-            client = await load_client(session, client_bsn)
-            if client is None:
-                raise DossierUnknown("the client is no longer in the register")
+            dossier = await _departing_dossier(session, dossier_id)
+            client = await _registered_client(session, dossier)
             # One valid link after this call: a lost letter may be in someone else's hands.
             revoked = await revoke_links(session, dossier_id=dossier.id, now=now)
             notices = await self.notices.issue(session, dossier, client, now, kind="new-link")
@@ -308,10 +284,10 @@ class ConsentFlow:
         if elapsed >= self._consent.task_after_working_days:
             task = await open_task(
                 session,
-                kind="consent-no-answer",
-                description="De cliënt heeft nog niet geantwoord op de vraag om toestemming. "
+                "consent-no-answer",
+                "De cliënt heeft nog niet geantwoord op de vraag om toestemming. "
                 "Bel de cliënt of de vertegenwoordiger.",
-                now=now,
+                now,
                 dossier_id=dossier.id,
                 due_at=now + timedelta(days=7),
             )
@@ -337,12 +313,19 @@ class ConsentFlow:
         return ConsentJobReport(reminders=1)
 
 
-async def _departing_dossier(session: AsyncSession, dossier_id: str) -> tuple[DossierRow, str]:
+async def _departing_dossier(session: AsyncSession, dossier_id: str) -> DossierRow:
     dossier = await session.get(DossierRow, dossier_id)
     if dossier is None or dossier.side != "departing" or dossier.client_bsn is None:
         # A receiving dossier has no personal link: the same answer as an unknown one.
         raise DossierUnknown("no dossier with a personal link")
-    return dossier, dossier.client_bsn
+    return dossier
+
+
+async def _registered_client(session: AsyncSession, dossier: DossierRow) -> RegisterClient:
+    client = await load_client(session, dossier.client_bsn or "")
+    if client is None:
+        raise DossierUnknown("the client is no longer in the register")
+    return client
 
 
 def _consent_row(dossier_id: str, consent: ConsentInput, now: datetime) -> ConsentRow:

@@ -60,14 +60,7 @@ class Notices:
             valid_for=timedelta(days=self._agent.settings.consent.link_valid_days),
             purpose=kind,
         )
-        await self._agent.log.record(
-            session,
-            activity_id="consent-link-issued",
-            operation="create",
-            bsn=client.bsn,
-            now=now,
-            dossier_id=dossier.id,
-        )
+        await self._agent.log.record(session, "consent-link-issued", dossier, now)
         people = [(client.name, client.address, client.contact_preferences)]
         if client.representative is not None:
             representative = client.representative
@@ -138,10 +131,10 @@ class Notices:
             async with self._agent.database.transaction() as session:
                 await open_task(
                     session,
-                    kind="manual-check",
-                    description="De persoonlijke link kon niet worden verstuurd. "
+                    "manual-check",
+                    "De persoonlijke link kon niet worden verstuurd. "
                     "Neem contact op met de cliënt.",
-                    now=self._agent.clock.now(),
+                    self._agent.clock.now(),
                     dossier_id=notice.dossier_id,
                 )
         return used

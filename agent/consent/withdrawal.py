@@ -54,14 +54,7 @@ class Withdrawal:
             consent.withdrawn_at = now
             await self._tell_recipients(session, dossier, consent.consent_id, now)
             await self._dossiers.transition(session, dossier, "consent-withdrawn", cause, now)
-            await self._agent.log.record(
-                session,
-                activity_id="consent-withdrawn",
-                operation="update",
-                bsn=dossier.client_bsn or "",
-                now=now,
-                dossier_id=dossier.id,
-            )
+            await self._agent.log.record(session, "consent-withdrawn", dossier, now)
 
     async def on_withdrawn(self, session: AsyncSession, message: Message, now: datetime) -> None:
         """Inbound consent-withdrawn: stop, tell our own supplier, erase the client's data."""
@@ -70,14 +63,7 @@ class Withdrawal:
         dossier = await self._dossiers.shared_with_sender(session, message)
         if dossier.state == "consent-withdrawn":
             return
-        await self._agent.log.record(
-            session,
-            activity_id="consent-withdrawal-received",
-            operation="delete",
-            bsn=dossier.client_bsn or "",
-            now=now,
-            dossier_id=dossier.id,
-        )
+        await self._agent.log.record(session, "consent-withdrawal-received", dossier, now)
         await self._tell_recipients(session, dossier, str(body.consent_id), now)
         cause = f"consent-withdrawn {message.message_id}"
         await self._dossiers.transition(
@@ -88,32 +74,17 @@ class Withdrawal:
     async def _tell_recipients(
         self, session: AsyncSession, dossier: DossierRow, consent_id: str, now: datetime
     ) -> None:
-        rows = await session.execute(
-            select(OutboxRow.destination_oin, OutboxRow.message_type)
-            .where(
-                OutboxRow.dossier_id == dossier.id,
-                OutboxRow.kind == "message",
-                OutboxRow.message_type.in_(list(PERSONAL_DATA_MESSAGES)),
-            )
-            .distinct()
-        )
-        recipients = {
-            oin: PERSONAL_DATA_MESSAGES[message_type]
-            for oin, message_type in rows
-            if oin is not None and oin != self._agent.settings.oin
-        }
         body = ConsentWithdrawn(
             consent_id=uuid.UUID(consent_id), withdrawn_at=now, entire_consent=True
         )
-        for oin, role in sorted(recipients.items()):
-            await self._agent.outgoing.message(
-                session,
-                dossier_id=dossier.id,
-                receiver_oin=oin,
-                roles=(own_role(dossier), role),
-                body=body,
-                now=now,
-            )
+        await self._agent.outgoing.follow_up(
+            session,
+            dossier_id=dossier.id,
+            sender_role=own_role(dossier),
+            receivers=PERSONAL_DATA_MESSAGES,
+            body=body,
+            now=now,
+        )
 
 
 async def _erase_personal_data(session: AsyncSession, dossier: DossierRow) -> None:

@@ -96,21 +96,9 @@ class Departing:
         )
         await self._dossiers.transition(session, dossier, "offer-sent", "dossier-offer queued", now)
         await self._agent.outgoing.message(
-            session,
-            dossier_id=dossier.id,
-            receiver_oin=dossier.partner_oin,
-            roles=DEPARTING_ROLES,
-            body=offer,
-            now=now,
+            session, dossier.id, offer, now, to=dossier.partner_oin, roles=DEPARTING_ROLES
         )
-        await self._agent.log.record(
-            session,
-            activity_id="dossier-offer-sent",
-            operation="send",
-            bsn=client.bsn,
-            now=now,
-            dossier_id=dossier.id,
-        )
+        await self._agent.log.record(session, "dossier-offer-sent", dossier, now)
 
     async def on_decision(self, session: AsyncSession, message: Message, now: datetime) -> None:
         """Inbound device-decision: the receiving gemeente decided on each device offered.

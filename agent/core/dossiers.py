@@ -176,12 +176,7 @@ class Dossiers:
             return
         roles = DEPARTING_ROLES if dossier.side == "departing" else RECEIVING_ROLES
         await self._agent.outgoing.message(
-            session,
-            dossier_id=dossier.id,
-            receiver_oin=dossier.partner_oin,
-            roles=roles,
-            body=cancelled,
-            now=now,
+            session, dossier.id, cancelled, now, to=dossier.partner_oin, roles=roles
         )
 
     async def on_cancelled(self, session: AsyncSession, message: Message, now: datetime) -> None:
@@ -193,12 +188,10 @@ class Dossiers:
             # A completed dossier stays completed; a person undoes what the handover changed.
             await open_task(
                 session,
-                kind="manual-check",
-                description=(
-                    f"De verhuizing is na afronding ingetrokken ({cancelled.reason}). Controleer "
-                    "de voorziening en de hulpmiddelen; de leveranciers zijn ingelicht."
-                ),
-                now=now,
+                "manual-check",
+                f"De verhuizing is na afronding ingetrokken ({cancelled.reason}). Controleer "
+                "de voorziening en de hulpmiddelen; de leveranciers zijn ingelicht.",
+                now,
                 dossier_id=dossier.id,
             )
         else:

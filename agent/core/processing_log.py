@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.api_model import ApiModel
 from agent.settings import AgentSettings
 from agent.storage.database import Database
-from agent.storage.tables import ProcessingRecordRow
+from agent.storage.tables import DossierRow, ProcessingRecordRow
 from protocol import canonicalize
 from protocol.logs import TraceContext, current_trace
 
@@ -34,16 +34,20 @@ __all__ = [
 
 Operation = Literal["read", "create", "update", "delete", "send", "receive"]
 
-# The register of processing activities this agent performs (Logboek: verwerkingsactiviteit).
-PROCESSING_ACTIVITIES: Final[Mapping[str, str]] = {
-    "consent-link-issued": "Persoonlijke link voor toestemming gemaakt en verstuurd",
-    "consent-link-revoked": "Persoonlijke link ingetrokken door een consulent",
-    "consent-page-viewed": "Cliënt bekijkt de toestemmingspagina of de status",
-    "consent-recorded": "Toestemming of weigering vastgelegd",
-    "consent-withdrawn": "Toestemming ingetrokken",
-    "consent-withdrawal-received": "Intrekking ontvangen: verwerking gestopt, gegevens gewist",
-    "dossier-offer-sent": "Dossier naar de ontvangende gemeente gestuurd",
-    "dossier-offer-received": "Dossier van de vertrekgemeente ontvangen",
+# The register of processing activities this agent performs (Logboek: verwerkingsactiviteit),
+# each with the operation it is and its description.
+PROCESSING_ACTIVITIES: Final[Mapping[str, tuple[Operation, str]]] = {
+    "consent-link-issued": ("create", "Persoonlijke link voor toestemming gemaakt en verstuurd"),
+    "consent-link-revoked": ("update", "Persoonlijke link ingetrokken door een consulent"),
+    "consent-page-viewed": ("read", "Cliënt bekijkt de toestemmingspagina of de status"),
+    "consent-recorded": ("create", "Toestemming of weigering vastgelegd"),
+    "consent-withdrawn": ("update", "Toestemming ingetrokken"),
+    "consent-withdrawal-received": (
+        "delete",
+        "Intrekking ontvangen: verwerking gestopt, gegevens gewist",
+    ),
+    "dossier-offer-sent": ("send", "Dossier naar de ontvangende gemeente gestuurd"),
+    "dossier-offer-received": ("receive", "Dossier van de vertrekgemeente ontvangen"),
 }
 
 
@@ -84,17 +88,16 @@ class ProcessingLog:
     async def record(
         self,
         session: AsyncSession,
-        *,
         activity_id: str,
-        operation: Operation,
-        bsn: str,
+        dossier: DossierRow,
         now: datetime,
-        dossier_id: str | None = None,
+        *,
         trace: TraceContext | None = None,
     ) -> TraceContext:
-        """Add one record; returns the span it was recorded under."""
+        """Add one record of an activity on the dossier's client; returns its span."""
         if activity_id not in PROCESSING_ACTIVITIES:
             raise ValueError(f"unknown processing activity {activity_id}")
+        operation, _ = PROCESSING_ACTIVITIES[activity_id]
         parent = trace or current_trace()
         trace_id = parent.trace_id if parent is not None else secrets.token_hex(16)
         span = TraceContext(trace_id, secrets.token_hex(8))
@@ -106,8 +109,8 @@ class ProcessingLog:
                 parent_span_id=parent.span_id if parent is not None else None,
                 activity_id=activity_id,
                 operation=operation,
-                data_subject_id=self.pseudonym(bsn),
-                dossier_id=dossier_id,
+                data_subject_id=self.pseudonym(dossier.client_bsn or ""),
+                dossier_id=dossier.id,
             )
         )
         return span

@@ -52,24 +52,17 @@ class Receiving:
         )
         cause = f"dossier-offer {message.message_id} received"
         await self._dossiers.create(session, dossier, cause=cause, now=now)
-        await self._agent.log.record(
-            session,
-            activity_id="dossier-offer-received",
-            operation="receive",
-            bsn=offer.client.bsn,
-            now=now,
-            dossier_id=dossier_id,
-        )
+        await self._agent.log.record(session, "dossier-offer-received", dossier, now)
         decision = self._decide(session, dossier, offer)
         for hook in self._agent.hooks.decision_hooks:
             decision = await hook(session, dossier, offer, decision, now)
         await self._agent.outgoing.message(
             session,
-            dossier_id=dossier_id,
-            receiver_oin=message.sender.oin,
+            dossier_id,
+            decision,
+            now,
+            to=message.sender.oin,
             roles=RECEIVING_ROLES,
-            body=decision,
-            now=now,
             in_reply_to=str(message.message_id),
         )
         cause = "decided by takeover policy"

@@ -63,10 +63,10 @@ class TaskCompletion(ApiModel):
 
 async def open_task(
     session: AsyncSession,
-    *,
     kind: TaskKind,
     description: str,
     now: datetime,
+    *,
     dossier_id: str | None = None,
     due_at: datetime | None = None,
 ) -> TaskRow:

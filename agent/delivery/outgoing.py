@@ -8,6 +8,7 @@ the commit. Every package queues its messages here.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, cast
@@ -47,15 +48,15 @@ class Outgoing:
     async def message(
         self,
         session: AsyncSession,
-        *,
         dossier_id: str,
-        receiver_oin: str,
-        roles: tuple[str, str],
         body: MessageBody,
         now: datetime,
+        *,
+        to: str,
+        roles: tuple[str, str],
         in_reply_to: str | None = None,
     ) -> str:
-        """Queue a message from this agent (``roles``: sender's, receiver's); its id."""
+        """Queue ``body`` for the participant ``to`` (``roles``: sender's, receiver's); its id."""
         message_id = uuid.uuid4()
         message = Message.model_validate(
             {
@@ -63,7 +64,7 @@ class Outgoing:
                 "dossierId": dossier_id,
                 "messageType": body.message_type,
                 "sender": {"oin": self._oin, "role": roles[0]},
-                "receiver": {"oin": receiver_oin, "role": roles[1]},
+                "receiver": {"oin": to, "role": roles[1]},
                 "createdAt": now,
                 "inReplyTo": in_reply_to,
                 "body": body,
@@ -78,9 +79,42 @@ class Outgoing:
             body=canonicalize(message_to_json(message)),
             now=now,
             policy=self._policy,
-            destination_oin=receiver_oin,
+            destination_oin=to,
         )
         return str(message_id)
+
+    async def follow_up(
+        self,
+        session: AsyncSession,
+        *,
+        dossier_id: str,
+        sender_role: str,
+        receivers: Mapping[str, str],
+        body: MessageBody,
+        now: datetime,
+    ) -> int:
+        """Send ``body`` to each participant that got one of the dossier's earlier messages.
+
+        ``receivers`` maps the earlier message types to the role their receiver has (a
+        ``takeover-order`` went to a ``receiving-supplier``). Returns how many were told.
+        """
+        told = await session.execute(
+            select(OutboxRow.destination_oin, OutboxRow.message_type)
+            .where(
+                OutboxRow.dossier_id == dossier_id,
+                OutboxRow.kind == "message",
+                OutboxRow.message_type.in_(list(receivers)),
+            )
+            .distinct()
+        )
+        roles = {
+            oin: receivers[message_type]
+            for oin, message_type in told
+            if oin is not None and oin != self._oin
+        }
+        for oin, role in sorted(roles.items()):
+            await self.message(session, dossier_id, body, now, to=oin, roles=(sender_role, role))
+        return len(roles)
 
     async def event(
         self,

@@ -1,6 +1,7 @@
 """A registry and gemeente agents as real uvicorn processes on 127.0.0.1 (demo, tests, benchmark).
 
-Each process gets a free port, a SQLite file and keys in one folder. The registry is the trust
+Each process gets a free port, a SQLite file (or a database URL given for an agent) and keys in
+one folder. The registry is the trust
 anchor; agents enrol with a one-time code, as an operator would do it (docs/agent.md).
 Supplier agents are onboarded by the operator, enrol the same way, and get the contracts
 their spec names.
@@ -181,7 +182,10 @@ class ServerProcess:
 
 @dataclass
 class LocalAgent:
-    """A gemeente agent process with what a caller needs to talk to it."""
+    """A gemeente agent process with what a caller needs to talk to it.
+
+    ``database_path`` is its SQLite file, unused when ``database_url`` names another database.
+    """
 
     spec: GemeenteSpec
     server: ServerProcess
@@ -189,14 +193,11 @@ class LocalAgent:
     config_path: Path
     case_system_token: str
     brp_token: str
+    database_url: str
 
     @property
     def base_url(self) -> str:
         return self.server.base_url
-
-    @property
-    def database_url(self) -> str:
-        return f"sqlite+aiosqlite:///{self.database_path}"
 
     def auth(self) -> dict[str, str]:
         """Authorization header of the gemeente's case system."""
@@ -257,7 +258,7 @@ def _toml_value(value: Any) -> str:
 
 def _agent_config(
     spec: GemeenteSpec, folder: Path, port: int, registry_url: str, overrides: Mapping[str, Any]
-) -> tuple[Path, Path, str, str]:
+) -> tuple[Path, Path, str, str, str]:
     key_path = folder / f"{spec.key}-key.json"
     _write_private(key_path, json.dumps(generate_private_jwk("EdDSA")))
     token = f"case-system-{spec.key}-{os.urandom(16).hex()}"
@@ -284,7 +285,7 @@ def _agent_config(
     config_path = folder / f"{spec.key}.toml"
     lines = [f"{name} = {_toml_value(value)}" for name, value in values.items()]
     config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return config_path, database_path, token, brp_token
+    return config_path, database_path, token, brp_token, str(values["database_url"])
 
 
 def _start_registry(
@@ -341,11 +342,14 @@ async def local_network(
     gemeenten: Sequence[GemeenteSpec] = (UTRECHT, AMSTERDAM),
     suppliers: Sequence[SupplierSpec] = (),
     agent_settings: Mapping[str, Any] | None = None,
+    database_urls: Mapping[str, str] | None = None,
     log_level: str = "warning",
 ) -> AsyncIterator[LocalNetwork]:
     """Start the registry and one enrolled agent per gemeente and supplier; all stop on exit.
 
     ``agent_settings`` are written into each agent's TOML file (``AgentSettings`` fields).
+    ``database_urls`` gives a gemeente's agent (by key) its own database, e.g. PostgreSQL; the
+    others get a SQLite file in ``folder``.
     """
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=10.0))
@@ -355,7 +359,10 @@ async def local_network(
         # All processes start at once (most of their start-up is importing); enrolment only
         # needs the registry, and an agent looks the registry up only when it sends.
         for spec, port in zip(gemeenten, ports[1 : 1 + len(gemeenten)], strict=True):
-            agent = _agent(spec, folder, port, registry.base_url, agent_settings or {}, log_level)
+            overrides = dict(agent_settings or {})
+            if database_urls and spec.key in database_urls:
+                overrides["database_url"] = database_urls[spec.key]
+            agent = _agent(spec, folder, port, registry.base_url, overrides, log_level)
             stack.callback(agent.server.stop)
             agent.server.start()
             agents[spec.key] = agent
@@ -464,7 +471,7 @@ def _agent(
     overrides: Mapping[str, Any],
     log_level: str,
 ) -> LocalAgent:
-    config_path, database_path, token, brp_token = _agent_config(
+    config_path, database_path, token, brp_token, database_url = _agent_config(
         spec, folder, port, registry_url, overrides
     )
     server = ServerProcess(
@@ -474,4 +481,4 @@ def _agent(
         log_path=folder / f"{spec.key}.log",
         health_path="/v1/health",
     )
-    return LocalAgent(spec, server, database_path, config_path, token, brp_token)
+    return LocalAgent(spec, server, database_path, config_path, token, brp_token, database_url)

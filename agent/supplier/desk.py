@@ -267,10 +267,7 @@ class SupplierDesk:
             )
         if stopped or staying:
             await open_task(
-                session,
-                kind="order-stopped",
-                description=_stop_description(stop, stopped, staying),
-                now=now,
+                session, "order-stopped", _stop_description(stop, stopped, staying), now
             )
 
     async def _stop_order(
@@ -352,12 +349,7 @@ class SupplierDesk:
             }
         )
         await self._agent.outgoing.message(
-            session,
-            dossier_id=row.dossier_id,
-            receiver_oin=row.gemeente_oin,
-            roles=_ROLES_TO_GEMEENTE,
-            body=body,
-            now=now,
+            session, row.dossier_id, body, now, to=row.gemeente_oin, roles=_ROLES_TO_GEMEENTE
         )
 
     def _supplier_only(self) -> None:
@@ -374,12 +366,10 @@ class SupplierDesk:
             return
         await open_task(
             session,
-            kind="supplier-contact-due",
-            description=(
-                f"Order {row.order_id}: neem uiterlijk {row.contact_before.isoformat()} "
-                "contact op met de cliënt."
-            ),
-            now=now,
+            "supplier-contact-due",
+            f"Order {row.order_id}: neem uiterlijk {row.contact_before.isoformat()} "
+            "contact op met de cliënt.",
+            now,
             due_at=day_end(row.contact_before),
         )
 
@@ -393,12 +383,10 @@ class SupplierDesk:
         self._agent.metrics.deadline_breached("supplier-contact")
         await open_task(
             session,
-            kind="supplier-overdue",
-            description=(
-                f"Order {row.order_id}: de termijn voor contact met de cliënt is verlopen op "
-                f"{row.contact_before.isoformat()}."
-            ),
-            now=now,
+            "supplier-overdue",
+            f"Order {row.order_id}: de termijn voor contact met de cliënt is verlopen op "
+            f"{row.contact_before.isoformat()}.",
+            now,
         )
 
     # --- reading ------------------------------------------------------------------------------

@@ -140,11 +140,11 @@ class DepartureNotices:
                 continue
             await self._agent.outgoing.message(
                 session,
-                dossier_id=dossier.id,
-                receiver_oin=oin,
+                dossier.id,
+                _departure_notice(members, decision, dossier),
+                now,
+                to=oin,
                 roles=_ROLES,
-                body=_departure_notice(members, decision, dossier),
-                now=now,
             )
             queued = True
         return queued
@@ -197,13 +197,11 @@ async def _supplier_not_connected(
     names = ", ".join(device.device_id for device, _ in members)
     await open_task(
         session,
-        kind="receiver-not-connected",
-        description=(
-            f"Leverancier {supplier.name if supplier else ''} is niet aangesloten of het "
-            f"register was niet bereikbaar: meld zelf dat hulpmiddel {names} het contract "
-            "verlaat."
-        ),
-        now=now,
+        "receiver-not-connected",
+        f"Leverancier {supplier.name if supplier else ''} is niet aangesloten of het "
+        f"register was niet bereikbaar: meld zelf dat hulpmiddel {names} het contract "
+        "verlaat.",
+        now,
         dossier_id=dossier.id,
     )
 

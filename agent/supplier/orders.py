@@ -213,12 +213,7 @@ class OrderDesk:
         )
         session.add(row)
         await self._agent.outgoing.message(
-            session,
-            dossier_id=dossier_id,
-            receiver_oin=row.supplier_oin,
-            roles=_RECEIVING_SUPPLIER,
-            body=order,
-            now=now,
+            session, dossier_id, order, now, to=row.supplier_oin, roles=_RECEIVING_SUPPLIER
         )
         await schedule_deadline(
             session,
@@ -245,12 +240,10 @@ class OrderDesk:
         )
         await open_task(
             session,
-            kind="no-supplier",
-            description=(
-                f"{why} (ISO {device.iso_code}, hulpmiddel {device.device_id}). "
-                "Regel de overname zelf."
-            ),
-            now=now,
+            "no-supplier",
+            f"{why} (ISO {device.iso_code}, hulpmiddel {device.device_id}). "
+            "Regel de overname zelf.",
+            now,
             dossier_id=dossier.id,
         )
 
@@ -275,12 +268,10 @@ class OrderDesk:
             row.last_reason = status.reason_code
             await open_task(
                 session,
-                kind="supplier-problem",
-                description=(
-                    f"Leverancier {row.supplier_name} meldt een probleem met hulpmiddel "
-                    f"{row.device_id}: {status.reason_code}."
-                ),
-                now=now,
+                "supplier-problem",
+                f"Leverancier {row.supplier_name} meldt een probleem met hulpmiddel "
+                f"{row.device_id}: {status.reason_code}.",
+                now,
                 dossier_id=dossier.id,
             )
         elif status.status in _CONTACTED or row.status == "placed":
@@ -305,12 +296,10 @@ class OrderDesk:
             return
         await open_task(
             session,
-            kind="supplier-refused",
-            description=(
-                f"Elke gecontracteerde leverancier weigerde de overname van hulpmiddel "
-                f"{row.device_id} (ISO {row.iso_code}); laatste reden: {status.reason_code}."
-            ),
-            now=now,
+            "supplier-refused",
+            f"Elke gecontracteerde leverancier weigerde de overname van hulpmiddel "
+            f"{row.device_id} (ISO {row.iso_code}); laatste reden: {status.reason_code}.",
+            now,
             dossier_id=dossier.id,
         )
 
@@ -344,13 +333,11 @@ class OrderDesk:
         self._agent.metrics.deadline_breached("supplier-contact")
         await open_task(
             session,
-            kind="supplier-overdue",
-            description=(
-                f"Leverancier {row.supplier_name} heeft niet uiterlijk op "
-                f"{row.contact_before.isoformat()} gemeld contact met de cliënt te hebben gehad "
-                f"(hulpmiddel {row.device_id})."
-            ),
-            now=now,
+            "supplier-overdue",
+            f"Leverancier {row.supplier_name} heeft niet uiterlijk op "
+            f"{row.contact_before.isoformat()} gemeld contact met de cliënt te hebben gehad "
+            f"(hulpmiddel {row.device_id}).",
+            now,
             dossier_id=row.dossier_id,
         )
 
@@ -378,11 +365,11 @@ class OrderDesk:
         )
         await self._agent.outgoing.message(
             session,
-            dossier_id=dossier.id,
-            receiver_oin=dossier.partner_oin,
+            dossier.id,
+            decision.model_copy(update={"decisions": items}),
+            now,
+            to=dossier.partner_oin,
             roles=("receiving-gemeente", "departing-gemeente"),
-            body=decision.model_copy(update={"decisions": items}),
-            now=now,
             in_reply_to=document.get("inReplyTo"),
         )
 
@@ -392,25 +379,14 @@ class OrderDesk:
         self, session: AsyncSession, dossier: DossierRow, cancelled: DossierCancelled, now: datetime
     ) -> None:
         """Tell every supplier that got an order or notice for the dossier that it is void."""
-        told = await session.execute(
-            select(OutboxRow.destination_oin, OutboxRow.message_type)
-            .where(
-                OutboxRow.dossier_id == dossier.id,
-                OutboxRow.kind == "message",
-                OutboxRow.message_type.in_(list(_SUPPLIER_ROLES)),
-            )
-            .distinct()
+        await self._agent.outgoing.follow_up(
+            session,
+            dossier_id=dossier.id,
+            sender_role=own_role(dossier),
+            receivers=_SUPPLIER_ROLES,
+            body=cancelled,
+            now=now,
         )
-        receivers = {oin: _SUPPLIER_ROLES[kind] for oin, kind in told if oin is not None}
-        for oin, role in sorted(receivers.items()):
-            await self._agent.outgoing.message(
-                session,
-                dossier_id=dossier.id,
-                receiver_oin=oin,
-                roles=(own_role(dossier), role),
-                body=cancelled,
-                now=now,
-            )
         await self._stop_orders(session, dossier.id, "cancelled", now)
 
     async def _withdrawn(self, session: AsyncSession, change: StateChange) -> None:

@@ -89,13 +89,11 @@ class Settlements:
         if inputs is None or device.receiving_supplier_oin is None:
             await open_task(
                 session,
-                kind="manual-check",
-                description=(
-                    f"Hulpmiddel {device.device_id} verlaat het contract op "
-                    f"{device.effective_date.isoformat()}; ontvangende leverancier of "
-                    "aankoopgegevens onbekend: regel de overnameprijs zelf."
-                ),
-                now=now,
+                "manual-check",
+                f"Hulpmiddel {device.device_id} verlaat het contract op "
+                f"{device.effective_date.isoformat()}; ontvangende leverancier of "
+                "aankoopgegevens onbekend: regel de overnameprijs zelf.",
+                now,
             )
             return
         await self._offer(session, device, device.receiving_supplier_oin, inputs, now)
@@ -152,12 +150,7 @@ class Settlements:
         )
         session.add(_settlement_row(offer, "offered", device.dossier_id, receiver_oin, None, now))
         await self._agent.outgoing.message(
-            session,
-            dossier_id=device.dossier_id,
-            receiver_oin=receiver_oin,
-            roles=_OFFER_ROLES,
-            body=offer,
-            now=now,
+            session, device.dossier_id, offer, now, to=receiver_oin, roles=_OFFER_ROLES
         )
 
     async def _on_offer(self, session: AsyncSession, message: Message, now: datetime) -> None:
@@ -274,11 +267,11 @@ class Settlements:
         row.updated_at = now
         await self._agent.outgoing.message(
             session,
-            dossier_id=row.dossier_id,
-            receiver_oin=row.counterparty_oin,
+            row.dossier_id,
+            body,
+            now,
+            to=row.counterparty_oin,
             roles=_ANSWER_ROLES,
-            body=body,
-            now=now,
             in_reply_to=row.offer_message_id,
         )
 
@@ -302,12 +295,10 @@ class Settlements:
         row.counter_amount_cents = answer.counter_amount_cents
         await open_task(
             session,
-            kind="settlement-disputed",
-            description=(
-                f"De overnameprijs van hulpmiddel {row.device_id} ({row.amount_cents} cent) wordt "
-                f"betwist: {answer.reason_code}; tegenbod {answer.counter_amount_cents} cent."
-            ),
-            now=now,
+            "settlement-disputed",
+            f"De overnameprijs van hulpmiddel {row.device_id} ({row.amount_cents} cent) wordt "
+            f"betwist: {answer.reason_code}; tegenbod {answer.counter_amount_cents} cent.",
+            now,
         )
 
     async def list(self) -> list[Settlement]:

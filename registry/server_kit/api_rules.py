@@ -8,9 +8,9 @@ What every Meeverhuizen HTTP API gets from :func:`create_api` (ADR 2.x):
 - no redirect on a trailing slash (API-48);
 - security headers on every response, and a request size limit checked before the body is read.
 
-Errors are mapped in one place: any exception class passed in ``error_types`` must carry the
-class attributes ``code``, ``title`` and ``status`` and an instance attribute ``detail``, as the
-exception trees of ``protocol``, ``registry`` and ``agent`` do.
+Errors are mapped in one place: each class passed in ``error_types`` is a
+:class:`protocol.errors.ProblemError` (the base of the ``protocol``, ``registry`` and ``agent``
+error trees) and answers as its own problem type.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from protocol.errors import problem_type
+from protocol.errors import ProblemError, problem_type
 
 __all__ = [
     "BASE_PATH",
@@ -140,11 +140,12 @@ async def _http_problem(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _domain_problem(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
     return problem_response(
-        code=type(exc).code,  # type: ignore[attr-defined]
-        title=type(exc).title,  # type: ignore[attr-defined]
-        status=type(exc).status,  # type: ignore[attr-defined]
-        detail=getattr(exc, "detail", None),
+        code=exc.code,
+        title=exc.title,
+        status=exc.status,
+        detail=exc.detail,
         headers=getattr(exc, "headers", None),
     )
 
@@ -229,7 +230,7 @@ def create_api(
     title: str,
     version: str,
     description: str,
-    error_types: Sequence[type[Exception]] = (),
+    error_types: Sequence[type[ProblemError]] = (),
     max_body_bytes: int = 1_048_576,
     **options: Any,
 ) -> FastAPI:

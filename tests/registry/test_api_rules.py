@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from protocol.errors import ProblemError
 from registry.server_kit.api_rules import PROBLEM_JSON, create_api
 
 
-class TeapotError(Exception):
-    code: ClassVar[str] = "teapot"
-    title: ClassVar[str] = "I am a teapot"
-    status: ClassVar[int] = 418
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+class TeapotError(ProblemError):
+    code = "teapot"
+    title = "I am a teapot"
+    status = 418
 
 
 class Item(BaseModel):
