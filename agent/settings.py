@@ -11,9 +11,9 @@ import json
 from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,7 +23,7 @@ from pydantic_settings import (
 
 from protocol.identifiers import Gemeentecode, IsoCode, Oin
 from protocol.jwk import load_private_jwk_from_pem
-from registry.server_kit.tls import ClientAuth, check_server_tls
+from registry.server_kit.tls import ServerTlsSettings
 
 __all__ = [
     "AgentSettings",
@@ -40,6 +40,10 @@ _CONFIG_FILE: ContextVar[Path | None] = ContextVar("_CONFIG_FILE", default=None)
 ExceptionReason = Literal[
     "not-in-assortment", "unsafe-or-worn", "needs-changed", "wlz-institution", "other"
 ]
+
+
+# The SHA-256 of a bearer token, in hex: settings hold this, never the token.
+TokenHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
 def hash_token(token: str) -> str:
@@ -141,7 +145,7 @@ class TakeoverSettings(BaseModel):
     )
 
 
-class AgentSettings(BaseSettings):
+class AgentSettings(BaseSettings, ServerTlsSettings):
     """Settings of one agent instance (one organisation)."""
 
     model_config = SettingsConfigDict(
@@ -183,19 +187,6 @@ class AgentSettings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(default=8100, ge=1, le=65535, description="Port `serve` listens on.")
-    tls_certificate_file: Path | None = Field(
-        default=None, description="Server certificate chain (PEM); with tls_key_file: serve HTTPS."
-    )
-    tls_key_file: Path | None = Field(
-        default=None, description="Private key (PEM) of the server certificate."
-    )
-    tls_client_ca_file: Path | None = Field(
-        default=None, description="CA bundle (PEM) that client certificates must chain to."
-    )
-    tls_client_auth: ClientAuth = Field(
-        default="none",
-        description="Client certificates: none, optional or required (mutual TLS).",
-    )
     outgoing_tls_certificate_file: Path | None = Field(
         default=None,
         description="Certificate (PEM) presented to other agents and the registry (mutual TLS).",
@@ -207,14 +198,12 @@ class AgentSettings(BaseSettings):
         default=None,
         description="CA bundle (PEM) to verify the servers we call; default: system trust store.",
     )
-    case_system_token_sha256: str | None = Field(
+    case_system_token_sha256: TokenHash | None = Field(
         default=None,
-        pattern=r"^[0-9a-f]{64}$",
         description="SHA-256 (hex) of the bearer token of the gemeente's case system.",
     )
-    operator_token_sha256: str | None = Field(
+    operator_token_sha256: TokenHash | None = Field(
         default=None,
-        pattern=r"^[0-9a-f]{64}$",
         description="SHA-256 (hex) of the operator's bearer token (also allows outbox actions).",
     )
     webhook_url: str | None = Field(
@@ -247,9 +236,8 @@ class AgentSettings(BaseSettings):
         default_factory=dict,
         description="Receiving side: exceptions to takeover per ISO 9999 code (prefix match).",
     )
-    brp_token_sha256: str | None = Field(
+    brp_token_sha256: TokenHash | None = Field(
         default=None,
-        pattern=r"^[0-9a-f]{64}$",
         description="SHA-256 (hex) of the bearer token the BRP uses to push CloudEvents.",
     )
     brp_feed_url: str | None = Field(
@@ -297,7 +285,6 @@ class AgentSettings(BaseSettings):
             raise ValueError("give signing_key_file or signing_jwk")
         if self.registry_trust_anchor_file is None and self.registry_trust_anchor is None:
             raise ValueError("give registry_trust_anchor_file or registry_trust_anchor")
-        check_server_tls(self)
         if (self.outgoing_tls_certificate_file is None) != (self.outgoing_tls_key_file is None):
             raise ValueError(
                 "give outgoing_tls_certificate_file and outgoing_tls_key_file, or neither"

@@ -31,8 +31,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
-from protocol._identifiers import Bsn, Gemeentecode, IsoCode, Oin
 from protocol.errors import InvalidMessage, UnsupportedVersion
+from protocol.identifiers import Bsn, Gemeentecode, IsoCode, Oin
 
 __all__ = [
     "BODY_MODELS",

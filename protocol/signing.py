@@ -55,6 +55,7 @@ __all__ = [
     "DIGEST_HEADER",
     "HTTP_HEADERS_MECHANISM",
     "SIGNATURE_HEADER",
+    "KeyValidity",
     "SignedBody",
     "UnverifiedMessage",
     "VerificationKey",
@@ -78,8 +79,24 @@ _SECOND = timedelta(seconds=1)
 _VERSION = re.compile(r"(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})")
 
 
+class KeyValidity:
+    """When a key may sign: from ``not_before``, until ``not_after``, unless revoked before."""
+
+    not_before: datetime | None
+    not_after: datetime | None
+    revoked_at: datetime | None
+
+    def valid_at(self, moment: datetime) -> bool:
+        """True when the key may have signed at ``moment`` (not before, not after, not revoked)."""
+        if self.not_before is not None and moment < self.not_before:
+            return False
+        if self.not_after is not None and moment >= self.not_after:
+            return False
+        return self.revoked_at is None or moment < self.revoked_at
+
+
 @dataclass(frozen=True)
-class VerificationKey:
+class VerificationKey(KeyValidity):
     """A public key with its validity as the registry publishes it."""
 
     jwk: Mapping[str, Any]
@@ -96,14 +113,6 @@ class VerificationKey:
     def _verifier(self) -> tuple[PublicKey, str]:
         # The key object and its one algorithm, built once per key rather than per message.
         return public_key_from_jwk(self.jwk), algorithm_for_key(self.jwk)
-
-    def valid_at(self, moment: datetime) -> bool:
-        """True when the key may have signed at ``moment`` (not before, not after, not revoked)."""
-        if self.not_before is not None and moment < self.not_before:
-            return False
-        if self.not_after is not None and moment >= self.not_after:
-            return False
-        return self.revoked_at is None or moment < self.revoked_at
 
 
 @dataclass(frozen=True)

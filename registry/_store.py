@@ -41,6 +41,7 @@ from protocol.clock import Clock
 from protocol.errors import InvalidKey
 from protocol.identifiers import is_valid_rsin, oin_for_kvk
 from protocol.jwk import public_jwk
+from protocol.signing import KeyValidity
 from registry._db import (
     AuditEvent,
     Contract,
@@ -96,7 +97,7 @@ class KeyInput:
 
 
 @dataclass(frozen=True)
-class KeyRecord:
+class KeyRecord(KeyValidity):
     """The newest version of one published key."""
 
     kid: str
@@ -105,13 +106,6 @@ class KeyRecord:
     not_after: datetime | None
     revoked_at: datetime | None
     revocation_reason: str | None
-
-    def valid_at(self, moment: datetime) -> bool:
-        if self.not_before is not None and moment < self.not_before:
-            return False
-        if self.not_after is not None and moment >= self.not_after:
-            return False
-        return self.revoked_at is None or moment < self.revoked_at
 
     def published_at(self, moment: datetime) -> bool:
         """Still usable at or after ``moment``: announced keys of a rotation are included."""

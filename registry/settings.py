@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocol import jwk as jwk_module
-from registry.server_kit.tls import ClientAuth, check_server_tls
+from registry.server_kit.tls import ServerTlsSettings
 
 __all__ = ["PLACEHOLDER_SECRET", "RegistrySettings", "get_settings", "load_signing_jwk"]
 
@@ -21,7 +21,7 @@ PLACEHOLDER_SECRET = "changethis"  # noqa: S105 - the value that is refused
 MAX_ANSWER_AGE_SECONDS = 300  # revocation takes effect within at most 5 minutes
 
 
-class RegistrySettings(BaseSettings):
+class RegistrySettings(BaseSettings, ServerTlsSettings):
     """Configuration of one registry service."""
 
     model_config = SettingsConfigDict(env_prefix="MEEVERHUIZEN_REGISTRY_", extra="forbid")
@@ -52,19 +52,6 @@ class RegistrySettings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `registry serve` listens on.")
     port: int = Field(default=8100, ge=1, le=65535, description="Port `registry serve` uses.")
-    tls_certificate_file: Path | None = Field(
-        default=None, description="Server certificate chain (PEM); with tls_key_file: serve HTTPS."
-    )
-    tls_key_file: Path | None = Field(
-        default=None, description="Private key (PEM) of the server certificate."
-    )
-    tls_client_ca_file: Path | None = Field(
-        default=None, description="CA bundle (PEM) that client certificates must chain to."
-    )
-    tls_client_auth: ClientAuth = Field(
-        default="none",
-        description="Client certificates: none, optional or required (mutual TLS).",
-    )
     answer_max_age: int = Field(
         default=MAX_ANSWER_AGE_SECONDS,
         ge=0,
@@ -84,7 +71,6 @@ class RegistrySettings(BaseSettings):
 
     @model_validator(mode="after")
     def _tls_complete(self) -> RegistrySettings:
-        check_server_tls(self)
         return self
 
     @model_validator(mode="after")

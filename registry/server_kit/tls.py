@@ -2,15 +2,18 @@
 
 Digikoppeling (Koppelvlakstandaard REST API, "tweezijdig TLS") and FSC require mutual TLS between
 organisations: each side presents a certificate (PKIoverheid in production) and checks the other.
-Both services declare the same server fields (``tls_certificate_file``, ``tls_key_file``,
-``tls_client_ca_file``, ``tls_client_auth``); this module turns them into uvicorn options.
+Both services' settings include :class:`ServerTlsSettings` (``tls_certificate_file``,
+``tls_key_file``, ``tls_client_ca_file``, ``tls_client_auth``); this module turns them into uvicorn
+options.
 """
 
 from __future__ import annotations
 
 import ssl
 from pathlib import Path
-from typing import Literal, Protocol, TypedDict
+from typing import Literal, Self, TypedDict
+
+from pydantic import BaseModel, Field, model_validator
 
 __all__ = [
     "ClientAuth",
@@ -30,13 +33,27 @@ _CERT_REQUIREMENTS: dict[ClientAuth, ssl.VerifyMode] = {
 }
 
 
-class ServerTlsSettings(Protocol):
-    """The TLS fields that the agent's and the registry's settings share."""
+class ServerTlsSettings(BaseModel):
+    """The server TLS fields that the agent's and the registry's settings share."""
 
-    tls_certificate_file: Path | None
-    tls_key_file: Path | None
-    tls_client_ca_file: Path | None
-    tls_client_auth: ClientAuth
+    tls_certificate_file: Path | None = Field(
+        default=None, description="Server certificate chain (PEM); with tls_key_file: serve HTTPS."
+    )
+    tls_key_file: Path | None = Field(
+        default=None, description="Private key (PEM) of the server certificate."
+    )
+    tls_client_ca_file: Path | None = Field(
+        default=None, description="CA bundle (PEM) that client certificates must chain to."
+    )
+    tls_client_auth: ClientAuth = Field(
+        default="none",
+        description="Client certificates: none, optional or required (mutual TLS).",
+    )
+
+    @model_validator(mode="after")
+    def _usable_tls(self) -> Self:
+        check_server_tls(self)
+        return self
 
 
 class UvicornTlsOptions(TypedDict, total=False):

@@ -20,12 +20,5 @@ async def add_contract(
     request: Request, registry: RegistryDep, _operator: OperatorDep, contract: ContractCreate
 ) -> Response:
     """Record that a gemeente contracted a supplier for ISO 9999 prefixes (operator)."""
-    contract_id = await registry.store.add_contract(
-        gemeentecode=contract.gemeentecode,
-        supplier_oin=contract.supplier_oin,
-        iso_prefixes=contract.iso_prefixes,
-        valid_from=contract.valid_from,
-        valid_until=contract.valid_until,
-        preference=contract.preference,
-    )
+    contract_id = await registry.store.add_contract(**dict(contract))
     return registry.signer.answer(request, {"contractId": contract_id}, status_code=201)
