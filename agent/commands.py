@@ -132,7 +132,7 @@ def import_command(config_file: Path, import_format: str | None, path: Path) -> 
     with _progress("importing clients") as advance:
         result = _run(
             config_file,
-            lambda s: s.import_provisions(path.read_bytes(), chosen, progress=advance),
+            lambda s: s.provisions.import_provisions(path.read_bytes(), chosen, progress=advance),
         )
     click.echo(f"imported {result.clients} clients with {result.devices} devices")
 

@@ -158,14 +158,7 @@ class AgentService:
 
     def feed_reader(self, url: str, *, http: httpx.AsyncClient) -> FeedReader:
         """A reader of the BRP feed at ``url`` that hands its events to this agent."""
-        return FeedReader(
-            self.brp,
-            database=self.database,
-            clock=self.clock,
-            http=http,
-            url=url,
-            page_size=self.settings.brp_feed_page_size,
-        )
+        return FeedReader(self._agent, events=self.brp, http=http, url=url)
 
     # --- waking the delivery job ----------------------------------------------------------------
 
@@ -200,15 +193,9 @@ class AgentService:
 
     # --- the case system's and the client's actions ---------------------------------------------
 
-    async def import_provisions(
-        self,
-        content: bytes,
-        import_format: ImportFormat,
-        *,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> ImportResult:
+    async def import_provisions(self, content: bytes, import_format: ImportFormat) -> ImportResult:
         """Validate the whole import, then apply it in one transaction (all or nothing)."""
-        return await self.provisions.import_provisions(content, import_format, progress=progress)
+        return await self.provisions.import_provisions(content, import_format)
 
     async def start_dossier(self, start: DossierStart) -> DossierView:
         """Start a handover for a client in the register; the client's link goes out."""

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from agent.api.problems import INVALID_INPUT, ProblemSource, problem_responses
 from agent.errors import Unauthorised
 from agent.service import AgentService
 from agent.settings import hash_token
 
-__all__ = ["CaseSystemDep", "OperatorDep", "ServiceDep"]
+__all__ = ["CaseSystemDep", "OperatorDep", "ServiceDep", "token_router"]
 
 # Every dependency is ``async def``: FastAPI runs a plain ``def`` in a worker thread per request.
 
@@ -52,3 +53,13 @@ async def _operator(
 ServiceDep = Annotated[AgentService, Depends(_service)]
 CaseSystemDep = Depends(_case_system)
 OperatorDep = Depends(_operator)
+
+
+def token_router(tag: str, token: Any, *problems: ProblemSource) -> APIRouter:
+    """Routes behind a bearer token (``CaseSystemDep`` or ``OperatorDep``), with the problems
+    every one of them can answer: invalid input, a missing token and ``problems``."""
+    return APIRouter(
+        tags=[tag],
+        dependencies=[token],
+        responses=problem_responses(INVALID_INPUT, Unauthorised, *problems),
+    )

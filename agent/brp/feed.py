@@ -18,11 +18,10 @@ import httpx
 
 from agent.brp.events import CloudEvent, parse_event
 from agent.brp.handling import BrpEvents
+from agent.core.context import AgentContext
 from agent.core.hooks import Hooks
 from agent.errors import AgentError, EventInvalid
-from agent.storage.database import Database
 from agent.storage.tables import FeedCursorRow
-from protocol.clock import Clock
 
 __all__ = ["FeedReader", "FeedReport"]
 
@@ -50,21 +49,13 @@ class FeedReader:
     """Reads pages of unread events until the feed is empty; stores each page with the cursor."""
 
     def __init__(
-        self,
-        events: BrpEvents,
-        *,
-        database: Database,
-        clock: Clock,
-        http: httpx.AsyncClient,
-        url: str,
-        page_size: int,
+        self, agent: AgentContext, *, events: BrpEvents, http: httpx.AsyncClient, url: str
     ) -> None:
+        self._agent = agent
         self._events = events
-        self._database = database
-        self._clock = clock
         self._http = http
         self._url = url
-        self._page_size = page_size
+        self._page_size = agent.settings.brp_feed_page_size
         self._failures = 0
         self._retry_at: datetime | None = None
 
@@ -78,14 +69,14 @@ class FeedReader:
 
     async def cursor(self) -> str | None:
         """The id of the last event stored from this feed."""
-        async with self._database.reading() as session:
+        async with self._agent.database.reading() as session:
             row = await session.get(FeedCursorRow, self._url)
             return None if row is None else row.last_event_id
 
     async def read(self, *, max_pages: int = 10_000) -> FeedReport:
         """Read until a page comes back short; after a failure, wait out the backoff first."""
         report = FeedReport()
-        now = self._clock.now()
+        now = self._agent.clock.now()
         if self._retry_at is not None and now < self._retry_at:
             return report
         try:

@@ -61,8 +61,11 @@ class _Outcome:
 
 @dataclass
 class _Batch:
-    """What one batch needs from the database, loaded with a few queries."""
+    """One batch being handled: its transaction and time, and what it needs from the database,
+    loaded with a few queries."""
 
+    session: AsyncSession
+    now: datetime
     movable: dict[str, bool]
     open_dossiers: dict[str, list[DossierRow]]
     departing_oins: dict[str, str | None]
@@ -109,10 +112,10 @@ class BrpEvents:
         async with self._agent.database.transaction() as session:
             fresh = await _new_events(session, events)
             report.duplicates = len(events) - len(fresh)
-            batch = await self._load(session, fresh, departing_oins)
+            batch = await self._load(session, now, fresh, departing_oins)
             counts: dict[tuple[str, str], int] = {}
             for event in fresh:
-                outcome = await self._handle_safely(session, event, batch, now)
+                outcome = await self._handle_safely(batch, event)
                 session.add(_row(event, outcome, now))
                 counts[(event.type, outcome.name)] = counts.get((event.type, outcome.name), 0) + 1
                 report.outcomes[outcome.name] = report.outcomes.get(outcome.name, 0) + 1
@@ -158,6 +161,7 @@ class BrpEvents:
     async def _load(
         self,
         session: AsyncSession,
+        now: datetime,
         events: Sequence[CloudEvent],
         departing_oins: dict[str, str | None],
     ) -> _Batch:
@@ -178,52 +182,37 @@ class BrpEvents:
             for dossier in dossiers:
                 if _can_cancel(dossier):
                     open_dossiers.setdefault(dossier.client_bsn or "", []).append(dossier)
-        return _Batch(movable, open_dossiers, departing_oins)
+        return _Batch(session, now, movable, open_dossiers, departing_oins)
 
-    async def _handle_safely(
-        self, session: AsyncSession, event: CloudEvent, batch: _Batch, now: datetime
-    ) -> _Outcome:
+    async def _handle_safely(self, batch: _Batch, event: CloudEvent) -> _Outcome:
         if event.data is None or event.kind is None:
             return _IRRELEVANT
         try:
             # Each handler checks before it changes anything, so a refusal leaves no half change.
-            return await self._handle(session, event, event.data, batch, now)
+            return await self._handle(batch, event, event.data)
         except AgentError as exc:
             _log.warning("brp_event_not_handled", extra={"event_id": event.id, "code": exc.code})
             return _Outcome(f"refused:{exc.code}"[:40])
 
-    async def _handle(
-        self,
-        session: AsyncSession,
-        event: CloudEvent,
-        data: PersonData,
-        batch: _Batch,
-        now: datetime,
-    ) -> _Outcome:
+    async def _handle(self, batch: _Batch, event: CloudEvent, data: PersonData) -> _Outcome:
         bsn = data.burgerservicenummer
         if event.kind in ("cancelled", "corrected", "died"):
-            return await self._stop(session, event, data, batch.open_dossiers.get(bsn, []), now)
+            return await self._stop(batch, event, data, batch.open_dossiers.get(bsn, []))
         moved_in_from = self._moved_in_from(event)
         if moved_in_from is not None:
-            return await self._request(session, event, data, moved_in_from, batch, now)
+            return await self._request(batch, event, data, moved_in_from)
         if bsn not in batch.movable:
             return _IRRELEVANT
         if event.kind == "binnengemeentelijk":
-            return await self._update_address(session, event, data)
+            return await self._update_address(batch.session, data)
         if event.kind == "emigratie":
-            return await self._emigration(session, event, batch.open_dossiers.get(bsn, []), now)
+            return await self._emigration(batch, event, batch.open_dossiers.get(bsn, []))
         if event.kind == "buitengemeentelijk" and batch.movable[bsn]:
-            return await self._start(session, event, data, batch, now)
+            return await self._start(batch, event, data)
         return _IRRELEVANT
 
-    async def _start(
-        self,
-        session: AsyncSession,
-        event: CloudEvent,
-        data: PersonData,
-        batch: _Batch,
-        now: datetime,
-    ) -> _Outcome:
+    async def _start(self, batch: _Batch, event: CloudEvent, data: PersonData) -> _Outcome:
+        session, now = batch.session, batch.now
         previous = data.vorige_gemeente_van_inschrijving
         if previous is not None and previous.code != self._agent.settings.gemeentecode:
             return _IRRELEVANT
@@ -249,9 +238,7 @@ class BrpEvents:
         open_dossiers.append(dossier)
         return _Outcome("dossier-started", keep=True, dossier_id=dossier.id)
 
-    async def _update_address(
-        self, session: AsyncSession, event: CloudEvent, data: PersonData
-    ) -> _Outcome:
+    async def _update_address(self, session: AsyncSession, data: PersonData) -> _Outcome:
         address = _address(data, default_gemeentecode=self._agent.settings.gemeentecode)
         if address is None:
             return _Outcome("address-incomplete")
@@ -266,8 +253,9 @@ class BrpEvents:
         return _Outcome("address-updated")
 
     async def _emigration(
-        self, session: AsyncSession, event: CloudEvent, dossiers: list[DossierRow], now: datetime
+        self, batch: _Batch, event: CloudEvent, dossiers: list[DossierRow]
     ) -> _Outcome:
+        session, now = batch.session, batch.now
         departing = [d for d in dossiers if d.side == "departing"]
         for dossier in departing:
             await self._dossiers.cancel_in(
@@ -281,13 +269,9 @@ class BrpEvents:
         return _Outcome("emigration-flagged", keep=True)
 
     async def _stop(
-        self,
-        session: AsyncSession,
-        event: CloudEvent,
-        data: PersonData,
-        dossiers: list[DossierRow],
-        now: datetime,
+        self, batch: _Batch, event: CloudEvent, data: PersonData, dossiers: list[DossierRow]
     ) -> _Outcome:
+        session, now = batch.session, batch.now
         reason: CancelReason = {
             "cancelled": "move-cancelled",
             "corrected": "move-corrected",
@@ -309,14 +293,9 @@ class BrpEvents:
         return _Outcome("dossier-stopped", dossier_id=stopped)
 
     async def _request(
-        self,
-        session: AsyncSession,
-        event: CloudEvent,
-        data: PersonData,
-        previous: str,
-        batch: _Batch,
-        now: datetime,
+        self, batch: _Batch, event: CloudEvent, data: PersonData, previous: str
     ) -> _Outcome:
+        session, now = batch.session, batch.now
         oin = batch.departing_oins.get(previous)
         if oin is None:
             return _Outcome("departing-not-connected")

@@ -79,11 +79,11 @@ class Withdrawal:
         )
         await self._agent.outgoing.follow_up(
             session,
-            dossier_id=dossier.id,
+            dossier.id,
+            body,
+            now,
             sender_role=own_role(dossier),
             receivers=PERSONAL_DATA_MESSAGES,
-            body=body,
-            now=now,
         )
 
 

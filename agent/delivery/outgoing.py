@@ -37,13 +37,14 @@ class OutboxPolicy:
     claim_lease: timedelta = timedelta(minutes=5)
 
 
+@dataclass(frozen=True, kw_only=True)
 class Outgoing:
     """Queues this agent's protocol messages and back-office events."""
 
-    def __init__(self, *, oin: str, policy: OutboxPolicy, webhook_url: str | None) -> None:
-        self._oin = oin
-        self._policy = policy
-        self._webhook_url = webhook_url
+    oin: str
+    policy: OutboxPolicy
+    # Back-office events go here; none are queued without one.
+    webhook_url: str | None
 
     async def message(
         self,
@@ -63,7 +64,7 @@ class Outgoing:
                 "messageId": message_id,
                 "dossierId": dossier_id,
                 "messageType": body.message_type,
-                "sender": {"oin": self._oin, "role": roles[0]},
+                "sender": {"oin": self.oin, "role": roles[0]},
                 "receiver": {"oin": to, "role": roles[1]},
                 "createdAt": now,
                 "inReplyTo": in_reply_to,
@@ -78,7 +79,7 @@ class Outgoing:
             message_type=body.message_type,
             body=canonicalize(message_to_json(message)),
             now=now,
-            policy=self._policy,
+            policy=self.policy,
             destination_oin=to,
         )
         return str(message_id)
@@ -86,12 +87,12 @@ class Outgoing:
     async def follow_up(
         self,
         session: AsyncSession,
-        *,
         dossier_id: str,
-        sender_role: str,
-        receivers: Mapping[str, str],
         body: MessageBody,
         now: datetime,
+        *,
+        sender_role: str,
+        receivers: Mapping[str, str],
     ) -> int:
         """Send ``body`` to each participant that got one of the dossier's earlier messages.
 
@@ -110,7 +111,7 @@ class Outgoing:
         roles = {
             oin: receivers[message_type]
             for oin, message_type in told
-            if oin is not None and oin != self._oin
+            if oin is not None and oin != self.oin
         }
         for oin, role in sorted(roles.items()):
             await self.message(session, dossier_id, body, now, to=oin, roles=(sender_role, role))
@@ -127,7 +128,7 @@ class Outgoing:
         now: datetime,
     ) -> None:
         """Queue a CloudEvent for the back-office webhook; nothing when none is configured."""
-        if self._webhook_url is None:
+        if self.webhook_url is None:
             return
         await enqueue(
             session,
@@ -137,8 +138,8 @@ class Outgoing:
             message_type=event_type,
             body=body,
             now=now,
-            policy=self._policy,
-            destination_url=self._webhook_url,
+            policy=self.policy,
+            destination_url=self.webhook_url,
         )
 
 

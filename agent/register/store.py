@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,12 +26,12 @@ _CHUNK = 200
 _LOADED = "meeverhuizen.loaded_clients"
 
 
+@dataclass(frozen=True, kw_only=True)
 class Register:
     """The register of current provisions of one gemeente."""
 
-    def __init__(self, *, database: Database, clock: Clock) -> None:
-        self._database = database
-        self._clock = clock
+    database: Database
+    clock: Clock
 
     async def import_provisions(
         self,
@@ -45,8 +46,8 @@ class Register:
         clients stored (the CLI's progress bar).
         """
         clients = await asyncio.to_thread(parse_import, content, import_format)
-        now = self._clock.now()
-        async with self._database.transaction() as session:
+        now = self.clock.now()
+        async with self.database.transaction() as session:
             for start in range(0, len(clients), _CHUNK):
                 chunk = clients[start : start + _CHUNK]
                 await store_import(session, chunk, now=now)

@@ -381,11 +381,11 @@ class OrderDesk:
         """Tell every supplier that got an order or notice for the dossier that it is void."""
         await self._agent.outgoing.follow_up(
             session,
-            dossier_id=dossier.id,
+            dossier.id,
+            cancelled,
+            now,
             sender_role=own_role(dossier),
             receivers=_SUPPLIER_ROLES,
-            body=cancelled,
-            now=now,
         )
         await self._stop_orders(session, dossier.id, "cancelled", now)
 

@@ -1,23 +1,15 @@
-"""Alembic migrations of the registry schema."""
+"""Alembic migrations of the registry schema; the models are ``registry._db``."""
 
 from pathlib import Path
 
-from sqlalchemy import MetaData
-
+from registry._db import Base
 from registry.server_kit.migrations import SchemaMigrations
 
 __all__ = ["MIGRATIONS"]
 
-
-def _metadata() -> MetaData:
-    from registry._db import Base
-
-    return Base.metadata
-
-
 MIGRATIONS = SchemaMigrations(
     name="registry",
-    module="registry._migrations",
+    module=__name__,
     directory=Path(__file__).parent,
-    metadata=_metadata,
+    metadata=lambda: Base.metadata,
 )

@@ -9,20 +9,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 
-from agent.api.deps import CaseSystemDep, ServiceDep
-from agent.api.problems import INVALID_INPUT, problem_responses
+from agent.api.deps import CaseSystemDep, ServiceDep, token_router
 from agent.consent.flow import LinkIssue, LinkRevocation
-from agent.errors import DossierUnknown, Unauthorised
+from agent.errors import DossierUnknown
 
 __all__ = ["issue_link", "revoke_link", "router"]
 
-router = APIRouter(
-    tags=["dossiers"],
-    dependencies=[CaseSystemDep],
-    responses=problem_responses(INVALID_INPUT, Unauthorised, DossierUnknown),
-)
+router = token_router("dossiers", CaseSystemDep, DossierUnknown)
 
 DossierId = Annotated[uuid.UUID, Path(alias="dossierId")]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 
-from agent.api.deps import CaseSystemDep, ServiceDep
-from agent.api.problems import BODY_TOO_LARGE, INVALID_INPUT, problem_responses
+from agent.api.deps import CaseSystemDep, ServiceDep, token_router
+from agent.api.problems import BODY_TOO_LARGE, problem_responses
 from agent.consent.flow import ConsentInput
 from agent.core.views import DossierStart, DossierSummary, DossierView
 from agent.errors import (
@@ -19,16 +19,11 @@ from agent.errors import (
     NothingToMove,
     ProvisionUnknown,
     ReceiverNotConnected,
-    Unauthorised,
 )
 
 __all__ = ["get_dossier", "list_dossiers", "record_consent", "router", "start_dossier"]
 
-router = APIRouter(
-    tags=["dossiers"],
-    dependencies=[CaseSystemDep],
-    responses=problem_responses(INVALID_INPUT, Unauthorised),
-)
+router = token_router("dossiers", CaseSystemDep)
 
 DossierId = Annotated[uuid.UUID, Path(alias="dossierId")]
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from pydantic import Field
 
-from agent.api.deps import CaseSystemDep, ServiceDep
-from agent.api.problems import BODY_TOO_LARGE, INVALID_INPUT, problem_responses
+from agent.api.deps import CaseSystemDep, ServiceDep, token_router
+from agent.api.problems import BODY_TOO_LARGE, problem_responses
 from agent.api_model import ApiModel, DeviceId
-from agent.errors import OrderStatusRefused, OrderUnknown, Unauthorised, WrongRole
+from agent.errors import OrderStatusRefused, OrderUnknown, WrongRole
 from agent.supplier.desk import DepartingDevice, ReceivedOrder
 from agent.supplier.orders import PlacedOrder
 from agent.supplier.settlement import Settlement
@@ -27,11 +27,7 @@ __all__ = [
     "router",
 ]
 
-router = APIRouter(
-    tags=["orders"],
-    dependencies=[CaseSystemDep],
-    responses=problem_responses(INVALID_INPUT, Unauthorised, WrongRole),
-)
+router = token_router("orders", CaseSystemDep, WrongRole)
 
 ReasonCode = Literal[
     "client-unreachable", "device-not-found", "device-unsafe", "not-contracted", "no-capacity",

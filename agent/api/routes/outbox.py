@@ -5,20 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 
-from agent.api.deps import OperatorDep, ServiceDep
-from agent.api.problems import INVALID_INPUT, problem_responses
+from agent.api.deps import OperatorDep, ServiceDep, token_router
+from agent.api.problems import problem_responses
 from agent.delivery.outbox import OutboxEntry
-from agent.errors import OutboxMessageUnknown, Unauthorised
+from agent.errors import OutboxMessageUnknown
 
 __all__ = ["list_outbox", "requeue", "router"]
 
-router = APIRouter(
-    tags=["outbox"],
-    dependencies=[OperatorDep],
-    responses=problem_responses(INVALID_INPUT, Unauthorised),
-)
+router = token_router("outbox", OperatorDep)
 
 
 @router.get("/outbox")

@@ -5,20 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 
-from agent.api.deps import CaseSystemDep, ServiceDep
-from agent.api.problems import BODY_TOO_LARGE, INVALID_INPUT, problem_responses
+from agent.api.deps import CaseSystemDep, ServiceDep, token_router
+from agent.api.problems import BODY_TOO_LARGE, problem_responses
 from agent.core.tasks import Task, TaskCompletion
-from agent.errors import TaskUnknown, Unauthorised
+from agent.errors import TaskUnknown
 
 __all__ = ["complete_task", "list_tasks", "router"]
 
-router = APIRouter(
-    tags=["tasks"],
-    dependencies=[CaseSystemDep],
-    responses=problem_responses(INVALID_INPUT, Unauthorised),
-)
+router = token_router("tasks", CaseSystemDep)
 
 
 @router.get("/tasks")

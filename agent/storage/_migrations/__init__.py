@@ -2,22 +2,11 @@
 
 from pathlib import Path
 
-from sqlalchemy import MetaData
-
+from agent.storage.tables import Base
 from registry.server_kit.migrations import SchemaMigrations
 
 __all__ = ["MIGRATIONS"]
 
-
-def _metadata() -> MetaData:
-    from agent.storage.tables import Base
-
-    return Base.metadata
-
-
 MIGRATIONS = SchemaMigrations(
-    name="agent",
-    module="agent.storage._migrations",
-    directory=Path(__file__).parent,
-    metadata=_metadata,
+    name="agent", module=__name__, directory=Path(__file__).parent, metadata=lambda: Base.metadata
 )
