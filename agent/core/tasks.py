@@ -87,8 +87,6 @@ async def open_task(
         description=description,
         due_at=due_at,
         created_at=now,
-        done_at=None,
-        done_by=None,
     )
     session.add(row)
     return row

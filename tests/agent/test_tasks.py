@@ -68,11 +68,7 @@ async def test_one_open_task_per_dossier_and_kind(database_url: str) -> None:
                     id=dossier_id,
                     side="departing",
                     state="waiting-for-consent",
-                    partner_oin=None,
                     partner_gemeentecode="0363",
-                    client_bsn=None,
-                    move_date=None,
-                    new_address=None,
                     created_at=START,
                     updated_at=START,
                 )
