@@ -2,18 +2,64 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from protocol.jwk import generate_private_jwk, public_jwk
 
 # The whole run fails when a test BSN appears in any log line.
 from tests._log_scan import pytest_sessionfinish, pytest_sessionstart  # noqa: F401 - hooks
 
 TEST_DATABASE_URL_VARIABLE = "MEEVERHUIZEN_TEST_DATABASE_URL"
 REPOSITORY = Path(__file__).resolve().parent.parent
+VECTORS = REPOSITORY / "tests" / "vectors"
+
+
+def load_vector(name: str) -> Any:
+    """A test vector file of ``tests/vectors``, parsed."""
+    return json.loads((VECTORS / name).read_text("utf-8"))
+
+
+def write_agent_config(path: Path, values: dict[str, str]) -> Path:
+    """An agent's TOML config at ``path``, with a new signing key and registry trust anchor."""
+    key = path.parent / "key.jwk"
+    key.write_text(json.dumps(generate_private_jwk("EdDSA")))
+    anchor = path.parent / "anchor.jwk"
+    anchor.write_text(json.dumps(public_jwk(generate_private_jwk("EdDSA"))))
+    settings = values | {
+        "signing_key_file": str(key),
+        "registry_url": "http://registry.test",
+        "registry_trust_anchor_file": str(anchor),
+    }
+    path.write_text("".join(f"{name} = {json.dumps(value)}\n" for name, value in settings.items()))
+    return path
+
+
+def write_utrecht_config(path: Path, database_url: str) -> Path:
+    """The config of Utrecht's agent at ``path``, on the database at ``database_url``."""
+    utrecht = {
+        "oin": "00000001002220647000",
+        "gemeentecode": "0344",
+        "name": "Gemeente Utrecht",
+        "database_url": database_url,
+        "public_base_url": "http://utrecht.test",
+    }
+    return write_agent_config(path, utrecht)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (the OS picks it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _backends() -> list[str]:

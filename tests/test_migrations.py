@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from agent.cli import cli
 from agent.storage.database import MIGRATIONS as AGENT_MIGRATIONS
-from protocol.jwk import generate_private_jwk, public_jwk
 from registry._migrations import MIGRATIONS as REGISTRY_MIGRATIONS
 from registry.server_kit.migrations import SchemaMigrations, SchemaNotMigrated
+from tests.conftest import write_utrecht_config
 
 SCHEMAS = {"agent": AGENT_MIGRATIONS, "registry": REGISTRY_MIGRATIONS}
 
@@ -31,6 +30,13 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_async_engine(database_url)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+async def migrated(migrations: SchemaMigrations, engine: AsyncEngine) -> AsyncEngine:
+    """The engine, its database upgraded to the head of the schema."""
+    await migrations.upgrade(engine)
+    return engine
 
 
 async def _table_names(engine: AsyncEngine) -> set[str]:
@@ -49,17 +55,15 @@ async def test_upgrade_from_empty_reaches_head_with_every_table(
 
 
 async def test_models_and_migrations_do_not_drift(
-    migrations: SchemaMigrations, engine: AsyncEngine
+    migrations: SchemaMigrations, migrated: AsyncEngine
 ) -> None:
     """A model change without a revision fails here: add one (docs/operations.md, Upgrading)."""
-    await migrations.upgrade(engine)
-    assert await migrations.differences(engine) == []
+    assert await migrations.differences(migrated) == []
 
 
 async def test_a_model_change_without_revision_is_found(
-    migrations: SchemaMigrations, engine: AsyncEngine
+    migrations: SchemaMigrations, migrated: AsyncEngine
 ) -> None:
-    await migrations.upgrade(engine)
     changed = MetaData(naming_convention=migrations.metadata().naming_convention)
     for table in migrations.metadata().tables.values():
         table.to_metadata(changed)
@@ -71,27 +75,25 @@ async def test_a_model_change_without_revision_is_found(
         directory=migrations.directory,
         metadata=lambda: changed,
     )
-    differences = await drifted.differences(engine)
+    differences = await drifted.differences(migrated)
     assert [(d[0], d[3].name) for d in differences] == [("add_column", "added_later")]
 
 
 async def test_downgrade_to_base_then_upgrade_again(
-    migrations: SchemaMigrations, engine: AsyncEngine
+    migrations: SchemaMigrations, migrated: AsyncEngine
 ) -> None:
-    await migrations.upgrade(engine)
-    await migrations.downgrade(engine)
-    assert await migrations.current(engine) is None
-    assert await _table_names(engine) <= {migrations.version_table}
-    await migrations.upgrade(engine)
-    assert await migrations.differences(engine) == []
+    await migrations.downgrade(migrated)
+    assert await migrations.current(migrated) is None
+    assert await _table_names(migrated) <= {migrations.version_table}
+    await migrations.upgrade(migrated)
+    assert await migrations.differences(migrated) == []
 
 
 async def test_upgrading_twice_changes_nothing(
-    migrations: SchemaMigrations, engine: AsyncEngine
+    migrations: SchemaMigrations, migrated: AsyncEngine
 ) -> None:
-    await migrations.upgrade(engine)
-    await migrations.upgrade(engine)
-    assert await migrations.current(engine) == migrations.head()
+    await migrations.upgrade(migrated)
+    assert await migrations.current(migrated) == migrations.head()
 
 
 async def test_tables_made_before_migrations_are_refused(
@@ -143,25 +145,7 @@ def test_registry_migrate_command(database_url: str) -> None:
 
 
 def test_agent_migrate_command(database_url: str, tmp_path: Path) -> None:
-    key, anchor = tmp_path / "key.jwk", tmp_path / "anchor.jwk"
-    key.write_text(json.dumps(generate_private_jwk("EdDSA")))
-    anchor.write_text(json.dumps(public_jwk(generate_private_jwk("EdDSA"))))
-    config = tmp_path / "agent.toml"
-    config.write_text(
-        "\n".join(
-            [
-                'oin = "00000001002220647000"',
-                'gemeentecode = "0344"',
-                'name = "Gemeente Utrecht"',
-                f'signing_key_file = "{key}"',
-                'registry_url = "http://registry.test"',
-                f'registry_trust_anchor_file = "{anchor}"',
-                f'database_url = "{database_url}"',
-                'public_base_url = "http://utrecht.test"',
-            ]
-        )
-        + "\n"
-    )
+    config = write_utrecht_config(tmp_path / "agent.toml", database_url)
     result = CliRunner().invoke(cli, ["agent", "migrate", "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert f"from empty to {AGENT_MIGRATIONS.head()}" in result.output

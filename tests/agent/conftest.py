@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -15,6 +16,8 @@ import pytest
 from fastapi import FastAPI
 
 from agent.app import create_app
+from agent.consent.channels import LinkNotice
+from agent.consent.links import LINK_PATH
 from agent.service import AgentService, ConsentInput, DossierStart
 from agent.settings import AgentSettings, hash_token
 from agent.storage.database import Database
@@ -22,9 +25,11 @@ from protocol.clock import FrozenClock
 from protocol.jwk import generate_private_jwk, public_jwk
 from protocol.messages import MESSAGE_TYPES, Address
 from protocol.signing import VerificationKey
+from registry.app import create_app as create_registry_app
 from registry.client import RegistryClient
 from registry.errors import ParticipantUnknown
 from registry.operator import OperatorClient
+from registry.settings import RegistrySettings
 from tests.conftest import TEST_DATABASE_URL_VARIABLE, _postgresql_database
 
 DATA = Path(__file__).parent / "data"
@@ -45,7 +50,25 @@ NEW_ADDRESS = Address.model_validate(
     }
 )
 MOVE_DATE = date(2025, 4, 1)
+# The states a dossier passes on each side when the handover meets no hitch, in order.
+DEPARTING_HAPPY_PATH = [
+    "started",
+    "waiting-for-consent",
+    "consent-given",
+    "offer-sent",
+    "decided",
+    "completed",
+]
+RECEIVING_HAPPY_PATH = ["offer-received", "decided", "completed"]
 AUTH = {"Authorization": f"Bearer {CASE_TOKEN}"}
+# What the case system posts to ``/v1/dossiers/{id}/consent``: consent for the first device.
+FIRST_DEVICE_CONSENT = {
+    "dataKinds": ["identity", "address", "devices"],
+    "deviceIds": ["dev-1"],
+    "channel": "online",
+    "givenBy": "client",
+    "givenAt": "2025-03-03T09:00:00Z",
+}
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 
@@ -117,13 +140,18 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     await database.dispose()
 
 
+def _another_database(database_url: str, sqlite_file: Path) -> Iterator[str]:
+    """An empty database of the same backend as ``database_url``; on SQLite, ``sqlite_file``."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite+aiosqlite:///{sqlite_file}"
+    else:
+        yield from _postgresql_database(os.environ[TEST_DATABASE_URL_VARIABLE])
+
+
 @pytest.fixture
 def second_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     """Another empty database of the same backend, for the second agent."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite+aiosqlite:///{tmp_path / 'second.sqlite'}"
-    else:
-        yield from _postgresql_database(os.environ[TEST_DATABASE_URL_VARIABLE])
+    yield from _another_database(database_url, tmp_path / "second.sqlite")
 
 
 def agent_settings(database_url: str, *, gemeente: str, **overrides: Any) -> AgentSettings:
@@ -164,6 +192,14 @@ class Backoffice(httpx.AsyncBaseTransport):
             return httpx.Response(self.status)
         self.events.append(json.loads(await request.aread()))
         return httpx.Response(self.status)
+
+
+def network_with_backoffice() -> tuple[Network, Backoffice]:
+    """A network on which the back office's webhook (``WEBHOOK``) answers."""
+    network = Network()
+    backoffice = Backoffice()
+    network.routes["backoffice.test"] = backoffice
+    return network, backoffice
 
 
 @dataclass
@@ -225,9 +261,7 @@ def clock() -> FrozenClock:
 async def agents(
     database_url: str, second_database_url: str, clock: FrozenClock
 ) -> AsyncIterator[Agents]:
-    network = Network()
-    backoffice = Backoffice()
-    network.routes["backoffice.test"] = backoffice
+    network, backoffice = network_with_backoffice()
     departing_settings = agent_settings(database_url, gemeente="utrecht", webhook_url=WEBHOOK)
     receiving_settings = agent_settings(
         second_database_url, gemeente="amsterdam", webhook_url=WEBHOOK
@@ -266,6 +300,37 @@ async def agents(
             )
 
 
+@dataclass
+class RecordingChannel:
+    """Test double of a delivery channel for personal links: keeps the notices."""
+
+    name: str = "letter"
+    notices: list[LinkNotice] = field(default_factory=list)
+
+    async def deliver(self, notice: LinkNotice) -> None:
+        self.notices.append(notice)
+
+    def token(self) -> str:
+        """The token in the personal link of the latest notice."""
+        return self.notices[-1].link.split(LINK_PATH, 1)[1]
+
+
+@pytest.fixture
+def letters(agents: Agents) -> RecordingChannel:
+    """The departing agent's only channel for personal links, recording what it sends."""
+    channel = RecordingChannel()
+    agents.departing.consent.channels = [channel]
+    return channel
+
+
+@pytest.fixture
+async def browser(agents: Agents) -> AsyncIterator[httpx.AsyncClient]:
+    """The client's browser on the departing agent's site: keeps its cookies."""
+    base_url = agents.departing.settings.public_base_url
+    async with httpx.AsyncClient(transport=agents.network, base_url=base_url) as client:
+        yield client
+
+
 REGISTRY = "http://registry.test"
 REGISTRY_TOKEN = "registry-operator-token-for-agent-tests-0123"
 
@@ -273,10 +338,7 @@ REGISTRY_TOKEN = "registry-operator-token-for-agent-tests-0123"
 @pytest.fixture
 def registry_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     """An empty database of the same backend for the registry app."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite+aiosqlite:///{tmp_path / 'registry.sqlite'}"
-    else:
-        yield from _postgresql_database(os.environ[TEST_DATABASE_URL_VARIABLE])
+    yield from _another_database(database_url, tmp_path / "registry.sqlite")
 
 
 async def enrol_in_registry(
@@ -299,3 +361,44 @@ async def enrol_in_registry(
         message_types=list(MESSAGE_TYPES),
         public_jwks=[public_jwk(settings.private_jwk())],
     )
+
+
+@dataclass
+class RegistryNetwork:
+    """The real registry app on a :class:`Network`, and the agents started beside it."""
+
+    network: Network
+    clock: FrozenClock
+    http: httpx.AsyncClient
+    anchor: dict[str, Any]
+    stack: AsyncExitStack
+
+    async def start_agent(self, settings: AgentSettings, **options: Any) -> AgentService:
+        """Serve an agent at its public host and enrol it; ``options`` go to ``create_app``."""
+        app = create_app(settings, clock=self.clock, http=self.http, **options)
+        host = settings.public_base_url.removeprefix("http://")
+        self.network.routes[host] = httpx.ASGITransport(app=app)
+        await self.stack.enter_async_context(app.router.lifespan_context(app))
+        service: AgentService = app.state.service
+        await enrol_in_registry(self.http, self.anchor, self.clock, settings)
+        return service
+
+
+@asynccontextmanager
+async def registry_network(
+    network: Network, clock: FrozenClock, database_url: str
+) -> AsyncIterator[RegistryNetwork]:
+    """Start the registry at ``REGISTRY`` on ``network``, signing with a new key."""
+    registry_key = generate_private_jwk("EdDSA")
+    settings = RegistrySettings(
+        environment="production",
+        database_url=database_url,
+        signing_jwk=json.dumps(registry_key),
+        operator_token=REGISTRY_TOKEN,
+    )
+    registry_app = create_registry_app(settings, clock=clock)
+    network.routes[REGISTRY.removeprefix("http://")] = httpx.ASGITransport(app=registry_app)
+    async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx.AsyncClient(transport=network))
+        await stack.enter_async_context(registry_app.router.lifespan_context(registry_app))
+        yield RegistryNetwork(network, clock, http, public_jwk(registry_key), stack)

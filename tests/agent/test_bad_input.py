@@ -27,6 +27,7 @@ from tests.agent.conftest import (
     AUTH,
     CLIENT_BSN,
     DATA,
+    FIRST_DEVICE_CONSENT,
     OPERATOR,
     Agents,
     FakeDirectory,
@@ -51,13 +52,6 @@ VALID_START = {
 FAILS_ELFPROEF = "123456788"
 FAKE_SIGNATURE = {"Payload-Signature": "x", "Digest": "SHA-256=x"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-CONSENT = {
-    "dataKinds": ["identity", "address", "devices"],
-    "deviceIds": ["dev-1"],
-    "channel": "online",
-    "givenBy": "client",
-    "givenAt": "2025-03-03T09:00:00Z",
-}
 
 
 async def _snapshot(service: AgentService) -> dict[str, int]:
@@ -160,14 +154,14 @@ CASES: list[Case] = [
     (
         "POST",
         f"/v1/dossiers/{UNKNOWN}/consent",
-        {"json": CONSENT, "headers": AUTH},
+        {"json": FIRST_DEVICE_CONSENT, "headers": AUTH},
         404,
         "unknown-dossier",
     ),
     (
         "POST",
         f"/v1/dossiers/{UNKNOWN}/consent",
-        {"json": CONSENT | {"givenBy": 7}, "headers": AUTH},
+        {"json": FIRST_DEVICE_CONSENT | {"givenBy": 7}, "headers": AUTH},
         400,
         "invalid-input",
     ),

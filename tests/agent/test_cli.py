@@ -8,32 +8,13 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from agent.cli import cli
-from protocol.jwk import generate_private_jwk, public_jwk
 from tests.agent.conftest import DATA
+from tests.conftest import write_utrecht_config
 
 
 def _config(tmp_path: Path) -> Path:
-    key = tmp_path / "key.jwk"
-    key.write_text(json.dumps(generate_private_jwk("EdDSA")))
-    anchor = tmp_path / "anchor.jwk"
-    anchor.write_text(json.dumps(public_jwk(generate_private_jwk("EdDSA"))))
-    config = tmp_path / "agent.toml"
-    config.write_text(
-        "\n".join(
-            [
-                'oin = "00000001002220647000"',
-                'gemeentecode = "0344"',
-                'name = "Gemeente Utrecht"',
-                f'signing_key_file = "{key}"',
-                'registry_url = "http://registry.test"',
-                f'registry_trust_anchor_file = "{anchor}"',
-                f'database_url = "sqlite+aiosqlite:///{tmp_path / "agent.sqlite"}"',
-                'public_base_url = "http://utrecht.test"',
-            ]
-        )
-        + "\n"
-    )
-    return config
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'agent.sqlite'}"
+    return write_utrecht_config(tmp_path / "agent.toml", database_url)
 
 
 def test_import_and_list(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import email
-import socket
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from agent.consent.channels import (
     letter_pdf,
 )
 from agent.errors import DeliveryFailed
+from tests.conftest import free_port
 
 LINK = "http://utrecht.test/link/abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 NOTICE = LinkNotice(
@@ -49,16 +49,9 @@ class _Inbox:
         return "250 OK"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def test_email_goes_through_a_real_smtp_server() -> None:
     inbox = _Inbox()
-    port = _free_port()
+    port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
@@ -76,7 +69,7 @@ async def test_email_goes_through_a_real_smtp_server() -> None:
 
 
 async def test_email_to_an_unreachable_server_is_a_delivery_failure() -> None:
-    channel = EmailChannel(host="127.0.0.1", port=_free_port(), sender="a@b.example")
+    channel = EmailChannel(host="127.0.0.1", port=free_port(), sender="a@b.example")
     with pytest.raises(DeliveryFailed) as raised:
         await channel.deliver(NOTICE)
     assert LINK not in raised.value.detail

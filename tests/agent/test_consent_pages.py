@@ -3,52 +3,25 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 import httpx
-import pytest
 
-from agent.consent.channels import LinkNotice
 from agent.consent.links import LINK_PATH, RedactLinkTokens, revoke_links
 from agent.core.processing_log import ProcessingLog
 from agent.storage.tables import DossierRow, InboundMessageRow
-from tests.agent.conftest import CLIENT_BSN, Agents
+from tests.agent.conftest import CLIENT_BSN, Agents, RecordingChannel
 
-BASE = "http://utrecht.test"
-
-
-@dataclass
-class RecordingChannel:
-    """Test double of a delivery channel: keeps the notices."""
-
-    name: str = "letter"
-    notices: list[LinkNotice] = field(default_factory=list)
-
-    async def deliver(self, notice: LinkNotice) -> None:
-        self.notices.append(notice)
+CONSENT_FORM = "/mijn-verhuizing/toestemming"
 
 
-@pytest.fixture
-def letters(agents: Agents) -> RecordingChannel:
-    channel = RecordingChannel()
-    agents.departing.consent.channels = [channel]
-    return channel
-
-
-def _token(letters: RecordingChannel) -> str:
-    return letters.notices[-1].link.split(LINK_PATH, 1)[1]
-
-
-async def _open(agents: Agents, token: str) -> httpx.AsyncClient:
-    client = httpx.AsyncClient(transport=agents.network, base_url=BASE)
-    answer = await client.get(f"{LINK_PATH}{token}")
+async def _open(browser: httpx.AsyncClient, token: str) -> None:
+    answer = await browser.get(f"{LINK_PATH}{token}")
     assert answer.status_code == 303
     assert answer.headers["location"] == "/mijn-verhuizing"
     cookie = answer.headers["set-cookie"].lower()
     assert "httponly" in cookie
     assert "samesite=strict" in cookie
-    return client
 
 
 def _csrf(html: str) -> str:
@@ -57,15 +30,25 @@ def _csrf(html: str) -> str:
     return match[1]
 
 
+async def _answer_consent_form(
+    agents: Agents, letters: RecordingChannel, browser: httpx.AsyncClient, choices: dict[str, str]
+) -> tuple[str, httpx.Response]:
+    """Start a dossier, open its consent page by the link and send the form with ``choices``."""
+    dossier_id = await agents.start_dossier()
+    await _open(browser, letters.token())
+    csrf = _csrf((await browser.get("/mijn-verhuizing")).text)
+    return dossier_id, await browser.post(CONSENT_FORM, data={"csrf": csrf, **choices})
+
+
 async def test_link_goes_out_at_start_and_opens_the_consent_page(
-    agents: Agents, letters: RecordingChannel
+    agents: Agents, letters: RecordingChannel, browser: httpx.AsyncClient
 ) -> None:
     dossier_id = await agents.start_dossier()
     assert [n.dossier_id for n in letters.notices] == [dossier_id]
-    token = _token(letters)
+    token = letters.token()
     assert len(token) >= 43  # 256 bits, URL-safe base64
-    client = await _open(agents, token)
-    page = await client.get("/mijn-verhuizing")
+    await _open(browser, token)
+    page = await browser.get("/mijn-verhuizing")
     assert page.status_code == 200
     assert 'lang="nl"' in page.text
     assert "scootmobiel" in page.text
@@ -76,27 +59,20 @@ async def test_link_goes_out_at_start_and_opens_the_consent_page(
     records = await ProcessingLog.records(agents.departing.database, dossier_id=dossier_id)
     assert {r.activity_id for r in records} >= {"consent-link-issued", "consent-page-viewed"}
     assert all(CLIENT_BSN not in r.data_subject_id for r in records)
-    await client.aclose()
 
 
 async def test_consent_per_device_sends_exactly_the_chosen_device_and_kinds(
-    agents: Agents, letters: RecordingChannel
+    agents: Agents, letters: RecordingChannel, browser: httpx.AsyncClient
 ) -> None:
-    dossier_id = await agents.start_dossier()
-    client = await _open(agents, _token(letters))
-    csrf = _csrf((await client.get("/mijn-verhuizing")).text)
-    answer = await client.post(
-        "/mijn-verhuizing/toestemming",
-        data={
-            "csrf": csrf,
-            "apparaat-dev-1": "ja",
-            "apparaat-dev-2": "nee",
-            "indicatie": "nee",
-            "functioneel": "nee",
-            "wie": "client",
-            "besluit": "ja",
-        },
-    )
+    choices = {
+        "apparaat-dev-1": "ja",
+        "apparaat-dev-2": "nee",
+        "indicatie": "nee",
+        "functioneel": "nee",
+        "wie": "client",
+        "besluit": "ja",
+    }
+    dossier_id, answer = await _answer_consent_form(agents, letters, browser, choices)
     assert answer.status_code == 303
     await agents.settle()
     offers = [r for r in agents.network.requests if r.url.host == "amsterdam.test"]
@@ -104,121 +80,100 @@ async def test_consent_per_device_sends_exactly_the_chosen_device_and_kinds(
     body = offers[0].content.decode()
     assert '"deviceIds":["dev-1"]' in body
     assert "indicatie" not in body.replace('"dataKinds":["identity","address","devices"]', "")
-    status = await client.get("/mijn-verhuizing")
+    status = await browser.get("/mijn-verhuizing")
     assert "Uw scootmobiel, vier wielen gaat mee" in status.text
     assert (await agents.departing.dossier(dossier_id)).state == "completed"
-    await client.aclose()
 
 
 async def test_missing_choices_show_an_error_summary_with_links(
-    agents: Agents, letters: RecordingChannel
+    agents: Agents, letters: RecordingChannel, browser: httpx.AsyncClient
 ) -> None:
-    await agents.start_dossier()
-    client = await _open(agents, _token(letters))
-    csrf = _csrf((await client.get("/mijn-verhuizing")).text)
-    answer = await client.post(
-        "/mijn-verhuizing/toestemming",
-        data={"csrf": csrf, "wie": "representative", "besluit": "ja"},
-    )
+    choices = {"wie": "representative", "besluit": "ja"}
+    _, answer = await _answer_consent_form(agents, letters, browser, choices)
     assert answer.status_code == 400
     assert 'href="#apparaat-dev-1"' in answer.text
     assert 'href="#vertegenwoordiger-naam"' in answer.text
-    await client.aclose()
 
 
 async def test_form_without_the_session_csrf_token_is_refused(
-    agents: Agents, letters: RecordingChannel
+    agents: Agents, letters: RecordingChannel, browser: httpx.AsyncClient
 ) -> None:
     dossier_id = await agents.start_dossier()
-    client = await _open(agents, _token(letters))
-    answer = await client.post(
-        "/mijn-verhuizing/toestemming",
+    await _open(browser, letters.token())
+    answer = await browser.post(
+        CONSENT_FORM,
         data={"csrf": "0" * 64, "apparaat-dev-1": "ja", "apparaat-dev-2": "ja", "besluit": "ja"},
     )
     assert answer.status_code == 403
     assert (await agents.departing.dossier(dossier_id)).state == "waiting-for-consent"
-    await client.aclose()
 
 
 async def test_refusal_sends_nothing_and_opens_a_task(
-    agents: Agents, letters: RecordingChannel
+    agents: Agents, letters: RecordingChannel, browser: httpx.AsyncClient
 ) -> None:
-    dossier_id = await agents.start_dossier()
-    client = await _open(agents, _token(letters))
-    csrf = _csrf((await client.get("/mijn-verhuizing")).text)
-    answer = await client.post(
-        "/mijn-verhuizing/toestemming", data={"csrf": csrf, "wie": "client", "besluit": "nee"}
+    dossier_id, answer = await _answer_consent_form(
+        agents, letters, browser, {"wie": "client", "besluit": "nee"}
     )
     assert answer.status_code == 303
     await agents.settle()
     assert not [r for r in agents.network.requests if r.url.host == "amsterdam.test"]
-    status = await client.get("/mijn-verhuizing")
+    status = await browser.get("/mijn-verhuizing")
     assert "Wmo-loket" in status.text
     tasks = await agents.departing.tasks.list("open", dossier_id=dossier_id)
     assert [t.kind for t in tasks] == ["consent-refused"]
-    await client.aclose()
 
 
 async def test_expired_revoked_and_guessed_links_get_the_same_answer(
-    agents: Agents, letters: RecordingChannel
+    agents: Agents, letters: RecordingChannel, browser: httpx.AsyncClient
 ) -> None:
     first = await agents.start_dossier()
-    client = httpx.AsyncClient(transport=agents.network, base_url=BASE)
-    guessed = await client.get(f"{LINK_PATH}{'A' * 43}")
-    token = _token(letters)
+    guessed = await browser.get(f"{LINK_PATH}{'A' * 43}")
+    token = letters.token()
     async with agents.departing.database.transaction() as session:
         await revoke_links(session, dossier_id=first, now=agents.clock.now())
-    revoked = await client.get(f"{LINK_PATH}{token}")
+    revoked = await browser.get(f"{LINK_PATH}{token}")
     await agents.departing.import_provisions(b"[]", "json")
     agents.clock.advance(timedelta(days=31))
     await agents.start_dossier()
     agents.clock.advance(timedelta(days=31))
-    expired = await client.get(f"{LINK_PATH}{_token(letters)}")
+    expired = await browser.get(f"{LINK_PATH}{letters.token()}")
     for answer in (guessed, revoked, expired):
         assert answer.status_code == 404
         assert "set-cookie" not in answer.headers
     assert guessed.text == revoked.text == expired.text
-    await client.aclose()
 
 
 async def test_guessing_is_rate_limited_per_address(
-    agents: Agents, letters: RecordingChannel
+    agents: Agents, letters: RecordingChannel, browser: httpx.AsyncClient
 ) -> None:
     await agents.start_dossier()
-    client = httpx.AsyncClient(transport=agents.network, base_url=BASE)
     limit = agents.departing.settings.consent.attempts_per_address
-    answers = [(await client.get(f"{LINK_PATH}guess{i:04d}")).status_code for i in range(limit)]
+    answers = [(await browser.get(f"{LINK_PATH}guess{i:04d}")).status_code for i in range(limit)]
     assert set(answers) == {404}
-    blocked = await client.get(f"{LINK_PATH}{_token(letters)}")
+    blocked = await browser.get(f"{LINK_PATH}{letters.token()}")
     assert blocked.status_code == 429
     agents.clock.advance(timedelta(minutes=1))
-    assert (await client.get(f"{LINK_PATH}{_token(letters)}")).status_code == 303
-    await client.aclose()
+    assert (await browser.get(f"{LINK_PATH}{letters.token()}")).status_code == 303
 
 
-async def test_pages_without_a_session_show_nothing(agents: Agents) -> None:
+async def test_pages_without_a_session_show_nothing(
+    agents: Agents, browser: httpx.AsyncClient
+) -> None:
     await agents.start_dossier()
-    client = httpx.AsyncClient(transport=agents.network, base_url=BASE)
-    answer = await client.get("/mijn-verhuizing")
+    answer = await browser.get("/mijn-verhuizing")
     assert answer.status_code == 401
     assert "scootmobiel" not in answer.text.lower()
-    await client.aclose()
 
 
 async def test_withdrawal_reaches_the_receiver_who_stops_and_deletes(
-    agents: Agents, letters: RecordingChannel
+    agents: Agents, letters: RecordingChannel, browser: httpx.AsyncClient
 ) -> None:
-    dossier_id = await agents.start_dossier()
-    client = await _open(agents, _token(letters))
-    csrf = _csrf((await client.get("/mijn-verhuizing")).text)
-    await client.post(
-        "/mijn-verhuizing/toestemming",
-        data={"csrf": csrf, "apparaat-dev-1": "ja", "apparaat-dev-2": "ja", "besluit": "ja"},
-    )
+    both_devices = {"apparaat-dev-1": "ja", "apparaat-dev-2": "ja", "besluit": "ja"}
+    dossier_id, _ = await _answer_consent_form(agents, letters, browser, both_devices)
     await agents.settle()
     assert (await agents.receiving.dossier(dossier_id)).state == "completed"
-    confirm = await client.get("/mijn-verhuizing/intrekken")
-    answer = await client.post("/mijn-verhuizing/intrekken", data={"csrf": _csrf(confirm.text)})
+    confirm = await browser.get("/mijn-verhuizing/intrekken")
+    answer = await browser.post("/mijn-verhuizing/intrekken", data={"csrf": _csrf(confirm.text)})
     assert answer.status_code == 303
     await agents.settle()
     withdrawals = [
@@ -243,13 +198,12 @@ async def test_withdrawal_reaches_the_receiver_who_stops_and_deletes(
             )
         ).one()
         assert CLIENT_BSN.encode() not in offer.body
-    status = await client.get("/mijn-verhuizing")
+    status = await browser.get("/mijn-verhuizing")
     assert "ingetrokken" in status.text
     records = await ProcessingLog.records(agents.receiving.database, dossier_id=dossier_id)
     received = [r for r in records if r.activity_id == "consent-withdrawal-received"]
     assert received
     assert received[0].parent_span_id is not None
-    await client.aclose()
 
 
 async def test_no_answer_reminds_then_tasks_then_expires(

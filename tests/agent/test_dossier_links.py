@@ -9,33 +9,14 @@ import pytest
 
 from agent.consent.links import LINK_PATH
 from agent.core.processing_log import ProcessingLog
-from tests.agent.conftest import AUTH, CLIENT_BSN, Agents
-from tests.agent.test_consent_pages import RecordingChannel
-
-BASE = "http://utrecht.test"
-
-
-@pytest.fixture
-def letters(agents: Agents) -> RecordingChannel:
-    channel = RecordingChannel()
-    agents.departing.consent.channels = [channel]
-    return channel
-
-
-def _token(letters: RecordingChannel) -> str:
-    return letters.notices[-1].link.split(LINK_PATH, 1)[1]
-
-
-@pytest.fixture
-async def browser(agents: Agents) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=agents.network, base_url=BASE)
+from tests.agent.conftest import AUTH, CLIENT_BSN, Agents, RecordingChannel
 
 
 async def test_revoked_link_gets_the_same_answer_as_an_invalid_one(
     agents: Agents, letters: RecordingChannel, browser: httpx.AsyncClient
 ) -> None:
     dossier_id = await agents.start_dossier()
-    token = _token(letters)
+    token = letters.token()
     opened = await browser.get(f"{LINK_PATH}{token}")
     assert opened.status_code == 303
     assert (await browser.get("/mijn-verhuizing")).status_code == 200
@@ -57,14 +38,13 @@ async def test_revoked_link_gets_the_same_answer_as_an_invalid_one(
     assert again.json()["revokedLinks"] == 0
     records = await ProcessingLog.records(agents.departing.database, dossier_id=dossier_id)
     assert "consent-link-revoked" in {r.activity_id for r in records}
-    await browser.aclose()
 
 
 async def test_new_link_replaces_the_old_one_and_is_never_in_the_answer(
     agents: Agents, letters: RecordingChannel, browser: httpx.AsyncClient
 ) -> None:
     dossier_id = await agents.start_dossier()
-    old = _token(letters)
+    old = letters.token()
     answer = await browser.post(f"/v1/dossiers/{dossier_id}/link", headers=AUTH)
     assert answer.status_code == 201, answer.text
     body = answer.json()
@@ -72,14 +52,13 @@ async def test_new_link_replaces_the_old_one_and_is_never_in_the_answer(
     assert body["revokedLinks"] == 1
     assert body["deliveredBy"] == ["letter"]
     assert set(body) == {"dossierId", "issuedAt", "expiresAt", "revokedLinks", "deliveredBy"}
-    new = _token(letters)
+    new = letters.token()
     assert new != old
     assert letters.notices[-1].kind == "new-link"
     assert new not in answer.text
     assert CLIENT_BSN not in answer.text
     assert (await browser.get(f"{LINK_PATH}{old}")).status_code == 404
     assert (await browser.get(f"{LINK_PATH}{new}")).status_code == 303
-    await browser.aclose()
 
 
 async def test_without_a_channel_the_gemeente_gets_a_task(
@@ -92,7 +71,6 @@ async def test_without_a_channel_the_gemeente_gets_a_task(
     assert answer.json()["deliveredBy"] == []
     tasks = await agents.departing.tasks.list("open", dossier_id=dossier_id)
     assert [t.kind for t in tasks] == ["manual-check"]
-    await browser.aclose()
 
 
 @pytest.mark.parametrize("path", ["link", "link/revocation"])
@@ -105,7 +83,6 @@ async def test_unknown_dossier_is_a_problem(
     assert answer.json()["type"] == "urn:meeverhuizen:problem:unknown-dossier"
     unauthorised = await browser.post(f"/v1/dossiers/{uuid.uuid4()}/{path}")
     assert unauthorised.status_code == 401
-    await browser.aclose()
 
 
 async def test_a_receiving_dossier_has_no_link(
@@ -120,4 +97,3 @@ async def test_a_receiving_dossier_has_no_link(
     assert answer.status_code == 404
     assert answer.json()["type"] == "urn:meeverhuizen:problem:unknown-dossier"
     await receiving.aclose()
-    await browser.aclose()

@@ -19,6 +19,7 @@ from tests.agent.conftest import (
     AUTH,
     CLIENT_BSN,
     DATA,
+    FIRST_DEVICE_CONSENT,
     MOVE_DATE,
     NEW_ADDRESS,
     UTRECHT_OIN,
@@ -58,13 +59,7 @@ async def test_consent_twice_is_an_illegal_transition(agents: Agents) -> None:
     await agents.give_consent(dossier_id)
     answer = await agents.http.post(
         f"http://utrecht.test/v1/dossiers/{dossier_id}/consent",
-        json={
-            "dataKinds": ["identity", "address", "devices"],
-            "deviceIds": ["dev-1"],
-            "channel": "online",
-            "givenBy": "client",
-            "givenAt": "2025-03-03T08:00:00Z",
-        },
+        json=FIRST_DEVICE_CONSENT | {"givenAt": "2025-03-03T08:00:00Z"},
         headers=AUTH,
     )
     assert answer.status_code == 409

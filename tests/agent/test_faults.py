@@ -11,7 +11,6 @@ import json
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import format_datetime
@@ -21,26 +20,22 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from agent.app import create_app
 from agent.errors import DirectoryUnavailable
 from agent.service import AgentService, ConsentInput, DossierStart
 from agent.storage.tables import InboundMessageRow, OutboxRow, ProvisionRow, TransitionRow
 from protocol.clock import FrozenClock
 from protocol.identifiers import is_valid_bsn
-from protocol.jwk import generate_private_jwk, public_jwk
-from registry.app import create_app as create_registry_app
-from registry.settings import RegistrySettings
 from tests.agent.conftest import (
     DATA,
     MOVE_DATE,
     NEW_ADDRESS,
-    REGISTRY_TOKEN,
     START,
     WEBHOOK,
     Backoffice,
     Network,
     agent_settings,
-    enrol_in_registry,
+    network_with_backoffice,
+    registry_network,
 )
 
 BATCH = 20
@@ -165,37 +160,16 @@ def _consent() -> ConsentInput:
 async def world(
     database_url: str, second_database_url: str, registry_database_url: str
 ) -> AsyncIterator[World]:
-    clock = FrozenClock(START)
-    registry_key = generate_private_jwk("EdDSA")
-    anchor = public_jwk(registry_key)
-    network = Network()
-    backoffice = Backoffice()
-    network.routes["backoffice.test"] = backoffice
-    registry_app = create_registry_app(
-        RegistrySettings(
-            environment="production",
-            database_url=registry_database_url,
-            signing_jwk=json.dumps(registry_key),
-            operator_token=REGISTRY_TOKEN,
-        ),
-        clock=clock,
-    )
-    network.routes[REGISTRY_HOST] = httpx.ASGITransport(app=registry_app)
-    async with AsyncExitStack() as stack:
-        http = await stack.enter_async_context(httpx.AsyncClient(transport=network))
-        await stack.enter_async_context(registry_app.router.lifespan_context(registry_app))
+    network, backoffice = network_with_backoffice()
+    async with registry_network(network, FrozenClock(START), registry_database_url) as started:
         services = []
         for url, gemeente in ((database_url, "utrecht"), (second_database_url, "amsterdam")):
             settings = agent_settings(
-                url, gemeente=gemeente, registry_trust_anchor=anchor, webhook_url=WEBHOOK
+                url, gemeente=gemeente, registry_trust_anchor=started.anchor, webhook_url=WEBHOOK
             )
-            app = create_app(settings, clock=clock, http=http, random=lambda: 1.0)
-            network.routes[f"{gemeente}.test"] = httpx.ASGITransport(app=app)
-            await stack.enter_async_context(app.router.lifespan_context(app))
-            services.append(app.state.service)
-            await enrol_in_registry(http, anchor, clock, app.state.service.settings)
+            services.append(await started.start_agent(settings, random=lambda: 1.0))
         network.requests.clear()
-        yield World(network, clock, services[0], services[1], backoffice)
+        yield World(network, started.clock, services[0], services[1], backoffice)
 
 
 def _message_id(request: httpx.Request) -> str:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from agent.storage.tables import InboundMessageRow
-from tests.agent.conftest import AMSTERDAM_OIN, UTRECHT_OIN, Agents
+from tests.agent.conftest import (
+    AMSTERDAM_OIN,
+    DEPARTING_HAPPY_PATH,
+    RECEIVING_HAPPY_PATH,
+    UTRECHT_OIN,
+    Agents,
+)
 
 
 async def test_happy_path_completes_both_dossiers_once(agents: Agents) -> None:
@@ -17,15 +23,8 @@ async def test_happy_path_completes_both_dossiers_once(agents: Agents) -> None:
     receiving = await agents.receiving.dossier(dossier_id)
     assert departing.state == "completed"
     assert receiving.state == "completed"
-    assert [t.to_state for t in departing.timeline] == [
-        "started",
-        "waiting-for-consent",
-        "consent-given",
-        "offer-sent",
-        "decided",
-        "completed",
-    ]
-    assert [t.to_state for t in receiving.timeline] == ["offer-received", "decided", "completed"]
+    assert [t.to_state for t in departing.timeline] == DEPARTING_HAPPY_PATH
+    assert [t.to_state for t in receiving.timeline] == RECEIVING_HAPPY_PATH
     assert departing.partner_oin == AMSTERDAM_OIN
     assert receiving.partner_oin == UTRECHT_OIN
     outcomes = {d.device_id: (d.outcome, d.reason_code) for d in receiving.decisions}

@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 
 import httpx
 import pytest
 
-from agent.app import create_app
 from agent.service import AgentService
 from protocol.clock import FrozenClock
-from protocol.jwk import generate_private_jwk, public_jwk
-from registry.app import create_app as create_registry_app
-from registry.settings import RegistrySettings
 from tests.agent.conftest import (
     AUTH,
     CLIENT_BSN,
     DATA,
     MOVE_DATE,
     NEW_ADDRESS,
-    REGISTRY_TOKEN,
     START,
     Network,
     agent_settings,
-    enrol_in_registry,
+    registry_network,
 )
 
 
@@ -35,32 +28,12 @@ async def world(
     second_database_url: str,
     registry_database_url: str,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, AgentService, AgentService]]:
-    clock = FrozenClock(START)
-    registry_key = generate_private_jwk("EdDSA")
-    anchor = public_jwk(registry_key)
-    network = Network()
-    registry_app = create_registry_app(
-        RegistrySettings(
-            environment="production",
-            database_url=registry_database_url,
-            signing_jwk=json.dumps(registry_key),
-            operator_token=REGISTRY_TOKEN,
-        ),
-        clock=clock,
-    )
-    network.routes["registry.test"] = httpx.ASGITransport(app=registry_app)
-    async with AsyncExitStack() as stack:
-        http = await stack.enter_async_context(httpx.AsyncClient(transport=network))
-        await stack.enter_async_context(registry_app.router.lifespan_context(registry_app))
+    async with registry_network(Network(), FrozenClock(START), registry_database_url) as world:
         services = []
         for url, gemeente in ((database_url, "utrecht"), (second_database_url, "amsterdam")):
-            settings = agent_settings(url, gemeente=gemeente, registry_trust_anchor=anchor)
-            app = create_app(settings, clock=clock, http=http)
-            network.routes[f"{gemeente}.test"] = httpx.ASGITransport(app=app)
-            await stack.enter_async_context(app.router.lifespan_context(app))
-            services.append(app.state.service)
-            await enrol_in_registry(http, anchor, clock, app.state.service.settings)
-        yield http, services[0], services[1]
+            settings = agent_settings(url, gemeente=gemeente, registry_trust_anchor=world.anchor)
+            services.append(await world.start_agent(settings))
+        yield world.http, services[0], services[1]
 
 
 async def _settle(*services: AgentService) -> None:

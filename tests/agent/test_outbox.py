@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from agent.service import OutboxEntry
 from agent.storage.tables import DeliveryAttemptRow
-from tests.agent.conftest import AUTH, OPERATOR, Agents, Fault
+from tests.agent.conftest import AUTH, DEPARTING_HAPPY_PATH, OPERATOR, Agents, Fault
 
 
 async def _consented(agents: Agents) -> str:
@@ -143,15 +143,5 @@ async def test_order_is_kept_within_a_stream(agents: Agents) -> None:
     agents.clock.advance(timedelta(minutes=5))
     await agents.departing.deliver_until_quiet()
     states = [e["data"]["toState"] for e in agents.backoffice.events if e["subject"] == dossier_id]
-    assert (
-        states
-        == [
-            "started",
-            "waiting-for-consent",
-            "consent-given",
-            "offer-sent",
-            "decided",
-            "completed",
-        ][: len(states)]
-    )
+    assert states == DEPARTING_HAPPY_PATH[: len(states)]
     assert len(states) >= 4

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from agent.local.network import AMSTERDAM, UTRECHT, LocalAgent, LocalNetwork, local_network
+from tests.agent.conftest import DEPARTING_HAPPY_PATH, RECEIVING_HAPPY_PATH
 
 pytestmark = pytest.mark.slow
 
@@ -29,15 +30,6 @@ FAST_RETRIES = {
     "outbox_max_delay_seconds": 1.0,
     "delivery_interval_seconds": 0.5,
 }
-DEPARTING_STATES = [
-    "started",
-    "waiting-for-consent",
-    "consent-given",
-    "offer-sent",
-    "decided",
-    "completed",
-]
-RECEIVING_STATES = ["offer-received", "decided", "completed"]
 NEW_ADDRESS = {
     "street": "Damrak",
     "houseNumber": 1,
@@ -47,10 +39,10 @@ NEW_ADDRESS = {
 }
 
 
-def valid_bsns(count: int) -> list[str]:
-    """Numbers from the test range (999...) that pass the elfproef."""
+def valid_bsns(count: int, *, first: int = 999_990_000) -> list[str]:
+    """Numbers from the test range (999...), from ``first`` on, that pass the elfproef."""
     found = []
-    for candidate in range(999_990_000, 999_999_999):
+    for candidate in range(first, 999_999_999):
         digits = [int(c) for c in str(candidate)]
         total = sum(d * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True)) - digits[8]
         if total % 11 == 0:
@@ -210,8 +202,8 @@ def check_messages(sender: Path, receiver: Path, message_type: str, dossier_ids:
 def check_everything(network: LocalNetwork, dossier_ids: list[str]) -> None:
     utrecht = network.agents[UTRECHT.key].database_path
     amsterdam = network.agents[AMSTERDAM.key].database_path
-    check_side(utrecht, dossier_ids, "departing", DEPARTING_STATES)
-    check_side(amsterdam, dossier_ids, "receiving", RECEIVING_STATES)
+    check_side(utrecht, dossier_ids, "departing", DEPARTING_HAPPY_PATH)
+    check_side(amsterdam, dossier_ids, "receiving", RECEIVING_HAPPY_PATH)
     check_messages(utrecht, amsterdam, "dossier-offer", dossier_ids)
     check_messages(amsterdam, utrecht, "device-decision", dossier_ids)
     for database in (utrecht, amsterdam):

@@ -39,7 +39,7 @@ from protocol.jwk import generate_private_jwk, public_jwk
 from protocol.messages import MESSAGE_TYPES
 from registry.client import RegistryClient
 from registry.operator import OperatorClient
-from tests.agent.test_processes import NEW_ADDRESS, clients
+from tests.agent.test_processes import NEW_ADDRESS, clients, valid_bsns
 from tests.conftest import TEST_DATABASE_URL_VARIABLE, _postgresql_database
 
 pytestmark = [
@@ -58,22 +58,6 @@ CONSENT = {
     "channel": "online",
     "givenBy": "client",
 }
-
-
-def test_bsns(count: int) -> list[str]:
-    """Numbers from the 999... test range that pass the elfproef."""
-    found = []
-    for candidate in itertools.count(999_900_000):
-        digits = [int(c) for c in str(candidate)]
-        total = sum(d * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True)) - digits[8]
-        if total % 11 == 0:
-            found.append(str(candidate))
-            if len(found) == count:
-                return found
-    raise AssertionError("unreachable")
-
-
-test_bsns.__test__ = False  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -304,7 +288,7 @@ async def test_two_replicas_per_gemeente_hand_over_a_batch_exactly_once(tmp_path
         replicated_network(tmp_path, http) as (utrecht, amsterdam),
     ):
         started = time.monotonic()
-        await hand_over(http, utrecht, test_bsns(DOSSIERS))
+        await hand_over(http, utrecht, valid_bsns(DOSSIERS, first=999_900_000))
         await wait_until_completed(http, (utrecht, amsterdam), DOSSIERS, 60.0 + DOSSIERS * 0.5)
         print(f"{DOSSIERS} dossiers handed over in {time.monotonic() - started:.1f} s")
         check_exactly_once(utrecht, amsterdam, "dossier-offer", DOSSIERS)

@@ -17,9 +17,9 @@ from agent.runtime import open_service
 from agent.settings import load_settings
 from agent.storage.tables import OutboxRow
 from protocol.clock import FrozenClock
-from protocol.jwk import generate_private_jwk, public_jwk
 from protocol.messages import Message, parse_message
 from tests.agent.conftest import FakeDirectory
+from tests.conftest import write_agent_config
 
 SUPPLIER_OIN = "00000003876543210000"
 GEMEENTE_OIN = "00000001002564440000"
@@ -27,24 +27,15 @@ ORDER_ID = "5f0c8a52-8d7e-4b8e-9a43-0d2b1c6f7e11"
 
 
 def _config(tmp_path: Path) -> Path:
-    key = tmp_path / "key.jwk"
-    key.write_text(json.dumps(generate_private_jwk("EdDSA")))
-    anchor = tmp_path / "anchor.jwk"
-    anchor.write_text(json.dumps(public_jwk(generate_private_jwk("EdDSA"))))
-    config = tmp_path / "supplier.toml"
-    lines = [
-        f'oin = "{SUPPLIER_OIN}"',
-        'role = "supplier"',
-        'kvk_number = "87654321"',
-        'name = "Zorgtechniek"',
-        f'signing_key_file = "{key}"',
-        'registry_url = "http://registry.test"',
-        f'registry_trust_anchor_file = "{anchor}"',
-        f'database_url = "sqlite+aiosqlite:///{tmp_path / "supplier.sqlite"}"',
-        'public_base_url = "http://zorgtechniek.test"',
-    ]
-    config.write_text("\n".join(lines) + "\n")
-    return config
+    supplier = {
+        "oin": SUPPLIER_OIN,
+        "role": "supplier",
+        "kvk_number": "87654321",
+        "name": "Zorgtechniek",
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'supplier.sqlite'}",
+        "public_base_url": "http://zorgtechniek.test",
+    }
+    return write_agent_config(tmp_path / "supplier.toml", supplier)
 
 
 def _order_message(now: datetime) -> Message:

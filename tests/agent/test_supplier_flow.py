@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, ExitStack
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,7 +20,6 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from agent.app import create_app
 from agent.service import AgentService, ConsentInput, DossierStart
 from agent.settings import AgentSettings, TakeoverSettings, hash_token
 from agent.storage.tables import InboundMessageRow, OutboxRow
@@ -28,9 +27,7 @@ from protocol.clock import FrozenClock
 from protocol.jwk import generate_private_jwk, public_jwk
 from protocol.messages import SettlementInputs, TakeoverOrder
 from protocol.settlement import residual_value_cents
-from registry.app import create_app as create_registry_app
 from registry.operator import OperatorClient
-from registry.settings import RegistrySettings
 from tests.agent.conftest import (
     AUTH,
     CASE_TOKEN,
@@ -43,7 +40,7 @@ from tests.agent.conftest import (
     START,
     Network,
     agent_settings,
-    enrol_in_registry,
+    registry_network,
 )
 from tests.conftest import TEST_DATABASE_URL_VARIABLE, _postgresql_database
 
@@ -128,6 +125,11 @@ class World:
             preference=preference,
         )
 
+    async def contract_preferred_then_next(self) -> None:
+        """Amsterdam contracts Zorgtechniek (preference 1) and Revalidatie Noord (preference 2)."""
+        await self.contract(PREFERRED, 1)
+        await self.contract(NEXT, 2)
+
     async def hand_over(self, *, kinds: tuple[str, ...] | None = None) -> str:
         await self.utrecht.import_provisions((DATA / "clients.json").read_bytes(), "json")
         view = await self.utrecht.start_dossier(
@@ -183,49 +185,26 @@ async def world(
     start_time: datetime,
 ) -> AsyncIterator[World]:
     clock = FrozenClock(start_time)
-    registry_key = generate_private_jwk("EdDSA")
-    anchor = public_jwk(registry_key)
-    network = Network()
-    registry_app = create_registry_app(
-        RegistrySettings(
-            environment="production",
-            database_url=database_urls[0],
-            signing_jwk=json.dumps(registry_key),
-            operator_token=REGISTRY_TOKEN,
-        ),
-        clock=clock,
-    )
-    network.routes["registry.test"] = httpx.ASGITransport(app=registry_app)
-    settings = [
-        agent_settings(database_urls[1], gemeente="utrecht", registry_trust_anchor=anchor),
-        agent_settings(database_urls[2], gemeente="amsterdam", registry_trust_anchor=anchor),
-        *(
-            supplier_settings(url, supplier, **takeover_settings.get(supplier[3], {})).model_copy(
-                update={"registry_trust_anchor": anchor}
-            )
-            for url, supplier in zip(database_urls[3:], SUPPLIERS, strict=True)
-        ),
-    ]
-    async with AsyncExitStack() as stack:
-        http = await stack.enter_async_context(httpx.AsyncClient(transport=network))
-        await stack.enter_async_context(registry_app.router.lifespan_context(registry_app))
-        operator = OperatorClient(REGISTRY, REGISTRY_TOKEN, http=http)
-        services = []
-        for one in settings:
-            app = create_app(one, clock=clock, http=http)
-            network.routes[one.public_base_url.removeprefix("http://")] = httpx.ASGITransport(
-                app=app
-            )
-            await stack.enter_async_context(app.router.lifespan_context(app))
-            services.append(app.state.service)
-            await enrol_in_registry(http, anchor, clock, one)
+    async with registry_network(Network(), clock, database_urls[0]) as started:
+        anchor = started.anchor
+        settings = [
+            agent_settings(database_urls[1], gemeente="utrecht", registry_trust_anchor=anchor),
+            agent_settings(database_urls[2], gemeente="amsterdam", registry_trust_anchor=anchor),
+            *(
+                supplier_settings(
+                    url, supplier, **takeover_settings.get(supplier[3], {})
+                ).model_copy(update={"registry_trust_anchor": anchor})
+                for url, supplier in zip(database_urls[3:], SUPPLIERS, strict=True)
+            ),
+        ]
+        services = [await started.start_agent(one) for one in settings]
         yield World(
-            http=http,
+            http=started.http,
             clock=clock,
             utrecht=services[0],
             amsterdam=services[1],
             suppliers={s[3]: service for s, service in zip(SUPPLIERS, services[2:], strict=True)},
-            operator=operator,
+            operator=OperatorClient(REGISTRY, REGISTRY_TOKEN, http=started.http),
         )
 
 
@@ -238,8 +217,7 @@ def _transfer_day_start() -> datetime:
 
 
 async def test_order_contact_takeover_and_settlement_accepted(world: World) -> None:
-    await world.contract(PREFERRED, 1)
-    await world.contract(NEXT, 2)
+    await world.contract_preferred_then_next()
     dossier_id = await world.hand_over()
 
     # Receiving gemeente: one order for the rented scootmobiel, at the preferred supplier.
@@ -338,8 +316,7 @@ async def test_settlement_disputed_with_reason_and_counter_amount(world: World) 
 
 
 async def test_refusal_moves_the_order_to_the_next_supplier(world: World) -> None:
-    await world.contract(PREFERRED, 1)
-    await world.contract(NEXT, 2)
+    await world.contract_preferred_then_next()
     dossier_id = await world.hand_over()
     [first] = await world.orders_at(PREFERRED)
     await world.planner(PREFERRED, first["orderId"], status="refused", reasonCode="no-capacity")

@@ -15,8 +15,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from agent.service import ConsentInput, DossierStart
+from agent.service import AgentService, ConsentInput, DossierStart
 from agent.storage.tables import DossierRow, InboundMessageRow, OrderRow
+from protocol.messages import CancelReason
 from tests.agent.conftest import AUTH, CLIENT_BSN, DATA, MOVE_DATE, NEW_ADDRESS
 from tests.agent.test_supplier_flow import (  # noqa: F401 - fixtures used by name
     NEXT,
@@ -73,18 +74,25 @@ async def _task_kinds(world: World, host: str) -> list[str]:
     return [task.kind for task in await world.suppliers[host].tasks.list("open")]
 
 
+async def _cancel(
+    world: World, gemeente: AgentService, dossier_id: str, *, reason: CancelReason, cause: str
+) -> None:
+    """The gemeente cancels the dossier, as on a BRP event, in one transaction."""
+    async with gemeente.database.transaction() as session:
+        dossier = await session.get(DossierRow, dossier_id)
+        assert dossier is not None
+        await gemeente.dossiers.cancel_in(
+            session, dossier, reason=reason, cause=cause, now=world.clock.now()
+        )
+
+
 # --- dossier-cancelled ------------------------------------------------------------------------
 
 
 async def test_a_cancelled_move_stops_both_suppliers(world: World) -> None:
     await world.contract(PREFERRED, 1)
     dossier_id = await _decided_but_notice_unsent(world)
-    async with world.utrecht.database.transaction() as session:
-        dossier = await session.get(DossierRow, dossier_id)
-        assert dossier is not None
-        await world.utrecht.dossiers.cancel_in(
-            session, dossier, reason="move-cancelled", cause="BRP correction", now=world.clock.now()
-        )
+    await _cancel(world, world.utrecht, dossier_id, reason="move-cancelled", cause="BRP correction")
     await world.settle()
 
     # Receiving gemeente: cancelled, and its order with it; the supplier was told.
@@ -124,17 +132,11 @@ async def test_a_cancelled_move_stops_both_suppliers(world: World) -> None:
 async def test_a_cancellation_received_by_the_receiving_gemeente_is_forwarded(
     world: World,
 ) -> None:
-    await world.contract(PREFERRED, 1)
-    await world.contract(NEXT, 2)
+    await world.contract_preferred_then_next()
     dossier_id = await world.hand_over()
     [first] = await world.orders_at(PREFERRED)
     await world.planner(PREFERRED, first["orderId"], status="refused", reasonCode="no-capacity")
-    async with world.amsterdam.database.transaction() as session:
-        dossier = await session.get(DossierRow, dossier_id)
-        assert dossier is not None
-        await world.amsterdam.dossiers.cancel_in(
-            session, dossier, reason="client-deceased", cause="BRP", now=world.clock.now()
-        )
+    await _cancel(world, world.amsterdam, dossier_id, reason="client-deceased", cause="BRP")
     await world.settle()
 
     # Both suppliers that received an order hear of it; the one that refused had nothing open.
@@ -210,8 +212,7 @@ async def test_a_device_already_taken_over_is_kept_after_a_withdrawal(world: Wor
 async def test_the_departing_supplier_settles_with_the_supplier_that_took_over(
     world: World,
 ) -> None:
-    await world.contract(PREFERRED, 1)
-    await world.contract(NEXT, 2)
+    await world.contract_preferred_then_next()
     dossier_id = await world.hand_over()
     departing = world.suppliers["hulpmiddelen"].supplier
     [before] = await departing.departing_devices()
@@ -240,8 +241,7 @@ async def test_the_departing_supplier_settles_with_the_supplier_that_took_over(
 
 
 async def test_an_offer_made_before_the_refusal_is_superseded(world: World) -> None:
-    await world.contract(PREFERRED, 1)
-    await world.contract(NEXT, 2)
+    await world.contract_preferred_then_next()
     await world.hand_over()
     world.clock.set(_transfer_day_start())
     await world.fire_deadlines()  # offered to the first supplier, which has not taken over yet

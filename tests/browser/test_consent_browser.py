@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,8 @@ import pytest
 import uvicorn
 
 from agent.consent.links import LINK_PATH
-from tests.agent.conftest import Agents
-from tests.agent.test_consent_pages import RecordingChannel
+from tests.agent.conftest import Agents, RecordingChannel
+from tests.conftest import free_port
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
@@ -51,22 +50,12 @@ class Site:
 
     async def link(self) -> str:
         await self.agents.start_dossier()
-        token = self.letters.notices[-1].link.split(LINK_PATH, 1)[1]
-        return f"{self.base}{LINK_PATH}{token}"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+        return f"{self.base}{LINK_PATH}{self.letters.token()}"
 
 
 @pytest.fixture
-async def site(agents: Agents) -> AsyncIterator[Site]:
-    letters = RecordingChannel()
-    agents.departing.consent.channels = [letters]
-    port = _free_port()
+async def site(agents: Agents, letters: RecordingChannel) -> AsyncIterator[Site]:
+    port = free_port()
     # The fixture ran the lifespan already; uvicorn only serves HTTP here.
     config = uvicorn.Config(
         agents.departing_app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,10 +20,9 @@ from protocol.jwk import (
     thumbprint,
     validate_public_jwk,
 )
+from tests.conftest import load_vector
 
-RFC = json.loads(
-    (Path(__file__).resolve().parent.parent / "vectors" / "rfc8037_ed25519.json").read_text()
-)["rfc8037_ed25519"]
+RFC = load_vector("rfc8037_ed25519.json")["rfc8037_ed25519"]
 PRIVATE = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,10 +20,9 @@ from protocol.errors import (
 )
 from protocol.jwk import generate_private_jwk, public_jwk, thumbprint
 from protocol.jws import MAX_TOKEN_LENGTH, read_protected_header, sign_compact, verify_compact
+from tests.conftest import load_vector
 
-VECTORS = json.loads(
-    (Path(__file__).resolve().parent.parent / "vectors" / "rfc8037_ed25519.json").read_text()
-)
+VECTORS = load_vector("rfc8037_ed25519.json")
 RFC = VECTORS["rfc8037_ed25519"]
 
 
@@ -37,6 +34,18 @@ def rsa_key() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def ed_key() -> dict[str, Any]:
     return generate_private_jwk("EdDSA")
+
+
+@pytest.fixture(params=["EdDSA", "PS256"])
+def algorithm(request: pytest.FixtureRequest) -> str:
+    """Each algorithm of the allow-list in turn."""
+    return str(request.param)
+
+
+@pytest.fixture
+def signing_key(algorithm: str, ed_key: dict[str, Any], rsa_key: dict[str, Any]) -> dict[str, Any]:
+    """The private key for ``algorithm``."""
+    return ed_key if algorithm == "EdDSA" else rsa_key
 
 
 def test_rfc8037_a4_reproduced_byte_for_byte() -> None:
@@ -67,16 +76,12 @@ def test_default_header_has_alg_and_kid(ed_key: dict[str, Any]) -> None:
     assert read_protected_header(token) == {"alg": "EdDSA", "kid": ed_key["kid"]}
 
 
-@pytest.mark.parametrize("algorithm", ["EdDSA", "PS256"])
-def test_detached_round_trip(
-    algorithm: str, ed_key: dict[str, Any], rsa_key: dict[str, Any]
-) -> None:
-    key = ed_key if algorithm == "EdDSA" else rsa_key
-    token = sign_compact(b"body", key, detached=True)
+def test_detached_round_trip(signing_key: dict[str, Any]) -> None:
+    token = sign_compact(b"body", signing_key, detached=True)
     assert token.split(".")[1] == ""
-    assert verify_compact(token, public_jwk(key), payload=b"body") == b"body"
+    assert verify_compact(token, public_jwk(signing_key), payload=b"body") == b"body"
     with pytest.raises(BadSignature):
-        verify_compact(token, public_jwk(key), payload=b"bodY")
+        verify_compact(token, public_jwk(signing_key), payload=b"bodY")
 
 
 def test_unencoded_detached_payload(ed_key: dict[str, Any]) -> None:
@@ -95,28 +100,20 @@ interop = pytest.mark.filterwarnings("ignore::joserfc.errors.SecurityWarning")
 
 
 @interop
-@pytest.mark.parametrize("algorithm", ["EdDSA", "PS256"])
-def test_ours_verify_with_joserfc(
-    algorithm: str, ed_key: dict[str, Any], rsa_key: dict[str, Any]
-) -> None:
-    key = ed_key if algorithm == "EdDSA" else rsa_key
-    token = sign_compact(b'{"hello":"world"}', key)
-    theirs = import_key(public_jwk(key))
+def test_ours_verify_with_joserfc(algorithm: str, signing_key: dict[str, Any]) -> None:
+    token = sign_compact(b'{"hello":"world"}', signing_key)
+    theirs = import_key(public_jwk(signing_key))
     result = joserfc_jws.deserialize_compact(token, theirs, algorithms=[algorithm])
     assert result.payload == b'{"hello":"world"}'
-    assert result.protected == {"alg": algorithm, "kid": key["kid"]}
+    assert result.protected == {"alg": algorithm, "kid": signing_key["kid"]}
 
 
 @interop
-@pytest.mark.parametrize("algorithm", ["EdDSA", "PS256"])
-def test_joserfc_verify_with_ours(
-    algorithm: str, ed_key: dict[str, Any], rsa_key: dict[str, Any]
-) -> None:
-    key = ed_key if algorithm == "EdDSA" else rsa_key
-    token = joserfc_jws.serialize_compact(
-        {"alg": algorithm, "kid": key["kid"]}, b"payload", import_key(key), algorithms=[algorithm]
-    )
-    assert verify_compact(token, public_jwk(key)) == b"payload"
+def test_joserfc_verify_with_ours(algorithm: str, signing_key: dict[str, Any]) -> None:
+    header = {"alg": algorithm, "kid": signing_key["kid"]}
+    theirs = import_key(signing_key)
+    token = joserfc_jws.serialize_compact(header, b"payload", theirs, algorithms=[algorithm])
+    assert verify_compact(token, public_jwk(signing_key)) == b"payload"
 
 
 # Refusals, each with its own error class and code.

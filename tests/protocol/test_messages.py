@@ -157,19 +157,17 @@ def test_malformed_version_is_invalid(version: Any) -> None:
     assert "protocolVersion" in _rejected(document)
 
 
-def test_functional_information_needs_consent() -> None:
+@pytest.mark.parametrize(
+    ("kind", "field"),
+    [("functional-information", "functionalInformation"), ("indicatie", "indicatie")],
+    ids=["functional-information", "indicatie"],
+)
+def test_optional_data_kind_needs_consent(kind: str, field: str) -> None:
+    """Offered without consent for its kind, the data is refused; left out, the offer is fine."""
     document = _example("dossier-offer")
-    document["body"]["consent"]["dataKinds"].remove("functional-information")
-    assert "does not cover 'functional-information'" in _rejected(document)
-    del document["body"]["functionalInformation"]
-    parse_message(document)
-
-
-def test_indicatie_needs_consent() -> None:
-    document = _example("dossier-offer")
-    document["body"]["consent"]["dataKinds"].remove("indicatie")
-    assert "does not cover 'indicatie'" in _rejected(document)
-    del document["body"]["indicatie"]
+    document["body"]["consent"]["dataKinds"].remove(kind)
+    assert f"does not cover '{kind}'" in _rejected(document)
+    del document["body"][field]
     parse_message(document)
 
 

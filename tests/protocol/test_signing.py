@@ -7,7 +7,6 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,10 +31,9 @@ from protocol.signing import (
     verify_body,
     verify_message,
 )
+from tests.conftest import load_vector
 
-VECTOR = json.loads(
-    (Path(__file__).resolve().parent.parent / "vectors" / "message_signing.json").read_text("utf-8")
-)
+VECTOR = load_vector("message_signing.json")
 SIGNING_TIME = datetime(2025, 2, 10, 10, 15, 30, tzinfo=UTC)
 RECEIVER = VECTOR["receiver_oin"]
 POLICY = VerificationPolicy(receiver_oin=RECEIVER)

@@ -109,20 +109,28 @@ class Enrolled:
     private_jwk: dict[str, Any]
 
 
-async def enrol_gemeente(
-    registry: Registry, gemeentecode: str = "0344", oin: str = UTRECHT_OIN
+async def _enrol(
+    registry: Registry, code: str, oin: str, endpoint: str, message_types: list[str]
 ) -> Enrolled:
+    """Enrol with ``code`` as the participant's agent does, under a new key."""
     key = generate_private_jwk("EdDSA")
-    code = await registry.operator.issue_enrolment_code(gemeentecode=gemeentecode)
     await registry.client().enrol(
         code=code,
         oin=oin,
-        endpoint=f"http://agent-{gemeentecode}.test",
+        endpoint=endpoint,
         protocol_versions=["1.0"],
-        message_types=list(MESSAGE_TYPES),
+        message_types=message_types,
         public_jwks=[public_jwk(key)],
     )
     return Enrolled(oin=oin, private_jwk=key)
+
+
+async def enrol_gemeente(
+    registry: Registry, gemeentecode: str = "0344", oin: str = UTRECHT_OIN
+) -> Enrolled:
+    code = await registry.operator.issue_enrolment_code(gemeentecode=gemeentecode)
+    endpoint = f"http://agent-{gemeentecode}.test"
+    return await _enrol(registry, code, oin, endpoint, list(MESSAGE_TYPES))
 
 
 async def enrol_supplier(
@@ -130,17 +138,16 @@ async def enrol_supplier(
 ) -> Enrolled:
     oin = oin_for_kvk(kvk_number)
     await registry.operator.onboard_supplier(oin=oin, kvk_number=kvk_number, name=name)
-    key = generate_private_jwk("EdDSA")
     code = await registry.operator.issue_enrolment_code(supplier_oin=oin)
-    await registry.client().enrol(
-        code=code,
-        oin=oin,
-        endpoint=f"http://supplier-{kvk_number}.test",
-        protocol_versions=["1.0"],
-        message_types=["nl.meeverhuizen.takeover-order"],
-        public_jwks=[public_jwk(key)],
+    endpoint = f"http://supplier-{kvk_number}.test"
+    return await _enrol(registry, code, oin, endpoint, ["nl.meeverhuizen.takeover-order"])
+
+
+async def change_own_entry(registry: Registry, participant: Enrolled, **changes: Any) -> None:
+    """The participant's agent signs ``changes`` to its own entry and sends them."""
+    await registry.client().update_own_entry(
+        oin=participant.oin, private_jwk=participant.private_jwk, **changes
     )
-    return Enrolled(oin=oin, private_jwk=key)
 
 
 ONE_DAY = timedelta(days=1)

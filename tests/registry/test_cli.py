@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,10 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from agent.cli import cli
 from protocol.jwk import load_private_jwk_from_pem, public_jwk
+from tests.conftest import free_port
 from tests.registry.conftest import OPERATOR_TOKEN, SUPPLIER_KVK, SUPPLIER_OIN
 
 
@@ -33,36 +33,18 @@ def test_init_key_writes_private_pem_and_prints_trust_anchor(tmp_path: Path) -> 
     assert "exists" in again.output
 
 
+def _utrecht_enrolment_code(runner: CliRunner, *options: str) -> Result:
+    """``registry enrolment-code`` for gemeente 0344 with a made-up token, plus ``options``."""
+    command = ["registry", "enrolment-code", "--token", "t", "--gemeentecode", "0344", *options]
+    return runner.invoke(cli, command)
+
+
 def test_operator_command_errors_are_one_line(tmp_path: Path) -> None:
     runner = CliRunner()
-    both = runner.invoke(
-        cli,
-        [
-            "registry",
-            "enrolment-code",
-            "--token",
-            "t",
-            "--gemeentecode",
-            "0344",
-            "--supplier-oin",
-            SUPPLIER_OIN,
-        ],
-    )
+    both = _utrecht_enrolment_code(runner, "--supplier-oin", SUPPLIER_OIN)
     assert both.exit_code != 0
     assert "exactly one" in both.output
-    unreachable = runner.invoke(
-        cli,
-        [
-            "registry",
-            "enrolment-code",
-            "--token",
-            "t",
-            "--gemeentecode",
-            "0344",
-            "--registry-url",
-            "http://127.0.0.1:9",
-        ],
-    )
+    unreachable = _utrecht_enrolment_code(runner, "--registry-url", "http://127.0.0.1:9")
     assert unreachable.exit_code == 1
     assert unreachable.output.strip() == (
         "Error: registry_unavailable: registry unreachable (ConnectError)"
@@ -74,18 +56,11 @@ def test_operator_command_errors_are_one_line(tmp_path: Path) -> None:
     assert "does not exist" in missing_key.output
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def served_registry(tmp_path: Path) -> Iterator[str]:
     key_file = tmp_path / "registry.pem"
     assert CliRunner().invoke(cli, ["registry", "init-key", str(key_file)]).exit_code == 0
-    port = _free_port()
+    port = free_port()
     environment = {
         **os.environ,
         "MEEVERHUIZEN_REGISTRY_OPERATOR_TOKEN": OPERATOR_TOKEN,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 
 from protocol.jwk import generate_private_jwk, public_jwk
 from protocol.signing import sign_body
-from registry.client import RegistryClient
+from registry.client import Participant, RegistryClient
 from registry.errors import (
     InvalidRegistryInput,
     ParticipantNotEnrolled,
@@ -27,6 +28,7 @@ from tests.registry.conftest import (
 )
 
 Switchable = tuple[SwitchableTransport, RegistryClient]
+Alteration = Callable[[httpx.Response, bytes], httpx.Response]
 PAST_MAX_AGE = timedelta(seconds=301)
 
 
@@ -36,36 +38,46 @@ def _rebuilt(response: httpx.Response, body: bytes, headers: dict[str, str]) -> 
     return httpx.Response(response.status_code, headers=merged, content=body)
 
 
-async def test_answers_within_max_age_need_no_request(
-    registry: Registry, switchable: Switchable
-) -> None:
-    await enrol_gemeente(registry)
+async def _assert_untrusted(switchable: Switchable, alteration: Alteration) -> None:
+    """With every answer altered on the way, the client refuses Utrecht's entry."""
     transport, client = switchable
-    first = await client.gemeente("0344")
+    transport.alter = alteration
+    with pytest.raises(UntrustedAnswer):
+        await client.gemeente("0344")
+
+
+@pytest.fixture
+async def cached_entry(registry: Registry, switchable: Switchable) -> Participant:
+    """Utrecht enrolled, and its entry fetched once: verified and in the client's cache."""
+    await enrol_gemeente(registry)
+    _, client = switchable
+    return await client.gemeente("0344")
+
+
+async def test_answers_within_max_age_need_no_request(
+    switchable: Switchable, cached_entry: Participant
+) -> None:
+    transport, client = switchable
     transport.down = True  # any I/O would now fail
     for _ in range(100):
-        assert await client.gemeente("0344") is first
+        assert await client.gemeente("0344") is cached_entry
     assert len(transport.requests) == 1
 
 
 async def test_forged_answer_is_rejected(registry: Registry, switchable: Switchable) -> None:
     await enrol_gemeente(registry)
-    transport, client = switchable
 
     def redirect_endpoint(response: httpx.Response, body: bytes) -> httpx.Response:
         forged = body.replace(b"http://agent-0344.test", b"http://attacker.test")
         return _rebuilt(response, forged, {})
 
-    transport.alter = redirect_endpoint
-    with pytest.raises(UntrustedAnswer):
-        await client.gemeente("0344")
+    await _assert_untrusted(switchable, redirect_endpoint)
 
 
 async def test_answer_signed_by_another_key_is_rejected(
     registry: Registry, switchable: Switchable
 ) -> None:
     await enrol_gemeente(registry)
-    transport, client = switchable
     attacker = generate_private_jwk("EdDSA")
 
     def resign(response: httpx.Response, body: bytes) -> httpx.Response:
@@ -73,36 +85,29 @@ async def test_answer_signed_by_another_key_is_rejected(
         signed = sign_body(forged, attacker, signing_time=registry.clock.now())
         return _rebuilt(response, forged, signed.headers())
 
-    transport.alter = resign
-    with pytest.raises(UntrustedAnswer):
-        await client.gemeente("0344")
+    await _assert_untrusted(switchable, resign)
 
 
 async def test_unsigned_answer_is_rejected(registry: Registry, switchable: Switchable) -> None:
     await enrol_gemeente(registry)
-    transport, client = switchable
 
     def strip(response: httpx.Response, body: bytes) -> httpx.Response:
         headers = {k: v for k, v in response.headers.items() if k.lower() != "payload-signature"}
         return httpx.Response(response.status_code, headers=headers, content=body)
 
-    transport.alter = strip
-    with pytest.raises(UntrustedAnswer):
-        await client.gemeente("0344")
+    await _assert_untrusted(switchable, strip)
 
 
 async def test_old_answer_replayed_later_is_rejected(
     registry: Registry, switchable: Switchable
 ) -> None:
     await enrol_gemeente(registry)
-    transport, client = switchable
     captured = await registry.http.get("/v1/gemeenten/0344")
     registry.clock.advance(timedelta(hours=2))
-    transport.alter = lambda response, body: _rebuilt(
-        captured, captured.content, dict(captured.headers)
+    await _assert_untrusted(
+        switchable,
+        lambda response, body: _rebuilt(captured, captured.content, dict(captured.headers)),
     )
-    with pytest.raises(UntrustedAnswer):
-        await client.gemeente("0344")
 
 
 async def test_answer_for_another_question_is_rejected(
@@ -110,17 +115,16 @@ async def test_answer_for_another_question_is_rejected(
 ) -> None:
     await enrol_gemeente(registry)
     await enrol_gemeente(registry, "0363", "00000001002564440000")
-    transport, client = switchable
     other = await registry.http.get("/v1/gemeenten/0363")
-    transport.alter = lambda response, body: _rebuilt(other, other.content, dict(other.headers))
-    with pytest.raises(UntrustedAnswer):
-        await client.gemeente("0344")
+    await _assert_untrusted(
+        switchable, lambda response, body: _rebuilt(other, other.content, dict(other.headers))
+    )
 
 
 async def test_signed_problem_is_trusted_and_forged_problem_is_not(
     registry: Registry, switchable: Switchable
 ) -> None:
-    transport, client = switchable
+    _, client = switchable
     with pytest.raises(ParticipantNotEnrolled):
         await client.gemeente("0344")
 
@@ -130,9 +134,7 @@ async def test_signed_problem_is_trusted_and_forged_problem_is_not(
             404, json=problem, headers={"Content-Type": "application/problem+json"}
         )
 
-    transport.alter = fake_problem
-    with pytest.raises(UntrustedAnswer):
-        await client.gemeente("0344")
+    await _assert_untrusted(switchable, fake_problem)
 
 
 async def test_stale_cache_serves_while_registry_is_down_then_gives_up(
@@ -166,22 +168,20 @@ async def test_unreachable_without_cache_is_unavailable(
 
 
 async def test_server_error_falls_back_to_verified_cache(
-    registry: Registry, switchable: Switchable
+    registry: Registry, switchable: Switchable, cached_entry: Participant
 ) -> None:
-    await enrol_gemeente(registry)
     transport, client = switchable
-    fresh = await client.gemeente("0344")
     registry.clock.advance(PAST_MAX_AGE)
     transport.alter = lambda response, body: httpx.Response(502, text="bad gateway")
-    assert await client.gemeente("0344") == fresh
+    assert await client.gemeente("0344") == cached_entry
 
 
-async def test_revalidation_uses_signed_304(registry: Registry, switchable: Switchable) -> None:
-    await enrol_gemeente(registry)
+async def test_revalidation_uses_signed_304(
+    registry: Registry, switchable: Switchable, cached_entry: Participant
+) -> None:
     transport, client = switchable
-    first = await client.gemeente("0344")
     registry.clock.advance(PAST_MAX_AGE)
-    assert await client.gemeente("0344") is first
+    assert await client.gemeente("0344") is cached_entry
     revalidation = transport.requests[-1]
     assert revalidation.headers["if-none-match"]
     # Renewed for another max-age: no request until it passes.
@@ -190,36 +190,29 @@ async def test_revalidation_uses_signed_304(registry: Registry, switchable: Swit
     assert len(transport.requests) == 2
 
 
+@pytest.mark.usefixtures("cached_entry")
 async def test_304_without_freshness_statement_is_not_trusted(
     registry: Registry, switchable: Switchable
 ) -> None:
-    await enrol_gemeente(registry)
-    transport, client = switchable
-    await client.gemeente("0344")
     registry.clock.advance(PAST_MAX_AGE)
 
     def unsigned_304(response: httpx.Response, body: bytes) -> httpx.Response:
         return httpx.Response(304, headers={"ETag": response.headers.get("etag", "")})
 
-    transport.alter = unsigned_304
-    with pytest.raises(UntrustedAnswer):
-        await client.gemeente("0344")
+    await _assert_untrusted(switchable, unsigned_304)
 
 
 async def test_old_freshness_statement_cannot_extend_the_cache(
-    registry: Registry, switchable: Switchable
+    registry: Registry, switchable: Switchable, cached_entry: Participant
 ) -> None:
-    await enrol_gemeente(registry)
-    transport, client = switchable
-    first = await client.gemeente("0344")
     etag = (await registry.http.get("/v1/gemeenten/0344")).headers["etag"]
     old_304 = await registry.http.get("/v1/gemeenten/0344", headers={"If-None-Match": etag})
     assert old_304.status_code == 304
     registry.clock.advance(timedelta(hours=2))
-    transport.alter = lambda response, body: httpx.Response(304, headers=dict(old_304.headers))
-    with pytest.raises(UntrustedAnswer):
-        await client.gemeente("0344")
-    assert first.oin == UTRECHT_OIN
+    await _assert_untrusted(
+        switchable, lambda response, body: httpx.Response(304, headers=dict(old_304.headers))
+    )
+    assert cached_entry.oin == UTRECHT_OIN
 
 
 def test_trust_anchor_must_be_a_public_key(registry: Registry) -> None:

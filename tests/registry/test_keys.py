@@ -18,6 +18,7 @@ from tests.registry.conftest import (
     START,
     UTRECHT_OIN,
     Registry,
+    change_own_entry,
     enrol_gemeente,
 )
 
@@ -94,9 +95,7 @@ async def test_revocation_takes_effect_in_a_caching_client_within_max_age(
 async def test_key_history_lists_revocation_time_and_reason(registry: Registry) -> None:
     enrolled = await enrol_gemeente(registry)
     spare = generate_private_jwk("EdDSA")
-    await registry.client().update_own_entry(
-        oin=UTRECHT_OIN, private_jwk=enrolled.private_jwk, add_keys=[public_jwk(spare)]
-    )
+    await change_own_entry(registry, enrolled, add_keys=[public_jwk(spare)])
     await registry.operator.revoke_key(
         oin=UTRECHT_OIN, kid=spare["kid"], reason="lost laptop", at=START + timedelta(hours=1)
     )
@@ -122,10 +121,8 @@ async def test_revoking_an_unknown_key_is_refused(registry: Registry) -> None:
 async def test_a_change_that_leaves_no_valid_key_is_refused(registry: Registry) -> None:
     enrolled = await enrol_gemeente(registry)
     with pytest.raises(InvalidRegistryInput):
-        await registry.client().update_own_entry(
-            oin=UTRECHT_OIN,
-            private_jwk=enrolled.private_jwk,
-            revoke_keys={enrolled.private_jwk["kid"]: "rotating"},
+        await change_own_entry(
+            registry, enrolled, revoke_keys={enrolled.private_jwk["kid"]: "rotating"}
         )
     keys = await registry.client().verification_keys(UTRECHT_OIN)
     assert [key.kid for key in keys] == [enrolled.private_jwk["kid"]]
@@ -136,9 +133,7 @@ async def test_write_by_another_registry_replica_shows_at_once(
 ) -> None:
     enrolled = await enrol_gemeente(registry)
     spare = generate_private_jwk("EdDSA")
-    await registry.client().update_own_entry(
-        oin=UTRECHT_OIN, private_jwk=enrolled.private_jwk, add_keys=[public_jwk(spare)]
-    )
+    await change_own_entry(registry, enrolled, add_keys=[public_jwk(spare)])
     path = f"/v1/participants/{UTRECHT_OIN}"
     assert len((await registry.http.get(path)).json()["data"]["keys"]) == 2
     other = create_app(settings, clock=registry.clock)

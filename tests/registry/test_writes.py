@@ -35,6 +35,7 @@ from tests.registry.conftest import (
     SUPPLIER_OIN,
     UTRECHT_OIN,
     Registry,
+    change_own_entry,
     enrol_gemeente,
     enrol_supplier,
 )
@@ -151,21 +152,15 @@ async def test_bad_operator_input_is_refused(registry: Registry) -> None:
     await operator.onboard_supplier(oin=SUPPLIER_OIN, kvk_number=SUPPLIER_KVK, name="X")
     with pytest.raises(ParticipantExists):
         await operator.onboard_supplier(oin=SUPPLIER_OIN, kvk_number=SUPPLIER_KVK, name="X")
+    contract: dict[str, Any] = {
+        "supplier_oin": SUPPLIER_OIN,
+        "iso_prefixes": ["12 22"],
+        "valid_from": date(2025, 2, 1),
+    }
     with pytest.raises(InvalidValidityWindow):
-        await operator.add_contract(
-            gemeentecode="0344",
-            supplier_oin=SUPPLIER_OIN,
-            iso_prefixes=["12 22"],
-            valid_from=date(2025, 2, 1),
-            valid_until=date(2025, 1, 31),
-        )
+        await operator.add_contract(gemeentecode="0344", valid_until=date(2025, 1, 31), **contract)
     with pytest.raises(UnknownGemeentecode):
-        await operator.add_contract(
-            gemeentecode="9999",
-            supplier_oin=SUPPLIER_OIN,
-            iso_prefixes=["12 22"],
-            valid_from=date(2025, 2, 1),
-        )
+        await operator.add_contract(gemeentecode="9999", **contract)
     assert await registry.audit_actions() == ["supplier_onboarded", "gemeenten_seeded"]
     response = await registry.http.post(
         "/v1/contracts",
@@ -245,16 +240,10 @@ async def test_unsigned_or_tampered_change_is_refused(registry: Registry) -> Non
 async def test_signed_change_with_private_key_material_is_refused(registry: Registry) -> None:
     utrecht = await enrol_gemeente(registry)
     with pytest.raises(PrivateKeyMaterial):
-        await registry.client().update_own_entry(
-            oin=UTRECHT_OIN,
-            private_jwk=utrecht.private_jwk,
-            add_keys=[generate_private_jwk("EdDSA")],
-        )
+        await change_own_entry(registry, utrecht, add_keys=[generate_private_jwk("EdDSA")])
     with pytest.raises(InvalidPublicKey):
-        await registry.client().update_own_entry(
-            oin=UTRECHT_OIN,
-            private_jwk=utrecht.private_jwk,
-            add_keys=[{"kty": "RSA", "n": "AQAB", "e": "AQAB"}],
+        await change_own_entry(
+            registry, utrecht, add_keys=[{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]
         )
 
 
@@ -267,9 +256,7 @@ async def test_every_write_is_audited(registry: Registry) -> None:
         iso_prefixes=["12 22"],
         valid_from=date(2025, 1, 1),
     )
-    await registry.client().update_own_entry(
-        oin=UTRECHT_OIN, private_jwk=utrecht.private_jwk, endpoint="http://moved.test"
-    )
+    await change_own_entry(registry, utrecht, endpoint="http://moved.test")
     events = await registry.operator.audit_events()
     assert [event["action"] for event in events] == [
         "entry_changed",
