@@ -13,7 +13,7 @@ import hashlib
 import logging
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -123,18 +123,19 @@ class Outbox:
         self._new_work = True
 
     async def deliver_due(self) -> DeliveryReport:
-        """Try every message that is due and first in its stream, once.
+        """Try every message that is due and first in its stream.
 
         Up to ``_CONCURRENCY`` attempts run at a time. Messages that become due while the pass
-        runs (committed ones, :meth:`notify`; the next of a stream whose head was delivered) join
-        it as attempts end, so a pass is a pipeline rather than a batch that waits for its
-        slowest attempt.
+        runs (committed ones, :meth:`notify`; the next of a stream whose head was delivered; a
+        retry whose delay has passed) join it as attempts end, so a pass is a pipeline rather
+        than a batch that waits for its slowest attempt. A message is never attempted twice at
+        once: rows already waiting or in flight are left out of each look.
         """
         async with self._pass_lock:
             recorder = GroupRecorder(self._record_group)
-            attempted: set[str] = set()
+            in_pass: set[str] = set()  # waiting or in flight
             waiting: list[OutboxRow] = []
-            running: set[asyncio.Task[DeliveryReport]] = set()
+            running: dict[asyncio.Task[DeliveryReport], str] = {}  # task -> message id
             reports: list[DeliveryReport] = []
             failures: list[BaseException] = []
             look = True
@@ -142,20 +143,23 @@ class Outbox:
                 while True:
                     if look and len(waiting) < _CONCURRENCY:
                         look, self._new_work = False, False
-                        due = await self._claim_due()
-                        fresh = [row for row in due if row.message_id not in attempted]
-                        attempted.update(row.message_id for row in fresh)
-                        waiting.extend(fresh)
+                        due = await self._claim_due(leave_out=in_pass)
+                        in_pass.update(row.message_id for row in due)
+                        waiting.extend(due)
                     while waiting and len(running) < _CONCURRENCY:
                         row = waiting.pop(0)
-                        running.add(asyncio.create_task(self._deliver_one(row, recorder)))
+                        running[asyncio.create_task(self._deliver_one(row, recorder))] = (
+                            row.message_id
+                        )
                     if not running:
                         if self._new_work:
                             look = True
                             continue
                         break
-                    done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     for task in done:
+                        # Its attempt is recorded: a retry, once due, may join this pass.
+                        in_pass.discard(running.pop(task))
                         error = task.exception()
                         if error is not None:
                             failures.append(error)
@@ -172,7 +176,7 @@ class Outbox:
             raise failures[0]
         return sum(reports, DeliveryReport())
 
-    async def _claim_due(self) -> Sequence[OutboxRow]:
+    async def _claim_due(self, *, leave_out: Collection[str]) -> Sequence[OutboxRow]:
         # Only the head of a stream is eligible, and a head claimed by another replica (lease not
         # ended) is skipped, so it blocks its stream. On PostgreSQL the claim locks with SKIP
         # LOCKED (agent.storage.claims).
@@ -181,6 +185,7 @@ class Outbox:
             select(OutboxRow)
             .where(OutboxRow.state == "pending", OutboxRow.execute_after <= now)
             .where(_head_of_stream(), lease_free(OutboxRow, now))
+            .where(OutboxRow.message_id.not_in(leave_out))
             .order_by(OutboxRow.execute_after, OutboxRow.sequence)
             .limit(self._policy.batch_size)
         )

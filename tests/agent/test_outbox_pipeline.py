@@ -64,7 +64,23 @@ class Backoffice(httpx.AsyncBaseTransport):
         return httpx.Response(204)
 
 
-def _outbox(database: Database, http: httpx.AsyncClient) -> Outbox:
+class FlakyBackoffice(Backoffice):
+    """Answers 500 to the first attempt of the event labelled ``flaky``; holds ``slow``."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        label = json.loads(await request.aread())["label"]
+        self.received.append(label)
+        if label == "flaky" and self.received.count("flaky") == 1:
+            return httpx.Response(500)
+        if label == "slow":
+            self.arrived.set()
+            await self.release.wait()
+        return httpx.Response(204)
+
+
+def _outbox(
+    database: Database, http: httpx.AsyncClient, clock: FrozenClock | None = None
+) -> Outbox:
     async def delivered(*_args: object) -> None:
         return None
 
@@ -72,7 +88,7 @@ def _outbox(database: Database, http: httpx.AsyncClient) -> Outbox:
         database=database,
         directory=FakeDirectory(),
         http=http,
-        clock=FrozenClock(START),
+        clock=clock or FrozenClock(START),
         random=lambda: 1.0,
         private_jwk=generate_private_jwk("EdDSA"),
         verification=VerificationPolicy(receiver_oin=UTRECHT_OIN),
@@ -112,3 +128,21 @@ async def test_no_more_than_the_concurrency_at_once_and_each_stream_in_order(
         order = [label for label in backoffice.received if label.startswith(dossier_id)]
         assert order == [f"{dossier_id}:1", f"{dossier_id}:2"]
     assert backoffice.most_in_flight == _CONCURRENCY
+
+
+async def test_a_retry_that_becomes_due_joins_the_running_pass(database: Database) -> None:
+    """A pass kept alive by a slow attempt still retries a failed message once it is due."""
+    backoffice = FlakyBackoffice()
+    clock = FrozenClock(START)
+    await _enqueue(database, str(uuid.uuid4()), "flaky")
+    await _enqueue(database, str(uuid.uuid4()), "slow")
+    async with httpx.AsyncClient(transport=backoffice) as http:
+        passing = asyncio.create_task(_outbox(database, http, clock).deliver_due())
+        await backoffice.arrived.wait()
+        while backoffice.received.count("flaky") < 1:
+            await asyncio.sleep(0.01)
+        clock.advance(POLICY.base_delay * 2)
+        backoffice.release.set()
+        report = await asyncio.wait_for(passing, 10)
+    assert backoffice.received.count("flaky") == 2
+    assert (report.delivered, report.retried) == (2, 1)
