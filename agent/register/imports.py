@@ -1,7 +1,9 @@
 """Imports into the register: CSV and JSON, every bad row reported with its line number and reason.
 
-Parsing is all or nothing and touches no database: :func:`parse_import` returns every client or
-raises :class:`ImportFailed` with every problem. Formats are documented in ``docs/agent.md``.
+Parsing touches no database. :func:`read_import` yields the valid clients group by group as it
+reads, so a large import never holds all its clients at once; after the first problem it yields
+no more groups, reads on, and raises :class:`ImportFailed` with every problem at the end.
+:func:`parse_import` returns every client at once. Formats are documented in ``docs/agent.md``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -18,7 +21,7 @@ from agent.errors import ImportFailed, ImportProblem
 from agent.register.models import RegisterClient
 from protocol.messages import Device
 
-__all__ = ["CSV_COLUMNS", "ImportFormat", "parse_import"]
+__all__ = ["CSV_COLUMNS", "ImportChunk", "ImportFormat", "parse_import", "read_import"]
 
 ImportFormat = Literal["csv", "json"]
 
@@ -231,8 +234,8 @@ def _parse_csv(text: str) -> list[RegisterClient]:
 # --- JSON ---------------------------------------------------------------------------------------
 
 
-def _json_elements(text: str) -> Iterator[tuple[int, Any]]:
-    """Yield each element of a top-level JSON array with the line it starts on.
+def _json_elements(text: str) -> Iterator[tuple[int, Any, int]]:
+    """Yield each element of a top-level JSON array with the line it starts on and its end.
 
     Lines are counted from the previous element on, so the whole text is read once.
     """
@@ -252,7 +255,7 @@ def _json_elements(text: str) -> Iterator[tuple[int, Any]]:
         except RecursionError as exc:
             problem = ImportProblem(lines.at(position), "malformed JSON: nested too deeply")
             raise ImportFailed([problem]) from exc
-        yield lines.at(position), element
+        yield lines.at(position), element, end
         position = _skip_space(text, end)
         if text.startswith(",", position):
             position = _skip_space(text, position + 1)
@@ -282,11 +285,11 @@ class _LineCounter:
         return self._line
 
 
-def _parse_json(text: str) -> list[RegisterClient]:
+def _json_clients(text: str) -> Iterator[tuple[RegisterClient, int]]:
+    """Each valid client with the position read up to; :class:`ImportFailed` at the end."""
     problems: list[ImportProblem] = []
-    clients: list[RegisterClient] = []
     seen: dict[str, int] = {}
-    for line, element in _json_elements(text):
+    for line, element, end in _json_elements(text):
         try:
             client = RegisterClient.model_validate(element)
         except ValidationError as exc:
@@ -297,18 +300,54 @@ def _parse_json(text: str) -> list[RegisterClient]:
                 ImportProblem(line, f"same bsn as the client on line {seen[client.bsn]}")
             )
         seen.setdefault(client.bsn, line)
-        clients.append(client)
+        if not problems:
+            yield client, end
     if problems:
         raise ImportFailed(problems)
-    return clients
+
+
+@dataclass(frozen=True)
+class ImportChunk:
+    """A group of valid clients, and how far the import has been read (for a progress bar)."""
+
+    clients: list[RegisterClient]
+    done: int
+    total: int
+
+
+def _decode(content: bytes) -> str:
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFailed([ImportProblem(1, "file is not UTF-8")]) from exc
+
+
+def read_import(
+    content: bytes, import_format: ImportFormat, *, chunk_size: int
+) -> Iterator[ImportChunk]:
+    """The import's valid clients in groups of ``chunk_size``; every problem raised at the end."""
+    text = _decode(content)
+    if import_format == "csv":
+        # Rows of one client may be anywhere in the file: the whole file is grouped first.
+        clients = _parse_csv(text)
+        for start in range(0, len(clients), chunk_size):
+            end = min(start + chunk_size, len(clients))
+            yield ImportChunk(clients[start:end], end, len(clients))
+        return
+    group: list[RegisterClient] = []
+    for client, end in _json_clients(text):
+        group.append(client)
+        if len(group) == chunk_size:
+            yield ImportChunk(group, end, len(text))
+            group = []
+    if group:
+        yield ImportChunk(group, len(text), len(text))
 
 
 def parse_import(content: bytes, import_format: ImportFormat) -> list[RegisterClient]:
     """Parse and validate a whole import; :class:`ImportFailed` lists every bad row."""
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportFailed([ImportProblem(1, "file is not UTF-8")]) from exc
-    if import_format == "csv":
-        return _parse_csv(text)
-    return _parse_json(text)
+    return [
+        client
+        for chunk in read_import(content, import_format, chunk_size=1000)
+        for client in chunk.clients
+    ]

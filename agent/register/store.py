@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.register.imports import ImportFormat, parse_import
+from agent.register.imports import ImportFormat, read_import
 from agent.register.models import ImportResult, RegisterClient
 from agent.storage.database import Database
 from agent.storage.tables import ClientRow, DeviceRow
@@ -20,9 +20,9 @@ from protocol.messages import WireModel
 
 __all__ = ["Register", "forget_loaded_clients", "load_client", "store_import"]
 
-# Clients stored per statement group: each group's Python work stays well under 50 ms, so the
-# event loop serves requests between groups while a large import is stored.
-_CHUNK = 200
+# Clients read and stored per group: each group's Python work on the event loop stays well under
+# 50 ms, so requests are served between groups, and only one group is held in memory at a time.
+_CHUNK = 50
 _LOADED = "meeverhuizen.loaded_clients"
 
 
@@ -40,20 +40,23 @@ class Register:
         *,
         progress: Callable[[int, int], None] | None = None,
     ) -> ImportResult:
-        """Validate the whole import, then apply it in one transaction (all or nothing).
+        """Apply the whole import in one transaction (all or nothing).
 
-        Parsing runs in a worker thread; ``progress(done, total)`` is told after each group of
-        clients stored (the CLI's progress bar).
+        Clients are read and validated in a worker thread, group by group, and each group is
+        stored before the next is read; a problem anywhere rolls everything back.
+        ``progress(done, total)`` is told after each group stored (the CLI's progress bar).
         """
-        clients = await asyncio.to_thread(parse_import, content, import_format)
+        groups = read_import(content, import_format, chunk_size=_CHUNK)
         now = self.clock.now()
+        clients = devices = 0
         async with self.database.transaction() as session:
-            for start in range(0, len(clients), _CHUNK):
-                chunk = clients[start : start + _CHUNK]
-                await store_import(session, chunk, now=now)
+            while (chunk := await asyncio.to_thread(next, groups, None)) is not None:
+                await store_import(session, chunk.clients, now=now)
+                clients += len(chunk.clients)
+                devices += sum(len(client.devices) for client in chunk.clients)
                 if progress is not None:
-                    progress(start + len(chunk), len(clients))
-        return ImportResult(clients=len(clients), devices=sum(len(c.devices) for c in clients))
+                    progress(chunk.done, chunk.total)
+        return ImportResult(clients=clients, devices=devices)
 
 
 async def store_import(
