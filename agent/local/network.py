@@ -2,7 +2,7 @@
 
 Each process gets a free port, a SQLite file (or a database URL given for an agent) and keys in
 one folder. The registry is the trust
-anchor; agents enrol with a one-time code, as an operator would do it (docs/agent.md).
+anchor; agents enrol with a one-time code, as an operator would do it (docs/registry.md).
 Supplier agents are onboarded by the operator, enrol the same way, and get the contracts
 their spec names.
 """
