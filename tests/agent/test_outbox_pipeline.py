@@ -9,10 +9,12 @@ import uuid
 from datetime import timedelta
 
 import httpx
+from sqlalchemy import func, select
 
 from agent.delivery.outbox import _CONCURRENCY, Outbox
 from agent.delivery.outgoing import OutboxPolicy, enqueue
 from agent.storage.database import Database
+from agent.storage.tables import OutboxRow
 from protocol.clock import FrozenClock
 from protocol.jwk import generate_private_jwk
 from protocol.signing import VerificationPolicy
@@ -130,6 +132,15 @@ async def test_no_more_than_the_concurrency_at_once_and_each_stream_in_order(
     assert backoffice.most_in_flight == _CONCURRENCY
 
 
+async def _retry_recorded(database: Database) -> None:
+    """Until the failed attempt is recorded (the pass signals nothing, so the table is read)."""
+    while True:
+        async with database.reading() as session:
+            if await session.scalar(select(func.max(OutboxRow.attempts))) == 1:
+                return
+        await asyncio.sleep(0.01)
+
+
 async def test_a_retry_that_becomes_due_joins_the_running_pass(database: Database) -> None:
     """A pass kept alive by a slow attempt still retries a failed message once it is due."""
     backoffice = FlakyBackoffice()
@@ -139,8 +150,7 @@ async def test_a_retry_that_becomes_due_joins_the_running_pass(database: Databas
     async with httpx.AsyncClient(transport=backoffice) as http:
         passing = asyncio.create_task(_outbox(database, http, clock).deliver_due())
         await backoffice.arrived.wait()
-        while backoffice.received.count("flaky") < 1:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(_retry_recorded(database), 10)
         clock.advance(POLICY.base_delay * 2)
         backoffice.release.set()
         report = await asyncio.wait_for(passing, 10)

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from agent.local.network import AMSTERDAM, UTRECHT, LocalAgent, LocalNetwork, local_network
+from agent.local.synthetic import DEVICE_IDS, synthetic_clients, valid_bsns
 from tests.agent.conftest import DEPARTING_HAPPY_PATH, RECEIVING_HAPPY_PATH
 
 pytestmark = pytest.mark.slow
@@ -39,71 +40,6 @@ NEW_ADDRESS = {
 }
 
 
-def valid_bsns(count: int, *, first: int = 999_990_000) -> list[str]:
-    """Numbers from the test range (999...), from ``first`` on, that pass the elfproef."""
-    found = []
-    for candidate in range(first, 999_999_999):
-        digits = [int(c) for c in str(candidate)]
-        total = sum(d * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True)) - digits[8]
-        if total % 11 == 0:
-            found.append(str(candidate))
-            if len(found) == count:
-                return found
-    raise AssertionError("not enough test BSNs")
-
-
-def clients(bsns: list[str]) -> list[dict[str, Any]]:
-    today = date.today()
-    return [
-        {
-            "bsn": bsn,
-            "name": {"initials": "A.", "surname": f"Client {number}"},
-            "address": {
-                "street": "Oudegracht",
-                "houseNumber": number + 1,
-                "postalCode": "3511AB",
-                "city": "Utrecht",
-                "gemeentecode": "0344",
-            },
-            "contactPreferences": {"channels": ["letter"]},
-            "indicatie": {
-                "legalBasis": "Wmo 2015 art. 2.3.5",
-                "beschikkingReference": f"UTR-{number}",
-                "decisionDate": (today - timedelta(days=100)).isoformat(),
-                "startDate": (today - timedelta(days=90)).isoformat(),
-                "endDate": (today + timedelta(days=700)).isoformat(),
-            },
-            "devices": [
-                {
-                    "deviceId": "rolstoel",
-                    "isoCode": "12 22 03",
-                    "description": "Handbewogen rolstoel",
-                    "customMade": False,
-                    "movable": True,
-                    "ownership": "huur",
-                },
-                {
-                    "deviceId": "bed",
-                    "isoCode": "18 12 10",
-                    "description": "Hoog-laagbed",
-                    "customMade": False,
-                    "movable": True,
-                    "ownership": "bruikleen",
-                },
-                {
-                    "deviceId": "traplift",
-                    "isoCode": "18 30 08",
-                    "description": "Traplift",
-                    "customMade": True,
-                    "movable": False,
-                    "ownership": "bruikleen",
-                },
-            ],
-        }
-        for number, bsn in enumerate(bsns)
-    ]
-
-
 async def call(
     http: httpx.AsyncClient, agent: LocalAgent, method: str, path: str, **options: Any
 ) -> Any:
@@ -115,7 +51,7 @@ async def call(
 async def start_dossiers(
     http: httpx.AsyncClient, utrecht: LocalAgent, bsns: list[str]
 ) -> list[str]:
-    await call(http, utrecht, "POST", "/v1/provisions/imports", json=clients(bsns))
+    await call(http, utrecht, "POST", "/v1/provisions/imports", json=synthetic_clients(bsns))
     move_date = (date.today() + timedelta(days=21)).isoformat()
     dossier_ids = []
     for bsn in bsns:
@@ -129,7 +65,7 @@ async def start_dossiers(
 async def give_consent(http: httpx.AsyncClient, utrecht: LocalAgent, dossier_id: str) -> None:
     consent = {
         "dataKinds": ["identity", "address", "devices", "indicatie"],
-        "deviceIds": ["rolstoel", "bed", "traplift"],
+        "deviceIds": list(DEVICE_IDS),
         "channel": "online",
         "givenBy": "client",
         "givenAt": datetime.now(UTC).isoformat(),

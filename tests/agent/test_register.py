@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from agent.errors import ImportFailed
+from agent.local.synthetic import valid_bsns
 from agent.register.imports import parse_import, read_import
 from agent.register.store import load_client, store_import
 from agent.storage.tables import DeviceRow
@@ -146,23 +147,10 @@ async def test_a_client_is_read_once_per_transaction_until_the_register_changes(
     assert len(statements) == 2  # the read again after the import
 
 
-def _valid_bsns(count: int) -> list[str]:
-    """BSNs that pass the eleven-test (900000001 and up)."""
-    found: list[str] = []
-    candidate = 900_000_000
-    while len(found) < count:
-        candidate += 1
-        digits = [int(c) for c in str(candidate)]
-        total = sum(d * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True))
-        if (total - digits[8]) % 11 == 0:
-            found.append(str(candidate))
-    return found
-
-
 async def test_json_problem_after_stored_groups_applies_nothing(agents: Agents) -> None:
     """A large import is stored group by group; a bad client in a late group undoes them all."""
     client = json.loads((DATA / "clients.json").read_text())[0]
-    clients = [client | {"bsn": bsn} for bsn in _valid_bsns(130)]
+    clients = [client | {"bsn": bsn} for bsn in valid_bsns(130)]
     clients[125] = clients[125] | {"bsn": "123456789"}
     text = json.dumps(clients, indent=2)
     starts = [number for number, line in enumerate(text.splitlines(), 1) if line == "  {"]
@@ -174,7 +162,7 @@ async def test_json_problem_after_stored_groups_applies_nothing(agents: Agents) 
 
 async def test_json_groups_hold_every_client_once() -> None:
     client = json.loads((DATA / "clients.json").read_text())[0]
-    bsns = _valid_bsns(7)
+    bsns = valid_bsns(7)
     content = json.dumps([client | {"bsn": bsn} for bsn in bsns]).encode()
     groups = list(read_import(content, "json", chunk_size=3))
     assert [[c.bsn for c in group.clients] for group in groups] == [bsns[:3], bsns[3:6], bsns[6:]]
