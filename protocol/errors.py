@@ -22,6 +22,7 @@ __all__ = [
     "KeyUnknown",
     "MalformedJson",
     "MalformedSignature",
+    "ObsoleteSignatureHeader",
     "ProblemError",
     "ProtocolError",
     "ReceiverMismatch",
@@ -77,13 +78,21 @@ class BodyTooLarge(ProtocolError):
 
 class SignatureMissing(ProtocolError):
     code = "signature_missing"
-    title = "Payload-Signature header is missing"
+    title = "nlgov-adr-payload-sig header is missing"
+    status = 401
+
+
+class ObsoleteSignatureHeader(ProtocolError):
+    """The signature came in ``Payload-Signature``, the header name of earlier module texts."""
+
+    code = "obsolete_signature_header"
+    title = "Signature header is Payload-Signature; send it as nlgov-adr-payload-sig"
     status = 401
 
 
 class SignatureRepeated(ProtocolError):
     code = "signature_repeated"
-    title = "Payload-Signature header occurs more than once"
+    title = "nlgov-adr-payload-sig header occurs more than once"
 
 
 class MalformedSignature(ProtocolError):

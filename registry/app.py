@@ -32,7 +32,7 @@ API_VERSION = "1.0.0"
 _log = logging.getLogger("meeverhuizen.registry")
 _DESCRIPTION = (
     "Who is where, with which keys, and which supplier a gemeente has contracted. Every answer "
-    "is signed with the registry key (Digest + Payload-Signature); see docs/registry.md."
+    "is signed with the registry key (Digest + nlgov-adr-payload-sig); see docs/registry.md."
 )
 
 

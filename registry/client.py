@@ -1,7 +1,8 @@
 """Client of the registry for agents: verified, cached resolution and signed self-service.
 
 Every answer is checked against the trust anchor (the registry's public key) before it is used:
-signature (``Digest`` + ``Payload-Signature``), the ``resource`` it answers and its ``issuedAt``.
+signature (``Digest`` + ``nlgov-adr-payload-sig``), the ``resource`` it answers and its
+``issuedAt``.
 Verified answers are cached for their ``maxAge``; within it a lookup does no I/O at all. After it
 the client revalidates (a 304 counts only with a signed ``Registry-Freshness`` statement), and
 while the registry is unreachable it serves the verified cache for at most ``max_staleness``
@@ -27,7 +28,13 @@ from protocol.clock import Clock, SystemClock
 from protocol.errors import ProtocolError
 from protocol.jwk import validate_public_jwk
 from protocol.jws import verify_compact
-from protocol.signing import VerificationKey, VerificationPolicy, sign_body, verify_body
+from protocol.signing import (
+    SIGNATURE_HEADER,
+    VerificationKey,
+    VerificationPolicy,
+    sign_body,
+    verify_body,
+)
 from registry.errors import (
     InvalidRegistryInput,
     MessageTypeNotSupported,
@@ -445,7 +452,7 @@ class RegistryClient:
             )
         except httpx.HTTPError as exc:
             raise RegistryUnavailable(f"registry unreachable ({type(exc).__name__})") from exc
-        if response.status_code >= 500 and "payload-signature" not in response.headers:
+        if response.status_code >= 500 and SIGNATURE_HEADER not in response.headers:
             raise RegistryUnavailable(f"registry answered {response.status_code}")
         document = self._verified(resource, response)
         if response.status_code not in (200, 201):

@@ -50,7 +50,7 @@ VALID_START = {
     },
 }
 FAILS_ELFPROEF = "123456788"
-FAKE_SIGNATURE = {"Payload-Signature": "x", "Digest": "SHA-256=x"}
+FAKE_SIGNATURE = {"nlgov-adr-payload-sig": "x", "Digest": "SHA-256=x"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 

@@ -52,7 +52,7 @@ async def test_openapi_is_published_with_kebab_paths_and_camel_queries(
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "query":
                     assert re.fullmatch(r"[a-z]+([A-Z][a-z]+)*", parameter["name"]), parameter
-    assert "payload-signature" in response.headers
+    assert "nlgov-adr-payload-sig" in response.headers
 
 
 def test_settings_refuse_placeholders_outside_development() -> None:

@@ -11,7 +11,7 @@ from tests.registry.conftest import Registry
 async def test_health_and_readiness_answer_signed(registry: Registry) -> None:
     live = await registry.http.get("/v1/health")
     assert live.status_code == 200
-    assert "Payload-Signature" in live.headers
+    assert "nlgov-adr-payload-sig" in live.headers
     ready = await registry.http.get("/v1/health/ready")
     assert ready.status_code == 200
     assert ready.json()["data"]["checks"] == {"database": "ok"}
