@@ -13,6 +13,8 @@ from protocol.clock import Clock, SystemClock
 from protocol.jwk import generate_private_jwk
 from registry._answers import SigningMiddleware
 from registry._state import RegistryState
+from registry._wire import EntryChangeRequest
+from registry.api.answers import SIGNED_ANSWER_HEADERS, FreshnessStatement, RegistryProblem
 from registry.api.routes import (
     audit,
     contracts,
@@ -66,6 +68,9 @@ def create_app(settings: RegistrySettings, *, clock: Clock | None = None) -> Fas
         description=_DESCRIPTION,
         error_types=[RegistryError],
         max_body_bytes=settings.max_body_bytes,
+        problem_model=RegistryProblem,
+        answer_headers=SIGNED_ANSWER_HEADERS,
+        schemas=[EntryChangeRequest, FreshnessStatement],
         lifespan=lifespan,
     )
     app.state.registry = registry
