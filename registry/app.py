@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from protocol.clock import Clock, SystemClock
 from protocol.jwk import generate_private_jwk
 from registry._answers import SigningMiddleware
+from registry._metrics import MetricsMiddleware, RegistryMetrics
 from registry._state import RegistryState
 from registry._wire import EntryChangeRequest
 from registry.api.answers import SIGNED_ANSWER_HEADERS, FreshnessStatement, RegistryProblem
@@ -20,6 +21,7 @@ from registry.api.routes import (
     contracts,
     enrolments,
     gemeenten,
+    metrics,
     participants,
     status,
     suppliers,
@@ -76,5 +78,9 @@ def create_app(settings: RegistrySettings, *, clock: Clock | None = None) -> Fas
     app.state.registry = registry
     for module in (gemeenten, participants, enrolments, suppliers, contracts, audit, status):
         app.include_router(module.router, prefix=BASE_PATH)
+    # Prometheus metrics: outside /v1 and the OpenAPI document, like the agent's.
+    app.include_router(metrics.router)
+    app.state.metrics = RegistryMetrics()
     app.add_middleware(SigningMiddleware, signer=registry.signer)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
