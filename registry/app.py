@@ -51,7 +51,7 @@ def _signing_jwk(settings: RegistrySettings) -> dict[str, Any]:
 
 
 def create_app(settings: RegistrySettings, *, clock: Clock | None = None) -> FastAPI:
-    """A registry application; tables are created and gemeenten seeded on start."""
+    """A registry application; on start its database is migrated and the gemeenten seeded."""
     registry = RegistryState(
         settings, signing_jwk=_signing_jwk(settings), clock=clock or SystemClock()
     )

@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from protocol.errors import ProblemError, problem_type
-from registry.server_kit.openapi import PROBLEM_JSON, finish_document
+from registry.server_kit.openapi import HTTP_PROBLEMS, PROBLEM_JSON, ProblemKind, finish_document
 
 __all__ = [
     "BASE_PATH",
@@ -134,24 +134,12 @@ async def _validation_problem(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-_HTTP_CODES = {
-    400: ("bad_request", "Bad request"),
-    401: ("unauthorized", "Not authenticated"),
-    403: ("forbidden", "Not allowed"),
-    404: ("not_found", "Resource not found"),
-    405: ("method_not_allowed", "Method not allowed"),
-    406: ("not_acceptable", "Not acceptable"),
-    413: ("body_too_large", "Request body is larger than allowed"),
-    415: ("unsupported_media_type", "Unsupported media type"),
-}
-
-
 async def _http_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+    kind = HTTP_PROBLEMS.get(exc.status_code, ProblemKind("http_error", "HTTP error", 0))
     return problem_response(
-        code=code,
-        title=title,
+        code=kind.code,
+        title=kind.title,
         status=exc.status_code,
         detail=str(exc.detail) if exc.detail else None,
         instance=_instance(request.scope),

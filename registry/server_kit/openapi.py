@@ -26,6 +26,7 @@ from protocol.errors import ProblemError, problem_type
 
 __all__ = [
     "BODY_TOO_LARGE",
+    "HTTP_PROBLEMS",
     "INTERNAL_ERROR",
     "INVALID_INPUT",
     "PROBLEM_JSON",
@@ -54,6 +55,20 @@ class ProblemKind:
 INVALID_INPUT = ProblemKind("invalid_input", "Request is not valid", 400)
 BODY_TOO_LARGE = ProblemKind("body_too_large", "Request body is larger than allowed", 413)
 INTERNAL_ERROR = ProblemKind("internal_error", "Internal error", 500)
+# What the framework itself answers (an unknown path, a wrong method ...), by status.
+HTTP_PROBLEMS: dict[int, ProblemKind] = {
+    kind.status: kind
+    for kind in (
+        ProblemKind("bad_request", "Bad request", 400),
+        ProblemKind("unauthorized", "Not authenticated", 401),
+        ProblemKind("forbidden", "Not allowed", 403),
+        ProblemKind("not_found", "Resource not found", 404),
+        ProblemKind("method_not_allowed", "Method not allowed", 405),
+        ProblemKind("not_acceptable", "Not acceptable", 406),
+        BODY_TOO_LARGE,
+        ProblemKind("unsupported_media_type", "Unsupported media type", 415),
+    )
+}
 
 ProblemSource = type[ProblemError] | ProblemKind
 
