@@ -420,12 +420,24 @@ def keys_generate(out: Path, algorithm: Literal["EdDSA", "PS256"]) -> None:
 @click.option(
     "--timeout", type=float, default=60.0, show_default=True, help="Seconds for the handover."
 )
-def demo_command(as_json: bool, timeout: float) -> None:
+@click.option(
+    "--start-timeout",
+    type=click.FloatRange(min=1.0),
+    default=300.0,
+    show_default=True,
+    help="Most seconds the processes may take to be ready (they may stall 60 s at most).",
+)
+def demo_command(as_json: bool, timeout: float, start_timeout: float) -> None:
     """Run a registry and two gemeente agents on loopback and hand a client's devices over."""
     from agent.local.demo import render_summary, run_demo
 
     try:
-        summary = run_demo(timeout=timeout, on_link=None if as_json else _show_link)
+        summary = run_demo(
+            timeout=timeout,
+            on_link=None if as_json else _show_link,
+            start_seconds=start_timeout,
+            on_wait=lambda line: click.echo(line, err=True),
+        )
     except AgentError as exc:
         raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
     if as_json:
@@ -433,7 +445,9 @@ def demo_command(as_json: bool, timeout: float) -> None:
     else:
         click.echo(render_summary(summary))
     if not summary.completed:
-        raise click.ClickException(f"the handover did not complete within {timeout} s")
+        raise click.ClickException(
+            f"the handover did not complete within {timeout} s; the logs are in {summary.logs}"
+        )
 
 
 def _show_link(link: str) -> None:
