@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 import click
 from pydantic import ValidationError
 
+from agent.conformance.command import conformance_command
 from agent.errors import AgentError, ImportFailed
 from agent.runtime import open_service
 from agent.service import AgentService
@@ -460,6 +461,7 @@ def _show_link(link: str) -> None:
 
 AGENT_COMMANDS: tuple[click.Command, ...] = (
     agent_group,
+    conformance_command,
     demo_command,
     import_command,
     outbox_group,

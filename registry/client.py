@@ -214,11 +214,15 @@ class RegistryClient:
     async def verification_keys(
         self, oin: str, *, at: datetime | None = None
     ) -> tuple[VerificationKey, ...]:
-        """Keys valid now, or the keys that were valid ``at`` a time (also if revoked later)."""
+        """Keys valid now or announced for later, or the keys that were valid ``at`` a time.
+
+        Each key keeps its window: a signature check (``protocol.signing``) uses the one valid at
+        the signing time, and answers ``key_not_valid`` for a known key outside its window
+        (docs/protocol.md section 7, check 12), ``key_unknown`` only for a kid not published.
+        """
         if at is None:
-            now = self._clock.now()
             participant = await self.participant(oin)
-            return tuple(key for key in participant.keys if key.valid_at(now))
+            return participant.keys
         resource = f"/v1/participants/{_check(_OIN, oin, 'OIN')}/keys?at={quote(_format(at))}"
         keys: tuple[VerificationKey, ...] = await self._resolve(resource, _keys)
         return tuple(key for key in keys if key.valid_at(at))
