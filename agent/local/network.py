@@ -251,6 +251,8 @@ class LocalNetwork:
     registry: ServerProcess
     agents: dict[str, LocalAgent]
     suppliers: dict[str, LocalSupplier] = field(default_factory=dict)
+    # The registry's operator token (a conformance run enrols the kit with it).
+    registry_operator_token: str = ""
 
     def processes(self) -> list[ServerProcess]:
         servers = [agent.server for agent in self.agents.values()]
@@ -406,7 +408,13 @@ async def local_network(
             await _enrol_supplier(http, registry.base_url, operator_token, anchor, supplier)
         for server in [a.server for a in agents.values()] + [s.server for s in planners.values()]:
             await server.wait_ready(http, seconds=start_seconds, on_wait=on_wait)
-        yield LocalNetwork(folder=folder, registry=registry, agents=agents, suppliers=planners)
+        yield LocalNetwork(
+            folder=folder,
+            registry=registry,
+            agents=agents,
+            suppliers=planners,
+            registry_operator_token=operator_token,
+        )
 
 
 async def _enrol_supplier(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from xml.etree import ElementTree
@@ -14,6 +17,8 @@ import pytest
 from agent.conformance.cases import CASES, CaseResult
 from agent.conformance.report import summary_line, write_html, write_junit
 from agent.conformance.run import run_conformance
+from agent.local.network import UTRECHT as LOCAL_UTRECHT
+from agent.local.network import local_network
 from protocol.clock import FrozenClock
 from tests.agent.conftest import (
     REGISTRY,
@@ -120,3 +125,29 @@ def test_the_kit_sends_the_published_example_offer() -> None:
     kit_copy = REPOSITORY / "agent" / "conformance" / "dossier-offer.json"
     published = REPOSITORY / "docs" / "examples" / "dossier-offer.json"
     assert kit_copy.read_text(encoding="utf-8") == published.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+async def test_the_command_passes_an_agent_process_and_writes_both_reports(tmp_path: Path) -> None:
+    async with local_network(tmp_path, gemeenten=(LOCAL_UTRECHT,)) as network:
+        utrecht = network.agents[LOCAL_UTRECHT.key]
+        token = {"MEEVERHUIZEN_REGISTRY_OPERATOR_TOKEN": network.registry_operator_token}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "from agent.cli import main; main()", "conformance",
+            "--target", utrecht.base_url, "--target-oin", LOCAL_UTRECHT.oin,
+            "--registry-url", network.registry.base_url,
+            "--trust-anchor", str(tmp_path / "registry-anchor.json"),
+            "--junit", str(tmp_path / "conformance.xml"),
+            "--html", str(tmp_path / "conformance.html"),
+            env={**os.environ, **token},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        output, _ = await process.communicate()
+    text = output.decode()
+    assert process.returncode == 0, text
+    assert text.rstrip().endswith(f"{len(CASES)} passed, 0 failed")
+    assert "digest-mismatch" not in text  # no failure reasons
+    page = (tmp_path / "conformance.html").read_text()
+    assert all(case.name in page for case in CASES)
+    assert (tmp_path / "conformance.xml").exists()
