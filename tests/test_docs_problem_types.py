@@ -12,9 +12,10 @@ from registry.errors import RegistryError
 from registry.server_kit.openapi import HTTP_PROBLEMS, INTERNAL_ERROR, INVALID_INPUT
 from tests.conftest import REPOSITORY
 
-# Problem tables: a first column `code` and a second column with the HTTP status.
-_ROW = re.compile(r"^\| `([a-z_-]+)` \| (\d{3}) \|", re.M)
-DOCUMENTS = ("protocol.md", "registry.md")
+# Problem tables (a first column `code`, a second with the HTTP status), or `code` (status) in
+# running text.
+_ROW = re.compile(r"^\| `([a-z_-]+)` \| (\d{3}) \||`([a-z][a-z-]+)` \((\d{3})[:)]", re.M)
+DOCUMENTS = ("protocol.md", "registry.md", "agent.md")
 
 
 def _subclasses(base: type[ProblemError]) -> list[type[ProblemError]]:
@@ -39,7 +40,7 @@ def _answered() -> dict[str, set[int]]:
 def test_every_problem_a_document_names_is_answered_with_its_status(document: str) -> None:
     text = (REPOSITORY / "docs" / document).read_text(encoding="utf-8")
     answered = _answered()
-    rows = _ROW.findall(text)
+    rows = [(row[0] or row[2], row[1] or row[3]) for row in _ROW.findall(text)]
     assert rows
     for code, status in rows:
         name = code.replace("_", "-")
