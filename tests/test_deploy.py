@@ -215,6 +215,28 @@ def test_containerfile_runs_as_a_non_root_user_with_a_healthcheck() -> None:
     assert not VARIABLE.search(text), "no settings (and so no secrets) baked into the image"
 
 
+def _locked() -> dict[str, list[str]]:
+    text = (DEPLOY / "requirements.lock").read_text().replace("\\\n", " ")
+    pins: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)==(\S+)", line)
+        if match:
+            pins[match.group(1).lower().replace("_", "-")] = re.findall(r"--hash=sha256:\w+", line)
+    return pins
+
+
+def test_the_image_installs_dependencies_from_the_lock_file_with_hashes() -> None:
+    text = (DEPLOY / "Containerfile").read_text()
+    assert "pip install --require-hashes -r deploy/requirements.lock" in text
+    assert "pip install --no-deps ." in text
+    pins = _locked()
+    project = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())["project"]
+    for requirement in project["dependencies"]:
+        name = re.split(r"[\[<>=!;~ ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        assert name in pins, f"{name} is not in deploy/requirements.lock"
+    assert all(hashes for hashes in pins.values()), "every pin carries its hashes"
+
+
 def test_nginx_example_requires_client_certificates() -> None:
     text = (DEPLOY / "nginx-mtls.conf").read_text()
     assert re.search(r"^\s*ssl_verify_client\s+on;", text, flags=re.MULTILINE)
