@@ -68,12 +68,14 @@ class Problem(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    type: str
-    title: str
-    status: int
-    detail: str | None = None
-    instance: str | None = None
-    invalid_params: list[InvalidParameter] | None = Field(default=None, alias="invalidParams")
+    type: str = Field(description="urn:meeverhuizen:problem:<code>, one per kind of problem")
+    title: str = Field(description="The kind of problem, the same for every occurrence")
+    status: int = Field(ge=100, le=599, description="The HTTP status of the answer")
+    detail: str | None = Field(default=None, description="This occurrence; no personal data")
+    instance: str | None = Field(default=None, description="The path of the request")
+    invalid_params: list[InvalidParameter] | None = Field(
+        default=None, alias="invalidParams", description="Invalid input: one entry per field"
+    )
 
 
 def problem_response(
