@@ -62,13 +62,13 @@ def _with_header(signature: str, **changes: Any) -> str:
 
 
 async def _happy_path(kit: Kit) -> None:
-    message = kit.offer()
+    message = kit.message()
     body = canonical(message)
     await kit.check_receipt(await kit.send_signed(body), message["messageId"], body)
 
 
 async def _duplicate(kit: Kit) -> None:
-    message = kit.offer()
+    message = kit.message()
     body = canonical(message)
     first = await kit.send_signed(body)
     await kit.check_receipt(first, message["messageId"], body)
@@ -80,7 +80,7 @@ async def _duplicate(kit: Kit) -> None:
 
 
 async def _conflict(kit: Kit) -> None:
-    message = kit.offer()
+    message = kit.message()
     body = canonical(message)
     await kit.check_receipt(await kit.send_signed(body), message["messageId"], body)
     earlier = kit.clock.now() - timedelta(seconds=1)
@@ -92,7 +92,7 @@ def _headers_case(
     status: int, code: str, build: Callable[[Kit, bytes], list[tuple[str, str]]]
 ) -> Callable[[Kit], Awaitable[None]]:
     async def run(kit: Kit) -> None:
-        body = canonical(kit.offer())
+        body = canonical(kit.message())
         _expect(await kit.send(body, build(kit, body)), status, code)
 
     return run
@@ -120,35 +120,35 @@ def _flipped(signature: str) -> str:
 
 
 def _too_large(kit: Kit) -> bytes:
-    message = kit.offer()
+    message = kit.message()
     message["body"]["urgencyReason"] = "x" * 1_100_000
     return canonical(message)
 
 
 def _duplicate_key(kit: Kit) -> bytes:
-    text = canonical(kit.offer()).decode()
+    text = canonical(kit.message()).decode()
     return text.replace('{"body":', '{"protocolVersion":"1.0","body":', 1).encode()
 
 
 async def _other_key(kit: Kit) -> None:
-    body = canonical(kit.offer())
+    body = canonical(kit.message())
     answer = await kit.send_signed(body, key=generate_private_jwk("EdDSA"))
     _expect(answer, 401, "key-unknown")
 
 
 async def _future_key(kit: Kit) -> None:
-    body = canonical(kit.offer())
+    body = canonical(kit.message())
     _expect(await kit.send_signed(body, key=kit.identity.future_key), 401, "key-not-valid")
 
 
 async def _old_signature(kit: Kit) -> None:
-    body = canonical(kit.offer())
+    body = canonical(kit.message())
     answer = await kit.send_signed(body, at=kit.clock.now() - timedelta(minutes=10))
     _expect(answer, 400, "clock-skew")
 
 
 CASES: tuple[Case, ...] = (
-    Case("happy path: an offer gets a signed receipt for its bytes", "3, 9", _happy_path),
+    Case("happy path: a message gets a signed receipt for its bytes", "3, 9", _happy_path),
     Case("a retry with the same bytes gets the same receipt", "3.1", _duplicate),
     Case("same messageId with another body is a conflict", "3.1, 7 #17", _conflict),
     Case("a body over 1 MiB is refused", "7 #1", _body_case(413, "body-too-large", _too_large)),
@@ -250,7 +250,7 @@ CASES: tuple[Case, ...] = (
         "protocol version 2.0",
         "7 #10",
         _body_case(
-            400, "unsupported-version", lambda kit: canonical(kit.offer(protocolVersion="2.0"))
+            400, "unsupported-version", lambda kit: canonical(kit.message(protocolVersion="2.0"))
         ),
     ),
     Case(
@@ -260,7 +260,7 @@ CASES: tuple[Case, ...] = (
             401,
             "sender-unknown",
             lambda kit: canonical(
-                kit.offer(sender={"oin": "00000003999999990000", "role": "departing-gemeente"})
+                kit.message(sender={**kit.message()["sender"], "oin": "00000003999999990000"})
             ),
         ),
     ),
@@ -285,7 +285,7 @@ CASES: tuple[Case, ...] = (
             421,
             "receiver-mismatch",
             lambda kit: canonical(
-                kit.offer(receiver={"oin": kit.identity.oin, "role": "receiving-gemeente"})
+                kit.message(receiver={**kit.message()["receiver"], "oin": kit.identity.oin})
             ),
         ),
     ),
@@ -293,7 +293,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "a message that does not match its schema",
         "7 #16",
-        _body_case(400, "invalid-message", lambda kit: canonical(kit.offer(unknownField=1))),
+        _body_case(400, "invalid-message", lambda kit: canonical(kit.message(unknownField=1))),
     ),
 )
 

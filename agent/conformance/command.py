@@ -21,10 +21,11 @@ __all__ = ["conformance_command"]
 @click.option("--target-oin", required=True, help="The OIN the agent under test enrolled with.")
 @click.option(
     "--role",
-    type=click.Choice(["gemeente"]),
+    type=click.Choice(["gemeente", "supplier"]),
     default="gemeente",
     show_default=True,
-    help="The target's role; the kit plays the other gemeente.",
+    help="The target's kind: the kit plays the departing gemeente to a gemeente, the receiving "
+    "gemeente to a supplier.",
 )
 @click.option(
     "--registry-url",
@@ -79,13 +80,17 @@ def conformance_command(
                 http=http,
                 target_url=target_url,
                 target_oin=target_oin,
+                role=role,
                 registry_url=registry_url,
                 trust_anchor=anchor,
                 operator_token=operator_token,
                 kit_endpoint=kit_endpoint,
             )
 
-    results = asyncio.run(run())
+    try:
+        results = asyncio.run(run())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     for result in results:
         outcome = "passed" if result.passed else f"FAILED: {result.reason}"
         click.echo(f"[{result.case.section}] {result.case.name}: {outcome}")

@@ -32,7 +32,7 @@ from registry.operator import OperatorClient
 
 __all__ = ["Answer", "CaseFailed", "Kit", "KitIdentity", "canonical", "enrol_kit"]
 
-_OFFER = Path(__file__).with_name("dossier-offer.json")
+_EXAMPLES = Path(__file__).parent
 # The kit plays Amsterdam towards a target that is another gemeente, Utrecht towards Amsterdam.
 _GEMEENTEN = (("0363", "00000001002564440000"), ("0344", "00000001002220647000"))
 
@@ -110,22 +110,35 @@ class Kit:
     registry: RegistryClient
     clock: Clock = field(default_factory=SystemClock)
 
-    def offer(self, **changes: Any) -> dict[str, Any]:
-        """A valid dossier-offer from the kit to the target, with new ids and times."""
-        message: dict[str, Any] = copy.deepcopy(json.loads(_OFFER.read_text(encoding="utf-8")))
-        now = self.clock.now().astimezone(UTC)
+    def message(self, **changes: Any) -> dict[str, Any]:
+        """A valid message from the kit to the target, with new ids and times.
+
+        To a gemeente the kit sends a dossier-offer as the departing gemeente; to a supplier a
+        takeover-order as the receiving gemeente (the published examples, docs/examples).
+        """
+        supplier = self.target.kind == "supplier"
+        example = _EXAMPLES / ("takeover-order.json" if supplier else "dossier-offer.json")
+        message: dict[str, Any] = copy.deepcopy(json.loads(example.read_text(encoding="utf-8")))
+        now = self.clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        roles = ("receiving-gemeente", "receiving-supplier")
+        if not supplier:
+            roles = ("departing-gemeente", "receiving-gemeente")
         message.update(
             messageId=str(uuid.uuid4()),
             dossierId=str(uuid.uuid4()),
-            createdAt=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            sender={"oin": self.identity.oin, "role": "departing-gemeente"},
-            receiver={"oin": self.target.oin, "role": "receiving-gemeente"},
+            createdAt=now,
+            sender={"oin": self.identity.oin, "role": roles[0]},
+            receiver={"oin": self.target.oin, "role": roles[1]},
         )
         body = message["body"]
-        body["departingGemeentecode"] = self.identity.gemeentecode
-        body["client"]["newAddress"]["gemeentecode"] = self.target.gemeentecode
-        body["consent"]["consentId"] = str(uuid.uuid4())
-        body["consent"]["grantedAt"] = message["createdAt"]
+        if supplier:
+            body["orderId"] = str(uuid.uuid4())
+            body["address"]["gemeentecode"] = self.identity.gemeentecode
+        else:
+            body["departingGemeentecode"] = self.identity.gemeentecode
+            body["client"]["newAddress"]["gemeentecode"] = self.target.gemeentecode
+            body["consent"]["consentId"] = str(uuid.uuid4())
+            body["consent"]["grantedAt"] = now
         message.update(changes)
         return message
 

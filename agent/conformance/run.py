@@ -21,6 +21,7 @@ async def run_conformance(
     http: httpx.AsyncClient,
     target_url: str,
     target_oin: str,
+    role: str,
     registry_url: str,
     trust_anchor: Mapping[str, Any],
     operator_token: str,
@@ -29,6 +30,9 @@ async def run_conformance(
 ) -> list[CaseResult]:
     """Enrol the kit in the target's registry and run every case against ``target_url``.
 
+    ``role`` is the target's kind (``gemeente`` or ``supplier``); a ``ValueError`` says so when
+    the registry knows the target otherwise.
+
     ``kit_endpoint`` is where the kit says it receives messages (the target's answers, such as
     its device decision, go there; the cases do not wait for them).
     """
@@ -36,6 +40,8 @@ async def run_conformance(
     registry = RegistryClient(registry_url, trust_anchor, http=http, clock=clock)
     operator = OperatorClient(registry_url, operator_token, http=http)
     target = await registry.participant(target_oin)
+    if target.kind != role:
+        raise ValueError(f"the registry knows {target_oin} as a {target.kind}, not a {role}")
     identity = await enrol_kit(
         registry, operator, target=target, endpoint=kit_endpoint, clock=clock
     )

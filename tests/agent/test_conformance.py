@@ -20,6 +20,7 @@ from agent.conformance.run import run_conformance
 from agent.local.network import UTRECHT as LOCAL_UTRECHT
 from agent.local.network import local_network
 from protocol.clock import FrozenClock
+from protocol.identifiers import oin_for_kvk
 from tests.agent.conftest import (
     REGISTRY,
     REGISTRY_TOKEN,
@@ -50,6 +51,7 @@ async def _run(world: RegistryNetwork) -> list[CaseResult]:
         http=world.http,
         target_url=UTRECHT,
         target_oin=UTRECHT_OIN,
+        role="gemeente",
         registry_url=REGISTRY,
         trust_anchor=world.anchor,
         operator_token=REGISTRY_TOKEN,
@@ -104,7 +106,7 @@ async def test_a_broken_agent_fails_with_readable_reasons(
     routes = world.network.routes
     routes["utrecht.test"] = BrokenAgent(routes["utrecht.test"])
     results = {result.case.name: result for result in await _run(world)}
-    happy = results["happy path: an offer gets a signed receipt for its bytes"]
+    happy = results["happy path: a message gets a signed receipt for its bytes"]
     assert not happy.passed
     assert happy.reason == "the receipt has no nlgov-adr-payload-sig header"
     digest = results["a Digest that does not match the body"]
@@ -121,10 +123,42 @@ async def test_a_broken_agent_fails_with_readable_reasons(
     assert "digest-mismatch" in (failure.get("message") or "")
 
 
-def test_the_kit_sends_the_published_example_offer() -> None:
-    kit_copy = REPOSITORY / "agent" / "conformance" / "dossier-offer.json"
-    published = REPOSITORY / "docs" / "examples" / "dossier-offer.json"
+@pytest.mark.parametrize("example", ["dossier-offer.json", "takeover-order.json"])
+def test_the_kit_sends_the_published_examples(example: str) -> None:
+    kit_copy = REPOSITORY / "agent" / "conformance" / example
+    published = REPOSITORY / "docs" / "examples" / example
     assert kit_copy.read_text(encoding="utf-8") == published.read_text(encoding="utf-8")
+
+
+async def test_a_supplier_agent_passes_every_case(
+    registry_database_url: str, database_url: str
+) -> None:
+    async with registry_network(Network(), FrozenClock(START), registry_database_url) as world:
+        kvk = "12345678"
+        settings = agent_settings(
+            database_url, gemeente="utrecht", registry_trust_anchor=world.anchor
+        ).model_copy(
+            update={
+                "role": "supplier",
+                "oin": oin_for_kvk(kvk),
+                "kvk_number": kvk,
+                "gemeentecode": None,
+                "name": "Hulpmiddelen BV",
+                "public_base_url": "http://supplier.test",
+            }
+        )
+        await world.start_agent(settings)
+        results = await run_conformance(
+            http=world.http,
+            target_url="http://supplier.test",
+            target_oin=oin_for_kvk(kvk),
+            role="supplier",
+            registry_url=REGISTRY,
+            trust_anchor=world.anchor,
+            operator_token=REGISTRY_TOKEN,
+            clock=world.clock,
+        )
+    assert [f"{r.case.name}: {r.reason}" for r in results if not r.passed] == []
 
 
 @pytest.mark.slow
