@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from agent.api.problems import describe_problems
 from agent.api.routes import (
     brp_events,
     dossier_links,
@@ -82,5 +81,4 @@ def create_app(
     app.include_router(metrics.router)
     # A span per request (protocol.logs), in the trace the caller's traceparent names.
     app.add_middleware(TraceMiddleware)
-    describe_problems(app)
     return app

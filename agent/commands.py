@@ -1,4 +1,4 @@
-"""Agent commands of the ``meeverhuizen`` CLI: serve, import, outbox, dossiers, keys."""
+"""Agent commands of the ``meeverhuizen`` CLI: serve, enrol, import, outbox, dossiers, keys."""
 
 from __future__ import annotations
 
@@ -8,17 +8,21 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import click
 from pydantic import ValidationError
 
+from agent.conformance.command import conformance_command
 from agent.errors import AgentError, ImportFailed
 from agent.runtime import open_service
 from agent.service import AgentService
 from agent.settings import AgentSettings, load_settings
+from protocol.errors import ProblemError
 from protocol.jwk import generate_private_jwk, public_jwk
+from registry.client import RegistryClient
 
 __all__ = ["AGENT_COMMANDS"]
 
@@ -56,7 +60,7 @@ def _run(config_file: Path, action: Callable[[AgentService], Awaitable[_T]]) -> 
         for problem in exc.problems:
             click.echo(f"line {problem.line}: {problem.reason}", err=True)
         raise click.ClickException("import refused; nothing was applied") from exc
-    except AgentError as exc:
+    except ProblemError as exc:  # the agent's and the registry's errors: one line, exit 1
         raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
 
 
@@ -291,9 +295,105 @@ def orders_leaving(config_file: Path) -> None:
     _echo_json([device.__dict__ for device in devices])
 
 
+@agent_group.command("enrol")
+@_CONFIG
+@click.option("--code", required=True, help="The one-time enrolment code from the operator.")
+def enrol(config_file: Path, code: str) -> None:
+    """Register this agent in the registry: endpoint, message types it accepts, its key."""
+    _echo_json(_run(config_file, lambda service: _enrol(service, code)))
+
+
+def _registry(service: AgentService) -> RegistryClient:
+    if not isinstance(service.directory, RegistryClient):
+        raise click.ClickException("the agent has no registry client configured")
+    return service.directory
+
+
+def _accepted_message_types(service: AgentService) -> list[str]:
+    """The message types this agent handles, for its role: what it lists in the registry."""
+    return sorted(service.hooks.handlers)
+
+
+async def _enrol(service: AgentService, code: str) -> dict[str, Any]:
+    settings = service.settings
+    entry = await _registry(service).enrol(
+        code=code,
+        oin=settings.oin,
+        endpoint=settings.public_base_url,
+        protocol_versions=["1.0"],
+        message_types=_accepted_message_types(service),
+        public_jwks=[public_jwk(settings.private_jwk())],
+    )
+    return {
+        "oin": entry.oin,
+        "endpoint": entry.endpoint,
+        "messageTypes": list(entry.message_types),
+        "kids": [key.kid for key in entry.keys],
+    }
+
+
 @click.group("keys")
 def keys_group() -> None:
-    """Signing keys."""
+    """Signing keys: make one, publish it in the registry, revoke one."""
+
+
+@keys_group.command("publish")
+@_CONFIG
+@click.option(
+    "--new-key",
+    "new_key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The new private key (from `keys generate`); only its public half is sent.",
+)
+@click.option(
+    "--overlap-days",
+    type=click.IntRange(0, 90),
+    default=7,
+    show_default=True,
+    help="Days the current key stays valid beside the new one (messages in flight).",
+)
+def keys_publish(config_file: Path, new_key: Path, overlap_days: int) -> None:
+    """Publish a new signing key and end the current one after the overlap (signed change)."""
+
+    async def publish(service: AgentService) -> dict[str, Any]:
+        settings = service.settings
+        # The new key file is read like signing_key_file (a JWK JSON or a PEM file).
+        new = public_jwk(
+            settings.model_copy(
+                update={"signing_key_file": new_key, "signing_jwk": None}
+            ).private_jwk()
+        )
+        current = public_jwk(settings.private_jwk())
+        end = service.clock.now() + timedelta(days=overlap_days)
+        await _registry(service).update_own_entry(
+            oin=settings.oin,
+            private_jwk=settings.private_jwk(),
+            add_keys=[new],
+            retire_keys={current["kid"]: end},
+        )
+        return {"published": new["kid"], "retired": current["kid"], "validUntil": end}
+
+    _echo_json(_run(config_file, publish))
+    click.echo("Point signing_key_file at the new key and restart the agent.", err=True)
+
+
+@keys_group.command("revoke")
+@_CONFIG
+@click.option("--kid", required=True, help="The key to revoke (another key signs the change).")
+@click.option("--reason", required=True, help="Why, e.g. 'compromised'.")
+def keys_revoke(config_file: Path, kid: str, reason: str) -> None:
+    """Revoke one of this agent's keys now, signed with the configured (other) key."""
+
+    async def revoke(service: AgentService) -> dict[str, Any]:
+        await _registry(service).update_own_entry(
+            oin=service.settings.oin,
+            private_jwk=service.settings.private_jwk(),
+            revoke_keys={kid: reason},
+        )
+        return {"revoked": kid, "reason": reason}
+
+    _echo_json(_run(config_file, revoke))
 
 
 @keys_group.command("generate")
@@ -321,12 +421,24 @@ def keys_generate(out: Path, algorithm: Literal["EdDSA", "PS256"]) -> None:
 @click.option(
     "--timeout", type=float, default=60.0, show_default=True, help="Seconds for the handover."
 )
-def demo_command(as_json: bool, timeout: float) -> None:
+@click.option(
+    "--start-timeout",
+    type=click.FloatRange(min=1.0),
+    default=300.0,
+    show_default=True,
+    help="Most seconds the processes may take to be ready (they may stall 60 s at most).",
+)
+def demo_command(as_json: bool, timeout: float, start_timeout: float) -> None:
     """Run a registry and two gemeente agents on loopback and hand a client's devices over."""
     from agent.local.demo import render_summary, run_demo
 
     try:
-        summary = run_demo(timeout=timeout, on_link=None if as_json else _show_link)
+        summary = run_demo(
+            timeout=timeout,
+            on_link=None if as_json else _show_link,
+            start_seconds=start_timeout,
+            on_wait=lambda line: click.echo(line, err=True),
+        )
     except AgentError as exc:
         raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
     if as_json:
@@ -334,7 +446,9 @@ def demo_command(as_json: bool, timeout: float) -> None:
     else:
         click.echo(render_summary(summary))
     if not summary.completed:
-        raise click.ClickException(f"the handover did not complete within {timeout} s")
+        raise click.ClickException(
+            f"the handover did not complete within {timeout} s; the logs are in {summary.logs}"
+        )
 
 
 def _show_link(link: str) -> None:
@@ -347,6 +461,7 @@ def _show_link(link: str) -> None:
 
 AGENT_COMMANDS: tuple[click.Command, ...] = (
     agent_group,
+    conformance_command,
     demo_command,
     import_command,
     outbox_group,

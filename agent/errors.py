@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from protocol.errors import ProblemError
+from protocol.errors import SIGNATURE_CHALLENGE, ProblemError
 
 __all__ = [
     "AgentError",
@@ -108,6 +108,7 @@ class SenderUnknown(AgentError):
     code = "sender_unknown"
     title = "The sender is not a participant known to the registry"
     status = 401
+    challenge = SIGNATURE_CHALLENGE
 
 
 class DirectoryUnavailable(AgentError):

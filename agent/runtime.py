@@ -81,7 +81,7 @@ async def open_service(
     registry: Directory | None = None,
     random: Callable[[], float] | None = None,
 ) -> AsyncIterator[AgentService]:
-    """The agent's service with its tables created; closes what it opened on exit."""
+    """The agent's service on its migrated database; closes what it opened on exit."""
     async with AsyncExitStack() as stack:
         if http is None:
             http = await stack.enter_async_context(outgoing_http_client(settings))

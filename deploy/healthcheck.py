@@ -3,6 +3,10 @@
 Standard library only, so it runs in the image without the project on the path. Variables:
 HEALTHCHECK_URL (default http://127.0.0.1:8100/v1/health), and for mutual TLS HEALTHCHECK_CERT,
 HEALTHCHECK_KEY (a certificate the server's client CA trusts) and HEALTHCHECK_CA.
+
+An argument that starts with "/" replaces the path of HEALTHCHECK_URL, so one variable serves
+both probes: ``healthcheck.py /v1/health`` (liveness) and ``healthcheck.py /v1/health/ready``
+(readiness).
 """
 
 from __future__ import annotations
@@ -28,9 +32,17 @@ def _context(url: str) -> ssl.SSLContext:
     return context
 
 
-def main() -> int:
-    """Exit 0 when the service answers 200, 1 otherwise."""
+def _url(arguments: list[str]) -> str:
     url = os.environ.get("HEALTHCHECK_URL", DEFAULT_URL)
+    if arguments and arguments[0].startswith("/"):
+        parts = urllib.parse.urlsplit(url)
+        url = urllib.parse.urlunsplit((parts.scheme, parts.netloc, arguments[0], "", ""))
+    return url
+
+
+def main(arguments: list[str] | None = None) -> int:
+    """Exit 0 when the service answers 200, 1 otherwise."""
+    url = _url(sys.argv[1:] if arguments is None else arguments)
     if not url.startswith(("http://", "https://")):
         return 1
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "SIGNATURE_CHALLENGE",
     "AlgorithmNotAllowed",
     "BadSignature",
     "BodyTooLarge",
@@ -22,6 +23,7 @@ __all__ = [
     "KeyUnknown",
     "MalformedJson",
     "MalformedSignature",
+    "ObsoleteSignatureHeader",
     "ProblemError",
     "ProtocolError",
     "ReceiverMismatch",
@@ -52,6 +54,9 @@ class ProblemError(Exception):
     code: ClassVar[str] = "problem"
     title: ClassVar[str] = "Problem"
     status: ClassVar[int] = 400
+    # With status 401: the WWW-Authenticate challenge (RFC 9110 section 11.6.1); None means the
+    # service's bearer token.
+    challenge: ClassVar[str | None] = None
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -62,11 +67,16 @@ class ProblemError(Exception):
         return problem_type(self.code)
 
 
+# A protocol message authenticates with its signature, not with a token.
+SIGNATURE_CHALLENGE = 'nlgov-adr-payload-sig realm="meeverhuizen", algorithms="EdDSA PS256"'
+
+
 class ProtocolError(ProblemError):
     """Base class: a message or key that the protocol refuses."""
 
     code = "protocol_error"
     title = "Protocol error"
+    challenge = SIGNATURE_CHALLENGE
 
 
 class BodyTooLarge(ProtocolError):
@@ -77,13 +87,21 @@ class BodyTooLarge(ProtocolError):
 
 class SignatureMissing(ProtocolError):
     code = "signature_missing"
-    title = "Payload-Signature header is missing"
+    title = "nlgov-adr-payload-sig header is missing"
+    status = 401
+
+
+class ObsoleteSignatureHeader(ProtocolError):
+    """The signature came in ``Payload-Signature``, the header name of earlier module texts."""
+
+    code = "obsolete_signature_header"
+    title = "Signature header is Payload-Signature; send it as nlgov-adr-payload-sig"
     status = 401
 
 
 class SignatureRepeated(ProtocolError):
     code = "signature_repeated"
-    title = "Payload-Signature header occurs more than once"
+    title = "nlgov-adr-payload-sig header occurs more than once"
 
 
 class MalformedSignature(ProtocolError):

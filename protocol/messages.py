@@ -197,10 +197,11 @@ ContactChannel = Literal["phone", "email", "letter", "sms"]
 class ContactPreferences(WireModel):
     """How the client (or representative) wants to be contacted, most preferred channel first."""
 
+    # Field before the validator: the length then describes the array (minItems) in the schema.
     channels: Annotated[
         tuple[ContactChannel, ...],
-        AfterValidator(_unique),
         Field(min_length=1, json_schema_extra={"uniqueItems": True}),
+        AfterValidator(_unique),
     ]
     phone_number: Annotated[str, Field(pattern=r"^\+?[0-9 ()-]{6,20}$")] | None = None
     email_address: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None

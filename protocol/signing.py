@@ -1,10 +1,12 @@
-"""Message-level signing: a ``Digest`` header and a detached JAdES JWS in ``Payload-Signature``.
+"""Message-level signing: a ``Digest`` header and a detached JAdES JWS beside it.
 
 Follows the payload-signing rule of the NL GOV API Design Rules signing module (Logius
-API-mod-signing, ``/signing/payload``): a detached JWS (RFC 7515 appendix F) whose protected
+API-mod-signing, "Payload signing"): a detached JWS (RFC 7515 appendix F) whose protected
 header carries ``sigD`` with mId ``http://uri.etsi.org/19182/HttpHeaders`` and pars
-``["digest"]``, so the signature covers the RFC 3230 ``Digest`` header of the body. The exact
-construction, with a worked example, is in ``docs/signing.md``.
+``["digest"]``, so the signature covers the RFC 3230 ``Digest`` header of the body. The JWS is
+carried in the ``nlgov-adr-payload-sig`` header, at most once: a message with the header twice
+has an invalid signature. The exact construction, with a worked example, is in
+``docs/signing.md``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from protocol.errors import (
     KeyNotValid,
     KeyUnknown,
     MalformedSignature,
+    ObsoleteSignatureHeader,
     ReceiverMismatch,
     SignatureMissing,
     SignatureRepeated,
@@ -54,6 +57,7 @@ from protocol.messages import Message, message_to_json, parse_message
 __all__ = [
     "DIGEST_HEADER",
     "HTTP_HEADERS_MECHANISM",
+    "OBSOLETE_SIGNATURE_HEADER",
     "SIGNATURE_HEADER",
     "KeyValidity",
     "SignedBody",
@@ -67,7 +71,10 @@ __all__ = [
     "verify_message",
 ]
 
-SIGNATURE_HEADER = "Payload-Signature"
+SIGNATURE_HEADER = "nlgov-adr-payload-sig"
+# The header name of earlier texts of the signing module: never sent, and refused on input with
+# a problem that names SIGNATURE_HEADER (docs/signing.md, "Header name").
+OBSOLETE_SIGNATURE_HEADER = "Payload-Signature"
 DIGEST_HEADER = "Digest"
 HTTP_HEADERS_MECHANISM = "http://uri.etsi.org/19182/HttpHeaders"
 _SIGNED_DIGEST = {"mId": HTTP_HEADERS_MECHANISM, "pars": ["digest"]}
@@ -128,7 +135,7 @@ class VerificationPolicy:
 
 @dataclass(frozen=True)
 class SignedBody:
-    """A body with its ``Digest`` and ``Payload-Signature`` header values."""
+    """A body with its ``Digest`` and ``nlgov-adr-payload-sig`` header values."""
 
     body: bytes
     digest: str
@@ -231,19 +238,36 @@ def _check_size(body: bytes, policy: VerificationPolicy) -> None:
         raise BodyTooLarge(f"body has {len(body)} bytes, the limit is {policy.max_body_bytes}")
 
 
-def _header_values(headers: Iterable[tuple[str, str]]) -> tuple[list[str], list[str]]:
-    signatures: list[str] = []
-    digests: list[str] = []
+_SIGNATURE_NAME = SIGNATURE_HEADER.lower()
+_OBSOLETE_NAME = OBSOLETE_SIGNATURE_HEADER.lower()
+
+
+@dataclass
+class _SignatureHeaders:
+    signatures: list[str] = field(default_factory=list)
+    digests: list[str] = field(default_factory=list)
+    obsolete: bool = False
+
+
+def _header_values(headers: Iterable[tuple[str, str]]) -> _SignatureHeaders:
+    found = _SignatureHeaders()
     for name, value in headers:
         lowered = name.lower()
-        if lowered == "payload-signature":
-            signatures.append(value.strip())
+        if lowered == _SIGNATURE_NAME:
+            found.signatures.append(value.strip())
         elif lowered == "digest":
-            digests.append(value.strip())
-    return signatures, digests
+            found.digests.append(value.strip())
+        elif lowered == _OBSOLETE_NAME:
+            found.obsolete = True
+    return found
 
 
-def _one_signature(signatures: list[str]) -> str:
+def _one_signature(found: _SignatureHeaders) -> str:
+    signatures = found.signatures
+    if not signatures and found.obsolete:
+        raise ObsoleteSignatureHeader(
+            f"the signature header is {SIGNATURE_HEADER}; {OBSOLETE_SIGNATURE_HEADER} is not read"
+        )
     if not signatures:
         raise SignatureMissing(f"the {SIGNATURE_HEADER} header is missing")
     if len(signatures) > 1:
@@ -308,9 +332,9 @@ def _check_cheap(
     body: bytes, headers: Iterable[tuple[str, str]], policy: VerificationPolicy
 ) -> _Checked:
     _check_size(body, policy)
-    signatures, digests = _header_values(headers)
-    token = _one_signature(signatures)
-    digest = _check_digest(digests, body)
+    found = _header_values(headers)
+    token = _one_signature(found)
+    digest = _check_digest(found.digests, body)
     header, signing_time = _check_header(token, policy)
     document = read_json(body, max_bytes=policy.max_body_bytes)
     if not isinstance(document, dict):

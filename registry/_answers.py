@@ -1,6 +1,6 @@
 """Signed registry answers: envelope, ETag, max-age, signed 304 freshness, signed problems.
 
-Every JSON answer of the registry carries ``Digest`` and ``Payload-Signature`` made with the
+Every JSON answer of the registry carries ``Digest`` and ``nlgov-adr-payload-sig`` made with the
 registry key (NL GOV API Design Rules signing module). Successful answers are an envelope with
 ``issuedAt``, ``maxAge`` and ``resource`` next to ``data``; problems get ``issuedAt`` and
 ``resource`` added, so that a client can refuse an old answer replayed to it, or an answer for
@@ -23,12 +23,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from protocol import canonicalize
 from protocol.clock import Clock
 from protocol.jws import sign_compact
-from protocol.signing import sign_body
+from protocol.signing import SIGNATURE_HEADER, sign_body
 from registry._wire import format_time
 
 __all__ = ["FRESHNESS_HEADER", "AnswerSigner", "SigningMiddleware", "entity_tag", "resource_of"]
 
 FRESHNESS_HEADER = "Registry-Freshness"
+_SIGNATURE = SIGNATURE_HEADER.lower().encode("ascii")
 
 
 def entity_tag(data: Any) -> str:
@@ -58,7 +59,7 @@ class AnswerSigner:
         return self._clock.now()
 
     def sign(self, body: bytes) -> dict[str, str]:
-        """Digest and Payload-Signature headers for ``body``."""
+        """Digest and nlgov-adr-payload-sig headers for ``body``."""
         signed = sign_body(body, self._private_jwk, signing_time=self._clock.now())
         return signed.headers()
 
@@ -114,7 +115,7 @@ class SigningMiddleware:
             nonlocal start, passing
             if message["type"] == "http.response.start":
                 names = {name.lower() for name, _ in message.get("headers", [])}
-                passing = b"payload-signature" in names or not _is_json(message)
+                passing = _SIGNATURE in names or not _is_json(message)
                 if passing:
                     await send(message)
                 else:
@@ -134,7 +135,7 @@ class SigningMiddleware:
         headers = [
             (name, value)
             for name, value in start.get("headers", [])
-            if name.lower() not in (b"content-length", b"digest", b"payload-signature")
+            if name.lower() not in (b"content-length", b"digest", _SIGNATURE)
         ]
         if _media_type(start) == b"application/problem+json":
             body = self._stamp_problem(scope, body)

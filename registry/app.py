@@ -12,12 +12,16 @@ from fastapi import FastAPI
 from protocol.clock import Clock, SystemClock
 from protocol.jwk import generate_private_jwk
 from registry._answers import SigningMiddleware
+from registry._metrics import MetricsMiddleware, RegistryMetrics
 from registry._state import RegistryState
+from registry._wire import EntryChangeRequest
+from registry.api.answers import SIGNED_ANSWER_HEADERS, FreshnessStatement, RegistryProblem
 from registry.api.routes import (
     audit,
     contracts,
     enrolments,
     gemeenten,
+    metrics,
     participants,
     status,
     suppliers,
@@ -32,7 +36,7 @@ API_VERSION = "1.0.0"
 _log = logging.getLogger("meeverhuizen.registry")
 _DESCRIPTION = (
     "Who is where, with which keys, and which supplier a gemeente has contracted. Every answer "
-    "is signed with the registry key (Digest + Payload-Signature); see docs/registry.md."
+    "is signed with the registry key (Digest + nlgov-adr-payload-sig); see docs/registry.md."
 )
 
 
@@ -47,7 +51,7 @@ def _signing_jwk(settings: RegistrySettings) -> dict[str, Any]:
 
 
 def create_app(settings: RegistrySettings, *, clock: Clock | None = None) -> FastAPI:
-    """A registry application; tables are created and gemeenten seeded on start."""
+    """A registry application; on start its database is migrated and the gemeenten seeded."""
     registry = RegistryState(
         settings, signing_jwk=_signing_jwk(settings), clock=clock or SystemClock()
     )
@@ -66,10 +70,17 @@ def create_app(settings: RegistrySettings, *, clock: Clock | None = None) -> Fas
         description=_DESCRIPTION,
         error_types=[RegistryError],
         max_body_bytes=settings.max_body_bytes,
+        problem_model=RegistryProblem,
+        answer_headers=SIGNED_ANSWER_HEADERS,
+        schemas=[EntryChangeRequest, FreshnessStatement],
         lifespan=lifespan,
     )
     app.state.registry = registry
     for module in (gemeenten, participants, enrolments, suppliers, contracts, audit, status):
         app.include_router(module.router, prefix=BASE_PATH)
+    # Prometheus metrics: outside /v1 and the OpenAPI document, like the agent's.
+    app.include_router(metrics.router)
+    app.state.metrics = RegistryMetrics()
     app.add_middleware(SigningMiddleware, signer=registry.signer)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

@@ -1,7 +1,8 @@
 """Client of the registry for agents: verified, cached resolution and signed self-service.
 
 Every answer is checked against the trust anchor (the registry's public key) before it is used:
-signature (``Digest`` + ``Payload-Signature``), the ``resource`` it answers and its ``issuedAt``.
+signature (``Digest`` + ``nlgov-adr-payload-sig``), the ``resource`` it answers and its
+``issuedAt``.
 Verified answers are cached for their ``maxAge``; within it a lookup does no I/O at all. After it
 the client revalidates (a 304 counts only with a signed ``Registry-Freshness`` statement), and
 while the registry is unreachable it serves the verified cache for at most ``max_staleness``
@@ -27,7 +28,13 @@ from protocol.clock import Clock, SystemClock
 from protocol.errors import ProtocolError
 from protocol.jwk import validate_public_jwk
 from protocol.jws import verify_compact
-from protocol.signing import VerificationKey, VerificationPolicy, sign_body, verify_body
+from protocol.signing import (
+    SIGNATURE_HEADER,
+    VerificationKey,
+    VerificationPolicy,
+    sign_body,
+    verify_body,
+)
 from registry.errors import (
     InvalidRegistryInput,
     MessageTypeNotSupported,
@@ -207,11 +214,15 @@ class RegistryClient:
     async def verification_keys(
         self, oin: str, *, at: datetime | None = None
     ) -> tuple[VerificationKey, ...]:
-        """Keys valid now, or the keys that were valid ``at`` a time (also if revoked later)."""
+        """Keys valid now or announced for later, or the keys that were valid ``at`` a time.
+
+        Each key keeps its window: a signature check (``protocol.signing``) uses the one valid at
+        the signing time, and answers ``key_not_valid`` for a known key outside its window
+        (docs/protocol.md section 7, check 12), ``key_unknown`` only for a kid not published.
+        """
         if at is None:
-            now = self._clock.now()
             participant = await self.participant(oin)
-            return tuple(key for key in participant.keys if key.valid_at(now))
+            return participant.keys
         resource = f"/v1/participants/{_check(_OIN, oin, 'OIN')}/keys?at={quote(_format(at))}"
         keys: tuple[VerificationKey, ...] = await self._resolve(resource, _keys)
         return tuple(key for key in keys if key.valid_at(at))
@@ -445,7 +456,7 @@ class RegistryClient:
             )
         except httpx.HTTPError as exc:
             raise RegistryUnavailable(f"registry unreachable ({type(exc).__name__})") from exc
-        if response.status_code >= 500 and "payload-signature" not in response.headers:
+        if response.status_code >= 500 and SIGNATURE_HEADER not in response.headers:
             raise RegistryUnavailable(f"registry answered {response.status_code}")
         document = self._verified(resource, response)
         if response.status_code not in (200, 201):

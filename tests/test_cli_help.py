@@ -28,7 +28,17 @@ def test_help_lists_every_top_level_command() -> None:
 
 def test_the_named_subcommands_exist() -> None:
     commands = _commands(cli)
-    for name in ("outbox list", "outbox requeue", "brp simulate", "agent serve", "import"):
+    for name in (
+        "outbox list",
+        "outbox requeue",
+        "brp simulate",
+        "agent serve",
+        "import",
+        "agent enrol",
+        "keys publish",
+        "keys revoke",
+        "conformance",
+    ):
         assert name in commands, name
 
 

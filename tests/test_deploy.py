@@ -171,6 +171,15 @@ def test_kubernetes_manifests_have_identity_and_are_locked_down() -> None:
             assert "livenessProbe" in container
 
 
+def test_kubernetes_probes_call_the_readiness_and_liveness_endpoints() -> None:
+    for deployment in _deployments():
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            ready = container["readinessProbe"]["exec"]["command"]
+            live = container["livenessProbe"]["exec"]["command"]
+            assert ready[-2:] == ["/opt/meeverhuizen/healthcheck.py", "/v1/health/ready"]
+            assert live[-2:] == ["/opt/meeverhuizen/healthcheck.py", "/v1/health"]
+
+
 def test_kubernetes_services_select_a_deployment() -> None:
     pods = [d["spec"]["template"]["metadata"]["labels"] for d in _deployments()]
     for service in (d for d in _kubernetes() if d["kind"] == "Service"):
@@ -206,6 +215,28 @@ def test_containerfile_runs_as_a_non_root_user_with_a_healthcheck() -> None:
     assert not VARIABLE.search(text), "no settings (and so no secrets) baked into the image"
 
 
+def _locked() -> dict[str, list[str]]:
+    text = (DEPLOY / "requirements.lock").read_text().replace("\\\n", " ")
+    pins: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)==(\S+)", line)
+        if match:
+            pins[match.group(1).lower().replace("_", "-")] = re.findall(r"--hash=sha256:\w+", line)
+    return pins
+
+
+def test_the_image_installs_dependencies_from_the_lock_file_with_hashes() -> None:
+    text = (DEPLOY / "Containerfile").read_text()
+    assert "pip install --require-hashes -r deploy/requirements.lock" in text
+    assert "pip install --no-deps ." in text
+    pins = _locked()
+    project = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())["project"]
+    for requirement in project["dependencies"]:
+        name = re.split(r"[\[<>=!;~ ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        assert name in pins, f"{name} is not in deploy/requirements.lock"
+    assert all(hashes for hashes in pins.values()), "every pin carries its hashes"
+
+
 def test_nginx_example_requires_client_certificates() -> None:
     text = (DEPLOY / "nginx-mtls.conf").read_text()
     assert re.search(r"^\s*ssl_verify_client\s+on;", text, flags=re.MULTILINE)
@@ -214,7 +245,7 @@ def test_nginx_example_requires_client_certificates() -> None:
 
 class _Health(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        self.send_response(200 if self.path == "/v1/health" else 503)
+        self.send_response(200 if self.path in ("/v1/health", "/v1/health/ready") else 503)
         self.end_headers()
 
     def log_message(self, *arguments: object) -> None:
@@ -240,4 +271,13 @@ def test_healthcheck_script_reports_the_answer(
 ) -> None:
     monkeypatch.setenv("HEALTHCHECK_URL", health_server + path)
     script = runpy.run_path(str(DEPLOY / "healthcheck.py"))
-    assert script["main"]() == expected
+    assert script["main"]([]) == expected
+
+
+@pytest.mark.parametrize(("path", "expected"), [("/v1/health/ready", 0), ("/v1/broken", 1)])
+def test_healthcheck_script_takes_the_probe_path_as_argument(
+    health_server: str, path: str, expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEALTHCHECK_URL", health_server + "/v1/status")
+    script = runpy.run_path(str(DEPLOY / "healthcheck.py"))
+    assert script["main"]([path]) == expected

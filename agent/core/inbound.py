@@ -23,6 +23,7 @@ from protocol import canonicalize
 from protocol.logs import log_event
 from protocol.messages import Message, Receipt, message_to_json
 from protocol.signing import (
+    SIGNATURE_HEADER,
     SignedBody,
     VerificationKey,
     VerificationPolicy,
@@ -34,7 +35,7 @@ from registry.errors import ParticipantNotEnrolled, ParticipantUnknown, Registry
 
 __all__ = ["Inbound"]
 
-_SIGNATURE_HEADER = "payload-signature"
+_SIGNATURE_HEADER = SIGNATURE_HEADER.lower()
 _log = logging.getLogger("meeverhuizen.agent")
 
 

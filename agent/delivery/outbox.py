@@ -41,7 +41,13 @@ from protocol.clock import Clock
 from protocol.errors import ProtocolError
 from protocol.logs import log_event, trace
 from protocol.messages import Receipt
-from protocol.signing import VerificationPolicy, read_signed_message, sign_body, verify_message
+from protocol.signing import (
+    SIGNATURE_HEADER,
+    VerificationPolicy,
+    read_signed_message,
+    sign_body,
+    verify_message,
+)
 
 __all__ = ["DeliveredMessage", "Outbox", "OutboxEntry", "body_digest"]
 
@@ -276,7 +282,7 @@ class Outbox:
             True,
             status_code=200,
             receipt_body=response.content,
-            receipt_signature=response.headers.get("Payload-Signature"),
+            receipt_signature=response.headers.get(SIGNATURE_HEADER),
         )
 
     async def _verify_receipt(self, row: OutboxRow, response: httpx.Response) -> None:

@@ -8,11 +8,15 @@ a letter with a personal link; the demo opens that link and gives consent on the
 would, and the handover runs through the agents' own outboxes. Two supplier agents run
 too: Utrecht's supplier of the rented scootmobiel and Amsterdam's contracted one, whose
 planner the demo plays; the suppliers settle the takeover price. Every process stops at the end.
+Each process is waited for by its readiness for as long as it makes progress; a failed run keeps
+its folder with the logs and says where it is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -42,6 +46,7 @@ from agent.local.network import (
     LocalNetwork,
     local_network,
 )
+from agent.local.starting import DEFAULT_START_SECONDS
 from registry.errors import RegistryError
 
 __all__ = ["DemoFailed", "DemoSummary", "render_summary", "run_demo"]
@@ -94,6 +99,8 @@ class DemoSummary:
     consent: dict[str, Any] = field(default_factory=dict)
     # Each supplier's steps ({supplier, side, steps: [{step, at, detail}]}).
     suppliers: tuple[dict[str, Any], ...] = ()
+    # The folder with the processes' logs when it was kept (a handover that did not complete).
+    logs: Path | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Machine-readable summary (camelCase; no BSN or other personal data)."""
@@ -112,6 +119,7 @@ class DemoSummary:
             # The link itself stays out: it is a key to the client's page.
             "consent": self.consent,
             "suppliers": list(self.suppliers),
+            "logs": None if self.logs is None else str(self.logs),
         }
 
 
@@ -304,17 +312,24 @@ async def _suppliers(
     return steps
 
 
-async def _run(folder: Path, seconds: float, on_link: Callable[[str], None]) -> DemoSummary:
-    began = time.monotonic()
+async def _run(
+    folder: Path, seconds: float, on_link: Callable[[str], None], start: _Start
+) -> DemoSummary:
     letters = folder / "letters"
     settings = {"consent.letter_directory": letters, "takeover.deadline_interval_seconds": 0.5}
     async with (
         local_network(
-            folder, suppliers=(HULPMIDDELEN, ZORGTECHNIEK), agent_settings=settings
+            folder,
+            suppliers=(HULPMIDDELEN, ZORGTECHNIEK),
+            agent_settings=settings,
+            start_seconds=start.seconds,
+            on_wait=start.on_wait,
         ) as network,
         httpx.AsyncClient(timeout=10.0) as http,
         httpx.AsyncClient(timeout=10.0, follow_redirects=False) as browser,
     ):
+        # The handover's time starts when every process is ready.
+        began = time.monotonic()
         utrecht, amsterdam = network.agents[UTRECHT.key], network.agents[AMSTERDAM.key]
         dossier_id = await _start_handover(http, utrecht, date.today())
         link, consent = await _give_consent(browser, letters, dossier_id, on_link)
@@ -338,26 +353,45 @@ async def _run(folder: Path, seconds: float, on_link: Callable[[str], None]) -> 
     )
 
 
+@dataclass(frozen=True)
+class _Start:
+    seconds: float
+    on_wait: Callable[[str], None] | None
+
+
 def run_demo(
     *,
     timeout: float = 60.0,
     folder: Path | None = None,
     on_link: Callable[[str], None] | None = None,
+    start_seconds: float = DEFAULT_START_SECONDS,
+    on_wait: Callable[[str], None] | None = None,
 ) -> DemoSummary:
-    """Run the whole demo; processes and (without ``folder``) the temporary folder are removed.
+    """Run the whole demo; the processes stop at the end, and the folder goes unless it failed.
 
+    ``timeout`` bounds the handover once every process is ready; starting them may take up to
+    ``start_seconds``, as long as they make progress, and ``on_wait`` hears what is waited for.
     ``on_link`` gets the client's personal link as soon as the letter is written; it is a
-    loopback address that works only while the demo runs.
-    Raises :class:`DemoFailed` when a process does not start or an API call is refused.
+    loopback address that works only while the demo runs. Without ``folder`` the demo works in
+    a new temporary folder, removed after a successful run and kept after a failed one.
+    Raises :class:`DemoFailed` when a process does not start or an API call is refused; its
+    detail names the folder with the logs.
     """
     report = on_link or (lambda _link: None)
+    start = _Start(start_seconds, on_wait)
+    temporary = folder is None
+    work = Path(tempfile.mkdtemp(prefix="meeverhuizen-demo-")) if folder is None else folder
     try:
-        if folder is not None:
-            return asyncio.run(_run(folder, timeout, report))
-        with tempfile.TemporaryDirectory(prefix="meeverhuizen-demo-") as temporary:
-            return asyncio.run(_run(Path(temporary), timeout, report))
+        summary = asyncio.run(_run(work, timeout, report, start))
+    except DemoFailed as exc:
+        raise DemoFailed(f"{exc.detail}\nThe logs are kept in {work}") from exc
     except (OSError, RuntimeError, RegistryError, httpx.HTTPError) as exc:
-        raise DemoFailed(f"{type(exc).__name__}: {exc}") from exc
+        raise DemoFailed(f"{type(exc).__name__}: {exc}\nThe logs are kept in {work}") from exc
+    if not summary.completed:
+        return dataclasses.replace(summary, logs=work)
+    if temporary:
+        shutil.rmtree(work, ignore_errors=True)
+    return summary
 
 
 def _time(text: str) -> str:

@@ -9,15 +9,13 @@ their spec names.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -26,6 +24,13 @@ from typing import IO, Any
 
 import httpx
 
+from agent.local.starting import (
+    DEFAULT_STALL_SECONDS,
+    DEFAULT_START_SECONDS,
+    ProcessProgress,
+    StartFailed,
+    wait_until_ready,
+)
 from agent.settings import hash_token
 from protocol.jwk import generate_private_jwk, public_jwk
 from protocol.messages import MESSAGE_TYPES
@@ -42,6 +47,7 @@ __all__ = [
     "LocalNetwork",
     "LocalSupplier",
     "ServerProcess",
+    "StartFailed",
     "SupplierSpec",
     "free_port",
     "local_network",
@@ -158,20 +164,35 @@ class ServerProcess:
             self._log.close()
             self._log = None
 
-    async def wait_ready(self, http: httpx.AsyncClient, *, seconds: float = 30.0) -> None:
-        """Poll the health path until it answers 200; fail when the process exits or time ends."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if not self.running():
-                raise RuntimeError(f"{self.name} exited; see {self.log_path}:\n{self.log_tail()}")
-            try:
-                answer = await http.get(self.base_url + self.health_path, timeout=2.0)
-                if answer.status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.05)
-        raise TimeoutError(f"{self.name} not ready after {seconds} s; see {self.log_path}")
+    async def wait_ready(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        seconds: float = DEFAULT_START_SECONDS,
+        stall_seconds: float = DEFAULT_STALL_SECONDS,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
+        """Wait until the readiness path answers 200, as long as the process makes progress.
+
+        Raises :class:`StartFailed` naming the log file, with its last lines, when the process
+        exits, stalls or is not ready after ``seconds``.
+        """
+        if self.process is None:
+            raise StartFailed(f"{self.name} was not started")
+        try:
+            await wait_until_ready(
+                http,
+                self.base_url + self.health_path,
+                name=self.name,
+                running=self.running,
+                progress=ProcessProgress(self.process.pid, self.log_path),
+                seconds=seconds,
+                stall_seconds=stall_seconds,
+                on_wait=on_wait,
+            )
+        except StartFailed as exc:
+            tail = self.log_tail() or "(the log is empty)"
+            raise StartFailed(f"{exc}; its log {self.log_path} ends with:\n{tail}") from exc
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of the process's output (for error messages)."""
@@ -230,6 +251,8 @@ class LocalNetwork:
     registry: ServerProcess
     agents: dict[str, LocalAgent]
     suppliers: dict[str, LocalSupplier] = field(default_factory=dict)
+    # The registry's operator token (a conformance run enrols the kit with it).
+    registry_operator_token: str = ""
 
     def processes(self) -> list[ServerProcess]:
         servers = [agent.server for agent in self.agents.values()]
@@ -304,7 +327,7 @@ def _start_registry(
         arguments=(*arguments, "--database-url", database, "--key-file", str(key_path)),
         port=port,
         log_path=folder / "registry.log",
-        health_path="/v1/status",
+        health_path="/v1/health/ready",
         environment={
             "MEEVERHUIZEN_REGISTRY_ENVIRONMENT": "production",
             "MEEVERHUIZEN_REGISTRY_OPERATOR_TOKEN": operator_token,
@@ -344,12 +367,16 @@ async def local_network(
     agent_settings: Mapping[str, Any] | None = None,
     database_urls: Mapping[str, str] | None = None,
     log_level: str = "warning",
+    start_seconds: float = DEFAULT_START_SECONDS,
+    on_wait: Callable[[str], None] | None = None,
 ) -> AsyncIterator[LocalNetwork]:
     """Start the registry and one enrolled agent per gemeente and supplier; all stop on exit.
 
     ``agent_settings`` are written into each agent's TOML file (``AgentSettings`` fields).
     ``database_urls`` gives a gemeente's agent (by key) its own database, e.g. PostgreSQL; the
-    others get a SQLite file in ``folder``.
+    others get a SQLite file in ``folder``. Each process is waited for by its readiness path
+    for as long as it makes progress, at most ``start_seconds``; ``on_wait`` hears what is
+    waited for while it takes long (:mod:`agent.local.starting`).
     """
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=10.0))
@@ -374,14 +401,20 @@ async def local_network(
             stack.callback(supplier.server.stop)
             supplier.server.start()
             planners[supplier_spec.key] = supplier
-        await registry.wait_ready(http)
+        await registry.wait_ready(http, seconds=start_seconds, on_wait=on_wait)
         for agent in agents.values():
             await _enrol(http, registry.base_url, operator_token, anchor, agent)
         for supplier in planners.values():
             await _enrol_supplier(http, registry.base_url, operator_token, anchor, supplier)
         for server in [a.server for a in agents.values()] + [s.server for s in planners.values()]:
-            await server.wait_ready(http)
-        yield LocalNetwork(folder=folder, registry=registry, agents=agents, suppliers=planners)
+            await server.wait_ready(http, seconds=start_seconds, on_wait=on_wait)
+        yield LocalNetwork(
+            folder=folder,
+            registry=registry,
+            agents=agents,
+            suppliers=planners,
+            registry_operator_token=operator_token,
+        )
 
 
 async def _enrol_supplier(
@@ -449,7 +482,7 @@ def _supplier(
         arguments=("agent", "serve", "--config", str(config_path), "--log-level", log_level),
         port=port,
         log_path=folder / f"{spec.key}.log",
-        health_path="/v1/health",
+        health_path="/v1/health/ready",
     )
     return LocalSupplier(spec, server, config_path, token)
 
@@ -479,6 +512,6 @@ def _agent(
         arguments=("agent", "serve", "--config", str(config_path), "--log-level", log_level),
         port=port,
         log_path=folder / f"{spec.key}.log",
-        health_path="/v1/health",
+        health_path="/v1/health/ready",
     )
     return LocalAgent(spec, server, database_path, config_path, token, brp_token, database_url)

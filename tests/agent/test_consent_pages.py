@@ -182,7 +182,7 @@ async def test_withdrawal_reaches_the_receiver_who_stops_and_deletes(
         if r.url.host == "amsterdam.test" and b"consent-withdrawn" in r.content
     ]
     assert withdrawals
-    assert "payload-signature" in withdrawals[0].headers
+    assert "nlgov-adr-payload-sig" in withdrawals[0].headers
     receiving = await agents.receiving.dossier(dossier_id)
     assert receiving.state == "consent-withdrawn"
     assert receiving.decisions == ()

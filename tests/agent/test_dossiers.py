@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
 from agent.core.policy import continued_provision_end, decide_devices
 from agent.core.states import DEPARTING_TRANSITIONS, RECEIVING_TRANSITIONS, check_transition
+from agent.delivery.cloudevents import STATE_CHANGED, write_event_schemas
 from agent.errors import ConsentMissing, IllegalTransition, NothingToMove
 from agent.service import DossierStart
 from agent.settings import DeviceExceptionPolicy
@@ -25,6 +28,7 @@ from tests.agent.conftest import (
     UTRECHT_OIN,
     Agents,
 )
+from tests.conftest import REPOSITORY
 
 # --- state machine ------------------------------------------------------------------------------
 
@@ -241,6 +245,27 @@ async def test_cloudevents_follow_the_nl_gov_profile_without_personal_data(agent
         for personal in (CLIENT_BSN, "Jansen", "Damrak", "1012LG", "VC2-88412"):
             assert personal not in text
     assert len({event["id"] for event in events}) == len(events)
+
+
+async def test_cloudevents_name_their_published_data_schema(agents: Agents) -> None:
+    dossier_id = await agents.start_dossier()
+    await agents.give_consent(dossier_id)
+    await agents.settle()
+    published = REPOSITORY / "schemas" / "events" / f"{STATE_CHANGED}.json"
+    schema = json.loads(published.read_text(encoding="utf-8"))
+    validator = Draft202012Validator(schema)
+    assert agents.backoffice.events
+    for event in agents.backoffice.events:
+        assert event["dataschema"] == schema["$id"]
+        assert list(validator.iter_errors(event["data"])) == []
+
+
+def test_published_event_schemas_equal_generated_ones(tmp_path: Path) -> None:
+    written = write_event_schemas(tmp_path)
+    assert written
+    for path in written:
+        committed = REPOSITORY / "schemas" / "events" / path.name
+        assert committed.read_text(encoding="utf-8") == path.read_text(encoding="utf-8")
 
 
 # --- API ----------------------------------------------------------------------------------------

@@ -51,9 +51,9 @@ async def test_offer_is_answered_with_a_signed_receipt(agents: Agents) -> None:
 
 def _tampered_signature(agents: Agents, body: bytes) -> dict[str, str]:
     headers = _signed(agents, body)
-    head, payload, signature = headers["Payload-Signature"].split(".")
+    head, payload, signature = headers["nlgov-adr-payload-sig"].split(".")
     flipped = ("A" if signature[10] != "A" else "B").join((signature[:10], signature[11:]))
-    return headers | {"Payload-Signature": f"{head}.{payload}.{flipped}"}
+    return headers | {"nlgov-adr-payload-sig": f"{head}.{payload}.{flipped}"}
 
 
 @pytest.mark.parametrize(
@@ -118,7 +118,7 @@ async def test_duplicate_gets_the_same_receipt_and_no_second_effect(agents: Agen
     second = await agents.http.post(RECEIVER, content=body, headers=_signed(agents, body))
     assert first.status_code == second.status_code == 200
     assert first.content == second.content
-    assert first.headers["Payload-Signature"] != second.headers["Payload-Signature"]
+    assert first.headers["nlgov-adr-payload-sig"] != second.headers["nlgov-adr-payload-sig"]
     dossier_id = json.loads(body)["dossierId"]
     dossier = await agents.receiving.dossier(dossier_id)
     assert [t.to_state for t in dossier.timeline] == ["offer-received", "decided"]

@@ -63,7 +63,7 @@ async def test_backoff_doubles_and_keeps_the_message_id(agents: Agents) -> None:
     sent = [r for r in agents.network.requests if r.url.host == "amsterdam.test"]
     assert len({json.loads(r.content)["messageId"] for r in sent}) == 1
     assert len({r.content for r in sent}) == 1
-    assert len({r.headers["Payload-Signature"] for r in sent}) == 3
+    assert len({r.headers["nlgov-adr-payload-sig"] for r in sent}) == 3
     async with agents.departing.database.reading() as session:
         attempts = (await session.scalars(select(DeliveryAttemptRow))).all()
     assert [a.status_code for a in attempts if a.message_id == offer.message_id] == [500] * 3

@@ -86,3 +86,30 @@ def test_schema_rejects_a_naive_datetime() -> None:
     example = _load(EXAMPLES / "receipt.json")
     example["createdAt"] = "2025-02-10T10:15:02"
     assert not _validator("receipt").is_valid(example)
+
+
+def _keywords_by_type(node: Any) -> list[tuple[str, set[str]]]:
+    if isinstance(node, list):
+        return [found for item in node for found in _keywords_by_type(item)]
+    if not isinstance(node, dict):
+        return []
+    here = [(node["type"], set(node))] if isinstance(node.get("type"), str) else []
+    return here + [found for value in node.values() for found in _keywords_by_type(value)]
+
+
+@pytest.mark.parametrize("message_type", MESSAGE_TYPES)
+def test_length_keywords_fit_the_type(message_type: str) -> None:
+    # minLength on an array (or minItems on a string) constrains nothing: the schema would
+    # accept what the agent refuses.
+    for kind, keywords in _keywords_by_type(_load(SCHEMAS / f"{message_type}.json")):
+        if kind == "array":
+            assert not keywords & {"minLength", "maxLength"}, (message_type, keywords)
+        if kind == "string":
+            assert not keywords & {"minItems", "maxItems"}, (message_type, keywords)
+
+
+def test_an_empty_channel_list_is_refused_by_the_schema() -> None:
+    example = _load(EXAMPLES / "dossier-offer.json")
+    assert _validator("dossier-offer").is_valid(example)
+    example["body"]["client"]["contactPreferences"]["channels"] = []
+    assert not _validator("dossier-offer").is_valid(example)

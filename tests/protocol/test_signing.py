@@ -67,7 +67,7 @@ def test_vector_reproduces_exactly() -> None:
     signed = sign_message(_message(), KEY, signing_time=SIGNING_TIME)
     assert signed.body.decode("utf-8") == VECTOR["canonical_body"]
     assert signed.digest == VECTOR["digest"]
-    assert signed.signature == VECTOR["payload_signature"]
+    assert signed.signature == VECTOR["signature"]
     header = signed.signature.split(".")[0]
     assert base64.urlsafe_b64decode(header + "==").decode() == VECTOR["protected_header"]
     assert VECTOR["signing_input"] == f"{header}.digest: {signed.digest}"
@@ -75,7 +75,7 @@ def test_vector_reproduces_exactly() -> None:
 
 def test_vector_verifies() -> None:
     body = VECTOR["canonical_body"].encode("utf-8")
-    headers = [("digest", VECTOR["digest"]), ("PAYLOAD-SIGNATURE", VECTOR["payload_signature"])]
+    headers = [("digest", VECTOR["digest"]), ("NLGOV-ADR-PAYLOAD-SIG", VECTOR["signature"])]
     assert _receive(body, headers) == _message()
 
 
@@ -103,7 +103,7 @@ def test_signature_verifies_with_joserfc() -> None:
     )
     signing_input = f"digest: {VECTOR['digest']}".encode()
     result = joserfc_jws.deserialize_compact(
-        VECTOR["payload_signature"],
+        VECTOR["signature"],
         import_key(VECTOR["public_jwk"]),
         payload=signing_input,
         registry=registry,
@@ -187,7 +187,7 @@ def _header_bytes_changed(name: str, index: int, new: int) -> list[tuple[str, st
 @settings(max_examples=150)
 @given(st.integers(min_value=0), st.integers(min_value=0, max_value=255))
 def test_changed_signature_byte_fails(index: int, new: int) -> None:
-    assert _fails(SIGNED.body, _header_bytes_changed("Payload-Signature", index, new))
+    assert _fails(SIGNED.body, _header_bytes_changed("nlgov-adr-payload-sig", index, new))
 
 
 @settings(max_examples=150)
@@ -223,14 +223,33 @@ def test_signature_missing() -> None:
     _rejected(errors.SignatureMissing, lambda: _receive(SIGNED.body, headers))
 
 
+def test_signature_in_the_obsolete_header_is_refused_naming_the_new_one() -> None:
+    headers = [("Digest", SIGNED.digest), ("Payload-Signature", SIGNED.signature)]
+    with pytest.raises(errors.ObsoleteSignatureHeader) as caught:
+        _receive(SIGNED.body, headers)
+    assert "nlgov-adr-payload-sig" in caught.value.detail
+    assert "nlgov-adr-payload-sig" in caught.value.title
+
+
+def test_obsolete_header_next_to_the_new_one_is_not_read() -> None:
+    headers = [*_pairs(SIGNED), ("Payload-Signature", "not-a-jws")]
+    assert _receive(SIGNED.body, headers) == _message()
+
+
+def test_signed_body_sends_the_signature_in_the_header_the_module_names() -> None:
+    assert VECTOR["signature_header"] == "nlgov-adr-payload-sig"
+    assert SIGNED.headers()["nlgov-adr-payload-sig"] == SIGNED.signature
+    assert "Payload-Signature" not in SIGNED.headers()
+
+
 def test_signature_repeated() -> None:
-    headers = [*_pairs(SIGNED), ("payload-signature", SIGNED.signature)]
+    headers = [*_pairs(SIGNED), ("nlgov-adr-payload-sig", SIGNED.signature)]
     _rejected(errors.SignatureRepeated, lambda: _receive(SIGNED.body, headers))
 
 
 @pytest.mark.parametrize("digest", [None, "MD5=abc", "SHA-512=" + "A" * 88])
 def test_digest_missing(digest: str | None) -> None:
-    headers = [("Payload-Signature", SIGNED.signature)]
+    headers = [("nlgov-adr-payload-sig", SIGNED.signature)]
     headers += [("Digest", digest)] if digest else []
     _rejected(errors.DigestMissing, lambda: _receive(SIGNED.body, headers))
 
@@ -241,7 +260,7 @@ def test_digest_mismatch() -> None:
 
 
 def test_malformed_signature() -> None:
-    headers = [("Digest", SIGNED.digest), ("Payload-Signature", "not-a-jws")]
+    headers = [("Digest", SIGNED.digest), ("nlgov-adr-payload-sig", "not-a-jws")]
     _rejected(errors.MalformedSignature, lambda: _receive(SIGNED.body, headers))
 
 
@@ -250,7 +269,7 @@ def test_malformed_signature() -> None:
     [{"sigD": {"mId": "urn:other", "pars": ["digest"]}}, {"sigT": "2025-02-10 10:15:30"}],
 )
 def test_header_profile_enforced(changes: dict[str, Any]) -> None:
-    headers = [("Digest", SIGNED.digest), ("Payload-Signature", _resigned_header(changes))]
+    headers = [("Digest", SIGNED.digest), ("nlgov-adr-payload-sig", _resigned_header(changes))]
     _rejected(errors.MalformedSignature, lambda: _receive(SIGNED.body, headers))
 
 
@@ -258,7 +277,7 @@ def test_header_profile_enforced(changes: dict[str, Any]) -> None:
 def test_algorithm_not_allowed(alg: str) -> None:
     header = json.loads(VECTOR["protected_header"]) | {"alg": alg}
     token = b64url_encode(canonicalize(header)) + ".." + b64url_encode(b"x" * 64)
-    headers = [("Digest", SIGNED.digest), ("Payload-Signature", token)]
+    headers = [("Digest", SIGNED.digest), ("nlgov-adr-payload-sig", token)]
     _rejected(errors.AlgorithmNotAllowed, lambda: _receive(SIGNED.body, headers))
 
 
@@ -273,7 +292,7 @@ def test_unknown_critical_header() -> None:
     header = json.loads(VECTOR["protected_header"])
     header |= {"crit": [*header["crit"], "exp"], "exp": 1}
     token = b64url_encode(canonicalize(header)) + ".." + b64url_encode(b"x" * 64)
-    headers = [("Digest", SIGNED.digest), ("Payload-Signature", token)]
+    headers = [("Digest", SIGNED.digest), ("nlgov-adr-payload-sig", token)]
     _rejected(errors.UnknownCriticalHeader, lambda: _receive(SIGNED.body, headers))
 
 
@@ -284,7 +303,7 @@ def test_bad_signature() -> None:
     token = sign_compact(
         f"digest: {SIGNED.digest}".encode(), other, protected=header, detached=True
     )
-    headers = [("Digest", SIGNED.digest), ("Payload-Signature", token)]
+    headers = [("Digest", SIGNED.digest), ("nlgov-adr-payload-sig", token)]
     _rejected(errors.BadSignature, lambda: _receive(SIGNED.body, headers))
 
 

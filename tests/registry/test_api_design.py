@@ -44,7 +44,8 @@ async def test_openapi_is_published_with_kebab_paths_and_camel_queries(
     assert response.status_code == 200
     document = response.json()
     assert document["openapi"].startswith("3.")
-    assert "/v1/gemeenten/{gemeentecode}" in document["paths"]
+    assert document["servers"][0]["url"] == "/v1"
+    assert "/gemeenten/{gemeentecode}" in document["paths"]
     for path, operations in document["paths"].items():
         static = re.sub(r"\{[^}]+\}", "x", path)
         assert re.fullmatch(r"(/[a-z0-9]+(-[a-z0-9]+)*)+", static), path
@@ -52,7 +53,7 @@ async def test_openapi_is_published_with_kebab_paths_and_camel_queries(
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "query":
                     assert re.fullmatch(r"[a-z]+([A-Z][a-z]+)*", parameter["name"]), parameter
-    assert "payload-signature" in response.headers
+    assert "nlgov-adr-payload-sig" in response.headers
 
 
 def test_settings_refuse_placeholders_outside_development() -> None:

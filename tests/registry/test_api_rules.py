@@ -82,6 +82,7 @@ async def test_domain_error_maps_to_its_problem_type(client: httpx.AsyncClient) 
         "title": "I am a teapot",
         "status": 418,
         "detail": "short and stout",
+        "instance": "/v1/teapot",
     }
 
 

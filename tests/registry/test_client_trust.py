@@ -92,7 +92,8 @@ async def test_unsigned_answer_is_rejected(registry: Registry, switchable: Switc
     await enrol_gemeente(registry)
 
     def strip(response: httpx.Response, body: bytes) -> httpx.Response:
-        headers = {k: v for k, v in response.headers.items() if k.lower() != "payload-signature"}
+        signature = "nlgov-adr-payload-sig"
+        headers = {k: v for k, v in response.headers.items() if k.lower() != signature}
         return httpx.Response(response.status_code, headers=headers, content=body)
 
     await _assert_untrusted(switchable, strip)
@@ -232,12 +233,12 @@ async def test_answers_are_signed_with_cache_headers(registry: Registry) -> None
     assert response.headers["cache-control"] == "max-age=300"
     assert response.headers["etag"].startswith('"')
     assert response.headers["digest"].startswith("SHA-256=")
-    assert response.headers["payload-signature"].count(".") == 2
+    assert response.headers["nlgov-adr-payload-sig"].count(".") == 2
     document = json.loads(response.content)
     assert document["issuedAt"] == "2025-03-03T09:00:00Z"
     assert document["resource"] == "/v1/gemeenten/0344"
     problem = await registry.http.get("/v1/gemeenten/9999")
-    assert "payload-signature" in problem.headers
+    assert "nlgov-adr-payload-sig" in problem.headers
     assert problem.json()["issuedAt"] == "2025-03-03T09:00:00Z"
 
 

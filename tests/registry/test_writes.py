@@ -63,7 +63,7 @@ async def _refused(registry: Registry, path: str, payload: Any, code: str, statu
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"] == PROBLEM + code
-    assert "payload-signature" in response.headers
+    assert "nlgov-adr-payload-sig" in response.headers
     assert await registry.audit_actions() == before
 
 

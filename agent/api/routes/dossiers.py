@@ -6,10 +6,12 @@ import uuid
 from typing import Annotated
 
 from fastapi import Path, Query
+from pydantic import AfterValidator
 
 from agent.api.deps import CaseSystemDep, ServiceDep, token_router
 from agent.api.problems import BODY_TOO_LARGE, problem_responses
 from agent.consent.flow import ConsentInput
+from agent.core.states import STATES
 from agent.core.views import DossierStart, DossierSummary, DossierView
 from agent.errors import (
     ConsentMissing,
@@ -28,10 +30,23 @@ router = token_router("dossiers", CaseSystemDep)
 DossierId = Annotated[uuid.UUID, Path(alias="dossierId")]
 
 
+def _known_state(state: str | None) -> str | None:
+    if state is not None and state not in STATES:
+        raise ValueError(f"not a dossier state; one of {', '.join(sorted(STATES))}")
+    return state
+
+
+StateQuery = Annotated[
+    str | None,
+    Query(description="Only dossiers in this state", json_schema_extra={"enum": sorted(STATES)}),
+    AfterValidator(_known_state),
+]
+
+
 @router.get("/dossiers")
 async def list_dossiers(
     service: ServiceDep,
-    state: Annotated[str | None, Query(pattern=r"^[a-z-]{1,32}$")] = None,
+    state: StateQuery = None,
 ) -> list[DossierSummary]:
     """List dossiers, optionally in one state."""
     return await service.list_dossiers(state)

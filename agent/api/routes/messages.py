@@ -29,12 +29,14 @@ from protocol.errors import (
     KeyUnknown,
     MalformedJson,
     MalformedSignature,
+    ObsoleteSignatureHeader,
     ReceiverMismatch,
     SignatureMissing,
     SignatureRepeated,
     UnknownCriticalHeader,
     UnsupportedVersion,
 )
+from protocol.signing import SIGNATURE_HEADER
 
 __all__ = ["receive_message", "router"]
 
@@ -56,16 +58,42 @@ def _header(name: str, description: str) -> dict[str, object]:
 _MESSAGE_REQUEST = {
     "parameters": [
         _header("Digest", "SHA-256 of the exact body bytes (RFC 3230), e.g. SHA-256=..."),
-        _header("Payload-Signature", "Detached compact JWS over the Digest header (sigD)"),
+        _header(
+            SIGNATURE_HEADER,
+            "Detached JAdES compact JWS over the Digest header (sigD); at most once",
+        ),
     ],
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {"type": "object"}}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "A protocol message: schemas/<messageType>.json",
+                }
+            }
+        },
     },
 }
 
+_SIGNED = {"description": "", "schema": {"type": "string"}}
 _RECEIPT: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Signed receipt message", "content": {"application/json": {}}},
+    200: {
+        "description": "Signed receipt message (schemas/receipt.json)",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["messageId", "messageType", "inReplyTo", "body"],
+                    "properties": {"messageType": {"const": "receipt"}},
+                }
+            }
+        },
+        "headers": {
+            "Digest": {**_SIGNED, "description": "SHA-256 of the exact receipt bytes (RFC 3230)"},
+            SIGNATURE_HEADER: {**_SIGNED, "description": "Detached JAdES JWS over Digest"},
+        },
+    },
 }
 
 _PROBLEMS = problem_responses(
@@ -81,6 +109,7 @@ _PROBLEMS = problem_responses(
     UnsupportedVersion,
     InvalidMessage,
     SignatureMissing,
+    ObsoleteSignatureHeader,
     BadSignature,
     KeyUnknown,
     KeyNotValid,

@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from registry._wire import Answer, format_time
+from registry._wire import format_time
+from registry.api.answers import AuditEventsAnswer, answer_responses
 from registry.api.deps import OperatorDep, RegistryDep
+from registry.errors import OperatorCredentialRequired
 
 __all__ = [
     "list_audit_events",
@@ -17,7 +19,7 @@ __all__ = [
 router = APIRouter(prefix="/audit-events", tags=["audit"])
 
 
-@router.get("", response_model=Answer)
+@router.get("", responses=answer_responses(AuditEventsAnswer, OperatorCredentialRequired))
 async def list_audit_events(
     request: Request,
     registry: RegistryDep,

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from registry._wire import Answer, ContractCreate
+from registry._wire import ContractCreate
+from registry.api.answers import ContractAnswer, answer_responses
 from registry.api.deps import OperatorDep, RegistryDep
+from registry.errors import (
+    InvalidRegistryInput,
+    InvalidValidityWindow,
+    OperatorCredentialRequired,
+    ParticipantUnknown,
+    UnknownGemeentecode,
+)
 
 __all__ = [
     "add_contract",
@@ -15,7 +23,19 @@ __all__ = [
 router = APIRouter(prefix="/contracts", tags=["contracts"])
 
 
-@router.post("", response_model=Answer, status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    responses=answer_responses(
+        ContractAnswer,
+        OperatorCredentialRequired,
+        InvalidValidityWindow,
+        UnknownGemeentecode,
+        InvalidRegistryInput,
+        ParticipantUnknown,
+        status=201,
+    ),
+)
 async def add_contract(
     request: Request, registry: RegistryDep, _operator: OperatorDep, contract: ContractCreate
 ) -> Response:

@@ -6,13 +6,25 @@ from fastapi import APIRouter, Request, Response
 
 from registry._store import KeyInput
 from registry._wire import (
-    Answer,
     EnrolmentCodeCreate,
     EnrolmentCreate,
     format_time,
     render_participant,
 )
+from registry.api.answers import EnrolmentCodeAnswer, ParticipantAnswer, answer_responses
 from registry.api.deps import OperatorDep, RegistryDep
+from registry.errors import (
+    EnrolmentCodeInvalid,
+    InvalidOin,
+    InvalidPublicKey,
+    InvalidRegistryInput,
+    InvalidValidityWindow,
+    OperatorCredentialRequired,
+    ParticipantExists,
+    ParticipantUnknown,
+    PrivateKeyMaterial,
+    UnknownGemeentecode,
+)
 
 __all__ = [
     "enrol",
@@ -23,7 +35,21 @@ __all__ = [
 router = APIRouter(tags=["enrolments"])
 
 
-@router.post("/enrolments", response_model=Answer, status_code=201)
+@router.post(
+    "/enrolments",
+    status_code=201,
+    responses=answer_responses(
+        ParticipantAnswer,
+        EnrolmentCodeInvalid,
+        InvalidOin,
+        InvalidPublicKey,
+        PrivateKeyMaterial,
+        InvalidValidityWindow,
+        InvalidRegistryInput,
+        ParticipantExists,
+        status=201,
+    ),
+)
 async def enrol(request: Request, registry: RegistryDep, enrolment: EnrolmentCreate) -> Response:
     """Register an agent's endpoint, capabilities and public keys with a one-time code."""
     record = await registry.store.enrol(
@@ -41,7 +67,17 @@ async def enrol(request: Request, registry: RegistryDep, enrolment: EnrolmentCre
     return registry.signer.answer(request, data, status_code=201)
 
 
-@router.post("/enrolment-codes", response_model=Answer, status_code=201)
+@router.post(
+    "/enrolment-codes",
+    status_code=201,
+    responses=answer_responses(
+        EnrolmentCodeAnswer,
+        OperatorCredentialRequired,
+        UnknownGemeentecode,
+        ParticipantUnknown,
+        status=201,
+    ),
+)
 async def issue_enrolment_code(
     request: Request, registry: RegistryDep, _operator: OperatorDep, target: EnrolmentCodeCreate
 ) -> Response:

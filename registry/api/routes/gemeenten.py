@@ -9,11 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from registry._store import ParticipantRecord
-from registry._wire import (
-    Answer,
-    GemeenteSummary,
-    render_contract_match,
-    render_participant,
+from registry._wire import render_contract_match, render_participant
+from registry.api.answers import (
+    ContractedSuppliersAnswer,
+    GemeentenAnswer,
+    ParticipantAnswer,
+    answer_responses,
 )
 from registry.api.deps import RegistryDep
 from registry.errors import (
@@ -21,6 +22,7 @@ from registry.errors import (
     MessageTypeNotSupported,
     NoContract,
     ParticipantNotEnrolled,
+    ParticipantUnknown,
 )
 
 __all__ = [
@@ -63,7 +65,7 @@ def normalise_iso_code(value: str) -> str:
     raise InvalidRegistryInput("isoCode must be an ISO 9999 code such as '12 22 03'")
 
 
-@router.get("", response_model=Answer, responses={200: {"model": list[GemeenteSummary]}})
+@router.get("", responses=answer_responses(GemeentenAnswer))
 async def list_gemeenten(request: Request, registry: RegistryDep) -> Response:
     """All 342 gemeenten, enrolled or not."""
     rows = await registry.store.gemeenten()
@@ -79,7 +81,12 @@ async def list_gemeenten(request: Request, registry: RegistryDep) -> Response:
     return registry.signer.answer(request, data)
 
 
-@router.get("/{gemeentecode}", response_model=Answer)
+@router.get(
+    "/{gemeentecode}",
+    responses=answer_responses(
+        ParticipantAnswer, ParticipantUnknown, ParticipantNotEnrolled, MessageTypeNotSupported
+    ),
+)
 async def get_gemeente(
     request: Request,
     registry: RegistryDep,
@@ -92,7 +99,12 @@ async def get_gemeente(
     return registry.signer.answer(request, render_participant(record, now=registry.clock.now()))
 
 
-@router.get("/{gemeentecode}/contracted-suppliers", response_model=Answer)
+@router.get(
+    "/{gemeentecode}/contracted-suppliers",
+    responses=answer_responses(
+        ContractedSuppliersAnswer, ParticipantUnknown, NoContract, InvalidRegistryInput
+    ),
+)
 async def get_contracted_suppliers(
     request: Request,
     registry: RegistryDep,

@@ -12,15 +12,27 @@ from protocol.signing import VerificationKey, VerificationPolicy, verify_body
 from registry._state import RegistryState
 from registry._store import EntryChange, KeyInput, KeyRecord
 from registry._wire import (
-    Answer,
     EntryChangeRequest,
     KeyRevocation,
     render_key,
     render_participant,
 )
+from registry.api.answers import KeyAnswer, KeysAnswer, ParticipantAnswer, answer_responses
 from registry.api.deps import OperatorDep, RegistryDep
 from registry.api.routes.gemeenten import MessageTypeQuery, check_resolvable
-from registry.errors import InvalidRegistryInput, RequestReplayed, SignedChangeRejected
+from registry.errors import (
+    InvalidPublicKey,
+    InvalidRegistryInput,
+    InvalidValidityWindow,
+    MessageTypeNotSupported,
+    OperatorCredentialRequired,
+    ParticipantNotEnrolled,
+    ParticipantUnknown,
+    PrivateKeyMaterial,
+    RegistryKeyUnknown,
+    RequestReplayed,
+    SignedChangeRejected,
+)
 
 __all__ = [
     "change_entry",
@@ -36,7 +48,12 @@ OinPath = Annotated[str, Path(pattern=r"^[0-9]{20}$", description="OIN, 20 digit
 KidPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$", description="RFC 7638 kid")]
 
 
-@router.get("/{oin}", response_model=Answer)
+@router.get(
+    "/{oin}",
+    responses=answer_responses(
+        ParticipantAnswer, ParticipantUnknown, ParticipantNotEnrolled, MessageTypeNotSupported
+    ),
+)
 async def get_participant(
     request: Request, registry: RegistryDep, oin: OinPath, message_type: MessageTypeQuery = None
 ) -> Response:
@@ -46,7 +63,7 @@ async def get_participant(
     return registry.signer.answer(request, render_participant(record, now=registry.clock.now()))
 
 
-@router.get("/{oin}/keys", response_model=Answer)
+@router.get("/{oin}/keys", responses=answer_responses(KeysAnswer, ParticipantUnknown))
 async def get_keys(
     request: Request,
     registry: RegistryDep,
@@ -118,14 +135,42 @@ def _entry_change(change: EntryChangeRequest) -> EntryChange:
 
 @router.post(
     "/{oin}/entry-changes",
-    response_model=Answer,
+    responses=answer_responses(
+        ParticipantAnswer,
+        SignedChangeRejected,
+        RequestReplayed,
+        InvalidRegistryInput,
+        InvalidPublicKey,
+        PrivateKeyMaterial,
+        InvalidValidityWindow,
+        ParticipantUnknown,
+        ParticipantNotEnrolled,
+    ),
+    # The route reads and verifies the exact signed bytes itself, so the body is described here;
+    # the request carries the signature headers (docs/registry.md, "Writes").
     openapi_extra={
+        "parameters": [
+            {
+                "name": "Digest",
+                "in": "header",
+                "required": True,
+                "description": "SHA-256 of the exact body bytes (RFC 3230): SHA-256=<base64>",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": "nlgov-adr-payload-sig",
+                "in": "header",
+                "required": True,
+                "description": "Detached JAdES compact JWS over Digest, by a valid participant key",
+                "schema": {"type": "string"},
+            },
+        ],
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": EntryChangeRequest.model_json_schema(by_alias=True)}
+                "application/json": {"schema": {"$ref": "#/components/schemas/EntryChangeRequest"}}
             },
-        }
+        },
     },
 )
 async def change_entry(request: Request, registry: RegistryDep, oin: OinPath) -> Response:
@@ -140,7 +185,16 @@ async def change_entry(request: Request, registry: RegistryDep, oin: OinPath) ->
     return registry.signer.answer(request, render_participant(record, now=registry.clock.now()))
 
 
-@router.post("/{oin}/keys/{kid}/revocation", response_model=Answer)
+@router.post(
+    "/{oin}/keys/{kid}/revocation",
+    responses=answer_responses(
+        KeyAnswer,
+        OperatorCredentialRequired,
+        ParticipantUnknown,
+        RegistryKeyUnknown,
+        InvalidRegistryInput,
+    ),
+)
 async def revoke_key(
     request: Request,
     registry: RegistryDep,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from registry._wire import Answer, SupplierCreate, render_participant
+from registry._wire import SupplierCreate, render_participant
+from registry.api.answers import ParticipantAnswer, answer_responses
 from registry.api.deps import OperatorDep, RegistryDep
+from registry.errors import InvalidOin, OperatorCredentialRequired, ParticipantExists
 
 __all__ = [
     "onboard_supplier",
@@ -15,7 +17,13 @@ __all__ = [
 router = APIRouter(prefix="/suppliers", tags=["suppliers"])
 
 
-@router.post("", response_model=Answer, status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    responses=answer_responses(
+        ParticipantAnswer, OperatorCredentialRequired, InvalidOin, ParticipantExists, status=201
+    ),
+)
 async def onboard_supplier(
     request: Request, registry: RegistryDep, _operator: OperatorDep, supplier: SupplierCreate
 ) -> Response:

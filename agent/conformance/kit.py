@@ -1,0 +1,192 @@
+"""The kit's side of a conversation: its identity in the registry, messages, sending, receipts."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from protocol import canonicalize
+from protocol.clock import Clock, SystemClock
+from protocol.jwk import generate_private_jwk, public_jwk
+from protocol.messages import Receipt
+from protocol.signing import (
+    SIGNATURE_HEADER,
+    SignedBody,
+    VerificationPolicy,
+    read_signed_message,
+    sign_body,
+    verify_message,
+)
+from registry.client import Participant, RegistryClient
+from registry.operator import OperatorClient
+
+__all__ = ["Answer", "CaseFailed", "Kit", "KitIdentity", "canonical", "enrol_kit"]
+
+_EXAMPLES = Path(__file__).parent
+# The kit plays Amsterdam towards a target that is another gemeente, Utrecht towards Amsterdam.
+_GEMEENTEN = (("0363", "00000001002564440000"), ("0344", "00000001002220647000"))
+
+
+class CaseFailed(AssertionError):
+    """A case's expectation was not met; the message says what was expected and what came."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The target's answer to one request."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+    def problem_type(self) -> str | None:
+        try:
+            document = json.loads(self.body)
+        except ValueError:
+            return None
+        kind = document.get("type") if isinstance(document, dict) else None
+        return kind if isinstance(kind, str) else None
+
+    def describe(self) -> str:
+        kind = self.problem_type()
+        return f"{self.status} {kind}" if kind else f"{self.status} ({len(self.body)} bytes)"
+
+
+@dataclass(frozen=True)
+class KitIdentity:
+    """Who the kit is in the registry: a gemeente with a valid key and a not-yet-valid one."""
+
+    oin: str
+    gemeentecode: str
+    key: dict[str, Any]
+    future_key: dict[str, Any]
+
+
+async def enrol_kit(
+    registry: RegistryClient,
+    operator: OperatorClient,
+    *,
+    target: Participant,
+    endpoint: str,
+    clock: Clock,
+) -> KitIdentity:
+    """Enrol the kit as a gemeente other than the target, with a fresh key pair each run."""
+    gemeentecode, oin = next(g for g in _GEMEENTEN if g[0] != target.gemeentecode)
+    key, future_key = generate_private_jwk("EdDSA"), generate_private_jwk("EdDSA")
+    later = clock.now() + timedelta(days=1)
+    code = await operator.issue_enrolment_code(gemeentecode=gemeentecode)
+    await registry.enrol(
+        code=code,
+        oin=oin,
+        endpoint=endpoint,
+        protocol_versions=["1.0"],
+        message_types=["device-decision", "dossier-request", "consent-withdrawn"],
+        public_jwks=[
+            public_jwk(key),
+            {"jwk": public_jwk(future_key), "notBefore": later.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        ],
+    )
+    return KitIdentity(oin, gemeentecode, key, future_key)
+
+
+@dataclass
+class Kit:
+    """Sends messages to the target as the kit's gemeente and checks what comes back."""
+
+    http: httpx.AsyncClient
+    target_url: str
+    target: Participant
+    identity: KitIdentity
+    registry: RegistryClient
+    clock: Clock = field(default_factory=SystemClock)
+
+    def message(self, **changes: Any) -> dict[str, Any]:
+        """A valid message from the kit to the target, with new ids and times.
+
+        To a gemeente the kit sends a dossier-offer as the departing gemeente; to a supplier a
+        takeover-order as the receiving gemeente (the published examples, docs/examples).
+        """
+        supplier = self.target.kind == "supplier"
+        example = _EXAMPLES / ("takeover-order.json" if supplier else "dossier-offer.json")
+        message: dict[str, Any] = copy.deepcopy(json.loads(example.read_text(encoding="utf-8")))
+        now = self.clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        roles = ("receiving-gemeente", "receiving-supplier")
+        if not supplier:
+            roles = ("departing-gemeente", "receiving-gemeente")
+        message.update(
+            messageId=str(uuid.uuid4()),
+            dossierId=str(uuid.uuid4()),
+            createdAt=now,
+            sender={"oin": self.identity.oin, "role": roles[0]},
+            receiver={"oin": self.target.oin, "role": roles[1]},
+        )
+        body = message["body"]
+        if supplier:
+            body["orderId"] = str(uuid.uuid4())
+            body["address"]["gemeentecode"] = self.identity.gemeentecode
+        else:
+            body["departingGemeentecode"] = self.identity.gemeentecode
+            body["client"]["newAddress"]["gemeentecode"] = self.target.gemeentecode
+            body["consent"]["consentId"] = str(uuid.uuid4())
+            body["consent"]["grantedAt"] = now
+        message.update(changes)
+        return message
+
+    def sign(
+        self, body: bytes, *, key: Mapping[str, Any] | None = None, at: datetime | None = None
+    ) -> SignedBody:
+        return sign_body(body, key or self.identity.key, signing_time=at or self.clock.now())
+
+    async def send(self, body: bytes, headers: list[tuple[str, str]]) -> Answer:
+        """POST ``body`` with exactly ``headers`` to the target's ``/v1/messages``."""
+        response = await self.http.post(
+            self.target_url.rstrip("/") + "/v1/messages",
+            content=body,
+            headers=[("Content-Type", "application/json"), *headers],
+        )
+        return Answer(response.status_code, response.headers, response.content)
+
+    async def send_signed(self, body: bytes, **options: Any) -> Answer:
+        signed = self.sign(body, **options)
+        return await self.send(
+            body, [("Digest", signed.digest), (SIGNATURE_HEADER, signed.signature)]
+        )
+
+    async def check_receipt(self, answer: Answer, message_id: str, body: bytes) -> Receipt:
+        """The answer is 200 with a receipt signed by a target key, for this message and body."""
+        if answer.status != 200:
+            raise CaseFailed(f"expected 200 with a receipt, got {answer.describe()}")
+        if SIGNATURE_HEADER not in answer.headers:
+            raise CaseFailed(f"the receipt has no {SIGNATURE_HEADER} header")
+        policy = VerificationPolicy(receiver_oin=self.identity.oin)
+        keys = await self.registry.verification_keys(self.target.oin or "")
+        try:
+            unverified = read_signed_message(
+                answer.body, list(answer.headers.multi_items()), policy=policy
+            )
+            message = verify_message(unverified, keys, policy=policy, now=self.clock.now())
+        except Exception as exc:  # every refusal of the receipt is a failure of the case
+            raise CaseFailed(f"the receipt does not verify: {exc}") from exc
+        if not isinstance(message.body, Receipt):
+            raise CaseFailed(f"the answer is a {message.message_type}, not a receipt")
+        if str(message.body.received_message_id) != message_id:
+            raise CaseFailed("the receipt names another message id")
+        expected = "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode()
+        if message.body.body_digest != expected:
+            raise CaseFailed("the receipt's bodyDigest is not the digest of the bytes sent")
+        return message.body
+
+
+def canonical(message: dict[str, Any]) -> bytes:
+    """The RFC 8785 form the protocol sends."""
+    return canonicalize(message)

@@ -1,0 +1,292 @@
+"""The shapes of the registry's answers, for its OpenAPI document.
+
+Every successful answer is a signed envelope (``data``, ``issuedAt``, ``maxAge``,
+``resource``); each route's envelope names the shape of its ``data``. Problems are RFC 9457
+problem details with ``issuedAt`` and ``resource`` added. A shape lists what the registry sends
+today; fields added later go into these models, and the document follows.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from registry.server_kit.api_rules import Problem
+from registry.server_kit.openapi import ProblemSource, problem_responses
+
+__all__ = [
+    "SIGNED_ANSWER_HEADERS",
+    "AuditEvent",
+    "AuditEventsAnswer",
+    "ContractAnswer",
+    "ContractCreated",
+    "ContractedSupplier",
+    "ContractedSuppliersAnswer",
+    "EnrolmentCodeAnswer",
+    "EnrolmentCodeIssued",
+    "FreshnessStatement",
+    "GemeenteSummary",
+    "GemeentenAnswer",
+    "KeyAnswer",
+    "KeysAnswer",
+    "Participant",
+    "ParticipantAnswer",
+    "PublicJwk",
+    "PublishedKey",
+    "Readiness",
+    "ReadinessAnswer",
+    "ReadinessChecks",
+    "RegistryProblem",
+    "Status",
+    "StatusAnswer",
+    "answer_responses",
+]
+
+_TIME = "RFC 3339 UTC time to the second, e.g. 2025-02-10T10:15:30Z"
+_UTC_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
+
+
+def _time(description: str) -> dict[str, Any]:
+    return {"description": f"{description} ({_TIME}).", "pattern": _UTC_TIME}
+
+
+def _optional_time(description: str) -> dict[str, Any]:
+    return {"description": f"{description} ({_TIME}); null when none."}
+
+
+class _Shape(BaseModel):
+    # Answers may gain optional fields in a minor version: readers ignore what they do not know.
+    model_config = ConfigDict(extra="allow")
+
+
+class PublicJwk(_Shape):
+    """A public signing key as a JWK (RFC 7517): Ed25519 (RFC 8037) or RSA of 2048 bits or more."""
+
+    kty: Literal["OKP", "RSA"]
+    kid: str = Field(description="RFC 7638 SHA-256 thumbprint, base64url")
+    alg: Literal["EdDSA", "PS256"] | None = None
+    use: Literal["sig"] | None = None
+    crv: Literal["Ed25519"] | None = Field(default=None, description="OKP keys")
+    x: str | None = Field(default=None, description="OKP keys: the public key, base64url")
+    n: str | None = Field(default=None, description="RSA keys: the modulus, base64url")
+    e: str | None = Field(default=None, description="RSA keys: the exponent, base64url")
+
+
+class PublishedKey(_Shape):
+    """A key with its validity as published: the newest version of the key."""
+
+    jwk: PublicJwk
+    not_before: str | None = Field(alias="notBefore", **_optional_time("Valid from"))
+    not_after: str | None = Field(alias="notAfter", **_optional_time("Valid until (exclusive)"))
+    revoked_at: str | None = Field(alias="revokedAt", **_optional_time("Revoked at"))
+    revocation_reason: str | None = Field(alias="revocationReason", description="Why; or null")
+
+
+class Participant(_Shape):
+    """Where a participant's agent is, what it supports and the keys it signs with."""
+
+    kind: Literal["gemeente", "supplier"]
+    name: str
+    oin: str | None = Field(description="OIN (20 digits); null for a gemeente not enrolled yet")
+    gemeentecode: str | None = Field(description="CBS gemeentecode (4 digits); null for suppliers")
+    kvk_number: str | None = Field(alias="kvkNumber", description="Suppliers; null otherwise")
+    endpoint: str | None = Field(description="Agent base URL; null until it enrolls")
+    protocol_versions: list[str] = Field(alias="protocolVersions")
+    message_types: list[str] = Field(alias="messageTypes")
+    keys: list[PublishedKey] = Field(description="Keys valid now or announced for later")
+
+
+class GemeenteSummary(_Shape):
+    """A gemeente in the list, enrolled or not."""
+
+    gemeentecode: str
+    name: str
+    oin: str | None
+    enrolled: bool
+
+
+class ContractedSupplier(_Shape):
+    """A supplier contracted for an ISO 9999 code on a date."""
+
+    contract_id: str = Field(alias="contractId")
+    oin: str
+    name: str
+    preference: int = Field(ge=1, le=100, description="1 is the most preferred")
+    iso_prefix: str = Field(alias="isoPrefix", description="The contract's matching prefix")
+    valid_from: str = Field(alias="validFrom", json_schema_extra={"format": "date"})
+    valid_until: str | None = Field(alias="validUntil", description="Date (RFC 3339), or null")
+
+
+class EnrolmentCodeIssued(_Shape):
+    """A one-time enrolment code; shown once, stored only as a hash."""
+
+    code: str
+    expires_at: str = Field(alias="expiresAt", **_time("The code's end"))
+
+
+class ContractCreated(_Shape):
+    """Identifier of a new contract."""
+
+    contract_id: str = Field(alias="contractId")
+
+
+class AuditEvent(_Shape):
+    """One audited registry write."""
+
+    recorded_at: str = Field(alias="recordedAt", **_time("When"))
+    actor: str
+    action: str
+    subject: str
+    detail: dict[str, Any]
+
+
+class Status(_Shape):
+    """The service is up."""
+
+    status: Literal["ok"]
+
+
+class ReadinessChecks(_Shape):
+    database: Literal["ok"]
+
+
+class Readiness(_Shape):
+    """The service is ready: its database answers."""
+
+    status: Literal["ready"]
+    checks: ReadinessChecks
+
+
+class _Envelope(_Shape):
+    issued_at: str = Field(alias="issuedAt", **_time("When the registry signed the answer"))
+    max_age: int = Field(
+        alias="maxAge", ge=0, le=300, description="Seconds the answer may be used without asking"
+    )
+    resource: str = Field(description="Path and query of the request this answer is for")
+
+
+class GemeentenAnswer(_Envelope):
+    """All gemeenten."""
+
+    data: list[GemeenteSummary]
+
+
+class ParticipantAnswer(_Envelope):
+    """One participant."""
+
+    data: Participant
+
+
+class ContractedSuppliersAnswer(_Envelope):
+    """Contracted suppliers, most preferred first."""
+
+    data: list[ContractedSupplier]
+
+
+class KeysAnswer(_Envelope):
+    """Keys of one participant."""
+
+    data: list[PublishedKey]
+
+
+class KeyAnswer(_Envelope):
+    """One key after a change."""
+
+    data: PublishedKey
+
+
+class EnrolmentCodeAnswer(_Envelope):
+    """A new enrolment code."""
+
+    data: EnrolmentCodeIssued
+
+
+class ContractAnswer(_Envelope):
+    """A new contract."""
+
+    data: ContractCreated
+
+
+class AuditEventsAnswer(_Envelope):
+    """Audit events, newest first."""
+
+    data: list[AuditEvent]
+
+
+class StatusAnswer(_Envelope):
+    """The service is up."""
+
+    data: Status
+
+
+class ReadinessAnswer(_Envelope):
+    """The service is ready."""
+
+    data: Readiness
+
+
+class RegistryProblem(Problem):
+    """RFC 9457 problem details, signed like every answer, with the time and the resource."""
+
+    issued_at: str = Field(alias="issuedAt", **_time("When the registry signed the answer"))
+    resource: str = Field(description="Path and query of the request this answer is for")
+
+
+class FreshnessStatement(BaseModel):
+    """The payload of the ``Registry-Freshness`` JWS a 304 answer carries."""
+
+    etag: str = Field(description="The ETag of the cached answer this statement renews")
+    issued_at: str = Field(alias="issuedAt", **_time("When the registry made the statement"))
+    max_age: int = Field(alias="maxAge", ge=0, le=300, description="Seconds of renewed use")
+    resource: str = Field(description="Path and query of the request")
+
+
+_COMPACT_JWS = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+$"
+
+SIGNED_ANSWER_HEADERS: dict[str, dict[str, Any]] = {
+    "Digest": {
+        "description": "SHA-256 of the exact body bytes (RFC 3230): SHA-256=<base64>.",
+        "schema": {"type": "string", "pattern": r"^SHA-256=[A-Za-z0-9+/]{43}=$"},
+    },
+    "nlgov-adr-payload-sig": {
+        "description": (
+            "Detached JAdES compact JWS over the Digest header by the registry key (the trust "
+            "anchor); NL GOV API Design Rules signing module. See docs/signing.md."
+        ),
+        "schema": {"type": "string", "pattern": _COMPACT_JWS},
+    },
+}
+
+FRESHNESS_HEADER: dict[str, Any] = {
+    "description": (
+        "On a 304 only: a compact JWS (RFC 7515, not detached) by the registry key whose payload "
+        "is the RFC 8785 form of a FreshnessStatement (components.schemas.FreshnessStatement). "
+        "A client extends its cached answer only when the statement verifies, names the cached "
+        "ETag and the same resource, and its issuedAt is fresh (docs/registry.md)."
+    ),
+    "schema": {"type": "string", "pattern": _COMPACT_JWS},
+}
+
+
+def answer_responses(
+    answer: type[_Envelope], *problems: ProblemSource, status: int = 200
+) -> dict[int | str, Any]:
+    """A route's ``responses=``: its signed answer, its 304 (a GET) and its ``problems``."""
+    success: dict[int | str, Any] = {
+        status: {"model": answer, "description": answer.__doc__},
+        **problem_responses(*problems),
+    }
+    if status == 200:
+        success[200]["headers"] = {
+            "ETag": {"description": "Strong ETag over data", "schema": {"type": "string"}},
+            "Cache-Control": {"description": "max-age=N", "schema": {"type": "string"}},
+        }
+        success[304] = {
+            "description": "Not modified: the cached answer with this ETag may be used again.",
+            "headers": {
+                "ETag": {"description": "The unchanged ETag", "schema": {"type": "string"}},
+                "Registry-Freshness": FRESHNESS_HEADER,
+            },
+        }
+    return success
