@@ -1,13 +1,13 @@
 """RFC 8785 JSON Canonicalization Scheme (JCS).
 
 The fast path lets a C encoder (``orjson``, else ``json.dumps``) do the work; its output equals JCS
-whenever the value holds no floats, no integers of 16 or more digits and no object key at or above U+E000 (the
-only place where Python's code point order differs from the UTF-16 code unit order of RFC 8785
-section 3.2.3). Anything else goes through the exact, slower serializer below. ``orjson`` writes
-NaN and Infinity as ``null`` and refuses what ``json`` may accept (non-string keys, subclasses,
-integers beyond 64 bits, deep nesting): output with ``null`` and every refusal go to ``json``, and
-what ``json`` refuses goes to the exact serializer, whose errors are the ones raised. Integers
-beyond 2**53 - 1 are refused (I-JSON, RFC 7493 section 2.2) rather than rounded to a double.
+whenever the value holds no floats, no integers of 16 or more digits and no object key at or above
+U+E000 (the only place where Python's code point order differs from the UTF-16 code unit order of
+RFC 8785 section 3.2.3). Anything else goes through the exact, slower serializer below. ``orjson``
+writes NaN and Infinity as ``null`` and refuses what ``json`` may accept (non-string keys,
+subclasses, integers beyond 64 bits, deep nesting): output with ``null`` and every refusal go to
+``json``, and what ``json`` refuses goes to the exact serializer, whose errors are the ones raised.
+Integers beyond 2**53 - 1 are refused (I-JSON, RFC 7493 section 2.2) rather than rounded.
 
 The proof that the encoder output has none of these uses only C-speed byte operations
 (``bytes.translate`` and substring search), see ``_needs_exact_path``; a string that merely looks

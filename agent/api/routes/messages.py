@@ -11,6 +11,7 @@ from agent.errors import (
     DirectoryUnavailable,
     DossierUnknown,
     IllegalTransition,
+    MediaTypeUnsupported,
     MessageConflict,
     MessageNotHandled,
     SenderUnknown,
@@ -92,6 +93,7 @@ _PROBLEMS = problem_responses(
     ReceiverMismatch,
     MessageNotHandled,
     DirectoryUnavailable,
+    MediaTypeUnsupported,
 )
 
 
@@ -105,6 +107,9 @@ async def receive_message(request: Request) -> Response:
     """Receive one signed protocol message; the answer is a signed receipt message."""
     # The protocol's hot path: the service without a dependency to solve (see agent.api.deps).
     service: AgentService = request.app.state.service
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise MediaTypeUnsupported("send the signed message as application/json")
     body = await request.body()
     signed = await service.receive_message(body, request.headers.items())
     return Response(content=signed.body, status_code=200, headers=signed.headers())
