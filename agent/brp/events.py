@@ -93,7 +93,7 @@ class _Verblijfplaats(_Data):
         max_length=80,
         validation_alias=AliasChoices("straat", "officieleStraatnaam", "korteStraatnaam"),
     )
-    huisnummer: int | None = Field(default=None, gt=0)
+    huisnummer: int | None = Field(default=None, gt=0, le=99_999)
     huisletter: str | None = Field(default=None, pattern=r"^[A-Za-z]$")
     huisnummertoevoeging: str | None = Field(default=None, min_length=1, max_length=4)
     postcode: str | None = Field(default=None, pattern=r"^[1-9][0-9]{3}[A-Z]{2}$")
