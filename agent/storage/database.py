@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from agent.storage._migrations import MIGRATIONS
+from registry.server_kit.deployment import create_private_sqlite_file
 
 __all__ = ["MIGRATIONS", "Database"]
 
@@ -54,6 +55,7 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        create_private_sqlite_file(url)  # a new SQLite file holds BSNs: the owner's only (0600)
         self.engine: AsyncEngine = create_async_engine(url)
         writer = self.engine
         if self.is_sqlite:
