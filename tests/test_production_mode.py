@@ -193,8 +193,6 @@ async def test_the_agent_creates_its_sqlite_database_for_its_owner_only(tmp_path
     finally:
         await database.dispose()
     assert _mode(path) == 0o600
-    wal = Path(f"{path}-wal")
-    assert not wal.exists() or _mode(wal) == 0o600
 
 
 @pytest.mark.usefixtures("usual_umask")
