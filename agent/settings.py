@@ -79,10 +79,13 @@ class ConsentSettings(BaseModel):
         default=30, gt=0, description="Minutes the page session (cookie) lasts after the link."
     )
     attempts_per_address: int = Field(
-        default=10, gt=0, description="Link attempts per client address per minute."
+        default=10, gt=0, description="Failed link attempts per client address per minute."
     )
     attempts_global: int = Field(
-        default=300, gt=0, description="Link attempts per minute over all addresses together."
+        default=300,
+        gt=0,
+        description="Failed link attempts per minute over all addresses; beyond it only "
+        "addresses without a failure of their own may try.",
     )
     reminder_after_working_days: int = Field(
         default=5, gt=0, description="Working days without answer before a reminder goes out."
