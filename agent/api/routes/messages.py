@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from agent.api.problems import problem_responses
 from agent.errors import (
+    ClockSkewWithRegistry,
     DirectoryUnavailable,
     DossierUnknown,
     IllegalTransition,
@@ -15,6 +16,7 @@ from agent.errors import (
     MessageConflict,
     MessageNotHandled,
     SenderUnknown,
+    StorageUnavailable,
 )
 from agent.service import AgentService
 from protocol.errors import (
@@ -93,6 +95,8 @@ _PROBLEMS = problem_responses(
     ReceiverMismatch,
     MessageNotHandled,
     DirectoryUnavailable,
+    ClockSkewWithRegistry,
+    StorageUnavailable,
     MediaTypeUnsupported,
 )
 
