@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -29,10 +30,12 @@ from protocol.clock import Clock
 from protocol.errors import ProtocolError
 from protocol.logs import TraceMiddleware
 from registry.server_kit.api_rules import BASE_PATH, create_api
+from registry.server_kit.deployment import log_development_mode
 
 __all__ = ["API_VERSION", "create_app"]
 
 API_VERSION = "1.0.0"
+_log = logging.getLogger("meeverhuizen.agent")
 _DESCRIPTION = (
     "Meeverhuizen agent of one organisation: receives signed protocol messages, keeps dossiers "
     "and the register of current provisions, and delivers its own messages through an outbox."
@@ -54,6 +57,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.environment == "development":
+            log_development_mode(_log, "agent")
         async with open_service(
             settings, clock=clock, http=http, registry=registry, random=random
         ) as service:

@@ -101,6 +101,7 @@ def serve(config_file: Path, log_level: str) -> None:
     from agent.consent.links import RedactLinkTokens
     from agent.runtime import tune_garbage_collection
     from protocol.logs import configure_logging
+    from registry.server_kit.deployment import uvicorn_proxy_options
     from registry.server_kit.tls import uvicorn_tls_options
 
     settings = _settings(config_file)
@@ -115,6 +116,7 @@ def serve(config_file: Path, log_level: str) -> None:
         log_level=log_level,
         log_config=None,
         **uvicorn_tls_options(settings),
+        **uvicorn_proxy_options(settings),
     )
 
 

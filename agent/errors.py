@@ -12,6 +12,7 @@ from protocol.errors import SIGNATURE_CHALLENGE, ProblemError
 
 __all__ = [
     "AgentError",
+    "ClockSkewWithRegistry",
     "ConsentMissing",
     "DeliveryFailed",
     "DirectoryUnavailable",
@@ -33,9 +34,11 @@ __all__ = [
     "ReceiptInvalid",
     "ReceiverNotConnected",
     "SenderUnknown",
+    "StorageUnavailable",
     "TaskUnknown",
     "Unauthorised",
     "WrongRole",
+    "registry_failure",
 ]
 
 
@@ -115,6 +118,25 @@ class DirectoryUnavailable(AgentError):
     code = "registry_unavailable"
     title = "The registry cannot be reached; try again later"
     status = 503
+
+
+class StorageUnavailable(AgentError):
+    code = "storage_unavailable"
+    title = "The agent cannot use its database now (disk full, read-only or down)"
+    status = 503
+
+
+class ClockSkewWithRegistry(AgentError):
+    code = "clock_skew_with_registry"
+    title = "This agent's clock differs too much from the registry's signed time; set it right"
+    status = 503
+
+
+def registry_failure(error: ProblemError) -> AgentError:
+    """The agent's answer when a registry look-up failed: a clock that is off, or unreachable."""
+    if error.code == "registry_clock_skew":  # registry.errors.RegistryClockSkew
+        return ClockSkewWithRegistry(error.detail)
+    return DirectoryUnavailable(error.detail)
 
 
 class ReceiverNotConnected(AgentError):

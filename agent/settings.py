@@ -23,6 +23,14 @@ from pydantic_settings import (
 
 from protocol.identifiers import Gemeentecode, IsoCode, Oin
 from protocol.jwk import load_private_jwk_from_pem
+from registry.server_kit.deployment import (
+    DeploymentSettings,
+    exposed_file,
+    insecure_url,
+    placeholder_token_hashes,
+    refuse_in_production,
+    sqlite_file,
+)
 from registry.server_kit.tls import ServerTlsSettings
 
 __all__ = [
@@ -71,10 +79,13 @@ class ConsentSettings(BaseModel):
         default=30, gt=0, description="Minutes the page session (cookie) lasts after the link."
     )
     attempts_per_address: int = Field(
-        default=10, gt=0, description="Link attempts per client address per minute."
+        default=10, gt=0, description="Failed link attempts per client address per minute."
     )
     attempts_global: int = Field(
-        default=300, gt=0, description="Link attempts per minute over all addresses together."
+        default=300,
+        gt=0,
+        description="Failed link attempts per minute over all addresses; beyond it only "
+        "addresses without a failure of their own may try.",
     )
     reminder_after_working_days: int = Field(
         default=5, gt=0, description="Working days without answer before a reminder goes out."
@@ -145,7 +156,7 @@ class TakeoverSettings(BaseModel):
     )
 
 
-class AgentSettings(BaseSettings, ServerTlsSettings):
+class AgentSettings(BaseSettings, ServerTlsSettings, DeploymentSettings):
     """Settings of one agent instance (one organisation)."""
 
     model_config = SettingsConfigDict(
@@ -193,6 +204,11 @@ class AgentSettings(BaseSettings, ServerTlsSettings):
     )
     outgoing_tls_key_file: Path | None = Field(
         default=None, description="Private key (PEM) of the outgoing certificate."
+    )
+    tls_terminated_by_proxy: bool = Field(
+        default=False,
+        description="Mutual TLS is terminated by a reverse proxy in front of the agent "
+        "(deploy/nginx-mtls.conf); production then needs no tls_* settings of the agent's own.",
     )
     outgoing_tls_ca_file: Path | None = Field(
         default=None,
@@ -290,6 +306,64 @@ class AgentSettings(BaseSettings, ServerTlsSettings):
                 "give outgoing_tls_certificate_file and outgoing_tls_key_file, or neither"
             )
         return self
+
+    @model_validator(mode="after")
+    def _production(self) -> AgentSettings:
+        if self.environment == "production":
+            refuse_in_production("the agent", self._production_problems())
+        return self
+
+    def _production_problems(self) -> list[str | None]:
+        urls = (
+            ("registry_url", self.registry_url),
+            ("public_base_url", self.public_base_url),
+            ("webhook_url", self.webhook_url),
+            ("brp_feed_url", self.brp_feed_url),
+        )
+        files = (
+            ("signing_key_file", self.signing_key_file),
+            ("tls_key_file", self.tls_key_file),
+            ("outgoing_tls_key_file", self.outgoing_tls_key_file),
+            ("database file", sqlite_file(self.database_url)),
+        )
+        return [
+            *(insecure_url(name, url) for name, url in urls),
+            *self._mutual_tls_problems(),
+            *self._token_problems(),
+            *(exposed_file(name, path) for name, path in files),
+        ]
+
+    def _mutual_tls_problems(self) -> list[str | None]:
+        inbound = self.tls_terminated_by_proxy or self.tls_client_auth == "required"
+        return [
+            None
+            if inbound
+            else "mutual TLS: set tls_client_auth = required (with tls_certificate_file, "
+            "tls_key_file, tls_client_ca_file) or tls_terminated_by_proxy behind a proxy "
+            "that requires client certificates",
+            None
+            if self.outgoing_tls_certificate_file is not None
+            else "mutual TLS: set outgoing_tls_certificate_file and outgoing_tls_key_file",
+        ]
+
+    def _token_problems(self) -> list[str | None]:
+        required = {"operator_token_sha256": self.operator_token_sha256}
+        if self.role == "gemeente":
+            required["case_system_token_sha256"] = self.case_system_token_sha256
+        configured = required | {"brp_token_sha256": self.brp_token_sha256}
+        placeholders = placeholder_token_hashes()
+        problems: list[str | None] = [
+            f"{name} is required" for name, value in required.items() if value is None
+        ]
+        problems += [
+            f"{name} is the hash of a placeholder token"
+            for name, value in configured.items()
+            if value in placeholders
+        ]
+        present = [value for value in configured.values() if value is not None]
+        if len(set(present)) != len(present):
+            problems.append("the case system, operator and BRP tokens must differ")
+        return problems
 
     @classmethod
     def settings_customise_sources(

@@ -1,13 +1,13 @@
 """RFC 8785 JSON Canonicalization Scheme (JCS).
 
 The fast path lets a C encoder (``orjson``, else ``json.dumps``) do the work; its output equals JCS
-whenever the
-value holds no floats, no integers of 16 or more digits and no object key at or above U+E000 (the
-only place where Python's code point order differs from the UTF-16 code unit order of RFC 8785
-section 3.2.3). Anything else goes through the exact, slower serializer below. ``orjson`` writes
-NaN and Infinity as ``null`` and refuses what ``json`` may accept (non-string keys, subclasses,
-integers beyond 64 bits, deep nesting): output with ``null`` and every refusal go to ``json``, so
-the result and every error are those of the ``json`` encoder.
+whenever the value holds no floats, no integers of 16 or more digits and no object key at or above
+U+E000 (the only place where Python's code point order differs from the UTF-16 code unit order of
+RFC 8785 section 3.2.3). Anything else goes through the exact, slower serializer below. ``orjson``
+writes NaN and Infinity as ``null`` and refuses what ``json`` may accept (non-string keys,
+subclasses, integers beyond 64 bits, deep nesting): output with ``null`` and every refusal go to
+``json``, and what ``json`` refuses goes to the exact serializer, whose errors are the ones raised.
+Integers beyond 2**53 - 1 are refused (I-JSON, RFC 7493 section 2.2) rather than rounded.
 
 The proof that the encoder output has none of these uses only C-speed byte operations
 (``bytes.translate`` and substring search), see ``_needs_exact_path``; a string that merely looks
@@ -23,11 +23,12 @@ from typing import Any
 import orjson
 
 from protocol._json import JsonValue
-from protocol.errors import MalformedJson
+from protocol.errors import IntegerOutOfRange, MalformedJson
 
 __all__ = ["canonicalize"]
 
-# Below this every integer is an exact double and str() equals the ECMAScript form.
+# I-JSON (RFC 7493 section 2.2): integers in this range are exact doubles everywhere, and str()
+# equals the ECMAScript form; larger ones would be rounded by the receiver, so they are refused.
 _SAFE_INTEGER = 2**53 - 1
 _NUMBER_START = frozenset(bytes([byte]) for byte in b"-0123456789")
 
@@ -68,16 +69,18 @@ _fast_encoder = json.JSONEncoder(
 
 def canonicalize(value: JsonValue) -> bytes:
     """Return the RFC 8785 canonical UTF-8 form of a JSON value."""
-    data = _encode(value)
-    if _needs_exact_path(data):
-        try:
+    try:
+        data = _encode(value)
+        if data is None or _needs_exact_path(data):
             return _serialize(value).encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise MalformedJson("string contains an unpaired UTF-16 surrogate") from exc
+    except UnicodeEncodeError as exc:
+        raise MalformedJson("string contains an unpaired UTF-16 surrogate") from exc
+    except RecursionError as exc:
+        raise MalformedJson("value nests too deeply to be canonicalized") from exc
     return data
 
 
-def _encode(value: JsonValue) -> bytes:
+def _encode(value: JsonValue) -> bytes | None:
     try:
         data = orjson.dumps(value, option=_ORJSON_OPTIONS)
     except orjson.JSONEncodeError:
@@ -86,8 +89,8 @@ def _encode(value: JsonValue) -> bytes:
         return data
     try:
         return _fast_encoder.encode(value).encode("utf-8")
-    except ValueError as exc:  # NaN or Infinity (section 3.2.2.3), or a lone surrogate
-        raise MalformedJson(f"value cannot be canonicalized: {exc}") from exc
+    except ValueError:  # NaN, Infinity, a lone surrogate or a huge integer: the exact path says
+        return None
 
 
 def _needs_exact_path(data: bytes) -> bool:
@@ -119,12 +122,10 @@ def _serialize(value: Any) -> str:
 def _serialize_integer(value: int) -> str:
     if abs(value) <= _SAFE_INTEGER:
         return str(value)
-    # RFC 8785 section 3.2.2.3: every JSON number is an IEEE 754 double, as in ECMAScript; larger
-    # integers become the nearest double (RFC 7493 section 2.2 advises against sending them).
-    try:
-        return serialize_number(float(value))
-    except OverflowError as exc:
-        raise MalformedJson("integer is too large for an IEEE 754 double") from exc
+    # RFC 8785 section 3.2.2.3 would write the nearest double, silently changing the value.
+    raise IntegerOutOfRange(
+        f"an integer of {value.bit_length()} bits is beyond 2**53 - 1 (RFC 7493 section 2.2)"
+    )
 
 
 def _serialize_object(value: dict[Any, Any]) -> str:

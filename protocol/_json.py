@@ -1,8 +1,10 @@
 """Strict JSON reading (RFC 8259 with the I-JSON restrictions of RFC 7493).
 
-The size limit is checked before any parsing; input must be UTF-8 without a byte order mark;
-objects with a repeated key, NaN/Infinity, numbers that overflow a double and lone surrogates are
-refused, so every accepted document has exactly one RFC 8785 canonical form.
+The size limit is checked before any parsing, and so are the nesting depth and the length of
+every number (``check_json_limits``, cheap byte scans); input must be UTF-8 without a byte order
+mark; objects with a repeated key, NaN/Infinity, numbers that overflow a double and lone
+surrogates are refused, and integers beyond 2**53 - 1 are read as doubles, so every accepted
+document has exactly one RFC 8785 canonical form.
 
 Most documents are read by ``orjson`` (C, no Python call per object), see ``_read_fast``; anything
 it would read differently, and anything it refuses, is read by ``json`` with a hook per object,
@@ -11,6 +13,7 @@ so the result and every error stay those of the ``json`` path.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -20,21 +23,33 @@ import orjson
 
 from protocol.errors import BodyTooLarge, DuplicateJsonKey, MalformedJson
 
-__all__ = ["JsonValue", "read_json"]
+__all__ = ["MAX_DEPTH", "MAX_NUMBER_LENGTH", "JsonValue", "check_json_limits", "read_json"]
 
 JsonValue: TypeAlias = dict[str, "JsonValue"] | list["JsonValue"] | str | int | float | bool | None
 
 # A \uD800-\uDFFF escape in the raw text: only then can a parsed string hold a surrogate.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# orjson reads integers beyond 64 bits as floats, so a number of 19 or more digits goes to the json
-# path. With digits as "0", quotes kept and all else "x", such a number shows as "x" and 19 "0"
+# orjson reads integers beyond 64 bits as floats and accepts those beyond 2**53 - 1, so a number of
+# 16 or more digits goes to the json path, which reads such integers as doubles (``_integer``).
+# With digits as "0", quotes kept and all else "x", such a number shows as "x" and 16 "0"
 # (a number follows ":", ",", "[", "-" or whitespace); a string such as an OIN shows a quote first.
 _NUMBER_CLASSES = bytes(
     ord("0") if chr(byte) in "0123456789" else byte if byte == ord('"') else ord("x")
     for byte in range(256)
 )
-_LONG_INTEGER = b"0" * 19
+_LONG_INTEGER = b"0" * 16
+
+# The deepest nesting of arrays and objects accepted; protocol messages nest less than ten deep.
+MAX_DEPTH = 64
+# The longest number token accepted (a double needs at most 25 characters written out).
+MAX_NUMBER_LENGTH = 40
+# I-JSON (RFC 7493 section 2.2): integers a double holds exactly.
+_SAFE_INTEGER = 2**53 - 1
+_LONG_NUMBER = re.compile(rb"[-+0-9.eE]{%d,}" % (MAX_NUMBER_LENGTH + 1))
+# +1 for "[" and "{", -1 for "]" and "}", 0 for every other byte.
+_DEPTH_STEP = tuple(1 if byte in b"[{" else -1 if byte in b"]}" else 0 for byte in range(256))
+_BRACKETS = bytes(byte for byte in range(256) if byte not in b"[]{}")
 
 
 def _object_from_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -74,6 +89,42 @@ def _has_surrogate(value: Any) -> bool:
     return False
 
 
+def _integer(text: str) -> int | float:
+    value = int(text)
+    if abs(value) <= _SAFE_INTEGER:
+        return value
+    # Every JSON number is a double (RFC 7493 section 2.2, RFC 8785 section 3.2.2.3, which writes
+    # 1e20 as 100000000000000000000): beyond 2**53 - 1 an integer is read as the nearest double,
+    # as any I-JSON receiver reads it, never as an unbounded Python int.
+    return _finite_float(text)
+
+
+def _outside_strings(data: bytes) -> bytes:
+    # Without its escaped backslashes and quotes, every other piece between quotes is text.
+    unescaped = data.replace(b"\\\\", b"").replace(b'\\"', b"") if b"\\" in data else data
+    return b"".join(unescaped.split(b'"')[::2])
+
+
+def check_json_limits(data: bytes, *, max_depth: int = MAX_DEPTH) -> None:
+    """Refuse nesting deeper than ``max_depth`` and over-long numbers, before any parsing.
+
+    Byte scans at C speed: string literals are left out first, so brackets and digits inside
+    text do not count.
+    """
+    brackets = data.translate(None, _BRACKETS)
+    numbers_possible = _LONG_NUMBER.search(data) is not None
+    if len(brackets) <= max_depth and not numbers_possible:
+        return
+    outside_strings = _outside_strings(data)
+    if len(brackets) > max_depth:
+        only_brackets = outside_strings.translate(None, _BRACKETS)
+        depth = max(itertools.accumulate(map(_DEPTH_STEP.__getitem__, only_brackets)), default=0)
+        if depth > max_depth:
+            raise MalformedJson(f"body nests {depth} deep, the limit is {max_depth}")
+    if numbers_possible and _LONG_NUMBER.search(outside_strings) is not None:
+        raise MalformedJson(f"body holds a number longer than {MAX_NUMBER_LENGTH} characters")
+
+
 def _has_long_integer(data: bytes) -> bool:
     classes = data.translate(_NUMBER_CLASSES)
     return classes.startswith(_LONG_INTEGER) or b"x" + _LONG_INTEGER in classes
@@ -100,6 +151,7 @@ def read_json(data: bytes, *, max_bytes: int) -> Any:
         raise BodyTooLarge(f"body has {len(data)} bytes, the limit is {max_bytes}")
     if data.startswith(b"\xef\xbb\xbf"):
         raise MalformedJson("body starts with a byte order mark (RFC 8259 section 8.1)")
+    check_json_limits(data)
     exact, document = _read_fast(data)
     if not exact:
         document = _read_exact(data)
@@ -119,6 +171,7 @@ def _read_exact(data: bytes) -> Any:
             object_pairs_hook=_object_from_pairs,
             parse_constant=_refuse_constant,
             parse_float=_finite_float,
+            parse_int=_integer,
         )
     except json.JSONDecodeError as exc:
         raise MalformedJson(f"body is not JSON: {exc.msg} at position {exc.pos}") from exc

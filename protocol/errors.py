@@ -17,6 +17,7 @@ __all__ = [
     "DigestMismatch",
     "DigestMissing",
     "DuplicateJsonKey",
+    "IntegerOutOfRange",
     "InvalidKey",
     "InvalidMessage",
     "KeyNotValid",
@@ -166,6 +167,13 @@ class ClockSkew(ProtocolError):
 class MalformedJson(ProtocolError):
     code = "malformed_json"
     title = "Body is not valid UTF-8 JSON"
+
+
+class IntegerOutOfRange(MalformedJson):
+    """An integer outside the exact range of an IEEE 754 double (RFC 7493 section 2.2)."""
+
+    code = "integer_out_of_range"
+    title = "Integer is outside the interoperable range -(2**53 - 1) to 2**53 - 1"
 
 
 class DuplicateJsonKey(ProtocolError):

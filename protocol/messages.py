@@ -134,7 +134,12 @@ LocalId = Annotated[
         description="Identifier assigned by the sending organisation, stable over the dossier.",
     ),
 ]
-Cents = Annotated[NonNegativeInt, Field(description="Amount in whole euro cents.")]
+# Bounds keep every integer far inside I-JSON's exact range (RFC 7493 section 2.2) and a database
+# BIGINT: no device or settlement comes near 100 million euro.
+_MAX_CENTS = 10_000_000_000
+Cents = Annotated[
+    NonNegativeInt, Field(le=_MAX_CENTS, description="Amount in whole euro cents (at most 10^10).")
+]
 UniqueDataKinds = Annotated[
     tuple[DataKind, ...], AfterValidator(_unique), Field(json_schema_extra={"uniqueItems": True})
 ]
@@ -183,7 +188,7 @@ class Address(WireModel):
     """A Dutch residential address (BRP verblijfplaats)."""
 
     street: ShortText
-    house_number: PositiveInt
+    house_number: Annotated[PositiveInt, Field(le=99_999)]  # BRP huisnummer: at most 5 digits
     house_letter: Annotated[str, Field(pattern=r"^[A-Za-z]$")] | None = None
     house_number_addition: Annotated[str, Field(min_length=1, max_length=4)] | None = None
     postal_code: Annotated[str, Field(pattern=r"^[1-9][0-9]{3}[A-Z]{2}$")]
@@ -515,7 +520,7 @@ class SettlementInputs(WireModel):
     purchase_price_cents: Cents
     purchase_date: date
     transfer_date: date
-    economic_lifetime_months: PositiveInt
+    economic_lifetime_months: Annotated[PositiveInt, Field(le=1200)]  # at most 100 years
     floor_cents: Cents | None = None
     floor_basis_points: Annotated[int, Field(ge=0, le=10_000)] | None = None
     maintenance_state: MaintenanceState

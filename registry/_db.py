@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from registry.server_kit.deployment import create_private_sqlite_file
 from registry.server_kit.migrations import NAMING_CONVENTION, UtcDateTime
 
 __all__ = [
@@ -138,6 +139,7 @@ class AuditEvent(Base):
 
 def create_engine(database_url: str) -> AsyncEngine:
     """An async engine for ``database_url`` (``sqlite+aiosqlite`` or ``postgresql+psycopg``)."""
+    create_private_sqlite_file(database_url)  # a new SQLite file is the owner's only (0600)
     return create_async_engine(database_url, pool_pre_ping=not database_url.startswith("sqlite"))
 
 

@@ -28,6 +28,7 @@ from registry.api.routes import (
 )
 from registry.errors import RegistryError
 from registry.server_kit.api_rules import BASE_PATH, create_api
+from registry.server_kit.deployment import log_development_mode
 from registry.settings import RegistrySettings, load_signing_jwk
 
 __all__ = ["API_VERSION", "create_app"]
@@ -58,6 +59,8 @@ def create_app(settings: RegistrySettings, *, clock: Clock | None = None) -> Fas
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.environment == "development":
+            log_development_mode(_log, "registry")
         await registry.ensure_started()
         try:
             yield

@@ -18,6 +18,7 @@ from protocol.errors import ProtocolError
 from protocol.jwk import generate_private_jwk, private_jwk_to_pem, public_jwk
 from registry.errors import RegistryError
 from registry.operator import OperatorClient
+from registry.server_kit.deployment import uvicorn_proxy_options
 from registry.server_kit.tls import uvicorn_tls_options
 from registry.settings import RegistrySettings
 
@@ -87,6 +88,7 @@ def serve(
         log_level="info",
         log_config=None,
         **uvicorn_tls_options(settings),
+        **uvicorn_proxy_options(settings),
     )
 
 

@@ -25,9 +25,10 @@ import httpx
 
 from protocol import canonicalize
 from protocol.clock import Clock, SystemClock
-from protocol.errors import ProtocolError
+from protocol.errors import ClockSkew, ProtocolError
 from protocol.jwk import validate_public_jwk
 from protocol.jws import verify_compact
+from protocol.logs import log_event
 from protocol.signing import (
     SIGNATURE_HEADER,
     VerificationKey,
@@ -38,6 +39,7 @@ from protocol.signing import (
 from registry.errors import (
     InvalidRegistryInput,
     MessageTypeNotSupported,
+    RegistryClockSkew,
     RegistryError,
     RegistryUnavailable,
     UntrustedAnswer,
@@ -193,6 +195,8 @@ class RegistryClient:
         self._max_entries = max_entries
         self._policy = VerificationPolicy(max_body_bytes=_MAX_ANSWER_BYTES, clock_skew=clock_skew)
         self._cache: dict[str, _CacheEntry] = {}
+        # The registry's signed time minus this machine's clock, at the latest signed answer.
+        self.clock_offset: timedelta | None = None
         # Told how each look-up was answered (metrics): cache-hit, fetched, revalidated, stale,
         # failed.
         self.on_resolution: Callable[[str], None] = lambda result: None
@@ -366,18 +370,28 @@ class RegistryClient:
     def _verified(self, resource: str, response: httpx.Response) -> dict[str, Any]:
         """The signed document of an answer, after every check; else UntrustedAnswer."""
         now = self._clock.now()
+        headers = response.headers.multi_items()
         try:
             document = verify_body(
-                response.content,
-                response.headers.multi_items(),
-                self._trust_keys,
-                policy=self._policy,
-                now=now,
+                response.content, headers, self._trust_keys, policy=self._policy, now=now
             )
+        except ClockSkew:
+            # Correctly signed but at a time far from ours: measure how far, for the operator.
+            document = self._verified_at_any_time(response.content, headers)
+            self._check_statement(resource, document, now)
+            raise RegistryClockSkew(
+                "the registry signed its answer at a time too far from this machine's clock"
+            ) from None
         except ProtocolError as exc:
             raise UntrustedAnswer(f"registry answer not trusted: {exc.code}") from exc
         self._check_statement(resource, document, now)
         return document
+
+    def _verified_at_any_time(self, body: bytes, headers: list[tuple[str, str]]) -> dict[str, Any]:
+        try:
+            return verify_body(body, headers, self._trust_keys, policy=self._policy, now=None)
+        except ProtocolError as exc:
+            raise UntrustedAnswer(f"registry answer not trusted: {exc.code}") from exc
 
     def _check_statement(self, resource: str, document: Mapping[str, Any], now: datetime) -> None:
         if document.get("resource") != resource:
@@ -386,8 +400,23 @@ class RegistryClient:
             issued_at = _time(document.get("issuedAt"))
         except (TypeError, ValueError) as exc:
             raise UntrustedAnswer("registry answer has no valid issuedAt") from exc
-        if issued_at is None or abs(now - issued_at) > self._clock_skew:
-            raise UntrustedAnswer("registry answer is too old or from the future")
+        if issued_at is None:
+            raise UntrustedAnswer("registry answer has no valid issuedAt")
+        self.clock_offset = issued_at - now
+        if abs(self.clock_offset) > self._clock_skew:
+            seconds = int(self.clock_offset.total_seconds())
+            log_event(
+                _log,
+                "registry_clock_skew",
+                level=logging.WARNING,
+                count=seconds,
+                reason="the registry's signed time minus this machine's clock, in seconds; "
+                "check the clock (NTP), or the answer was replayed",
+            )
+            raise RegistryClockSkew(
+                f"the registry's signed time differs from this machine's clock by {seconds} s "
+                f"(allowed {int(self._clock_skew.total_seconds())} s): check the clock (NTP)"
+            )
 
     def _refresh(self, resource: str, entry: _CacheEntry, response: httpx.Response) -> None:
         """Extend a cached answer only with a signed freshness statement for its ETag."""

@@ -22,6 +22,7 @@ __all__ = [
     "ParticipantNotEnrolled",
     "ParticipantUnknown",
     "PrivateKeyMaterial",
+    "RegistryClockSkew",
     "RegistryError",
     "RegistryKeyUnknown",
     "RegistryNotReady",
@@ -85,6 +86,14 @@ class UntrustedAnswer(RegistryError):
     code = "untrusted_answer"
     title = "Registry answer failed its signature or freshness check"
     status = 502
+
+
+class RegistryClockSkew(UntrustedAnswer):
+    """A correctly signed answer whose signed time is too far from this machine's clock."""
+
+    code = "registry_clock_skew"
+    title = "This machine's clock differs too much from the registry's signed time"
+    status = 503
 
 
 # Writes.

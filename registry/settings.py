@@ -7,29 +7,31 @@ import hashlib
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocol import jwk as jwk_module
+from registry.server_kit.deployment import (
+    PLACEHOLDER_SECRET,
+    DeploymentSettings,
+    exposed_file,
+    placeholder_token_hashes,
+    refuse_in_production,
+    sqlite_file,
+)
 from registry.server_kit.tls import ServerTlsSettings
 
 __all__ = ["PLACEHOLDER_SECRET", "RegistrySettings", "get_settings", "load_signing_jwk"]
-
-PLACEHOLDER_SECRET = "changethis"  # noqa: S105 - the value that is refused
 MAX_ANSWER_AGE_SECONDS = 300  # revocation takes effect within at most 5 minutes
 
 
-class RegistrySettings(BaseSettings, ServerTlsSettings):
+class RegistrySettings(BaseSettings, ServerTlsSettings, DeploymentSettings):
     """Configuration of one registry service."""
 
     model_config = SettingsConfigDict(env_prefix="MEEVERHUIZEN_REGISTRY_", extra="forbid")
 
-    environment: Literal["development", "production"] = Field(
-        default="development",
-        description="Outside development, placeholder secrets and a missing key are refused.",
-    )
     database_url: str = Field(
         default="sqlite+aiosqlite:///registry.sqlite",
         description="Async SQLAlchemy URL: a SQLite file (default) or postgresql+psycopg://...",
@@ -84,6 +86,16 @@ class RegistrySettings(BaseSettings, ServerTlsSettings):
             raise ValueError("operator_token must be at least 16 characters")
         if self.signing_key_file is None and self.signing_jwk is None:
             raise ValueError("a signing key (signing_key_file or signing_jwk) is required")
+        placeholder = self.operator_token_sha256 in placeholder_token_hashes()
+        refuse_in_production(
+            "the registry",
+            [
+                "operator_token_sha256 is the hash of a placeholder token" if placeholder else None,
+                exposed_file("signing_key_file", self.signing_key_file),
+                exposed_file("tls_key_file", self.tls_key_file),
+                exposed_file("database file", sqlite_file(self.database_url)),
+            ],
+        )
         return self
 
     def operator_token_hash(self) -> bytes | None:

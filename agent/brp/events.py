@@ -9,7 +9,6 @@ never with its value (it may be a BSN).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -18,7 +17,9 @@ from typing import Any, Final, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from agent.errors import EventBatchTooLarge, EventInvalid
+from protocol.errors import ProtocolError
 from protocol.identifiers import Bsn, Gemeentecode
+from protocol.strict_json import read_json
 
 __all__ = [
     "BRP_TYPES",
@@ -92,7 +93,7 @@ class _Verblijfplaats(_Data):
         max_length=80,
         validation_alias=AliasChoices("straat", "officieleStraatnaam", "korteStraatnaam"),
     )
-    huisnummer: int | None = Field(default=None, gt=0)
+    huisnummer: int | None = Field(default=None, gt=0, le=99_999)
     huisletter: str | None = Field(default=None, pattern=r"^[A-Za-z]$")
     huisnummertoevoeging: str | None = Field(default=None, min_length=1, max_length=4)
     postcode: str | None = Field(default=None, pattern=r"^[1-9][0-9]{3}[A-Z]{2}$")
@@ -137,9 +138,10 @@ class CloudEvent:
 def parse_events(body: bytes, *, batch: bool, max_events: int) -> list[CloudEvent]:
     """Parse a structured-mode body; :class:`EventInvalid` names the first bad field."""
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise EventInvalid("the body is not JSON") from exc
+        # Strict reading: nesting depth and number length are checked before parsing.
+        document = read_json(body, max_bytes=len(body))
+    except ProtocolError as exc:
+        raise EventInvalid(f"the body is not JSON: {exc.detail}") from exc
     if not batch:
         return [parse_event(document, "")]
     if not isinstance(document, list):

@@ -8,7 +8,6 @@ When the feed is down the reader backs off (doubling, capped) and never crashes 
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +21,8 @@ from agent.core.context import AgentContext
 from agent.core.hooks import Hooks
 from agent.errors import AgentError, EventInvalid
 from agent.storage.tables import FeedCursorRow
+from protocol.errors import ProtocolError
+from protocol.strict_json import read_json
 
 __all__ = ["FeedReader", "FeedReport"]
 
@@ -113,9 +114,9 @@ class FeedReader:
         if response.status_code != 200:
             raise _FeedUnavailable(f"feed answered {response.status_code}")
         try:
-            page = json.loads(response.content)
-        except ValueError as exc:
-            raise _FeedUnavailable("feed answered no JSON") from exc
+            page = read_json(response.content, max_bytes=len(response.content))
+        except ProtocolError as exc:
+            raise _FeedUnavailable(f"feed answered no usable JSON: {exc.code}") from exc
         if not isinstance(page, list):
             raise _FeedUnavailable("feed answered no JSON array")
         return page

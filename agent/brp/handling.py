@@ -25,7 +25,7 @@ from agent.core.dossiers import RECEIVING_ROLES, Dossiers
 from agent.core.states import DEPARTING_TRANSITIONS, RECEIVING_TRANSITIONS
 from agent.core.tasks import open_task
 from agent.core.views import DossierStart
-from agent.errors import AgentError, DirectoryUnavailable
+from agent.errors import AgentError, registry_failure
 from agent.register.store import forget_loaded_clients
 from agent.storage.tables import (
     BrpEventCountRow,
@@ -145,7 +145,7 @@ class BrpEvents:
             except (ParticipantUnknown, ParticipantNotEnrolled):
                 found[code] = None
             except RegistryError as exc:
-                raise DirectoryUnavailable(exc.detail) from exc
+                raise registry_failure(exc) from exc
         return found
 
     def _moved_in_from(self, event: CloudEvent) -> str | None:

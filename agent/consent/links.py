@@ -1,7 +1,8 @@
 """Personal consent links: random tokens stored only as a hash, exchanged for a page session.
 
 A token of 256 bits (``secrets``), bound to one dossier, expiring and revocable. Guessing
-is rate-limited per client address and globally, and a valid and an invalid token cost the same
+is rate-limited per client address and globally without locking out a valid link
+(:class:`GuessLimiter`), and a valid and an invalid token cost the same
 work: one lookup by hash, one constant-time comparison, one session row written (and, for an
 invalid token, rolled back).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import re
 import secrets
@@ -99,38 +101,69 @@ async def revoke_links(session: AsyncSession, *, dossier_id: str, now: datetime)
 
 
 class GuessLimiter:
-    """Sliding one-minute windows of link attempts: per client address and over all addresses."""
+    """Sliding one-minute windows of failed link attempts: per source and over all sources.
+
+    A source is a client address (an IPv6 address counts by its /64, which one host holds
+    whole). An attempt counts from the moment it is let through; a valid link forgives it
+    (:meth:`forgive`), so only failures and attempts still in flight count. A source is refused
+    after ``per_address`` of its own; when all sources together reach ``overall``, a source with
+    any failure of its own in the window is refused too, but a source without one still gets
+    its link checked: a valid link is never refused because of others' failures.
+    """
 
     def __init__(self, *, per_address: int, overall: int) -> None:
         self._per_address = per_address
         self._overall = overall
-        self._by_address: dict[str, deque[datetime]] = {}
+        self._by_source: dict[str, deque[datetime]] = {}
         self._all: deque[datetime] = deque()
 
     def allow(self, address: str, now: datetime) -> bool:
-        """Count one attempt; False when the address or everyone together is over the limit."""
+        """Count one attempt from ``address``; False when it may not try now."""
         _expire(self._all, now)
-        attempts = self._by_address.get(address)
+        source = _source(address)
+        attempts = self._by_source.get(source)
         if attempts is None:
-            if len(self._by_address) >= _MAX_TRACKED_ADDRESSES:
+            if len(self._by_source) >= _MAX_TRACKED_ADDRESSES:
                 self._forget_quiet(now)
-            attempts = self._by_address.setdefault(address, deque())
+            attempts = self._by_source.setdefault(source, deque())
         _expire(attempts, now)
-        if len(self._all) >= self._overall or len(attempts) >= self._per_address:
+        if len(attempts) >= self._per_address:
+            return False
+        if attempts and len(self._all) >= self._overall:
             return False
         self._all.append(now)
         attempts.append(now)
         return True
 
+    def forgive(self, address: str) -> None:
+        """Take back the latest attempt of ``address``: its link was valid."""
+        attempts = self._by_source.get(_source(address))
+        if attempts:
+            attempts.pop()
+            if self._all:
+                self._all.pop()
+
     def _forget_quiet(self, now: datetime) -> None:
-        for address in list(self._by_address):
-            _expire(self._by_address[address], now)
-            if not self._by_address[address]:
-                del self._by_address[address]
-        if len(self._by_address) >= _MAX_TRACKED_ADDRESSES:
+        for source in list(self._by_source):
+            _expire(self._by_source[source], now)
+            if not self._by_source[source]:
+                del self._by_source[source]
+        if len(self._by_source) >= _MAX_TRACKED_ADDRESSES:
             # Under a spread-out attack the overall limit still holds; forget the oldest half.
-            for address in list(self._by_address)[: _MAX_TRACKED_ADDRESSES // 2]:
-                del self._by_address[address]
+            for source in list(self._by_source)[: _MAX_TRACKED_ADDRESSES // 2]:
+                del self._by_source[source]
+
+
+def _source(address: str) -> str:
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
 
 
 def _expire(attempts: deque[datetime], now: datetime) -> None:
@@ -156,6 +189,10 @@ class ConsentLinks:
     def allow_attempt(self, address: str) -> bool:
         """Count a link attempt from ``address`` (before any lookup)."""
         return self.limiter.allow(address, self._clock.now())
+
+    def forgive_attempt(self, address: str) -> None:
+        """The attempt of ``address`` opened a valid link: it does not count as a guess."""
+        self.limiter.forgive(address)
 
     async def redeem(self, token: str) -> PageSession | None:
         """A new page session for a valid link; None for an unknown, expired or revoked one."""

@@ -13,12 +13,12 @@ from agent.core.dossiers import DEPARTING_ROLES, Dossiers
 from agent.core.offer import build_offer
 from agent.core.states import check_transition
 from agent.errors import (
-    DirectoryUnavailable,
     DossierUnknown,
     IllegalTransition,
     MessageNotHandled,
     ProvisionUnknown,
     ReceiverNotConnected,
+    registry_failure,
 )
 from agent.register.store import load_client
 from agent.storage.tables import ConsentRow, DossierRow, ProvisionRow
@@ -53,7 +53,7 @@ class Departing:
         except (ParticipantUnknown, ParticipantNotEnrolled) as exc:
             raise ReceiverNotConnected(exc.detail) from exc
         except RegistryError as exc:
-            raise DirectoryUnavailable(exc.detail) from exc
+            raise registry_failure(exc) from exc
         if entry.oin is None:
             raise ReceiverNotConnected(f"gemeente {gemeentecode} has not enrolled")
         return entry.oin

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from agent.core.context import AgentContext
 from agent.delivery.outbox import body_digest
-from agent.errors import DirectoryUnavailable, MessageConflict, SenderUnknown
+from agent.errors import MessageConflict, SenderUnknown, registry_failure
 from agent.storage.tables import InboundMessageRow
 from protocol import canonicalize
 from protocol.logs import log_event
@@ -81,7 +81,7 @@ class Inbound:
         except (ParticipantUnknown, ParticipantNotEnrolled) as exc:
             raise SenderUnknown("the sender is not a registered participant") from exc
         except RegistryError as exc:
-            raise DirectoryUnavailable(exc.detail) from exc
+            raise registry_failure(exc) from exc
 
     async def _store_and_apply(
         self, message: Message, body: bytes, signature: str, digest: str, now: datetime

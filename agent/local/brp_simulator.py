@@ -346,4 +346,10 @@ def simulate(
     simulator = BrpSimulator()
     simulator.publish(*events)
     click.echo(f"serving {len(events)} events at http://{host}:{port}/gebeurtenissen")
-    uvicorn.run(create_simulator_app(simulator), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        create_simulator_app(simulator),
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=False,
+    )

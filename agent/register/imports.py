@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from agent.errors import ImportFailed, ImportProblem
 from agent.register.models import RegisterClient
 from protocol.messages import Device
+from protocol.strict_json import MAX_NUMBER_LENGTH
 
 __all__ = ["CSV_COLUMNS", "ImportChunk", "ImportFormat", "parse_import", "read_import"]
 
@@ -194,7 +195,16 @@ def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
     unknown = sorted(set(reader.fieldnames or ()) - set(CSV_COLUMNS))
     if unknown:
         raise ImportFailed([ImportProblem(1, f"unknown columns: {', '.join(unknown)}")])
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit
+            # DictReader counts only rows it returned; its reader knows the line that failed.
+            problem = ImportProblem(reader.reader.line_num, f"not valid CSV: {exc}")
+            raise ImportFailed([problem]) from exc
         if None in row:
             yield reader.line_num, {"__extra__": "x"}
             continue
@@ -239,7 +249,7 @@ def _json_elements(text: str) -> Iterator[tuple[int, Any, int]]:
 
     Lines are counted from the previous element on, so the whole text is read once.
     """
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_int=_bounded_integer)
     lines = _LineCounter(text)
     position = _skip_space(text, 0)
     if not text.startswith("[", position):
@@ -255,6 +265,9 @@ def _json_elements(text: str) -> Iterator[tuple[int, Any, int]]:
         except RecursionError as exc:
             problem = ImportProblem(lines.at(position), "malformed JSON: nested too deeply")
             raise ImportFailed([problem]) from exc
+        except _NumberTooLong as exc:
+            problem = ImportProblem(lines.at(position), f"malformed JSON: {exc}")
+            raise ImportFailed([problem]) from exc
         yield lines.at(position), element, end
         position = _skip_space(text, end)
         if text.startswith(",", position):
@@ -263,6 +276,17 @@ def _json_elements(text: str) -> Iterator[tuple[int, Any, int]]:
             return
         else:
             raise ImportFailed([ImportProblem(lines.at(position), "malformed JSON array")])
+
+
+class _NumberTooLong(ValueError):
+    """A number written with more digits than any field takes."""
+
+
+def _bounded_integer(text: str) -> int:
+    # int() of thousands of digits is slow and beyond 4300 refused: stop at a sane length.
+    if len(text) > MAX_NUMBER_LENGTH:
+        raise _NumberTooLong(f"a number is written with more than {MAX_NUMBER_LENGTH} characters")
+    return int(text)
 
 
 def _skip_space(text: str, position: int) -> int:

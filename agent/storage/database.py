@@ -6,17 +6,24 @@ a write transaction starts with ``BEGIN IMMEDIATE`` (SQLite's own documented for
 second process that writes (a CLI import) is waited for by SQLite's busy timeout in aiosqlite's
 thread, never on the event loop. On PostgreSQL, transactions run side by side and rows that must
 not be handled twice are locked (``agent.storage.claims``).
+
+A database that cannot be used (a full disk, a read-only file or transaction, a server that is
+down) is converted at this boundary: :class:`agent.errors.StorageUnavailable` (503), one log line
+``storage_unavailable`` with the kind of fault, and ``write_failure`` set for readiness until a
+write succeeds again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import InternalError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -25,13 +32,34 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from agent.errors import StorageUnavailable
 from agent.storage._migrations import MIGRATIONS
+from protocol.logs import log_event
+from registry.server_kit.deployment import create_private_sqlite_file
 
 __all__ = ["MIGRATIONS", "Database"]
 
 # How long a write waits for another process (a CLI command) that holds the SQLite write lock.
 _SQLITE_BUSY_MILLISECONDS = 10_000
 _BEGIN = "meeverhuizen_sqlite_begin"
+_log = logging.getLogger("meeverhuizen.agent.storage")
+# What a database that cannot be used now raises; IntegrityError and others are the caller's.
+_UNUSABLE = (OperationalError, InternalError)
+# SQLite result texts and PostgreSQL SQLSTATEs (53100 disk_full, 25006 read_only_sql_transaction).
+_FAULTS = (
+    ("disk full", ("database or disk is full", "no space left", "53100")),
+    ("read-only", ("readonly database", "read-only", "25006")),
+)
+
+
+def _fault(error: Exception) -> str:
+    """The kind of fault, from the driver's error; its text (SQL, parameters) is never logged."""
+    original = getattr(error, "orig", error)
+    text = f"{original} {getattr(original, 'sqlstate', '')}".lower()
+    for kind, markers in _FAULTS:
+        if any(marker in text for marker in markers):
+            return kind
+    return "database unavailable"
 
 
 def _sqlite_connect(connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -54,6 +82,7 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        create_private_sqlite_file(url)  # a new SQLite file holds BSNs: the owner's only (0600)
         self.engine: AsyncEngine = create_async_engine(url)
         writer = self.engine
         if self.is_sqlite:
@@ -63,6 +92,8 @@ class Database:
         self._readers = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writers = async_sessionmaker(writer, expire_on_commit=False)
         self._write_lock = asyncio.Lock()
+        # Why the latest write failed (disk full, read-only ...); None once a write succeeds.
+        self.write_failure: str | None = None
 
     async def create_tables(self) -> None:
         """Bring the schema to the newest migration (an Alembic upgrade to head)."""
@@ -74,15 +105,36 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session in one transaction: committed on success, rolled back on error."""
-        if not self.is_sqlite:
-            async with self._writers.begin() as session:
-                yield session
-            return
-        async with self._write_lock, self._writers.begin() as session:
-            yield session
+        try:
+            if not self.is_sqlite:
+                async with self._writers.begin() as session:
+                    yield session
+            else:
+                async with self._write_lock, self._writers.begin() as session:
+                    yield session
+        except _UNUSABLE as exc:
+            raise self._unusable(exc, writing=True) from exc
+        self.write_failure = None
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
         """A session for reads only (the rows as committed when it first reads)."""
-        async with self._readers() as session:
-            yield session
+        try:
+            async with self._readers() as session:
+                yield session
+        except _UNUSABLE as exc:
+            raise self._unusable(exc, writing=False) from exc
+
+    def _unusable(self, error: Exception, *, writing: bool) -> StorageUnavailable:
+        kind = _fault(error)
+        if writing:
+            self.write_failure = kind
+        log_event(
+            _log,
+            "storage_unavailable",
+            level=logging.ERROR,
+            kind=kind,
+            reason=f"the agent cannot {'write to' if writing else 'read'} its database "
+            f"({kind}); requests get 503 until it can",
+        )
+        return StorageUnavailable(f"the database cannot be used now: {kind}")

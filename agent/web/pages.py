@@ -139,6 +139,7 @@ async def open_link(token: str, request: Request, service: ServiceDep) -> Respon
     session = await service.consent.links.redeem(token)
     if session is None:
         return _link_not_valid(request)
+    service.consent.links.forgive_attempt(address)
     redirect = RedirectResponse(_HOME, status_code=303, headers=_page_headers())
     redirect.set_cookie(
         _COOKIE,

@@ -6,6 +6,7 @@ Hand-written cases for every endpoint, then schemathesis against the agent's own
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,11 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import func, select
 
 from agent.app import create_app
+from agent.register.imports import CSV_COLUMNS
 from agent.service import AgentService
 from agent.storage.tables import Base
+from protocol.jwk import generate_private_jwk
+from protocol.signing import sign_body
 from tests.agent.conftest import (
     AUTH,
     CLIENT_BSN,
@@ -70,6 +74,22 @@ async def _chunks(content: bytes) -> Any:
     # A streamed body has no Content-Length: the limit must hold while reading.
     for start in range(0, len(content), 65_536):
         yield content[start : start + 65_536]
+
+
+HUGE_INTEGER = b'{"messageId": ' + b"9" * 5000 + b"}"
+DEEP_ARRAY = b"[" * 100_000 + b"]" * 100_000
+
+
+def _digest(body: bytes) -> dict[str, str]:
+    # Well-formed Digest and signature headers (of an unknown key): the body is refused first.
+    signed = sign_body(body, generate_private_jwk("EdDSA"), signing_time=datetime.now(UTC))
+    return signed.headers()
+
+
+def _csv_with_a_long_field() -> bytes:
+    # The csv module refuses a field over 128 KiB; the answer names the line.
+    header = ",".join(CSV_COLUMNS).encode()
+    return header + b'\n"' + b"x" * (129 * 1024) + b'"\n'
 
 
 Case = tuple[str, str, dict[str, Any], int, str]
@@ -221,6 +241,49 @@ CASES: list[Case] = [
         "digest-mismatch",
     ),
     ("POST", "/v1/messages", {"content": _oversized(), "headers": JSON}, 413, "body-too-large"),
+    (
+        "POST",
+        "/v1/messages",
+        {"content": b"{}", "headers": {"Content-Type": "text/plain"} | FAKE_SIGNATURE},
+        415,
+        "unsupported-media-type",
+    ),
+    ("POST", "/v1/messages", {"content": b"{}"}, 415, "unsupported-media-type"),
+    (
+        "POST",
+        "/v1/messages",
+        {"content": HUGE_INTEGER, "headers": JSON | _digest(HUGE_INTEGER)},
+        400,
+        "malformed-json",
+    ),
+    (
+        "POST",
+        "/v1/messages",
+        {"content": DEEP_ARRAY, "headers": JSON | _digest(DEEP_ARRAY)},
+        400,
+        "malformed-json",
+    ),
+    (
+        "POST",
+        "/v1/provisions/imports",
+        {"content": b'[\n{"bsn": ' + b"7" * 5000 + b"}]", "headers": AUTH | JSON},
+        400,
+        "import-failed",
+    ),
+    (
+        "POST",
+        "/v1/provisions/imports",
+        {"content": b"[\n" + DEEP_ARRAY + b"]", "headers": AUTH | JSON},
+        400,
+        "import-failed",
+    ),
+    (
+        "POST",
+        "/v1/provisions/imports",
+        {"content": _csv_with_a_long_field(), "headers": AUTH | {"Content-Type": "text/csv"}},
+        400,
+        "import-failed",
+    ),
 ]
 
 

@@ -151,6 +151,24 @@ async def test_refusals_leave_no_trace(brp: Agents) -> None:
     await _nothing_stored(brp)
 
 
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"[" * 200_000 + b"]" * 200_000, "nests 200000 deep"),
+        (b'[{"specversion": ' + b"1" * 5000 + b"}]", "number longer than"),
+    ],
+    ids=["200k-deep", "5000-digit-number"],
+)
+async def test_a_body_beyond_the_json_limits_is_refused_before_parsing(
+    brp: Agents, body: bytes, reason: str
+) -> None:
+    answer = await _push(brp, body, content_type=BATCH_MEDIA_TYPE)
+    assert answer.status_code == 400
+    assert answer.json()["type"] == "urn:meeverhuizen:problem:invalid-event"
+    assert reason in answer.json()["detail"]
+    await _nothing_stored(brp)
+
+
 async def test_no_token_configured_means_no_push(brp: Agents) -> None:
     brp.departing.settings.brp_token_sha256 = None
     assert (await _push(brp, _move())).status_code == 401

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from agent.cli import cli
+from agent.register.imports import CSV_COLUMNS
 from tests.agent.conftest import DATA
 from tests.conftest import write_utrecht_config
 
@@ -35,6 +37,35 @@ def test_import_errors_are_readable_with_lines(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["import", "--config", str(config), str(bad)])
     assert result.exit_code != 0
     assert "line 2: name: " in result.output
+    assert "nothing was applied" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        (
+            "huge.json",
+            b'[\n  {"bsn": "999993653"},\n  {"bsn": ' + b"7" * 5000 + b"}\n]\n",
+            "line 3:",
+        ),
+        ("deep.json", b"[\n\n" + b"[" * 100_000 + b"]" * 100_000 + b"\n]\n", "line 3:"),
+        (
+            "long.csv",
+            ",".join(CSV_COLUMNS).encode() + b'\n"' + b"x" * (129 * 1024) + b'"\n',
+            "line 2: not valid CSV: field larger than field limit",
+        ),
+    ],
+)
+def test_an_import_beyond_the_limits_is_refused_with_its_line(
+    tmp_path: Path, name: str, content: bytes, expected: str
+) -> None:
+    config = _config(tmp_path)
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    result = CliRunner().invoke(cli, ["import", "--config", str(config), str(bad)])
+    assert result.exit_code != 0
+    assert expected in result.output
     assert "nothing was applied" in result.output
     assert "Traceback" not in result.output
 

@@ -53,7 +53,8 @@ async def test_readiness_reports_each_check(
     assert answer.status_code == 200
     assert answer.json() == {
         "status": "ready",
-        "checks": {"database": "ok", "scheduler": "disabled", "registry": "ok"},
+        "checks": {"database": "ok", "scheduler": "disabled", "registry": "ok", "clock": "ok"},
+        "reasons": {},
     }
 
     async def unavailable(oin: str, *, message_type: str | None = None) -> None:

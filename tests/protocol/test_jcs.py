@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from protocol import canonicalize
 from protocol._jcs import serialize_number
 from protocol._json import read_json
-from protocol.errors import MalformedJson
+from protocol.errors import IntegerOutOfRange, MalformedJson
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "rfc8785"
 CASES = sorted(path.stem for path in (VECTORS / "input").glob("*.json"))
@@ -78,8 +78,8 @@ def test_es6_number_file() -> None:
         (123456789012345680.0, b"123456789012345680"),
         (9007199254740991, b"9007199254740991"),
         (-9007199254740991, b"-9007199254740991"),
-        (2**53 + 1, b"9007199254740992"),
-        (2**60, b"1152921504606847000"),
+        (2.0**53 + 2, b"9007199254740994"),
+        (2.0**60, b"1152921504606847000"),
     ],
 )
 def test_numbers_python_gets_wrong(value: float, expected: bytes) -> None:
@@ -93,6 +93,29 @@ def test_numbers_python_gets_wrong(value: float, expected: bytes) -> None:
 )
 def test_refused_values(value: Any) -> None:
     with pytest.raises(MalformedJson):
+        canonicalize(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [2**53, -(2**53), 2**53 + 1, 2**60, 2**64 + 1, 10**1000, {"a": [2**53]}, {"\ue000": 2**63}],
+)
+def test_integers_beyond_2_to_the_53_are_refused_not_rounded(value: Any) -> None:
+    # I-JSON (RFC 7493 section 2.2): the receiver could only read them as a rounded double.
+    with pytest.raises(IntegerOutOfRange, match="beyond 2\\*\\*53 - 1"):
+        canonicalize(value)
+
+
+@pytest.mark.parametrize("value", [2**53 - 1, -(2**53 - 1), {"a": [2**53 - 1]}])
+def test_integers_up_to_2_to_the_53_minus_1_are_exact(value: Any) -> None:
+    assert read_json(canonicalize(value), max_bytes=1 << 10) == value
+
+
+def test_too_deep_a_value_is_refused_with_its_own_error() -> None:
+    value: Any = []
+    for _ in range(100_000):
+        value = [value]
+    with pytest.raises(MalformedJson, match="nests too deeply"):
         canonicalize(value)
 
 
@@ -119,7 +142,7 @@ def test_string_that_looks_like_a_float_stays_fast_and_correct() -> None:
 json_values = st.recursive(
     st.none()
     | st.booleans()
-    | st.integers(min_value=-(2**64), max_value=2**64)
+    | st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
     lambda children: (
@@ -150,8 +173,8 @@ def test_fast_path_equals_exact_serializer(value: Any) -> None:
 
 
 # The fast path must detect every number that the C encoder writes differently from RFC 8785:
-# floats where repr() differs from ECMAScript, and integers beyond 2**53 - 1.
-_REWRITTEN = [(1e-07, "1e-7"), (-1e16, "-10000000000000000"), (2**60, "1152921504606847000")]
+# floats where repr() differs from ECMAScript, large ones included.
+_REWRITTEN = [(1e-07, "1e-7"), (-1e16, "-10000000000000000"), (2.0**60, "1152921504606847000")]
 
 
 @pytest.mark.parametrize(("number", "expected"), _REWRITTEN)
@@ -166,7 +189,7 @@ def test_fast_path_detects_rewritten_numbers(number: float, expected: str, shape
 
 @pytest.mark.parametrize(
     "value",
-    [{"a": 0.5}, [1.5], {"a": -2.5e-300}, {"a": 123456789012345678}, {"\ue000": 1}],
+    [{"a": 0.5}, [1.5], {"a": -2.5e-300}, {"a": 1234567890123456}, {"\ue000": 1}],
 )
 def test_exact_path_taken_for_floats_long_integers_and_high_keys(value: Any) -> None:
     from protocol._jcs import _needs_exact_path, _serialize

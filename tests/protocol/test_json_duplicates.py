@@ -92,6 +92,15 @@ def test_repeated_key_refused_at_any_depth(data: bytes) -> None:
     "text",
     ["%s", "[%s]", "[1,%s]", '{"a":%s}', '{"a": %s}', "[\n%s]", "[-%s]", '{"oin":"%s","n":%s}'],
 )
-def test_integer_beyond_64_bits_stays_an_integer(text: str) -> None:
+def test_integer_beyond_2_to_the_53_is_read_as_the_nearest_double(text: str) -> None:
+    # RFC 7493 section 2.2: a JSON number is a double, however many digits it is written with.
     data = text.replace("%s", "123456789012345678901234567890").encode()
-    assert repr(read_json(data, max_bytes=200)) == repr(json.loads(data))
+    expected = json.loads(
+        data, parse_int=lambda digits: int(digits) if len(digits) < 16 else float(digits)
+    )
+    assert repr(read_json(data, max_bytes=200)) == repr(expected)
+
+
+@pytest.mark.parametrize("text", ["9007199254740991", "-9007199254740991", "[1234567890123456]"])
+def test_integer_up_to_2_to_the_53_minus_1_stays_an_integer(text: str) -> None:
+    assert repr(read_json(text.encode(), max_bytes=200)) == repr(json.loads(text))

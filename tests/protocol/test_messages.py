@@ -122,12 +122,26 @@ def test_datetime_is_normalised_to_utc() -> None:
         (("body", "settlementId"), 12),
         (("body", "inputs", "purchaseDate"), 1557792000),
         (("body", "inputs", "economicLifetimeMonths"), 0),
+        (("body", "amountCents"), 10_000_000_001),
+        (("body", "amountCents"), 2**53 - 1),
+        (("body", "inputs", "purchasePriceCents"), 10_000_000_001),
+        (("body", "inputs", "economicLifetimeMonths"), 1201),
     ],
 )
 def test_wire_types_are_strict(path: tuple[str, ...], value: Any) -> None:
     document = _example("settlement-offer")
     _at(document, path[:-1])[path[-1]] = value
     assert ".".join(path) in _rejected(document)
+
+
+@pytest.mark.parametrize(("number", "accepted"), [(99_999, True), (100_000, False), (0, False)])
+def test_house_numbers_are_bounded(number: int, accepted: bool) -> None:
+    document = _example("dossier-offer")
+    document["body"]["client"]["newAddress"]["houseNumber"] = number
+    if accepted:
+        parse_message(document)
+    else:
+        assert "houseNumber" in _rejected(document)
 
 
 def test_missing_protocol_version_is_rejected() -> None:

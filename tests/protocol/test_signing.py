@@ -140,6 +140,7 @@ def test_unverified_message_fields() -> None:
     assert unverified.message_id == VECTOR["message"]["messageId"]
 
 
+@pytest.mark.usefixtures("time_zone")
 def test_key_validity_window() -> None:
     key = VerificationKey(
         {},
@@ -312,6 +313,7 @@ def test_key_unknown() -> None:
     _rejected(errors.KeyUnknown, lambda: _receive(SIGNED.body, _pairs(SIGNED), keys=keys))
 
 
+@pytest.mark.usefixtures("time_zone")
 @pytest.mark.parametrize(
     "key",
     [
@@ -329,12 +331,14 @@ def test_receiver_mismatch() -> None:
     _rejected(errors.ReceiverMismatch, lambda: _receive(SIGNED.body, _pairs(SIGNED), policy=policy))
 
 
+@pytest.mark.usefixtures("time_zone")
 @pytest.mark.parametrize("offset", [timedelta(minutes=6), -timedelta(minutes=6)])
 def test_clock_skew(offset: timedelta) -> None:
     now = SIGNING_TIME + offset
     _rejected(errors.ClockSkew, lambda: _receive(SIGNED.body, _pairs(SIGNED), now=now))
 
 
+@pytest.mark.usefixtures("time_zone")
 def test_clock_skew_is_configurable() -> None:
     policy = VerificationPolicy(receiver_oin=RECEIVER, clock_skew=timedelta(minutes=10))
     now = SIGNING_TIME + timedelta(minutes=6)
@@ -349,6 +353,7 @@ def _signed_at(created_at: datetime, signing_time: datetime) -> SignedBody:
     return sign_message(_message(createdAt=created), KEY, signing_time=signing_time)
 
 
+@pytest.mark.usefixtures("time_zone")
 def test_retry_with_old_created_at_and_fresh_signature_verifies() -> None:
     # The outbox keeps the body (and createdAt) across retries for hours; only sigT is new.
     later = SIGNING_TIME + timedelta(hours=7)
@@ -357,12 +362,14 @@ def test_retry_with_old_created_at_and_fresh_signature_verifies() -> None:
     assert message.created_at == SIGNING_TIME
 
 
+@pytest.mark.usefixtures("time_zone")
 def test_stale_signature_of_fresh_created_at_is_refused() -> None:
     signed = _signed_at(SIGNING_TIME, SIGNING_TIME)
     now = SIGNING_TIME + timedelta(minutes=5, seconds=1)
     _rejected(errors.ClockSkew, lambda: _receive(signed.body, _pairs(signed), now=now))
 
 
+@pytest.mark.usefixtures("time_zone")
 @pytest.mark.parametrize("ahead", [timedelta(minutes=5, seconds=1), timedelta(days=2)])
 def test_created_at_after_signing_time_plus_skew_is_refused(ahead: timedelta) -> None:
     signed = _signed_at(SIGNING_TIME + ahead, SIGNING_TIME)
@@ -370,11 +377,13 @@ def test_created_at_after_signing_time_plus_skew_is_refused(ahead: timedelta) ->
         _receive(signed.body, _pairs(signed), now=SIGNING_TIME)
 
 
+@pytest.mark.usefixtures("time_zone")
 def test_created_at_up_to_skew_after_signing_time_verifies() -> None:
     signed = _signed_at(SIGNING_TIME + timedelta(minutes=5), SIGNING_TIME)
     assert _receive(signed.body, _pairs(signed), now=SIGNING_TIME) is not None
 
 
+@pytest.mark.usefixtures("time_zone")
 def test_created_at_is_compared_with_signing_time_not_now() -> None:
     # sigT 4 minutes ahead of the receiver, createdAt 4 more: 8 minutes ahead of now, but not
     # later than sigT plus the skew, so accepted.
@@ -383,6 +392,7 @@ def test_created_at_is_compared_with_signing_time_not_now() -> None:
     assert _receive(signed.body, _pairs(signed), now=SIGNING_TIME) is not None
 
 
+@pytest.mark.usefixtures("time_zone")
 def test_archived_message_skips_freshness() -> None:
     signed = _signed_at(SIGNING_TIME + timedelta(days=2), SIGNING_TIME)
     assert _receive(signed.body, _pairs(signed), now=None) is not None

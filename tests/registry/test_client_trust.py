@@ -10,12 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
+from protocol.clock import FrozenClock
 from protocol.jwk import generate_private_jwk, public_jwk
 from protocol.signing import sign_body
 from registry.client import Participant, RegistryClient
 from registry.errors import (
     InvalidRegistryInput,
     ParticipantNotEnrolled,
+    RegistryClockSkew,
     RegistryUnavailable,
     UntrustedAnswer,
 )
@@ -251,3 +253,29 @@ async def test_writes_convert_transport_errors(registry: Registry, switchable: S
             oin=UTRECHT_OIN, private_jwk=enrolled.private_jwk, endpoint="http://new.test"
         )
     assert isinstance(caught.value.__cause__, httpx.ConnectError)
+
+
+@pytest.mark.parametrize("minutes", [7, -7])
+async def test_a_clock_minutes_off_is_told_apart_from_an_unreachable_registry(
+    registry: Registry, caplog: pytest.LogCaptureFixture, minutes: int
+) -> None:
+    await enrol_gemeente(registry)
+    skewed = FrozenClock(registry.clock.now() + timedelta(minutes=minutes))
+    transport = httpx.ASGITransport(app=registry.app)
+    async with httpx.AsyncClient(transport=transport) as http:
+        client = RegistryClient(BASE_URL, registry.trust_anchor, http=http, clock=skewed)
+        with pytest.raises(RegistryClockSkew, match=f"by {-minutes * 60} s") as caught:
+            await client.gemeente("0344")
+    assert not isinstance(caught.value, RegistryUnavailable)
+    assert caught.value.status == 503
+    assert client.clock_offset == timedelta(minutes=-minutes)
+    assert "registry_clock_skew" in [record.getMessage() for record in caplog.records]
+
+
+async def test_a_clock_within_the_skew_records_its_offset(
+    registry: Registry, switchable: Switchable
+) -> None:
+    await enrol_gemeente(registry)
+    _, client = switchable
+    await client.gemeente("0344")
+    assert client.clock_offset == timedelta(0)

@@ -237,6 +237,28 @@ async def test_unsigned_or_tampered_change_is_refused(registry: Registry) -> Non
     assert (await registry.client().participant(UTRECHT_OIN)).endpoint == "http://agent-0344.test"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"oin": "' + UTRECHT_OIN.encode() + b'", "requestedAt": ' + b"9" * 5000 + b"}",
+        b"[" * 30_000 + b"]" * 30_000,  # within the registry's 64 KiB body limit
+    ],
+    ids=["5000-digit-integer", "30k-deep"],
+)
+async def test_a_signed_change_beyond_the_json_limits_is_refused(
+    registry: Registry, body: bytes
+) -> None:
+    utrecht = await enrol_gemeente(registry)
+    signed = sign_body(body, utrecht.private_jwk, signing_time=START)
+    before = await registry.audit_actions()
+    path = f"/v1/participants/{UTRECHT_OIN}/entry-changes"
+    response = await registry.http.post(path, content=signed.body, headers=signed.headers())
+    assert response.status_code == 400, response.text
+    assert response.json()["type"] == PROBLEM + "invalid-registry-input"
+    assert "malformed_json" in response.json()["detail"]
+    assert await registry.audit_actions() == before
+
+
 async def test_signed_change_with_private_key_material_is_refused(registry: Registry) -> None:
     utrecht = await enrol_gemeente(registry)
     with pytest.raises(PrivateKeyMaterial):

@@ -30,9 +30,13 @@ async def health(service: ServiceDep) -> Health:
 
 @router.get("/health/ready", responses=problem_responses(NotReady))
 async def ready(service: ServiceDep) -> Readiness:
-    """Ready for traffic: database reachable, scheduler running, registry usable."""
+    """Ready for traffic: database usable, scheduler running, registry usable, clock right."""
     readiness = await check_readiness(service)
     if readiness.status != "ready":
-        failing = [name for name, result in readiness.checks if result == "failing"]
+        failing = [
+            f"{name} ({readiness.reasons[name]})" if name in readiness.reasons else name
+            for name, result in readiness.checks
+            if result == "failing"
+        ]
         raise NotReady(f"failing: {', '.join(failing)}")
     return readiness

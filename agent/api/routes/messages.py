@@ -8,12 +8,15 @@ from fastapi import APIRouter, Request, Response
 
 from agent.api.problems import problem_responses
 from agent.errors import (
+    ClockSkewWithRegistry,
     DirectoryUnavailable,
     DossierUnknown,
     IllegalTransition,
+    MediaTypeUnsupported,
     MessageConflict,
     MessageNotHandled,
     SenderUnknown,
+    StorageUnavailable,
 )
 from agent.service import AgentService
 from protocol.errors import (
@@ -121,6 +124,9 @@ _PROBLEMS = problem_responses(
     ReceiverMismatch,
     MessageNotHandled,
     DirectoryUnavailable,
+    ClockSkewWithRegistry,
+    StorageUnavailable,
+    MediaTypeUnsupported,
 )
 
 
@@ -134,6 +140,9 @@ async def receive_message(request: Request) -> Response:
     """Receive one signed protocol message; the answer is a signed receipt message."""
     # The protocol's hot path: the service without a dependency to solve (see agent.api.deps).
     service: AgentService = request.app.state.service
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise MediaTypeUnsupported("send the signed message as application/json")
     body = await request.body()
     signed = await service.receive_message(body, request.headers.items())
     return Response(content=signed.body, status_code=200, headers=signed.headers())

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import AwareDatetime, ValidationError
 
-from protocol.errors import ClockSkew, ProtocolError
+from protocol.errors import ClockSkew, DuplicateJsonKey, MalformedJson, ProtocolError
 from protocol.signing import VerificationKey, VerificationPolicy, verify_body
 from registry._state import RegistryState
 from registry._store import EntryChange, KeyInput, KeyRecord
@@ -105,6 +105,8 @@ async def _verified_change(
         document = verify_body(body, headers, _verification_keys(keys), policy=policy, now=now)
     except ClockSkew as exc:
         raise RequestReplayed("the signing time is outside the allowed window") from exc
+    except (MalformedJson, DuplicateJsonKey) as exc:
+        raise InvalidRegistryInput(f"{exc.code}: {exc.detail}") from exc
     except ProtocolError as exc:
         raise SignedChangeRejected(f"{exc.code}: {exc.detail}") from exc
     try:
