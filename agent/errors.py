@@ -32,6 +32,7 @@ __all__ = [
     "ProvisionUnknown",
     "ReceiptInvalid",
     "ReceiverNotConnected",
+    "SenderNotPermitted",
     "SenderUnknown",
     "TaskUnknown",
     "Unauthorised",
@@ -108,6 +109,13 @@ class SenderUnknown(AgentError):
     code = "sender_unknown"
     title = "The sender is not a participant known to the registry"
     status = 401
+
+
+class SenderNotPermitted(AgentError):
+    # docs/protocol.md section 7, check 16: identity binds role, territory and dossier.
+    code = "sender_not_permitted"
+    title = "The registry does not let the sender act in this role, gemeente or dossier"
+    status = 403
 
 
 class DirectoryUnavailable(AgentError):

@@ -81,6 +81,7 @@ def supplier_settings(
         registry_trust_anchor=public_jwk(generate_private_jwk("EdDSA")),
         database_url=database_url,
         public_base_url=f"http://{host}.test",
+        peer_allow_list=[".test"],
         case_system_token_sha256=hash_token(CASE_TOKEN),
         scheduler_enabled=False,
         outbox_base_delay_seconds=2.0,
