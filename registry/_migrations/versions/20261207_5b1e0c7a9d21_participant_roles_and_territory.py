@@ -17,10 +17,24 @@ down_revision: str | Sequence[str] | None = "4e37a88dabc1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_ROLES = {
-    "gemeente": ["departing-gemeente", "receiving-gemeente"],
-    "supplier": ["departing-supplier", "receiving-supplier"],
-}
+_SQLITE = (
+    'UPDATE participants SET roles = \'["departing-gemeente", "receiving-gemeente"]\' '
+    "WHERE kind = 'gemeente'",
+    'UPDATE participants SET roles = \'["departing-supplier", "receiving-supplier"]\' '
+    "WHERE kind = 'supplier'",
+    "UPDATE participants SET gemeentecodes = '[\"' || gemeentecode || '\"]' "
+    "WHERE kind = 'gemeente'",
+    "UPDATE participants SET gemeentecodes = '[]' WHERE kind = 'supplier'",
+)
+_POSTGRESQL = (
+    "UPDATE participants SET roles = "
+    "CAST('[\"departing-gemeente\", \"receiving-gemeente\"]' AS JSON) WHERE kind = 'gemeente'",
+    "UPDATE participants SET roles = "
+    "CAST('[\"departing-supplier\", \"receiving-supplier\"]' AS JSON) WHERE kind = 'supplier'",
+    "UPDATE participants SET gemeentecodes = CAST('[\"' || gemeentecode || '\"]' AS JSON) "
+    "WHERE kind = 'gemeente'",
+    "UPDATE participants SET gemeentecodes = CAST('[]' AS JSON) WHERE kind = 'supplier'",
+)
 
 
 def upgrade() -> None:
@@ -35,33 +49,10 @@ def upgrade() -> None:
             ["id"],
         )
     # Existing participants get the roles of their kind; a gemeente serves its own code.
-    participants = sa.table(
-        "participants",
-        sa.column("id", sa.Integer()),
-        sa.column("kind", sa.String()),
-        sa.column("gemeentecode", sa.String()),
-        sa.column("roles", sa.JSON()),
-        sa.column("gemeentecodes", sa.JSON()),
-    )
-    connection = op.get_bind()
-    for kind, roles in _ROLES.items():
-        connection.execute(
-            participants.update().where(participants.c.kind == kind).values(roles=roles)
-        )
-    rows = connection.execute(
-        sa.select(participants.c.id, participants.c.gemeentecode).where(
-            participants.c.kind == "gemeente"
-        )
-    ).all()
-    for row in rows:
-        connection.execute(
-            participants.update()
-            .where(participants.c.id == row.id)
-            .values(gemeentecodes=[row.gemeentecode])
-        )
-    connection.execute(
-        participants.update().where(participants.c.kind == "supplier").values(gemeentecodes=[])
-    )
+    # Plain SQL, so that the offline script (--sql) can write it out as well.
+    statements = _POSTGRESQL if op.get_context().dialect.name == "postgresql" else _SQLITE
+    for statement in statements:
+        op.execute(statement)
 
 
 def downgrade() -> None:
