@@ -112,7 +112,7 @@ class SenderUnknown(AgentError):
 
 
 class SenderNotPermitted(AgentError):
-    # docs/protocol.md section 7, check 16: identity binds role, territory and dossier.
+    # docs/protocol.md section 7, check 17: identity binds role, territory and dossier.
     code = "sender_not_permitted"
     title = "The registry does not let the sender act in this role, gemeente or dossier"
     status = 403

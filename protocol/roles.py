@@ -1,6 +1,6 @@
 """Who may play which role, and which gemeentecodes a message claims for its sender.
 
-docs/protocol.md section 2 and section 7 check 16: the registry gives each participant the
+docs/protocol.md section 2 and section 7 check 17: the registry gives each participant the
 roles it may play (a gemeente's agent both gemeente roles, a supplier's agent both supplier
 roles) and, for a gemeente's agent, the gemeentecodes it serves. A receiver compares the
 envelope's ``sender.role`` with the first, and the gemeentecodes below with the second.

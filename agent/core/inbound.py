@@ -96,7 +96,7 @@ class Inbound:
     async def _check_sender(self, message: Message) -> None:
         """The sender acts only in the roles and gemeenten the registry gives its OIN.
 
-        docs/protocol.md section 7, check 16. Whether a message concerns a dossier or order the
+        docs/protocol.md section 7, check 17. Whether a message concerns a dossier or order the
         receiver shares with this sender is checked by the handler of its type.
         """
         try:
