@@ -42,6 +42,10 @@ EXAMPLES = Path(__file__).parents[2] / "docs" / "examples"
 # A gemeente enrolled in the registry without a running agent: it signs with its own key.
 DEN_HAAG_OIN = "00000001002244007000"
 DEN_HAAG_CODE = "0518"
+# A regional service: Rotterdam's agent also serves Schiedam.
+ROTTERDAM_OIN = "00000001002244019000"
+ROTTERDAM_CODE = "0599"
+SCHIEDAM_CODE = "0606"
 AMSTERDAM_ADDRESS = {
     "street": "Damrak",
     "houseNumber": 1,
@@ -81,15 +85,21 @@ def _key(folder: Path, name: str) -> dict[str, Any]:
     return loaded
 
 
-async def _enrol_den_haag(network: LocalNetwork, http: httpx.AsyncClient) -> dict[str, Any]:
+def _operator(network: LocalNetwork, http: httpx.AsyncClient) -> OperatorClient:
     token = network.registry.environment["MEEVERHUIZEN_REGISTRY_OPERATOR_TOKEN"]
+    return OperatorClient(network.registry.base_url, token, http=http)
+
+
+async def _enrol_gemeente(
+    network: LocalNetwork, http: httpx.AsyncClient, *, oin: str, gemeentecode: str
+) -> dict[str, Any]:
+    """Enrol a gemeente that runs no agent here; the test signs its messages."""
     anchor = json.loads((network.folder / "registry-anchor.json").read_text())
-    operator = OperatorClient(network.registry.base_url, token, http=http)
-    code = await operator.issue_enrolment_code(gemeentecode=DEN_HAAG_CODE)
+    code = await _operator(network, http).issue_enrolment_code(gemeentecode=gemeentecode)
     private = generate_private_jwk("EdDSA")
     await RegistryClient(network.registry.base_url, anchor, http=http).enrol(
         code=code,
-        oin=DEN_HAAG_OIN,
+        oin=oin,
         endpoint=f"http://127.0.0.1:{free_port()}",
         protocol_versions=["1.0"],
         message_types=list(MESSAGE_TYPES),
@@ -109,7 +119,9 @@ async def parties(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Par
             "utrecht": _key(folder, "utrecht"),
             "amsterdam": _key(folder, "amsterdam"),
             "hulpmiddelen": _key(folder, "hulpmiddelen"),
-            "den-haag": await _enrol_den_haag(network, http),
+            "den-haag": await _enrol_gemeente(
+                network, http, oin=DEN_HAAG_OIN, gemeentecode=DEN_HAAG_CODE
+            ),
         }
         yield Parties(network, http, keys)
 
@@ -220,3 +232,19 @@ async def test_a_gemeente_speaking_about_another_pairs_dossier_is_refused(
     assert parties.counts("amsterdam") == before
     after = (await parties.http.get(dossier_url, headers=case_system)).json()["state"]
     assert after == state != "cancelled"
+
+
+async def test_a_regional_agent_sends_for_every_gemeente_it_serves(parties: Parties) -> None:
+    network, http = parties.network, parties.http
+    parties.keys["rotterdam"] = await _enrol_gemeente(
+        network, http, oin=ROTTERDAM_OIN, gemeentecode=ROTTERDAM_CODE
+    )
+    sender = (ROTTERDAM_OIN, "departing-gemeente")
+    await _operator(network, http).assign_gemeenten(
+        oin=ROTTERDAM_OIN, gemeentecodes=[ROTTERDAM_CODE, SCHIEDAM_CODE]
+    )
+    for_schiedam = _offer(sender, departing_gemeentecode=SCHIEDAM_CODE)
+    answer = await parties.send(parties.inbox("amsterdam"), for_schiedam, "rotterdam")
+    assert answer.status_code == 200, answer.text
+    for_den_haag = _offer(sender, departing_gemeentecode=DEN_HAAG_CODE)
+    _assert_refused(await parties.send(parties.inbox("amsterdam"), for_den_haag, "rotterdam"))
