@@ -5,7 +5,10 @@ signature (``Digest`` + ``Payload-Signature``), the ``resource`` it answers and 
 Verified answers are cached for their ``maxAge``; within it a lookup does no I/O at all. After it
 the client revalidates (a 304 counts only with a signed ``Registry-Freshness`` statement), and
 while the registry is unreachable it serves the verified cache for at most ``max_staleness``
-beyond ``maxAge``, then raises :class:`~registry.errors.RegistryUnavailable`.
+beyond ``maxAge``, then raises :class:`~registry.errors.RegistryUnavailable`. Key answers are
+kept for at most 60 s, so that a revocation is seen within a minute. With an ``AnswerStore`` the
+verified answers outlive a restart: :meth:`RegistryClient.restore` takes them back, each verified
+again, within the same staleness bound.
 """
 
 from __future__ import annotations

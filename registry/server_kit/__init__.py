@@ -3,7 +3,8 @@
 ``api_rules`` builds FastAPI applications that follow the NL GOV API Design Rules (problem+json,
 ``API-Version``, security headers, body limits); ``migrations`` runs a service's Alembic
 migrations (upgrade on start, offline SQL, drift checks); ``tls`` makes the server and client TLS
-settings, including mutual TLS.
+settings, including mutual TLS; ``endpoints`` says which agent endpoints may be registered and
+called (https, no internal address unless allow-listed).
 """
 
 __all__: list[str] = []
