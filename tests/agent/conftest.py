@@ -110,9 +110,7 @@ class FakeDirectory:
     ) -> tuple[VerificationKey, ...]:
         return (await self.participant(oin)).keys
 
-    async def key_history(
-        self, oin: str, *, refresh: bool = False
-    ) -> tuple[VerificationKey, ...]:
+    async def key_history(self, oin: str, *, refresh: bool = False) -> tuple[VerificationKey, ...]:
         return (await self.participant(oin)).keys
 
     async def contracted_suppliers(
