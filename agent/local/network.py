@@ -50,6 +50,7 @@ __all__ = [
 HOST = "127.0.0.1"
 _LAUNCHER = "from agent.cli import main; main()"
 _STOP_SECONDS = 5.0
+_START_SECONDS = 90.0
 
 
 @dataclass(frozen=True)
@@ -379,13 +380,14 @@ async def local_network(
             stack.callback(supplier.server.stop)
             supplier.server.start()
             planners[supplier_spec.key] = supplier
-        await registry.wait_ready(http)
+        # Start-up is mostly importing; on a busy machine all processes import at once.
+        await registry.wait_ready(http, seconds=_START_SECONDS)
         for agent in agents.values():
             await _enrol(http, registry.base_url, operator_token, anchor, agent)
         for supplier in planners.values():
             await _enrol_supplier(http, registry.base_url, operator_token, anchor, supplier)
         for server in [a.server for a in agents.values()] + [s.server for s in planners.values()]:
-            await server.wait_ready(http)
+            await server.wait_ready(http, seconds=_START_SECONDS)
         yield LocalNetwork(folder=folder, registry=registry, agents=agents, suppliers=planners)
 
 
