@@ -20,6 +20,12 @@ class DirectoryEntry(Protocol):
     @property
     def endpoint(self) -> str | None: ...
 
+    @property
+    def roles(self) -> tuple[str, ...]: ...
+
+    @property
+    def gemeentecodes(self) -> tuple[str, ...]: ...
+
 
 class ContractedSupplierEntry(Protocol):
     """A contracted supplier (``registry.client.ContractedSupplier``)."""
@@ -42,6 +48,10 @@ class Directory(Protocol):
 
     async def verification_keys(
         self, oin: str, *, at: datetime | None = None
+    ) -> tuple[VerificationKey, ...]: ...
+
+    async def key_history(
+        self, oin: str, *, refresh: bool = False
     ) -> tuple[VerificationKey, ...]: ...
 
     async def contracted_suppliers(

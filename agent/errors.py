@@ -33,6 +33,7 @@ __all__ = [
     "ProvisionUnknown",
     "ReceiptInvalid",
     "ReceiverNotConnected",
+    "SenderNotPermitted",
     "SenderUnknown",
     "StorageUnavailable",
     "TaskUnknown",
@@ -112,6 +113,13 @@ class SenderUnknown(AgentError):
     title = "The sender is not a participant known to the registry"
     status = 401
     challenge = SIGNATURE_CHALLENGE
+
+
+class SenderNotPermitted(AgentError):
+    # docs/protocol.md section 7, check 17: identity binds role, territory and dossier.
+    code = "sender_not_permitted"
+    title = "The registry does not let the sender act in this role, gemeente or dossier"
+    status = 403
 
 
 class DirectoryUnavailable(AgentError):

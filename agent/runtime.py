@@ -19,6 +19,7 @@ from agent.metrics import AgentMetrics
 from agent.service import AgentService
 from agent.settings import AgentSettings
 from agent.storage.database import Database
+from agent.storage.registry_answers import RegistryAnswers
 from protocol.clock import Clock, SystemClock
 from registry.client import RegistryClient
 from registry.server_kit.tls import client_ssl_context
@@ -62,14 +63,20 @@ def outgoing_http_client(settings: AgentSettings) -> httpx.AsyncClient:
     return httpx.AsyncClient(timeout=10.0, transport=AiohttpTransport(verify=context))
 
 
-def _registry_client(settings: AgentSettings, http: httpx.AsyncClient, clock: Clock) -> Directory:
-    return RegistryClient(
+async def _registry_client(
+    settings: AgentSettings, http: httpx.AsyncClient, clock: Clock, database: Database
+) -> Directory:
+    """The registry client, with the verified answers kept before a restart taken back."""
+    client = RegistryClient(
         settings.registry_url,
         settings.trust_anchor(),
         http=http,
         clock=clock,
         max_staleness=timedelta(seconds=settings.registry_max_staleness_seconds),
+        answers=RegistryAnswers(database),
     )
+    await client.restore()
+    return client
 
 
 @asynccontextmanager
@@ -92,7 +99,7 @@ async def open_service(
         service = AgentService(
             settings,
             database=database,
-            directory=registry or _registry_client(settings, http, clock),
+            directory=registry or await _registry_client(settings, http, clock, database),
             http=http,
             clock=clock,
             random=random or random_module.random,

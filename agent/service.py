@@ -45,6 +45,7 @@ from agent.supplier.orders import OrderDesk
 from agent.working_days import WorkingDayCalendar
 from protocol.clock import Clock
 from protocol.signing import SignedBody, VerificationPolicy
+from registry.server_kit.endpoints import EndpointRules
 
 __all__ = [
     "CSV_COLUMNS",
@@ -107,6 +108,7 @@ class AgentService:
             policy=policy,
             on_delivered=self.hooks.delivered,
             metrics=self.metrics,
+            endpoints=EndpointRules(settings.peer_allow_list),
         )
         self.tasks = Tasks(database=database, clock=clock)
         self.deadlines = Deadlines(database=database, clock=clock)

@@ -196,6 +196,14 @@ class AgentSettings(BaseSettings, ServerTlsSettings, DeploymentSettings):
     public_base_url: str = Field(
         description="Base URL under which other agents reach this one (registered as endpoint)."
     )
+    peer_allow_list: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Hosts, .domains, addresses or networks (CIDR) of other agents that may be called"
+            " although they are loopback, private or otherwise internal, also over http: for a"
+            " test network only. Every other peer must be https on a public address."
+        ),
+    )
     host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(default=8100, ge=1, le=65535, description="Port `serve` listens on.")
     outgoing_tls_certificate_file: Path | None = Field(

@@ -63,18 +63,24 @@ class AnswerSigner:
         signed = sign_body(body, self._private_jwk, signing_time=self._clock.now())
         return signed.headers()
 
-    def answer(self, request: Request, data: Any, *, status_code: int = 200) -> Response:
-        """A signed envelope for ``data``, or a 304 with a signed freshness statement."""
+    def answer(
+        self, request: Request, data: Any, *, status_code: int = 200, max_age: int | None = None
+    ) -> Response:
+        """A signed envelope for ``data``, or a 304 with a signed freshness statement.
+
+        ``max_age`` shortens the configured max-age for this answer (key answers: revocation).
+        """
         now = self._clock.now()
+        seconds = self.max_age if max_age is None else min(max_age, self.max_age)
         resource = resource_of(request.scope)
         etag = entity_tag(data)
         issued_at = format_time(now)
-        headers = {"ETag": etag, "Cache-Control": f"max-age={self.max_age}"}
+        headers = {"ETag": etag, "Cache-Control": f"max-age={seconds}"}
         if status_code == 200 and etag in _tags(request.headers.get("if-none-match")):
             statement: dict[str, Any] = {
                 "etag": etag,
                 "issuedAt": issued_at,
-                "maxAge": self.max_age,
+                "maxAge": seconds,
                 "resource": resource,
             }
             headers[FRESHNESS_HEADER] = sign_compact(canonicalize(statement), self._private_jwk)
@@ -82,7 +88,7 @@ class AnswerSigner:
         envelope = {
             "data": data,
             "issuedAt": issued_at,
-            "maxAge": self.max_age,
+            "maxAge": seconds,
             "resource": resource,
         }
         body = canonicalize(envelope)

@@ -51,6 +51,13 @@ class ParticipantRow(Base):
     oin: Mapped[str | None] = mapped_column(String(20), unique=True)
     kvk_number: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The protocol roles the participant may play (docs/registry.md, "Roles and territory").
+    roles: Mapped[list[str] | None] = mapped_column(JSON)
+    # The gemeentecodes its agent serves: a gemeente its own, a regional service more; none for
+    # a supplier.
+    gemeentecodes: Mapped[list[str] | None] = mapped_column(JSON)
+    # A gemeente whose code another participant's agent serves: resolution by code finds that one.
+    served_by_id: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
 
 
 class EntryVersion(Base):

@@ -13,6 +13,7 @@ from protocol.jwk import public_jwk
 from registry._answers import AnswerSigner
 from registry._db import create_engine
 from registry._store import RegistryStore
+from registry.server_kit.endpoints import EndpointRules, Resolver, system_resolver
 from registry.settings import RegistrySettings
 
 __all__ = ["RegistryState"]
@@ -22,9 +23,21 @@ class RegistryState:
     """Everything a request handler needs; one per application, created by ``create_app``."""
 
     def __init__(
-        self, settings: RegistrySettings, *, signing_jwk: Mapping[str, Any], clock: Clock
+        self,
+        settings: RegistrySettings,
+        *,
+        signing_jwk: Mapping[str, Any],
+        clock: Clock,
+        resolver: Resolver = system_resolver,
     ) -> None:
         self.settings = settings
+        # Production: endpoints are https on public addresses (or allow-listed); development
+        # takes any endpoint, so agents on one machine can enrol without configuration.
+        self.endpoint_rules = (
+            None
+            if settings.environment == "development"
+            else EndpointRules(settings.endpoint_allow_list, resolver=resolver)
+        )
         self.clock = clock
         self.trust_anchor = public_jwk(signing_jwk)
         self.signer = AnswerSigner(signing_jwk, clock=clock, max_age=settings.answer_max_age)
@@ -49,6 +62,11 @@ class RegistryState:
     async def close(self) -> None:
         await self.store.close()
         self._started = False
+
+    async def check_endpoint(self, endpoint: str) -> None:
+        """Refuse an endpoint other agents must not be sent to (``EndpointNotAllowed``)."""
+        if self.endpoint_rules is not None:
+            await self.endpoint_rules.check(endpoint)
 
     def operator_token_matches(self, token: str) -> bool:
         """Constant-time check of a presented operator token against the stored hash."""

@@ -41,6 +41,7 @@ from protocol.clock import Clock
 from protocol.errors import InvalidKey
 from protocol.identifiers import is_valid_rsin, oin_for_kvk
 from protocol.jwk import public_jwk
+from protocol.roles import PARTICIPANT_ROLES, ParticipantKind
 from protocol.signing import KeyValidity
 from registry._db import (
     AuditEvent,
@@ -127,6 +128,8 @@ class ParticipantRecord:
     protocol_versions: tuple[str, ...]
     message_types: tuple[str, ...]
     keys: tuple[KeyRecord, ...]
+    roles: tuple[str, ...] = ()
+    gemeentecodes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -259,6 +262,8 @@ def _participant_statement(condition: ColumnElement[bool]) -> Select[Any]:
             _PARTICIPANTS.c.oin,
             _PARTICIPANTS.c.gemeentecode,
             _PARTICIPANTS.c.kvk_number,
+            _PARTICIPANTS.c.roles,
+            _PARTICIPANTS.c.gemeentecodes,
             _ENTRIES.c.endpoint,
             _ENTRIES.c.protocol_versions,
             _ENTRIES.c.message_types,
@@ -275,7 +280,14 @@ def _participant_statement(condition: ColumnElement[bool]) -> Select[Any]:
     )
 
 
-_GEMEENTE_LOOKUP = _participant_statement(_PARTICIPANTS.c.gemeentecode == bindparam("code"))
+_SERVED = _PARTICIPANTS.alias("served")
+# By gemeentecode: the participant whose agent serves the code (itself, or a regional service).
+_GEMEENTE_LOOKUP = _participant_statement(
+    _PARTICIPANTS.c.id
+    == select(func.coalesce(_SERVED.c.served_by_id, _SERVED.c.id))
+    .where(_SERVED.c.gemeentecode == bindparam("code"))
+    .scalar_subquery()
+)
 _PARTICIPANT_LOOKUP = _participant_statement(_PARTICIPANTS.c.oin == bindparam("oin"))
 # One row per contract that started on or before the date; a gemeente without any still gives
 # one row (contract columns NULL), so "unknown gemeente" and "no contract" stay distinct.
@@ -302,6 +314,13 @@ _CONTRACT_LOOKUP = (
 )
 
 
+def _roles(kind: str, roles: Sequence[str] | None) -> tuple[str, ...]:
+    if roles is not None:
+        return tuple(roles)
+    default: ParticipantKind = "gemeente" if kind == "gemeente" else "supplier"
+    return PARTICIPANT_ROLES[default]
+
+
 def _record_from_rows(rows: Sequence[Row[Any]]) -> ParticipantRecord:
     first = rows[0]
     return ParticipantRecord(
@@ -313,6 +332,8 @@ def _record_from_rows(rows: Sequence[Row[Any]]) -> ParticipantRecord:
         endpoint=first.endpoint,
         protocol_versions=tuple(first.protocol_versions or ()),
         message_types=tuple(first.message_types or ()),
+        roles=_roles(first.kind, first.roles),
+        gemeentecodes=tuple(first.gemeentecodes or ()),
         keys=tuple(
             KeyRecord(
                 kid=row.kid,
@@ -434,7 +455,14 @@ class RegistryStore:
                 return
             now = self._clock.now()
             session.add_all(
-                ParticipantRow(kind="gemeente", name=name, gemeentecode=code, created_at=now)
+                ParticipantRow(
+                    kind="gemeente",
+                    name=name,
+                    gemeentecode=code,
+                    created_at=now,
+                    roles=list(PARTICIPANT_ROLES["gemeente"]),
+                    gemeentecodes=[code],
+                )
                 for code, name in _gemeente_rows()
             )
             self._audit(session, "system", "gemeenten_seeded", "gemeenten", {"source": "CBS"})
@@ -541,6 +569,8 @@ class RegistryStore:
                 oin=oin,
                 kvk_number=kvk_number,
                 created_at=self._clock.now(),
+                roles=list(PARTICIPANT_ROLES["supplier"]),
+                gemeentecodes=[],
             )
             session.add(row)
             await session.flush()
@@ -591,6 +621,48 @@ class RegistryStore:
             }
             self._audit(session, "operator", "contract_added", gemeentecode, detail)
             return contract_id
+
+    async def assign_gemeenten(
+        self, *, oin: str, gemeentecodes: Sequence[str]
+    ) -> ParticipantRecord:
+        """Let a gemeente's agent serve exactly these gemeentecodes (a regional service).
+
+        A gemeentecode is served by one agent: a code taken from another participant is removed
+        from its list; a code this participant gives up returns to its own gemeente.
+        """
+        wanted = sorted(set(gemeentecodes))
+        async with self._writing() as session:
+            row = await self._by_oin(session, oin)
+            if row.kind != "gemeente":
+                raise InvalidRegistryInput(
+                    f"{oin} is not a gemeente; a supplier serves no gemeente"
+                )
+            gemeenten = {
+                g.gemeentecode: g
+                for g in await session.scalars(
+                    select(ParticipantRow).where(ParticipantRow.kind == "gemeente")
+                )
+            }
+            if row.gemeentecode not in wanted:
+                raise InvalidRegistryInput("a gemeente's agent always serves its own gemeentecode")
+            unknown = [code for code in wanted if code not in gemeenten]
+            if unknown:
+                raise UnknownGemeentecode(f"{', '.join(unknown)} is not a CBS gemeentecode")
+            by_id = {g.id: g for g in gemeenten.values()}
+            for code in sorted(set(row.gemeentecodes or ()) - set(wanted)):
+                given_up = gemeenten[code]
+                given_up.served_by_id = None
+                given_up.gemeentecodes = sorted({*(given_up.gemeentecodes or ()), code})
+            for code in wanted:
+                gemeente = gemeenten[code]
+                server = by_id.get(gemeente.served_by_id or gemeente.id)
+                if server is not None and server.id != row.id:
+                    server.gemeentecodes = [c for c in server.gemeentecodes or () if c != code]
+                gemeente.served_by_id = None if gemeente.id == row.id else row.id
+            row.gemeentecodes = wanted
+            self._audit(session, "operator", "gemeenten_assigned", oin, {"gemeentecodes": wanted})
+            await session.flush()
+            return await self._record(session, row)
 
     async def revoke_key(
         self, *, oin: str, kid: str, reason: str, at: datetime | None, actor: str = "operator"
@@ -761,6 +833,8 @@ class RegistryStore:
             protocol_versions=tuple(entry.protocol_versions) if entry else (),
             message_types=tuple(entry.message_types) if entry else (),
             keys=keys,
+            roles=_roles(row.kind, row.roles),
+            gemeentecodes=tuple(row.gemeentecodes or ()),
         )
 
     async def _redeem(self, session: AsyncSession, code: str, now: datetime) -> ParticipantRow:

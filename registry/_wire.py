@@ -24,6 +24,7 @@ __all__ = [
     "EnrolmentCreate",
     "EntryChangeRequest",
     "GemeenteSummary",
+    "GemeentenAssignment",
     "KeyPublic",
     "KeyRevocation",
     "KeySubmission",
@@ -105,6 +106,12 @@ class EnrolmentCodeIssued(_Model):
     expires_at: datetime
 
 
+class GemeentenAssignment(_Model):
+    """The gemeentecodes a gemeente's agent serves: its own, and more for a regional service."""
+
+    gemeentecodes: list[Gemeentecode] = Field(min_length=1, max_length=400)
+
+
 class SupplierCreate(_Model):
     """A supplier to onboard."""
 
@@ -159,6 +166,10 @@ class ParticipantPublic(_Model):
     protocol_versions: list[str]
     message_types: list[str]
     keys: list[KeyPublic]
+    roles: list[str] = Field(description="The protocol roles the participant may play.")
+    gemeentecodes: list[str] = Field(
+        description="The gemeentecodes its agent serves (none for a supplier)."
+    )
 
 
 class ContractedSupplierPublic(_Model):
@@ -220,6 +231,8 @@ def render_participant(record: ParticipantRecord, *, now: datetime) -> dict[str,
         "protocolVersions": list(record.protocol_versions),
         "messageTypes": list(record.message_types),
         "keys": [render_key(key) for key in record.keys if key.published_at(now)],
+        "roles": list(record.roles),
+        "gemeentecodes": list(record.gemeentecodes),
     }
 
 

@@ -29,6 +29,7 @@ from registry.api.routes import (
 from registry.errors import RegistryError
 from registry.server_kit.api_rules import BASE_PATH, create_api
 from registry.server_kit.deployment import log_development_mode
+from registry.server_kit.endpoints import Resolver, system_resolver
 from registry.settings import RegistrySettings, load_signing_jwk
 
 __all__ = ["API_VERSION", "create_app"]
@@ -51,10 +52,18 @@ def _signing_jwk(settings: RegistrySettings) -> dict[str, Any]:
     return jwk
 
 
-def create_app(settings: RegistrySettings, *, clock: Clock | None = None) -> FastAPI:
-    """A registry application; on start its database is migrated and the gemeenten seeded."""
+def create_app(
+    settings: RegistrySettings, *, clock: Clock | None = None, resolver: Resolver | None = None
+) -> FastAPI:
+    """A registry application; its database is migrated and the gemeenten seeded on start.
+
+    ``resolver``: how endpoint host names are resolved (default: the operating system's).
+    """
     registry = RegistryState(
-        settings, signing_jwk=_signing_jwk(settings), clock=clock or SystemClock()
+        settings,
+        signing_jwk=_signing_jwk(settings),
+        clock=clock or SystemClock(),
+        resolver=resolver or system_resolver,
     )
 
     @asynccontextmanager

@@ -217,6 +217,28 @@ def add_contract(
     click.echo(contract_id)
 
 
+@registry.command("serve-gemeenten")
+@_operator_options
+@click.option("--oin", required=True, help="OIN of the gemeente whose agent serves the codes.")
+@click.option(
+    "--gemeentecode",
+    "gemeentecodes",
+    multiple=True,
+    required=True,
+    help="A gemeentecode it serves; repeat it, its own code included.",
+)
+def serve_gemeenten(
+    registry_url: str, token: str, oin: str, gemeentecodes: tuple[str, ...]
+) -> None:
+    """Set the gemeentecodes a gemeente's agent serves (a regional service)."""
+    _run(
+        registry_url,
+        token,
+        lambda operator: operator.assign_gemeenten(oin=oin, gemeentecodes=gemeentecodes),
+    )
+    click.echo(f"{oin} serves {', '.join(sorted(set(gemeentecodes)))}")
+
+
 @registry.command("revoke-key")
 @_operator_options
 @click.option("--oin", required=True)
@@ -226,7 +248,7 @@ def add_contract(
 def revoke_key(
     registry_url: str, token: str, oin: str, kid: str, reason: str, at_text: str | None
 ) -> None:
-    """Revoke a participant's key; agents stop accepting it within the answer max-age."""
+    """Revoke a participant's key; agents stop accepting it within a minute."""
     at = None
     if at_text is not None:
         try:

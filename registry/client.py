@@ -6,7 +6,10 @@ signature (``Digest`` + ``nlgov-adr-payload-sig``), the ``resource`` it answers 
 Verified answers are cached for their ``maxAge``; within it a lookup does no I/O at all. After it
 the client revalidates (a 304 counts only with a signed ``Registry-Freshness`` statement), and
 while the registry is unreachable it serves the verified cache for at most ``max_staleness``
-beyond ``maxAge``, then raises :class:`~registry.errors.RegistryUnavailable`.
+beyond ``maxAge``, then raises :class:`~registry.errors.RegistryUnavailable`. Key answers are
+kept for at most 60 s, so that a revocation is seen within a minute. With an ``AnswerStore`` the
+verified answers outlive a restart: :meth:`RegistryClient.restore` takes them back, each verified
+again, within the same staleness bound.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -46,7 +49,7 @@ from registry.errors import (
     error_for_code,
 )
 
-__all__ = ["ContractedSupplier", "Participant", "RegistryClient"]
+__all__ = ["AnswerStore", "ContractedSupplier", "Participant", "RegistryClient", "StoredAnswer"]
 
 _log = logging.getLogger("meeverhuizen.registry.client")
 _T = TypeVar("_T")
@@ -54,7 +57,11 @@ _PROBLEM_PREFIX = "urn:meeverhuizen:problem:"
 _GEMEENTECODE = re.compile(r"[0-9]{4}")
 _OIN = re.compile(r"[0-9]{20}")
 _ISO_CODE = re.compile(r"[0-9]{2}( [0-9]{2}){0,2}")
-_MAX_ANSWER_AGE = timedelta(minutes=5)  # revocation effective within 5 minutes
+_MAX_ANSWER_AGE = timedelta(minutes=5)
+# Key answers are kept for at most a minute: a revocation is seen within 60 s (docs/registry.md).
+_MAX_KEY_ANSWER_AGE = timedelta(seconds=60)
+# A kid the cached history does not know is asked again, at most this often per participant.
+_KEY_REFETCH_INTERVAL = timedelta(seconds=5)
 _MAX_ANSWER_BYTES = 4 * 1_048_576
 
 
@@ -71,6 +78,9 @@ class Participant:
     protocol_versions: tuple[str, ...]
     message_types: tuple[str, ...]
     keys: tuple[VerificationKey, ...]
+    # The protocol roles it may play, and the gemeentecodes its agent serves.
+    roles: tuple[str, ...] = ()
+    gemeentecodes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,12 +95,34 @@ class ContractedSupplier:
     valid_until: date | None
 
 
+@dataclass(frozen=True)
+class StoredAnswer:
+    """A verified answer as kept across restarts: the signed bytes and how long they count."""
+
+    resource: str
+    body: bytes
+    headers: tuple[tuple[str, str], ...]
+    etag: str | None
+    fresh_until: datetime
+    stale_until: datetime
+
+
+class AnswerStore(Protocol):
+    """Where a client keeps its verified answers, so that a restart does not lose them."""
+
+    async def load(self) -> Sequence[StoredAnswer]: ...
+
+    async def save(self, answer: StoredAnswer) -> None: ...
+
+
 @dataclass
 class _CacheEntry:
     value: Any
     etag: str | None
     fresh_until: datetime
     stale_until: datetime
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def _time(value: Any) -> datetime | None:
@@ -122,6 +154,8 @@ def _participant(data: Any) -> Participant:
         protocol_versions=tuple(data["protocolVersions"]),
         message_types=tuple(data["messageTypes"]),
         keys=tuple(_verification_key(item) for item in data["keys"]),
+        roles=tuple(str(role) for role in data["roles"]),
+        gemeentecodes=tuple(str(code) for code in data["gemeentecodes"]),
     )
 
 
@@ -184,6 +218,7 @@ class RegistryClient:
         timeout: float = 5.0,
         clock_skew: timedelta = timedelta(minutes=5),
         max_entries: int = 10_000,
+        answers: AnswerStore | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._trust_keys = _trust_keys(trust_anchor)
@@ -197,6 +232,8 @@ class RegistryClient:
         self._cache: dict[str, _CacheEntry] = {}
         # The registry's signed time minus this machine's clock, at the latest signed answer.
         self.clock_offset: timedelta | None = None
+        self._answers = answers
+        self._key_fetched_at: dict[str, datetime] = {}
         # Told how each look-up was answered (metrics): cache-hit, fetched, revalidated, stale,
         # failed.
         self.on_resolution: Callable[[str], None] = lambda result: None
@@ -230,6 +267,25 @@ class RegistryClient:
         resource = f"/v1/participants/{_check(_OIN, oin, 'OIN')}/keys?at={quote(_format(at))}"
         keys: tuple[VerificationKey, ...] = await self._resolve(resource, _keys)
         return tuple(key for key in keys if key.valid_at(at))
+
+    async def key_history(self, oin: str, *, refresh: bool = False) -> tuple[VerificationKey, ...]:
+        """Every key the participant ever published, revoked and ended ones too.
+
+        A receiver picks the key by kid and checks it at the signing time (docs/protocol.md
+        section 7, checks 11 and 12): a revoked key is then "not valid", not "unknown".
+        ``refresh``: ask the registry again (a kid the cached history lacks), at most once per
+        five seconds per participant.
+        """
+        resource = f"/v1/participants/{_check(_OIN, oin, 'OIN')}/keys"
+        now = self._clock.now()
+        last = self._key_fetched_at.get(resource)
+        if refresh and (last is None or now - last >= _KEY_REFETCH_INTERVAL):
+            self._key_fetched_at[resource] = now
+            entry = self._cache.get(resource)
+            if entry is not None:
+                entry.fresh_until = min(entry.fresh_until, now)
+        keys: tuple[VerificationKey, ...] = await self._resolve(resource, _keys)
+        return keys
 
     async def contracted_suppliers(
         self, gemeentecode: str, iso_code: str, on: date
@@ -343,6 +399,7 @@ class RegistryClient:
         if response.status_code == 304 and entry is not None:
             self.on_resolution("revalidated")
             self._refresh(resource, entry, response)
+            await self._persist(resource)
             value: _T = entry.value
             return value
         document = self._verified(resource, response)
@@ -351,8 +408,10 @@ class RegistryClient:
             raise self._problem(document)
         value = self._parsed(parse, document["data"])
         self.on_resolution("fetched")
-        self._store(resource, value, response.headers.get("etag"), document)
+        signed = (response.content, _signature_headers(response))
+        self._store(resource, value, response.headers.get("etag"), document, signed)
         self._alias(resource, value)
+        await self._persist(resource)
         return value
 
     def _stale(self, resource: str, entry: _CacheEntry | None, exc: Exception | None) -> Any:
@@ -427,7 +486,7 @@ class RegistryClient:
         if statement.get("etag") != entry.etag:
             raise UntrustedAnswer("freshness statement is for another version")
         self._check_statement(resource, statement, self._clock.now())
-        self._store(resource, entry.value, entry.etag, statement)
+        self._store(resource, entry.value, entry.etag, statement, (entry.body, entry.headers))
 
     def _freshness(self, token: str) -> dict[str, Any]:
         for key in self._trust_keys:
@@ -444,20 +503,94 @@ class RegistryClient:
         raise UntrustedAnswer("freshness statement is not signed by the registry")
 
     def _store(
-        self, resource: str, value: Any, etag: str | None, signed: Mapping[str, Any]
+        self,
+        resource: str,
+        value: Any,
+        etag: str | None,
+        signed: Mapping[str, Any],
+        raw: tuple[bytes, tuple[tuple[str, str], ...]],
     ) -> None:
         now = self._clock.now()
         issued_at = _time(signed["issuedAt"]) or now
-        max_age = min(timedelta(seconds=int(signed.get("maxAge", 0))), _MAX_ANSWER_AGE)
+        limit = _MAX_KEY_ANSWER_AGE if resource.endswith("/keys") else _MAX_ANSWER_AGE
+        max_age = min(timedelta(seconds=int(signed.get("maxAge", 0))), limit)
         fresh_until = min(issued_at, now) + max_age
+        self._keep(
+            resource,
+            _CacheEntry(
+                value=value,
+                etag=etag,
+                fresh_until=fresh_until,
+                stale_until=fresh_until + self._max_staleness,
+                body=raw[0],
+                headers=raw[1],
+            ),
+        )
+
+    def _keep(self, resource: str, entry: _CacheEntry) -> None:
         if len(self._cache) >= self._max_entries and resource not in self._cache:
             self._cache.pop(next(iter(self._cache)))
-        self._cache[resource] = _CacheEntry(
-            value=value,
-            etag=etag,
-            fresh_until=fresh_until,
-            stale_until=fresh_until + self._max_staleness,
+        self._cache[resource] = entry
+
+    # Verified answers across restarts.
+
+    async def restore(self) -> int:
+        """Take back the answers kept in the answer store that are still within the staleness
+        bound, each verified again against the trust anchor; returns how many."""
+        if self._answers is None:
+            return 0
+        now = self._clock.now()
+        restored = 0
+        for stored in await self._answers.load():
+            if stored.stale_until <= now or stored.resource in self._cache:
+                continue
+            value = self._restored_value(stored)
+            if value is None:
+                continue
+            entry = _CacheEntry(
+                value=value,
+                etag=stored.etag,
+                fresh_until=stored.fresh_until,
+                stale_until=stored.stale_until,
+                body=stored.body,
+                headers=stored.headers,
+            )
+            self._keep(stored.resource, entry)
+            self._alias(stored.resource, value)
+            restored += 1
+        return restored
+
+    def _restored_value(self, stored: StoredAnswer) -> Any:
+        parse = _parser(stored.resource)
+        if parse is None:
+            return None
+        try:
+            document = verify_body(
+                stored.body, stored.headers, self._trust_keys, policy=self._policy, now=None
+            )
+            if document.get("resource") != stored.resource:
+                return None
+            return parse(document["data"])
+        except (ProtocolError, KeyError, TypeError, ValueError):
+            _log.warning("registry_stored_answer_refused", extra={"resource": stored.resource})
+            return None
+
+    async def _persist(self, resource: str) -> None:
+        entry = self._cache.get(resource)
+        if self._answers is None or entry is None or not entry.body:
+            return
+        answer = StoredAnswer(
+            resource=resource,
+            body=entry.body,
+            headers=entry.headers,
+            etag=entry.etag,
+            fresh_until=entry.fresh_until,
+            stale_until=entry.stale_until,
         )
+        try:
+            await self._answers.save(answer)
+        except Exception:  # keeping an answer must never fail a look-up
+            _log.warning("registry_answer_not_kept", extra={"resource": resource})
 
     @staticmethod
     def _parsed(parse: Callable[[Any], _T], data: Any) -> _T:
@@ -512,3 +645,23 @@ class RegistryClient:
         ]
         for resource in stale:
             del self._cache[resource]
+
+
+def _signature_headers(response: httpx.Response) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (name, value)
+        for name, value in response.headers.multi_items()
+        if name.lower() in ("digest", "payload-signature")
+    )
+
+
+def _parser(resource: str) -> Callable[[Any], Any] | None:
+    """How to read the data of a stored answer, by the kind of question it answered."""
+    path = resource.split("?", 1)[0]
+    if path.endswith("/contracted-suppliers"):
+        return _suppliers
+    if path.endswith("/keys"):
+        return _keys
+    if path.startswith(("/v1/participants/", "/v1/gemeenten/")):
+        return _participant
+    return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from protocol.errors import ProblemError
 
 __all__ = [
+    "EndpointNotAllowed",
     "EnrolmentCodeInvalid",
     "InvalidOin",
     "InvalidPublicKey",
@@ -105,6 +106,11 @@ class InvalidRegistryInput(RegistryError):
     status = 400
 
 
+class EndpointNotAllowed(InvalidRegistryInput):
+    code = "endpoint_not_allowed"
+    title = "Endpoint is not an https URL on a public address"
+
+
 class InvalidOin(InvalidRegistryInput):
     code = "invalid_oin"
     title = "OIN is malformed or does not fit the participant"
@@ -170,6 +176,7 @@ class RegistryKeyUnknown(RegistryError):
 _BY_CODE: dict[str, type[RegistryError]] = {
     error.code: error
     for error in (
+        EndpointNotAllowed,
         EnrolmentCodeInvalid,
         InvalidOin,
         InvalidPublicKey,

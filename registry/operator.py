@@ -62,6 +62,12 @@ class OperatorClient:
         data = await self._post("/v1/contracts", payload)
         return str(data["contractId"])
 
+    async def assign_gemeenten(self, *, oin: str, gemeentecodes: Sequence[str]) -> None:
+        """Let a gemeente's agent serve these gemeentecodes (its own among them)."""
+        await self._post(
+            f"/v1/participants/{oin}/served-gemeenten", {"gemeentecodes": list(gemeentecodes)}
+        )
+
     async def revoke_key(
         self, *, oin: str, kid: str, reason: str, at: datetime | None = None
     ) -> None:

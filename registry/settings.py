@@ -70,6 +70,15 @@ class RegistrySettings(BaseSettings, ServerTlsSettings, DeploymentSettings):
     max_body_bytes: int = Field(
         default=65_536, ge=1024, description="Largest request body the service reads."
     )
+    endpoint_allow_list: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Hosts, .domains, addresses or networks (CIDR) an agent endpoint may name although"
+            " they are loopback, private or otherwise internal, also over http: for a test"
+            " network only. In production every other endpoint must be https on a public"
+            " address."
+        ),
+    )
 
     @model_validator(mode="after")
     def _tls_complete(self) -> RegistrySettings:

@@ -21,7 +21,7 @@ from agent.core.states import Side, check_transition, initial_state
 from agent.core.tasks import open_task
 from agent.core.views import DecisionView, DossierStart, DossierSummary, DossierView, TransitionView
 from agent.delivery.cloudevents import STATE_CHANGED, state_changed_event
-from agent.errors import DossierUnknown, NothingToMove, ProvisionUnknown
+from agent.errors import DossierUnknown, NothingToMove, ProvisionUnknown, SenderNotPermitted
 from agent.register.store import load_client
 from agent.storage.tables import DossierRow, OutboxRow, ProvisionRow, TransitionRow
 from protocol.logs import log_event
@@ -205,8 +205,10 @@ class Dossiers:
     async def shared_with_sender(self, session: AsyncSession, message: Message) -> DossierRow:
         """The dossier a message is about, when its sender is this dossier's partner."""
         dossier = await session.get(DossierRow, str(message.dossier_id))
-        if dossier is None or dossier.partner_oin != message.sender.oin:
+        if dossier is None or dossier.partner_oin is None:
             raise DossierUnknown("no dossier with this id is shared with the sender")
+        if dossier.partner_oin != message.sender.oin:
+            raise SenderNotPermitted("this dossier is shared with another participant")
         return dossier
 
     async def locked(self, session: AsyncSession, dossier_id: str, side: Side) -> DossierRow:

@@ -17,11 +17,12 @@ from sqlalchemy.exc import IntegrityError
 
 from agent.core.context import AgentContext
 from agent.delivery.outbox import body_digest
-from agent.errors import MessageConflict, SenderUnknown, registry_failure
+from agent.errors import MessageConflict, SenderNotPermitted, SenderUnknown, registry_failure
 from agent.storage.tables import InboundMessageRow
 from protocol import canonicalize
 from protocol.logs import log_event
 from protocol.messages import Message, Receipt, message_to_json
+from protocol.roles import sender_gemeentecodes
 from protocol.signing import (
     SIGNATURE_HEADER,
     SignedBody,
@@ -58,9 +59,10 @@ class Inbound:
         """Verify, store and apply one inbound message; return the signed receipt to answer."""
         header_list = list(headers)
         unverified = read_signed_message(body, header_list, policy=self._verification)
-        keys = await self._sender_keys(unverified.sender_oin)
+        keys = await self._sender_keys(unverified.sender_oin, unverified.kid)
         now = self._agent.clock.now()
         message = verify_message(unverified, keys, policy=self._verification, now=now)
+        await self._check_sender(message)
         digest = body_digest(body)
         signature = next(v for k, v in header_list if k.lower() == _SIGNATURE_HEADER)
         for prepare in self._agent.hooks.preparations:  # registry look-ups before the transaction
@@ -75,13 +77,44 @@ class Inbound:
             receipt = stored
         return sign_body(receipt, self._jwk, signing_time=now)
 
-    async def _sender_keys(self, oin: str) -> tuple[VerificationKey, ...]:
+    async def _sender_keys(self, oin: str, kid: str) -> tuple[VerificationKey, ...]:
+        """The sender's whole key history; verification picks the key valid at ``sigT``.
+
+        A kid the cached history does not know is asked of the registry again (a key added
+        since), so a new key works at once and a revocation is seen within a minute.
+        """
+        directory = self._agent.directory
         try:
-            return await self._agent.directory.verification_keys(oin)
+            keys = await directory.key_history(oin)
+            if all(key.kid != kid for key in keys):
+                keys = await directory.key_history(oin, refresh=True)
+            return keys
         except (ParticipantUnknown, ParticipantNotEnrolled) as exc:
             raise SenderUnknown("the sender is not a registered participant") from exc
         except RegistryError as exc:
             raise registry_failure(exc) from exc
+
+    async def _check_sender(self, message: Message) -> None:
+        """The sender acts only in the roles and gemeenten the registry gives its OIN.
+
+        docs/protocol.md section 7, check 17. Whether a message concerns a dossier or order the
+        receiver shares with this sender is checked by the handler of its type.
+        """
+        try:
+            entry = await self._agent.directory.participant(message.sender.oin)
+        except (ParticipantUnknown, ParticipantNotEnrolled) as exc:
+            raise SenderUnknown("the sender is not a registered participant") from exc
+        except RegistryError as exc:
+            raise registry_failure(exc) from exc
+        if message.sender.role not in entry.roles:
+            raise SenderNotPermitted(
+                f"the registry does not give the sender the role {message.sender.role}"
+            )
+        outside = sorted(sender_gemeentecodes(message) - set(entry.gemeentecodes))
+        if outside:
+            raise SenderNotPermitted(
+                f"the sender does not serve gemeente {', '.join(outside)} (registry)"
+            )
 
     async def _store_and_apply(
         self, message: Message, body: bytes, signature: str, digest: str, now: datetime

@@ -16,7 +16,7 @@ from agent.core.dossiers import RECEIVING_ROLES, Dossiers
 from agent.core.policy import continued_provision_end, decide_devices
 from agent.core.states import initial_state
 from agent.delivery.outbox import DeliveredMessage
-from agent.errors import IllegalTransition, MessageNotHandled
+from agent.errors import IllegalTransition, MessageNotHandled, SenderNotPermitted
 from agent.storage.tables import DossierRow, ProvisionRow
 from protocol.messages import DeviceDecision, DossierOffer, Message
 
@@ -37,7 +37,10 @@ class Receiving:
         if offer.client.new_address.gemeentecode != self._agent.settings.gemeentecode:
             raise MessageNotHandled("the new address is not in this gemeente")
         dossier_id = str(message.dossier_id)
-        if await session.get(DossierRow, dossier_id) is not None:
+        known = await session.get(DossierRow, dossier_id)
+        if known is not None and known.partner_oin != message.sender.oin:
+            raise SenderNotPermitted("this dossier is shared with another participant")
+        if known is not None:
             raise IllegalTransition("an offer for this dossier was received before")
         dossier = DossierRow(
             id=dossier_id,

@@ -48,6 +48,8 @@ from protocol.signing import (
     sign_body,
     verify_message,
 )
+from registry.errors import EndpointNotAllowed
+from registry.server_kit.endpoints import EndpointRules
 
 __all__ = ["DeliveredMessage", "Outbox", "OutboxEntry", "body_digest"]
 
@@ -107,6 +109,7 @@ class Outbox:
         policy: OutboxPolicy,
         on_delivered: DeliveredHook,
         metrics: AgentMetrics | None = None,
+        endpoints: EndpointRules | None = None,
     ) -> None:
         self._database = database
         self._directory = directory
@@ -121,6 +124,7 @@ class Outbox:
         self._new_work = False
         self._owner = replica_id()
         self._metrics = metrics or AgentMetrics()
+        self._endpoints = endpoints or EndpointRules()
 
     # --- one pass ----------------------------------------------------------------------------
 
@@ -246,11 +250,20 @@ class Outbox:
             return Outcome(False, error=f"registry: {getattr(exc, 'code', type(exc).__name__)}")
         if not entry.endpoint:
             return Outcome(False, error="registry: receiver has no endpoint")
+        try:
+            # Checked before every connection: a name may resolve to an internal address later.
+            await self._endpoints.check(entry.endpoint)
+        except EndpointNotAllowed as exc:
+            return Outcome(False, error=f"endpoint: {exc.detail}")
         signed = sign_body(row.body, self._private_jwk, signing_time=self._clock.now())
         headers = {**signed.headers(), "traceparent": _traceparent(row.message_id)}
         try:
+            # No redirect is followed: only the receiver's own signed receipt counts.
             response = await self._http.post(
-                f"{entry.endpoint.rstrip('/')}/v1/messages", content=row.body, headers=headers
+                f"{entry.endpoint.rstrip('/')}/v1/messages",
+                content=row.body,
+                headers=headers,
+                follow_redirects=False,
             )
         except httpx.HTTPError as exc:
             return Outcome(False, error=f"network: {type(exc).__name__}")
@@ -291,7 +304,9 @@ class Outbox:
         )
         if unverified.sender_oin != row.destination_oin:
             raise ReceiptInvalid("receipt is not from the receiver")
-        keys = await self._directory.verification_keys(unverified.sender_oin)
+        keys = await self._directory.key_history(unverified.sender_oin)
+        if all(key.kid != unverified.kid for key in keys):
+            keys = await self._directory.key_history(unverified.sender_oin, refresh=True)
         # A receipt names the message id and digest, so an older one cannot mislead: no skew check.
         message = verify_message(unverified, keys, policy=self._verification, now=None)
         body = message.body

@@ -275,6 +275,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     # A JSON string of printable ASCII is a valid TOML basic string.
     return json.dumps(str(value), ensure_ascii=True)
 
@@ -304,6 +306,7 @@ def _agent_config(
         "outbox_base_delay_seconds": 0.5,
         "outbox_max_delay_seconds": 2.0,
         "delivery_interval_seconds": 1.0,
+        "peer_allow_list": [HOST],
     } | dict(overrides)
     config_path = folder / f"{spec.key}.toml"
     lines = [f"{name} = {_toml_value(value)}" for name, value in values.items()]
@@ -331,6 +334,8 @@ def _start_registry(
         environment={
             "MEEVERHUIZEN_REGISTRY_ENVIRONMENT": "production",
             "MEEVERHUIZEN_REGISTRY_OPERATOR_TOKEN": operator_token,
+            # Every agent of the local network listens on loopback over http.
+            "MEEVERHUIZEN_REGISTRY_ENDPOINT_ALLOW_LIST": json.dumps([HOST]),
         },
     )
     stack.callback(server.stop)
@@ -473,6 +478,7 @@ def _supplier(
         "outbox_base_delay_seconds": 0.5,
         "outbox_max_delay_seconds": 2.0,
         "delivery_interval_seconds": 1.0,
+        "peer_allow_list": [HOST],
     } | {k: v for k, v in overrides.items() if not k.startswith("consent.")}
     config_path = folder / f"{spec.key}.toml"
     lines = [f"{name} = {_toml_value(value)}" for name, value in values.items()]

@@ -3,7 +3,8 @@
 ``tables`` holds the schema (one module, which the migrations import); ``database`` the engine,
 ``Database.transaction`` and ``Database.reading``, and the Alembic migrations of the schema
 (``MIGRATIONS``, revisions in ``_migrations/``); ``claims`` how several replicas on one
-PostgreSQL database claim due work without doing it twice.
+PostgreSQL database claim due work without doing it twice; ``registry_answers`` keeps the
+registry client's verified answers across restarts.
 Nothing here knows a dossier's rules.
 """
 

@@ -45,6 +45,7 @@ __all__ = [
     "PageSessionRow",
     "ProcessingRecordRow",
     "ProvisionRow",
+    "RegistryAnswerRow",
     "SettlementRow",
     "SupplierOrderRow",
     "TaskRow",
@@ -452,3 +453,20 @@ class FeedCursorRow(Base):
     feed_url: Mapped[str] = mapped_column(String(500), primary_key=True)
     last_event_id: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime]
+
+
+# --- runtime: verified registry answers --------------------------------------------------------
+
+
+class RegistryAnswerRow(Base):
+    """A verified registry answer with its signature, kept so that a restart does not lose it."""
+
+    __tablename__ = "registry_answers"
+
+    resource: Mapped[str] = mapped_column(String(600), primary_key=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    # The Digest and Payload-Signature headers it came with: verified again when read back.
+    headers: Mapped[list[Any]] = mapped_column(JSON)
+    etag: Mapped[str | None] = mapped_column(String(100))
+    fresh_until: Mapped[datetime]
+    stale_until: Mapped[datetime]

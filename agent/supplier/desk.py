@@ -24,7 +24,7 @@ from agent.core.context import AgentContext
 from agent.core.deadlines import Deadlines, cancel_deadlines, schedule_deadline
 from agent.core.hooks import Hooks
 from agent.core.tasks import open_task
-from agent.errors import MessageNotHandled, OrderStatusRefused, OrderUnknown
+from agent.errors import MessageNotHandled, OrderStatusRefused, OrderUnknown, SenderNotPermitted
 from agent.storage.tables import (
     DeadlineRow,
     DepartingDeviceRow,
@@ -127,6 +127,7 @@ class SupplierDesk:
         order = message.body
         assert isinstance(order, TakeoverOrder)
         order_id = str(order.order_id)
+        await _check_gemeente(session, str(message.dossier_id), message.sender.oin, notices=False)
         if await session.get(SupplierOrderRow, order_id) is not None:
             raise MessageNotHandled("this order was received before")
         row = SupplierOrderRow(
@@ -158,6 +159,7 @@ class SupplierDesk:
         notice = message.body
         assert isinstance(notice, DepartureNotice)
         dossier_id = str(message.dossier_id)
+        await _check_gemeente(session, dossier_id, message.sender.oin, orders=False)
         receiving = notice.receiving_supplier
         for device in notice.devices:
             known = await self._departing_row(session, dossier_id, device.device_id)
@@ -244,6 +246,7 @@ class SupplierDesk:
         """The move is void or the consent withdrawn: stop, and delete the client's data."""
         stop = "cancelled" if isinstance(message.body, DossierCancelled) else "withdrawn"
         dossier_id, gemeente = str(message.dossier_id), message.sender.oin
+        await _check_gemeente(session, dossier_id, gemeente)
         orders = await session.scalars(
             select(SupplierOrderRow).where(
                 SupplierOrderRow.dossier_id == dossier_id,
@@ -469,3 +472,33 @@ def _check_status(row: SupplierOrderRow, status: str, device_id: str | None) -> 
         raise OrderStatusRefused("an order can only be refused before the client is contacted")
     if device_id is not None and device_id not in row.device_states:
         raise OrderStatusRefused(f"device {device_id} is not in order {row.order_id}")
+
+
+async def _check_gemeente(
+    session: AsyncSession,
+    dossier_id: str,
+    sender_oin: str,
+    *,
+    orders: bool = True,
+    notices: bool = True,
+) -> None:
+    """A dossier's orders (and its notices) come from one gemeente; no other may speak of it."""
+    senders: set[str] = set()
+    if orders:
+        senders.update(
+            await session.scalars(
+                select(SupplierOrderRow.gemeente_oin).where(
+                    SupplierOrderRow.dossier_id == dossier_id
+                )
+            )
+        )
+    if notices:
+        senders.update(
+            await session.scalars(
+                select(DepartingDeviceRow.gemeente_oin).where(
+                    DepartingDeviceRow.dossier_id == dossier_id
+                )
+            )
+        )
+    if senders and sender_oin not in senders:
+        raise SenderNotPermitted("this dossier's orders come from another gemeente")

@@ -28,7 +28,7 @@ from agent.core.deadlines import Deadlines, cancel_deadlines, schedule_deadline
 from agent.core.dossiers import Dossiers, own_role
 from agent.core.hooks import Hooks, StateChange
 from agent.core.tasks import open_task
-from agent.errors import DossierUnknown
+from agent.errors import DossierUnknown, SenderNotPermitted
 from agent.storage.tables import DeadlineRow, DossierRow, OrderRow, OutboxRow
 from agent.working_days import AMSTERDAM, day_end
 from protocol.messages import (
@@ -254,8 +254,11 @@ class OrderDesk:
         status = message.body
         assert isinstance(status, SupplierStatus)
         row = await session.get(OrderRow, str(status.order_id))
-        if row is None or row.supplier_oin != message.sender.oin:
+        if row is None:
             raise DossierUnknown("no order with this id was placed with the sender")
+        if row.supplier_oin != message.sender.oin or row.dossier_id != str(message.dossier_id):
+            # Suppliers speak only about the orders addressed to them (docs/protocol.md 7).
+            raise SenderNotPermitted("this order was placed with another supplier")
         dossier = await session.get(DossierRow, row.dossier_id)
         if dossier is None:
             raise DossierUnknown("the order's dossier is gone")

@@ -20,7 +20,7 @@ from agent.core.context import AgentContext
 from agent.core.deadlines import Deadlines
 from agent.core.hooks import Hooks
 from agent.core.tasks import open_task
-from agent.errors import MessageNotHandled
+from agent.errors import MessageNotHandled, SenderNotPermitted
 from agent.storage.tables import DeadlineRow, DepartingDeviceRow, SettlementRow, SupplierOrderRow
 from agent.supplier.orders import DONE
 from protocol.errors import UnknownSettlementMethod
@@ -165,8 +165,12 @@ class Settlements:
             now,
         )
         row.state = "waiting"
-        session.add(row)
         order = await self._order_for(session, row.dossier_id, row.device_id)
+        departing = (order.body.get("departingSupplier") or {}) if order is not None else {}
+        if departing.get("oin") not in (None, message.sender.oin):
+            # Only the supplier the order names may settle this device with us.
+            raise SenderNotPermitted("the order names another departing supplier")
+        session.add(row)
         if order is None:
             await self._answer(
                 session, row, "other", "Wij hebben geen overnameopdracht voor dit hulpmiddel.", now
@@ -279,8 +283,10 @@ class Settlements:
         answer = message.body
         assert isinstance(answer, SettlementAccept | SettlementDispute)
         row = await session.get(SettlementRow, str(answer.settlement_id))
-        if row is None or row.direction != "offered" or row.counterparty_oin != message.sender.oin:
+        if row is None or row.direction != "offered":
             raise MessageNotHandled("no settlement with this id was offered to the sender")
+        if row.counterparty_oin != message.sender.oin or row.dossier_id != str(message.dossier_id):
+            raise SenderNotPermitted("this settlement was offered to another supplier")
         row.updated_at = now
         if row.state == "superseded":
             return  # offered to a supplier that refused the order; a new offer went out

@@ -24,6 +24,7 @@ from agent.storage.database import Database
 from protocol.clock import FrozenClock
 from protocol.jwk import generate_private_jwk, public_jwk
 from protocol.messages import MESSAGE_TYPES, Address
+from protocol.roles import GEMEENTE_ROLES
 from protocol.signing import VerificationKey
 from registry.app import create_app as create_registry_app
 from registry.client import RegistryClient
@@ -74,10 +75,17 @@ OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 @dataclass(frozen=True)
 class Entry:
+    """A gemeente's agent as the registry describes it: both gemeente roles, its own code."""
+
     oin: str | None
     endpoint: str | None
     gemeentecode: str | None
     keys: tuple[VerificationKey, ...]
+    roles: tuple[str, ...] = GEMEENTE_ROLES
+
+    @property
+    def gemeentecodes(self) -> tuple[str, ...]:
+        return (self.gemeentecode,) if self.gemeentecode else ()
 
 
 @dataclass
@@ -100,6 +108,9 @@ class FakeDirectory:
     async def verification_keys(
         self, oin: str, *, at: datetime | None = None
     ) -> tuple[VerificationKey, ...]:
+        return (await self.participant(oin)).keys
+
+    async def key_history(self, oin: str, *, refresh: bool = False) -> tuple[VerificationKey, ...]:
         return (await self.participant(oin)).keys
 
     async def contracted_suppliers(
@@ -170,6 +181,7 @@ def agent_settings(database_url: str, *, gemeente: str, **overrides: Any) -> Age
         "registry_trust_anchor": public_jwk(generate_private_jwk("EdDSA")),
         "database_url": database_url,
         "public_base_url": f"http://{host}.test",
+        "peer_allow_list": [".test"],
         "case_system_token_sha256": hash_token(CASE_TOKEN),
         "operator_token_sha256": hash_token(OPERATOR_TOKEN),
         "scheduler_enabled": False,
@@ -395,6 +407,7 @@ async def registry_network(
         database_url=database_url,
         signing_jwk=json.dumps(registry_key),
         operator_token=REGISTRY_TOKEN,
+        endpoint_allow_list=[".test"],
     )
     registry_app = create_registry_app(settings, clock=clock)
     network.routes[REGISTRY.removeprefix("http://")] = httpx.ASGITransport(app=registry_app)

@@ -145,13 +145,13 @@ async def test_same_id_other_content_is_a_conflict(agents: Agents) -> None:
 async def test_unreachable_registry_is_a_503(
     agents: Agents, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def down(oin: str, *, at: object = None) -> None:
+    async def down(oin: str, *, refresh: bool = False) -> None:
         from registry.errors import RegistryUnavailable
 
         raise RegistryUnavailable("down")
 
     body = await _offer_body(agents)
-    monkeypatch.setattr(agents.directory, "verification_keys", down)
+    monkeypatch.setattr(agents.directory, "key_history", down)
     answer = await agents.http.post(RECEIVER, content=body, headers=_signed(agents, body))
     assert answer.status_code == 503
     assert answer.json()["type"] == "urn:meeverhuizen:problem:registry-unavailable"

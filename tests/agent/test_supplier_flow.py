@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -25,10 +26,12 @@ from agent.settings import AgentSettings, TakeoverSettings, hash_token
 from agent.storage.tables import InboundMessageRow, OutboxRow
 from protocol.clock import FrozenClock
 from protocol.jwk import generate_private_jwk, public_jwk
-from protocol.messages import SettlementInputs, TakeoverOrder
+from protocol.messages import SettlementInputs, TakeoverOrder, parse_message
 from protocol.settlement import residual_value_cents
+from protocol.signing import sign_message
 from registry.operator import OperatorClient
 from tests.agent.conftest import (
+    AMSTERDAM_OIN,
     AUTH,
     CASE_TOKEN,
     CLIENT_BSN,
@@ -38,6 +41,7 @@ from tests.agent.conftest import (
     REGISTRY,
     REGISTRY_TOKEN,
     START,
+    UTRECHT_OIN,
     Network,
     agent_settings,
     registry_network,
@@ -81,6 +85,7 @@ def supplier_settings(
         registry_trust_anchor=public_jwk(generate_private_jwk("EdDSA")),
         database_url=database_url,
         public_base_url=f"http://{host}.test",
+        peer_allow_list=[".test"],
         case_system_token_sha256=hash_token(CASE_TOKEN),
         scheduler_enabled=False,
         outbox_base_delay_seconds=2.0,
@@ -498,3 +503,123 @@ async def test_contact_in_time_cancels_the_escalation(world: World) -> None:
     await world.fire_deadlines()
     assert [t.kind for t in await world.amsterdam.tasks.list("open")] == []
     assert await world.suppliers["zorgtechniek"].tasks.list("open") == []
+
+
+# --- only about orders addressed to the sender ---------------------------------------------------
+
+
+async def _send_as(
+    world: World, sender: AgentService, to_host: str, document: dict[str, Any]
+) -> httpx.Response:
+    """Post ``document`` to an agent, signed with ``sender``'s own (valid) key."""
+    signed = sign_message(
+        parse_message(document), sender.settings.private_jwk(), signing_time=world.clock.now()
+    )
+    return await world.http.post(
+        f"http://{to_host}.test/v1/messages", content=signed.body, headers=signed.headers()
+    )
+
+
+def _document(
+    message_type: str,
+    dossier_id: str,
+    sender: tuple[str, str],
+    receiver: tuple[str, str],
+    body: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "messageId": str(uuid.uuid4()),
+        "dossierId": dossier_id,
+        "messageType": message_type,
+        "protocolVersion": "1.0",
+        "sender": {"oin": sender[0], "role": sender[1]},
+        "receiver": {"oin": receiver[0], "role": receiver[1]},
+        "createdAt": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "body": body,
+    }
+
+
+async def _inbound_count(service: AgentService) -> int:
+    async with service.database.reading() as session:
+        return len(list(await session.scalars(select(InboundMessageRow.message_id))))
+
+
+def _refused(answer: httpx.Response) -> None:
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["type"] == "urn:meeverhuizen:problem:sender-not-permitted"
+
+
+async def test_a_supplier_cannot_report_on_another_suppliers_order(world: World) -> None:
+    await world.contract_preferred_then_next()
+    dossier_id = await world.hand_over()
+    [order] = await world.amsterdam.orders.list()
+    stored = await _inbound_count(world.amsterdam)
+    status = {
+        "orderId": order.order_id,
+        "status": "taken-over",
+        "occurredAt": world.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    document = _document(
+        "supplier-status",
+        dossier_id,
+        (NEXT[0], "receiving-supplier"),
+        (AMSTERDAM_OIN, "receiving-gemeente"),
+        status,
+        world.clock.now(),
+    )
+    _refused(await _send_as(world, world.suppliers["noord"], "amsterdam", document))
+    assert (await world.amsterdam.orders.list())[0].status == "received"
+    assert await _inbound_count(world.amsterdam) == stored
+
+
+async def test_only_the_departing_supplier_named_in_the_order_may_settle(world: World) -> None:
+    await world.contract_preferred_then_next()
+    dossier_id = await world.hand_over()
+    receiving = world.suppliers["zorgtechniek"]
+    stored = await _inbound_count(receiving)
+    offer = {
+        "settlementId": str(uuid.uuid4()),
+        "deviceId": "dev-1",
+        "method": "linear-depreciation-v1",
+        "inputs": {
+            "purchasePriceCents": 100000,
+            "purchaseDate": "2022-01-01",
+            "transferDate": "2025-04-01",
+            "economicLifetimeMonths": 60,
+            "floorBasisPoints": 1000,
+            "maintenanceState": "good",
+        },
+        "amountCents": 1,
+    }
+    document = _document(
+        "settlement-offer",
+        dossier_id,
+        (NEXT[0], "departing-supplier"),
+        (PREFERRED[0], "receiving-supplier"),
+        offer,
+        world.clock.now(),
+    )
+    _refused(await _send_as(world, world.suppliers["noord"], "zorgtechniek", document))
+    assert await _inbound_count(receiving) == stored
+
+
+async def test_a_gemeente_cannot_stop_or_order_for_another_gemeentes_dossier(
+    world: World,
+) -> None:
+    await world.contract_preferred_then_next()
+    dossier_id = await world.hand_over()
+    supplier = world.suppliers["zorgtechniek"]
+    stored = await _inbound_count(supplier)
+    cancel = _document(
+        "dossier-cancelled",
+        dossier_id,
+        (UTRECHT_OIN, "receiving-gemeente"),
+        (PREFERRED[0], "receiving-supplier"),
+        {"reason": "move-cancelled"},
+        world.clock.now(),
+    )
+    _refused(await _send_as(world, world.utrecht, "zorgtechniek", cancel))
+    [order] = await world.orders_at(PREFERRED)
+    assert order["status"] == "received"
+    assert await _inbound_count(supplier) == stored

@@ -78,6 +78,7 @@ def settings(database_url: str, registry_key: dict[str, Any]) -> RegistrySetting
         signing_jwk=json.dumps(registry_key),
         operator_token=OPERATOR_TOKEN,
         answer_max_age=300,
+        endpoint_allow_list=[".test"],
     )
 
 

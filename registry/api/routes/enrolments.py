@@ -52,6 +52,7 @@ router = APIRouter(tags=["enrolments"])
 )
 async def enrol(request: Request, registry: RegistryDep, enrolment: EnrolmentCreate) -> Response:
     """Register an agent's endpoint, capabilities and public keys with a one-time code."""
+    await registry.check_endpoint(enrolment.endpoint)
     record = await registry.store.enrol(
         code=enrolment.code,
         oin=enrolment.oin,

@@ -13,6 +13,7 @@ from registry._state import RegistryState
 from registry._store import EntryChange, KeyInput, KeyRecord
 from registry._wire import (
     EntryChangeRequest,
+    GemeentenAssignment,
     KeyRevocation,
     render_key,
     render_participant,
@@ -35,6 +36,8 @@ from registry.errors import (
 )
 
 __all__ = [
+    "KEY_ANSWER_MAX_AGE",
+    "assign_gemeenten",
     "change_entry",
     "get_keys",
     "get_participant",
@@ -43,6 +46,8 @@ __all__ = [
 ]
 
 router = APIRouter(prefix="/participants", tags=["participants"])
+# Key answers are kept by clients for at most a minute, so a revocation is seen within 60 s.
+KEY_ANSWER_MAX_AGE = 60
 
 OinPath = Annotated[str, Path(pattern=r"^[0-9]{20}$", description="OIN, 20 digits")]
 KidPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$", description="RFC 7638 kid")]
@@ -73,7 +78,8 @@ async def get_keys(
     """Every key the participant published, or those valid at a past or present time."""
     keys = await registry.store.keys(oin)
     selected = [key for key in keys if at is None or key.valid_at(at)]
-    return registry.signer.answer(request, [render_key(key) for key in selected])
+    data = [render_key(key) for key in selected]
+    return registry.signer.answer(request, data, max_age=KEY_ANSWER_MAX_AGE)
 
 
 def _verification_keys(keys: tuple[KeyRecord, ...]) -> list[VerificationKey]:
@@ -178,6 +184,8 @@ def _entry_change(change: EntryChangeRequest) -> EntryChange:
 async def change_entry(request: Request, registry: RegistryDep, oin: OinPath) -> Response:
     """Change one's own entry (endpoint, keys) with a body signed by a currently valid key."""
     change = await _verified_change(registry, request, oin)
+    if change.endpoint is not None:
+        await registry.check_endpoint(change.endpoint)
     record = await registry.store.apply_change(
         oin=oin,
         request_id=change.request_id,
@@ -210,3 +218,16 @@ async def revoke_key(
         oin=oin, kid=kid, reason=revocation.reason, at=revocation.revoked_at
     )
     return registry.signer.answer(request, render_key(key))
+
+
+@router.post("/{oin}/served-gemeenten", response_model=Answer)
+async def assign_gemeenten(
+    request: Request,
+    registry: RegistryDep,
+    _operator: OperatorDep,
+    oin: OinPath,
+    assignment: Annotated[GemeentenAssignment, Body()],
+) -> Response:
+    """Set the gemeentecodes a gemeente's agent serves (operator): its own, and a region's."""
+    record = await registry.store.assign_gemeenten(oin=oin, gemeentecodes=assignment.gemeentecodes)
+    return registry.signer.answer(request, render_participant(record, now=registry.clock.now()))
