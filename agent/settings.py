@@ -143,6 +143,12 @@ class TakeoverSettings(BaseModel):
     maintenance_state: MaintenanceState = Field(
         default="good", description="Supplier: maintenance state offered when none is recorded."
     )
+    settlement_order_wait_working_days: int = Field(
+        default=10,
+        gt=0,
+        description="Supplier: working days a takeover price offer waits for its takeover order "
+        "before it is disputed.",
+    )
 
 
 class AgentSettings(BaseSettings, ServerTlsSettings):

@@ -92,6 +92,7 @@ def supplier_settings(
 
 @dataclass
 class World:
+    network: Network
     http: httpx.AsyncClient
     clock: FrozenClock
     utrecht: AgentService
@@ -179,26 +180,38 @@ def start_time() -> datetime:
 
 
 @pytest.fixture
+def gemeente_settings() -> dict[str, dict[str, Any]]:
+    """Per gemeente host (utrecht, amsterdam): AgentSettings fields the test overrides."""
+    return {}
+
+
+@pytest.fixture
 async def world(
     database_urls: list[str],
     takeover_settings: dict[str, dict[str, Any]],
+    gemeente_settings: dict[str, dict[str, Any]],
     start_time: datetime,
 ) -> AsyncIterator[World]:
     clock = FrozenClock(start_time)
     async with registry_network(Network(), clock, database_urls[0]) as started:
         anchor = started.anchor
         settings = [
-            agent_settings(database_urls[1], gemeente="utrecht", registry_trust_anchor=anchor),
-            agent_settings(database_urls[2], gemeente="amsterdam", registry_trust_anchor=anchor),
-            *(
-                supplier_settings(
-                    url, supplier, **takeover_settings.get(supplier[3], {})
-                ).model_copy(update={"registry_trust_anchor": anchor})
-                for url, supplier in zip(database_urls[3:], SUPPLIERS, strict=True)
-            ),
+            agent_settings(
+                url,
+                gemeente=gemeente,
+                registry_trust_anchor=anchor,
+                **gemeente_settings.get(gemeente, {}),
+            )
+            for url, gemeente in ((database_urls[1], "utrecht"), (database_urls[2], "amsterdam"))
+        ] + [
+            supplier_settings(url, supplier, **takeover_settings.get(supplier[3], {})).model_copy(
+                update={"registry_trust_anchor": anchor}
+            )
+            for url, supplier in zip(database_urls[3:], SUPPLIERS, strict=True)
         ]
         services = [await started.start_agent(one) for one in settings]
         yield World(
+            network=started.network,
             http=started.http,
             clock=clock,
             utrecht=services[0],
