@@ -24,7 +24,6 @@ from tests.agent.test_supplier_flow import (  # noqa: F401 - fixtures used by na
     World,
     _transfer_day_start,
     database_urls,
-    gemeente_settings,
     start_time,
     takeover_settings,
     world,

@@ -180,12 +180,6 @@ def start_time() -> datetime:
 
 
 @pytest.fixture
-def gemeente_settings() -> dict[str, dict[str, Any]]:
-    """Per gemeente host (utrecht, amsterdam): AgentSettings fields the test overrides."""
-    return {}
-
-
-@pytest.fixture
 async def world(
     database_urls: list[str],
     takeover_settings: dict[str, dict[str, Any]],
