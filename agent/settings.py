@@ -29,6 +29,7 @@ __all__ = [
     "AgentSettings",
     "ConsentSettings",
     "DeviceExceptionPolicy",
+    "HandoverSettings",
     "MaintenanceState",
     "TakeoverSettings",
     "hash_token",
@@ -148,6 +149,28 @@ class TakeoverSettings(BaseModel):
         gt=0,
         description="Supplier: working days a takeover price offer waits for its takeover order "
         "before it is disputed.",
+    )
+
+
+class HandoverSettings(BaseModel):
+    """After the decision: bruikleen transfers, alternatives, fixed devices (docs/supplier.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    transfer_price: Literal["free", "residual-value"] = Field(
+        default="free",
+        description="Bruikleen: what this gemeente asks for a device it lends out (departing) or "
+        "pays for one it takes over (receiving); the residual value only when both say so.",
+    )
+    alternative_working_days: int = Field(
+        default=10,
+        gt=0,
+        description="Receiving side: working days to provide the alternative for an exception.",
+    )
+    fixed_device_contact_working_days: int = Field(
+        default=5,
+        gt=0,
+        description="Receiving side: working days to contact a client about a fixed device need.",
     )
 
 
@@ -279,6 +302,10 @@ class AgentSettings(BaseSettings, ServerTlsSettings):
     takeover: TakeoverSettings = Field(
         default_factory=TakeoverSettings,
         description="Takeover orders, supplier deadlines and settlement.",
+    )
+    handover: HandoverSettings = Field(
+        default_factory=HandoverSettings,
+        description="Bruikleen transfers, alternatives for exceptions and fixed device needs.",
     )
 
     @model_validator(mode="after")
