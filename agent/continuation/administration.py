@@ -2,20 +2,19 @@
 
 Receiving side, when the dossier completes: the client (at the new address) and every device
 taken over join this gemeente's register, with the receiving supplier and the continued
-indicatie, so the client's next move finds them; the back office is told, by a task and a
-CloudEvent, to register the continued provision with the CAK from the move date. Departing
-side, when the decision arrives: a task to end the beschikking on the move date, and a task and
-CloudEvent to end the CAK registration on the day before, so the client neither pays twice nor
-has a gap.
+indicatie, so the client's next move finds them; the back office is told, by a task,
+to register the continued provision with the CAK from the move date. Departing side, when the
+decision arrives: a task to end the beschikking on the move date, and a task to end the CAK
+registration on the day before, so the client neither pays twice nor has a gap. (Each state
+change also reaches the back office as a CloudEvent, ``agent.delivery.cloudevents``.)
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
-from typing import Any, Final
+from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,18 +24,13 @@ from agent.core.context import AgentContext
 from agent.core.hooks import Hooks, StateChange
 from agent.core.tasks import open_task
 from agent.core.wording import client_name, device_name, dutch_date
-from agent.delivery.cloudevents import event_source
 from agent.register.models import RegisterClient
 from agent.register.store import add_continued_provisions, load_client
-from agent.storage.tables import DossierRow, InboundMessageRow, OrderRow, ProvisionRow
+from agent.storage.tables import InboundMessageRow, OrderRow, ProvisionRow
 from agent.working_days import day_end
-from protocol import canonicalize
 from protocol.messages import Device, DeviceDecision, DossierOffer, SupplierReference
 
-__all__ = ["EIGEN_BIJDRAGE_END", "EIGEN_BIJDRAGE_START", "Administration"]
-
-EIGEN_BIJDRAGE_START: Final = "nl.meeverhuizen.eigen-bijdrage.start"
-EIGEN_BIJDRAGE_END: Final = "nl.meeverhuizen.eigen-bijdrage.end"
+__all__ = ["Administration"]
 
 
 class Administration:
@@ -84,7 +78,6 @@ class Administration:
             dossier_id=dossier.id,
             due_at=day_end(max(move, change.now.date())),
         )
-        await self._event(session, dossier, EIGEN_BIJDRAGE_START, move, kept, change.now)
 
     async def _ours(self, session: AsyncSession, dossier_id: str, device: Device) -> Device:
         # Our supplier (the order's) replaces the departing one; the contract is ours now.
@@ -145,47 +138,6 @@ class Administration:
             change.now,
             dossier_id=dossier.id,
             due_at=day_end(max(last_day, change.now.date())),
-        )
-        await self._event(session, dossier, EIGEN_BIJDRAGE_END, last_day, kept, change.now)
-
-    async def _event(
-        self,
-        session: AsyncSession,
-        dossier: DossierRow,
-        event_type: str,
-        day: date,
-        devices: Sequence[Device],
-        now: datetime,
-    ) -> None:
-        # NL GOV CloudEvents: no personal data in the context attributes; the back office
-        # reads the client through the dossier (API) with its own authorisation.
-        event_id = uuid.uuid4()
-        field = "startDate" if event_type == EIGEN_BIJDRAGE_START else "endDate"
-        data: dict[str, Any] = {
-            "dossierId": dossier.id,
-            "side": dossier.side,
-            field: day.isoformat(),
-            "devices": [{"deviceId": d.device_id, "isoCode": d.iso_code} for d in devices],
-        }
-        body = canonicalize(
-            {
-                "specversion": "1.0",
-                "id": str(event_id),
-                "source": event_source(self._agent.settings.oin),
-                "type": event_type,
-                "subject": dossier.id,
-                "time": now.isoformat().replace("+00:00", "Z"),
-                "datacontenttype": "application/json",
-                "data": data,
-            }
-        )
-        await self._agent.outgoing.event(
-            session,
-            event_id=event_id,
-            dossier_id=dossier.id,
-            event_type=event_type,
-            body=body,
-            now=now,
         )
 
 

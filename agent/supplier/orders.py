@@ -147,7 +147,8 @@ class OrderDesk:
         prepared = self._suppliers.pop(dossier.id, None)
         taken_over = {i.device_id for i in decision.decisions if i.outcome == "take-over"}
         chosen: dict[str, SupplierReference] = {}
-        tasked: set[str] = set()
+        unordered: list[Device] = []
+        registry_down = False
         for device in offer.devices:
             if device.device_id not in taken_over or not _ordered(device):
                 continue
@@ -157,13 +158,16 @@ class OrderDesk:
                 else await self._contracted(device.iso_code, offer.client.move_date)
             )
             if not candidates:
-                await self._no_supplier(session, dossier, offer, device, now, candidates is None)
-                tasked.add(device.device_id)
+                unordered.append(device)
+                registry_down = registry_down or candidates is None
                 continue
             row = await self._place(session, dossier.id, candidates, 0, _order(offer, device), now)
             chosen[device.device_id] = SupplierReference(
                 oin=row.supplier_oin, name=row.supplier_name
             )
+        if unordered:
+            await self._no_supplier(session, dossier, offer, unordered, now, registry_down)
+        tasked = {device.device_id for device in unordered}
         items = [
             item.model_copy(
                 update={
@@ -250,7 +254,7 @@ class OrderDesk:
         session: AsyncSession,
         dossier: DossierRow,
         offer: DossierOffer,
-        device: Device,
+        devices: list[Device],
         now: datetime,
         registry_down: bool,
     ) -> None:
@@ -260,12 +264,12 @@ class OrderDesk:
             else "Wij hebben op de verhuisdatum geen leverancier met een contract voor dit "
             "soort hulpmiddel."
         )
+        names = " en ".join(f"{device_name(device)} (ISO {device.iso_code})" for device in devices)
         await open_task(
             session,
             "no-supplier",
-            f"{client_name(offer.client.name)} neemt {device_name(device)} mee naar onze "
-            f"gemeente. {why} Zoek zelf een leverancier en geef die de opdracht om het "
-            f"hulpmiddel over te nemen (ISO {device.iso_code}).",
+            f"{client_name(offer.client.name)} neemt {names} mee naar onze gemeente. {why} "
+            "Zoek zelf een leverancier en geef die de opdracht om het hulpmiddel over te nemen.",
             now,
             dossier_id=dossier.id,
         )
