@@ -28,8 +28,8 @@ from registry.server_kit.tls import ServerTlsSettings
 __all__ = [
     "AgentSettings",
     "ConsentSettings",
+    "ContinuationSettings",
     "DeviceExceptionPolicy",
-    "HandoverSettings",
     "MaintenanceState",
     "TakeoverSettings",
     "hash_token",
@@ -152,7 +152,7 @@ class TakeoverSettings(BaseModel):
     )
 
 
-class HandoverSettings(BaseModel):
+class ContinuationSettings(BaseModel):
     """After the decision: bruikleen transfers, alternatives, fixed devices (docs/supplier.md)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -303,8 +303,8 @@ class AgentSettings(BaseSettings, ServerTlsSettings):
         default_factory=TakeoverSettings,
         description="Takeover orders, supplier deadlines and settlement.",
     )
-    handover: HandoverSettings = Field(
-        default_factory=HandoverSettings,
+    continuation: ContinuationSettings = Field(
+        default_factory=ContinuationSettings,
         description="Bruikleen transfers, alternatives for exceptions and fixed device needs.",
     )
 

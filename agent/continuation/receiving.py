@@ -76,7 +76,7 @@ class ReceivingFollowUp:
             await self._provide_alternatives(session, dossier, offer, alternatives, now)
         if fixed:
             await self._fixed_needs(session, dossier, offer, fixed, now)
-        price = self._agent.settings.handover.transfer_price
+        price = self._agent.settings.continuation.transfer_price
         lent = {
             i.device_id
             for i in decision.decisions
@@ -105,7 +105,7 @@ class ReceivingFollowUp:
         excepted: Sequence[tuple[Device, DeviceDecisionItem]],
         now: datetime,
     ) -> None:
-        due = self._due(now, self._agent.settings.handover.alternative_working_days)
+        due = self._due(now, self._agent.settings.continuation.alternative_working_days)
         name = client_name(offer.client.name)
         lines = " ".join(
             f"Voor {device_name(device)} maakten wij een uitzondering ({item.reason_text}). "
@@ -165,7 +165,7 @@ class ReceivingFollowUp:
         fixed: Sequence[Device],
         now: datetime,
     ) -> None:
-        due = self._due(now, self._agent.settings.handover.fixed_device_contact_working_days)
+        due = self._due(now, self._agent.settings.continuation.fixed_device_contact_working_days)
         name = client_name(offer.client.name)
         needs = " en ".join(device_name(device) for device in fixed)
         phone = offer.client.contact_preferences.phone_number

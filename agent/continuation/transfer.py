@@ -86,7 +86,8 @@ class DeviceTransfers:
             "amountCents": 0,
         }
         inputs = self._inputs(device, decision) if priced else None
-        if inputs is not None and self._agent.settings.handover.transfer_price == "residual-value":
+        own = self._agent.settings.continuation.transfer_price
+        if inputs is not None and own == "residual-value":
             document |= {
                 "price": "residual-value",
                 "amountCents": residual_value_cents(inputs, method=_METHOD),
@@ -148,7 +149,7 @@ class DeviceTransfers:
         )
 
     def _expected(self, transfer: DeviceTransfer) -> int | None:
-        if self._agent.settings.handover.transfer_price != "residual-value":
+        if self._agent.settings.continuation.transfer_price != "residual-value":
             return 0  # this gemeente takes lent devices over for free
         if transfer.inputs is None or transfer.method is None:
             return None

@@ -121,8 +121,8 @@ async def test_bruikleen_bed_gets_a_service_order_and_its_ownership_moves(world:
     "gemeente_settings",
     [
         {
-            "utrecht": {"handover": {"transfer_price": "residual-value"}},
-            "amsterdam": {"handover": {"transfer_price": "residual-value"}},
+            "utrecht": {"continuation": {"transfer_price": "residual-value"}},
+            "amsterdam": {"continuation": {"transfer_price": "residual-value"}},
         }
     ],
 )
