@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from agent.consent.channels import LetterChannel
+from agent.local.continuation_steps import report_alternative_delivered
 from agent.register.store import load_client
 from agent.storage.tables import DeviceTransferRow
 from tests.agent.conftest import AUTH, CLIENT_BSN, DATA
@@ -191,12 +192,16 @@ async def test_an_exception_gives_a_task_a_letter_and_keeps_the_device_in_use(
     assert (kept.device_id, kept.state) == ("dev-1", "in-use")
 
     # The alternative is delivered: Utrecht and then its supplier hear it; the task is done.
-    answer = await world.http.post(
-        f"http://amsterdam.test/v1/dossiers/{dossier_id}/devices/dev-1/alternative-delivered",
-        json={"deliveredOn": "2025-03-12", "doneBy": "consulent 12"},
-        headers=AUTH,
+    view = await report_alternative_delivered(
+        world.http,
+        "http://amsterdam.test",
+        AUTH,
+        dossier_id=dossier_id,
+        device_id="dev-1",
+        delivered_on=date(2025, 3, 12),
+        done_by="consulent 12",
     )
-    assert answer.status_code == 200, answer.text
+    assert view["dossierId"] == dossier_id
     await world.settle()
     [collect] = await supplier.supplier.departing_devices()
     assert collect.state == "collect"
