@@ -10,6 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 from agent.api.routes import (
+    alternatives,
     brp_events,
     dossier_links,
     dossiers,
@@ -78,7 +79,17 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         lifespan=lifespan,
     )
-    api_routes = (messages, dossiers, dossier_links, provisions, outbox, tasks, brp_events, orders)
+    api_routes = (
+        messages,
+        dossiers,
+        alternatives,
+        dossier_links,
+        provisions,
+        outbox,
+        tasks,
+        brp_events,
+        orders,
+    )
     for module in (*api_routes, health):
         app.include_router(module.router, prefix=BASE_PATH)
     # The client's pages (HTML) and the Prometheus metrics: outside /v1 and the OpenAPI document.

@@ -10,7 +10,7 @@ the CLI and the tests call the :class:`AgentService` it returns.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 
 import httpx
 
@@ -19,6 +19,10 @@ from agent.brp.handling import BrpEvents
 from agent.brp.requests import DossierRequests
 from agent.consent.channels import DeliveryChannel, configured_channels
 from agent.consent.flow import ConsentFlow, ConsentInput
+from agent.continuation.administration import Administration
+from agent.continuation.letters import ClientLetters
+from agent.continuation.receiving import ReceivingFollowUp
+from agent.continuation.transfer import DeviceTransfers
 from agent.core.context import AgentContext
 from agent.core.deadlines import Deadlines
 from agent.core.departing import Departing
@@ -39,6 +43,7 @@ from agent.register.models import ImportResult
 from agent.register.store import Register
 from agent.settings import AgentSettings
 from agent.storage.database import Database
+from agent.supplier.continued_use import ContinuedUseDesk, ContinuedUseNotices
 from agent.supplier.desk import SupplierDesk
 from agent.supplier.notices import DepartureNotices
 from agent.supplier.orders import OrderDesk
@@ -135,11 +140,14 @@ class AgentService:
         )
         self.orders = OrderDesk(agent, dossiers=self.dossiers)
         self.supplier = SupplierDesk(agent)
+        self.letters = ClientLetters(agent, channels=channels)
+        self.follow_up = ReceivingFollowUp(agent, dossiers=self.dossiers, letters=self.letters)
         self.brp = BrpEvents(agent, dossiers=self.dossiers, committed=self.wake)
         if settings.role == "gemeente":
             self._compose_gemeente()
         else:
             self.supplier.register(self.hooks, self.deadlines)
+            ContinuedUseDesk(agent).register(self.hooks)
         self.hooks.every(settings.takeover.deadline_interval_seconds, "deadlines", self._deadlines)
 
     def _compose_gemeente(self) -> None:
@@ -153,6 +161,12 @@ class AgentService:
         self.orders.register(hooks, self.deadlines)
         DepartureNotices(agent, dossiers=dossiers).register(hooks)
         DossierRequests(agent, dossiers=dossiers).register(hooks)
+        # After the supplier side named its orders: tasks, letters and transfers per device.
+        self.follow_up.register(hooks)
+        DeviceTransfers(agent, dossiers=dossiers).register(hooks)
+        ContinuedUseNotices(agent, dossiers=dossiers).register(hooks)
+        Administration(agent).register(hooks)
+        hooks.every(agent.settings.delivery_interval_seconds, "client-letters", self._letters)
         url = agent.settings.brp_feed_url
         if url is not None:
             seconds = agent.settings.brp_feed_interval_seconds
@@ -176,6 +190,10 @@ class AgentService:
     async def _deadlines(self) -> bool:
         return await self.deadlines.run_due() > 0
 
+    async def _letters(self) -> bool:
+        await self.letters.send_pending()
+        return False
+
     # --- delivery -------------------------------------------------------------------------------
 
     async def deliver_due(self) -> DeliveryReport:
@@ -185,6 +203,8 @@ class AgentService:
     async def deliver_until_quiet(self, *, max_passes: int = 100) -> DeliveryReport:
         """Delivery passes until one delivers nothing (what the scheduled job runs)."""
         await self.consent.deliver_pending()
+        if self.settings.role == "gemeente":
+            await self.letters.send_pending()
         total = DeliveryReport()
         for _ in range(max_passes):
             report = await self.outbox.deliver_due()
@@ -224,6 +244,16 @@ class AgentService:
     async def list_dossiers(self, state: str | None = None) -> list[DossierSummary]:
         """Dossiers, optionally only those in ``state``, newest first."""
         return await self.dossiers.list(state)
+
+    async def alternative_delivered(
+        self, dossier_id: str, device_id: str, *, delivered_on: date, done_by: str
+    ) -> DossierView:
+        """Receiving side: the alternative for an excepted device is with the client."""
+        await self.follow_up.alternative_delivered(
+            dossier_id, device_id, delivered_on=delivered_on, done_by=done_by
+        )
+        self.wake()
+        return await self.dossiers.view(dossier_id)
 
     async def dossier(self, dossier_id: str) -> DossierView:
         """One dossier with its timeline and decisions."""

@@ -36,6 +36,7 @@ from registry.server_kit.tls import ServerTlsSettings
 __all__ = [
     "AgentSettings",
     "ConsentSettings",
+    "ContinuationSettings",
     "DeviceExceptionPolicy",
     "MaintenanceState",
     "TakeoverSettings",
@@ -153,6 +154,34 @@ class TakeoverSettings(BaseModel):
     )
     maintenance_state: MaintenanceState = Field(
         default="good", description="Supplier: maintenance state offered when none is recorded."
+    )
+    settlement_order_wait_working_days: int = Field(
+        default=10,
+        gt=0,
+        description="Supplier: working days a takeover price offer waits for its takeover order "
+        "before it is disputed.",
+    )
+
+
+class ContinuationSettings(BaseModel):
+    """After the decision: bruikleen transfers, alternatives, fixed devices (docs/supplier.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    transfer_price: Literal["free", "residual-value"] = Field(
+        default="free",
+        description="Bruikleen: what this gemeente asks for a device it lends out (departing) or "
+        "pays for one it takes over (receiving); the residual value only when both say so.",
+    )
+    alternative_working_days: int = Field(
+        default=10,
+        gt=0,
+        description="Receiving side: working days to provide the alternative for an exception.",
+    )
+    fixed_device_contact_working_days: int = Field(
+        default=5,
+        gt=0,
+        description="Receiving side: working days to contact a client about a fixed device need.",
     )
 
 
@@ -297,6 +326,10 @@ class AgentSettings(BaseSettings, ServerTlsSettings, DeploymentSettings):
     takeover: TakeoverSettings = Field(
         default_factory=TakeoverSettings,
         description="Takeover orders, supplier deadlines and settlement.",
+    )
+    continuation: ContinuationSettings = Field(
+        default_factory=ContinuationSettings,
+        description="Bruikleen transfers, alternatives for exceptions and fixed device needs.",
     )
 
     @model_validator(mode="after")

@@ -40,16 +40,19 @@ __all__ = [
     "MESSAGE_TYPES",
     "PROTOCOL_VERSION",
     "Address",
+    "AlternativeDelivered",
     "Client",
     "ConsentScope",
     "ConsentWithdrawn",
     "ContactPreferences",
+    "ContinuedUse",
     "DataKind",
     "DepartureNotice",
     "Device",
     "DeviceDecision",
     "DeviceDecisionItem",
     "DeviceReference",
+    "DeviceTransfer",
     "DossierCancelled",
     "DossierOffer",
     "DossierRequest",
@@ -72,6 +75,7 @@ __all__ = [
     "SupplierReference",
     "SupplierStatus",
     "TakeoverOrder",
+    "TransferPrice",
     "WireModel",
     "message_to_json",
     "parse_message",
@@ -86,9 +90,12 @@ Role = Literal[
 DataKind = Literal["identity", "address", "devices", "indicatie", "functional-information"]
 Ownership = Literal["huur", "bruikleen", "eigendom", "pgb"]
 MessageType = Literal[
+    "alternative-delivered",
     "consent-withdrawn",
+    "continued-use",
     "departure-notice",
     "device-decision",
+    "device-transfer",
     "dossier-cancelled",
     "dossier-offer",
     "dossier-request",
@@ -332,6 +339,9 @@ class DeviceReference(WireModel):
     # Optional: settlement inputs for the departing supplier (docs/settlement.md).
     purchase_date: date | None = None
     purchase_price_cents: Cents | None = None
+    # Optional: bruikleen means the gemeente owns the device; its supplier only maintains it,
+    # so no takeover price is settled between the suppliers (docs/settlement.md).
+    ownership: Ownership | None = None
 
 
 # --- bodies -------------------------------------------------------------------------------------
@@ -404,6 +414,10 @@ ExceptionReason = Literal[
 ]
 
 
+FollowUp = Literal["supplier-order", "gemeente-task"]
+TransferPrice = Literal["free", "residual-value"]
+
+
 class DeviceDecisionItem(WireModel):
     """The receiving gemeente's decision on one device: take over, or an exception with reasons."""
 
@@ -415,6 +429,12 @@ class DeviceDecisionItem(WireModel):
     # Optional: the receiving gemeente's supplier that takes a rented device over, so the
     # departing gemeente can name it in its departure notice (settlement between suppliers).
     receiving_supplier: SupplierReference | None = None
+    # Optional: who acts next for this device at the receiving gemeente: its supplier, on an
+    # order, or a person of the gemeente, on a task (docs/protocol.md, section 5).
+    follow_up: FollowUp | None = None
+    # Optional, bruikleen take-over only: what the receiving gemeente pays for the ownership of
+    # a device the departing gemeente lends (docs/protocol.md, device transfer).
+    transfer_price: TransferPrice | None = None
 
     @model_validator(mode="after")
     def _exception_is_explained(self) -> Self:
@@ -426,6 +446,8 @@ class DeviceDecisionItem(WireModel):
             raise ValueError("a take-over has no reasonCode")
         if self.outcome == "exception" and self.receiving_supplier is not None:
             raise ValueError("an exception has no receivingSupplier")
+        if self.outcome == "exception" and self.transfer_price is not None:
+            raise ValueError("an exception has no transferPrice")
         return self
 
 
@@ -580,6 +602,56 @@ class SettlementDispute(_Body):
     counter_amount_cents: Cents | None = None
 
 
+class DeviceTransfer(_Body):
+    """Departing gemeente -> receiving gemeente: the ownership of a bruikleen device moves."""
+
+    message_type = "device-transfer"
+
+    transfer_id: UUID
+    device: DeviceReference
+    transfer_date: date
+    # Residual value only when both gemeenten said so (the decision's transferPrice and the
+    # departing gemeente's own setting); otherwise free and without method or inputs.
+    price: TransferPrice
+    amount_cents: Cents
+    method: SettlementMethod | None = None
+    inputs: SettlementInputs | None = None
+
+    @model_validator(mode="after")
+    def _price_is_explained(self) -> Self:
+        if self.price == "free" and (self.amount_cents or self.method or self.inputs):
+            raise ValueError("a free transfer has amountCents 0 and no method or inputs")
+        if self.price == "residual-value" and (self.method is None or self.inputs is None):
+            raise ValueError("a residual-value transfer needs method and inputs")
+        return self
+
+
+class ContinuedUse(_Body):
+    """Departing gemeente -> its supplier: leave these devices with the client for now.
+
+    The receiving gemeente made an exception and provides an alternative. Until it is
+    delivered the client keeps the device; ``alternativeDeliveredOn`` says it has been, and the
+    device may then be collected.
+    """
+
+    message_type = "continued-use"
+
+    devices: tuple[DeviceReference, ...] = Field(min_length=1)
+    receiving_gemeentecode: Gemeentecode
+    reason_text: Text
+    alternative: Text
+    alternative_delivered_on: date | None = None
+
+
+class AlternativeDelivered(_Body):
+    """Receiving gemeente -> departing gemeente: the alternative for an excepted device is there."""
+
+    message_type = "alternative-delivered"
+
+    device_id: LocalId
+    delivered_on: date
+
+
 class ConsentWithdrawn(_Body):
     """The client withdrew (part of) the consent: stop processing and delete what was received."""
 
@@ -629,9 +701,12 @@ class Receipt(_Body):
 
 
 _BODY_MODELS: Final[tuple[type[_Body], ...]] = (
+    AlternativeDelivered,
     ConsentWithdrawn,
+    ContinuedUse,
     DepartureNotice,
     DeviceDecision,
+    DeviceTransfer,
     DossierCancelled,
     DossierOffer,
     DossierRequest,
@@ -664,6 +739,9 @@ _FORWARD_ROUTES: dict[str, frozenset[tuple[Role, Role]]] = {
     "device-decision": frozenset({("receiving-gemeente", "departing-gemeente")}),
     "takeover-order": frozenset({("receiving-gemeente", "receiving-supplier")}),
     "departure-notice": frozenset({("departing-gemeente", "departing-supplier")}),
+    "device-transfer": frozenset({("departing-gemeente", "receiving-gemeente")}),
+    "continued-use": frozenset({("departing-gemeente", "departing-supplier")}),
+    "alternative-delivered": frozenset({("receiving-gemeente", "departing-gemeente")}),
     "supplier-status": frozenset(
         {("receiving-supplier", "receiving-gemeente"), ("departing-supplier", "departing-gemeente")}
     ),
@@ -694,9 +772,12 @@ def _body_tag(value: Any) -> str | None:
 
 
 MessageBody = Annotated[
-    Annotated[ConsentWithdrawn, Tag("consent-withdrawn")]
+    Annotated[AlternativeDelivered, Tag("alternative-delivered")]
+    | Annotated[ConsentWithdrawn, Tag("consent-withdrawn")]
+    | Annotated[ContinuedUse, Tag("continued-use")]
     | Annotated[DepartureNotice, Tag("departure-notice")]
     | Annotated[DeviceDecision, Tag("device-decision")]
+    | Annotated[DeviceTransfer, Tag("device-transfer")]
     | Annotated[DossierCancelled, Tag("dossier-cancelled")]
     | Annotated[DossierOffer, Tag("dossier-offer")]
     | Annotated[DossierRequest, Tag("dossier-request")]

@@ -20,6 +20,7 @@ from agent.errors import DeliveryFailed
 from agent.settings import ConsentSettings
 
 __all__ = [
+    "ClientLetter",
     "DeliveryChannel",
     "EmailChannel",
     "LetterChannel",
@@ -33,6 +34,7 @@ __all__ = [
     "dutch_date",
     "letter_pdf",
     "notice_text",
+    "plain_letter_pdf",
 ]
 
 NoticeKind = Literal["invitation", "new-link", "reminder"]
@@ -110,6 +112,18 @@ def notice_text(notice: LinkNotice) -> str:
     )
 
 
+@dataclass(frozen=True)
+class ClientLetter:
+    """A letter or e-mail without a link: what happens with the client's devices (Dutch, B1)."""
+
+    letter_id: str
+    recipient_name: str
+    address_lines: tuple[str, ...]
+    subject: str
+    text: str
+    email_address: str | None = None
+
+
 class DeliveryChannel(Protocol):
     """One way to bring a link notice to a person."""
 
@@ -132,6 +146,19 @@ class LetterChannel:
             await asyncio.to_thread(self._write, notice)
         except OSError as exc:
             raise DeliveryFailed(f"letter could not be written: {type(exc).__name__}") from exc
+
+    async def deliver_letter(self, letter: ClientLetter) -> None:
+        """Write a letter without a link (PDF and plain text) for printing."""
+        try:
+            await asyncio.to_thread(self._write_letter, letter)
+        except OSError as exc:
+            raise DeliveryFailed(f"letter could not be written: {type(exc).__name__}") from exc
+
+    def _write_letter(self, letter: ClientLetter) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        stem = self.directory / f"letter-{letter.letter_id}"
+        _write_private(stem.with_suffix(".pdf"), plain_letter_pdf(letter))
+        _write_private(stem.with_suffix(".txt"), letter.text.encode())
 
     def _write(self, notice: LinkNotice) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -175,6 +202,25 @@ def letter_pdf(notice: LinkNotice) -> bytes:
     return bytes(pdf.output())
 
 
+def plain_letter_pdf(letter: ClientLetter) -> bytes:
+    """A letter without a link as PDF (A4)."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_title(letter.subject)
+    pdf.set_lang("nl")
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    for line in (*letter.address_lines, ""):
+        pdf.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(10)
+    pdf.set_font("helvetica", style="B", size=14)
+    pdf.cell(0, 8, letter.subject, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("helvetica", size=12)
+    pdf.multi_cell(0, 6, letter.text)
+    return bytes(pdf.output())
+
+
 class EmailChannel:
     """E-mail over SMTP (plain text, Dutch B1)."""
 
@@ -191,6 +237,20 @@ class EmailChannel:
         message["To"] = notice.email_address
         message["Subject"] = _SUBJECTS[notice.kind]
         message.set_content(notice_text(notice))
+        try:
+            await asyncio.to_thread(self._send, message)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DeliveryFailed(f"e-mail could not be sent: {type(exc).__name__}") from exc
+
+    async def deliver_letter(self, letter: ClientLetter) -> None:
+        """Send a letter without a link as a plain-text e-mail."""
+        if letter.email_address is None:
+            raise DeliveryFailed("no e-mail address")
+        message = EmailMessage()
+        message["From"] = self._sender
+        message["To"] = letter.email_address
+        message["Subject"] = letter.subject
+        message.set_content(letter.text)
         try:
             await asyncio.to_thread(self._send, message)
         except (OSError, smtplib.SMTPException) as exc:

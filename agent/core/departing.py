@@ -126,6 +126,8 @@ class Departing:
                 # Departing side: our own provision ends on the effective (move) date.
                 start_date=None,
                 end_date=decision.effective_date,
+                follow_up=item.follow_up,
+                supplier_name=item.receiving_supplier.name if item.receiving_supplier else None,
             )
             for item in decision.decisions
         )

@@ -48,6 +48,10 @@ PROCESSING_ACTIVITIES: Final[Mapping[str, tuple[Operation, str]]] = {
     ),
     "dossier-offer-sent": ("send", "Dossier naar de ontvangende gemeente gestuurd"),
     "dossier-offer-received": ("receive", "Dossier van de vertrekgemeente ontvangen"),
+    "continued-provision-registered": (
+        "create",
+        "Cliënt en overgenomen hulpmiddelen in het register van voorzieningen opgenomen",
+    ),
 }
 
 

@@ -36,6 +36,14 @@ TaskKind = Literal[
     "emigration",
     "wlz-institution",
     "manual-check",
+    "provide-alternative",
+    "fixed-device-need",
+    "end-beschikking",
+    "eigen-bijdrage-start",
+    "eigen-bijdrage-end",
+    "transfer-price",
+    "letter-not-sent",
+    "collect-device",
 ]
 TASK_KINDS: tuple[str, ...] = get_args(TaskKind)
 TaskState = Literal["open", "done"]

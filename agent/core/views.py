@@ -37,6 +37,11 @@ class DecisionView(ApiModel):
     alternative: str | None
     start_date: date | None
     end_date: date | None
+    # Who acts next for the device at the receiving gemeente: "supplier-order" (its supplier,
+    # named in supplier_name, has an order) or "gemeente-task" (a person has a task); None when
+    # nothing is promised (the client keeps a device of their own, or the device stays behind).
+    follow_up: str | None = None
+    supplier_name: str | None = None
 
 
 class DossierSummary(ApiModel):

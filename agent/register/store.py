@@ -18,7 +18,13 @@ from agent.storage.tables import ClientRow, DeviceRow
 from protocol.clock import Clock
 from protocol.messages import WireModel
 
-__all__ = ["Register", "forget_loaded_clients", "load_client", "store_import"]
+__all__ = [
+    "Register",
+    "add_continued_provisions",
+    "forget_loaded_clients",
+    "load_client",
+    "store_import",
+]
 
 # Clients read and stored per group: each group's Python work on the event loop stays well under
 # 50 ms, so requests are served between groups, and only one group is held in memory at a time.
@@ -95,6 +101,22 @@ async def store_import(
         for device in client.devices
     ]
     await session.execute(insert(DeviceRow), devices)
+
+
+async def add_continued_provisions(
+    session: AsyncSession, client: RegisterClient, *, now: datetime
+) -> None:
+    """Receiving side: the client and the devices taken over join this gemeente's register.
+
+    A client already in the register keeps the devices it had; a device with the same id is
+    replaced. So the next move of this client finds every device it now has here.
+    """
+    existing = await load_client(session, client.bsn)
+    if existing is not None:
+        taken_over = {device.device_id for device in client.devices}
+        kept = tuple(d for d in existing.devices if d.device_id not in taken_over)
+        client = client.model_copy(update={"devices": kept + client.devices})
+    await store_import(session, [client], now=now)
 
 
 def forget_loaded_clients(session: AsyncSession) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "Base",
     "BrpEventCountRow",
     "BrpEventRow",
+    "ClientLetterRow",
     "ClientRow",
     "ConsentLinkRow",
     "ConsentRow",
@@ -36,6 +37,7 @@ __all__ = [
     "DeliveryAttemptRow",
     "DepartingDeviceRow",
     "DeviceRow",
+    "DeviceTransferRow",
     "DossierRow",
     "FeedCursorRow",
     "InboundMessageRow",
@@ -142,6 +144,10 @@ class ProvisionRow(Base):
     alternative: Mapped[str | None] = mapped_column(Text)
     start_date: Mapped[date | None]
     end_date: Mapped[date | None]
+    # Who acts next for the device at the receiving gemeente: supplier-order or gemeente-task.
+    follow_up: Mapped[str | None] = mapped_column(String(16), default=None)
+    # The receiving supplier that got the order, as the decision names it.
+    supplier_name: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class InboundMessageRow(Base):
@@ -470,3 +476,44 @@ class RegistryAnswerRow(Base):
     etag: Mapped[str | None] = mapped_column(String(100))
     fresh_until: Mapped[datetime]
     stale_until: Mapped[datetime]
+
+
+# --- After the decision (agent.continuation) --------------------------------------------------
+
+
+class DeviceTransferRow(Base):
+    """The ownership of a bruikleen device moving between two gemeenten, sent or received."""
+
+    __tablename__ = "device_transfers"
+
+    transfer_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    dossier_id: Mapped[str] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(8))
+    device_id: Mapped[str] = mapped_column(String(64))
+    iso_code: Mapped[str] = mapped_column(String(8))
+    transfer_date: Mapped[date]
+    price: Mapped[str] = mapped_column(String(16))
+    amount_cents: Mapped[int]
+    # sent; received; price-differs when the receiving side's own calculation differs.
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+
+
+class ClientLetterRow(Base):
+    """A letter or e-mail to a client, queued in the transaction that decided it, then sent."""
+
+    __tablename__ = "client_letters"
+    __table_args__ = (Index("ix_client_letters_state", "state", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    dossier_id: Mapped[str] = mapped_column(ForeignKey("dossiers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    # Recipient name, address lines, e-mail address and preferred channels (no BSN).
+    recipient: Mapped[dict[str, Any]]
+    subject: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    # pending until a channel took it; sent; failed when no channel could (a task follows).
+    state: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[str | None] = mapped_column(String(16), default=None)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -144,6 +144,7 @@ class SupplierDesk:
         )
         session.add(row)
         await self._send_status(session, row, "received", now)
+        await self._settlements.order_arrived(session, row, now)
         reminder_day = self._agent.calendar.add_working_days(
             order.contact_before, -self._agent.settings.takeover.reminder_working_days_before
         )
@@ -185,6 +186,8 @@ class SupplierDesk:
                     state="leaving",
                 )
             )
+            if device.ownership == "bruikleen":
+                continue  # the gemeente owns it: no takeover price between suppliers
             # "Eerst doen, daarna praten over geld": the offer goes on the effective date.
             start = datetime.combine(notice.effective_date, time.min, tzinfo=AMSTERDAM)
             await schedule_deadline(

@@ -1,11 +1,13 @@
 """The receiving gemeente's takeover orders: placed with a contracted supplier, followed to the end.
 
-For every rented (``huur``) device it takes over, the gemeente orders the supplier contracted for
-the device's ISO 9999 code on the move date (registry, preference order), one order per device,
-with ``contactBefore`` = the 5th working day after the order date (that day included,
-normenkader 2020). A refusal moves the order to the next preferred supplier (new order id); with
-no supplier left, or none contracted, a task for the gemeente - never a silent stop. When the
-move is cancelled or the consent withdrawn, every supplier told of it is told to stop.
+For every rented (``huur``) or lent (``bruikleen``) device it takes over, the gemeente orders the
+supplier contracted for the device's ISO 9999 code on the move date (registry, preference order),
+one order per device, with ``contactBefore`` = the 5th working day after the order date (that day
+included, normenkader 2020). For a bruikleen device the order is a service order: the gemeente
+owns the device and the supplier takes over its maintenance, repair and insurance. A refusal
+moves the order to the next preferred supplier (new order id); with no supplier left, or none
+contracted, a task for the gemeente - never a silent stop. When the move is cancelled or the
+consent withdrawn, every supplier told of it is told to stop.
 
 Registry look-ups are made before the inbound transaction (:meth:`OrderDesk.prepare`), so no
 network call happens while the database is locked.
@@ -28,6 +30,7 @@ from agent.core.deadlines import Deadlines, cancel_deadlines, schedule_deadline
 from agent.core.dossiers import Dossiers, own_role
 from agent.core.hooks import Hooks, StateChange
 from agent.core.tasks import open_task
+from agent.core.wording import client_name, device_name
 from agent.errors import DossierUnknown, SenderNotPermitted
 from agent.storage.tables import DeadlineRow, DossierRow, OrderRow, OutboxRow
 from agent.working_days import AMSTERDAM, day_end
@@ -43,7 +46,13 @@ from protocol.messages import (
 )
 from registry.errors import NoContract, ParticipantNotEnrolled, ParticipantUnknown, RegistryError
 
-__all__ = ["DONE", "ORDER_CONTACT_DEADLINE", "OrderDesk", "PlacedOrder", "stripped_order"]
+__all__ = [
+    "DONE",
+    "ORDER_CONTACT_DEADLINE",
+    "OrderDesk",
+    "PlacedOrder",
+    "stripped_order",
+]
 
 ORDER_CONTACT_DEADLINE: Final = "order-contact-overdue"
 # A device is done for the gemeente when the supplier reports one of these.
@@ -108,7 +117,7 @@ class OrderDesk:
         self._suppliers[str(message.dossier_id)] = {
             device.iso_code: await self._contracted(device.iso_code, offer.client.move_date)
             for device in offer.devices
-            if _rented(device)
+            if _ordered(device)
         }
 
     async def _contracted(self, iso_code: str, on: date) -> Candidates | None:
@@ -138,8 +147,10 @@ class OrderDesk:
         prepared = self._suppliers.pop(dossier.id, None)
         taken_over = {i.device_id for i in decision.decisions if i.outcome == "take-over"}
         chosen: dict[str, SupplierReference] = {}
+        unordered: list[Device] = []
+        registry_down = False
         for device in offer.devices:
-            if device.device_id not in taken_over or not _rented(device):
+            if device.device_id not in taken_over or not _ordered(device):
                 continue
             candidates = (
                 prepared.get(device.iso_code, [])
@@ -147,14 +158,27 @@ class OrderDesk:
                 else await self._contracted(device.iso_code, offer.client.move_date)
             )
             if not candidates:
-                await self._no_supplier(session, dossier, device, now, candidates is None)
+                unordered.append(device)
+                registry_down = registry_down or candidates is None
                 continue
             row = await self._place(session, dossier.id, candidates, 0, _order(offer, device), now)
             chosen[device.device_id] = SupplierReference(
                 oin=row.supplier_oin, name=row.supplier_name
             )
+        if unordered:
+            await self._no_supplier(session, dossier, offer, unordered, now, registry_down)
+        tasked = {device.device_id for device in unordered}
         items = [
-            item.model_copy(update={"receiving_supplier": chosen.get(item.device_id)})
+            item.model_copy(
+                update={
+                    "receiving_supplier": chosen.get(item.device_id),
+                    "follow_up": "supplier-order"
+                    if item.device_id in chosen
+                    else "gemeente-task"
+                    if item.device_id in tasked
+                    else item.follow_up,
+                }
+            )
             for item in decision.decisions
         ]
         return decision.model_copy(update={"decisions": tuple(items)})
@@ -229,20 +253,23 @@ class OrderDesk:
         self,
         session: AsyncSession,
         dossier: DossierRow,
-        device: Device,
+        offer: DossierOffer,
+        devices: list[Device],
         now: datetime,
         registry_down: bool,
     ) -> None:
         why = (
-            "Het register was niet bereikbaar om de leverancier te kiezen"
+            "Het register was niet bereikbaar om de leverancier te kiezen."
             if registry_down
-            else "Geen leverancier gecontracteerd op de verhuisdatum"
+            else "Wij hebben op de verhuisdatum geen leverancier met een contract voor dit "
+            "soort hulpmiddel."
         )
+        names = " en ".join(f"{device_name(device)} (ISO {device.iso_code})" for device in devices)
         await open_task(
             session,
             "no-supplier",
-            f"{why} (ISO {device.iso_code}, hulpmiddel {device.device_id}). "
-            "Regel de overname zelf.",
+            f"{client_name(offer.client.name)} neemt {names} mee naar onze gemeente. {why} "
+            "Zoek zelf een leverancier en geef die de opdracht om het hulpmiddel over te nemen.",
             now,
             dossier_id=dossier.id,
         )
@@ -455,9 +482,10 @@ def _order(offer: DossierOffer, device: Device) -> TakeoverOrder:
     )
 
 
-def _rented(device: Device) -> bool:
-    # Seed 000 section 3.1.4, afspraak 2: for rented devices the contracted supplier takes over.
-    return device.ownership == "huur" and device.movable
+def _ordered(device: Device) -> bool:
+    # Seed 000 section 3.1.4, afspraak 2: for rented devices the contracted supplier takes over;
+    # for a lent (bruikleen) device it takes over maintenance, repair and insurance.
+    return device.ownership in ("huur", "bruikleen") and device.movable
 
 
 def _candidates(suppliers: Iterable[Any]) -> Candidates:

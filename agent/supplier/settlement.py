@@ -3,7 +3,9 @@
 "Eerst doen, daarna praten over geld" (verhuisconvenant, docs/settlement.md): on the effective
 date of a departure notice the departing supplier offers the residual value to the receiving
 supplier named in it; the receiving supplier recomputes it with its own contract inputs once it
-has taken the device over, and accepts or disputes with a reason and a counter amount.
+has taken the device over, and accepts or disputes with a reason and a counter amount. An offer
+may overtake the takeover order it settles (the two come from different senders): it waits for
+the order, and only when no order came within the configured working days is it disputed.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.api_model import ApiModel
 from agent.core.context import AgentContext
-from agent.core.deadlines import Deadlines
+from agent.core.deadlines import Deadlines, cancel_deadlines, schedule_deadline
 from agent.core.hooks import Hooks
 from agent.core.tasks import open_task
 from agent.errors import MessageNotHandled, SenderNotPermitted
 from agent.storage.tables import DeadlineRow, DepartingDeviceRow, SettlementRow, SupplierOrderRow
 from agent.supplier.orders import DONE
+from agent.working_days import AMSTERDAM, day_end
 from protocol.errors import UnknownSettlementMethod
 from protocol.messages import (
     Message,
@@ -34,9 +37,11 @@ from protocol.messages import (
 )
 from protocol.settlement import economic_lifetime_months, residual_value_cents
 
-__all__ = ["SETTLEMENT_DUE", "Settlement", "Settlements"]
+__all__ = ["ORDER_AWAITED", "SETTLEMENT_DUE", "Settlement", "Settlements"]
 
 SETTLEMENT_DUE: Final = "settlement-offer-due"
+# Receiving supplier: an offer that came before its takeover order waits for it until this fires.
+ORDER_AWAITED: Final = "settlement-order-awaited"
 _METHOD: Final = "linear-depreciation-v1"
 _DEVICE_DONE: Final = DONE
 _OFFER_ROLES: Final = ("departing-supplier", "receiving-supplier")
@@ -72,6 +77,7 @@ class Settlements:
         hooks.handle("settlement-accept", self._on_answer)
         hooks.handle("settlement-dispute", self._on_answer)
         deadlines.register(SETTLEMENT_DUE, self._on_settlement_due)
+        deadlines.register(ORDER_AWAITED, self._on_order_awaited)
 
     async def _on_settlement_due(
         self, session: AsyncSession, deadline: DeadlineRow, now: datetime
@@ -172,11 +178,54 @@ class Settlements:
             raise SenderNotPermitted("the order names another departing supplier")
         session.add(row)
         if order is None:
-            await self._answer(
-                session, row, "other", "Wij hebben geen overnameopdracht voor dit hulpmiddel.", now
+            # The order may still be on its way: wait for it, with a deadline as the owner.
+            await schedule_deadline(
+                session,
+                kind=ORDER_AWAITED,
+                subject=row.settlement_id,
+                due_at=self._order_awaited_until(now),
+                now=now,
             )
         elif order.device_states.get(row.device_id) in _DEVICE_DONE:
             await self._judge(session, row, order, now)
+
+    def _order_awaited_until(self, now: datetime) -> datetime:
+        days = self._agent.settings.takeover.settlement_order_wait_working_days
+        today = now.astimezone(AMSTERDAM).date()
+        return day_end(self._agent.calendar.add_working_days(today, days))
+
+    async def order_arrived(
+        self, session: AsyncSession, order: SupplierOrderRow, now: datetime
+    ) -> None:
+        """A takeover order came in: offers that waited for it now wait for its takeover."""
+        waiting = await session.scalars(
+            select(SettlementRow).where(
+                SettlementRow.dossier_id == order.dossier_id,
+                SettlementRow.direction == "received",
+                SettlementRow.state == "waiting",
+            )
+        )
+        for row in waiting:
+            if row.device_id in order.device_states:
+                await cancel_deadlines(session, subject=row.settlement_id, kinds=(ORDER_AWAITED,))
+
+    async def _on_order_awaited(
+        self, session: AsyncSession, deadline: DeadlineRow, now: datetime
+    ) -> None:
+        row = await session.get(SettlementRow, deadline.subject)
+        if row is None or row.state != "waiting":
+            return
+        if await self._order_for(session, row.dossier_id, row.device_id) is not None:
+            return
+        days = self._agent.settings.takeover.settlement_order_wait_working_days
+        await self._answer(
+            session,
+            row,
+            "other",
+            f"Wij hebben na {days} werkdagen nog geen overnameopdracht voor dit hulpmiddel "
+            "gekregen. Vraag de ontvangende gemeente of zij de opdracht aan ons heeft gegeven.",
+            now,
+        )
 
     async def _order_for(
         self, session: AsyncSession, dossier_id: str, device_id: str

@@ -265,6 +265,12 @@ class Agents:
 
 
 @pytest.fixture
+def gemeente_settings() -> dict[str, dict[str, Any]]:
+    """Per gemeente (utrecht, amsterdam): AgentSettings fields a test overrides."""
+    return {}
+
+
+@pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(START)
 

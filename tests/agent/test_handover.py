@@ -34,7 +34,8 @@ async def test_happy_path_completes_both_dossiers_once(agents: Agents) -> None:
         "dev-3": ("exception", "not-movable"),
     }
     async with agents.receiving.database.reading() as session:
-        assert await session.scalar(select(func.count()).select_from(InboundMessageRow)) == 1
+        # The offer, and the transfer of the bruikleen bed's ownership.
+        assert await session.scalar(select(func.count()).select_from(InboundMessageRow)) == 2
 
 
 async def test_scheduler_delivers_without_manual_passes(

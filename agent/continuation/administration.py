@@ -1,0 +1,184 @@
+"""After the takeover: the register, the beschikking and the eigen bijdrage at the CAK.
+
+Receiving side, when the dossier completes: the client (at the new address) and every device
+taken over join this gemeente's register, with the receiving supplier and the continued
+indicatie, so the client's next move finds them; the back office is told, by a task,
+to register the continued provision with the CAK from the move date. Departing side, when the
+decision arrives: a task to end the beschikking on the move date, and a task to end the CAK
+registration on the day before, so the client neither pays twice nor has a gap. (Each state
+change also reaches the back office as a CloudEvent, ``agent.delivery.cloudevents``.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.consent.page import gemeente_name
+from agent.core.context import AgentContext
+from agent.core.hooks import Hooks, StateChange
+from agent.core.tasks import open_task
+from agent.core.wording import client_name, device_name, dutch_date
+from agent.register.models import RegisterClient
+from agent.register.store import add_continued_provisions, load_client
+from agent.storage.tables import InboundMessageRow, OrderRow, ProvisionRow
+from agent.working_days import day_end
+from protocol.messages import Device, DeviceDecision, DossierOffer, SupplierReference
+
+__all__ = ["Administration"]
+
+
+class Administration:
+    """What the two gemeenten's own administrations do after the takeover."""
+
+    def __init__(self, agent: AgentContext) -> None:
+        self._agent = agent
+
+    def register(self, hooks: Hooks) -> None:
+        """Add the register, beschikking and CAK steps to a gemeente's agent."""
+        hooks.on_state(self._receiving_completed, "completed")
+        hooks.on_state(self._departing_decided, "decided")
+
+    # --- receiving side -------------------------------------------------------------------------
+
+    async def _receiving_completed(self, session: AsyncSession, change: StateChange) -> None:
+        dossier = change.dossier
+        if dossier.side != "receiving":
+            return
+        offer = await _received_offer(session, dossier.id)
+        if offer is None:
+            return  # the client's data were erased (withdrawal): nothing to register
+        taken_over = set(
+            await session.scalars(
+                select(ProvisionRow.device_id).where(
+                    ProvisionRow.dossier_id == dossier.id, ProvisionRow.outcome == "take-over"
+                )
+            )
+        )
+        devices = [await self._ours(session, dossier.id, d) for d in offer.devices]
+        kept = [device for device in devices if device.device_id in taken_over]
+        if not kept:
+            return
+        await add_continued_provisions(session, _register_client(offer, kept), now=change.now)
+        await self._agent.log.record(session, "continued-provision-registered", dossier, change.now)
+        move = offer.client.move_date
+        await open_task(
+            session,
+            "eigen-bijdrage-start",
+            f"Meld bij het CAK dat {client_name(offer.client.name)} vanaf {dutch_date(move)} bij "
+            f"ons een eigen bijdrage betaalt voor {_names(kept)}. Dit is een voortgezette "
+            "maatwerkvoorziening na een verhuizing; de vorige gemeente stopt haar melding op "
+            f"{dutch_date(move - timedelta(days=1))}.",
+            change.now,
+            dossier_id=dossier.id,
+            due_at=day_end(max(move, change.now.date())),
+        )
+
+    async def _ours(self, session: AsyncSession, dossier_id: str, device: Device) -> Device:
+        # Our supplier (the order's) replaces the departing one; the contract is ours now.
+        order = await session.scalar(
+            select(OrderRow)
+            .where(
+                OrderRow.dossier_id == dossier_id,
+                OrderRow.device_id == device.device_id,
+                OrderRow.active.is_(True),
+            )
+            .order_by(OrderRow.attempt.desc())
+            .limit(1)
+        )
+        supplier = (
+            SupplierReference(oin=order.supplier_oin, name=order.supplier_name) if order else None
+        )
+        return device.model_copy(update={"supplier": supplier, "contract_reference": None})
+
+    # --- departing side -------------------------------------------------------------------------
+
+    async def _departing_decided(self, session: AsyncSession, change: StateChange) -> None:
+        dossier, message = change.dossier, change.message
+        if dossier.side != "departing" or message is None:
+            return
+        decision = message.body
+        if not isinstance(decision, DeviceDecision):
+            return
+        client = await load_client(session, dossier.client_bsn or "")
+        if client is None:
+            return
+        taken = {i.device_id for i in decision.decisions if i.outcome == "take-over"}
+        kept = [device for device in client.devices if device.device_id in taken]
+        if not kept:
+            return
+        move, name = decision.effective_date, client_name(client.name)
+        receiving = gemeente_name(dossier.partner_gemeentecode)
+        reference = (
+            f"beschikking {client.indicatie.beschikking_reference}"
+            if client.indicatie is not None
+            else "de beschikking"
+        )
+        await open_task(
+            session,
+            "end-beschikking",
+            f"{name} is op {dutch_date(move)} verhuisd naar de gemeente {receiving}. Die "
+            f"gemeente zet {_names(kept)} voort. Beëindig {reference} per {dutch_date(move)}.",
+            change.now,
+            dossier_id=dossier.id,
+            due_at=day_end(max(move, change.now.date())),
+        )
+        last_day = move - timedelta(days=1)
+        await open_task(
+            session,
+            "eigen-bijdrage-end",
+            f"Meld bij het CAK dat de eigen bijdrage van {name} voor {_names(kept)} stopt op "
+            f"{dutch_date(last_day)}. De gemeente {receiving} meldt de voortzetting vanaf "
+            f"{dutch_date(move)}.",
+            change.now,
+            dossier_id=dossier.id,
+            due_at=day_end(max(last_day, change.now.date())),
+        )
+
+
+def _names(devices: Sequence[Device]) -> str:
+    names = [device_name(device) for device in devices]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " en " + names[-1]
+
+
+async def _received_offer(session: AsyncSession, dossier_id: str) -> DossierOffer | None:
+    raw = await session.scalar(
+        select(InboundMessageRow.body).where(
+            InboundMessageRow.dossier_id == dossier_id,
+            InboundMessageRow.message_type == "dossier-offer",
+        )
+    )
+    if not raw:
+        return None
+    return DossierOffer.model_validate(json.loads(raw)["body"])
+
+
+def _register_client(offer: DossierOffer, devices: Sequence[Device]) -> RegisterClient:
+    client = offer.client
+    document: dict[str, Any] = {
+        "bsn": client.bsn,
+        "name": client.name,
+        "address": client.new_address,
+        "contactPreferences": client.contact_preferences,
+        "representative": client.representative,
+        "functionalInformation": offer.functional_information,
+        "devices": devices,
+    }
+    indicatie = offer.indicatie
+    if indicatie is not None and (
+        indicatie.end_date is None or indicatie.end_date >= client.move_date
+    ):
+        # The continued provision: the same indicatie, from the move date to its own end.
+        document["indicatie"] = {
+            "legalBasis": indicatie.legal_basis,
+            "beschikkingReference": indicatie.beschikking_reference,
+            "decisionDate": indicatie.decision_date,
+            "startDate": client.move_date,
+            "endDate": indicatie.end_date,
+        }
+    return RegisterClient.model_validate(document)

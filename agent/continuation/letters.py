@@ -1,0 +1,154 @@
+"""Letters and e-mails to a client that hold no link: queued in a transaction, sent after it.
+
+A letter is a row written with the decision that causes it, so a crash loses none; the job
+sends pending letters through the configured channels (e-mail when the client prefers it and
+gave an address, else a printed letter). A letter no channel can send becomes a task.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.consent.channels import ClientLetter
+from agent.core.context import AgentContext
+from agent.core.tasks import open_task
+from agent.core.wording import client_name
+from agent.errors import DeliveryFailed
+from agent.storage.tables import ClientLetterRow
+from protocol.logs import log_event
+from protocol.messages import Address, ContactPreferences, PersonName
+
+__all__ = ["ClientLetters", "LetterChannel"]
+
+_log = logging.getLogger("meeverhuizen.agent.letters")
+
+
+@runtime_checkable
+class LetterChannel(Protocol):
+    """A channel that can bring a letter without a link (``agent.consent.channels``)."""
+
+    name: str
+
+    async def deliver_letter(self, letter: ClientLetter) -> None: ...
+
+
+class ClientLetters:
+    """Queues letters to clients and sends them."""
+
+    def __init__(self, agent: AgentContext, *, channels: Sequence[object]) -> None:
+        self._agent = agent
+        self.channels: list[LetterChannel] = [c for c in channels if isinstance(c, LetterChannel)]
+
+    async def queue(
+        self,
+        session: AsyncSession,
+        *,
+        dossier_id: str,
+        kind: str,
+        name: PersonName,
+        address: Address,
+        contact: ContactPreferences,
+        subject: str,
+        text: str,
+        now: datetime,
+    ) -> None:
+        """Add a letter to the client inside the caller's transaction."""
+        number = f"{address.house_number}{address.house_letter or ''}"
+        if address.house_number_addition:
+            number += f"-{address.house_number_addition}"
+        session.add(
+            ClientLetterRow(
+                id=str(uuid.uuid4()),
+                dossier_id=dossier_id,
+                kind=kind,
+                recipient={
+                    "name": client_name(name),
+                    "addressLines": [
+                        client_name(name),
+                        f"{address.street} {number}",
+                        f"{address.postal_code} {address.city}",
+                    ],
+                    "emailAddress": contact.email_address,
+                    "channels": list(contact.channels),
+                },
+                subject=subject,
+                text=text,
+                state="pending",
+                created_at=now,
+            )
+        )
+
+    async def send_pending(self) -> int:
+        """Send every pending letter; return how many went out."""
+        async with self._agent.database.reading() as session:
+            pending = list(
+                await session.scalars(
+                    select(ClientLetterRow.id)
+                    .where(ClientLetterRow.state == "pending")
+                    .order_by(ClientLetterRow.created_at)
+                )
+            )
+        sent = 0
+        for letter_id in pending:
+            sent += await self._send(letter_id)
+        return sent
+
+    async def _send(self, letter_id: str) -> int:
+        # The channel is called outside any transaction (it may reach an SMTP server); at worst
+        # a crash between sending and marking sends a letter twice, never not at all.
+        async with self._agent.database.reading() as session:
+            row = await session.get(ClientLetterRow, letter_id)
+            if row is None or row.state != "pending":
+                return 0
+            recipient, dossier_id = dict(row.recipient), row.dossier_id
+            letter = ClientLetter(
+                letter_id=row.id,
+                recipient_name=recipient["name"],
+                address_lines=tuple(recipient["addressLines"]),
+                subject=row.subject,
+                text=row.text,
+                email_address=recipient.get("emailAddress"),
+            )
+        used = None
+        for channel in self._choose(recipient):
+            try:
+                await channel.deliver_letter(letter)
+            except DeliveryFailed as exc:
+                log_event(_log, "client_letter_failed", channel=channel.name, error=str(exc))
+                continue
+            used = channel.name
+            break
+        now = self._agent.clock.now()
+        async with self._agent.database.transaction() as session:
+            row = await session.get(ClientLetterRow, letter_id, with_for_update=True)
+            if row is None or row.state != "pending":
+                return 0
+            if used is not None:
+                row.state, row.channel, row.sent_at = "sent", used, now
+                return 1
+            row.state = "failed"
+            await open_task(
+                session,
+                "letter-not-sent",
+                f"De brief '{letter.subject}' aan {letter.recipient_name} kon niet worden "
+                "verstuurd. Stuur de brief zelf of bel de cliënt. Dit is de tekst:\n\n"
+                + letter.text,
+                now,
+                dossier_id=dossier_id,
+            )
+            return 0
+
+    def _choose(self, recipient: dict[str, Any]) -> list[LetterChannel]:
+        by_name = {channel.name: channel for channel in self.channels}
+        ordered = []
+        if "email" in recipient.get("channels", []) and recipient.get("emailAddress"):
+            ordered.append("email")
+        ordered.append("letter")
+        return [by_name[name] for name in ordered if name in by_name]

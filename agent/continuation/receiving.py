@@ -1,0 +1,250 @@
+"""Receiving side after the decision: a person for every device the supplier does not take over.
+
+An exception (other than a fixed or client-owned device) opens a task to provide the
+alternative within the configured working days, and the client gets a letter with the reason,
+the alternative and whom to call; once the alternative is delivered the departing gemeente is
+told (``alternative-delivered``), so its supplier may collect the old device. A fixed device
+(traplift, woningaanpassing) opens a task to contact the client about the need in the new home.
+A bruikleen device taken over carries this gemeente's transfer price in the decision.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.consent.page import gemeente_name
+from agent.continuation.letters import ClientLetters
+from agent.core.context import AgentContext
+from agent.core.dossiers import RECEIVING_ROLES, Dossiers
+from agent.core.hooks import Hooks
+from agent.core.tasks import open_task
+from agent.core.wording import client_name, device_name, dutch_date
+from agent.errors import DossierUnknown, IllegalTransition
+from agent.storage.tables import DossierRow, OutboxRow, ProvisionRow, TaskRow
+from agent.supplier.continued_use import ALTERNATIVE_REASONS
+from agent.working_days import AMSTERDAM, day_end
+from protocol.messages import (
+    AlternativeDelivered,
+    Device,
+    DeviceDecision,
+    DeviceDecisionItem,
+    DossierOffer,
+)
+
+__all__ = ["ReceivingFollowUp"]
+
+
+class ReceivingFollowUp:
+    """Tasks, letters and transfer prices the receiving gemeente adds to its decision."""
+
+    def __init__(self, agent: AgentContext, *, dossiers: Dossiers, letters: ClientLetters) -> None:
+        self._agent = agent
+        self._dossiers = dossiers
+        self._letters = letters
+
+    def register(self, hooks: Hooks) -> None:
+        """Run after the supplier side named its orders (registered after it)."""
+        hooks.on_decision(self.on_decision)
+
+    async def on_decision(
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        offer: DossierOffer,
+        decision: DeviceDecision,
+        now: datetime,
+    ) -> DeviceDecision:
+        """Task a person for each exception and fixed device; name the bruikleen price."""
+        devices = {device.device_id: device for device in offer.devices}
+        alternatives = [
+            (devices[i.device_id], i)
+            for i in decision.decisions
+            if i.outcome == "exception" and i.reason_code in ALTERNATIVE_REASONS
+        ]
+        fixed = [
+            devices[i.device_id]
+            for i in decision.decisions
+            if i.outcome == "exception" and i.reason_code == "not-movable"
+        ]
+        tasked = {device.device_id for device, _ in alternatives} | {d.device_id for d in fixed}
+        if alternatives:
+            await self._provide_alternatives(session, dossier, offer, alternatives, now)
+        if fixed:
+            await self._fixed_needs(session, dossier, offer, fixed, now)
+        price = self._agent.settings.continuation.transfer_price
+        lent = {
+            i.device_id
+            for i in decision.decisions
+            if i.outcome == "take-over" and devices[i.device_id].ownership == "bruikleen"
+        }
+        items = tuple(
+            item.model_copy(
+                update={
+                    "follow_up": "gemeente-task" if item.device_id in tasked else item.follow_up,
+                    "transfer_price": price if item.device_id in lent else None,
+                }
+            )
+            for item in decision.decisions
+        )
+        await _record_follow_up(session, dossier.id, items)
+        return decision.model_copy(update={"decisions": items})
+
+    def _due(self, now: datetime, days: int) -> date:
+        return self._agent.calendar.add_working_days(now.astimezone(AMSTERDAM).date(), days)
+
+    async def _provide_alternatives(
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        offer: DossierOffer,
+        excepted: Sequence[tuple[Device, DeviceDecisionItem]],
+        now: datetime,
+    ) -> None:
+        due = self._due(now, self._agent.settings.continuation.alternative_working_days)
+        name = client_name(offer.client.name)
+        lines = " ".join(
+            f"Voor {device_name(device)} maakten wij een uitzondering ({item.reason_text}). "
+            f"Wij beloofden: {item.alternative_offered}"
+            for device, item in excepted
+        )
+        await open_task(
+            session,
+            "provide-alternative",
+            f"{name} verhuist op {dutch_date(offer.client.move_date)} naar onze gemeente. "
+            f"{lines} Zorg dat {name} het andere hulpmiddel uiterlijk {dutch_date(due)} heeft. "
+            "Tot die dag houdt de cliënt het oude hulpmiddel. Meld de levering in Meeverhuizen; "
+            "dan hoort de vorige gemeente dat de leverancier het oude hulpmiddel mag ophalen.",
+            now,
+            dossier_id=dossier.id,
+            due_at=day_end(due),
+        )
+        for device, item in excepted:
+            await self._letters.queue(
+                session,
+                dossier_id=dossier.id,
+                kind="exception",
+                name=offer.client.name,
+                address=offer.client.new_address,
+                contact=offer.client.contact_preferences,
+                subject=f"Over uw {device_name(device).split(' ', 1)[1]}",
+                text=self._exception_letter(offer, device, item, due),
+                now=now,
+            )
+
+    def _exception_letter(
+        self, offer: DossierOffer, device: Device, item: DeviceDecisionItem, due: date
+    ) -> str:
+        own = gemeente_name(self._agent.settings.gemeentecode)
+        phone = self._agent.settings.consent.phone_number
+        call = f"Bel ons op {phone}." if phone else f"Bel de gemeente {own}."
+        named = device_name(device)
+        return (
+            f"Beste {client_name(offer.client.name)},\n\n"
+            f"U verhuist op {dutch_date(offer.client.move_date)} naar de gemeente {own}. "
+            f"Uw hulpmiddelen verhuizen mee. Voor {named} maken wij een uitzondering: "
+            "wij nemen dit hulpmiddel niet over.\n\n"
+            f"Waarom niet? {item.reason_text}\n\n"
+            f"Wat krijgt u? {item.alternative_offered} U heeft dit uiterlijk op "
+            f"{dutch_date(due)}.\n\n"
+            f"Tot die dag houdt u {named}. De leverancier haalt het pas op als u het andere "
+            "hulpmiddel heeft.\n\n"
+            f"Heeft u vragen? {call}\n\n"
+            f"Met vriendelijke groet,\nGemeente {own}\n"
+        )
+
+    async def _fixed_needs(
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        offer: DossierOffer,
+        fixed: Sequence[Device],
+        now: datetime,
+    ) -> None:
+        due = self._due(now, self._agent.settings.continuation.fixed_device_contact_working_days)
+        name = client_name(offer.client.name)
+        needs = " en ".join(device_name(device) for device in fixed)
+        phone = offer.client.contact_preferences.phone_number
+        reach = f" Telefoon: {phone}." if phone else ""
+        await open_task(
+            session,
+            "fixed-device-need",
+            f"{name} verhuist op {dutch_date(offer.client.move_date)} naar onze gemeente. In de "
+            f"oude woning had {name} {needs}. Dat zit vast aan de woning en verhuist niet mee. "
+            f"Neem uiterlijk {dutch_date(due)} contact op met {name} en bespreek of in de nieuwe "
+            f"woning ook zo'n voorziening nodig is.{reach}",
+            now,
+            dossier_id=dossier.id,
+            due_at=day_end(due),
+        )
+
+    # --- the case worker's action -------------------------------------------------------------
+
+    async def alternative_delivered(
+        self, dossier_id: str, device_id: str, *, delivered_on: date, done_by: str
+    ) -> None:
+        """The alternative for an excepted device is with the client: tell the departing side."""
+        now = self._agent.clock.now()
+        async with self._agent.database.transaction() as session:
+            dossier = await self._dossiers.locked(session, dossier_id, "receiving")
+            provision = await session.scalar(
+                select(ProvisionRow).where(
+                    ProvisionRow.dossier_id == dossier.id, ProvisionRow.device_id == device_id
+                )
+            )
+            if provision is None or provision.reason_code not in ALTERNATIVE_REASONS:
+                raise DossierUnknown(f"no alternative was promised for device {device_id}")
+            reported = await _delivered_devices(session, dossier.id)
+            if device_id in reported:
+                raise IllegalTransition("this alternative was reported delivered before")
+            if dossier.partner_oin is not None:
+                await self._agent.outgoing.message(
+                    session,
+                    dossier.id,
+                    AlternativeDelivered(device_id=device_id, delivered_on=delivered_on),
+                    now,
+                    to=dossier.partner_oin,
+                    roles=RECEIVING_ROLES,
+                )
+            promised = await session.scalars(
+                select(ProvisionRow.device_id).where(
+                    ProvisionRow.dossier_id == dossier.id,
+                    ProvisionRow.reason_code.in_(tuple(ALTERNATIVE_REASONS)),
+                )
+            )
+            if set(promised) <= reported | {device_id}:
+                task = await session.scalar(
+                    select(TaskRow).where(
+                        TaskRow.dossier_id == dossier.id,
+                        TaskRow.kind == "provide-alternative",
+                        TaskRow.state == "open",
+                    )
+                )
+                if task is not None:
+                    task.state, task.done_at, task.done_by = "done", now, done_by
+
+
+async def _record_follow_up(
+    session: AsyncSession, dossier_id: str, items: Sequence[DeviceDecisionItem]
+) -> None:
+    rows = await session.scalars(select(ProvisionRow).where(ProvisionRow.dossier_id == dossier_id))
+    by_device = {item.device_id: item for item in items}
+    for row in rows:
+        item = by_device.get(row.device_id)
+        if item is not None:
+            row.follow_up = item.follow_up
+            supplier = item.receiving_supplier
+            row.supplier_name = supplier.name if supplier else None
+
+
+async def _delivered_devices(session: AsyncSession, dossier_id: str) -> set[str]:
+    sent = await session.scalars(
+        select(OutboxRow.body).where(
+            OutboxRow.dossier_id == dossier_id, OutboxRow.message_type == "alternative-delivered"
+        )
+    )
+    return {json.loads(body)["body"]["deviceId"] for body in sent if body}

@@ -1,0 +1,219 @@
+"""After the decision: bruikleen, exceptions, fixed devices, the register and the CAK.
+
+The world of ``test_supplier_flow`` (the real registry, two gemeenten, three suppliers, over
+HTTP through ASGI transports). Jansen moves from Utrecht to Amsterdam with a rented scootmobiel
+(``dev-1``, Hulpmiddelen BV), a hoog-laagbed in bruikleen (``dev-2``) and a built-in traplift
+(``dev-3``).
+"""
+
+# The World fixtures are imported from test_supplier_flow; test arguments reuse their names.
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from agent.consent.channels import LetterChannel
+from agent.local.continuation_steps import report_alternative_delivered
+from agent.register.store import load_client
+from agent.storage.tables import DeviceTransferRow
+from tests.agent.conftest import AUTH, CLIENT_BSN, DATA
+from tests.agent.test_supplier_flow import (  # noqa: F401 - fixtures used by name
+    PREFERRED,
+    World,
+    database_urls,
+    start_time,
+    takeover_settings,
+    world,
+)
+
+ALL_DEVICES = ("dev-1", "dev-2", "dev-3")
+
+
+async def contract_scootmobiel_and_bed(world: World) -> None:
+    """Amsterdam contracted Zorgtechniek for scootmobielen (12 23) and beds (18 12)."""
+    await world.operator.add_contract(
+        gemeentecode="0363",
+        supplier_oin=PREFERRED[0],
+        iso_prefixes=["12 23", "18 12"],
+        valid_from=date(2025, 1, 1),
+        preference=1,
+    )
+
+
+async def _transfers(service: Any) -> list[DeviceTransferRow]:
+    async with service.database.reading() as session:
+        return list(await session.scalars(select(DeviceTransferRow)))
+
+
+async def test_bruikleen_bed_gets_a_service_order_and_its_ownership_moves(world: World) -> None:
+    await contract_scootmobiel_and_bed(world)
+    dossier_id = await world.hand_over(devices=ALL_DEVICES)
+
+    # Amsterdam orders both the rented scootmobiel and the lent bed from its supplier.
+    placed = await world.amsterdam.orders.list()
+    assert sorted((o.device_id, o.supplier_oin) for o in placed) == [
+        ("dev-1", PREFERRED[0]),
+        ("dev-2", PREFERRED[0]),
+    ]
+    # Utrecht's view says per device who acts next: the page promises only what is backed.
+    decisions = {d.device_id: d for d in (await world.utrecht.dossier(dossier_id)).decisions}
+    assert (decisions["dev-2"].follow_up, decisions["dev-2"].supplier_name) == (
+        "supplier-order",
+        "Zorgtechniek",
+    )
+    assert decisions["dev-3"].follow_up == "gemeente-task"
+
+    # The ownership record moves from Utrecht to Amsterdam on the move date, free by default.
+    [sent] = await _transfers(world.utrecht)
+    [received] = await _transfers(world.amsterdam)
+    for row, direction in ((sent, "sent"), (received, "received")):
+        assert (row.device_id, row.direction, row.price, row.amount_cents) == (
+            "dev-2",
+            direction,
+            "free",
+            0,
+        )
+        assert row.transfer_date == date(2025, 4, 1)
+    # The bed has no supplier at Utrecht, so no departure notice and no supplier settlement.
+    leaving = await world.suppliers["hulpmiddelen"].supplier.departing_devices()
+    assert [d.device_id for d in leaving] == ["dev-1"]
+
+    # After the takeover the client and both devices are in Amsterdam's register.
+    for order in await world.orders_at(PREFERRED):
+        await world.planner(PREFERRED, order["orderId"], status="taken-over")
+    assert await world.state(world.amsterdam, dossier_id) == "completed"
+    async with world.amsterdam.database.reading() as session:
+        client = await load_client(session, CLIENT_BSN)
+    assert client is not None
+    assert client.address.city == "Amsterdam"
+    assert [(d.device_id, d.ownership) for d in client.devices] == [
+        ("dev-1", "huur"),
+        ("dev-2", "bruikleen"),
+    ]
+    assert {d.supplier.name for d in client.devices if d.supplier} == {"Zorgtechniek"}
+    assert client.indicatie is not None
+    assert client.indicatie.start_date == date(2025, 4, 1)
+
+    # The CAK: Amsterdam starts on the move date, Utrecht stops the day before; Utrecht ends
+    # its beschikking. Each task names the client and the devices, not ids or a BSN.
+    [start] = [
+        t for t in await world.amsterdam.tasks.list("open") if t.kind == "eigen-bijdrage-start"
+    ]
+    assert "J. Jansen" in start.description
+    assert "1 april 2025" in start.description
+    assert "de scootmobiel en het hoog-laagbed" in start.description
+    utrecht = {t.kind: t for t in await world.utrecht.tasks.list("open", dossier_id=dossier_id)}
+    assert "31 maart 2025" in utrecht["eigen-bijdrage-end"].description
+    assert "UTR-2023-0042" in utrecht["end-beschikking"].description
+    assert "1 april 2025" in utrecht["end-beschikking"].description
+    for task in [start, *utrecht.values()]:
+        assert CLIENT_BSN not in task.description
+        assert "dev-" not in task.description
+
+
+@pytest.mark.parametrize(
+    "gemeente_settings",
+    [
+        {
+            "utrecht": {"continuation": {"transfer_price": "residual-value"}},
+            "amsterdam": {"continuation": {"transfer_price": "residual-value"}},
+        }
+    ],
+)
+async def test_a_bed_is_priced_when_both_gemeenten_say_residual_value(
+    world: World, tmp_path: Path
+) -> None:
+    clients = json.loads((DATA / "clients.json").read_text())
+    clients[0]["devices"][1] |= {"purchaseDate": "2022-04-01", "purchasePriceCents": 120000}
+    await world.utrecht.import_provisions(json.dumps(clients).encode(), "json")
+    await contract_scootmobiel_and_bed(world)
+    await world.hand_over(devices=ALL_DEVICES, imported=True)
+    [sent] = await _transfers(world.utrecht)
+    [received] = await _transfers(world.amsterdam)
+    assert sent.price == received.price == "residual-value"
+    assert sent.amount_cents == received.amount_cents > 0
+    assert received.state == "received"  # Amsterdam's own calculation agrees: no task
+    kinds = {t.kind for t in await world.amsterdam.tasks.list("open")}
+    assert "transfer-price" not in kinds
+
+
+_EXCEPTION = {
+    "amsterdam": {
+        "device_exceptions": {
+            "12 23": {
+                "reason_code": "not-in-assortment",
+                "reason_text": "Wij hebben dit type scootmobiel niet in ons aanbod.",
+                "alternative": "U krijgt van ons een scootmobiel die bij u past.",
+            }
+        },
+        "consent": {"phone_number": "020 123 4567"},
+    }
+}
+
+
+@pytest.mark.parametrize("gemeente_settings", [_EXCEPTION])
+async def test_an_exception_gives_a_task_a_letter_and_keeps_the_device_in_use(
+    world: World, tmp_path: Path
+) -> None:
+    letters = tmp_path / "letters"
+    world.amsterdam.letters.channels = [LetterChannel(letters)]
+    dossier_id = await world.hand_over(devices=ALL_DEVICES)
+
+    # A person at Amsterdam must provide the alternative within 10 working days.
+    tasks = {t.kind: t for t in await world.amsterdam.tasks.list("open", dossier_id=dossier_id)}
+    alternative = tasks["provide-alternative"]
+    assert alternative.due_at is not None
+    assert alternative.due_at.date() == date(2025, 3, 17)  # 3 March + 10 working days
+    assert "J. Jansen" in alternative.description
+    assert "de scootmobiel" in alternative.description
+    # The fixed traplift: a person contacts the client about the need in the new home.
+    fixed = tasks["fixed-device-need"]
+    assert "de traplift" in fixed.description
+    assert fixed.due_at is not None
+
+    # The client's letter: the reason, the alternative, the date and whom to call.
+    [text] = [path.read_text() for path in letters.glob("*.txt")]
+    assert "Beste J. Jansen" in text
+    assert "Wij hebben dit type scootmobiel niet in ons aanbod." in text
+    assert "U krijgt van ons een scootmobiel die bij u past." in text
+    assert "17 maart 2025" in text
+    assert "020 123 4567" in text
+
+    # The departing supplier leaves the scootmobiel in use; no takeover price.
+    supplier = world.suppliers["hulpmiddelen"]
+    [kept] = await supplier.supplier.departing_devices()
+    assert (kept.device_id, kept.state) == ("dev-1", "in-use")
+
+    # The alternative is delivered: Utrecht and then its supplier hear it; the task is done.
+    view = await report_alternative_delivered(
+        world.http,
+        "http://amsterdam.test",
+        AUTH,
+        dossier_id=dossier_id,
+        device_id="dev-1",
+        delivered_on=date(2025, 3, 12),
+        done_by="consulent 12",
+    )
+    assert view["dossierId"] == dossier_id
+    await world.settle()
+    [collect] = await supplier.supplier.departing_devices()
+    assert collect.state == "collect"
+    supplier_tasks = await supplier.tasks.list("open")
+    assert [t.kind for t in supplier_tasks] == ["collect-device"]
+    assert "12 maart 2025" in supplier_tasks[0].description
+    assert await supplier.supplier.settlements() == []
+    open_kinds = {t.kind for t in await world.amsterdam.tasks.list("open", dossier_id=dossier_id)}
+    assert "provide-alternative" not in open_kinds
+    again = await world.http.post(
+        f"http://amsterdam.test/v1/dossiers/{dossier_id}/devices/dev-1/alternative-delivered",
+        json={"deliveredOn": "2025-03-12", "doneBy": "consulent 12"},
+        headers=AUTH,
+    )
+    assert again.status_code == 409
