@@ -33,6 +33,7 @@ __all__ = [
     "ReceiptInvalid",
     "ReceiverNotConnected",
     "SenderUnknown",
+    "TaskNotOpen",
     "TaskUnknown",
     "Unauthorised",
     "WrongRole",
@@ -150,6 +151,12 @@ class TaskUnknown(AgentError):
     code = "unknown_task"
     title = "No such task"
     status = 404
+
+
+class TaskNotOpen(AgentError):
+    code = "task_not_open"
+    title = "The task is closed, or taken by someone else"
+    status = 409
 
 
 class OrderUnknown(AgentError):
