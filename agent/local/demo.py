@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -304,10 +304,30 @@ async def _suppliers(
     return steps
 
 
-async def _run(folder: Path, seconds: float, on_link: Callable[[str], None]) -> DemoSummary:
+@dataclass(frozen=True)
+class _Hooks:
+    on_werkbak: Callable[[dict[str, str]], None]
+    keep_running: Callable[[DemoSummary], Awaitable[None]] | None
+
+
+def _werkbak_addresses(network: LocalNetwork) -> dict[str, str]:
+    addresses = {agent.spec.name: f"{agent.base_url}/werkbak" for agent in network.agents.values()}
+    for supplier in network.suppliers.values():
+        addresses[supplier.spec.name] = f"{supplier.base_url}/werkbak"
+    return addresses
+
+
+async def _run(
+    folder: Path, seconds: float, on_link: Callable[[str], None], hooks: _Hooks | None = None
+) -> DemoSummary:
     began = time.monotonic()
     letters = folder / "letters"
-    settings = {"consent.letter_directory": letters, "takeover.deadline_interval_seconds": 0.5}
+    settings = {
+        "consent.letter_directory": letters,
+        "takeover.deadline_interval_seconds": 0.5,
+        # The werkbak's demo sign-in (no identity provider) exists only in development.
+        "environment": "development",
+    }
     async with (
         local_network(
             folder, suppliers=(HULPMIDDELEN, ZORGTECHNIEK), agent_settings=settings
@@ -316,6 +336,8 @@ async def _run(folder: Path, seconds: float, on_link: Callable[[str], None]) -> 
         httpx.AsyncClient(timeout=10.0, follow_redirects=False) as browser,
     ):
         utrecht, amsterdam = network.agents[UTRECHT.key], network.agents[AMSTERDAM.key]
+        if hooks is not None:
+            hooks.on_werkbak(_werkbak_addresses(network))
         dossier_id = await _start_handover(http, utrecht, date.today())
         link, consent = await _give_consent(browser, letters, dossier_id, on_link)
         left = max(seconds - (time.monotonic() - began), 1.0)
@@ -323,19 +345,22 @@ async def _run(folder: Path, seconds: float, on_link: Callable[[str], None]) -> 
         left = max(seconds - (time.monotonic() - began), 1.0)
         departing, receiving = await _wait_for_both(http, (utrecht, amsterdam), dossier_id, left)
         consent["statusPage"] = await _status_lines(browser, link)
-    completed = all(
-        view is not None and view["state"] == "completed" for view in (departing, receiving)
-    )
-    return DemoSummary(
-        completed=completed,
-        dossier_id=dossier_id,
-        elapsed_seconds=time.monotonic() - began,
-        departing=_side(utrecht, departing),
-        receiving=_side(amsterdam, receiving),
-        devices=_devices(receiving),
-        consent=consent,
-        suppliers=suppliers,
-    )
+        completed = all(
+            view is not None and view["state"] == "completed" for view in (departing, receiving)
+        )
+        summary = DemoSummary(
+            completed=completed,
+            dossier_id=dossier_id,
+            elapsed_seconds=time.monotonic() - began,
+            departing=_side(utrecht, departing),
+            receiving=_side(amsterdam, receiving),
+            devices=_devices(receiving),
+            consent=consent,
+            suppliers=suppliers,
+        )
+        if hooks is not None and hooks.keep_running is not None:
+            await hooks.keep_running(summary)
+    return summary
 
 
 def run_demo(
@@ -343,19 +368,24 @@ def run_demo(
     timeout: float = 60.0,
     folder: Path | None = None,
     on_link: Callable[[str], None] | None = None,
+    on_werkbak: Callable[[dict[str, str]], None] | None = None,
+    keep_running: Callable[[DemoSummary], Awaitable[None]] | None = None,
 ) -> DemoSummary:
     """Run the whole demo; processes and (without ``folder``) the temporary folder are removed.
 
     ``on_link`` gets the client's personal link as soon as the letter is written; it is a
-    loopback address that works only while the demo runs.
+    loopback address that works only while the demo runs. ``on_werkbak`` gets the werkbak
+    address of each organisation (demo sign-in, no provider). ``keep_running`` is awaited with
+    the summary while every process still runs (e.g. until Ctrl-C).
     Raises :class:`DemoFailed` when a process does not start or an API call is refused.
     """
     report = on_link or (lambda _link: None)
+    hooks = _Hooks(on_werkbak or (lambda _addresses: None), keep_running)
     try:
         if folder is not None:
-            return asyncio.run(_run(folder, timeout, report))
+            return asyncio.run(_run(folder, timeout, report, hooks))
         with tempfile.TemporaryDirectory(prefix="meeverhuizen-demo-") as temporary:
-            return asyncio.run(_run(Path(temporary), timeout, report))
+            return asyncio.run(_run(Path(temporary), timeout, report, hooks))
     except (OSError, RuntimeError, RegistryError, httpx.HTTPError) as exc:
         raise DemoFailed(f"{type(exc).__name__}: {exc}") from exc
 
