@@ -181,7 +181,8 @@ class WerkbakSettings(BaseModel):
     )
     role_values: dict[str, WerkbakRole] = Field(
         default_factory=_default_role_values,
-        description="Values of the roles claim and the werkbak role each gives.",
+        description="Values of the roles claim and the werkbak role each gives (default: the "
+        "values `consulent`, `planner` and `operator` give the role of that name).",
     )
     organisation_claim: str | None = Field(
         default=None,
