@@ -58,14 +58,24 @@ class CaseWork:
 
     # --- the werkbak ----------------------------------------------------------------------------
 
-    async def worklist(self) -> list[WorkItem]:
-        """Open tasks: urgent first, then by deadline (none last), then oldest first."""
-        async with self._agent.database.reading() as session:
+    async def worklist(self, *, actor: str) -> list[WorkItem]:
+        """Open tasks: urgent first, then by deadline (none last), then oldest first.
+
+        The list shows each client's name: one processing log record per dossier, with ``actor``.
+        """
+        now = self._agent.clock.now()
+        async with self._agent.database.transaction() as session:
             rows = list(await session.scalars(select(TaskRow).where(TaskRow.state == "open")))
             items = []
+            shown: set[str] = set()
             for row in rows:
                 dossier = await session.get(DossierRow, row.dossier_id) if row.dossier_id else None
                 client = await client_of(session, dossier) if dossier is not None else None
+                if dossier is not None and dossier.id not in shown:
+                    shown.add(dossier.id)
+                    await self._agent.log.record(
+                        session, "werkbak-worklist-viewed", dossier, now, actor=actor
+                    )
                 items.append(
                     WorkItem(
                         Task.model_validate(row),

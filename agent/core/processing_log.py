@@ -49,6 +49,7 @@ PROCESSING_ACTIVITIES: Final[Mapping[str, tuple[Operation, str]]] = {
     "dossier-offer-sent": ("send", "Dossier naar de ontvangende gemeente gestuurd"),
     "dossier-offer-received": ("receive", "Dossier van de vertrekgemeente ontvangen"),
     "werkbak-search": ("read", "Consulent zoekt een dossier in de werkbak"),
+    "werkbak-worklist-viewed": ("read", "Consulent bekijkt de open taken in de werkbak"),
     "werkbak-dossier-viewed": ("read", "Consulent bekijkt een dossier in de werkbak"),
     "werkbak-dossier-changed": ("update", "Consulent legt een handeling vast in de werkbak"),
     "werkbak-order-viewed": ("read", "Planner bekijkt een overnameopdracht in de werkbak"),

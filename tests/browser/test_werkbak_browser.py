@@ -216,6 +216,9 @@ async def test_consulent_takes_and_closes_a_task_by_keyboard(world: World, brows
     await _shot(page, "taken")
     row = page.locator("tbody tr").first
     assert "J. Jansen" in await row.inner_text()
+    # The list showed the client's name: a processing log record with Bram as actor.
+    records = await ProcessingLog.records(world.services["amsterdam"].database)
+    assert ("werkbak-worklist-viewed", "Bram Smit") in {(r.activity_id, r.actor) for r in records}
     assert "Scootmobiel, vier wielen" in await row.inner_text()
     # Keyboard only: the skip link, then the first task's button.
     await page.keyboard.press("Tab")

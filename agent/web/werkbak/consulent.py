@@ -18,7 +18,9 @@ from pydantic import ValidationError
 from agent.consent.flow import ConsentInput
 from agent.core.views import DossierStart
 from agent.errors import AgentError
+from agent.service import AgentService
 from agent.web.werkbak.rendering import (
+    Form,
     ServiceDep,
     SessionDep,
     forbidden,
@@ -29,6 +31,7 @@ from agent.web.werkbak.rendering import (
     require,
 )
 from agent.web.werkbak.sessions import Session
+from protocol.messages import CancelReason
 
 __all__ = [
     "dossier_action",
@@ -50,7 +53,7 @@ _DATA_KINDS = (
     ("indicatie", "De indicatie en beschikking"),
     ("functional-information", "Informatie over wat de cliënt nodig heeft"),
 )
-_CANCEL_REASONS = (
+_CANCEL_REASONS: tuple[tuple[CancelReason, str], ...] = (
     ("move-cancelled", "De verhuizing gaat niet door"),
     ("move-corrected", "De verhuizing is verbeterd in de BRP"),
     ("client-deceased", "De cliënt is overleden"),
@@ -94,7 +97,7 @@ async def worklist(request: Request, service: ServiceDep, session: SessionDep) -
     if (refusal := require(request, session, "consulent")) is not None:
         return refusal
     assert session is not None
-    items = await service.casework.worklist()
+    items = await service.casework.worklist(actor=session.user_name)
     return render(request, "tasks.html", session, title="Werkbak", items=items)
 
 
@@ -206,9 +209,8 @@ async def dossier_action(
 
     async def cancel() -> None:
         choice = posted.get("annuleerreden")
-        reasons = {code for code, _ in _CANCEL_REASONS}
-        code = next((r for r in reasons if r == choice), "move-cancelled")
-        await work.cancel(dossier_id, code, reason, actor=actor)  # type: ignore[arg-type]
+        code = next((c for c, _ in _CANCEL_REASONS if c == choice), _CANCEL_REASONS[0][0])
+        await work.cancel(dossier_id, code, reason, actor=actor)
         service.wake()
 
     async def consent() -> None:
@@ -238,7 +240,7 @@ async def dossier_action(
 
 
 def _consent(
-    devices: list[str], kinds: list[str], posted: Any, actor: str, service: Any
+    devices: list[str], kinds: list[str], posted: Form, actor: str, service: AgentService
 ) -> ConsentInput:
     refused = posted.get("uitkomst") == "geweigerd"
     representative = posted.get("wie") == "representative"

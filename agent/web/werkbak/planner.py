@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from agent.consent.page import gemeente_name, person_name
 from agent.errors import AgentError
-from agent.supplier.desk import ReceivedOrder
+from agent.supplier.desk import PlannerStatus, ReceivedOrder
 from agent.web.werkbak.rendering import (
     ServiceDep,
     SessionDep,
@@ -29,7 +29,7 @@ __all__ = ["order_page", "orders", "record_status", "router", "settlements"]
 
 router = APIRouter(include_in_schema=False)
 
-STATUSES = (
+STATUSES: tuple[tuple[PlannerStatus, str], ...] = (
     ("client-contacted", "Contact met de cliënt gehad"),
     ("taken-over", "Hulpmiddel overgenomen"),
     ("inspected", "Hulpmiddel gekeurd"),
@@ -149,7 +149,7 @@ async def record_status(
     try:
         await service.supplier.record_status(
             order_id,
-            status,  # type: ignore[arg-type]
+            status,
             device_id=posted.get("apparaat") or None,
             reason_code=reason if status in ("problem", "refused") else None,
             reason_text=text,
