@@ -23,6 +23,7 @@ from agent.web.werkbak.rendering import (
     Form,
     ServiceDep,
     SessionDep,
+    csrf_matches,
     forbidden,
     form,
     message,
@@ -150,6 +151,9 @@ async def search(request: Request, service: ServiceDep, session: SessionDep) -> 
         return refusal
     assert session is not None
     query = request.query_params.get("q", "")[:100].strip()
+    # A search writes the processing log in the person's name: no search from another site.
+    if query and not csrf_matches(session, request.query_params.get("csrf", "")):
+        return forbidden(request, session)
     hits = await service.casework.search(query, actor=session.user_name) if query else None
     return render(request, "search.html", session, title="Zoeken", query=query, hits=hits)
 

@@ -24,6 +24,7 @@ __all__ = [
     "Form",
     "ServiceDep",
     "SessionDep",
+    "csrf_matches",
     "forbidden",
     "form",
     "message",
@@ -234,6 +235,9 @@ async def form(request: Request, session: Session) -> Form | None:
     if len(body) > _MAX_FORM_BYTES:
         return None
     posted = Form(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True))
-    if not hmac.compare_digest(session.csrf_token.encode(), posted.get("csrf").encode()):
-        return None
-    return posted
+    return posted if csrf_matches(session, posted.get("csrf")) else None
+
+
+def csrf_matches(session: Session, presented: str) -> bool:
+    """Whether ``presented`` is the session's CSRF token (constant-time comparison)."""
+    return hmac.compare_digest(session.csrf_token.encode(), presented.encode())
