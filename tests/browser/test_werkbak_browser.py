@@ -276,6 +276,8 @@ async def test_operator_requeues_a_dead_letter(world: World, browser: Any) -> No
     text = await page.inner_text("main")
     assert "dossier-offer" in text
     assert "503" in text
+    endpoint = world.services["utrecht"].settings.public_base_url
+    assert f"Bereikbaar. Wij staan erin met het adres {endpoint}." in text
     await _axe(page)
     await _shot(page, "beheer")
     world.network.fault = None

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from agent.errors import AgentError
+from agent.service import AgentService
 from agent.web.werkbak.rendering import (
     ServiceDep,
     SessionDep,
@@ -18,6 +19,7 @@ from agent.web.werkbak.rendering import (
     render,
     require,
 )
+from registry.errors import RegistryError, RegistryUnavailable
 
 __all__ = ["overview", "requeue", "router"]
 
@@ -33,6 +35,17 @@ class Peer:
     delivered: int
     dead: int
     last_error: str | None
+
+
+async def _registry_state(service: AgentService) -> str:
+    """How the registry answers about this agent, in a sentence."""
+    try:
+        entry = await service.directory.participant(service.settings.oin)
+    except RegistryUnavailable:
+        return "Niet bereikbaar, en de bewaarde antwoorden zijn te oud."
+    except RegistryError:
+        return "Bereikbaar, maar deze organisatie staat er (nog) niet in."
+    return f"Bereikbaar. Wij staan erin met het adres {entry.endpoint}."
 
 
 @router.get("/werkbak/beheer", response_class=HTMLResponse)
@@ -61,6 +74,7 @@ async def overview(request: Request, service: ServiceDep, session: SessionDep) -
         dead=[entry for entry in entries if entry.state == "dead"],
         peers=sorted(peers.values(), key=lambda peer: peer.oin),
         registry_url=service.settings.registry_url,
+        registry_state=await _registry_state(service),
         scheduler_running=service.scheduler_running(),
     )
 
