@@ -21,7 +21,7 @@ from agent.web.werkbak.rendering import (
 )
 from registry.errors import RegistryError, RegistryUnavailable
 
-__all__ = ["overview", "requeue", "router"]
+__all__ = ["Peer", "overview", "requeue", "router"]
 
 router = APIRouter(include_in_schema=False)
 

@@ -25,7 +25,16 @@ from agent.web.werkbak.rendering import (
 )
 from protocol.messages import Address, Device, PersonName
 
-__all__ = ["order_page", "orders", "record_status", "router", "settlements"]
+__all__ = [
+    "REASONS",
+    "STATUSES",
+    "OrderLine",
+    "order_page",
+    "orders",
+    "record_status",
+    "router",
+    "settlements",
+]
 
 router = APIRouter(include_in_schema=False)
 
