@@ -27,6 +27,7 @@ from agent.errors import AgentError
 from agent.runtime import open_service, run_scheduler, watch_event_loop
 from agent.settings import AgentSettings
 from agent.web import pages
+from agent.web.werkbak import routes as werkbak
 from protocol.clock import Clock
 from protocol.errors import ProtocolError
 from protocol.logs import TraceMiddleware
@@ -94,6 +95,7 @@ def create_app(
         app.include_router(module.router, prefix=BASE_PATH)
     # The client's pages (HTML) and the Prometheus metrics: outside /v1 and the OpenAPI document.
     app.include_router(pages.router)
+    app.include_router(werkbak.router)
     app.include_router(metrics.router)
     # A span per request (protocol.logs), in the trace the caller's traceparent names.
     app.add_middleware(TraceMiddleware)

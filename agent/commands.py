@@ -430,9 +430,27 @@ def keys_generate(out: Path, algorithm: Literal["EdDSA", "PS256"]) -> None:
     show_default=True,
     help="Most seconds the processes may take to be ready (they may stall 60 s at most).",
 )
-def demo_command(as_json: bool, timeout: float, start_timeout: float) -> None:
+@click.option(
+    "--keep-running",
+    is_flag=True,
+    help="Leave the registry and the agents running after the handover, until Ctrl-C.",
+)
+def demo_command(
+    as_json: bool, timeout: float, start_timeout: float, keep_running: bool
+) -> None:
     """Run a registry and two gemeente agents on loopback and hand a client's devices over."""
-    from agent.local.demo import render_summary, run_demo
+    from agent.local.demo import DemoSummary, render_summary, run_demo
+
+    def show(summary: DemoSummary) -> None:
+        if as_json:
+            _echo_json(summary.to_json())
+        else:
+            click.echo(render_summary(summary))
+
+    async def hold(summary: DemoSummary) -> None:
+        show(summary)
+        click.echo("\nDe demo blijft draaien. Stop met Ctrl-C.", err=as_json)
+        await asyncio.Event().wait()
 
     try:
         summary = run_demo(
@@ -440,13 +458,15 @@ def demo_command(as_json: bool, timeout: float, start_timeout: float) -> None:
             on_link=None if as_json else _show_link,
             start_seconds=start_timeout,
             on_wait=lambda line: click.echo(line, err=True),
+            on_werkbak=None if as_json else _show_werkbak,
+            keep_running=hold if keep_running else None,
         )
+    except KeyboardInterrupt:
+        return
     except AgentError as exc:
         raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
-    if as_json:
-        _echo_json(summary.to_json())
-    else:
-        click.echo(render_summary(summary))
+    if not keep_running:
+        show(summary)
     if not summary.completed:
         raise click.ClickException(
             f"the handover did not complete within {timeout} s; the logs are in {summary.logs}"
@@ -458,6 +478,16 @@ def _show_link(link: str) -> None:
     click.echo(
         f"Open deze link om de toestemmingspagina te zien: {link}\n"
         "(een adres op deze computer; het werkt alleen zolang de demo loopt)\n"
+    )
+
+
+def _show_werkbak(addresses: dict[str, str]) -> None:
+    # Each organisation's werkbak, with the demo sign-in (no identity provider in the demo).
+    lines = [f"  {name}: {address}" for name, address in addresses.items()]
+    click.echo(
+        "De werkbak van elke organisatie (inloggen als demo, zonder inlogdienst):\n"
+        + "\n".join(lines)
+        + "\n(dit werkt zolang de demo loopt; met --keep-running blijft de demo draaien)\n"
     )
 
 

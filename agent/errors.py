@@ -36,6 +36,7 @@ __all__ = [
     "SenderNotPermitted",
     "SenderUnknown",
     "StorageUnavailable",
+    "TaskNotOpen",
     "TaskUnknown",
     "Unauthorised",
     "WrongRole",
@@ -181,6 +182,12 @@ class TaskUnknown(AgentError):
     code = "unknown_task"
     title = "No such task"
     status = 404
+
+
+class TaskNotOpen(AgentError):
+    code = "task_not_open"
+    title = "The task is closed, or taken by someone else"
+    status = 409
 
 
 class OrderUnknown(AgentError):

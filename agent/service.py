@@ -17,6 +17,7 @@ import httpx
 from agent.brp.feed import FeedReader
 from agent.brp.handling import BrpEvents
 from agent.brp.requests import DossierRequests
+from agent.casework.work import CaseWork
 from agent.consent.channels import DeliveryChannel, configured_channels
 from agent.consent.flow import ConsentFlow, ConsentInput
 from agent.continuation.administration import Administration
@@ -143,6 +144,7 @@ class AgentService:
         self.letters = ClientLetters(agent, channels=channels)
         self.follow_up = ReceivingFollowUp(agent, dossiers=self.dossiers, letters=self.letters)
         self.brp = BrpEvents(agent, dossiers=self.dossiers, committed=self.wake)
+        self.casework = CaseWork(agent, dossiers=self.dossiers, tasks=self.tasks)
         if settings.role == "gemeente":
             self._compose_gemeente()
         else:

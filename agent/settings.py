@@ -40,6 +40,8 @@ __all__ = [
     "DeviceExceptionPolicy",
     "MaintenanceState",
     "TakeoverSettings",
+    "WerkbakRole",
+    "WerkbakSettings",
     "hash_token",
     "load_settings",
 ]
@@ -185,7 +187,61 @@ class ContinuationSettings(BaseModel):
     )
 
 
+WerkbakRole = Literal["consulent", "planner", "operator"]
+
+
+def _default_role_values() -> dict[str, WerkbakRole]:
+    return {"consulent": "consulent", "planner": "planner", "operator": "operator"}
+
+
+class WerkbakSettings(BaseModel):
+    """The werkbak's sign-in with OpenID Connect (docs/werkbak.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="Issuer URL of the organisation's OpenID Connect provider; its "
+        "`/.well-known/openid-configuration` is read. Unset: no sign-in with a provider.",
+    )
+    oidc_client_id: str | None = Field(
+        default=None, description="Client id of the werkbak at the provider."
+    )
+    oidc_client_secret: str | None = Field(
+        default=None,
+        repr=False,
+        description="Client secret at the provider (`client_secret_basic`); unset for a public "
+        "client, which PKCE protects.",
+    )
+    oidc_scopes: str = Field(
+        default="openid profile", description="Scopes asked at sign-in (`openid` is required)."
+    )
+    roles_claim: str = Field(
+        default="roles", description="ID token claim holding the person's roles (a list)."
+    )
+    role_values: dict[str, WerkbakRole] = Field(
+        default_factory=_default_role_values,
+        description="Values of the roles claim and the werkbak role each gives (default: the "
+        "values `consulent`, `planner` and `operator` give the role of that name).",
+    )
+    organisation_claim: str | None = Field(
+        default=None,
+        description="ID token claim that must hold this organisation's OIN (a provider that "
+        "serves several organisations); unset: not checked.",
+    )
+    name_claim: str = Field(default="name", description="ID token claim with the person's name.")
+    session_minutes: int = Field(
+        default=480, gt=0, description="Minutes a werkbak session lasts after sign-in."
+    )
+    base_url: str | None = Field(
+        default=None,
+        description="Base URL people open the werkbak on (the provider's redirect goes there); "
+        "default: public_base_url.",
+    )
+
+
 class AgentSettings(BaseSettings, ServerTlsSettings, DeploymentSettings):
+
     """Settings of one agent instance (one organisation)."""
 
     model_config = SettingsConfigDict(
@@ -331,6 +387,10 @@ class AgentSettings(BaseSettings, ServerTlsSettings, DeploymentSettings):
         default_factory=ContinuationSettings,
         description="Bruikleen transfers, alternatives for exceptions and fixed device needs.",
     )
+    werkbak: WerkbakSettings = Field(
+        default_factory=WerkbakSettings,
+        description="The werkbak: sign-in with OpenID Connect, roles and sessions.",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> AgentSettings:
@@ -346,6 +406,8 @@ class AgentSettings(BaseSettings, ServerTlsSettings, DeploymentSettings):
             raise ValueError(
                 "give outgoing_tls_certificate_file and outgoing_tls_key_file, or neither"
             )
+        if (self.werkbak.oidc_issuer is None) != (self.werkbak.oidc_client_id is None):
+            raise ValueError("give werkbak.oidc_issuer and werkbak.oidc_client_id, or neither")
         return self
 
     @model_validator(mode="after")

@@ -137,7 +137,8 @@ async def client_page(
             if decided_at is not None
             else None
         ),
-        timeline=tuple((t.at, t.to_state) for t in transitions),
+        # A consulent's note keeps the state: the client's timeline shows state changes only.
+        timeline=tuple((t.at, t.to_state) for t in transitions if t.from_state != t.to_state),
         gemeente_phone=settings.consent.phone_number,
         clientondersteuning=settings.consent.clientondersteuning,
     )

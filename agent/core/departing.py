@@ -93,6 +93,7 @@ class Departing:
             new_address=dossier.new_address,
             move_date=dossier.move_date,
             departing_gemeentecode=self._agent.settings.gemeentecode or "",
+            urgent=dossier.urgent,
         )
         await self._dossiers.transition(session, dossier, "offer-sent", "dossier-offer queued", now)
         await self._agent.outgoing.message(

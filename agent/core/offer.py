@@ -35,6 +35,7 @@ def build_offer(
     new_address: dict[str, Any],
     move_date: date,
     departing_gemeentecode: str,
+    urgent: bool = False,
 ) -> DossierOffer:
     """The offer with exactly the consented devices and kinds of data; nothing without consent."""
     if consent is None or consent.outcome != "given":
@@ -56,7 +57,7 @@ def build_offer(
         },
         "departingGemeentecode": departing_gemeentecode,
         "devices": devices,
-        "urgent": False,
+        "urgent": urgent,
     }
     if "indicatie" in kinds and client.indicatie is not None:
         indicatie = client.indicatie.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -52,6 +52,11 @@ PROCESSING_ACTIVITIES: Final[Mapping[str, tuple[Operation, str]]] = {
         "create",
         "Cliënt en overgenomen hulpmiddelen in het register van voorzieningen opgenomen",
     ),
+    "werkbak-search": ("read", "Consulent zoekt een dossier in de werkbak"),
+    "werkbak-worklist-viewed": ("read", "Consulent bekijkt de open taken in de werkbak"),
+    "werkbak-dossier-viewed": ("read", "Consulent bekijkt een dossier in de werkbak"),
+    "werkbak-dossier-changed": ("update", "Consulent legt een handeling vast in de werkbak"),
+    "werkbak-order-viewed": ("read", "Planner bekijkt een overnameopdracht in de werkbak"),
 }
 
 
@@ -66,6 +71,7 @@ class ProcessingRecord(ApiModel):
     operation: str
     data_subject_id: str
     dossier_id: str | None
+    actor: str | None = None
 
 
 class ProcessingLog:
@@ -97,8 +103,12 @@ class ProcessingLog:
         now: datetime,
         *,
         trace: TraceContext | None = None,
+        actor: str | None = None,
     ) -> TraceContext:
-        """Add one record of an activity on the dossier's client; returns its span."""
+        """Add one record of an activity on the dossier's client; returns its span.
+
+        ``actor`` names the person (a werkbak user) on whose behalf the data is processed.
+        """
         if activity_id not in PROCESSING_ACTIVITIES:
             raise ValueError(f"unknown processing activity {activity_id}")
         operation, _ = PROCESSING_ACTIVITIES[activity_id]
@@ -115,6 +125,7 @@ class ProcessingLog:
                 operation=operation,
                 data_subject_id=self.pseudonym(dossier.client_bsn or ""),
                 dossier_id=dossier.id,
+                actor=actor,
             )
         )
         return span

@@ -50,6 +50,7 @@ class Receiving:
             partner_gemeentecode=offer.departing_gemeentecode,
             client_bsn=offer.client.bsn,
             move_date=offer.client.move_date,
+            urgent=offer.urgent,
             created_at=now,
             updated_at=now,
         )

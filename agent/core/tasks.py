@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.api_model import ApiModel
-from agent.errors import TaskUnknown
+from agent.errors import TaskNotOpen, TaskUnknown
 from agent.storage.database import Database
 from agent.storage.tables import TaskRow
 from protocol.clock import Clock
@@ -61,6 +61,8 @@ class Task(ApiModel):
     created_at: datetime
     done_at: datetime | None
     done_by: str | None
+    assigned_to: str | None = None
+    note: str | None = None
 
 
 class TaskCompletion(ApiModel):
@@ -118,13 +120,40 @@ class Tasks:
         async with self._database.reading() as session:
             return [Task.model_validate(row) for row in await session.scalars(query)]
 
-    async def complete(self, task_id: str, *, done_by: str) -> Task:
+    async def complete(self, task_id: str, *, done_by: str, note: str | None = None) -> Task:
+        """Close a task; ``note`` says what was done (a closed task stays as it was closed)."""
         async with self._database.transaction() as session:
-            row = await session.get(TaskRow, task_id, with_for_update=True)
-            if row is None:
-                raise TaskUnknown("no task with this id")
+            row = await _locked(session, task_id)
             if row.state == "open":
                 row.state = "done"
                 row.done_at = self._clock.now()
                 row.done_by = done_by
+                row.note = note
             return Task.model_validate(row)
+
+    async def take(self, task_id: str, *, by: str) -> Task:
+        """``by`` takes an open task: it is theirs until they close it or hand it back."""
+        async with self._database.transaction() as session:
+            row = await _locked(session, task_id)
+            if row.state != "open":
+                raise TaskNotOpen("this task is closed already")
+            if row.assigned_to not in (None, by):
+                raise TaskNotOpen(f"this task is taken by {row.assigned_to}")
+            row.assigned_to = by
+            return Task.model_validate(row)
+
+    async def hand_back(self, task_id: str, *, by: str) -> Task:
+        """Give a taken task back to the werkbak, for anyone to take."""
+        async with self._database.transaction() as session:
+            row = await _locked(session, task_id)
+            if row.state != "open" or row.assigned_to != by:
+                raise TaskNotOpen("only the person who took an open task can hand it back")
+            row.assigned_to = None
+            return Task.model_validate(row)
+
+
+async def _locked(session: AsyncSession, task_id: str) -> TaskRow:
+    row = await session.get(TaskRow, task_id, with_for_update=True)
+    if row is None:
+        raise TaskUnknown("no task with this id")
+    return row

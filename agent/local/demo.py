@@ -19,7 +19,7 @@ import dataclasses
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -312,11 +312,33 @@ async def _suppliers(
     return steps
 
 
+@dataclass(frozen=True)
+class _Hooks:
+    on_werkbak: Callable[[dict[str, str]], None]
+    keep_running: Callable[[DemoSummary], Awaitable[None]] | None
+
+
+def _werkbak_addresses(network: LocalNetwork) -> dict[str, str]:
+    addresses = {agent.spec.name: f"{agent.base_url}/werkbak" for agent in network.agents.values()}
+    for supplier in network.suppliers.values():
+        addresses[supplier.spec.name] = f"{supplier.base_url}/werkbak"
+    return addresses
+
+
 async def _run(
-    folder: Path, seconds: float, on_link: Callable[[str], None], start: _Start
+    folder: Path,
+    seconds: float,
+    on_link: Callable[[str], None],
+    start: _Start,
+    hooks: _Hooks | None = None,
 ) -> DemoSummary:
     letters = folder / "letters"
-    settings = {"consent.letter_directory": letters, "takeover.deadline_interval_seconds": 0.5}
+    settings = {
+        "consent.letter_directory": letters,
+        "takeover.deadline_interval_seconds": 0.5,
+        # The werkbak's demo sign-in (no identity provider) exists only in development.
+        "environment": "development",
+    }
     async with (
         local_network(
             folder,
@@ -331,6 +353,8 @@ async def _run(
         # The handover's time starts when every process is ready.
         began = time.monotonic()
         utrecht, amsterdam = network.agents[UTRECHT.key], network.agents[AMSTERDAM.key]
+        if hooks is not None:
+            hooks.on_werkbak(_werkbak_addresses(network))
         dossier_id = await _start_handover(http, utrecht, date.today())
         link, consent = await _give_consent(browser, letters, dossier_id, on_link)
         left = max(seconds - (time.monotonic() - began), 1.0)
@@ -338,19 +362,22 @@ async def _run(
         left = max(seconds - (time.monotonic() - began), 1.0)
         departing, receiving = await _wait_for_both(http, (utrecht, amsterdam), dossier_id, left)
         consent["statusPage"] = await _status_lines(browser, link)
-    completed = all(
-        view is not None and view["state"] == "completed" for view in (departing, receiving)
-    )
-    return DemoSummary(
-        completed=completed,
-        dossier_id=dossier_id,
-        elapsed_seconds=time.monotonic() - began,
-        departing=_side(utrecht, departing),
-        receiving=_side(amsterdam, receiving),
-        devices=_devices(receiving),
-        consent=consent,
-        suppliers=suppliers,
-    )
+        completed = all(
+            view is not None and view["state"] == "completed" for view in (departing, receiving)
+        )
+        summary = DemoSummary(
+            completed=completed,
+            dossier_id=dossier_id,
+            elapsed_seconds=time.monotonic() - began,
+            departing=_side(utrecht, departing),
+            receiving=_side(amsterdam, receiving),
+            devices=_devices(receiving),
+            consent=consent,
+            suppliers=suppliers,
+        )
+        if hooks is not None and hooks.keep_running is not None:
+            await hooks.keep_running(summary)
+    return summary
 
 
 @dataclass(frozen=True)
@@ -366,23 +393,28 @@ def run_demo(
     on_link: Callable[[str], None] | None = None,
     start_seconds: float = DEFAULT_START_SECONDS,
     on_wait: Callable[[str], None] | None = None,
+    on_werkbak: Callable[[dict[str, str]], None] | None = None,
+    keep_running: Callable[[DemoSummary], Awaitable[None]] | None = None,
 ) -> DemoSummary:
     """Run the whole demo; the processes stop at the end, and the folder goes unless it failed.
 
     ``timeout`` bounds the handover once every process is ready; starting them may take up to
     ``start_seconds``, as long as they make progress, and ``on_wait`` hears what is waited for.
     ``on_link`` gets the client's personal link as soon as the letter is written; it is a
-    loopback address that works only while the demo runs. Without ``folder`` the demo works in
+    loopback address that works only while the demo runs. ``on_werkbak`` gets the werkbak
+    address of each organisation (demo sign-in, no provider). ``keep_running`` is awaited with
+    the summary while every process still runs (e.g. until Ctrl-C). Without ``folder`` the demo works in
     a new temporary folder, removed after a successful run and kept after a failed one.
     Raises :class:`DemoFailed` when a process does not start or an API call is refused; its
     detail names the folder with the logs.
     """
     report = on_link or (lambda _link: None)
     start = _Start(start_seconds, on_wait)
+    hooks = _Hooks(on_werkbak or (lambda _addresses: None), keep_running)
     temporary = folder is None
     work = Path(tempfile.mkdtemp(prefix="meeverhuizen-demo-")) if folder is None else folder
     try:
-        summary = asyncio.run(_run(work, timeout, report, start))
+        summary = asyncio.run(_run(work, timeout, report, start, hooks))
     except DemoFailed as exc:
         raise DemoFailed(f"{exc.detail}\nThe logs are kept in {work}") from exc
     except (OSError, RuntimeError, RegistryError, httpx.HTTPError) as exc:

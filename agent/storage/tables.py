@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -52,6 +53,7 @@ __all__ = [
     "SupplierOrderRow",
     "TaskRow",
     "TransitionRow",
+    "WerkbakSessionRow",
 ]
 
 
@@ -113,6 +115,8 @@ class DossierRow(Base):
     new_address: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Marked urgent by a consulent: the client cannot be without a device (werkbak order).
+    urgent: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class TransitionRow(Base):
@@ -181,6 +185,9 @@ class TaskRow(Base):
     created_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
     done_by: Mapped[str | None] = mapped_column(String(100))
+    # The consulent who took the task (werkbak); none while it waits for anyone.
+    assigned_to: Mapped[str | None] = mapped_column(String(100), default=None)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class DeadlineRow(Base):
@@ -218,6 +225,8 @@ class ProcessingRecordRow(Base):
     # HMAC-SHA256 of the BSN under the agent's pseudonym key: linkable, not reversible.
     data_subject_id: Mapped[str] = mapped_column(String(64), index=True)
     dossier_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    # The werkbak user on whose behalf the data was processed; none for the agent itself.
+    actor: Mapped[str | None] = mapped_column(String(100), default=None)
 
 
 # --- Consent (agent.consent) ------------------------------------------------------------------
@@ -270,6 +279,29 @@ class PageSessionRow(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+# --- Werkbak (agent.web.werkbak) ---------------------------------------------------------------
+
+
+class WerkbakSessionRow(Base):
+    """A werkbak session of a signed-in person, or a sign-in under way (``pending``).
+
+    Its cookie value is kept only as a hash; a sign-in under way holds the OpenID Connect
+    state, nonce and PKCE verifier until the provider sends the person back.
+    """
+
+    __tablename__ = "werkbak_sessions"
+
+    session_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pending: Mapped[bool]
+    user_name: Mapped[str | None] = mapped_column(String(200))
+    subject: Mapped[str | None] = mapped_column(String(255))
+    roles: Mapped[list[Any]]
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    sign_in: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 # --- Delivery (agent.delivery) ----------------------------------------------------------------

@@ -1,0 +1,289 @@
+"""What the consulent sees of a dossier: client, devices, consent, timeline, messages, tasks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.consent.page import gemeente_name, latest_consent, person_name
+from agent.core.tasks import Task
+from agent.register.store import load_client
+from agent.storage.tables import (
+    ConsentLinkRow,
+    ConsentRow,
+    DossierRow,
+    InboundMessageRow,
+    OutboxRow,
+    ProvisionRow,
+    TaskRow,
+    TransitionRow,
+)
+from protocol.errors import ProtocolError
+from protocol.messages import Address, Device, DossierOffer, Representative, parse_message
+
+__all__ = [
+    "CaseFile",
+    "Client",
+    "ConsentLine",
+    "DeviceLine",
+    "MessageLine",
+    "TimelineLine",
+    "client_of",
+    "read_case_file",
+]
+
+_RELATIONS = {
+    "authorised-person": "gemachtigde",
+    "mentor": "mentor",
+    "guardian": "curator",
+    "legal-representative": "wettelijk vertegenwoordiger",
+}
+
+
+@dataclass(frozen=True)
+class Client:
+    """The client of a dossier as this side knows it (never shown with the BSN)."""
+
+    name: str
+    address: Address | None
+    representative: str | None
+    devices: tuple[Device, ...]
+
+
+@dataclass(frozen=True)
+class DeviceLine:
+    """One device with the client's consent and the receiving gemeente's decision."""
+
+    device_id: str
+    description: str
+    iso_code: str
+    ownership: str
+    movable: bool
+    consented: bool
+    outcome: str | None
+    reason_text: str | None
+    alternative: str | None
+    start_date: date | None
+    end_date: date | None
+
+
+@dataclass(frozen=True)
+class ConsentLine:
+    """The consent recorded last: what, how and by whom."""
+
+    outcome: str
+    data_kinds: tuple[str, ...]
+    channel: str
+    granted_by: str
+    representative_name: str | None
+    recorded_by: str | None
+    granted_at: datetime
+    withdrawn: bool
+
+
+@dataclass(frozen=True)
+class TimelineLine:
+    at: datetime
+    from_state: str | None
+    to_state: str
+    cause: str
+
+
+@dataclass(frozen=True)
+class MessageLine:
+    """A protocol message sent or received, with its delivery state."""
+
+    direction: str
+    message_type: str
+    partner_oin: str | None
+    at: datetime
+    state: str
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class CaseFile:
+    """One dossier as the consulent's page shows it."""
+
+    dossier_id: str
+    side: str
+    state: str
+    urgent: bool
+    client: Client
+    move_date: date | None
+    new_address: Address | None
+    partner_gemeente: str
+    devices: tuple[DeviceLine, ...]
+    consent: ConsentLine | None
+    active_links: int
+    timeline: tuple[TimelineLine, ...]
+    messages: tuple[MessageLine, ...]
+    tasks: tuple[Task, ...]
+
+
+def _representative(representative: Representative | None) -> str | None:
+    if representative is None:
+        return None
+    relation = _RELATIONS.get(representative.kind, representative.kind)
+    return f"{person_name(representative.name)} ({relation})"
+
+
+async def _offer(session: AsyncSession, dossier_id: str) -> DossierOffer | None:
+    row = await session.scalar(
+        select(InboundMessageRow)
+        .where(InboundMessageRow.dossier_id == dossier_id)
+        .where(InboundMessageRow.message_type == "dossier-offer")
+        .limit(1)
+    )
+    if row is None:
+        return None
+    try:
+        body = parse_message(orjson.loads(row.body), text=row.body).body
+    except (ProtocolError, orjson.JSONDecodeError):
+        return None
+    return body if isinstance(body, DossierOffer) else None
+
+
+async def client_of(session: AsyncSession, dossier: DossierRow) -> Client:
+    """The client from the register (departing side) or from the offer (receiving side)."""
+    if dossier.side == "departing":
+        registered = await load_client(session, dossier.client_bsn or "")
+        if registered is not None:
+            return Client(
+                person_name(registered.name),
+                registered.address,
+                _representative(registered.representative),
+                registered.devices,
+            )
+    else:
+        offer = await _offer(session, dossier.id)
+        if offer is not None:
+            return Client(
+                person_name(offer.client.name),
+                offer.client.new_address,
+                _representative(offer.client.representative),
+                offer.devices,
+            )
+    # The data was erased (withdrawal) or never arrived: the dossier stays, the person does not.
+    return Client("(gegevens gewist)", None, None, ())
+
+
+async def read_case_file(session: AsyncSession, dossier: DossierRow, now: datetime) -> CaseFile:
+    """Everything of one dossier, as this session reads it."""
+    client = await client_of(session, dossier)
+    consent = await latest_consent(session, dossier.id)
+    consented = set(consent.device_ids) if consent and consent.outcome == "given" else set()
+    decisions = {
+        row.device_id: row
+        for row in await session.scalars(
+            select(ProvisionRow).where(ProvisionRow.dossier_id == dossier.id)
+        )
+    }
+    devices = tuple(
+        _device_line(device, decisions.get(device.device_id), device.device_id in consented)
+        for device in client.devices
+    )
+    new_address = (
+        Address.model_validate(dossier.new_address) if dossier.new_address is not None else None
+    )
+    return CaseFile(
+        dossier_id=dossier.id,
+        side=dossier.side,
+        state=dossier.state,
+        urgent=dossier.urgent,
+        client=client,
+        move_date=dossier.move_date,
+        new_address=new_address if dossier.side == "departing" else client.address,
+        partner_gemeente=gemeente_name(dossier.partner_gemeentecode),
+        devices=devices,
+        consent=_consent_line(consent) if consent is not None else None,
+        active_links=await _active_links(session, dossier.id, now),
+        timeline=tuple(
+            TimelineLine(t.at, t.from_state, t.to_state, t.cause)
+            for t in await session.scalars(
+                select(TransitionRow)
+                .where(TransitionRow.dossier_id == dossier.id)
+                .order_by(TransitionRow.id)
+            )
+        ),
+        messages=await _messages(session, dossier.id),
+        tasks=tuple(
+            Task.model_validate(row)
+            for row in await session.scalars(
+                select(TaskRow).where(TaskRow.dossier_id == dossier.id).order_by(TaskRow.created_at)
+            )
+        ),
+    )
+
+
+def _device_line(device: Device, decision: ProvisionRow | None, consented: bool) -> DeviceLine:
+    return DeviceLine(
+        device_id=device.device_id,
+        description=device.description,
+        iso_code=device.iso_code,
+        ownership=device.ownership,
+        movable=device.movable,
+        consented=consented,
+        outcome=decision.outcome if decision else None,
+        reason_text=decision.reason_text if decision else None,
+        alternative=decision.alternative if decision else None,
+        start_date=decision.start_date if decision else None,
+        end_date=decision.end_date if decision else None,
+    )
+
+
+def _consent_line(consent: ConsentRow) -> ConsentLine:
+    return ConsentLine(
+        outcome=consent.outcome,
+        data_kinds=tuple(consent.data_kinds),
+        channel=consent.channel,
+        granted_by=consent.granted_by,
+        representative_name=consent.representative_name,
+        recorded_by=consent.recorded_by,
+        granted_at=consent.granted_at,
+        withdrawn=consent.withdrawn_at is not None,
+    )
+
+
+async def _active_links(session: AsyncSession, dossier_id: str, now: datetime) -> int:
+    rows = await session.scalars(
+        select(ConsentLinkRow).where(
+            ConsentLinkRow.dossier_id == dossier_id,
+            ConsentLinkRow.revoked_at.is_(None),
+            ConsentLinkRow.expires_at > now,
+        )
+    )
+    return len(list(rows))
+
+
+async def _messages(session: AsyncSession, dossier_id: str) -> tuple[MessageLine, ...]:
+    sent = [
+        MessageLine(
+            "sent",
+            row.message_type,
+            row.destination_oin,
+            row.created_at,
+            row.state,
+            row.attempts,
+            row.last_error,
+        )
+        for row in await session.scalars(
+            select(OutboxRow)
+            .where(OutboxRow.dossier_id == dossier_id, OutboxRow.kind == "message")
+            .order_by(OutboxRow.created_at)
+        )
+    ]
+    received = [
+        MessageLine(
+            "received", row.message_type, row.sender_oin, row.received_at, "received", 1, None
+        )
+        for row in await session.scalars(
+            select(InboundMessageRow).where(InboundMessageRow.dossier_id == dossier_id)
+        )
+    ]
+    return tuple(sorted(sent + received, key=lambda line: line.at))

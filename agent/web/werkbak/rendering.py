@@ -1,0 +1,243 @@
+"""What every werkbak page shares: templates, headers, the session, roles and CSRF checks."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import date, datetime
+from functools import cache
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from agent.consent.channels import dutch_date
+from agent.service import AgentService
+from agent.settings import WerkbakRole
+from agent.web.werkbak.sessions import COOKIE, Session, Sessions
+
+__all__ = [
+    "HOME",
+    "SIGN_IN",
+    "Form",
+    "ServiceDep",
+    "SessionDep",
+    "csrf_matches",
+    "forbidden",
+    "form",
+    "message",
+    "page_headers",
+    "redirect",
+    "render",
+    "require",
+    "sessions",
+]
+
+HOME = "/werkbak"
+SIGN_IN = "/werkbak/inloggen"
+_MAX_FORM_BYTES = 16_384
+_AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+# No script at all; styles only from this agent; forms post only to this agent.
+_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+# What a page says after an action that redirected to it (``?melding=``): fixed texts only.
+_NOTICES = {
+    "uitgelogd": "U bent uitgelogd.",
+    "genomen": "U heeft de taak genomen.",
+    "teruggegeven": "U heeft de taak teruggegeven.",
+    "afgesloten": "De taak is afgesloten.",
+    "vastgelegd": "Uw handeling is vastgelegd in de tijdlijn.",
+    "toestemming": "De toestemming is vastgelegd.",
+    "status": "De status is vastgelegd. De gemeente krijgt bericht.",
+    "opnieuw": "Het bericht staat weer in de wachtrij.",
+    "gestart": "De overdracht is gestart. De cliënt krijgt een persoonlijke link.",
+}
+_STATE_NAMES = {
+    "started": "Gestart",
+    "waiting-for-consent": "Wacht op toestemming",
+    "consent-given": "Toestemming gegeven",
+    "consent-refused": "Toestemming geweigerd",
+    "consent-expired": "Geen antwoord van de cliënt",
+    "consent-withdrawn": "Toestemming ingetrokken",
+    "offer-sent": "Dossier verstuurd",
+    "offer-received": "Dossier ontvangen",
+    "decided": "Besluit genomen",
+    "orders-placed": "Opdracht bij leverancier",
+    "completed": "Afgerond",
+    "cancelled": "Gestopt",
+    "failed": "Mislukt",
+}
+_ORDER_STATUSES = {
+    "received": "Ontvangen",
+    "client-contacted": "Contact gehad",
+    "taken-over": "Overgenomen",
+    "inspected": "Gekeurd",
+    "replaced": "Vervangen",
+    "problem": "Probleem",
+    "refused": "Geweigerd",
+}
+_CHANNELS = {
+    "online": "Online",
+    "phone": "Telefonisch",
+    "paper": "Op papier",
+    "in-person": "Aan de balie",
+}
+_ROLE_NAMES = {"consulent": "Consulent", "planner": "Planner", "operator": "Beheerder"}
+
+
+async def _service(request: Request) -> AgentService:
+    service: AgentService = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[AgentService, Depends(_service)]
+
+
+def sessions(service: AgentService) -> Sessions:
+    """The werkbak sessions of this agent."""
+    return Sessions(
+        database=service.database,
+        clock=service.clock,
+        minutes=service.settings.werkbak.session_minutes,
+    )
+
+
+async def _session(request: Request, service: ServiceDep) -> Session | None:
+    found = await sessions(service).find(request.cookies.get(COOKIE))
+    return found if found is not None and not found.pending else None
+
+
+SessionDep = Annotated[Session | None, Depends(_session)]
+
+
+@cache
+def _environment() -> Environment:
+    environment = Environment(
+        loader=PackageLoader("agent", "web/templates"),
+        autoescape=select_autoescape(["html"]),
+        auto_reload=False,
+    )
+    environment.filters["dutch_date"] = _dutch_date
+    environment.filters["dutch_time"] = _dutch_time
+    environment.filters["state_name"] = lambda state: _STATE_NAMES.get(state, state)
+    environment.filters["order_status"] = lambda status: _ORDER_STATUSES.get(status, status)
+    environment.filters["channel_name"] = lambda channel: _CHANNELS.get(channel, channel)
+    environment.filters["euro"] = lambda cents: f"€ {cents // 100},{cents % 100:02d}"
+    return environment
+
+
+def _dutch_date(value: date | datetime | None) -> str:
+    if value is None:
+        return "-"
+    return dutch_date(value.date() if isinstance(value, datetime) else value)
+
+
+def _dutch_time(value: datetime | None) -> str:
+    if value is None:
+        return "-"
+    local = value.astimezone(_AMSTERDAM)
+    return f"{dutch_date(local.date())} {local:%H:%M}"
+
+
+def page_headers() -> dict[str, str]:
+    return {
+        "Content-Security-Policy": _CSP,
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
+def render(
+    request: Request,
+    template: str,
+    session: Session | None,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """A werkbak page: the layout with the organisation, the person and their menu."""
+    service: AgentService = request.app.state.service
+    context.setdefault("notice", _NOTICES.get(request.query_params.get("melding", "")))
+    html = (
+        _environment()
+        .get_template(f"werkbak/{template}")
+        .render(
+            organisation=service.settings.name,
+            session=session,
+            role_names=_ROLE_NAMES,
+            agent_role=service.settings.role,
+            **context,
+        )
+    )
+    return HTMLResponse(html, status_code=status_code, headers=page_headers())
+
+
+def message(
+    request: Request, session: Session | None, status_code: int, title: str, *lines: str
+) -> HTMLResponse:
+    """A page with one message (errors, refusals)."""
+    return render(request, "message.html", session, status_code, title=title, lines=lines)
+
+
+def forbidden(request: Request, session: Session | None) -> HTMLResponse:
+    """The answer to a form without its session's CSRF token."""
+    return message(
+        request,
+        session,
+        403,
+        "Dit formulier is verlopen",
+        "Het formulier is niet meer geldig. Laad de pagina opnieuw en probeer het nog een keer.",
+    )
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303, headers=page_headers())
+
+
+def require(request: Request, session: Session | None, role: WerkbakRole) -> HTMLResponse | None:
+    """None when the session has ``role``; otherwise the page that says why not."""
+    if session is None:
+        return message(
+            request, None, 401, "Log eerst in", "U bent niet ingelogd, of uw sessie is verlopen."
+        )
+    if role not in session.roles:
+        return message(
+            request,
+            session,
+            403,
+            "Geen toegang",
+            f"Deze pagina is voor de rol {_ROLE_NAMES[role].lower()}. U heeft die rol niet.",
+        )
+    return None
+
+
+class Form:
+    """A posted form: one value per field, or all values of a group of checkboxes."""
+
+    def __init__(self, fields: dict[str, list[str]]) -> None:
+        self._fields = fields
+
+    def get(self, name: str, default: str = "") -> str:
+        values = self._fields.get(name)
+        return values[0].strip() if values else default
+
+    def all(self, name: str) -> list[str]:
+        return list(self._fields.get(name, []))
+
+
+async def form(request: Request, session: Session) -> Form | None:
+    """The posted form, or None when its CSRF token is missing or wrong (or it is too large)."""
+    body = await request.body()
+    if len(body) > _MAX_FORM_BYTES:
+        return None
+    posted = Form(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True))
+    return posted if csrf_matches(session, posted.get("csrf")) else None
+
+
+def csrf_matches(session: Session, presented: str) -> bool:
+    """Whether ``presented`` is the session's CSRF token (constant-time comparison)."""
+    return hmac.compare_digest(session.csrf_token.encode(), presented.encode())
