@@ -435,9 +435,7 @@ def keys_generate(out: Path, algorithm: Literal["EdDSA", "PS256"]) -> None:
     is_flag=True,
     help="Leave the registry and the agents running after the handover, until Ctrl-C.",
 )
-def demo_command(
-    as_json: bool, timeout: float, start_timeout: float, keep_running: bool
-) -> None:
+def demo_command(as_json: bool, timeout: float, start_timeout: float, keep_running: bool) -> None:
     """Run a registry and two gemeente agents on loopback and hand a client's devices over."""
     from agent.local.demo import DemoSummary, render_summary, run_demo
 

@@ -241,7 +241,6 @@ class WerkbakSettings(BaseModel):
 
 
 class AgentSettings(BaseSettings, ServerTlsSettings, DeploymentSettings):
-
     """Settings of one agent instance (one organisation)."""
 
     model_config = SettingsConfigDict(

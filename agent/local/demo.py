@@ -403,8 +403,8 @@ def run_demo(
     ``on_link`` gets the client's personal link as soon as the letter is written; it is a
     loopback address that works only while the demo runs. ``on_werkbak`` gets the werkbak
     address of each organisation (demo sign-in, no provider). ``keep_running`` is awaited with
-    the summary while every process still runs (e.g. until Ctrl-C). Without ``folder`` the demo works in
-    a new temporary folder, removed after a successful run and kept after a failed one.
+    the summary while every process still runs (e.g. until Ctrl-C). Without ``folder`` the demo
+    works in a new temporary folder, removed after a successful run and kept after a failed one.
     Raises :class:`DemoFailed` when a process does not start or an API call is refused; its
     detail names the folder with the logs.
     """

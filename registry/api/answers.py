@@ -95,6 +95,14 @@ class Participant(_Shape):
     protocol_versions: list[str] = Field(alias="protocolVersions")
     message_types: list[str] = Field(alias="messageTypes")
     keys: list[PublishedKey] = Field(description="Keys valid now or announced for later")
+    roles: list[str] = Field(
+        description="The roles the participant may send in (sender.role): departing-gemeente "
+        "and receiving-gemeente for a gemeente's agent, supplier for a supplier's"
+    )
+    gemeentecodes: list[str] = Field(
+        description="The gemeenten a gemeente's agent serves (its own, and a region's); empty "
+        "for suppliers"
+    )
 
 
 class GemeenteSummary(_Shape):

@@ -220,7 +220,12 @@ async def revoke_key(
     return registry.signer.answer(request, render_key(key))
 
 
-@router.post("/{oin}/served-gemeenten", response_model=Answer)
+@router.post(
+    "/{oin}/served-gemeenten",
+    responses=answer_responses(
+        ParticipantAnswer, OperatorCredentialRequired, ParticipantUnknown, InvalidRegistryInput
+    ),
+)
 async def assign_gemeenten(
     request: Request,
     registry: RegistryDep,
