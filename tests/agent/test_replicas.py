@@ -33,13 +33,14 @@ from starlette.types import Receive, Scope, Send
 
 from agent.local.network import AMSTERDAM, HOST, UTRECHT, GemeenteSpec, ServerProcess, free_port
 from agent.local.network import _start_registry as start_registry
+from agent.local.synthetic import synthetic_clients, valid_bsns
 from agent.settings import hash_token
 from agent.storage.database import Database
 from protocol.jwk import generate_private_jwk, public_jwk
 from protocol.messages import MESSAGE_TYPES
 from registry.client import RegistryClient
 from registry.operator import OperatorClient
-from tests.agent.test_processes import NEW_ADDRESS, clients, valid_bsns
+from tests.agent.test_processes import NEW_ADDRESS
 from tests.conftest import TEST_DATABASE_URL_VARIABLE, _postgresql_database
 
 pytestmark = [
@@ -229,7 +230,7 @@ async def call(
 
 async def hand_over(http: httpx.AsyncClient, utrecht: Gemeente, bsns: list[str]) -> list[str]:
     """Import, start and consent, with the case system's calls spread over both replicas."""
-    await call(http, utrecht, 0, "POST", "/v1/provisions/imports", json=clients(bsns))
+    await call(http, utrecht, 0, "POST", "/v1/provisions/imports", json=synthetic_clients(bsns))
     move_date = (date.today() + timedelta(days=21)).isoformat()
     limit = asyncio.Semaphore(16)
 
