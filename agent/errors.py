@@ -12,6 +12,7 @@ from protocol.errors import ProblemError
 
 __all__ = [
     "AgentError",
+    "ConsentByWrongPerson",
     "ConsentMissing",
     "DeliveryFailed",
     "DirectoryUnavailable",
@@ -89,6 +90,12 @@ class NothingToMove(AgentError):
 class ConsentMissing(AgentError):
     code = "consent_missing"
     title = "No consent record covers the personal data to be sent"
+    status = 409
+
+
+class ConsentByWrongPerson(AgentError):
+    code = "consent_by_wrong_person"
+    title = "A client under 16 does not consent alone; a parent or guardian answers"
     status = 409
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "AgentSettings",
     "ConsentSettings",
     "DeviceExceptionPolicy",
+    "HandoverSettings",
     "MaintenanceState",
     "TakeoverSettings",
     "hash_token",
@@ -110,6 +111,41 @@ class ConsentSettings(BaseModel):
     )
     phone_number: str | None = Field(
         default=None, description="Phone number of the departing gemeente shown to the client."
+    )
+
+
+# Life-critical devices: a client cannot be without them for a day (seed: urgent cases).
+_URGENT_BY_DEFAULT: dict[str, str] = {
+    "04 33": "Zonder anti-decubitusmateriaal kan de cliënt doorliggen.",
+    "12 36": "Zonder tillift kan de cliënt niet veilig uit bed of van de stoel.",
+    "22 21": "Zonder communicatiehulpmiddel kan de cliënt niet praten met anderen.",
+}
+
+
+class HandoverSettings(BaseModel):
+    """Urgency, Wlz institutions and phone numbers for the client (docs/agent.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    urgent_iso_codes: dict[IsoCode, str] = Field(
+        default_factory=lambda: dict(_URGENT_BY_DEFAULT),
+        description="ISO 9999 codes or prefixes of life-critical devices, each with the reason "
+        "(Dutch, B1) why a dossier with such a device is urgent.",
+    )
+    wlz_institution_addresses: tuple[
+        Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{3}[A-Z]{2} [1-9][0-9]*$")], ...
+    ] = Field(
+        default=(),
+        description="Addresses of Wlz institutions as postcode and house number ('1012AB 5'): "
+        "a move to one stops the Wmo takeover.",
+    )
+    phone_numbers: dict[
+        Annotated[str, StringConstraints(pattern=r"^([0-9]{4}|[0-9]{20})$")],
+        Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{3,20}$")],
+    ] = Field(
+        default_factory=dict,
+        description="Phone numbers shown to the client, by gemeentecode (4 digits) or supplier "
+        "OIN (20 digits).",
     )
 
 
@@ -265,6 +301,11 @@ class AgentSettings(BaseSettings, ServerTlsSettings):
     consent: ConsentSettings = Field(
         default_factory=ConsentSettings,
         description="Consent link, reminders and delivery channels.",
+    )
+
+    handover: HandoverSettings = Field(
+        default_factory=HandoverSettings,
+        description="Urgency by device, Wlz institution addresses, phone numbers for the client.",
     )
 
     kvk_number: str | None = Field(

@@ -93,6 +93,7 @@ class Departing:
             new_address=dossier.new_address,
             move_date=dossier.move_date,
             departing_gemeentecode=self._agent.settings.gemeentecode or "",
+            urgency_reason=(dossier.urgency_reason or "Dringend.") if dossier.urgent else None,
         )
         await self._dossiers.transition(session, dossier, "offer-sent", "dossier-offer queued", now)
         await self._agent.outgoing.message(

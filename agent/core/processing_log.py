@@ -48,6 +48,10 @@ PROCESSING_ACTIVITIES: Final[Mapping[str, tuple[Operation, str]]] = {
     ),
     "dossier-offer-sent": ("send", "Dossier naar de ontvangende gemeente gestuurd"),
     "dossier-offer-received": ("receive", "Dossier van de vertrekgemeente ontvangen"),
+    "dossier-pdf-made": (
+        "read",
+        "Dossier als PDF gemaakt om beveiligd te mailen naar een gemeente zonder aansluiting",
+    ),
 }
 
 

@@ -47,6 +47,8 @@ class Receiving:
             partner_gemeentecode=offer.departing_gemeentecode,
             client_bsn=offer.client.bsn,
             move_date=offer.client.move_date,
+            urgent=offer.urgent,
+            urgency_reason=offer.urgency_reason,
             created_at=now,
             updated_at=now,
         )

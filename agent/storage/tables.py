@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -110,6 +111,10 @@ class DossierRow(Base):
     new_address: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The client cannot be without a device (by policy per ISO code, or a case worker's word):
+    # shorter deadlines, first in task lists and order lists.
+    urgent: Mapped[bool] = mapped_column(default=False, server_default=false())
+    urgency_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class TransitionRow(Base):
@@ -174,6 +179,8 @@ class TaskRow(Base):
     created_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
     done_by: Mapped[str | None] = mapped_column(String(100))
+    # The device the task is about, when it is about one (the dossier's otherwise).
+    device_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class DeadlineRow(Base):

@@ -171,12 +171,14 @@ class OrderDesk:
                 session, dossier, "orders-placed", "takeover orders queued", change.now
             )
 
-    def contact_before(self, ordered_at: datetime) -> date:
-        """Last day (included) on which the supplier must contact the client."""
+    def contact_before(self, ordered_at: datetime, *, urgent: bool = False) -> date:
+        """Last day (included) on which the supplier must contact the client.
+
+        Urgent (the client cannot be without the device): the next working day.
+        """
         order_day = ordered_at.astimezone(AMSTERDAM).date()
-        return self._agent.calendar.add_working_days(
-            order_day, self._agent.settings.takeover.contact_working_days
-        )
+        days = 1 if urgent else self._agent.settings.takeover.contact_working_days
+        return self._agent.calendar.add_working_days(order_day, days)
 
     async def _place(
         self,
@@ -190,7 +192,10 @@ class OrderDesk:
         supplier = candidates[attempt]
         # A new order id and contact date for every supplier asked.
         order = order.model_copy(
-            update={"order_id": uuid.uuid4(), "contact_before": self.contact_before(now)}
+            update={
+                "order_id": uuid.uuid4(),
+                "contact_before": self.contact_before(now, urgent=order.urgent),
+            }
         )
         device = order.devices[0]
         row = OrderRow(
