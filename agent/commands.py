@@ -317,16 +317,28 @@ def keys_generate(out: Path, algorithm: Literal["EdDSA", "PS256"]) -> None:
 
 
 @click.command("demo")
+@click.option(
+    "--scenario",
+    default="standard",
+    show_default=True,
+    metavar="NAME",
+    help="The path of a move to run; 'list' lists them.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.option(
-    "--timeout", type=float, default=60.0, show_default=True, help="Seconds for the handover."
+    "--timeout", type=float, default=60.0, show_default=True, help="Seconds for the scenario."
 )
-def demo_command(as_json: bool, timeout: float) -> None:
-    """Run a registry and two gemeente agents on loopback and hand a client's devices over."""
-    from agent.local.demo import render_summary, run_demo
+def demo_command(scenario: str, as_json: bool, timeout: float) -> None:
+    """Run a registry, gemeente and supplier agents on loopback and one scenario of a move."""
+    from agent.local.demo import render_summary, run_demo, scenario_lines
 
+    if scenario == "list":
+        click.echo("\n".join(scenario_lines()))
+        return
     try:
-        summary = run_demo(timeout=timeout, on_link=None if as_json else _show_link)
+        summary = run_demo(
+            scenario=scenario, timeout=timeout, on_link=None if as_json else _show_link
+        )
     except AgentError as exc:
         raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
     if as_json:
@@ -334,7 +346,9 @@ def demo_command(as_json: bool, timeout: float) -> None:
     else:
         click.echo(render_summary(summary))
     if not summary.completed:
-        raise click.ClickException(f"the handover did not complete within {timeout} s")
+        raise click.ClickException(
+            f"scenario {scenario} did not end with every device accounted for within {timeout} s"
+        )
 
 
 def _show_link(link: str) -> None:

@@ -170,7 +170,9 @@ class LetterChannel:
         self.directory.mkdir(parents=True, exist_ok=True)
         stem = self.directory / f"{notice.dossier_id}-{notice.kind}"
         _write_private(stem.with_suffix(".pdf"), letter_pdf(notice))
-        _write_private(stem.with_suffix(".txt"), notice_text(notice).encode())
+        # The plain copy starts with the address block, as the printed letter does.
+        text = "\n".join((*notice.address_lines, "", notice_text(notice)))
+        _write_private(stem.with_suffix(".txt"), text.encode())
 
 
 def _write_private(path: Path, content: bytes) -> None:

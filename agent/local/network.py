@@ -158,7 +158,7 @@ class ServerProcess:
             self._log.close()
             self._log = None
 
-    async def wait_ready(self, http: httpx.AsyncClient, *, seconds: float = 30.0) -> None:
+    async def wait_ready(self, http: httpx.AsyncClient, *, seconds: float = 90.0) -> None:
         """Poll the health path until it answers 200; fail when the process exits or time ends."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
@@ -252,6 +252,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     # A JSON string of printable ASCII is a valid TOML basic string.
     return json.dumps(str(value), ensure_ascii=True)
 

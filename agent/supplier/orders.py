@@ -29,6 +29,7 @@ from agent.core.dossiers import Dossiers, own_role
 from agent.core.hooks import Hooks, StateChange
 from agent.core.tasks import open_task
 from agent.errors import DossierUnknown
+from agent.register.names import device_name, person_name
 from agent.storage.tables import DeadlineRow, DossierRow, OrderRow, OutboxRow
 from agent.working_days import AMSTERDAM, day_end
 from protocol.messages import (
@@ -147,7 +148,8 @@ class OrderDesk:
                 else await self._contracted(device.iso_code, offer.client.move_date)
             )
             if not candidates:
-                await self._no_supplier(session, dossier, device, now, candidates is None)
+                client = person_name(offer.client.name)
+                await self._no_supplier(session, dossier, device, client, now, candidates is None)
                 continue
             row = await self._place(session, dossier.id, candidates, 0, _order(offer, device), now)
             chosen[device.device_id] = SupplierReference(
@@ -235,21 +237,24 @@ class OrderDesk:
         session: AsyncSession,
         dossier: DossierRow,
         device: Device,
+        client: str,
         now: datetime,
         registry_down: bool,
     ) -> None:
+        name = device_name(device.iso_code, device.description)
         why = (
-            "Het register was niet bereikbaar om de leverancier te kiezen"
+            "Het register was niet bereikbaar om een leverancier te kiezen"
             if registry_down
-            else "Geen leverancier gecontracteerd op de verhuisdatum"
+            else "Er is op de verhuisdatum geen leverancier met een contract voor dit hulpmiddel"
         )
         await open_task(
             session,
             "no-supplier",
-            f"{why} (ISO {device.iso_code}, hulpmiddel {device.device_id}). "
-            "Regel de overname zelf.",
+            f"{client} neemt de {name} mee naar onze gemeente. {why} (ISO {device.iso_code}). "
+            f"Zoek zelf een leverancier die het overneemt en bel {client} daarover.",
             now,
             dossier_id=dossier.id,
+            device_id=device.device_id,
         )
 
     # --- status from the supplier ---------------------------------------------------------------
