@@ -130,7 +130,8 @@ class HandoverSettings(BaseModel):
     urgent_iso_codes: dict[IsoCode, str] = Field(
         default_factory=lambda: dict(_URGENT_BY_DEFAULT),
         description="ISO 9999 codes or prefixes of life-critical devices, each with the reason "
-        "(Dutch, B1) why a dossier with such a device is urgent.",
+        "(Dutch, B1) why a dossier with such a device is urgent (default: 04 33 "
+        "anti-decubitus, 12 36 tilliften, 22 21 communicatiehulpmiddelen).",
     )
     wlz_institution_addresses: tuple[
         Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{3}[A-Z]{2} [1-9][0-9]*$")], ...

@@ -63,6 +63,7 @@ class Notices:
             purpose=kind,
         )
         await self._agent.log.record(session, "consent-link-issued", dossier, now)
+        settings = self._agent.settings
         moved = dossier.move_date is not None and dossier.move_date <= now.date()
         # Before the move the client lives at the registered address; from the move date on,
         # at the new one. A representative gets letters at their own address when it is known.
@@ -93,7 +94,8 @@ class Notices:
                 answer_before=answer_before(dossier.created_at, self._agent),
                 email_address=contact.email_address,
                 phone_number=contact.phone_number,
-                gemeente_phone=self._agent.settings.consent.phone_number,
+                gemeente_phone=settings.consent.phone_number
+                or settings.handover.phone_numbers.get(settings.gemeentecode or ""),
                 moved=moved,
                 on_behalf_of=on_behalf_of,
             )

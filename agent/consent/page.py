@@ -125,9 +125,12 @@ async def client_page(
         )
     )
     consented = set(consent.device_ids) if consent and consent.outcome == "given" else set()
+    if dossier.state == "consent-withdrawn":
+        # Nothing moves any more: no decision or supplier is shown as if it still held.
+        decisions, consented = {}, set()
     decided_at = next((t.at for t in transitions if t.to_state == "decided"), None)
     phones = settings.handover.phone_numbers
-    suppliers = await _receiving_suppliers(session, dossier.id)
+    suppliers = {} if not decisions else await _receiving_suppliers(session, dossier.id)
     contact_days = 1 if dossier.urgent else _SUPPLIER_CONTACT_WORKING_DAYS
     return ClientPage(
         dossier_id=dossier.id,
@@ -180,6 +183,8 @@ async def _receiving_suppliers(
     )
     named: dict[str, SupplierReference] = {}
     for body in bodies:
+        if not body:
+            continue
         message = parse_message(json.loads(body), text=body)
         if isinstance(message.body, DeviceDecision):
             for item in message.body.decisions:

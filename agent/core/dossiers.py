@@ -220,7 +220,10 @@ class Dossiers:
         """
         check_transition(side(dossier), dossier.state, WLZ_STOPPED)
         await self.transition(session, dossier, WLZ_STOPPED, cause, now)
-        await self._stopped(session, dossier, DossierCancelled(reason="other"), now)
+        stop = DossierCancelled(
+            reason="other", reason_text="De cliënt gaat wonen in een Wlz-instelling."
+        )
+        await self._stopped(session, dossier, stop, now)
         client = await load_client(session, dossier.client_bsn or "")
         name = person_name(client.name) if client else "De cliënt"
         movable = devices_phrase(d for d in client.devices if d.movable) if client else ""

@@ -37,6 +37,7 @@ TaskKind = Literal[
     "wlz-institution",
     "manual-check",
     "client-deceased",
+    "consent-withdrawn",
 ]
 TASK_KINDS: tuple[str, ...] = get_args(TaskKind)
 TaskState = Literal["open", "done"]

@@ -145,9 +145,11 @@ async def run_scenario(
     began = time.monotonic()
     day = today or date.today()
     bsn, client = scenario_client(scenario, day)
+    # No kept-alive connections: a server may close an idle one just as it is reused.
+    fresh = httpx.Limits(max_keepalive_connections=0)
     async with (
-        httpx.AsyncClient(timeout=10.0) as http,
-        httpx.AsyncClient(timeout=10.0, follow_redirects=False) as browser,
+        httpx.AsyncClient(timeout=10.0, limits=fresh) as http,
+        httpx.AsyncClient(timeout=10.0, follow_redirects=False, limits=fresh) as browser,
     ):
         run = ScenarioRun(
             network=network,

@@ -20,6 +20,7 @@ import httpx
 from agent.local.brp_simulator import died, moved, push_events
 from agent.local.demo_consent import (
     ConsentClick,
+    ConsentStepFailed,
     click_consent_link,
     letter_link,
     read_letter,
@@ -129,7 +130,7 @@ async def start_by_brp(run: ScenarioRun) -> None:
 async def _read_letter(run: ScenarioRun, kind: str) -> str:
     try:
         text = await read_letter(run.letters, run.dossier_id or "", kind=kind, seconds=run.left())
-    except Exception as exc:
+    except ConsentStepFailed as exc:
         raise ScenarioStepFailed(str(exc)) from exc
     run.seen.setdefault("letters", {})[kind] = text
     return text
@@ -151,7 +152,10 @@ def answer_consent(
             representative_name=representative,
             refuse=refuse,
         )
-        steps = await click_consent_link(run.browser, link, click, movable)
+        try:
+            steps = await click_consent_link(run.browser, link, click, movable)
+        except ConsentStepFailed as exc:
+            raise ScenarioStepFailed(str(exc)) from exc
         run.seen["consent"] = {
             "throughPage": True,
             "linkUsed": True,
@@ -271,5 +275,14 @@ async def fetch_consented_dossier(run: ScenarioRun) -> None:
 
 async def read_status_page(run: ScenarioRun) -> None:
     """What the client's status page says at the end."""
-    if run.link is not None:
+    if run.link is None:
+        return
+    if "consent" not in run.seen:
+        # Not opened before (a notice without a question): the link starts the page session.
+        opened = await run.browser.get(run.link)
+        if opened.status_code != 303:
+            raise ScenarioStepFailed(f"opening the link: the agent answered {opened.status_code}")
+    try:
         run.seen["statusPage"] = await status_page_lines(run.browser, run.link)
+    except ConsentStepFailed as exc:
+        raise ScenarioStepFailed(str(exc)) from exc

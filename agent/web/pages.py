@@ -423,7 +423,7 @@ def _everything_arranged(page: ClientPage) -> bool:
 
 
 def _device_text(device: DeviceLine) -> str:
-    name = device.name
+    name = device.name[:1].upper() + device.name[1:]
     if not device.movable:
         return f"{name}: kan niet mee verhuizen (vast aan het huis)."
     if device.outcome == "take-over":

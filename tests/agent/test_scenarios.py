@@ -191,11 +191,10 @@ def test_withdrawal_stops_every_device(summaries: dict[str, dict[str, Any]]) -> 
     assert summary["departing"]["state"] == "consent-withdrawn"
     device = _devices(summary)["scootmobiel-1"]
     assert (device["outcome"], device["daysWithoutDevice"]) == ("stopped", 0)
-    assert device["owner"] is None or device["owner"]["party"] in (
-        "Gemeente Utrecht",
-        "Gemeente Amsterdam",
-        "Zorgtechniek",
-    )
+    assert _owner(device) == ("Gemeente Utrecht", "consent-withdrawn")
+    assert summary["receiving"]["state"] == "consent-withdrawn"
+    page = "\n".join(summary["statusPage"])
+    assert "gaat mee" not in page
 
 
 def test_death_stops_with_a_task_to_collect_the_devices(
