@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final, Literal
 
 from agent.errors import IllegalTransition
@@ -54,7 +55,7 @@ def _with_endings(
     return {state: frozenset((*targets, *ends)) for state, targets in happy.items()}
 
 
-def _merged(*tables: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+def _merged(*tables: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
     merged: dict[str, tuple[str, ...]] = {}
     for table in tables:
         for state, targets in table.items():

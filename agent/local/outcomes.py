@@ -71,10 +71,10 @@ async def read_state(
                 placed = await _get(http, agent.base_url, agent.auth(), "/v1/placed-orders") or []
                 orders = [o for o in placed if o["dossierId"] == dossier_id]
     tasks = []
-    for agent in agents:
-        for task in await _get(http, agent.base_url, agent.auth(), "/v1/tasks?state=open") or []:
+    for party in agents:
+        for task in await _get(http, party.base_url, party.auth(), "/v1/tasks?state=open") or []:
             if dossier_id is None or task["dossierId"] in (dossier_id, None):
-                tasks.append(task | {"party": agent.spec.name})
+                tasks.append(task | {"party": party.spec.name})
     return AgentState(departing, receiving, tuple(orders), tuple(tasks))
 
 

@@ -119,8 +119,10 @@ async def stop_for_wlz(
 @router.get(
     "/dossiers/{dossierId}/consented-dossier",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}}}
-    | problem_responses(DossierUnknown, ConsentMissing, IllegalTransition),
+    responses={
+        **problem_responses(DossierUnknown, ConsentMissing, IllegalTransition),
+        200: {"content": {"application/pdf": {}}},
+    },
 )
 async def consented_dossier(dossier_id: DossierId, service: ServiceDep) -> Response:
     """The dossier with what the client consented to, as PDF, to send by secure mail."""
