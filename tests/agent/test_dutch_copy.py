@@ -17,16 +17,15 @@ import pytest
 
 _AGENT = Path(__file__).resolve().parents[2] / "agent"
 # English words that are not Dutch words (or not used as Dutch in these texts).
-_ENGLISH = frozenset(
-    """
+_ENGLISH_WORDS = """
     the and with by for from this that these those please device devices client clients
     supplier suppliers task tasks handover no not yet your you will must has have been without
     usable address date emigrated provision provisions arrange how back comes reports moved
     received event events failed error should cannot could would there their they then than
     after before because only also all any each every new old day days working until under into
     out up down make made see call phone takeover decision
-    """.split()
-)
+"""
+_ENGLISH = frozenset(_ENGLISH_WORDS.split())
 _WORD = re.compile(r"[A-Za-zÀ-ÿ']+")
 # The functions and tables whose strings reach clients (beyond task texts and templates).
 _CLIENT_TEXTS = {

@@ -25,6 +25,7 @@ from agent.errors import (
 )
 
 __all__ = [
+    "CaseWorkerReason",
     "consented_dossier",
     "get_dossier",
     "list_dossiers",
