@@ -293,6 +293,11 @@ class AgentSettings(BaseSettings, ServerTlsSettings):
         default=False,
         description="Ask the departing gemeente for a dossier when someone moves in (BRP event).",
     )
+    scenario_clock_file: Path | None = Field(
+        default=None,
+        description="Demo only: a file with a number of days the agent's clock runs ahead of "
+        "the wall clock, so that a scenario can let days pass. Unset in production.",
+    )
     clock_skew_seconds: int = Field(
         default=300, ge=0, description="Allowed difference between signing time and our clock."
     )

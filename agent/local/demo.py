@@ -26,7 +26,12 @@ import httpx
 from agent.errors import AgentError
 from agent.local.network import AMSTERDAM, UTRECHT, LocalNetwork, local_network
 from agent.local.outcomes import device_outcomes, open_tasks, read_state
-from agent.local.scenario_steps import ScenarioRun, ScenarioStepFailed, start_by_brp
+from agent.local.scenario_steps import (
+    ScenarioRun,
+    ScenarioStepFailed,
+    scenario_today,
+    start_by_brp,
+)
 from agent.local.scenarios import (
     SCENARIO_SUPPLIERS,
     SCENARIOS,
@@ -117,7 +122,7 @@ def scenario_lines() -> list[str]:
 @asynccontextmanager
 async def scenario_network(folder: Path) -> AsyncIterator[LocalNetwork]:
     """The network every scenario runs on (see ``agent.local.scenarios``)."""
-    settings = scenario_settings(folder / "letters")
+    settings = scenario_settings(folder / "letters", folder / "scenario-clock")
     async with local_network(
         folder, suppliers=SCENARIO_SUPPLIERS, agent_settings=settings
     ) as network:
@@ -143,7 +148,7 @@ async def run_scenario(
 ) -> DemoSummary:
     """Run one scenario on a running network; the outcome per device read from the agents."""
     began = time.monotonic()
-    day = today or date.today()
+    day = today or scenario_today(network)
     bsn, client = scenario_client(scenario, day)
     # No kept-alive connections: a server may close an idle one just as it is reused.
     fresh = httpx.Limits(max_keepalive_connections=0)
@@ -176,7 +181,7 @@ async def run_scenario(
             finished = False
             run.seen["failedStep"] = str(exc)
         state = await read_state(http, network, run.dossier_id)
-    devices = device_outcomes(client["devices"], state, run.dossier_id, today=day)
+    devices = device_outcomes(client["devices"], state, run.dossier_id, today=run.today)
     # Every device ends with an outcome or with someone who acts on it.
     accounted = all(d["outcome"] is not None or d["owner"] is not None for d in devices)
     view = state.departing or {}
@@ -196,7 +201,7 @@ async def run_scenario(
         devices=tuple(devices),
         open_tasks=tuple(open_tasks(state, run.dossier_id)),
         urgent=bool(view.get("urgent")),
-        seen=run.seen,
+        seen=run.seen | {"scenarioDate": day.isoformat(), "scenarioEndDate": run.today.isoformat()},
     )
 
 

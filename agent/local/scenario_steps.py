@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +35,20 @@ __all__ = [
     "Step",
     "answer_consent",
     "fetch_consented_dossier",
+    "let_days_pass",
     "play_planners",
     "read_letter_step",
     "read_status_page",
     "report_death",
+    "scenario_today",
     "start_by_brp",
     "wait_for_states",
     "withdraw_consent",
 ]
 
 _POLL_SECONDS = 0.1
+# A little more than the scenario network's deadline job interval.
+_JOB_SECONDS = 1.5
 
 
 class ScenarioStepFailed(Exception):
@@ -175,6 +179,32 @@ def read_letter_step(kind: str) -> Step:
         text = await _read_letter(run, kind)
         if run.link is None and "/link/" in text:
             run.link = letter_link(text)
+
+    return step
+
+
+def _clock_file(network: LocalNetwork) -> Path:
+    return network.folder / "scenario-clock"
+
+
+def _offset_days(network: LocalNetwork) -> float:
+    path = _clock_file(network)
+    return float(path.read_text("utf-8").strip() or "0") if path.exists() else 0.0
+
+
+def scenario_today(network: LocalNetwork) -> date:
+    """Today on the scenario's clock: the wall clock plus the days that have passed."""
+    return (datetime.now(UTC) + timedelta(days=_offset_days(network))).date()
+
+
+def let_days_pass(days: int) -> Step:
+    """Move every agent's clock ``days`` ahead; their deadline jobs then fire as they would."""
+
+    async def step(run: ScenarioRun) -> None:
+        _clock_file(run.network).write_text(str(_offset_days(run.network) + days), "utf-8")
+        run.today = scenario_today(run.network)
+        # The agents' scheduled jobs (deadlines every half second) see the new day.
+        await asyncio.sleep(_JOB_SECONDS)
 
     return step
 

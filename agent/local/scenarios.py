@@ -17,9 +17,11 @@ To add a scenario, add one entry to ``_SCENARIOS``, for example::
     ),
 
 A scenario that needs a new kind of step adds it to ``scenario_steps`` (an async function of
-the run). The network (``scenario_network``) has Utrecht (departing), Amsterdam (receiving),
-their suppliers, a Wlz institution address in Amsterdam and Rotterdam as a gemeente without an
-agent.
+the run). Days pass on the scenario's clock with ``let_days_pass(n)``: every agent's clock runs
+ahead of the wall clock by the days in one file (``scenario_clock_file``), so deadlines fire and
+``daysWithoutDevice`` counts as they would. The network (``scenario_network``) has Utrecht
+(departing), Amsterdam (receiving), their suppliers, a Wlz institution address in Amsterdam and
+Rotterdam as a gemeente without an agent.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from agent.local.scenario_steps import (
     Step,
     answer_consent,
     fetch_consented_dossier,
+    let_days_pass,
     play_planners,
     read_letter_step,
     read_status_page,
@@ -94,10 +97,11 @@ _PHONES = {
 }
 
 
-def scenario_settings(letters: Path) -> dict[str, Any]:
+def scenario_settings(letters: Path, clock_file: Path) -> dict[str, Any]:
     """Settings of every agent in the scenario network (dotted TOML keys)."""
     phones = {f'handover.phone_numbers."{key}"': value for key, value in _PHONES.items()}
     return {
+        "scenario_clock_file": clock_file,
         "consent.letter_directory": letters,
         "takeover.deadline_interval_seconds": 0.5,
         "handover.wlz_institution_addresses": [
@@ -188,6 +192,7 @@ _SCENARIOS: tuple[Scenario, ...] = (
             answer_consent(),
             wait_for_states({"receiver-not-connected"}),
             fetch_consented_dossier,
+            let_days_pass(2),
             read_status_page,
         ),
         destination=_ROTTERDAM_HOME,
@@ -237,6 +242,7 @@ _SCENARIOS: tuple[Scenario, ...] = (
             answer_consent(),
             play_planners,
             wait_for_states({"completed"}, {"completed"}),
+            let_days_pass(3),
             read_status_page,
         ),
     ),

@@ -20,13 +20,11 @@ from agent.working_days import WorkingDayCalendar
 
 pytestmark = pytest.mark.slow
 
-_TODAY = date.today()
-
 
 async def _run_all(folder: Path) -> dict[str, DemoSummary]:
     async with scenario_network(folder) as network:
         return {
-            name: await run_scenario(network, scenario, seconds=90.0, today=_TODAY)
+            name: await run_scenario(network, scenario, seconds=90.0)
             for name, scenario in SCENARIOS.items()
         }
 
@@ -132,7 +130,8 @@ def test_not_connected_keeps_the_consent_and_tasks_the_consulent(
     assert states[-2:] == ["consent-given", "receiver-not-connected"]
     device = _devices(summary)["scootmobiel-1"]
     assert device["outcome"] is None
-    assert device["daysWithoutDevice"] == 0
+    # Two days passed on the scenario's clock while the consulent had not yet sent the dossier.
+    assert device["daysWithoutDevice"] == 2
     assert _owner(device) == ("Gemeente Utrecht", "receiver-not-connected")
     assert "J. Jansen" in device["owner"]["text"]
     assert "scootmobiel (Scootmobiel, vier wielen)" in device["owner"]["text"]
@@ -148,7 +147,9 @@ def test_urgent_tillift_gets_contact_the_next_working_day(
 ) -> None:
     summary = summaries["urgent"]
     assert summary["urgent"] is True
-    next_working_day = WorkingDayCalendar().add_working_days(_TODAY, 1).isoformat()
+    # The scenario's clock: earlier scenarios let days pass.
+    today = date.fromisoformat(summary["scenarioDate"])
+    next_working_day = WorkingDayCalendar().add_working_days(today, 1).isoformat()
     received = [s for s in summary["planners"] if s["step"] == "order received"]
     assert len(received) == 2
     assert all(s["urgent"] is True for s in received)
@@ -214,7 +215,8 @@ def test_no_supplier_leaves_the_device_with_the_receiving_gemeente(
     devices = _devices(summaries["no-supplier"])
     rolstoel = devices["rolstoel-1"]
     assert rolstoel["outcome"] == "continued"
-    assert rolstoel["daysWithoutDevice"] == 0
+    # Three days passed on the scenario's clock and nobody has taken it over yet.
+    assert rolstoel["daysWithoutDevice"] == 3
     assert _owner(rolstoel) == ("Gemeente Amsterdam", "no-supplier")
     assert "handbewogen rolstoel" in rolstoel["owner"]["text"]
     scootmobiel = devices["scootmobiel-1"]
