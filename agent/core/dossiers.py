@@ -35,6 +35,12 @@ __all__ = ["DEPARTING_ROLES", "RECEIVING_ROLES", "Dossiers", "own_role", "side"]
 DEPARTING_ROLES = ("departing-gemeente", "receiving-gemeente")
 RECEIVING_ROLES = ("receiving-gemeente", "departing-gemeente")
 _log = logging.getLogger("meeverhuizen.agent")
+# The reasons of a cancellation as a case worker reads them.
+_CANCEL_WORDS = {
+    "move-cancelled": "de verhuizing gaat niet door",
+    "move-corrected": "de verhuizing is in de BRP gecorrigeerd",
+    "client-deceased": "de cliënt is overleden",
+}
 # Departing states in which the offer (which carries the urgency) has not gone yet.
 _BEFORE_OFFER = frozenset(
     {"started", "waiting-for-consent", "consent-given", "receiver-not-connected"}
@@ -263,11 +269,14 @@ class Dossiers:
         dossier = await self.shared_with_sender(session, message)
         if dossier.state == "completed":
             # A completed dossier stays completed; a person undoes what the handover changed.
+            client = await load_client(session, dossier.client_bsn or "")
+            name = person_name(client.name) if client else "de cliënt"
+            why = _CANCEL_WORDS.get(cancelled.reason) or cancelled.reason_text or ""
             await open_task(
                 session,
                 "manual-check",
-                f"De verhuizing is na afronding ingetrokken ({cancelled.reason}). Controleer "
-                "de voorziening en de hulpmiddelen; de leveranciers zijn ingelicht.",
+                f"De overdracht van {name} was al klaar, maar is nu gestopt: {why}. Controleer "
+                "de voorziening en de hulpmiddelen. De leveranciers zijn ingelicht.",
                 now,
                 dossier_id=dossier.id,
             )
