@@ -32,6 +32,7 @@ __all__ = [
 
 _HOME = "/mijn-verhuizing"
 _POLL_SECONDS = 0.1
+_CLOSING = "Met vriendelijke groet"
 _CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 _STATUS_ITEMS = re.compile(
     r'<p class="status-line">(.*?)</p>'
@@ -84,11 +85,14 @@ async def read_letter(letters: Path, dossier_id: str, *, kind: str, seconds: flo
     """The plain-text copy of one of the dossier's letters, once it is written."""
     letter = letters / f"{dossier_id}-{kind}.txt"
     deadline = time.monotonic() + seconds
-    while not letter.exists():
+    while True:
+        # The agent may still be writing it: a letter is whole when its closing is there.
+        text = letter.read_text("utf-8") if letter.exists() else ""
+        if _CLOSING in text:
+            return text
         if time.monotonic() >= deadline:
             raise ConsentStepFailed(f"the departing agent wrote no {kind} letter")
         await asyncio.sleep(_POLL_SECONDS)
-    return letter.read_text("utf-8")
 
 
 def letter_link(text: str) -> str:

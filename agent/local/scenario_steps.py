@@ -146,7 +146,10 @@ def answer_consent(
     """The client (or a parent) opens the letter's link and answers on the page."""
 
     async def step(run: ScenarioRun) -> None:
-        link = letter_link(await _read_letter(run, "invitation"))
+        try:
+            link = letter_link(await _read_letter(run, "invitation"))
+        except ConsentStepFailed as exc:
+            raise ScenarioStepFailed(str(exc)) from exc
         run.link = link
         movable = tuple(d["deviceId"] for d in run.client["devices"] if d["movable"])
         click = ConsentClick(

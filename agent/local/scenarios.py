@@ -20,8 +20,9 @@ A scenario that needs a new kind of step adds it to ``scenario_steps`` (an async
 the run). Days pass on the scenario's clock with ``let_days_pass(n)``: every agent's clock runs
 ahead of the wall clock by the days in one file (``scenario_clock_file``), so deadlines fire and
 ``daysWithoutDevice`` counts as they would. The network (``scenario_network``) has Utrecht
-(departing), Amsterdam (receiving), their suppliers, a Wlz institution address in Amsterdam and
-Rotterdam as a gemeente without an agent.
+(departing), Amsterdam (receiving), their suppliers, a Wlz institution address in Amsterdam,
+Rotterdam as a gemeente without an agent, and an exception at Amsterdam for rollators
+(12 06 06, not in its assortment) for a scenario of an alternative device.
 """
 
 from __future__ import annotations
@@ -100,8 +101,13 @@ _PHONES = {
 def scenario_settings(letters: Path, clock_file: Path) -> dict[str, Any]:
     """Settings of every agent in the scenario network (dotted TOML keys)."""
     phones = {f'handover.phone_numbers."{key}"': value for key, value in _PHONES.items()}
+    exception = 'device_exceptions."12 06 06"'
     return {
         "scenario_clock_file": clock_file,
+        # Amsterdam does not take rollators over (an exception with a reason and an alternative).
+        f"{exception}.reason_code": "not-in-assortment",
+        f"{exception}.reason_text": "Wij hebben dit soort rollator niet in ons aanbod.",
+        f"{exception}.alternative": "U krijgt van ons een andere rollator die net zo goed past.",
         "consent.letter_directory": letters,
         "takeover.deadline_interval_seconds": 0.5,
         "handover.wlz_institution_addresses": [
