@@ -310,8 +310,10 @@ async def read_status_page(run: ScenarioRun) -> None:
     """What the client's status page says at the end."""
     if run.link is None:
         return
-    if "consent" not in run.seen:
-        # Not opened before (a notice without a question): the link starts the page session.
+    # The page session may not exist yet (a notice without a question) or may have ended
+    # (days passed): the client opens the link from the letter again.
+    session = await run.browser.get(httpx.URL(run.link).join("/mijn-verhuizing"))
+    if session.status_code != 200:
         opened = await run.browser.get(run.link)
         if opened.status_code != 303:
             raise ScenarioStepFailed(f"opening the link: the agent answered {opened.status_code}")
