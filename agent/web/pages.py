@@ -68,7 +68,7 @@ _STATE_TEXTS = {
     "offer-sent": "Wij hebben uw gegevens naar de nieuwe gemeente gestuurd.",
     "decided": "De nieuwe gemeente heeft besloten over uw hulpmiddelen.",
     "orders-placed": "De leverancier heeft de opdracht gekregen.",
-    "completed": "De nieuwe gemeente heeft uw hulpmiddelen overgenomen.",
+    "completed": "De nieuwe gemeente en de leverancier hebben alles van ons ontvangen.",
     "consent-withdrawn": "U heeft uw toestemming ingetrokken.",
     "cancelled": "De overdracht is gestopt.",
     "receiver-not-connected": "Een medewerker stuurt uw gegevens beveiligd naar de nieuwe "
