@@ -168,7 +168,9 @@ class LetterChannel:
 
     def _write(self, notice: LinkNotice) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        stem = self.directory / f"{notice.dossier_id}-{notice.kind}"
+        # The client's letter and a representative's go to different addresses: two files.
+        suffix = "-vertegenwoordiger" if notice.on_behalf_of else ""
+        stem = self.directory / f"{notice.dossier_id}-{notice.kind}{suffix}"
         _write_private(stem.with_suffix(".pdf"), letter_pdf(notice))
         # The plain copy starts with the address block, as the printed letter does.
         text = "\n".join((*notice.address_lines, "", notice_text(notice)))

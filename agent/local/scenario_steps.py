@@ -146,8 +146,10 @@ def answer_consent(
     """The client (or a parent) opens the letter's link and answers on the page."""
 
     async def step(run: ScenarioRun) -> None:
+        # A parent answering for a child got the letter addressed to them.
+        kind = "invitation-vertegenwoordiger" if representative else "invitation"
         try:
-            link = letter_link(await _read_letter(run, "invitation"))
+            link = letter_link(await _read_letter(run, kind))
         except ConsentStepFailed as exc:
             raise ScenarioStepFailed(str(exc)) from exc
         run.link = link

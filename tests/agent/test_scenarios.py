@@ -105,9 +105,11 @@ def test_letter_before_an_announced_move_goes_to_the_current_address(
     assert "Damrak" not in letter
 
 
-def _letter(summary: dict[str, Any], factory: pytest.TempPathFactory) -> str:
+def _letter(
+    summary: dict[str, Any], factory: pytest.TempPathFactory, kind: str = "invitation"
+) -> str:
     folder = factory.getbasetemp() / "scenarios0" / "letters"
-    return (folder / f"{summary['dossierId']}-invitation.txt").read_text("utf-8")
+    return (folder / f"{summary['dossierId']}-{kind}.txt").read_text("utf-8")
 
 
 def test_announced_move_is_done_before_the_move_date(
@@ -231,8 +233,10 @@ def test_a_parent_consents_for_a_young_client_and_gets_the_letter(
     summaries: dict[str, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     summary = summaries["young-client"]
-    letter = _letter(summary, tmp_path_factory)
+    letter = _letter(summary, tmp_path_factory, "invitation-vertegenwoordiger")
     assert letter.startswith("M. de Boer\nNieuwegracht 3\n3512LC Utrecht")
+    # The child gets no letter of their own.
+    assert summary["letters"] == ["invitation-vertegenwoordiger"]
     assert "J. Jansen is verhuisd naar de gemeente Amsterdam" in letter
     assert summary["consent"]["byRepresentative"] is True
     device = _devices(summary)["bed-1"]
