@@ -144,3 +144,25 @@ async def test_a_client_is_read_once_per_transaction_until_the_register_changes(
     assert changed is not None
     assert [device.device_id for device in changed.devices] == ["z"]
     assert len(statements) == 2  # the read again after the import
+
+
+def test_csv_carries_the_birth_date_and_the_representatives_own_address() -> None:
+    header = (
+        "bsn,surname,birth_date,street,house_number,postal_code,city,gemeentecode,"
+        "contact_channels,representative_kind,representative_surname,representative_channels,"
+        "representative_street,representative_house_number,representative_postal_code,"
+        "representative_city,representative_gemeentecode,"
+        "device_id,iso_code,description,custom_made,movable,ownership\n"
+    )
+    row = (
+        f"{CLIENT_BSN},Jansen,2015-06-01,Oudegracht,12,3511AB,Utrecht,0344,letter,"
+        "legal-representative,Jansen,letter,Nieuwegracht,3,3512LC,Utrecht,0344,"
+        "a,18 12 10,Hoog-laagbed,false,true,huur\n"
+    )
+    (client,) = parse_import((header + row).encode(), "csv")
+    assert client.birth_date is not None
+    assert client.birth_date.isoformat() == "2015-06-01"
+    assert client.representative is not None
+    assert client.representative.address is not None
+    assert client.representative.address.street == "Nieuwegracht"
+    assert client.consents_through_representative(client.birth_date.replace(year=2025))
