@@ -419,9 +419,16 @@ def keys_generate(out: Path, algorithm: Literal["EdDSA", "PS256"]) -> None:
 
 
 @click.command("demo")
+@click.option(
+    "--scenario",
+    default="standard",
+    show_default=True,
+    metavar="NAME",
+    help="The path of a move to run; 'list' lists them.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.option(
-    "--timeout", type=float, default=60.0, show_default=True, help="Seconds for the handover."
+    "--timeout", type=float, default=60.0, show_default=True, help="Seconds for the scenario."
 )
 @click.option(
     "--start-timeout",
@@ -435,9 +442,11 @@ def keys_generate(out: Path, algorithm: Literal["EdDSA", "PS256"]) -> None:
     is_flag=True,
     help="Leave the registry and the agents running after the handover, until Ctrl-C.",
 )
-def demo_command(as_json: bool, timeout: float, start_timeout: float, keep_running: bool) -> None:
-    """Run a registry and two gemeente agents on loopback and hand a client's devices over."""
-    from agent.local.demo import DemoSummary, render_summary, run_demo
+def demo_command(
+    scenario: str, as_json: bool, timeout: float, start_timeout: float, keep_running: bool
+) -> None:
+    """Run a registry, gemeente and supplier agents on loopback and one scenario of a move."""
+    from agent.local.demo import DemoSummary, render_summary, run_demo, scenario_lines
 
     def show(summary: DemoSummary) -> None:
         if as_json:
@@ -450,8 +459,12 @@ def demo_command(as_json: bool, timeout: float, start_timeout: float, keep_runni
         click.echo("\nDe demo blijft draaien. Stop met Ctrl-C.", err=as_json)
         await asyncio.Event().wait()
 
+    if scenario == "list":
+        click.echo("\n".join(scenario_lines()))
+        return
     try:
         summary = run_demo(
+            scenario=scenario,
             timeout=timeout,
             on_link=None if as_json else _show_link,
             start_seconds=start_timeout,
@@ -467,7 +480,8 @@ def demo_command(as_json: bool, timeout: float, start_timeout: float, keep_runni
         show(summary)
     if not summary.completed:
         raise click.ClickException(
-            f"the handover did not complete within {timeout} s; the logs are in {summary.logs}"
+            f"scenario {scenario} did not end with every device accounted for within {timeout} s;"
+            f" the logs are in {summary.logs}"
         )
 
 

@@ -13,6 +13,7 @@ from protocol.errors import SIGNATURE_CHALLENGE, ProblemError
 __all__ = [
     "AgentError",
     "ClockSkewWithRegistry",
+    "ConsentByWrongPerson",
     "ConsentMissing",
     "DeliveryFailed",
     "DirectoryUnavailable",
@@ -94,6 +95,12 @@ class NothingToMove(AgentError):
 class ConsentMissing(AgentError):
     code = "consent_missing"
     title = "No consent record covers the personal data to be sent"
+    status = 409
+
+
+class ConsentByWrongPerson(AgentError):
+    code = "consent_by_wrong_person"
+    title = "A client under 16 does not consent alone; a parent or guardian answers"
     status = 409
 
 

@@ -9,6 +9,7 @@ import random as random_module
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
@@ -25,6 +26,7 @@ from registry.client import RegistryClient
 from registry.server_kit.tls import client_ssl_context
 
 __all__ = [
+    "ScenarioClock",
     "open_service",
     "outgoing_http_client",
     "run_scheduler",
@@ -63,6 +65,31 @@ def outgoing_http_client(settings: AgentSettings) -> httpx.AsyncClient:
     return httpx.AsyncClient(timeout=10.0, transport=AiohttpTransport(verify=context))
 
 
+class ScenarioClock:
+    """The wall clock plus the days written in a file (the demo's scenarios let days pass).
+
+    The file is read again only when it changed. The registry's statements are checked
+    against the wall clock, which this clock leaves alone.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._seen: tuple[int, timedelta] = (-1, timedelta(0))
+
+    def _offset(self) -> timedelta:
+        try:
+            changed = self._path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return timedelta(0)
+        if changed != self._seen[0]:
+            text = self._path.read_text("utf-8").strip() or "0"
+            self._seen = (changed, timedelta(days=float(text)))
+        return self._seen[1]
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset()
+
+
 async def _registry_client(
     settings: AgentSettings, http: httpx.AsyncClient, clock: Clock, database: Database
 ) -> Directory:
@@ -92,14 +119,17 @@ async def open_service(
     async with AsyncExitStack() as stack:
         if http is None:
             http = await stack.enter_async_context(outgoing_http_client(settings))
-        clock = clock or SystemClock()
+        registry_clock = clock or SystemClock()
+        if clock is None and settings.scenario_clock_file is not None:
+            clock = ScenarioClock(settings.scenario_clock_file)
+        clock = clock or registry_clock
         database = Database(settings.database_url)
         stack.push_async_callback(database.dispose)
         await database.create_tables()
         service = AgentService(
             settings,
             database=database,
-            directory=registry or await _registry_client(settings, http, clock, database),
+            directory=registry or await _registry_client(settings, http, registry_clock, database),
             http=http,
             clock=clock,
             random=random or random_module.random,

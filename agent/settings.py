@@ -38,6 +38,7 @@ __all__ = [
     "ConsentSettings",
     "ContinuationSettings",
     "DeviceExceptionPolicy",
+    "HandoverSettings",
     "MaintenanceState",
     "TakeoverSettings",
     "WerkbakRole",
@@ -124,6 +125,42 @@ class ConsentSettings(BaseModel):
     )
     phone_number: str | None = Field(
         default=None, description="Phone number of the departing gemeente shown to the client."
+    )
+
+
+# Life-critical devices: a client cannot be without them for a day (seed: urgent cases).
+_URGENT_BY_DEFAULT: dict[str, str] = {
+    "04 33": "Zonder anti-decubitusmateriaal kan de cliënt doorliggen.",
+    "12 36": "Zonder tillift kan de cliënt niet veilig uit bed of van de stoel.",
+    "22 21": "Zonder communicatiehulpmiddel kan de cliënt niet praten met anderen.",
+}
+
+
+class HandoverSettings(BaseModel):
+    """Urgency, Wlz institutions and phone numbers for the client (docs/agent.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    urgent_iso_codes: dict[IsoCode, str] = Field(
+        default_factory=lambda: dict(_URGENT_BY_DEFAULT),
+        description="ISO 9999 codes or prefixes of life-critical devices, each with the reason "
+        "(Dutch, B1) why a dossier with such a device is urgent (default: 04 33 "
+        "anti-decubitus, 12 36 tilliften, 22 21 communicatiehulpmiddelen).",
+    )
+    wlz_institution_addresses: tuple[
+        Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{3}[A-Z]{2} [1-9][0-9]*$")], ...
+    ] = Field(
+        default=(),
+        description="Addresses of Wlz institutions as postcode and house number ('1012AB 5'): "
+        "a move to one stops the Wmo takeover.",
+    )
+    phone_numbers: dict[
+        Annotated[str, StringConstraints(pattern=r"^([0-9]{4}|[0-9]{20})$")],
+        Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()-]{3,20}$")],
+    ] = Field(
+        default_factory=dict,
+        description="Phone numbers shown to the client, by gemeentecode (4 digits) or supplier "
+        "OIN (20 digits).",
     )
 
 
@@ -364,6 +401,11 @@ class AgentSettings(BaseSettings, ServerTlsSettings, DeploymentSettings):
         default=False,
         description="Ask the departing gemeente for a dossier when someone moves in (BRP event).",
     )
+    scenario_clock_file: Path | None = Field(
+        default=None,
+        description="Demo only: a file with a number of days the agent's clock runs ahead of "
+        "the wall clock, so that a scenario can let days pass. Unset in production.",
+    )
     clock_skew_seconds: int = Field(
         default=300, ge=0, description="Allowed difference between signing time and our clock."
     )
@@ -373,6 +415,11 @@ class AgentSettings(BaseSettings, ServerTlsSettings, DeploymentSettings):
     consent: ConsentSettings = Field(
         default_factory=ConsentSettings,
         description="Consent link, reminders and delivery channels.",
+    )
+
+    handover: HandoverSettings = Field(
+        default_factory=HandoverSettings,
+        description="Urgency by device, Wlz institution addresses, phone numbers for the client.",
     )
 
     kvk_number: str | None = Field(

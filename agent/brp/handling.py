@@ -26,7 +26,8 @@ from agent.core.states import DEPARTING_TRANSITIONS, RECEIVING_TRANSITIONS
 from agent.core.tasks import open_task
 from agent.core.views import DossierStart
 from agent.errors import AgentError, registry_failure
-from agent.register.store import forget_loaded_clients
+from agent.register.names import devices_phrase, person_name
+from agent.register.store import forget_loaded_clients, load_client
 from agent.storage.tables import (
     BrpEventCountRow,
     BrpEventRow,
@@ -220,8 +221,9 @@ class BrpEvents:
         move_date = None if data.verblijfplaats is None else data.verblijfplaats.start
         if address is None or move_date is None:
             description = (
-                f"BRP event {event.id} reports a move to another gemeente without a usable "
-                "address or date: start the handover by hand (POST /v1/dossiers)."
+                f"Het BRP meldt een verhuizing naar een andere gemeente (bericht {event.id}), "
+                "maar zonder bruikbaar adres of datum. Zoek de cliënt op en start de overdracht "
+                "met de hand (POST /v1/dossiers)."
             )
             await open_task(session, "manual-check", description, now)
             return _Outcome("task-opened", keep=True)
@@ -261,9 +263,12 @@ class BrpEvents:
             await self._dossiers.cancel_in(
                 session, dossier, reason="move-corrected", cause=f"BRP event {event.id}", now=now
             )
+        client = await load_client(session, _event_bsn(event))
+        name = person_name(client.name) if client else "De cliënt"
+        devices = devices_phrase(client.devices) if client else "de hulpmiddelen"
         description = (
-            f"BRP event {event.id}: the client emigrated. No handover; end the provision "
-            "and arrange how the device comes back."
+            f"{name} is naar het buitenland verhuisd (BRP-bericht {event.id}). Er is geen "
+            f"overdracht. Beëindig de voorziening en regel dat {devices} terugkomen."
         )
         await open_task(session, "emigration", description, now)
         return _Outcome("emigration-flagged", keep=True)
@@ -288,9 +293,26 @@ class BrpEvents:
             )
             dossiers.remove(dossier)
             stopped = dossier.id
+            if reason == "client-deceased" and dossier.side == "departing":
+                await self._deceased_task(session, dossier, now)
         if stopped is None:
             return _IRRELEVANT
         return _Outcome("dossier-stopped", dossier_id=stopped)
+
+    async def _deceased_task(
+        self, session: AsyncSession, dossier: DossierRow, now: datetime
+    ) -> None:
+        client = await load_client(session, dossier.client_bsn or "")
+        name = person_name(client.name) if client else "De cliënt"
+        devices = devices_phrase(client.devices) if client else "de hulpmiddelen"
+        await open_task(
+            session,
+            "client-deceased",
+            f"{name} is overleden. De overdracht naar de nieuwe gemeente is gestopt. Beëindig "
+            f"de voorziening en spreek met de familie af wanneer {devices} worden opgehaald.",
+            now,
+            dossier_id=dossier.id,
+        )
 
     async def _request(
         self, batch: _Batch, event: CloudEvent, data: PersonData, previous: str
@@ -314,6 +336,11 @@ class BrpEvents:
             session, request_id, request, now, to=oin, roles=RECEIVING_ROLES
         )
         return _Outcome("dossier-requested", dossier_id=request_id)
+
+
+def _event_bsn(event: CloudEvent) -> str:
+    """The BSN an event is about ('' without data)."""
+    return "" if event.data is None else event.data.burgerservicenummer
 
 
 def _can_cancel(dossier: DossierRow) -> bool:

@@ -37,7 +37,7 @@ __all__ = [
     "plain_letter_pdf",
 ]
 
-NoticeKind = Literal["invitation", "new-link", "reminder"]
+NoticeKind = Literal["invitation", "new-link", "reminder", "wlz"]
 _MONTHS = [
     "januari",
     "februari",
@@ -75,11 +75,15 @@ class LinkNotice:
     email_address: str | None = None
     phone_number: str | None = None
     gemeente_phone: str | None = None
+    # Whether the move has happened (the letter then goes to the new address and says so).
+    moved: bool = False
+    # The client's name when the notice goes to a representative (parent, guardian, mentor).
+    on_behalf_of: str | None = None
 
 
 _OPENINGS: dict[str, str] = {
-    "invitation": "U gaat verhuizen naar de gemeente {receiving}. Uw hulpmiddelen kunnen met u "
-    "mee verhuizen:",
+    "invitation": "{moving} naar de gemeente {receiving}. {yours} hulpmiddelen kunnen mee "
+    "verhuizen:",
     "reminder": "Wij hebben nog geen antwoord van u. Wij sturen u daarom deze herinnering. "
     "Uw hulpmiddelen kunnen met u mee verhuizen:",
     # A consulent issued a new link (lost letter, leaked link): the earlier one no longer works.
@@ -87,18 +91,47 @@ _OPENINGS: dict[str, str] = {
     "Het gaat om deze hulpmiddelen:",
 }
 _SUBJECTS: dict[str, str] = {
+    "wlz": "Uw hulpmiddelen en uw verhuizing naar een Wlz-instelling",
     "invitation": "Uw hulpmiddelen verhuizen mee",
     "reminder": "Herinnering: uw hulpmiddelen verhuizen mee",
     "new-link": "Uw nieuwe persoonlijke link: uw hulpmiddelen verhuizen mee",
 }
 
 
+def _moving(notice: LinkNotice) -> str:
+    who = f"{notice.on_behalf_of} gaat" if notice.on_behalf_of else "U gaat"
+    if notice.moved:
+        who = f"{notice.on_behalf_of} is" if notice.on_behalf_of else "U bent"
+        return f"{who} verhuisd"
+    return f"{who} verhuizen"
+
+
+def _wlz_text(notice: LinkNotice, devices: str, call: str) -> str:
+    whose = f"{notice.on_behalf_of} gaat" if notice.on_behalf_of else "U gaat"
+    return (
+        f"Beste {notice.recipient_name},\n\n{whose} wonen in een instelling van de Wet "
+        "langdurige zorg (Wlz). Daar krijgt u hulpmiddelen via het zorgkantoor, niet via de "
+        "gemeente. Daarom verhuizen deze hulpmiddelen niet mee naar een nieuwe gemeente:\n"
+        f"{devices}\n\nU mag ze blijven gebruiken. Een ergotherapeut van het zorgkantoor kijkt "
+        "of ze goed blijven passen. Wij regelen de overdracht met het zorgkantoor. U hoeft zelf "
+        "niets te doen.\n\nOp deze persoonlijke pagina ziet u wat er gebeurt:\n"
+        f"{notice.link}\n\nHeeft u vragen? {call}\n\n"
+        f"Met vriendelijke groet,\nGemeente {notice.departing_gemeente}\n"
+    )
+
+
 def notice_text(notice: LinkNotice) -> str:
     """The letter and e-mail text (Dutch, B1)."""
     devices = "\n".join(f"- {name}" for name in notice.device_names)
-    opening = _OPENINGS[notice.kind].format(receiving=notice.receiving_gemeente)
     call = (
         f"Bel ons op {notice.gemeente_phone}." if notice.gemeente_phone else "Bel dan uw gemeente."
+    )
+    if notice.kind == "wlz":
+        return _wlz_text(notice, devices, call)
+    opening = _OPENINGS[notice.kind].format(
+        receiving=notice.receiving_gemeente,
+        moving=_moving(notice),
+        yours="De" if notice.on_behalf_of else "Uw",
     )
     return (
         f"Beste {notice.recipient_name},\n\n{opening}\n{devices}\n\n"
@@ -162,9 +195,13 @@ class LetterChannel:
 
     def _write(self, notice: LinkNotice) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        stem = self.directory / f"{notice.dossier_id}-{notice.kind}"
+        # The client's letter and a representative's go to different addresses: two files.
+        suffix = "-vertegenwoordiger" if notice.on_behalf_of else ""
+        stem = self.directory / f"{notice.dossier_id}-{notice.kind}{suffix}"
         _write_private(stem.with_suffix(".pdf"), letter_pdf(notice))
-        _write_private(stem.with_suffix(".txt"), notice_text(notice).encode())
+        # The plain copy starts with the address block, as the printed letter does.
+        text = "\n".join((*notice.address_lines, "", notice_text(notice)))
+        _write_private(stem.with_suffix(".txt"), text.encode())
 
 
 def _write_private(path: Path, content: bytes) -> None:
@@ -182,7 +219,8 @@ def letter_pdf(notice: LinkNotice) -> bytes:
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
-    pdf.set_title("Uw hulpmiddelen verhuizen mee")
+    title = _SUBJECTS.get(notice.kind, _SUBJECTS["invitation"])
+    pdf.set_title(title)
     pdf.set_lang("nl")
     pdf.add_page()
     pdf.set_font("helvetica", size=12)
@@ -190,7 +228,7 @@ def letter_pdf(notice: LinkNotice) -> bytes:
         pdf.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(10)
     pdf.set_font("helvetica", style="B", size=14)
-    pdf.cell(0, 8, "Uw hulpmiddelen verhuizen mee", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 8, title, new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("helvetica", size=12)
     pdf.multi_cell(0, 6, notice_text(notice))
     qr = io.BytesIO()
@@ -294,6 +332,11 @@ class SmsChannel:
             f"Gemeente {notice.departing_gemeente}: uw hulpmiddelen kunnen mee verhuizen. "
             f"Geef uw antwoord vóór {dutch_date(notice.answer_before)}: {notice.link}"
         )
+        if notice.kind == "wlz":
+            text = (
+                f"Gemeente {notice.departing_gemeente}: u gaat naar een Wlz-instelling. Uw "
+                f"hulpmiddelen gaan via het zorgkantoor. Lees wat er gebeurt: {notice.link}"
+            )
         await self._gateway.send(notice.phone_number, text)
 
 

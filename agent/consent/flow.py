@@ -18,20 +18,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.api_model import ApiModel, DeviceId
 from agent.consent.channels import DeliveryChannel
+from agent.consent.dossier_pdf import dossier_pdf, dossier_pdf_lines
 from agent.consent.links import ConsentLinks, revoke_links
 from agent.consent.notices import Notices
-from agent.consent.page import ClientPage, client_page
+from agent.consent.page import ClientPage, client_page, gemeente_name
 from agent.consent.withdrawal import Withdrawal
 from agent.core.context import AgentContext
 from agent.core.departing import Departing
 from agent.core.dossiers import Dossiers
 from agent.core.hooks import Hooks, StateChange
 from agent.core.offer import REQUIRED_KINDS
-from agent.core.states import check_transition
+from agent.core.states import WLZ_STOPPED, check_transition
 from agent.core.tasks import open_task
 from agent.core.views import DossierView
-from agent.errors import ConsentMissing, DossierUnknown
+from agent.errors import (
+    ConsentByWrongPerson,
+    ConsentMissing,
+    DossierUnknown,
+    IllegalTransition,
+    ReceiverNotConnected,
+)
 from agent.register.models import RegisterClient
+from agent.register.names import devices_phrase, person_name
 from agent.register.store import load_client
 from agent.storage.tables import ConsentLinkRow, ConsentRow, DossierRow
 from protocol.messages import DataKind, RepresentativeKind
@@ -134,6 +142,7 @@ class ConsentFlow:
     def register(self, hooks: Hooks) -> None:
         """Add the consent flow to the core: the link at the start, withdrawals, reminders."""
         hooks.on_state(self._ask, "waiting-for-consent")
+        hooks.on_state(self._tell_wlz, WLZ_STOPPED)
         hooks.on_state(self._count, *_OUTCOMES)
         hooks.handle("consent-withdrawn", self.withdrawal.on_withdrawn)
         hooks.every(
@@ -151,6 +160,15 @@ class ConsentFlow:
         )
         self.notices.hold(notices, change.now)
 
+    async def _tell_wlz(self, session: AsyncSession, change: StateChange) -> None:
+        # The client hears that the Wmo takeover stops and the zorgkantoor takes it up; the
+        # link leads to the status page that says so.
+        client = await load_client(session, change.dossier.client_bsn or "")
+        if client is None or change.dossier.side != "departing":
+            return
+        notices = await self.notices.issue(session, change.dossier, client, change.now, kind="wlz")
+        self.notices.hold(notices, change.now)
+
     async def _count(self, _session: AsyncSession, change: StateChange) -> None:
         # Consent is the departing side's to count; the receiver records a withdrawal too.
         if change.dossier.side != "departing":
@@ -166,37 +184,115 @@ class ConsentFlow:
     # --- answers --------------------------------------------------------------------------------
 
     async def record(self, dossier_id: str, consent: ConsentInput) -> DossierView:
-        """Record the client's consent or refusal; with consent the offer goes out at once."""
+        """Record the client's consent or refusal; with consent the offer goes out at once.
+
+        When the receiving gemeente has no agent, the consent is kept all the same: the dossier
+        waits in ``receiver-not-connected`` and a consulent sends it by secure mail (task).
+        """
+        receiver_oin: str | None = None
         if consent.outcome == "given":
             missing = sorted(REQUIRED_KINDS - set(consent.data_kinds))
             if missing or not consent.device_ids:
                 raise ConsentMissing(f"consent must cover {', '.join(missing) or 'a device'}")
             # The registry is asked before the transaction: no network call holds a lock.
-            receiver_oin = await self._departing.receiving_oin(dossier_id)
+            try:
+                receiver_oin = await self._departing.receiving_oin(dossier_id)
+            except ReceiverNotConnected:
+                receiver_oin = None
         now = self._agent.clock.now()
         async with self._agent.database.transaction() as session:
             dossier = await self._dossiers.locked(session, dossier_id, "departing")
             target = "consent-given" if consent.outcome == "given" else "consent-refused"
             check_transition("departing", dossier.state, target)
+            client = await _registered_client(session, dossier)
+            if consent.given_by == "client" and client.consents_through_representative(now.date()):
+                raise ConsentByWrongPerson("the client is under 16: a parent or guardian answers")
             row = _consent_row(dossier_id, consent, now)
             session.add(row)
             await self.log.record(session, "consent-recorded", dossier, now)
             if consent.outcome == "refused":
-                await open_task(
-                    session,
-                    "consent-refused",
-                    "De cliënt wil niet dat de hulpmiddelen meeverhuizen. Er gaan "
-                    "geen gegevens weg. Beëindig de voorziening op de verhuisdatum.",
-                    now,
-                    dossier_id=dossier.id,
-                )
+                await self._refused_task(session, dossier, client, now)
             await self._dossiers.transition(
                 session, dossier, target, f"consent {consent.outcome}", now
             )
-            if consent.outcome == "given":
+            if consent.outcome == "given" and receiver_oin is None:
+                await self._not_connected(session, dossier, client, row, now)
+            elif consent.outcome == "given":
                 dossier.partner_oin = receiver_oin
                 await self._departing.send_offer_in(session, dossier, now, consent=row)
             return await self._dossiers.view_in(session, dossier_id)
+
+    async def _refused_task(
+        self, session: AsyncSession, dossier: DossierRow, client: RegisterClient, now: datetime
+    ) -> None:
+        name = person_name(client.name)
+        devices = devices_phrase(d for d in client.devices if d.movable)
+        await open_task(
+            session,
+            "consent-refused",
+            f"{name} wil niet dat de hulpmiddelen meeverhuizen ({devices}). Er gaan geen "
+            "gegevens naar de nieuwe gemeente. Beëindig de voorziening op de verhuisdatum en "
+            "spreek af wanneer de hulpmiddelen worden opgehaald.",
+            now,
+            dossier_id=dossier.id,
+        )
+
+    async def _not_connected(
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        client: RegisterClient,
+        consent: ConsentRow,
+        now: datetime,
+    ) -> None:
+        receiving = gemeente_name(dossier.partner_gemeentecode)
+        await self._dossiers.transition(
+            session,
+            dossier,
+            "receiver-not-connected",
+            f"gemeente {dossier.partner_gemeentecode} has no agent in the registry",
+            now,
+        )
+        consented = [d for d in client.devices if d.device_id in consent.device_ids]
+        await open_task(
+            session,
+            "receiver-not-connected",
+            f"{person_name(client.name)} verhuist naar de gemeente {receiving} en gaf "
+            f"toestemming voor {devices_phrase(consented)}. De gemeente {receiving} is nog niet "
+            "aangesloten. Download het dossier als PDF (GET /v1/dossiers/"
+            f"{dossier.id}/consented-dossier) en stuur het met beveiligde e-mail naar de "
+            f"gemeente {receiving}. Bel de cliënt daarna en vertel wat er gebeurt.",
+            now,
+            dossier_id=dossier.id,
+            due_at=now + timedelta(days=7),
+        )
+
+    async def consented_dossier_pdf(self, dossier_id: str) -> bytes:
+        """The dossier with exactly what was consented, as PDF, to send by secure mail."""
+        now = self._agent.clock.now()
+        async with self._agent.database.transaction() as session:
+            dossier = await _departing_dossier(session, dossier_id)
+            client = await _registered_client(session, dossier)
+            consent = await session.scalar(
+                select(ConsentRow)
+                .where(ConsentRow.dossier_id == dossier.id, ConsentRow.outcome == "given")
+                .order_by(ConsentRow.recorded_at.desc())
+                .limit(1)
+            )
+            if consent is None or consent.withdrawn_at is not None:
+                raise ConsentMissing("no valid consent for this dossier: nothing may be sent")
+            if dossier.new_address is None or dossier.move_date is None:
+                raise IllegalTransition("the dossier has no new address or move date")
+            await self.log.record(session, "dossier-pdf-made", dossier, now)
+            lines = dossier_pdf_lines(
+                client=client,
+                consent=consent,
+                new_address=dossier.new_address,
+                move_date=dossier.move_date,
+                departing_gemeente=gemeente_name(self._agent.settings.gemeentecode),
+                receiving_gemeente=gemeente_name(dossier.partner_gemeentecode),
+            )
+        return dossier_pdf(lines, title="Dossier hulpmiddelen bij verhuizing")
 
     async def page(self, dossier_id: str) -> ClientPage:
         """What the client's page shows; the view itself is written to the processing log."""
@@ -282,11 +378,13 @@ class ConsentFlow:
             )
             return ConsentJobReport(expired=1)
         if elapsed >= self._consent.task_after_working_days:
+            client = await load_client(session, dossier.client_bsn or "")
+            name = person_name(client.name) if client else "De cliënt"
             task = await open_task(
                 session,
                 "consent-no-answer",
-                "De cliënt heeft nog niet geantwoord op de vraag om toestemming. "
-                "Bel de cliënt of de vertegenwoordiger.",
+                f"{name} heeft nog niet geantwoord op de vraag om toestemming om de "
+                "hulpmiddelen mee te laten verhuizen. Bel de cliënt of de vertegenwoordiger.",
                 now,
                 dossier_id=dossier.id,
                 due_at=now + timedelta(days=7),

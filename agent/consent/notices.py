@@ -16,12 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.consent.channels import DeliveryChannel, LinkNotice, NoticeKind, channels_for
 from agent.consent.links import LINK_PATH, issue_link
-from agent.consent.page import answer_before, gemeente_name, person_name
+from agent.consent.page import answer_before, gemeente_name
 from agent.core.context import AgentContext
 from agent.core.tasks import open_task
 from agent.errors import DeliveryFailed
 from agent.register.models import RegisterClient
+from agent.register.names import device_name, person_name
 from agent.storage.tables import DossierRow
+from protocol.messages import Address, ContactPreferences, PersonName
 
 __all__ = ["Notices"]
 
@@ -61,30 +63,43 @@ class Notices:
             purpose=kind,
         )
         await self._agent.log.record(session, "consent-link-issued", dossier, now)
-        people = [(client.name, client.address, client.contact_preferences)]
-        if client.representative is not None:
-            representative = client.representative
-            people.append((representative.name, client.address, representative.contact))
+        settings = self._agent.settings
+        moved = dossier.move_date is not None and dossier.move_date <= now.date()
+        # Before the move the client lives at the registered address; from the move date on,
+        # at the new one. A representative gets letters at their own address when it is known.
+        home = client.address
+        if moved and dossier.new_address is not None:
+            home = Address.model_validate(dossier.new_address)
+        client_name = person_name(client.name)
+        people: list[tuple[PersonName, Address, ContactPreferences, str | None]] = []
+        # Under 16 a parent or guardian answers: the letters go to them only.
+        if not client.consents_through_representative(now.date()):
+            people.append((client.name, home, client.contact_preferences, None))
+        representative = client.representative
+        if representative is not None:
+            own = representative.address or home
+            people.append((representative.name, own, representative.contact, client_name))
         return [
             LinkNotice(
                 dossier_id=dossier.id,
                 kind=kind,
                 link=self.link_url(token),
                 recipient_name=person_name(name),
-                address_lines=(
-                    person_name(name),
-                    f"{address.street} {address.house_number}{address.house_letter or ''}",
-                    f"{address.postal_code} {address.city}",
-                ),
+                address_lines=_address_lines(person_name(name), address),
                 departing_gemeente=gemeente_name(self._agent.settings.gemeentecode),
                 receiving_gemeente=gemeente_name(dossier.partner_gemeentecode),
-                device_names=tuple(d.description for d in client.devices if d.movable),
+                device_names=tuple(
+                    device_name(d.iso_code, d.description) for d in client.devices if d.movable
+                ),
                 answer_before=answer_before(dossier.created_at, self._agent),
                 email_address=contact.email_address,
                 phone_number=contact.phone_number,
-                gemeente_phone=self._agent.settings.consent.phone_number,
+                gemeente_phone=settings.consent.phone_number
+                or settings.handover.phone_numbers.get(settings.gemeentecode or ""),
+                moved=moved,
+                on_behalf_of=on_behalf_of,
             )
-            for name, address, contact in people
+            for name, address, contact, on_behalf_of in people
         ]
 
     def hold(self, notices: Sequence[LinkNotice], now: datetime) -> None:
@@ -132,8 +147,9 @@ class Notices:
                 await open_task(
                     session,
                     "manual-check",
-                    "De persoonlijke link kon niet worden verstuurd. "
-                    "Neem contact op met de cliënt.",
+                    f"De brief of e-mail aan {notice.recipient_name} met de persoonlijke link "
+                    "kon niet worden verstuurd. Neem contact op met "
+                    f"{notice.recipient_name} en geef de link op een andere manier.",
                     self._agent.clock.now(),
                     dossier_id=notice.dossier_id,
                 )
@@ -156,3 +172,10 @@ class Notices:
                 return None
             return channel.name
         return None
+
+
+def _address_lines(name: str, address: Address) -> tuple[str, ...]:
+    number = f"{address.house_number}{address.house_letter or ''}"
+    if address.house_number_addition:
+        number += f"-{address.house_number_addition}"
+    return (name, f"{address.street} {number}", f"{address.postal_code} {address.city}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
@@ -13,8 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
 from agent.register.models import RegisterClient
-from agent.storage.tables import ConsentRow, DossierRow, ProvisionRow, TransitionRow
-from protocol.messages import Device, PersonName
+from agent.register.names import device_name, person_name
+from agent.storage.tables import (
+    ConsentRow,
+    DossierRow,
+    InboundMessageRow,
+    ProvisionRow,
+    TransitionRow,
+)
+from protocol.messages import Device, DeviceDecision, SupplierReference, parse_message
 
 __all__ = [
     "ClientPage",
@@ -41,12 +50,6 @@ def gemeente_name(gemeentecode: str | None) -> str:
     return _gemeenten().get(gemeentecode or "", gemeentecode or "onbekend")
 
 
-def person_name(name: PersonName) -> str:
-    """A name as a letter writes it: initials or given names, prefix, surname."""
-    first = name.initials or name.given_names or ""
-    return " ".join(part for part in (first, name.surname_prefix, name.surname) if part)
-
-
 @dataclass(frozen=True)
 class DeviceLine:
     """One device as the client sees it."""
@@ -58,6 +61,10 @@ class DeviceLine:
     reason_text: str | None = None
     alternative: str | None = None
     consented: bool = False
+    rented: bool = False
+    # The receiving gemeente's supplier that takes the device over, with its phone number.
+    supplier_name: str | None = None
+    supplier_phone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,10 @@ class ClientPage:
     timeline: tuple[tuple[datetime, str], ...]
     gemeente_phone: str | None
     clientondersteuning: str
+    receiving_phone: str | None = None
+    urgent: bool = False
+    # Under 16: a parent or guardian answers, the client cannot.
+    representative_answers: bool = False
 
 
 async def latest_consent(session: AsyncSession, dossier_id: str) -> ConsentRow | None:
@@ -114,7 +125,13 @@ async def client_page(
         )
     )
     consented = set(consent.device_ids) if consent and consent.outcome == "given" else set()
+    if dossier.state == "consent-withdrawn":
+        # Nothing moves any more: no decision or supplier is shown as if it still held.
+        decisions, consented = {}, set()
     decided_at = next((t.at for t in transitions if t.to_state == "decided"), None)
+    phones = settings.handover.phone_numbers
+    suppliers = {} if not decisions else await _receiving_suppliers(session, dossier.id)
+    contact_days = 1 if dossier.urgent else _SUPPLIER_CONTACT_WORKING_DAYS
     return ClientPage(
         dossier_id=dossier.id,
         state=dossier.state,
@@ -124,7 +141,13 @@ async def client_page(
         move_date=dossier.move_date,
         answer_before=answer_before(dossier.created_at, agent),
         devices=tuple(
-            _device_line(device, decisions.get(device.device_id), consented)
+            _device_line(
+                device,
+                decisions.get(device.device_id),
+                consented,
+                suppliers.get(device.device_id),
+                phones,
+            )
             for device in client.devices
         ),
         has_indicatie=client.indicatie is not None,
@@ -133,15 +156,42 @@ async def client_page(
         consent_by=consent.representative_name if consent else None,
         withdrawn=consent is not None and consent.withdrawn_at is not None,
         supplier_contact_before=(
-            calendar.add_working_days(decided_at.date(), _SUPPLIER_CONTACT_WORKING_DAYS)
+            calendar.add_working_days(decided_at.date(), contact_days)
             if decided_at is not None
             else None
         ),
         # A consulent's note keeps the state: the client's timeline shows state changes only.
         timeline=tuple((t.at, t.to_state) for t in transitions if t.from_state != t.to_state),
-        gemeente_phone=settings.consent.phone_number,
+        gemeente_phone=settings.consent.phone_number or phones.get(settings.gemeentecode or ""),
         clientondersteuning=settings.consent.clientondersteuning,
+        receiving_phone=phones.get(dossier.partner_gemeentecode or ""),
+        urgent=dossier.urgent,
+        representative_answers=client.consents_through_representative(agent.clock.now().date()),
     )
+
+
+async def _receiving_suppliers(
+    session: AsyncSession, dossier_id: str
+) -> dict[str, SupplierReference]:
+    """The receiving supplier per device, as the latest device decision names them."""
+    bodies = await session.scalars(
+        select(InboundMessageRow.body)
+        .where(
+            InboundMessageRow.dossier_id == dossier_id,
+            InboundMessageRow.message_type == "device-decision",
+        )
+        .order_by(InboundMessageRow.received_at)
+    )
+    named: dict[str, SupplierReference] = {}
+    for body in bodies:
+        if not body:
+            continue
+        message = parse_message(json.loads(body), text=body)
+        if isinstance(message.body, DeviceDecision):
+            for item in message.body.decisions:
+                if item.receiving_supplier is not None:
+                    named[item.device_id] = item.receiving_supplier
+    return named
 
 
 def answer_before(started: datetime, agent: AgentContext) -> date:
@@ -150,10 +200,19 @@ def answer_before(started: datetime, agent: AgentContext) -> date:
     return agent.calendar.add_working_days(started.date(), days)
 
 
-def _device_line(device: Device, decision: ProvisionRow | None, consented: set[str]) -> DeviceLine:
+def _device_line(
+    device: Device,
+    decision: ProvisionRow | None,
+    consented: set[str],
+    supplier: SupplierReference | None,
+    phones: Mapping[str, str],
+) -> DeviceLine:
     return DeviceLine(
         device_id=device.device_id,
-        name=device.description,
+        name=device_name(device.iso_code, device.description),
+        rented=device.ownership == "huur",
+        supplier_name=supplier.name if supplier else None,
+        supplier_phone=phones.get(supplier.oin) if supplier else None,
         movable=device.movable,
         outcome=decision.outcome if decision is not None else None,
         reason_text=decision.reason_text if decision is not None else None,

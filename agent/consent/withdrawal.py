@@ -18,7 +18,10 @@ from agent.consent.page import latest_consent
 from agent.core.context import AgentContext
 from agent.core.dossiers import Dossiers, own_role
 from agent.core.states import WITHDRAWABLE_STATES
+from agent.core.tasks import open_task
 from agent.errors import DossierUnknown, IllegalTransition
+from agent.register.names import devices_phrase, person_name
+from agent.register.store import load_client
 from agent.storage.tables import DossierRow, InboundMessageRow, OutboxRow, ProvisionRow
 from protocol.messages import ConsentWithdrawn, Message
 
@@ -55,6 +58,25 @@ class Withdrawal:
             await self._tell_recipients(session, dossier, consent.consent_id, now)
             await self._dossiers.transition(session, dossier, "consent-withdrawn", cause, now)
             await self._agent.log.record(session, "consent-withdrawn", dossier, now)
+            await self._withdrawn_task(session, dossier, now)
+
+    async def _withdrawn_task(
+        self, session: AsyncSession, dossier: DossierRow, now: datetime
+    ) -> None:
+        # The devices are still with the client under our provision: a person decides what next.
+        client = await load_client(session, dossier.client_bsn or "")
+        name = person_name(client.name) if client else "De cliënt"
+        devices = devices_phrase(d for d in client.devices if d.movable) if client else ""
+        await open_task(
+            session,
+            "consent-withdrawn",
+            f"{name} heeft de toestemming ingetrokken. De nieuwe gemeente en de leverancier "
+            f"stoppen en wissen de gegevens. Bel {name} en spreek af wat er met {devices} "
+            "gebeurt: de voorziening beëindigen op de verhuisdatum, of een nieuwe aanvraag in de "
+            "nieuwe gemeente.",
+            now,
+            dossier_id=dossier.id,
+        )
 
     async def on_withdrawn(self, session: AsyncSession, message: Message, now: datetime) -> None:
         """Inbound consent-withdrawn: stop, tell our own supplier, erase the client's data."""

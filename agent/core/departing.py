@@ -94,6 +94,7 @@ class Departing:
             move_date=dossier.move_date,
             departing_gemeentecode=self._agent.settings.gemeentecode or "",
             urgent=dossier.urgent,
+            urgency_reason=(dossier.urgency_reason or "Dringend.") if dossier.urgent else None,
         )
         await self._dossiers.transition(session, dossier, "offer-sent", "dossier-offer queued", now)
         await self._agent.outgoing.message(

@@ -10,18 +10,26 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
 from agent.core.hooks import StateChange
-from agent.core.states import Side, check_transition, initial_state
+from agent.core.policy import is_wlz_institution, urgency_reason
+from agent.core.states import OPEN_STATES, WLZ_STOPPED, Side, check_transition, initial_state
 from agent.core.tasks import open_task
 from agent.core.views import DecisionView, DossierStart, DossierSummary, DossierView, TransitionView
 from agent.delivery.cloudevents import STATE_CHANGED, state_changed_event
-from agent.errors import DossierUnknown, NothingToMove, ProvisionUnknown, SenderNotPermitted
+from agent.errors import (
+    DossierUnknown,
+    IllegalTransition,
+    NothingToMove,
+    ProvisionUnknown,
+    SenderNotPermitted,
+)
+from agent.register.names import devices_phrase, person_name
 from agent.register.store import load_client
 from agent.storage.tables import DossierRow, OutboxRow, ProvisionRow, TransitionRow
 from protocol.logs import log_event
@@ -33,6 +41,16 @@ __all__ = ["DEPARTING_ROLES", "RECEIVING_ROLES", "Dossiers", "own_role", "side"]
 DEPARTING_ROLES = ("departing-gemeente", "receiving-gemeente")
 RECEIVING_ROLES = ("receiving-gemeente", "departing-gemeente")
 _log = logging.getLogger("meeverhuizen.agent")
+# The reasons of a cancellation as a case worker reads them.
+_CANCEL_WORDS = {
+    "move-cancelled": "de verhuizing gaat niet door",
+    "move-corrected": "de verhuizing is in de BRP gecorrigeerd",
+    "client-deceased": "de cliënt is overleden",
+}
+# Departing states in which the offer (which carries the urgency) has not gone yet.
+_BEFORE_OFFER = frozenset(
+    {"started", "waiting-for-consent", "consent-given", "receiver-not-connected"}
+)
 
 
 def own_role(dossier: DossierRow) -> str:
@@ -77,7 +95,15 @@ class Dossiers:
             created_at=now,
             updated_at=now,
         )
+        reason = urgency_reason(client.devices, self._agent.settings.handover.urgent_iso_codes)
+        dossier.urgent, dossier.urgency_reason = reason is not None, reason
         await self.create(session, dossier, cause=cause, now=now)
+        institutions = self._agent.settings.handover.wlz_institution_addresses
+        if is_wlz_institution(start.new_address, institutions):
+            await self.stop_for_wlz_in(
+                session, dossier, cause="the new address is a Wlz institution", now=now
+            )
+            return dossier
         await self.transition(session, dossier, "waiting-for-consent", "consent asked", now)
         return dossier
 
@@ -163,7 +189,12 @@ class Dossiers:
     ) -> None:
         """Cancel a dossier in the caller's transaction; a partner that got a message is told."""
         await self.transition(session, dossier, "cancelled", cause, now)
-        cancelled = DossierCancelled(reason=reason)
+        await self._stopped(session, dossier, DossierCancelled(reason=reason), now)
+
+    async def _stopped(
+        self, session: AsyncSession, dossier: DossierRow, cancelled: DossierCancelled, now: datetime
+    ) -> None:
+        # Suppliers (hooks) and a partner that got a message are told the move stops.
         for hook in self._agent.hooks.cancel_hooks:
             await hook(session, dossier, cancelled, now)
         told = await session.scalar(
@@ -179,6 +210,64 @@ class Dossiers:
             session, dossier.id, cancelled, now, to=dossier.partner_oin, roles=roles
         )
 
+    # --- Wlz and urgency --------------------------------------------------------------------------
+
+    async def stop_for_wlz(self, dossier_id: str, *, reason: str) -> DossierView:
+        """A case worker found the client moves into a Wlz institution: the Wmo takeover stops."""
+        now = self._agent.clock.now()
+        async with self._agent.database.transaction() as session:
+            dossier = await self.locked(session, dossier_id, "departing")
+            await self.stop_for_wlz_in(
+                session, dossier, cause=f"Wlz institution: {reason}", now=now
+            )
+            return await self.view_in(session, dossier_id)
+
+    async def stop_for_wlz_in(
+        self, session: AsyncSession, dossier: DossierRow, *, cause: str, now: datetime
+    ) -> None:
+        """Stop the Wmo takeover (Wlz provides in an institution) and task the zorgkantoor handover.
+
+        The client keeps using the devices until the zorgkantoor's ergotherapist has looked at
+        them; the capabilities' hook for ``wlz-institution`` tells the client.
+        """
+        check_transition(side(dossier), dossier.state, WLZ_STOPPED)
+        await self.transition(session, dossier, WLZ_STOPPED, cause, now)
+        stop = DossierCancelled(
+            reason="other", reason_text="De cliënt gaat wonen in een Wlz-instelling."
+        )
+        await self._stopped(session, dossier, stop, now)
+        client = await load_client(session, dossier.client_bsn or "")
+        name = person_name(client.name) if client else "De cliënt"
+        movable = devices_phrase(d for d in client.devices if d.movable) if client else ""
+        await open_task(
+            session,
+            "wlz-institution",
+            f"{name} gaat wonen in een Wlz-instelling. Daar zorgt het zorgkantoor voor "
+            f"hulpmiddelen, niet de Wmo. De overdracht naar de nieuwe gemeente is gestopt. "
+            f"Draag de hulpmiddelen ({movable}) over aan het zorgkantoor. Tot die tijd houdt "
+            f"{name} ze in gebruik.",
+            now,
+            dossier_id=dossier.id,
+            due_at=now + timedelta(days=14),
+        )
+
+    async def mark_urgent(self, dossier_id: str, *, reason: str) -> DossierView:
+        """A case worker marks a dossier urgent: the client cannot be without a device."""
+        now = self._agent.clock.now()
+        async with self._agent.database.transaction() as session:
+            dossier = await session.get(DossierRow, dossier_id, with_for_update=True)
+            if dossier is None:
+                raise DossierUnknown(f"no dossier {dossier_id}")
+            if dossier.state not in OPEN_STATES:
+                raise IllegalTransition(f"a dossier in {dossier.state} is no longer open")
+            if dossier.side == "departing" and dossier.state not in _BEFORE_OFFER:
+                raise IllegalTransition(
+                    "the dossier has gone to the receiving gemeente: ask them to mark it urgent"
+                )
+            dossier.urgent, dossier.urgency_reason, dossier.updated_at = True, reason, now
+            log_event(_log, "dossier_marked_urgent", dossier_id=dossier.id, side=dossier.side)
+            return await self.view_in(session, dossier_id)
+
     async def on_cancelled(self, session: AsyncSession, message: Message, now: datetime) -> None:
         """Inbound dossier-cancelled: the partner's move is void."""
         cancelled = message.body
@@ -186,11 +275,14 @@ class Dossiers:
         dossier = await self.shared_with_sender(session, message)
         if dossier.state == "completed":
             # A completed dossier stays completed; a person undoes what the handover changed.
+            client = await load_client(session, dossier.client_bsn or "")
+            name = person_name(client.name) if client else "de cliënt"
+            why = _CANCEL_WORDS.get(cancelled.reason) or cancelled.reason_text or ""
             await open_task(
                 session,
                 "manual-check",
-                f"De verhuizing is na afronding ingetrokken ({cancelled.reason}). Controleer "
-                "de voorziening en de hulpmiddelen; de leveranciers zijn ingelicht.",
+                f"De overdracht van {name} was al klaar, maar is nu gestopt: {why}. Controleer "
+                "de voorziening en de hulpmiddelen. De leveranciers zijn ingelicht.",
                 now,
                 dossier_id=dossier.id,
             )

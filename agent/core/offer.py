@@ -36,8 +36,12 @@ def build_offer(
     move_date: date,
     departing_gemeentecode: str,
     urgent: bool = False,
+    urgency_reason: str | None = None,
 ) -> DossierOffer:
-    """The offer with exactly the consented devices and kinds of data; nothing without consent."""
+    """The offer with exactly the consented devices and kinds of data; nothing without consent.
+
+    ``urgency_reason`` marks the offer urgent (the client cannot be without a device).
+    """
     if consent is None or consent.outcome != "given":
         raise ConsentMissing("no consent record for this dossier")
     kinds = set(consent.data_kinds)
@@ -57,8 +61,11 @@ def build_offer(
         },
         "departingGemeentecode": departing_gemeentecode,
         "devices": devices,
-        "urgent": urgent,
+        # The urgency travels with its reason (protocol: urgent, urgencyReason).
+        "urgent": urgent or urgency_reason is not None,
     }
+    if urgency_reason is not None:
+        document["urgencyReason"] = urgency_reason
     if "indicatie" in kinds and client.indicatie is not None:
         indicatie = client.indicatie.model_dump(mode="json", by_alias=True, exclude_none=True)
         document["indicatie"] = {**indicatie, "deviceIds": list(consent.device_ids)}
@@ -82,7 +89,8 @@ def _client_part(
         ),
     }
     if client.representative is not None:
+        # The representative's own address is for our letters only; it does not travel.
         part["representative"] = client.representative.model_dump(
-            mode="json", by_alias=True, exclude_none=True
+            mode="json", by_alias=True, exclude_none=True, exclude={"address"}
         )
     return part

@@ -6,9 +6,14 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 
 from agent.settings import DeviceExceptionPolicy
-from protocol.messages import Device, DeviceDecisionItem, Indicatie
+from protocol.messages import Address, Device, DeviceDecisionItem, Indicatie
 
-__all__ = ["continued_provision_end", "decide_devices"]
+__all__ = [
+    "continued_provision_end",
+    "decide_devices",
+    "is_wlz_institution",
+    "urgency_reason",
+]
 
 # Texts for the client: Dutch, B1 level.
 _NOT_MOVABLE = DeviceExceptionPolicy(
@@ -68,3 +73,23 @@ def decide_devices(
 def continued_provision_end(indicatie: Indicatie | None) -> date | None:
     """End of the continued provision: the indicatie's own end, never earlier (None = open)."""
     return indicatie.end_date if indicatie is not None else None
+
+
+def urgency_reason(devices: Sequence[Device], urgent_iso_codes: Mapping[str, str]) -> str | None:
+    """Why the client cannot be without a movable device (the configured reason), or None."""
+    for device in devices:
+        if not device.movable:
+            continue
+        matches = [
+            code
+            for code in urgent_iso_codes
+            if device.iso_code == code or device.iso_code.startswith(code + " ")
+        ]
+        if matches:
+            return urgent_iso_codes[max(matches, key=len)]
+    return None
+
+
+def is_wlz_institution(address: Address, institutions: Sequence[str]) -> bool:
+    """Whether the address is a configured Wlz institution ('1012AB 5': postcode, number)."""
+    return f"{address.postal_code} {address.house_number}" in institutions

@@ -57,6 +57,10 @@ PROCESSING_ACTIVITIES: Final[Mapping[str, tuple[Operation, str]]] = {
     "werkbak-dossier-viewed": ("read", "Consulent bekijkt een dossier in de werkbak"),
     "werkbak-dossier-changed": ("update", "Consulent legt een handeling vast in de werkbak"),
     "werkbak-order-viewed": ("read", "Planner bekijkt een overnameopdracht in de werkbak"),
+    "dossier-pdf-made": (
+        "read",
+        "Dossier als PDF gemaakt om beveiligd te mailen naar een gemeente zonder aansluiting",
+    ),
 }
 
 

@@ -51,6 +51,7 @@ class Receiving:
             client_bsn=offer.client.bsn,
             move_date=offer.client.move_date,
             urgent=offer.urgent,
+            urgency_reason=offer.urgency_reason,
             created_at=now,
             updated_at=now,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final, Literal
 
 from agent.errors import IllegalTransition
@@ -12,6 +13,7 @@ __all__ = [
     "RECEIVING_TRANSITIONS",
     "STATES",
     "WITHDRAWABLE_STATES",
+    "WLZ_STOPPED",
     "Side",
     "check_transition",
     "initial_state",
@@ -34,15 +36,36 @@ _RECEIVING_HAPPY: Final = {
     "decided": ("orders-placed", "completed"),
     "orders-placed": ("completed",),
 }
+# Off the happy path on the departing side: the receiving gemeente has no agent (a consulent
+# sends the dossier by secure mail; when the gemeente connects, the offer can still go), and a
+# move into a Wlz institution (the zorgkantoor provides from then on; final).
+_DEPARTING_MANUAL: Final = {
+    "consent-given": ("receiver-not-connected",),
+    "receiver-not-connected": ("offer-sent",),
+}
+WLZ_STOPPED: Final = "wlz-institution"
 _ENDINGS: Final = ("cancelled", "failed")
 
 
-def _with_endings(happy: dict[str, tuple[str, ...]]) -> dict[str, frozenset[str]]:
-    # Every open (non-final) state may end in cancelled or failed.
-    return {state: frozenset((*targets, *_ENDINGS)) for state, targets in happy.items()}
+def _with_endings(
+    happy: dict[str, tuple[str, ...]], *more: tuple[str, ...]
+) -> dict[str, frozenset[str]]:
+    # Every open (non-final) state may end in cancelled or failed (and in ``more``).
+    ends = tuple(state for group in (_ENDINGS, *more) for state in group)
+    return {state: frozenset((*targets, *ends)) for state, targets in happy.items()}
 
 
-DEPARTING_TRANSITIONS: Final[dict[str, frozenset[str]]] = _with_endings(_DEPARTING_HAPPY)
+def _merged(*tables: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    merged: dict[str, tuple[str, ...]] = {}
+    for table in tables:
+        for state, targets in table.items():
+            merged[state] = (*merged.get(state, ()), *targets)
+    return merged
+
+
+DEPARTING_TRANSITIONS: Final[dict[str, frozenset[str]]] = _with_endings(
+    _merged(_DEPARTING_HAPPY, _DEPARTING_MANUAL), (WLZ_STOPPED,)
+)
 RECEIVING_TRANSITIONS: Final[dict[str, frozenset[str]]] = _with_endings(_RECEIVING_HAPPY)
 _TABLES: Final[dict[Side, dict[str, frozenset[str]]]] = {
     "departing": DEPARTING_TRANSITIONS,
@@ -52,6 +75,7 @@ _TABLES: Final[dict[Side, dict[str, frozenset[str]]]] = {
 WITHDRAWABLE_STATES: Final[dict[Side, frozenset[str]]] = {
     "departing": frozenset(
         {"consent-given", "offer-sent", "decided", "orders-placed", "completed"}
+        | {"receiver-not-connected"}
     ),
     "receiving": frozenset({"offer-received", "decided", "orders-placed", "completed"}),
 }

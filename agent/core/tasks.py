@@ -11,13 +11,13 @@ from datetime import datetime
 from typing import Literal, get_args
 
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.api_model import ApiModel
 from agent.errors import TaskNotOpen, TaskUnknown
 from agent.storage.database import Database
-from agent.storage.tables import TaskRow
+from agent.storage.tables import DossierRow, TaskRow
 from protocol.clock import Clock
 
 __all__ = ["TASK_KINDS", "Task", "TaskCompletion", "TaskKind", "Tasks", "open_task"]
@@ -44,6 +44,8 @@ TaskKind = Literal[
     "transfer-price",
     "letter-not-sent",
     "collect-device",
+    "client-deceased",
+    "consent-withdrawn",
 ]
 TASK_KINDS: tuple[str, ...] = get_args(TaskKind)
 TaskState = Literal["open", "done"]
@@ -54,6 +56,7 @@ class Task(ApiModel):
 
     id: str
     dossier_id: str | None
+    device_id: str | None = Field(default=None, description="The device the task is about.")
     kind: str
     state: str
     description: str
@@ -78,13 +81,22 @@ async def open_task(
     now: datetime,
     *,
     dossier_id: str | None = None,
+    device_id: str | None = None,
     due_at: datetime | None = None,
 ) -> TaskRow:
-    """Open a task inside the caller's transaction; one open task per dossier and kind."""
+    """Open a task inside the caller's transaction; one open task per dossier, kind and device.
+
+    ``description`` names the client and the device in whole Dutch sentences (B1).
+    """
     if dossier_id is not None:
         existing = await session.scalar(
             select(TaskRow).where(
-                TaskRow.dossier_id == dossier_id, TaskRow.kind == kind, TaskRow.state == "open"
+                TaskRow.dossier_id == dossier_id,
+                TaskRow.kind == kind,
+                TaskRow.state == "open",
+                TaskRow.device_id.is_(None)
+                if device_id is None
+                else TaskRow.device_id == device_id,
             )
         )
         if existing is not None:
@@ -92,6 +104,7 @@ async def open_task(
     row = TaskRow(
         id=str(uuid.uuid4()),
         dossier_id=dossier_id,
+        device_id=device_id,
         kind=kind,
         state="open",
         description=description,
@@ -112,7 +125,14 @@ class Tasks:
     async def list(
         self, state: TaskState | None = None, *, dossier_id: str | None = None
     ) -> list[Task]:
-        query = select(TaskRow).order_by(TaskRow.created_at, TaskRow.id)
+        """Tasks of urgent dossiers first, then oldest first."""
+        query = (
+            select(TaskRow)
+            .outerjoin(DossierRow, DossierRow.id == TaskRow.dossier_id)
+            .order_by(
+                case((DossierRow.urgent.is_(True), 0), else_=1), TaskRow.created_at, TaskRow.id
+            )
+        )
         if state is not None:
             query = query.where(TaskRow.state == state)
         if dossier_id is not None:

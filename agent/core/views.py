@@ -51,6 +51,8 @@ class DossierSummary(ApiModel):
     partner_oin: str | None
     partner_gemeentecode: str | None
     move_date: date | None
+    urgent: bool = Field(description="The client cannot be without a device: shorter deadlines.")
+    urgency_reason: str | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -23,16 +23,20 @@ __all__ = [
     "ConsentClick",
     "ConsentStepFailed",
     "click_consent_link",
+    "letter_link",
+    "read_letter",
     "read_letter_link",
     "status_page_lines",
+    "withdraw_on_page",
 ]
 
 _HOME = "/mijn-verhuizing"
 _POLL_SECONDS = 0.1
+_CLOSING = "Met vriendelijke groet"
 _CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 _STATUS_ITEMS = re.compile(
     r'<p class="status-line">(.*?)</p>'
-    r'|<ul class="devices">(.*?)</ul>'
+    r'|<ul class="(?:devices|contacts)">(.*?)</ul>'
     r'|<ol class="timeline">(.*?)</ol>',
     re.S,
 )
@@ -51,31 +55,70 @@ class ConsentClick:
     device_ids: tuple[str, ...]
     indicatie: bool
     functional_information: bool
+    # Set when a parent or guardian answers (the client is under 16).
+    representative_name: str | None = None
+    refuse: bool = False
 
     def form(self, csrf: str, movable: tuple[str, ...]) -> dict[str, str]:
         """The form fields a browser posts for these choices."""
         choices = {f"apparaat-{d}": "ja" if d in self.device_ids else "nee" for d in movable}
-        return choices | {
-            "csrf": csrf,
-            "indicatie": "ja" if self.indicatie else "nee",
-            "functioneel": "ja" if self.functional_information else "nee",
-            "wie": "client",
-            "besluit": "ja",
-        }
+        who = {"wie": "client"}
+        if self.representative_name is not None:
+            who = {
+                "wie": "representative",
+                "vertegenwoordiger-naam": self.representative_name,
+                "vertegenwoordiger-relatie": "legal-representative",
+            }
+        return (
+            choices
+            | who
+            | {
+                "csrf": csrf,
+                "indicatie": "ja" if self.indicatie else "nee",
+                "functioneel": "ja" if self.functional_information else "nee",
+                "besluit": "nee" if self.refuse else "ja",
+            }
+        )
+
+
+async def read_letter(letters: Path, dossier_id: str, *, kind: str, seconds: float) -> str:
+    """The plain-text copy of one of the dossier's letters, once it is written."""
+    letter = letters / f"{dossier_id}-{kind}.txt"
+    deadline = time.monotonic() + seconds
+    while True:
+        # The agent may still be writing it: a letter is whole when its closing is there.
+        text = letter.read_text("utf-8") if letter.exists() else ""
+        if _CLOSING in text:
+            return text
+        if time.monotonic() >= deadline:
+            raise ConsentStepFailed(f"the departing agent wrote no {kind} letter")
+        await asyncio.sleep(_POLL_SECONDS)
+
+
+def letter_link(text: str) -> str:
+    """The personal link in a letter's text."""
+    match = re.search(r"\S*" + re.escape(LINK_PATH) + r"\S+", text)
+    if match is None:
+        raise ConsentStepFailed("the letter holds no link")
+    return match[0]
 
 
 async def read_letter_link(letters: Path, dossier_id: str, *, seconds: float) -> str:
     """The link in the dossier's invitation letter (plain-text copy), once it is written."""
-    letter = letters / f"{dossier_id}-invitation.txt"
-    deadline = time.monotonic() + seconds
-    while not letter.exists():
-        if time.monotonic() >= deadline:
-            raise ConsentStepFailed("the departing agent wrote no consent letter")
-        await asyncio.sleep(_POLL_SECONDS)
-    match = re.search(r"\S*" + re.escape(LINK_PATH) + r"\S+", letter.read_text("utf-8"))
-    if match is None:
-        raise ConsentStepFailed("the consent letter holds no link")
-    return match[0]
+    return letter_link(await read_letter(letters, dossier_id, kind="invitation", seconds=seconds))
+
+
+async def withdraw_on_page(browser: httpx.AsyncClient, link: str) -> int:
+    """Withdraw the consent on the page as the client would; the answer's status code."""
+    page_url = httpx.URL(link).join(_HOME + "/intrekken")
+    form_page = await browser.get(page_url)
+    _expect(form_page, 200, "the withdrawal page")
+    csrf = _CSRF.search(form_page.text)
+    if csrf is None:
+        raise ConsentStepFailed("the withdrawal page has no form")
+    answer = await browser.post(page_url, data={"csrf": csrf[1]})
+    _expect(answer, 303, "withdrawing")
+    return answer.status_code
 
 
 async def click_consent_link(

@@ -34,6 +34,7 @@ _CLIENT_COLUMNS: tuple[str, ...] = (
     "given_names",
     "surname_prefix",
     "surname",
+    "birth_date",
     "street",
     "house_number",
     "house_letter",
@@ -50,6 +51,11 @@ _CLIENT_COLUMNS: tuple[str, ...] = (
     "representative_channels",
     "representative_phone_number",
     "representative_email_address",
+    "representative_street",
+    "representative_house_number",
+    "representative_postal_code",
+    "representative_city",
+    "representative_gemeentecode",
     "indicatie_legal_basis",
     "indicatie_reference",
     "indicatie_decision_date",
@@ -113,7 +119,16 @@ def _csv_representative(row: Mapping[str, str]) -> dict[str, Any] | None:
     if "representative_initials" in values:
         name["initials"] = values["representative_initials"]
     contact = _contact(row, "representative_")
-    return {"kind": values.get("representative_kind", ""), "name": name, "contact": contact}
+    representative = {"kind": values.get("representative_kind", ""), "name": name}
+    representative["contact"] = contact
+    columns = ("street", "house_number", "postal_code", "city", "gemeentecode")
+    address = _present(row, *(f"representative_{column}" for column in columns))
+    if address:
+        # The representative's own address, for letters (it stays in the register).
+        representative["address"] = {
+            _camel(key.removeprefix("representative_")): value for key, value in address.items()
+        }
+    return representative
 
 
 def _csv_indicatie(row: Mapping[str, str]) -> dict[str, Any] | None:
@@ -148,6 +163,7 @@ def _csv_client(row: Mapping[str, str]) -> dict[str, Any]:
         "address": address,
         "contactPreferences": contact,
     }
+    client |= {_camel(k): v for k, v in _present(row, "birth_date").items()}
     representative = _csv_representative(row)
     if representative is not None:
         client["representative"] = representative

@@ -19,7 +19,16 @@ from protocol.messages import (
     WireModel,
 )
 
-__all__ = ["ImportResult", "RegisterClient", "RegisterIndicatie"]
+__all__ = [
+    "ADULT_CONSENT_AGE",
+    "ImportResult",
+    "RegisterClient",
+    "RegisterIndicatie",
+    "RegisterRepresentative",
+]
+
+# AVG/UAVG art. 5: from 16 a person consents for themselves; below it a parent or guardian does.
+ADULT_CONSENT_AGE = 16
 
 
 class RegisterIndicatie(WireModel):
@@ -38,14 +47,24 @@ class RegisterIndicatie(WireModel):
         return self
 
 
+class RegisterRepresentative(Representative):
+    """A representative as the register knows them: with their own postal address for letters.
+
+    The address stays in the register; the offer carries the representative without it.
+    """
+
+    address: Address | None = None
+
+
 class RegisterClient(WireModel):
     """A client with the devices provided now (JSON import: one array element)."""
 
     bsn: Bsn
     name: PersonName
+    birth_date: date | None = None
     address: Address
     contact_preferences: ContactPreferences
-    representative: Representative | None = None
+    representative: RegisterRepresentative | None = None
     indicatie: RegisterIndicatie | None = None
     functional_information: FunctionalInformation | None = None
     devices: tuple[Device, ...] = Field(min_length=1)
@@ -58,6 +77,14 @@ class RegisterClient(WireModel):
                 raise ValueError(f"device id {device.device_id} occurs twice")
             seen.add(device.device_id)
         return self
+
+    def consents_through_representative(self, on: date) -> bool:
+        """Whether, on ``on``, a parent or guardian answers for this client (under 16)."""
+        if self.birth_date is None:
+            return False
+        born = self.birth_date
+        age = on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+        return age < ADULT_CONSENT_AGE
 
 
 class ImportResult(ApiModel):

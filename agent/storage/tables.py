@@ -115,8 +115,10 @@ class DossierRow(Base):
     new_address: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    # Marked urgent by a consulent: the client cannot be without a device (werkbak order).
+    # The client cannot be without a device (by policy per ISO code, or a case worker's word in
+    # the werkbak or the API): shorter deadlines, first in task lists and order lists.
     urgent: Mapped[bool] = mapped_column(default=False, server_default=false())
+    urgency_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class TransitionRow(Base):
@@ -188,6 +190,8 @@ class TaskRow(Base):
     # The consulent who took the task (werkbak); none while it waits for anyone.
     assigned_to: Mapped[str | None] = mapped_column(String(100), default=None)
     note: Mapped[str | None] = mapped_column(Text, default=None)
+    # The device the task is about, when it is about one (the dossier's otherwise).
+    device_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class DeadlineRow(Base):

@@ -195,12 +195,14 @@ class OrderDesk:
                 session, dossier, "orders-placed", "takeover orders queued", change.now
             )
 
-    def contact_before(self, ordered_at: datetime) -> date:
-        """Last day (included) on which the supplier must contact the client."""
+    def contact_before(self, ordered_at: datetime, *, urgent: bool = False) -> date:
+        """Last day (included) on which the supplier must contact the client.
+
+        Urgent (the client cannot be without the device): the next working day.
+        """
         order_day = ordered_at.astimezone(AMSTERDAM).date()
-        return self._agent.calendar.add_working_days(
-            order_day, self._agent.settings.takeover.contact_working_days
-        )
+        days = 1 if urgent else self._agent.settings.takeover.contact_working_days
+        return self._agent.calendar.add_working_days(order_day, days)
 
     async def _place(
         self,
@@ -214,7 +216,10 @@ class OrderDesk:
         supplier = candidates[attempt]
         # A new order id and contact date for every supplier asked.
         order = order.model_copy(
-            update={"order_id": uuid.uuid4(), "contact_before": self.contact_before(now)}
+            update={
+                "order_id": uuid.uuid4(),
+                "contact_before": self.contact_before(now, urgent=order.urgent),
+            }
         )
         device = order.devices[0]
         row = OrderRow(
@@ -264,15 +269,18 @@ class OrderDesk:
             else "Wij hebben op de verhuisdatum geen leverancier met een contract voor dit "
             "soort hulpmiddel."
         )
-        names = " en ".join(f"{device_name(device)} (ISO {device.iso_code})" for device in devices)
-        await open_task(
-            session,
-            "no-supplier",
-            f"{client_name(offer.client.name)} neemt {names} mee naar onze gemeente. {why} "
-            "Zoek zelf een leverancier en geef die de opdracht om het hulpmiddel over te nemen.",
-            now,
-            dossier_id=dossier.id,
-        )
+        client = client_name(offer.client.name)
+        for device in devices:  # one task per device: each names who acts for that device
+            await open_task(
+                session,
+                "no-supplier",
+                f"{client} neemt {device_name(device)} (ISO {device.iso_code}) mee naar onze "
+                f"gemeente. {why} Zoek zelf een leverancier die het overneemt en bel {client} "
+                "daarover.",
+                now,
+                dossier_id=dossier.id,
+                device_id=device.device_id,
+            )
 
     # --- status from the supplier ---------------------------------------------------------------
 

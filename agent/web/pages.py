@@ -68,9 +68,12 @@ _STATE_TEXTS = {
     "offer-sent": "Wij hebben uw gegevens naar de nieuwe gemeente gestuurd.",
     "decided": "De nieuwe gemeente heeft besloten over uw hulpmiddelen.",
     "orders-placed": "De leverancier heeft de opdracht gekregen.",
-    "completed": "De overdracht is klaar.",
+    "completed": "De nieuwe gemeente en de leverancier hebben alles van ons ontvangen.",
     "consent-withdrawn": "U heeft uw toestemming ingetrokken.",
     "cancelled": "De overdracht is gestopt.",
+    "receiver-not-connected": "Een medewerker stuurt uw gegevens beveiligd naar de nieuwe "
+    "gemeente.",
+    "wlz-institution": "De overdracht is gestopt, omdat u naar een Wlz-instelling gaat.",
 }
 
 
@@ -270,9 +273,7 @@ def _answer(
         if value == "ja":
             chosen.append(device.device_id)
         elif value != "nee" and not refused:
-            errors.append(
-                (f"apparaat-{device.device_id}", f"Kies of uw {device.name.lower()} mee mag.")
-            )
+            errors.append((f"apparaat-{device.device_id}", f"Kies of uw {device.name} mee mag."))
     if not refused and not errors and not chosen:
         first = next(d for d in page.devices if d.movable)
         errors.append(
@@ -282,7 +283,7 @@ def _answer(
                 "Kies dan 'Ik wil dit niet'.",
             )
         )
-    representative = form.get("wie") == "representative"
+    representative = form.get("wie") == "representative" or page.representative_answers
     name = form.get("vertegenwoordiger-naam", "").strip()[:200]
     relation = form.get("vertegenwoordiger-relatie", "")
     if representative and not name:
@@ -322,7 +323,14 @@ def _status(request: Request, page: ClientPage) -> HTMLResponse:
         device_text=_device_text,
         state_texts=_STATE_TEXTS,
         can_withdraw=page.state
-        in {"consent-given", "offer-sent", "decided", "orders-placed", "completed"},
+        in {
+            "consent-given",
+            "offer-sent",
+            "decided",
+            "orders-placed",
+            "completed",
+            "receiver-not-connected",
+        },
         phone=page.gemeente_phone,
     )
 
@@ -346,24 +354,77 @@ def _status_lines(page: ClientPage) -> list[str]:
             "Wij hebben geen antwoord van u gekregen. Wij hebben niets gestuurd.",
             "Wilt u toch dat uw hulpmiddelen meeverhuizen? Bel dan uw gemeente.",
         ]
-    lines = []
-    for device in page.devices:
-        if device.outcome == "take-over" and page.supplier_contact_before is not None:
-            lines.append(
-                f"Uw {device.name.lower()} gaat mee. De leverancier van de gemeente "
-                f"{page.receiving_gemeente} neemt uiterlijk op "
-                f"{_dutch_date(page.supplier_contact_before)} contact met u op."
-            )
+    if page.state == "receiver-not-connected":
+        return [
+            f"Dank u voor uw toestemming. De gemeente {page.receiving_gemeente} is nog niet "
+            "aangesloten op ons systeem. Daarom stuurt een medewerker van de gemeente "
+            f"{page.departing_gemeente} uw gegevens beveiligd naar de gemeente "
+            f"{page.receiving_gemeente}.",
+            "Deze medewerker belt u binnen een week. U hoort dan hoe het verder gaat. U mag uw "
+            "hulpmiddelen gewoon blijven gebruiken.",
+        ]
+    if page.state == "wlz-institution":
+        return [
+            "U gaat wonen in een instelling van de Wet langdurige zorg (Wlz). Daar krijgt u "
+            "hulpmiddelen via het zorgkantoor. Daarom gaan uw hulpmiddelen niet over naar de "
+            f"gemeente {page.receiving_gemeente}.",
+            f"U mag ze blijven gebruiken. De gemeente {page.departing_gemeente} regelt de "
+            "overdracht met het zorgkantoor. U hoeft zelf niets te doen.",
+        ]
+    if page.state == "cancelled":
+        return [
+            "De overdracht van uw hulpmiddelen is gestopt. Er gaan geen gegevens meer weg.",
+            f"Heeft u vragen? Bel de gemeente {page.departing_gemeente}.",
+        ]
+    lines = [line for device in page.devices if (line := _device_sentence(page, device))]
     if not lines:
         lines.append(
             f"Wij hebben uw antwoord. De gemeente {page.receiving_gemeente} besluit nu over uw "
             "hulpmiddelen. U hoort dit van ons."
         )
+    elif page.state == "completed" and _everything_arranged(page):
+        lines.append(
+            "Alles is geregeld: voor elk hulpmiddel weet u wie het voor u regelt of bij wie u "
+            "terecht kunt."
+        )
     return lines
 
 
+def _device_sentence(page: ClientPage, device: DeviceLine) -> str | None:
+    if device.outcome != "take-over":
+        return None
+    if device.supplier_name is not None and page.supplier_contact_before is not None:
+        phone = f" (telefoon {device.supplier_phone})" if device.supplier_phone else ""
+        return (
+            f"Uw {device.name} gaat mee. {device.supplier_name}{phone} is de leverancier van de "
+            f"gemeente {page.receiving_gemeente}. {device.supplier_name} neemt uiterlijk op "
+            f"{_dutch_date(page.supplier_contact_before)} contact met u op."
+        )
+    if device.rented:
+        return (
+            f"Uw {device.name} gaat mee. De gemeente {page.receiving_gemeente} zoekt nog een "
+            "leverancier die het overneemt. De gemeente belt u daarover."
+        )
+    return (
+        f"Uw {device.name} gaat mee. U mag het gewoon blijven gebruiken. De gemeente "
+        f"{page.receiving_gemeente} neemt het over."
+    )
+
+
+def _everything_arranged(page: ClientPage) -> bool:
+    # Every device the client said yes to has a decision, and a rented one a named supplier.
+    for device in page.devices:
+        if not device.movable or not device.consented:
+            continue
+        if device.outcome is None:
+            return False
+        if device.outcome == "take-over" and device.rented and device.supplier_name is None:
+            return False
+    return True
+
+
 def _device_text(device: DeviceLine) -> str:
-    name = device.name
+    name = device.name[:1].upper() + device.name[1:]
     if not device.movable:
         return f"{name}: kan niet mee verhuizen (vast aan het huis)."
     if device.outcome == "take-over":

@@ -81,7 +81,7 @@ async def test_consent_per_device_sends_exactly_the_chosen_device_and_kinds(
     assert '"deviceIds":["dev-1"]' in body
     assert "indicatie" not in body.replace('"dataKinds":["identity","address","devices"]', "")
     status = await browser.get("/mijn-verhuizing")
-    assert "Uw scootmobiel, vier wielen gaat mee" in status.text
+    assert "Uw scootmobiel (Scootmobiel, vier wielen) gaat mee." in status.text
     assert (await agents.departing.dossier(dossier_id)).state == "completed"
 
 

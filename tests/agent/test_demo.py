@@ -8,16 +8,15 @@ import sys
 
 import pytest
 
-from agent.local.demo import DemoSummary, render_summary
-
-pytestmark = pytest.mark.slow
+from agent.local.demo import DemoSummary, render_summary, scenario_lines
+from agent.local.scenarios import SCENARIOS
 
 _LAUNCHER = "from agent.cli import main; main()"
 
 
-def test_demo_json_reports_a_completed_handover() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, "demo", "--json", "--timeout", "90"],
+def _demo(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, "demo", *arguments],
         capture_output=True,
         text=True,
         # The processes may take up to the default --start-timeout (300 s) on a busy machine;
@@ -25,124 +24,108 @@ def test_demo_json_reports_a_completed_handover() -> None:
         timeout=300 + 90 + 60,
         check=False,
     )
+
+
+@pytest.mark.slow
+def test_demo_json_reports_where_every_device_ended() -> None:
+    result = _demo("--json", "--timeout", "120")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
+    assert summary["scenario"] == "standard"
     assert summary["completed"] is True
-    assert summary["takenOver"] == ["bed-1", "scootmobiel-1"]
-    # The built-in stairlift cannot move: the consent page does not offer it.
-    assert summary["notMovable"] == []
-    for side in ("departing", "receiving"):
-        states = [step["toState"] for step in summary[side]["timeline"]]
-        assert states[-1] == "completed"
-        assert states.count("completed") == 1
-    assert summary["departing"]["gemeentecode"] == "0344"
+    devices = {device["deviceId"]: device for device in summary["devices"]}
+    assert set(devices) == {"scootmobiel-1", "bed-1", "traplift-1"}
+    for device_id in ("scootmobiel-1", "bed-1"):
+        assert devices[device_id]["outcome"] == "continued"
+        assert devices[device_id]["daysWithoutDevice"] == 0
+        assert devices[device_id]["isoCode"] in ("12 23 03", "18 12 10")
+    assert devices["traplift-1"]["outcome"] == "not-movable"
+    assert summary["openTasks"] == []
     # The move as registered in the BRP started the handover, not a direct API call.
-    first_step = summary["departing"]["timeline"][0]
-    assert first_step["toState"] == "started"
-    assert "nl.brp.verhuisd" in first_step["cause"]
-    assert summary["receiving"]["gemeentecode"] == "0363"
-    # Consent was given on the page behind the letter's link, not through the API.
-    consent = summary["consent"]
-    assert consent["throughPage"] is True
-    assert consent["linkUsed"] is True
-    assert (consent["linkOpened"], consent["pageShown"]) == (303, 200)
-    assert consent["deviceIds"] == ["scootmobiel-1", "bed-1"]
-    assert "functional-information" not in consent["dataKinds"]
-    consent_step = summary["departing"]["timeline"][2]
-    assert (consent_step["toState"], consent_step["cause"]) == ("consent-given", "consent given")
-    status = "\n".join(consent["statusPage"])
-    assert "Uw scootmobiel, vier wielen gaat mee." in status
-    assert "Traplift, ingebouwd: kan niet mee verhuizen" in status
-    assert "De overdracht is klaar." in status
-    # Both suppliers ran; the demo played the receiving supplier's planner.
-    suppliers = {supplier["side"]: supplier for supplier in summary["suppliers"]}
-    assert suppliers["receiving"]["supplier"] == "Zorgtechniek"
-    assert [step["step"] for step in suppliers["receiving"]["steps"]] == [
-        "takeover order received",
-        "client contacted",
-        "device taken over",
-        "settlement accepted",
-    ]
-    assert suppliers["departing"]["supplier"] == "Hulpmiddelen BV"
-    assert [step["step"] for step in suppliers["departing"]["steps"]] == [
-        "departure notice received",
-        "settlement offered",
-    ]
-    assert "scootmobiel-1 goes to Zorgtechniek" in suppliers["departing"]["steps"][0]["detail"]
-    assert suppliers["departing"]["steps"][1]["detail"].startswith("EUR ")
-    receiving_states = [step["toState"] for step in summary["receiving"]["timeline"]]
-    assert receiving_states[-2:] == ["orders-placed", "completed"]
+    assert "nl.brp.verhuisd" in summary["departing"]["timeline"][0]["cause"]
+    assert summary["consent"]["throughPage"] is True
+    assert (summary["consent"]["linkOpened"], summary["consent"]["pageShown"]) == (303, 200)
+    assert summary["letters"] == ["invitation"]
     # The token is a key to the client's page: it stays out of the JSON.
     assert "/link/" not in result.stdout
     # No BSN leaves the demo: not in the summary, not in what it prints.
-    assert "999993653" not in result.stdout + result.stderr
+    assert "99999" not in result.stdout + result.stderr
 
 
-def test_plain_words_name_every_step_and_device() -> None:
-    step = {"toState": "completed", "at": "2025-03-03T09:00:00+00:00", "cause": "decision received"}
-    summary = DemoSummary(
-        completed=False,
-        dossier_id="d-1",
-        elapsed_seconds=1.5,
-        departing={
+def test_scenario_list_names_each_scenario_with_a_description() -> None:
+    result = _demo("--scenario", "list")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == list(SCENARIOS)
+    assert lines == scenario_lines()
+    for required in ("standard", "announced-move", "not-connected", "urgent", "wlz"):
+        assert required in SCENARIOS
+    for required in ("refusal", "withdrawal", "death", "no-supplier"):
+        assert required in SCENARIOS
+    assert all(" / " in SCENARIOS[name].description for name in SCENARIOS)
+
+
+def test_an_unknown_scenario_is_refused_with_its_name() -> None:
+    result = _demo("--scenario", "verzonnen")
+    assert result.returncode != 0
+    assert "unknown scenario 'verzonnen'" in result.stderr
+
+
+def _summary(**changes: object) -> DemoSummary:
+    values: dict[str, object] = {
+        "scenario": "refusal",
+        "completed": True,
+        "dossier_id": "d-1",
+        "elapsed_seconds": 1.5,
+        "departing": {
             "gemeente": "Gemeente Utrecht",
             "gemeentecode": "0344",
-            "state": "completed",
-            "timeline": [step],
+            "state": "consent-refused",
+            "timeline": [
+                {
+                    "toState": "consent-refused",
+                    "at": "2025-03-03T09:00:00+00:00",
+                    "cause": "consent refused",
+                }
+            ],
         },
-        receiving={
+        "receiving": {
             "gemeente": "Gemeente Amsterdam",
             "gemeentecode": "0363",
             "state": None,
             "timeline": [],
         },
-        devices=(
+        "devices": (
             {
                 "deviceId": "x",
-                "description": "Traplift",
-                "isoCode": "18 30 08",
-                "outcome": "exception",
-                "reasonCode": "not-movable",
-                "reasonText": "Zit vast.",
-                "alternative": "Vraag aan.",
-                "startDate": None,
-                "endDate": None,
+                "description": "Scootmobiel",
+                "isoCode": "12 23 03",
+                "outcome": "stopped",
+                "daysWithoutDevice": 0,
+                "owner": {
+                    "party": "Gemeente Utrecht",
+                    "kind": "consent-refused",
+                    "text": "Beëindig de voorziening.",
+                },
             },
         ),
-    )
-    text = render_summary(summary)
-    assert "NOT completed" in text
-    assert "handover completed" in text
+    }
+    return DemoSummary(**(values | changes))  # type: ignore[arg-type]
+
+
+def test_plain_words_name_each_device_its_outcome_and_who_acts_next() -> None:
+    text = render_summary(_summary())
+    assert "Scenario refusal: ended with every device accounted for" in text
+    assert "the client refused consent" in text
     assert "Gemeente Amsterdam (0363): no dossier" in text
-    assert "Traplift (18 30 08): not taken over" in text
-    assert "reason: Zit vast." in text
-    assert summary.to_json()["notMovable"] == ["x"]
-    assert "Consent:" not in text
+    assert "Scootmobiel (12 23 03): stopped, 0 days without it" in text
+    assert "next: Gemeente Utrecht (consent-refused): Beëindig de voorziening." in text
+    assert "Open tasks: none" in text
 
 
-def test_plain_words_show_the_status_page_the_client_saw() -> None:
-    summary = DemoSummary(
-        completed=True,
-        dossier_id="d-1",
-        elapsed_seconds=1.0,
-        departing={"gemeente": "G", "gemeentecode": "0344", "state": None, "timeline": []},
-        receiving={"gemeente": "H", "gemeentecode": "0363", "state": None, "timeline": []},
-        devices=(),
-        consent={"throughPage": True, "statusPage": ["Uw bed gaat mee."]},
-        suppliers=(
-            {
-                "supplier": "Zorgtechniek",
-                "side": "receiving",
-                "steps": [
-                    {"step": "client contacted", "at": "2025-03-03T09:00:00+00:00", "detail": ""}
-                ],
-            },
-        ),
-    )
-    text = render_summary(summary)
-    assert "Zorgtechniek (receiving supplier):" in text
-    assert "client contacted" in text
-    assert summary.to_json()["suppliers"][0]["side"] == "receiving"
-    assert "consent page behind the personal link" in text
-    assert "  Uw bed gaat mee." in text
-    assert summary.to_json()["consent"]["throughPage"] is True
+def test_the_json_summary_keeps_letter_names_but_not_their_text() -> None:
+    summary = _summary(seen={"letters": {"invitation": "Beste J. Jansen, https://x/link/abc"}})
+    document = summary.to_json()
+    assert document["letters"] == ["invitation"]
+    assert "/link/" not in json.dumps(document)
+    assert document["devices"][0]["owner"]["kind"] == "consent-refused"

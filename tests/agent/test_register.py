@@ -168,3 +168,25 @@ async def test_json_groups_hold_every_client_once() -> None:
     assert [[c.bsn for c in group.clients] for group in groups] == [bsns[:3], bsns[3:6], bsns[6:]]
     assert groups[-1].done == groups[-1].total == len(content)
     assert groups[0].done < groups[1].done < groups[-1].done
+
+
+def test_csv_carries_the_birth_date_and_the_representatives_own_address() -> None:
+    header = (
+        "bsn,surname,birth_date,street,house_number,postal_code,city,gemeentecode,"
+        "contact_channels,representative_kind,representative_surname,representative_channels,"
+        "representative_street,representative_house_number,representative_postal_code,"
+        "representative_city,representative_gemeentecode,"
+        "device_id,iso_code,description,custom_made,movable,ownership\n"
+    )
+    row = (
+        f"{CLIENT_BSN},Jansen,2015-06-01,Oudegracht,12,3511AB,Utrecht,0344,letter,"
+        "legal-representative,Jansen,letter,Nieuwegracht,3,3512LC,Utrecht,0344,"
+        "a,18 12 10,Hoog-laagbed,false,true,huur\n"
+    )
+    (client,) = parse_import((header + row).encode(), "csv")
+    assert client.birth_date is not None
+    assert client.birth_date.isoformat() == "2015-06-01"
+    assert client.representative is not None
+    assert client.representative.address is not None
+    assert client.representative.address.street == "Nieuwegracht"
+    assert client.consents_through_representative(client.birth_date.replace(year=2025))

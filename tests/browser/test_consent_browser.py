@@ -102,7 +102,7 @@ async def test_consent_per_device_then_status_then_withdrawal(site: Site) -> Non
         await page.click("button[value=ja]")
     await site.agents.settle()
     await page.reload()
-    assert "Uw scootmobiel, vier wielen gaat mee" in await page.inner_text("main")
+    assert "Uw scootmobiel (Scootmobiel, vier wielen) gaat mee" in await page.inner_text("main")
     assert "Hoog-laagbed: gaat niet mee." in await page.inner_text("main")
     await _axe(page)
     async with page.expect_navigation():
@@ -171,4 +171,4 @@ async def test_keyboard_only(site: Site) -> None:
     await page.reload()
     text = await page.inner_text("main")
     assert "Uw hoog-laagbed gaat mee" in text
-    assert "Uw scootmobiel, vier wielen gaat mee" in text
+    assert "Uw scootmobiel (Scootmobiel, vier wielen) gaat mee" in text

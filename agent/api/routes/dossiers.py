@@ -5,15 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Path, Query
-from pydantic import AfterValidator
+from fastapi import Path, Query, Response
+from pydantic import AfterValidator, Field
 
 from agent.api.deps import CaseSystemDep, ServiceDep, token_router
 from agent.api.problems import BODY_TOO_LARGE, problem_responses
+from agent.api_model import ApiModel
 from agent.consent.flow import ConsentInput
 from agent.core.states import STATES
 from agent.core.views import DossierStart, DossierSummary, DossierView
 from agent.errors import (
+    ConsentByWrongPerson,
     ConsentMissing,
     DirectoryUnavailable,
     DossierUnknown,
@@ -23,7 +25,17 @@ from agent.errors import (
     ReceiverNotConnected,
 )
 
-__all__ = ["get_dossier", "list_dossiers", "record_consent", "router", "start_dossier"]
+__all__ = [
+    "CaseWorkerReason",
+    "consented_dossier",
+    "get_dossier",
+    "list_dossiers",
+    "mark_urgent",
+    "record_consent",
+    "router",
+    "start_dossier",
+    "stop_for_wlz",
+]
 
 router = token_router("dossiers", CaseSystemDep)
 
@@ -75,6 +87,7 @@ async def get_dossier(dossier_id: DossierId, service: ServiceDep) -> DossierView
         DossierUnknown,
         ProvisionUnknown,
         ConsentMissing,
+        ConsentByWrongPerson,
         IllegalTransition,
         ReceiverNotConnected,
         DirectoryUnavailable,
@@ -85,3 +98,48 @@ async def record_consent(
 ) -> DossierView:
     """Record the client's consent or refusal; with consent the offer is sent."""
     return await service.record_consent(str(dossier_id), consent)
+
+
+class CaseWorkerReason(ApiModel):
+    """Why a case worker acts (Dutch, for colleagues; no BSN)."""
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.post(
+    "/dossiers/{dossierId}/urgency",
+    responses=problem_responses(BODY_TOO_LARGE, DossierUnknown, IllegalTransition),
+)
+async def mark_urgent(
+    dossier_id: DossierId, body: CaseWorkerReason, service: ServiceDep
+) -> DossierView:
+    """Mark a dossier urgent: the client cannot be without a device (shorter deadlines)."""
+    return await service.dossiers.mark_urgent(str(dossier_id), reason=body.reason)
+
+
+@router.post(
+    "/dossiers/{dossierId}/wlz-institution",
+    responses=problem_responses(BODY_TOO_LARGE, DossierUnknown, IllegalTransition),
+)
+async def stop_for_wlz(
+    dossier_id: DossierId, body: CaseWorkerReason, service: ServiceDep
+) -> DossierView:
+    """The client moves into a Wlz institution: the Wmo takeover stops (zorgkantoor)."""
+    view = await service.dossiers.stop_for_wlz(str(dossier_id), reason=body.reason)
+    await service.consent.deliver_pending()
+    service.wake()
+    return view
+
+
+@router.get(
+    "/dossiers/{dossierId}/consented-dossier",
+    response_class=Response,
+    responses={
+        **problem_responses(DossierUnknown, ConsentMissing, IllegalTransition),
+        200: {"content": {"application/pdf": {}}},
+    },
+)
+async def consented_dossier(dossier_id: DossierId, service: ServiceDep) -> Response:
+    """The dossier with what the client consented to, as PDF, to send by secure mail."""
+    pdf = await service.consent.consented_dossier_pdf(str(dossier_id))
+    return Response(pdf, media_type="application/pdf")

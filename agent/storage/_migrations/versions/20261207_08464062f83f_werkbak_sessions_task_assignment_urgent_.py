@@ -1,7 +1,7 @@
 """werkbak sessions, task assignment, urgent dossiers, processing log actor
 
 Revision ID: 08464062f83f
-Revises: 'c1eda95d554a'
+Revises: 4f30f5acec5a
 Create Date: 2026-12-07 10:19:54.574736
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "08464062f83f"
-down_revision: str | Sequence[str] | None = "c1eda95d554a"
+down_revision: str | Sequence[str] | None = "4f30f5acec5a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,67 @@
+"""Names of people and devices as letters, pages and tasks write them (Dutch, whole words).
+
+A device is named by the Dutch term of its ISO 9999 class (the longest known prefix of its code),
+with the register's own description in brackets: "scootmobiel (Scootmobiel, vier wielen)".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from protocol.messages import Device, PersonName
+
+__all__ = ["ISO_NAMES", "device_name", "devices_phrase", "person_name"]
+
+# Dutch terms per ISO 9999:2011/2016 code or prefix, as public authorities that use ISO 9999 name
+# them (NAV Hjelpemiddeldatabasen, AIHW METeOR, Swedish regional handbooks); a heading where a
+# code has no term of its own.
+ISO_NAMES: dict[str, str] = {
+    "04 33": "anti-decubitusmateriaal",
+    "09 33 03": "badplank",
+    "09 33 07": "douchestoel",
+    "09 33": "bad- of douchehulpmiddel",
+    "12 06 03": "looprek",
+    "12 06 06": "rollator",
+    "12 06": "loophulpmiddel",
+    "12 22 03": "handbewogen rolstoel",
+    "12 22": "rolstoel",
+    "12 23 03": "scootmobiel",
+    "12 23 06": "elektrische rolstoel",
+    "12 23": "elektrische rolstoel",
+    "12 36 03": "tillift",
+    "12 36 12": "plafondlift",
+    "12 36": "tillift",
+    "18 12 10": "hoog-laagbed",
+    "18 12": "bed",
+    "18 30": "traplift",
+    "22 21": "communicatiehulpmiddel",
+}
+
+
+def _iso_term(iso_code: str) -> str | None:
+    matches = [code for code in ISO_NAMES if iso_code == code or iso_code.startswith(code + " ")]
+    return ISO_NAMES[max(matches, key=len)] if matches else None
+
+
+def device_name(iso_code: str, description: str) -> str:
+    """The device as a sentence names it: its ISO term, the description in brackets."""
+    term = _iso_term(iso_code)
+    if term is None:
+        return description
+    if description.strip().lower() == term:
+        return term
+    return f"{term} ({description})"
+
+
+def person_name(name: PersonName) -> str:
+    """A name as a letter writes it: initials or given names, prefix, surname."""
+    first = name.initials or name.given_names or ""
+    return " ".join(part for part in (first, name.surname_prefix, name.surname) if part)
+
+
+def devices_phrase(devices: Iterable[Device]) -> str:
+    """Devices named in one phrase: "scootmobiel (...) en hoog-laagbed (...)"."""
+    names = [device_name(device.iso_code, device.description) for device in devices]
+    if not names:
+        return "geen hulpmiddelen"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " en " + names[-1]
