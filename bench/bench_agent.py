@@ -63,7 +63,8 @@ from httpx_aiohttp import AiohttpTransport
 from local_databases import DATABASE_KINDS, DatabaseKind, Databases, fresh_databases
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.local.network import AMSTERDAM, HOST, UTRECHT, LocalAgent, free_port, local_network
+from agent.local.network import AMSTERDAM, UTRECHT, LocalAgent, local_network
+from agent.local.processes import HOST, free_port
 from agent.local.synthetic import DEVICE_IDS, synthetic_clients, valid_bsns
 
 BARE_APP = """

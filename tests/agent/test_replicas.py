@@ -31,8 +31,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from agent.local.network import AMSTERDAM, HOST, UTRECHT, GemeenteSpec, ServerProcess, free_port
+from agent.local.network import AMSTERDAM, UTRECHT, GemeenteSpec
 from agent.local.network import _start_registry as start_registry
+from agent.local.processes import HOST, ServerProcess, free_port
 from agent.local.synthetic import synthetic_clients, valid_bsns
 from agent.settings import hash_token
 from agent.storage.database import Database

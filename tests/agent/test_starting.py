@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent.local.network import ServerProcess, free_port
+from agent.local.processes import ServerProcess, free_port
 from agent.local.starting import ProcessProgress, StartFailed, wait_until_ready
 
 

@@ -21,14 +21,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from agent.local.network import (
-    AMSTERDAM,
-    HULPMIDDELEN,
-    UTRECHT,
-    LocalNetwork,
-    free_port,
-    local_network,
-)
+from agent.local.network import AMSTERDAM, HULPMIDDELEN, UTRECHT, LocalNetwork, local_network
+from agent.local.processes import free_port
 from protocol.jwk import generate_private_jwk, public_jwk
 from protocol.messages import MESSAGE_TYPES, parse_message
 from protocol.signing import sign_message

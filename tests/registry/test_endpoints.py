@@ -16,7 +16,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from agent.local.network import ServerProcess, free_port
+from agent.local.processes import ServerProcess, free_port
 from protocol.jwk import generate_private_jwk, public_jwk
 from registry.client import RegistryClient
 from registry.errors import EndpointNotAllowed
