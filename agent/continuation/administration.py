@@ -23,11 +23,11 @@ from agent.consent.page import gemeente_name
 from agent.core.context import AgentContext
 from agent.core.hooks import Hooks, StateChange
 from agent.core.tasks import open_task
-from agent.core.wording import client_name, device_name, dutch_date
 from agent.register.models import RegisterClient
+from agent.register.names import person_name, the_device
 from agent.register.store import add_continued_provisions, load_client
 from agent.storage.tables import InboundMessageRow, OrderRow, ProvisionRow
-from agent.working_days import day_end
+from agent.working_days import day_end, dutch_date
 from protocol.messages import Device, DeviceDecision, DossierOffer, SupplierReference
 
 __all__ = ["Administration"]
@@ -70,7 +70,7 @@ class Administration:
         await open_task(
             session,
             "eigen-bijdrage-start",
-            f"Meld bij het CAK dat {client_name(offer.client.name)} vanaf {dutch_date(move)} bij "
+            f"Meld bij het CAK dat {person_name(offer.client.name)} vanaf {dutch_date(move)} bij "
             f"ons een eigen bijdrage betaalt voor {_names(kept)}. Dit is een voortgezette "
             "maatwerkvoorziening na een verhuizing; de vorige gemeente stopt haar melding op "
             f"{dutch_date(move - timedelta(days=1))}.",
@@ -112,7 +112,7 @@ class Administration:
         kept = [device for device in client.devices if device.device_id in taken]
         if not kept:
             return
-        move, name = decision.effective_date, client_name(client.name)
+        move, name = decision.effective_date, person_name(client.name)
         receiving = gemeente_name(dossier.partner_gemeentecode)
         reference = (
             f"beschikking {client.indicatie.beschikking_reference}"
@@ -142,7 +142,7 @@ class Administration:
 
 
 def _names(devices: Sequence[Device]) -> str:
-    names = [device_name(device) for device in devices]
+    names = [the_device(device) for device in devices]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " en " + names[-1]
 
 

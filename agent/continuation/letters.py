@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.consent.channels import ClientLetter
 from agent.core.context import AgentContext
 from agent.core.tasks import open_task
-from agent.core.wording import client_name
 from agent.errors import DeliveryFailed
+from agent.register.names import person_name
 from agent.storage.tables import ClientLetterRow
 from protocol.logs import log_event
 from protocol.messages import Address, ContactPreferences, PersonName
@@ -69,9 +69,9 @@ class ClientLetters:
                 dossier_id=dossier_id,
                 kind=kind,
                 recipient={
-                    "name": client_name(name),
+                    "name": person_name(name),
                     "addressLines": [
-                        client_name(name),
+                        person_name(name),
                         f"{address.street} {number}",
                         f"{address.postal_code} {address.city}",
                     ],

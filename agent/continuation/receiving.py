@@ -23,11 +23,11 @@ from agent.core.context import AgentContext
 from agent.core.dossiers import RECEIVING_ROLES, Dossiers
 from agent.core.hooks import Hooks
 from agent.core.tasks import open_task
-from agent.core.wording import client_name, device_name, dutch_date
 from agent.errors import DossierUnknown, IllegalTransition
+from agent.register.names import person_name, the_device
 from agent.storage.tables import DossierRow, OutboxRow, ProvisionRow, TaskRow
 from agent.supplier.continued_use import ALTERNATIVE_REASONS
-from agent.working_days import AMSTERDAM, day_end
+from agent.working_days import AMSTERDAM, day_end, dutch_date
 from protocol.messages import (
     AlternativeDelivered,
     Device,
@@ -106,9 +106,9 @@ class ReceivingFollowUp:
         now: datetime,
     ) -> None:
         due = self._due(now, self._agent.settings.continuation.alternative_working_days)
-        name = client_name(offer.client.name)
+        name = person_name(offer.client.name)
         lines = " ".join(
-            f"Voor {device_name(device)} maakten wij een uitzondering ({item.reason_text}). "
+            f"Voor {the_device(device)} maakten wij een uitzondering ({item.reason_text}). "
             f"Wij beloofden: {item.alternative_offered}"
             for device, item in excepted
         )
@@ -131,7 +131,7 @@ class ReceivingFollowUp:
                 name=offer.client.name,
                 address=offer.client.new_address,
                 contact=offer.client.contact_preferences,
-                subject=f"Over uw {device_name(device).split(' ', 1)[1]}",
+                subject=f"Over uw {the_device(device).split(' ', 1)[1]}",
                 text=self._exception_letter(offer, device, item, due),
                 now=now,
             )
@@ -142,9 +142,9 @@ class ReceivingFollowUp:
         own = gemeente_name(self._agent.settings.gemeentecode)
         phone = self._agent.settings.consent.phone_number
         call = f"Bel ons op {phone}." if phone else f"Bel de gemeente {own}."
-        named = device_name(device)
+        named = the_device(device)
         return (
-            f"Beste {client_name(offer.client.name)},\n\n"
+            f"Beste {person_name(offer.client.name)},\n\n"
             f"U verhuist op {dutch_date(offer.client.move_date)} naar de gemeente {own}. "
             f"Uw hulpmiddelen verhuizen mee. Voor {named} maken wij een uitzondering: "
             "wij nemen dit hulpmiddel niet over.\n\n"
@@ -166,8 +166,8 @@ class ReceivingFollowUp:
         now: datetime,
     ) -> None:
         due = self._due(now, self._agent.settings.continuation.fixed_device_contact_working_days)
-        name = client_name(offer.client.name)
-        needs = " en ".join(device_name(device) for device in fixed)
+        name = person_name(offer.client.name)
+        needs = " en ".join(the_device(device) for device in fixed)
         phone = offer.client.contact_preferences.phone_number
         reach = f" Telefoon: {phone}." if phone else ""
         await open_task(

@@ -22,10 +22,10 @@ from agent.core.context import AgentContext
 from agent.core.dossiers import DEPARTING_ROLES, Dossiers
 from agent.core.hooks import Hooks, StateChange
 from agent.core.tasks import open_task
-from agent.core.wording import dutch_date
 from agent.errors import MessageNotHandled
 from agent.register.store import load_client
 from agent.storage.tables import DeviceTransferRow, ProvisionRow
+from agent.working_days import dutch_date
 from protocol.errors import UnknownSettlementMethod
 from protocol.messages import Device, DeviceDecision, DeviceTransfer, Message, SettlementInputs
 from protocol.settlement import economic_lifetime_months, residual_value_cents

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from protocol.messages import Device, PersonName
 
-__all__ = ["ISO_NAMES", "device_name", "devices_phrase", "person_name"]
+__all__ = ["ISO_NAMES", "device_name", "devices_phrase", "person_name", "the_device"]
 
 # Dutch terms per ISO 9999:2011/2016 code or prefix, as public authorities that use ISO 9999 name
 # them (NAV Hjelpemiddeldatabasen, AIHW METeOR, Swedish regional handbooks); a heading where a
@@ -38,6 +38,10 @@ ISO_NAMES: dict[str, str] = {
 }
 
 
+# Dutch nouns of devices that take "het"; every other device takes "de".
+_NEUTER_ENDINGS = ("bed", "toilet", "hulpmiddel", "materiaal")
+
+
 def _iso_term(iso_code: str) -> str | None:
     matches = [code for code in ISO_NAMES if iso_code == code or iso_code.startswith(code + " ")]
     return ISO_NAMES[max(matches, key=len)] if matches else None
@@ -51,6 +55,13 @@ def device_name(iso_code: str, description: str) -> str:
     if description.strip().lower() == term:
         return term
     return f"{term} ({description})"
+
+
+def the_device(device: Device) -> str:
+    """The device with its article, as a sentence names it: "de scootmobiel (...)", "het bed"."""
+    name = device_name(device.iso_code, device.description)
+    term = name.split(" (", 1)[0]
+    return f"{'het' if term.endswith(_NEUTER_ENDINGS) else 'de'} {name}"
 
 
 def person_name(name: PersonName) -> str:

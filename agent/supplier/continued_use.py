@@ -23,9 +23,10 @@ from agent.core.context import AgentContext
 from agent.core.dossiers import Dossiers
 from agent.core.hooks import Hooks, StateChange
 from agent.core.tasks import open_task
-from agent.core.wording import client_name, device_name, dutch_date
+from agent.register.names import person_name, the_device
 from agent.register.store import load_client
 from agent.storage.tables import DepartingDeviceRow, OutboxRow
+from agent.working_days import dutch_date
 from protocol.messages import (
     AlternativeDelivered,
     ContinuedUse,
@@ -119,8 +120,8 @@ class ContinuedUseNotices:
             if client
             else None
         )
-        what = device_name(device) if device else f"hulpmiddel {delivered.device_id}"
-        who = client_name(client.name) if client else "de cliënt"
+        what = the_device(device) if device else f"hulpmiddel {delivered.device_id}"
+        who = person_name(client.name) if client else "de cliënt"
         await open_task(
             session,
             "collect-device",

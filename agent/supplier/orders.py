@@ -30,8 +30,8 @@ from agent.core.deadlines import Deadlines, cancel_deadlines, schedule_deadline
 from agent.core.dossiers import Dossiers, own_role
 from agent.core.hooks import Hooks, StateChange
 from agent.core.tasks import open_task
-from agent.core.wording import client_name, device_name
 from agent.errors import DossierUnknown, SenderNotPermitted
+from agent.register.names import person_name, the_device
 from agent.storage.tables import DeadlineRow, DossierRow, OrderRow, OutboxRow
 from agent.working_days import AMSTERDAM, day_end
 from protocol.messages import (
@@ -269,12 +269,12 @@ class OrderDesk:
             else "Wij hebben op de verhuisdatum geen leverancier met een contract voor dit "
             "soort hulpmiddel."
         )
-        client = client_name(offer.client.name)
+        client = person_name(offer.client.name)
         for device in devices:  # one task per device: each names who acts for that device
             await open_task(
                 session,
                 "no-supplier",
-                f"{client} neemt {device_name(device)} (ISO {device.iso_code}) mee naar onze "
+                f"{client} neemt {the_device(device)} (ISO {device.iso_code}) mee naar onze "
                 f"gemeente. {why} Zoek zelf een leverancier die het overneemt en bel {client} "
                 "daarover.",
                 now,
