@@ -56,6 +56,7 @@ async def _run(world: RegistryNetwork) -> list[CaseResult]:
         trust_anchor=world.anchor,
         operator_token=REGISTRY_TOKEN,
         clock=world.clock,
+        kit_endpoint="http://conformance-kit.test",
     )
 
 
@@ -157,6 +158,7 @@ async def test_a_supplier_agent_passes_every_case(
             trust_anchor=world.anchor,
             operator_token=REGISTRY_TOKEN,
             clock=world.clock,
+            kit_endpoint="http://conformance-kit.test",
         )
     assert [f"{r.case.name}: {r.reason}" for r in results if not r.passed] == []
 
