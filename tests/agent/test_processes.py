@@ -118,7 +118,9 @@ def check_side(database: Path, dossier_ids: list[str], side: str, states: list[s
 def check_messages(sender: Path, receiver: Path, message_type: str, dossier_ids: list[str]) -> None:
     sent = rows(
         sender,
-        "SELECT message_id, dossier_id, state, receipt_body FROM outbox WHERE kind = 'message'",
+        "SELECT message_id, dossier_id, state, receipt_body FROM outbox "
+        "WHERE kind = 'message' AND message_type = ?",
+        message_type,
     )
     assert [row[2] for row in sent] == ["delivered"] * len(dossier_ids)
     assert sorted(row[1] for row in sent) == sorted(dossier_ids)
@@ -142,6 +144,8 @@ def check_everything(network: LocalNetwork, dossier_ids: list[str]) -> None:
     check_side(amsterdam, dossier_ids, "receiving", RECEIVING_HAPPY_PATH)
     check_messages(utrecht, amsterdam, "dossier-offer", dossier_ids)
     check_messages(amsterdam, utrecht, "device-decision", dossier_ids)
+    # The bed is lent by Utrecht: its ownership moves to Amsterdam.
+    check_messages(utrecht, amsterdam, "device-transfer", dossier_ids)
     for database in (utrecht, amsterdam):
         decisions = rows(
             database, "SELECT dossier_id, COUNT(*) FROM continued_provisions GROUP BY dossier_id"
