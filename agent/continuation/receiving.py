@@ -107,22 +107,22 @@ class ReceivingFollowUp:
     ) -> None:
         due = self._due(now, self._agent.settings.continuation.alternative_working_days)
         name = person_name(offer.client.name)
-        lines = " ".join(
-            f"Voor {the_device(device)} maakten wij een uitzondering ({item.reason_text}). "
-            f"Wij beloofden: {item.alternative_offered}"
-            for device, item in excepted
-        )
-        await open_task(
-            session,
-            "provide-alternative",
-            f"{name} verhuist op {dutch_date(offer.client.move_date)} naar onze gemeente. "
-            f"{lines} Zorg dat {name} het andere hulpmiddel uiterlijk {dutch_date(due)} heeft. "
-            "Tot die dag houdt de cliënt het oude hulpmiddel. Meld de levering in Meeverhuizen; "
-            "dan hoort de vorige gemeente dat de leverancier het oude hulpmiddel mag ophalen.",
-            now,
-            dossier_id=dossier.id,
-            due_at=day_end(due),
-        )
+        # One task per device: each names who acts for that device until the alternative is there.
+        for device, item in excepted:
+            await open_task(
+                session,
+                "provide-alternative",
+                f"{name} verhuist op {dutch_date(offer.client.move_date)} naar onze gemeente. "
+                f"Voor {the_device(device)} maakten wij een uitzondering ({item.reason_text}). "
+                f"Wij beloofden: {item.alternative_offered} Zorg dat {name} het andere "
+                f"hulpmiddel uiterlijk {dutch_date(due)} heeft. Tot die dag houdt de cliënt het "
+                "oude hulpmiddel. Meld de levering in Meeverhuizen; dan hoort de vorige gemeente "
+                "dat de leverancier het oude hulpmiddel mag ophalen.",
+                now,
+                dossier_id=dossier.id,
+                device_id=device.device_id,
+                due_at=day_end(due),
+            )
         for device, item in excepted:
             await self._letters.queue(
                 session,
@@ -167,20 +167,21 @@ class ReceivingFollowUp:
     ) -> None:
         due = self._due(now, self._agent.settings.continuation.fixed_device_contact_working_days)
         name = person_name(offer.client.name)
-        needs = " en ".join(the_device(device) for device in fixed)
         phone = offer.client.contact_preferences.phone_number
         reach = f" Telefoon: {phone}." if phone else ""
-        await open_task(
-            session,
-            "fixed-device-need",
-            f"{name} verhuist op {dutch_date(offer.client.move_date)} naar onze gemeente. In de "
-            f"oude woning had {name} {needs}. Dat zit vast aan de woning en verhuist niet mee. "
-            f"Neem uiterlijk {dutch_date(due)} contact op met {name} en bespreek of in de nieuwe "
-            f"woning ook zo'n voorziening nodig is.{reach}",
-            now,
-            dossier_id=dossier.id,
-            due_at=day_end(due),
-        )
+        for device in fixed:  # one task per device: each names who acts for it
+            await open_task(
+                session,
+                "fixed-device-need",
+                f"{name} verhuist op {dutch_date(offer.client.move_date)} naar onze gemeente. In "
+                f"de oude woning had {name} {the_device(device)}. Dat zit vast aan de woning en "
+                f"verhuist niet mee. Neem uiterlijk {dutch_date(due)} contact op met {name} en "
+                f"bespreek of in de nieuwe woning ook zo'n voorziening nodig is.{reach}",
+                now,
+                dossier_id=dossier.id,
+                device_id=device.device_id,
+                due_at=day_end(due),
+            )
 
     # --- the case worker's action -------------------------------------------------------------
 

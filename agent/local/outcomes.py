@@ -118,15 +118,31 @@ def _outcome(device: Mapping[str, Any], state: AgentState) -> str | None:
     return "alternative"
 
 
+# Tasks for the administration after a handover (beschikking, eigen bijdrage, transfer price,
+# a letter to send by hand): someone acts, but the client has the device meanwhile.
+_PAPERWORK_TASKS = frozenset(
+    {
+        "end-beschikking",
+        "eigen-bijdrage-start",
+        "eigen-bijdrage-end",
+        "transfer-price",
+        "letter-not-sent",
+    }
+)
+
+
 def _owner(
     device: Mapping[str, Any], outcome: str | None, state: AgentState, dossier_id: str | None
 ) -> dict[str, Any] | None:
     device_id = device["deviceId"]
     about_this = [t for t in state.tasks if t["dossierId"] == dossier_id]
-    # A task about this device first; a task about the whole dossier for its movable devices.
+    # A task about this device first; a task about the whole dossier for its movable devices,
+    # except the back office's own paperwork, which does not keep a device from the client.
     own = [t for t in about_this if t.get("deviceId") == device_id]
     if not own and device["movable"]:
-        own = [t for t in about_this if t.get("deviceId") is None]
+        own = [
+            t for t in about_this if t.get("deviceId") is None and t["kind"] not in _PAPERWORK_TASKS
+        ]
     if own:
         task = own[0]
         return {"party": task["party"], "kind": task["kind"], "text": task["description"]}

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from agent.local.brp_simulator import died, moved, push_events
+from agent.local.continuation_steps import AlternativeNotReported, report_alternative_delivered
 from agent.local.demo_consent import (
     ConsentClick,
     ConsentStepFailed,
@@ -295,6 +296,26 @@ async def report_death(run: ScenarioRun) -> None:
     )
     if statuses != [202]:
         raise ScenarioStepFailed(f"{agent.spec.name} did not accept the BRP event: {statuses}")
+
+
+def report_alternative(device_id: str) -> Step:
+    """The receiving gemeente's case worker reports the alternative for ``device_id`` delivered."""
+
+    async def step(run: ScenarioRun) -> None:
+        receiving = next(a for key, a in run.network.agents.items() if key != run.departing_key)
+        try:
+            await report_alternative_delivered(
+                run.http,
+                receiving.base_url,
+                receiving.auth(),
+                dossier_id=run.dossier_id or "",
+                device_id=device_id,
+                delivered_on=run.today,
+            )
+        except AlternativeNotReported as exc:
+            raise ScenarioStepFailed(f"the alternative was not reported: {exc}") from exc
+
+    return step
 
 
 async def fetch_consented_dossier(run: ScenarioRun) -> None:

@@ -11,7 +11,7 @@ To add a scenario, add one entry to ``_SCENARIOS``, for example::
 
     Scenario(
         "bruikleen",
-        "Een bed in bruikleen gaat mee / a bed on loan moves along",
+        "Een bed in bruikleen gaat mee / a bed on loan moves along, with a service order",
         devices=(device("bed-1", "18 12 10", "Hoog-laagbed", ownership="bruikleen"),),
         steps=HANDOVER,
     ),
@@ -45,6 +45,7 @@ from agent.local.scenario_steps import (
     play_planners,
     read_letter_step,
     read_status_page,
+    report_alternative,
     report_death,
     wait_for_states,
     withdraw_consent,
@@ -63,7 +64,9 @@ __all__ = [
 # Utrecht's supplier rents out these kinds of devices; Amsterdam's has no contract for manual
 # wheelchairs (12 22), so a rented one finds no supplier there.
 SCENARIO_SUPPLIERS: tuple[SupplierSpec, ...] = (
-    dataclasses.replace(HULPMIDDELEN, contracts=(("0344", ("12 22", "12 23", "12 36", "18 12")),)),
+    dataclasses.replace(
+        HULPMIDDELEN, contracts=(("0344", ("12 06", "12 22", "12 23", "12 36", "18 12")),)
+    ),
     dataclasses.replace(ZORGTECHNIEK, contracts=(("0363", ("12 23", "12 36", "18 12")),)),
 )
 
@@ -249,6 +252,24 @@ _SCENARIOS: tuple[Scenario, ...] = (
             play_planners,
             wait_for_states({"completed"}, {"completed"}),
             let_days_pass(3),
+            read_status_page,
+        ),
+    ),
+    Scenario(
+        "bruikleen",
+        "Een bed in bruikleen gaat mee / a bed on loan moves along, with a service order",
+        devices=(device("bed-1", "18 12 10", "Hoog-laagbed", ownership="bruikleen"),),
+        steps=HANDOVER,
+    ),
+    Scenario(
+        "exception",
+        "Rollator niet in het aanbod: een ander hulpmiddel / an exception, then an alternative",
+        devices=(device("rollator-1", "12 06 06", "Rollator met zitje"),),
+        steps=(
+            answer_consent(),
+            wait_for_states({"completed"}, {"completed"}),
+            let_days_pass(3),
+            report_alternative("rollator-1"),
             read_status_page,
         ),
     ),

@@ -108,7 +108,8 @@ async def test_bruikleen_bed_gets_a_service_order_and_its_ownership_moves(world:
     ]
     assert "J. Jansen" in start.description
     assert "1 april 2025" in start.description
-    assert "de scootmobiel en het hoog-laagbed" in start.description
+    assert "de scootmobiel (" in start.description
+    assert "het hoog-laagbed" in start.description
     utrecht = {t.kind: t for t in await world.utrecht.tasks.list("open", dossier_id=dossier_id)}
     assert "31 maart 2025" in utrecht["eigen-bijdrage-end"].description
     assert "UTR-2023-0042" in utrecht["end-beschikking"].description

@@ -40,7 +40,13 @@ def test_demo_json_reports_where_every_device_ended() -> None:
         assert devices[device_id]["daysWithoutDevice"] == 0
         assert devices[device_id]["isoCode"] in ("12 23 03", "18 12 10")
     assert devices["traplift-1"]["outcome"] == "not-movable"
-    assert summary["openTasks"] == []
+    # Left: the new home's stairlift need and the back offices' paperwork, each with an owner.
+    assert sorted(task["kind"] for task in summary["openTasks"]) == [
+        "eigen-bijdrage-end",
+        "eigen-bijdrage-start",
+        "end-beschikking",
+        "fixed-device-need",
+    ]
     # The move as registered in the BRP started the handover, not a direct API call.
     assert "nl.brp.verhuisd" in summary["departing"]["timeline"][0]["cause"]
     assert summary["consent"]["throughPage"] is True
@@ -60,7 +66,7 @@ def test_scenario_list_names_each_scenario_with_a_description() -> None:
     assert lines == scenario_lines()
     for required in ("standard", "announced-move", "not-connected", "urgent", "wlz"):
         assert required in SCENARIOS
-    for required in ("refusal", "withdrawal", "death", "no-supplier"):
+    for required in ("refusal", "withdrawal", "death", "no-supplier", "bruikleen", "exception"):
         assert required in SCENARIOS
     assert all(" / " in SCENARIOS[name].description for name in SCENARIOS)
 

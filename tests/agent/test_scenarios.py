@@ -70,12 +70,20 @@ def test_standard_every_movable_device_continues_without_a_day_lost(
         assert devices[device_id]["outcome"] == "continued"
         assert devices[device_id]["daysWithoutDevice"] == 0
         assert devices[device_id]["owner"] is None
+    # The stairlift stays in the old home: Amsterdam contacts the client about the new one.
     assert devices["traplift-1"]["outcome"] == "not-movable"
     assert devices["traplift-1"]["daysWithoutDevice"] == 0
-    assert devices["traplift-1"]["owner"] is None
+    assert _owner(devices["traplift-1"]) == ("Gemeente Amsterdam", "fixed-device-need")
     assert summary["departing"]["state"] == "completed"
     assert summary["receiving"]["state"] == "completed"
-    assert summary["openTasks"] == []
+    # What is left is the new home's need and the back offices' paperwork, each with an owner.
+    kinds = sorted((task["party"], task["kind"]) for task in summary["openTasks"])
+    assert kinds == [
+        ("Gemeente Amsterdam", "eigen-bijdrage-start"),
+        ("Gemeente Amsterdam", "fixed-device-need"),
+        ("Gemeente Utrecht", "eigen-bijdrage-end"),
+        ("Gemeente Utrecht", "end-beschikking"),
+    ]
     # The move started the dossier through the BRP, not a direct API call.
     assert "nl.brp.verhuisd" in summary["departing"]["timeline"][0]["cause"]
     page = "\n".join(summary["statusPage"])
@@ -224,6 +232,26 @@ def test_no_supplier_leaves_the_device_with_the_receiving_gemeente(
     scootmobiel = devices["scootmobiel-1"]
     assert (scootmobiel["outcome"], scootmobiel["daysWithoutDevice"], scootmobiel["owner"]) == (
         "continued",
+        0,
+        None,
+    )
+
+
+def test_bruikleen_bed_moves_along_with_a_service_order(
+    summaries: dict[str, dict[str, Any]],
+) -> None:
+    bed = _devices(summaries["bruikleen"])["bed-1"]
+    assert (bed["outcome"], bed["daysWithoutDevice"], bed["owner"]) == ("continued", 0, None)
+
+
+def test_exception_gives_an_alternative_and_the_client_keeps_the_old_device_meanwhile(
+    summaries: dict[str, dict[str, Any]],
+) -> None:
+    rollator = _devices(summaries["exception"])["rollator-1"]
+    # The alternative was reported delivered three days after the move; the client kept the old
+    # rollator until then.
+    assert (rollator["outcome"], rollator["daysWithoutDevice"], rollator["owner"]) == (
+        "alternative",
         0,
         None,
     )
