@@ -24,8 +24,10 @@ from tests.conftest import free_port, write_agent_config, write_utrecht_config
 TOKEN = "operator-token-for-enrol-tests-0123456789"
 SUPPLIER_KVK = "12345678"
 GEMEENTE_TYPES = [
+    "alternative-delivered",
     "consent-withdrawn",
     "device-decision",
+    "device-transfer",
     "dossier-cancelled",
     "dossier-offer",
     "dossier-request",
@@ -33,6 +35,7 @@ GEMEENTE_TYPES = [
 ]
 SUPPLIER_TYPES = [
     "consent-withdrawn",
+    "continued-use",
     "departure-notice",
     "dossier-cancelled",
     "settlement-accept",
