@@ -40,12 +40,11 @@ def test_demo_json_reports_where_every_device_ended() -> None:
         assert devices[device_id]["daysWithoutDevice"] == 0
         assert devices[device_id]["isoCode"] in ("12 23 03", "18 12 10")
     assert devices["traplift-1"]["outcome"] == "not-movable"
-    # Left: the new home's stairlift need and the back offices' paperwork, each with an owner.
+    # Left: the back offices' paperwork, each with an owner.
     assert sorted(task["kind"] for task in summary["openTasks"]) == [
         "eigen-bijdrage-end",
         "eigen-bijdrage-start",
         "end-beschikking",
-        "fixed-device-need",
     ]
     # The move as registered in the BRP started the handover, not a direct API call.
     assert "nl.brp.verhuisd" in summary["departing"]["timeline"][0]["cause"]
