@@ -23,7 +23,6 @@ from agent.web.werkbak.rendering import (
     Form,
     ServiceDep,
     SessionDep,
-    csrf_matches,
     forbidden,
     form,
     message,
@@ -39,6 +38,7 @@ __all__ = [
     "dossier_page",
     "router",
     "search",
+    "search_form",
     "start_form",
     "start_handover",
     "task_action",
@@ -145,15 +145,27 @@ async def task_action(
 
 
 @router.get("/werkbak/zoeken", response_class=HTMLResponse)
+async def search_form(request: Request, session: SessionDep) -> Response:
+    """The search form."""
+    if (refusal := require(request, session, "consulent")) is not None:
+        return refusal
+    return render(request, "search.html", session, title="Zoeken", query="", hits=None)
+
+
+@router.post("/werkbak/zoeken", response_class=HTMLResponse)
 async def search(request: Request, service: ServiceDep, session: SessionDep) -> Response:
-    """Find a dossier by name, postcode, dossier id, or exactly by BSN."""
+    """Find a dossier by name, postcode, dossier id, or exactly by BSN.
+
+    A form post, never a query string: a BSN stays out of URLs and access logs, and a search
+    (which writes the processing log in the person's name) needs the session's CSRF token.
+    """
     if (refusal := require(request, session, "consulent")) is not None:
         return refusal
     assert session is not None
-    query = request.query_params.get("q", "")[:100].strip()
-    # A search writes the processing log in the person's name: no search from another site.
-    if query and not csrf_matches(session, request.query_params.get("csrf", "")):
+    posted = await form(request, session)
+    if posted is None:
         return forbidden(request, session)
+    query = posted.get("q")[:100]
     hits = await service.casework.search(query, actor=session.user_name) if query else None
     return render(request, "search.html", session, title="Zoeken", query=query, hits=hits)
 
