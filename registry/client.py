@@ -651,7 +651,7 @@ def _signature_headers(response: httpx.Response) -> tuple[tuple[str, str], ...]:
     return tuple(
         (name, value)
         for name, value in response.headers.multi_items()
-        if name.lower() in ("digest", "payload-signature")
+        if name.lower() in ("digest", SIGNATURE_HEADER.lower())
     )
 
 

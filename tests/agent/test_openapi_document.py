@@ -123,7 +123,9 @@ async def test_an_unknown_state_filter_is_a_400_problem(agents: Agents) -> None:
 
 
 async def test_a_401_on_messages_names_the_signature_scheme(agents: Agents) -> None:
-    response = await agents.http.post(UTRECHT + "/v1/messages", content=b"{}")
+    response = await agents.http.post(
+        UTRECHT + "/v1/messages", content=b"{}", headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("nlgov-adr-payload-sig ")
     bearer = await agents.http.get(UTRECHT + "/v1/tasks")
@@ -136,7 +138,11 @@ async def test_a_signature_in_the_obsolete_header_is_refused_naming_the_new_one(
     response = await agents.http.post(
         UTRECHT + "/v1/messages",
         content=b"{}",
-        headers={"Payload-Signature": "a..b", "Digest": "SHA-256=x"},
+        headers={
+            "Payload-Signature": "a..b",
+            "Digest": "SHA-256=x",
+            "Content-Type": "application/json",
+        },
     )
     assert response.status_code == 401
     problem = response.json()

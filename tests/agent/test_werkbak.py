@@ -67,7 +67,10 @@ async def site(
     directory = FakeDirectory()
     everyone: list[AgentSettings] = [
         agent_settings(database_url, gemeente="utrecht", environment="development"),
-        agent_settings(second_database_url, gemeente="amsterdam"),
+        # Production without its start-up checks (TLS, tokens): only the werkbak is tested here.
+        agent_settings(second_database_url, gemeente="amsterdam").model_copy(
+            update={"environment": "production"}
+        ),
         supplier_settings(third_database_url, SUPPLIER).model_copy(
             update={"environment": "development"}
         ),

@@ -21,6 +21,7 @@ import pytest
 from protocol import canonicalize, errors
 from protocol.jws import sign_compact
 from protocol.signing import (
+    SIGNATURE_HEADER,
     SignedBody,
     VerificationKey,
     VerificationPolicy,
@@ -92,7 +93,7 @@ def _with_digest_headers(body: bytes, *digests: str) -> list[tuple[str, str]]:
     combined = ", ".join(value.strip() for value in digests)  # fields combine as in RFC 9110
     header = json.loads(VECTOR["protected_header"])  # sigT is SIGNING_TIME
     token = sign_compact(f"digest: {combined}".encode(), KEY, protected=header, detached=True)
-    return [*(("Digest", value) for value in digests), ("Payload-Signature", token)]
+    return [*(("Digest", value) for value in digests), (SIGNATURE_HEADER, token)]
 
 
 # --- freshness: sigT within the skew of now, the limit itself included ------------------------

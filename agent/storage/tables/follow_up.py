@@ -176,7 +176,7 @@ class RegistryAnswerRow(Base):
 
     resource: Mapped[str] = mapped_column(String(600), primary_key=True)
     body: Mapped[bytes] = mapped_column(LargeBinary)
-    # The Digest and Payload-Signature headers it came with: verified again when read back.
+    # The Digest and signature headers it came with: verified again when read back.
     headers: Mapped[list[Any]] = mapped_column(JSON)
     etag: Mapped[str | None] = mapped_column(String(100))
     fresh_until: Mapped[datetime]
