@@ -161,6 +161,8 @@ async def start_gemeente(
                 "outbox_base_delay_seconds": 0.2,
                 "outbox_max_delay_seconds": 1.0,
                 "delivery_interval_seconds": 0.5,
+                # The peers (load balancers) listen on loopback, which only an allow-list admits.
+                "peer_allow_list": [HOST],
             },
         )
         server = ServerProcess(
