@@ -27,6 +27,7 @@ __all__ = [
     "BevrijdingsdagRule",
     "WorkingDayCalendar",
     "day_end",
+    "dutch_date",
 ]
 
 # Dutch deadlines are days in Dutch time.

@@ -40,6 +40,7 @@ __all__ = [
     "play_planners",
     "read_letter_step",
     "read_status_page",
+    "report_alternative",
     "report_death",
     "scenario_today",
     "start_by_brp",

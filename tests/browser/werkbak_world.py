@@ -149,6 +149,8 @@ def supplier_settings(
         scheduler_enabled=False,
         outbox_max_age_seconds=3600,
         takeover=TakeoverSettings(),
+        # The agents of this world have .test hosts, which only an allow-list admits.
+        peer_allow_list=[".test"],
     )
 
 

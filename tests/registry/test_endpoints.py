@@ -69,6 +69,7 @@ async def registry(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Re
     folder: Path = tmp_path_factory.mktemp("endpoints")
     key = generate_private_jwk("EdDSA")
     (folder / "registry-key.json").write_text(json.dumps(key))
+    (folder / "registry-key.json").chmod(0o600)  # production refuses a key others can read
     port = free_port()
     server = ServerProcess(
         name="registry",
