@@ -55,30 +55,35 @@ def _start_server(directory: Path, port: int) -> subprocess.Popen[bytes]:
     key_file = directory / "registry.pem"
     if not key_file.exists():
         key_file.write_bytes(private_jwk_to_pem(generate_private_jwk("EdDSA")))
+        key_file.chmod(0o600)  # production refuses a key file others can read
     environment = {
         **os.environ,
         "MEEVERHUIZEN_REGISTRY_OPERATOR_TOKEN": TOKEN,
         "MEEVERHUIZEN_REGISTRY_ENVIRONMENT": "production",
+        # The enrolled agent's endpoint is on loopback, which production admits only when named.
+        "MEEVERHUIZEN_REGISTRY_ENDPOINT_ALLOW_LIST": '["127.0.0.1"]',
     }
     command = [
         sys.executable, "-c", "from agent.cli import main; main()", "registry", "serve",
         "--host", "127.0.0.1", "--port", str(port), "--key-file", str(key_file),
         "--database-url", f"sqlite+aiosqlite:///{directory / 'registry.sqlite'}",
     ]  # fmt: skip
-    return subprocess.Popen(
-        command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    log = (directory / "registry.log").open("ab")
+    return subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
 
 
-async def _wait_until_up(url: str) -> None:
+async def _wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
     async with httpx.AsyncClient() as http:
-        for _ in range(200):
+        for _ in range(1200):  # up to a minute: start-up is mostly importing
+            if server.poll() is not None:
+                break
             try:
                 if (await http.get(f"{url}/v1/status")).status_code == 200:
                     return
             except httpx.TransportError:
                 await asyncio.sleep(0.05)
-    raise SystemExit("registry did not start")
+    tail = await asyncio.to_thread(log.read_text)
+    raise SystemExit(f"registry did not start; {log}:\n{tail[-2000:]}")
 
 
 async def _enrol(url: str, trust_anchor: dict[str, object]) -> RegistryClient:
@@ -145,7 +150,7 @@ async def main() -> None:
         url = f"http://127.0.0.1:{port}"
         server = _start_server(Path(directory), port)
         try:
-            await _wait_until_up(url)
+            await _wait_until_up(url, server, Path(directory) / "registry.log")
             key = load_private_jwk_from_pem((Path(directory) / "registry.pem").read_bytes())
             client = await _enrol(url, public_jwk(key))
             cached = await _cached_rate(client)
