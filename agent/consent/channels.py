@@ -18,6 +18,7 @@ from typing import Literal, Protocol
 
 from agent.errors import DeliveryFailed
 from agent.settings import ConsentSettings
+from agent.working_days import dutch_date
 
 __all__ = [
     "ClientLetter",
@@ -38,25 +39,6 @@ __all__ = [
 ]
 
 NoticeKind = Literal["invitation", "new-link", "reminder", "wlz"]
-_MONTHS = [
-    "januari",
-    "februari",
-    "maart",
-    "april",
-    "mei",
-    "juni",
-    "juli",
-    "augustus",
-    "september",
-    "oktober",
-    "november",
-    "december",
-]
-
-
-def dutch_date(day: date) -> str:
-    """A date as Dutch readers write it: 12 maart 2025."""
-    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
 @dataclass(frozen=True)

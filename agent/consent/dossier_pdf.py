@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from agent.consent.channels import dutch_date
 from agent.register.models import RegisterClient
 from agent.register.names import device_name, person_name
 from agent.storage.tables import ConsentRow
+from agent.working_days import dutch_date
 
 __all__ = ["dossier_pdf", "dossier_pdf_lines"]
 
