@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.consent.page import gemeente_name, latest_consent, person_name
+from agent.core.states import OPEN_STATES
 from agent.core.tasks import Task
 from agent.register.store import load_client
 from agent.storage.tables import (
@@ -124,6 +125,11 @@ class CaseFile:
     timeline: tuple[TimelineLine, ...]
     messages: tuple[MessageLine, ...]
     tasks: tuple[Task, ...]
+
+    @property
+    def open(self) -> bool:
+        """Whether the dossier can still change: be cancelled or marked urgent."""
+        return self.state in OPEN_STATES
 
 
 def _representative(representative: Representative | None) -> str | None:

@@ -14,7 +14,7 @@ from agent.casework.files import CaseFile, Client, client_of, read_case_file
 from agent.core.context import AgentContext
 from agent.core.dossiers import Dossiers
 from agent.core.tasks import Task, Tasks
-from agent.errors import DossierUnknown, IllegalTransition
+from agent.errors import DossierUnknown
 from agent.storage.tables import DossierRow, TaskRow, TransitionRow
 from protocol.messages import CancelReason
 
@@ -22,9 +22,6 @@ __all__ = ["CaseWork", "DossierHit", "WorkItem"]
 
 _BSN = re.compile(r"^[0-9]{9}$")
 _POSTCODE = re.compile(r"^([0-9]{4}) ?([A-Za-z]{2})$")
-_FINAL_STATES = frozenset(
-    {"completed", "cancelled", "consent-refused", "consent-expired", "consent-withdrawn"}
-)
 
 
 @dataclass(frozen=True)
@@ -184,22 +181,23 @@ class CaseWork:
             await self._note_in(session, dossier, text, actor, now)
 
     async def mark_urgent(self, dossier_id: str, reason: str, *, actor: str) -> None:
-        """The client cannot be without a device: urgent first in the werkbak and in the offer."""
-        now = self._agent.clock.now()
-        async with self._agent.database.transaction() as session:
-            dossier = await _dossier(session, dossier_id)
-            dossier.urgent = True
-            await self._note_in(session, dossier, f"urgent gemaakt: {reason}", actor, now)
+        """The client cannot be without a device: urgent first in the werkbak and in the offer.
+
+        The rules and the stored reason are ``Dossiers.mark_urgent``'s, as for the API.
+        """
+        await self._dossiers.mark_urgent(_key(dossier_id), reason=reason)
+        await self.note(dossier_id, f"urgent gemaakt: {reason}", actor=actor)
 
     async def cancel(
         self, dossier_id: str, reason: CancelReason, explanation: str, *, actor: str
     ) -> None:
-        """Cancel the handover; a partner that got a message is told (``Dossiers.cancel_in``)."""
+        """Cancel the handover; a partner that got a message is told (``Dossiers.cancel_in``).
+
+        A final dossier cannot be cancelled: ``Dossiers.transition`` refuses it.
+        """
         now = self._agent.clock.now()
         async with self._agent.database.transaction() as session:
             dossier = await _dossier(session, dossier_id)
-            if dossier.state in _FINAL_STATES:
-                raise IllegalTransition(f"a dossier in {dossier.state} cannot be cancelled")
             cause = f"geannuleerd door {actor}: {explanation}"
             await self._dossiers.cancel_in(session, dossier, reason=reason, cause=cause, now=now)
 
@@ -218,12 +216,15 @@ class CaseWork:
         await self._agent.log.record(session, "werkbak-dossier-changed", dossier, now, actor=actor)
 
 
-async def _dossier(session: AsyncSession, dossier_id: str) -> DossierRow:
+def _key(dossier_id: str) -> str:
     try:
-        key = str(uuid.UUID(dossier_id))
+        return str(uuid.UUID(dossier_id))
     except ValueError:
         raise DossierUnknown("no dossier with this id") from None
-    dossier = await session.get(DossierRow, key, with_for_update=True)
+
+
+async def _dossier(session: AsyncSession, dossier_id: str) -> DossierRow:
+    dossier = await session.get(DossierRow, _key(dossier_id), with_for_update=True)
     if dossier is None:
         raise DossierUnknown("no dossier with this id")
     return dossier
