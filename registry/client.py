@@ -19,7 +19,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import quote
@@ -117,12 +117,10 @@ class AnswerStore(Protocol):
 
 @dataclass
 class _CacheEntry:
+    """A parsed answer beside the signed answer it was read from (what the store keeps)."""
+
     value: Any
-    etag: str | None
-    fresh_until: datetime
-    stale_until: datetime
-    body: bytes = b""
-    headers: tuple[tuple[str, str], ...] = ()
+    answer: StoredAnswer
 
 
 def _time(value: Any) -> datetime | None:
@@ -283,7 +281,7 @@ class RegistryClient:
             self._key_fetched_at[resource] = now
             entry = self._cache.get(resource)
             if entry is not None:
-                entry.fresh_until = min(entry.fresh_until, now)
+                entry.answer = replace(entry.answer, fresh_until=min(entry.answer.fresh_until, now))
         keys: tuple[VerificationKey, ...] = await self._resolve(resource, _keys)
         return keys
 
@@ -374,7 +372,7 @@ class RegistryClient:
 
     async def _resolve(self, resource: str, parse: Callable[[Any], _T]) -> _T:
         entry = self._cache.get(resource)
-        if entry is not None and self._clock.now() < entry.fresh_until:
+        if entry is not None and self._clock.now() < entry.answer.fresh_until:
             self.on_resolution("cache-hit")
             value: _T = entry.value
             return value
@@ -384,8 +382,8 @@ class RegistryClient:
         self, resource: str, parse: Callable[[Any], _T], entry: _CacheEntry | None
     ) -> _T:
         headers = {"Accept": "application/json"}
-        if entry is not None and entry.etag is not None:
-            headers["If-None-Match"] = entry.etag
+        if entry is not None and entry.answer.etag is not None:
+            headers["If-None-Match"] = entry.answer.etag
         try:
             response = await self._http.get(
                 self._base_url + resource, headers=headers, timeout=self._timeout
@@ -398,8 +396,8 @@ class RegistryClient:
             return stale
         if response.status_code == 304 and entry is not None:
             self.on_resolution("revalidated")
-            self._refresh(resource, entry, response)
-            await self._persist(resource)
+            # Kept again: the extended staleness bound must outlive a restart too.
+            await self._persist(self._refresh(resource, entry, response))
             value: _T = entry.value
             return value
         document = self._verified(resource, response)
@@ -409,14 +407,14 @@ class RegistryClient:
         value = self._parsed(parse, document["data"])
         self.on_resolution("fetched")
         signed = (response.content, _signature_headers(response))
-        self._store(resource, value, response.headers.get("etag"), document, signed)
+        stored = self._store(resource, value, response.headers.get("etag"), document, signed)
         self._alias(resource, value)
-        await self._persist(resource)
+        await self._persist(stored)
         return value
 
     def _stale(self, resource: str, entry: _CacheEntry | None, exc: Exception | None) -> Any:
         now = self._clock.now()
-        if entry is not None and now < entry.stale_until:
+        if entry is not None and now < entry.answer.stale_until:
             _log.warning("registry_stale_answer_used", extra={"resource": resource})
             self.on_resolution("stale")
             return entry.value
@@ -477,16 +475,17 @@ class RegistryClient:
                 f"(allowed {int(self._clock_skew.total_seconds())} s): check the clock (NTP)"
             )
 
-    def _refresh(self, resource: str, entry: _CacheEntry, response: httpx.Response) -> None:
+    def _refresh(self, resource: str, entry: _CacheEntry, response: httpx.Response) -> StoredAnswer:
         """Extend a cached answer only with a signed freshness statement for its ETag."""
         token = response.headers.get("registry-freshness")
         if token is None:
             raise UntrustedAnswer("304 without a signed freshness statement")
         statement = self._freshness(token)
-        if statement.get("etag") != entry.etag:
+        kept = entry.answer
+        if statement.get("etag") != kept.etag:
             raise UntrustedAnswer("freshness statement is for another version")
         self._check_statement(resource, statement, self._clock.now())
-        self._store(resource, entry.value, entry.etag, statement, (entry.body, entry.headers))
+        return self._store(resource, entry.value, kept.etag, statement, (kept.body, kept.headers))
 
     def _freshness(self, token: str) -> dict[str, Any]:
         for key in self._trust_keys:
@@ -509,23 +508,22 @@ class RegistryClient:
         etag: str | None,
         signed: Mapping[str, Any],
         raw: tuple[bytes, tuple[tuple[str, str], ...]],
-    ) -> None:
+    ) -> StoredAnswer:
         now = self._clock.now()
         issued_at = _time(signed["issuedAt"]) or now
         limit = _MAX_KEY_ANSWER_AGE if resource.endswith("/keys") else _MAX_ANSWER_AGE
         max_age = min(timedelta(seconds=int(signed.get("maxAge", 0))), limit)
         fresh_until = min(issued_at, now) + max_age
-        self._keep(
-            resource,
-            _CacheEntry(
-                value=value,
-                etag=etag,
-                fresh_until=fresh_until,
-                stale_until=fresh_until + self._max_staleness,
-                body=raw[0],
-                headers=raw[1],
-            ),
+        answer = StoredAnswer(
+            resource=resource,
+            body=raw[0],
+            headers=raw[1],
+            etag=etag,
+            fresh_until=fresh_until,
+            stale_until=fresh_until + self._max_staleness,
         )
+        self._keep(resource, _CacheEntry(value=value, answer=answer))
+        return answer
 
     def _keep(self, resource: str, entry: _CacheEntry) -> None:
         if len(self._cache) >= self._max_entries and resource not in self._cache:
@@ -547,15 +545,7 @@ class RegistryClient:
             value = self._restored_value(stored)
             if value is None:
                 continue
-            entry = _CacheEntry(
-                value=value,
-                etag=stored.etag,
-                fresh_until=stored.fresh_until,
-                stale_until=stored.stale_until,
-                body=stored.body,
-                headers=stored.headers,
-            )
-            self._keep(stored.resource, entry)
+            self._keep(stored.resource, _CacheEntry(value=value, answer=stored))
             self._alias(stored.resource, value)
             restored += 1
         return restored
@@ -575,22 +565,14 @@ class RegistryClient:
             _log.warning("registry_stored_answer_refused", extra={"resource": stored.resource})
             return None
 
-    async def _persist(self, resource: str) -> None:
-        entry = self._cache.get(resource)
-        if self._answers is None or entry is None or not entry.body:
+    async def _persist(self, answer: StoredAnswer) -> None:
+        """Keep a newly verified or extended answer; a cache hit writes nothing."""
+        if self._answers is None:
             return
-        answer = StoredAnswer(
-            resource=resource,
-            body=entry.body,
-            headers=entry.headers,
-            etag=entry.etag,
-            fresh_until=entry.fresh_until,
-            stale_until=entry.stale_until,
-        )
         try:
             await self._answers.save(answer)
         except Exception:  # keeping an answer must never fail a look-up
-            _log.warning("registry_answer_not_kept", extra={"resource": resource})
+            _log.warning("registry_answer_not_kept", extra={"resource": answer.resource})
 
     @staticmethod
     def _parsed(parse: Callable[[Any], _T], data: Any) -> _T:
