@@ -14,7 +14,7 @@ import asyncio
 import json
 import random
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from protocol.identifiers import is_valid_bsn
+from agent.local.synthetic import synthetic_bsns
 
 __all__ = [
     "BATCH_MEDIA_TYPE",
@@ -42,21 +42,10 @@ __all__ = [
     "moved",
     "moved_within",
     "push_events",
-    "synthetic_bsns",
 ]
 
 BRP_SOURCE = "urn:nld:oin:00000001823288444000:systeem:BRP-component"
 BATCH_MEDIA_TYPE = "application/cloudevents-batch+json"
-
-
-def synthetic_bsns(start: int = 100_000_000) -> Iterator[str]:
-    """Nine-digit numbers that pass the elfproef, ascending from ``start``."""
-    number = start
-    while number < 1_000_000_000:
-        text = f"{number:09d}"
-        if is_valid_bsn(text):
-            yield text
-        number += 1
 
 
 def _event(

@@ -35,7 +35,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from agent.local.brp_simulator import synthetic_bsns
 from agent.local.network import AMSTERDAM, HULPMIDDELEN, UTRECHT, ZORGTECHNIEK, SupplierSpec
 from agent.local.scenario_steps import (
     Step,
@@ -50,6 +49,7 @@ from agent.local.scenario_steps import (
     wait_for_states,
     withdraw_consent,
 )
+from agent.local.synthetic import synthetic_bsns
 
 __all__ = [
     "HANDOVER",

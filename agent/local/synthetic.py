@@ -6,26 +6,35 @@ rented wheelchair and a loaned bed (movable) and a stairlift (fixed, custom-made
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
-__all__ = ["DEVICE_IDS", "synthetic_clients", "valid_bsns"]
+from protocol.identifiers import is_valid_bsn
+
+__all__ = ["DEVICE_IDS", "synthetic_bsns", "synthetic_clients", "valid_bsns"]
 
 DEVICE_IDS = ("rolstoel", "bed", "traplift")
 _TEST_RANGE_START = 999_000_000
 
 
+def synthetic_bsns(start: int = 100_000_000) -> Iterator[str]:
+    """Nine-digit numbers that pass the elfproef, ascending from ``start``."""
+    number = start
+    while number < 1_000_000_000:
+        text = f"{number:09d}"
+        if is_valid_bsn(text):
+            yield text
+        number += 1
+
+
 def valid_bsns(count: int, *, first: int = _TEST_RANGE_START) -> list[str]:
     """``count`` numbers of the test range (999...), from ``first`` on, that pass the elfproef."""
-    found: list[str] = []
-    for candidate in range(first, 1_000_000_000):
-        digits = [int(c) for c in str(candidate)]
-        total = sum(d * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True)) - digits[8]
-        if total % 11 == 0:
-            found.append(str(candidate))
-            if len(found) == count:
-                return found
-    raise ValueError(f"fewer than {count} valid BSNs from {first} on")
+    found = list(itertools.islice(synthetic_bsns(first), count))
+    if len(found) < count:
+        raise ValueError(f"fewer than {count} valid BSNs from {first} on")
+    return found
 
 
 def synthetic_clients(bsns: list[str]) -> list[dict[str, Any]]:

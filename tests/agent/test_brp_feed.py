@@ -18,8 +18,8 @@ from agent.local.brp_simulator import (
     create_simulator_app,
     generate_feed,
     push_events,
-    synthetic_bsns,
 )
+from agent.local.synthetic import synthetic_bsns
 from agent.settings import hash_token
 from agent.storage.tables import Base, FeedCursorRow
 from tests.agent.conftest import DATA, Agents
