@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.core.context import AgentContext
 from agent.core.dossiers import DEPARTING_ROLES, Dossiers
 from agent.core.hooks import Hooks, StateChange
+from agent.core.offer import device_reference
 from agent.core.tasks import open_task
 from agent.errors import MessageNotHandled
 from agent.register.store import load_client
@@ -69,18 +70,9 @@ class DeviceTransfers:
     def _transfer(
         self, device: Device, decision: DeviceDecision, *, priced: bool
     ) -> DeviceTransfer:
-        reference = {
-            "deviceId": device.device_id,
-            "isoCode": device.iso_code,
-            "serialNumber": device.serial_number,
-            "contractReference": device.contract_reference,
-            "purchaseDate": device.purchase_date,
-            "purchasePriceCents": device.purchase_price_cents,
-            "ownership": device.ownership,
-        }
         document: dict[str, object] = {
             "transferId": uuid.uuid4(),
-            "device": reference,
+            "device": device_reference(device, purchase=True),
             "transferDate": decision.effective_date,
             "price": "free",
             "amountCents": 0,

@@ -9,12 +9,25 @@ from typing import Any
 from agent.errors import ConsentMissing, ProvisionUnknown
 from agent.register.models import RegisterClient
 from agent.storage.tables import ConsentRow
-from protocol.messages import DossierOffer
+from protocol.messages import Device, DeviceReference, DossierOffer
 
-__all__ = ["REQUIRED_KINDS", "build_offer"]
+__all__ = ["REQUIRED_KINDS", "build_offer", "device_reference"]
 
 # The offer model itself needs these kinds: without them there is nothing to send.
 REQUIRED_KINDS = frozenset({"identity", "address", "devices"})
+
+
+_REFERENCE_FIELDS = frozenset({"device_id", "iso_code", "serial_number", "contract_reference"})
+_PURCHASE_FIELDS = frozenset({"purchase_date", "purchase_price_cents"})
+
+
+def device_reference(device: Device, *, purchase: bool) -> DeviceReference:
+    """A device as the messages after the decision name it, with its ownership.
+
+    ``purchase``: with the purchase date and price, for a recipient that computes a price.
+    """
+    fields = _REFERENCE_FIELDS | {"ownership"} | (_PURCHASE_FIELDS if purchase else frozenset())
+    return DeviceReference.model_validate(device.model_dump(include=set(fields)))
 
 
 def _consented_devices(client: RegisterClient, device_ids: Sequence[str]) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.core.context import AgentContext
 from agent.core.dossiers import Dossiers
 from agent.core.hooks import Hooks, StateChange
+from agent.core.offer import device_reference
 from agent.core.tasks import open_task
 from agent.register.names import person_name, the_device
 from agent.register.store import load_client
@@ -43,16 +44,6 @@ ALTERNATIVE_REASONS: Final = frozenset(
     {"not-in-assortment", "unsafe-or-worn", "needs-changed", "other"}
 )
 _ROLES: Final = ("departing-gemeente", "departing-supplier")
-
-
-def _reference(device: Device) -> dict[str, object]:
-    return {
-        "deviceId": device.device_id,
-        "isoCode": device.iso_code,
-        "serialNumber": device.serial_number,
-        "contractReference": device.contract_reference,
-        "ownership": device.ownership,
-    }
 
 
 class ContinuedUseNotices:
@@ -87,7 +78,7 @@ class ContinuedUseNotices:
             await self._agent.outgoing.message(
                 session,
                 dossier.id,
-                _notice(members, dossier.partner_gemeentecode or "", None),
+                _notice(members, dossier.partner_gemeentecode or ""),
                 change.now,
                 to=oin,
                 roles=_ROLES,
@@ -132,17 +123,14 @@ class ContinuedUseNotices:
         )
 
 
-def _notice(
-    members: Sequence[tuple[Device, DeviceDecisionItem]], receiving: str, delivered: object
-) -> ContinuedUse:
+def _notice(members: Sequence[tuple[Device, DeviceDecisionItem]], receiving: str) -> ContinuedUse:
     _, first = members[0]
     return ContinuedUse.model_validate(
         {
-            "devices": [_reference(device) for device, _ in members],
+            "devices": [device_reference(device, purchase=False) for device, _ in members],
             "receivingGemeentecode": receiving,
             "reasonText": first.reason_text,
             "alternative": first.alternative_offered,
-            "alternativeDeliveredOn": delivered,
         }
     )
 

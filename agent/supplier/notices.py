@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.core.context import AgentContext
 from agent.core.dossiers import Dossiers
 from agent.core.hooks import Hooks, StateChange
+from agent.core.offer import device_reference
 from agent.core.tasks import open_task
 from agent.delivery.outbox import DeliveredMessage
 from agent.register.store import load_client
@@ -209,20 +209,9 @@ async def _supplier_not_connected(
 def _departure_notice(
     members: Sequence[_Member], decision: DeviceDecision, dossier: DossierRow
 ) -> DepartureNotice:
-    devices: list[dict[str, Any]] = [
-        {
-            "deviceId": device.device_id,
-            "isoCode": device.iso_code,
-            "serialNumber": device.serial_number,
-            "contractReference": device.contract_reference,
-            "purchaseDate": device.purchase_date,
-            "purchasePriceCents": device.purchase_price_cents,
-        }
-        for device, _ in members
-    ]
     return DepartureNotice.model_validate(
         {
-            "devices": devices,
+            "devices": [device_reference(device, purchase=True) for device, _ in members],
             "effectiveDate": decision.effective_date,
             "receivingGemeentecode": dossier.partner_gemeentecode,
             "receivingSupplier": members[0][1],
