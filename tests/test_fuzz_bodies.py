@@ -16,11 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import schemathesis
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
@@ -38,6 +36,7 @@ from protocol.signing import sign_body
 from registry.app import create_app as create_registry_app
 from registry.operator import OperatorClient
 from registry.settings import RegistrySettings
+from tests._schemathesis import schemathesis_failures
 from tests.agent.conftest import (
     AUTH,
     OPERATOR,
@@ -303,28 +302,10 @@ def test_no_hostile_body_gives_the_registry_a_server_error(tmp_path: Path) -> No
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_schemathesis_finds_no_server_error_in_the_registry(tmp_path: Path) -> None:
     # Only "no 500": the documented answers and their shapes are checked by the API design tests.
-    app = _registry_app(tmp_path)
-    schema = schemathesis.openapi.from_asgi("/v1/openapi.json", app)
-    failures: dict[str, str] = {}
-    operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
-    assert len(operations) >= 8
-    for operation in operations:
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=25,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def exercise(case: Any) -> None:
-            case.call_and_validate(
-                headers={"Authorization": f"Bearer {REGISTRY_TOKEN}"}, checks=[not_a_server_error]
-            )
-
-        try:
-            exercise()
-        except Exception as exc:  # collect every operation's failures, then report them all
-            failures[operation.label] = str(exc)[:2000]
+    operations, failures = schemathesis_failures(
+        _registry_app(tmp_path),
+        headers={"Authorization": f"Bearer {REGISTRY_TOKEN}"},
+        checks=[not_a_server_error],
+    )
+    assert operations >= 8
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())

@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -27,6 +25,7 @@ from agent.service import AgentService
 from agent.storage.tables import Base
 from protocol.jwk import generate_private_jwk
 from protocol.signing import sign_body
+from tests._schemathesis import schemathesis_failures
 from tests.agent.conftest import (
     AUTH,
     CLIENT_BSN,
@@ -328,32 +327,12 @@ CHECKS: list[Callable[..., Any]] = [
 
 
 def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
-    # Sync on purpose: schemathesis runs the ASGI app (and its lifespan) on its own event loop.
     settings_ = agent_settings(
         f"sqlite+aiosqlite:///{tmp_path / 'agent.sqlite'}", gemeente="utrecht"
     )
     app = create_app(settings_, registry=FakeDirectory())
-    schema = schemathesis.openapi.from_asgi("/v1/openapi.json", app)
-    failures: dict[str, str] = {}
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 10
-    for operation in operations:
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=25,
-            deadline=None,
-            derandomize=True,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def exercise(case: Any) -> None:
-            case.call_and_validate(headers=OPERATOR, checks=CHECKS)
-
-        try:
-            exercise()
-        except Exception as exc:  # collect every operation's failures, then report them all
-            failures[operation.label] = str(exc)
+    operations, failures = schemathesis_failures(app, headers=OPERATOR, checks=CHECKS)
+    assert operations >= 10
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
 
 
