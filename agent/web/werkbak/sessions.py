@@ -8,7 +8,6 @@ seen before sign-in is worth nothing after it). Sessions expire after
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
+from agent.consent.links import token_hash
 from agent.settings import WerkbakRole
 from agent.storage.database import Database
 from agent.storage.tables import WerkbakSessionRow
@@ -38,10 +38,6 @@ class Session:
     csrf_token: str
     sign_in: dict[str, Any]
     expires_at: datetime
-
-
-def _hash(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 class Sessions:
@@ -91,7 +87,7 @@ class Sessions:
         cookie = secrets.token_urlsafe(32)
         now = self._clock.now()
         row = WerkbakSessionRow(
-            session_sha256=_hash(cookie),
+            session_sha256=token_hash(cookie),
             pending=pending,
             user_name=user_name,
             subject=subject,
@@ -114,16 +110,17 @@ class Sessions:
         if not cookie or len(cookie) > 100:
             return None
         async with self._database.reading() as session:
-            row = await session.get(WerkbakSessionRow, _hash(cookie))
+            row = await session.get(WerkbakSessionRow, token_hash(cookie))
             if row is None or row.expires_at <= self._clock.now():
                 return None
             return _session(row)
 
     async def end(self, cookie: str) -> None:
         """Sign out: the session is gone, its cookie value worth nothing."""
+        digest = token_hash(cookie)
         async with self._database.transaction() as session:
             await session.execute(
-                delete(WerkbakSessionRow).where(WerkbakSessionRow.session_sha256 == _hash(cookie))
+                delete(WerkbakSessionRow).where(WerkbakSessionRow.session_sha256 == digest)
             )
 
 
