@@ -73,6 +73,10 @@ HTTP_PROBLEMS: dict[int, ProblemKind] = {
 ProblemSource = type[ProblemError] | ProblemKind
 
 
+def _problem_line(source: ProblemSource) -> str:
+    return f"`{problem_type(source.code)}`: {source.title}"
+
+
 def _problem_answer(lines: list[str]) -> dict[str, Any]:
     return {
         "description": "; ".join(lines),
@@ -84,7 +88,7 @@ def problem_responses(*sources: ProblemSource) -> dict[int | str, dict[str, Any]
     """OpenAPI ``responses`` for the problems a route can answer, one entry per status."""
     lines: dict[int, list[str]] = {}
     for source in sources:
-        line = f"`{problem_type(source.code)}`: {source.title}"
+        line = _problem_line(source)
         if line not in lines.setdefault(source.status, []):
             lines[source.status].append(line)
     return {status: _problem_answer(found) for status, found in sorted(lines.items())}
@@ -185,7 +189,7 @@ def _finish_operation(method: str, operation: dict[str, Any], extra: list[str]) 
     if "requestBody" in operation or method in ("post", "put", "patch"):
         needed.append(BODY_TOO_LARGE)
     for kind in needed:
-        line = f"`{problem_type(kind.code)}`: {kind.title}"
+        line = _problem_line(kind)
         answer = responses.get(str(kind.status))
         if answer is None:
             responses[str(kind.status)] = _problem_answer([line])
@@ -201,12 +205,9 @@ def _finish_answer(status: str, answer: dict[str, Any], extra: list[str]) -> Non
     headers["API-Version"] = {"$ref": f"{_HEADERS}API-Version"}
     if status == "401":
         headers["WWW-Authenticate"] = {"$ref": f"{_HEADERS}WWW-Authenticate"}
-    content = answer.get("content") or {}
     if int(status) >= 400:
-        schema = {"$ref": f"{_SCHEMAS}Problem"}
-        answer["content"] = {PROBLEM_JSON: {"schema": schema}}
-    json_answer = any(media.endswith("json") for media in answer.get("content", content))
-    if json_answer:
+        answer["content"] = {PROBLEM_JSON: {"schema": {"$ref": f"{_SCHEMAS}Problem"}}}
+    if any(media.endswith("json") for media in answer.get("content") or {}):
         for name in extra:
             headers[name] = {"$ref": f"{_HEADERS}{name}"}
 
