@@ -9,22 +9,21 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import Annotated, Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment
 
 from agent.consent.channels import dutch_date
 from agent.consent.flow import ConsentInput
 from agent.consent.links import LINK_PATH, PageSession
 from agent.consent.page import ClientPage, DeviceLine
 from agent.errors import AgentError, DossierUnknown
-from agent.service import AgentService
+from agent.web._html import ServiceDep, https, page_headers, parse_form, templates
 
 __all__ = [
     "consent_answer",
@@ -38,22 +37,8 @@ __all__ = [
 
 router = APIRouter(include_in_schema=False)
 
-
-async def _service(request: Request) -> AgentService:
-    service: AgentService = request.app.state.service
-    return service
-
-
-ServiceDep = Annotated[AgentService, Depends(_service)]
-
 _COOKIE = "meeverhuizen-sessie"
 _HOME = "/mijn-verhuizing"
-_MAX_FORM_BYTES = 16_384
-# No script at all; styles only from this agent; forms post only to this agent.
-_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
 _RELATIONS = (
     ("authorised-person", "Gemachtigde"),
     ("mentor", "Mentor"),
@@ -79,17 +64,7 @@ _STATE_TEXTS = {
 
 @cache
 def _environment() -> Environment:
-    environment = Environment(
-        loader=PackageLoader("agent", "web/templates"),
-        autoescape=select_autoescape(["html"]),
-        auto_reload=False,
-    )
-    environment.filters["dutch_date"] = _dutch_date
-    return environment
-
-
-def _dutch_date(value: date | datetime) -> str:
-    return dutch_date(value.date() if isinstance(value, datetime) else value)
+    return templates()
 
 
 def _render(
@@ -100,15 +75,7 @@ def _render(
     context.setdefault("gemeente", service.settings.name.removeprefix("Gemeente "))
     context.setdefault("phone", service.settings.consent.phone_number)
     html = _environment().get_template(template).render(**context)
-    return HTMLResponse(html, status_code=status_code, headers=_page_headers())
-
-
-def _page_headers() -> dict[str, str]:
-    return {
-        "Content-Security-Policy": _CSP,
-        "Referrer-Policy": "no-referrer",
-        "Cache-Control": "no-store",
-    }
+    return HTMLResponse(html, status_code=status_code, headers=page_headers())
 
 
 def _message(request: Request, status_code: int, title: str, *paragraphs: str) -> HTMLResponse:
@@ -143,7 +110,7 @@ async def open_link(token: str, request: Request, service: ServiceDep) -> Respon
     if session is None:
         return _link_not_valid(request)
     service.consent.links.forgive_attempt(address)
-    redirect = RedirectResponse(_HOME, status_code=303, headers=_page_headers())
+    redirect = RedirectResponse(_HOME, status_code=303, headers=page_headers())
     redirect.set_cookie(
         _COOKIE,
         session.cookie_value,
@@ -151,13 +118,9 @@ async def open_link(token: str, request: Request, service: ServiceDep) -> Respon
         path=_HOME,
         httponly=True,
         samesite="strict",
-        secure=_https(request, service.settings.public_base_url),
+        secure=https(request, service.settings.public_base_url),
     )
     return redirect
-
-
-def _https(request: Request, public_base_url: str) -> bool:
-    return request.url.scheme == "https" or public_base_url.startswith("https://")
 
 
 async def _page_session(request: Request, service: ServiceDep) -> PageSession | None:
@@ -214,10 +177,7 @@ def _consent_form(
 
 
 async def _form(request: Request) -> dict[str, str]:
-    body = await request.body()
-    if len(body) > _MAX_FORM_BYTES:
-        return {}
-    parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    parsed = await parse_form(request) or {}
     return {key: values[0] for key, values in parsed.items() if values}
 
 
@@ -244,7 +204,7 @@ async def consent_answer(request: Request, service: ServiceDep, session: Session
         return _forbidden(request)
     page = await service.consent.page(session.dossier_id)
     if page.state != "waiting-for-consent":
-        return RedirectResponse(_HOME, status_code=303, headers=_page_headers())
+        return RedirectResponse(_HOME, status_code=303, headers=page_headers())
     answer, errors = _answer(page, form, service.clock.now())
     if answer is None:
         return _consent_form(request, page, session, form, errors)
@@ -257,7 +217,7 @@ async def consent_answer(request: Request, service: ServiceDep, session: Session
             "Dit lukt nu niet",
             "Uw antwoord is niet opgeslagen. Probeer het later opnieuw of bel uw gemeente.",
         )
-    return RedirectResponse(_HOME, status_code=303, headers=_page_headers())
+    return RedirectResponse(_HOME, status_code=303, headers=page_headers())
 
 
 def _answer(
@@ -398,7 +358,7 @@ def _device_sentence(page: ClientPage, device: DeviceLine) -> str | None:
         return (
             f"Uw {device.name} gaat mee. {device.supplier_name}{phone} is de leverancier van de "
             f"gemeente {page.receiving_gemeente}. {device.supplier_name} neemt uiterlijk op "
-            f"{_dutch_date(page.supplier_contact_before)} contact met u op."
+            f"{dutch_date(page.supplier_contact_before)} contact met u op."
         )
     if device.rented:
         return (
@@ -467,7 +427,7 @@ async def withdraw(request: Request, service: ServiceDep, session: SessionDep) -
             request, 409, "Dit lukt niet", "Er is geen toestemming die u kunt intrekken."
         )
     service.wake()
-    return RedirectResponse(_HOME, status_code=303, headers=_page_headers())
+    return RedirectResponse(_HOME, status_code=303, headers=page_headers())
 
 
 @cache
@@ -481,5 +441,5 @@ async def stylesheet() -> Response:
     return Response(
         _stylesheet(),
         media_type="text/css",
-        headers={"Cache-Control": "public, max-age=3600", "Content-Security-Policy": _CSP},
+        headers={**page_headers(), "Cache-Control": "public, max-age=3600"},
     )

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import hmac
-from datetime import date, datetime
+from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
-from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment
 
 from agent.consent.channels import dutch_date
 from agent.service import AgentService
 from agent.settings import WerkbakRole
+from agent.web._html import ServiceDep, page_headers, parse_form, templates
 from agent.web.werkbak.sessions import COOKIE, Session, Sessions
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "forbidden",
     "form",
     "message",
-    "page_headers",
     "redirect",
     "render",
     "require",
@@ -37,13 +36,7 @@ __all__ = [
 
 HOME = "/werkbak"
 SIGN_IN = "/werkbak/inloggen"
-_MAX_FORM_BYTES = 16_384
 _AMSTERDAM = ZoneInfo("Europe/Amsterdam")
-# No script at all; styles only from this agent; forms post only to this agent.
-_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
 # What a page says after an action that redirected to it (``?melding=``): fixed texts only.
 _NOTICES = {
     "uitgelogd": "U bent uitgelogd.",
@@ -89,14 +82,6 @@ _CHANNELS = {
 _ROLE_NAMES = {"consulent": "Consulent", "planner": "Planner", "operator": "Beheerder"}
 
 
-async def _service(request: Request) -> AgentService:
-    service: AgentService = request.app.state.service
-    return service
-
-
-ServiceDep = Annotated[AgentService, Depends(_service)]
-
-
 def sessions(service: AgentService) -> Sessions:
     """The werkbak sessions of this agent."""
     return Sessions(
@@ -116,24 +101,13 @@ SessionDep = Annotated[Session | None, Depends(_session)]
 
 @cache
 def _environment() -> Environment:
-    environment = Environment(
-        loader=PackageLoader("agent", "web/templates"),
-        autoescape=select_autoescape(["html"]),
-        auto_reload=False,
+    return templates(
+        dutch_time=_dutch_time,
+        state_name=lambda state: _STATE_NAMES.get(state, state),
+        order_status=lambda status: _ORDER_STATUSES.get(status, status),
+        channel_name=lambda channel: _CHANNELS.get(channel, channel),
+        euro=lambda cents: f"€ {cents // 100},{cents % 100:02d}",
     )
-    environment.filters["dutch_date"] = _dutch_date
-    environment.filters["dutch_time"] = _dutch_time
-    environment.filters["state_name"] = lambda state: _STATE_NAMES.get(state, state)
-    environment.filters["order_status"] = lambda status: _ORDER_STATUSES.get(status, status)
-    environment.filters["channel_name"] = lambda channel: _CHANNELS.get(channel, channel)
-    environment.filters["euro"] = lambda cents: f"€ {cents // 100},{cents % 100:02d}"
-    return environment
-
-
-def _dutch_date(value: date | datetime | None) -> str:
-    if value is None:
-        return "-"
-    return dutch_date(value.date() if isinstance(value, datetime) else value)
 
 
 def _dutch_time(value: datetime | None) -> str:
@@ -141,15 +115,6 @@ def _dutch_time(value: datetime | None) -> str:
         return "-"
     local = value.astimezone(_AMSTERDAM)
     return f"{dutch_date(local.date())} {local:%H:%M}"
-
-
-def page_headers() -> dict[str, str]:
-    return {
-        "Content-Security-Policy": _CSP,
-        "Referrer-Policy": "no-referrer",
-        "Cache-Control": "no-store",
-        "X-Content-Type-Options": "nosniff",
-    }
 
 
 def render(
@@ -231,10 +196,10 @@ class Form:
 
 async def form(request: Request, session: Session) -> Form | None:
     """The posted form, or None when its CSRF token is missing or wrong (or it is too large)."""
-    body = await request.body()
-    if len(body) > _MAX_FORM_BYTES:
+    fields = await parse_form(request)
+    if fields is None:
         return None
-    posted = Form(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True))
+    posted = Form(fields)
     return posted if csrf_matches(session, posted.get("csrf")) else None
 
 

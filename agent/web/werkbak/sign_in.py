@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from agent.settings import WerkbakRole
+from agent.web._html import https
 from agent.web.werkbak.oidc import CALLBACK_PATH, OidcClient, SignInFailed, allowed_roles
 from agent.web.werkbak.rendering import (
     HOME,
@@ -47,7 +48,7 @@ def _oidc(request: Request, service: ServiceDep) -> OidcClient | None:
 
 
 def _set_cookie(response: Response, request: Request, service: ServiceDep, value: str) -> None:
-    secure = request.url.scheme == "https" or service.settings.public_base_url.startswith("https")
+    secure = https(request, service.settings.public_base_url)
     response.set_cookie(
         COOKIE, value, httponly=True, samesite="lax", secure=secure, path="/werkbak"
     )
