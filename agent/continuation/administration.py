@@ -11,7 +11,6 @@ change also reaches the back office as a CloudEvent, ``agent.delivery.cloudevent
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -22,11 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.consent.page import gemeente_name
 from agent.core.context import AgentContext
 from agent.core.hooks import Hooks, StateChange
+from agent.core.receiving import received_offer
 from agent.core.tasks import open_task
 from agent.register.models import RegisterClient
-from agent.register.names import person_name, the_device
+from agent.register.names import devices_phrase, person_name
 from agent.register.store import add_continued_provisions, load_client
-from agent.storage.tables import InboundMessageRow, OrderRow, ProvisionRow
+from agent.storage.tables import OrderRow, ProvisionRow
 from agent.working_days import day_end, dutch_date
 from protocol.messages import Device, DeviceDecision, DossierOffer, SupplierReference
 
@@ -50,7 +50,7 @@ class Administration:
         dossier = change.dossier
         if dossier.side != "receiving":
             return
-        offer = await _received_offer(session, dossier.id)
+        offer = await received_offer(session, dossier.id)
         if offer is None:
             return  # the client's data were erased (withdrawal): nothing to register
         taken_over = set(
@@ -60,41 +60,25 @@ class Administration:
                 )
             )
         )
-        devices = [await self._ours(session, dossier.id, d) for d in offer.devices]
-        kept = [device for device in devices if device.device_id in taken_over]
+        kept = await _ours(
+            session, dossier.id, [d for d in offer.devices if d.device_id in taken_over]
+        )
         if not kept:
             return
         await add_continued_provisions(session, _register_client(offer, kept), now=change.now)
         await self._agent.log.record(session, "continued-provision-registered", dossier, change.now)
-        move = offer.client.move_date
+        move, devices = offer.client.move_date, devices_phrase(kept, articles=True)
         await open_task(
             session,
             "eigen-bijdrage-start",
             f"Meld bij het CAK dat {person_name(offer.client.name)} vanaf {dutch_date(move)} bij "
-            f"ons een eigen bijdrage betaalt voor {_names(kept)}. Dit is een voortgezette "
+            f"ons een eigen bijdrage betaalt voor {devices}. Dit is een voortgezette "
             "maatwerkvoorziening na een verhuizing; de vorige gemeente stopt haar melding op "
             f"{dutch_date(move - timedelta(days=1))}.",
             change.now,
             dossier_id=dossier.id,
             due_at=day_end(max(move, change.now.date())),
         )
-
-    async def _ours(self, session: AsyncSession, dossier_id: str, device: Device) -> Device:
-        # Our supplier (the order's) replaces the departing one; the contract is ours now.
-        order = await session.scalar(
-            select(OrderRow)
-            .where(
-                OrderRow.dossier_id == dossier_id,
-                OrderRow.device_id == device.device_id,
-                OrderRow.active.is_(True),
-            )
-            .order_by(OrderRow.attempt.desc())
-            .limit(1)
-        )
-        supplier = (
-            SupplierReference(oin=order.supplier_oin, name=order.supplier_name) if order else None
-        )
-        return device.model_copy(update={"supplier": supplier, "contract_reference": None})
 
     # --- departing side -------------------------------------------------------------------------
 
@@ -113,6 +97,7 @@ class Administration:
         if not kept:
             return
         move, name = decision.effective_date, person_name(client.name)
+        devices = devices_phrase(kept, articles=True)
         receiving = gemeente_name(dossier.partner_gemeentecode)
         reference = (
             f"beschikking {client.indicatie.beschikking_reference}"
@@ -123,7 +108,7 @@ class Administration:
             session,
             "end-beschikking",
             f"{name} is op {dutch_date(move)} verhuisd naar de gemeente {receiving}. Die "
-            f"gemeente zet {_names(kept)} voort. Beëindig {reference} per {dutch_date(move)}.",
+            f"gemeente zet {devices} voort. Beëindig {reference} per {dutch_date(move)}.",
             change.now,
             dossier_id=dossier.id,
             due_at=day_end(max(move, change.now.date())),
@@ -132,7 +117,7 @@ class Administration:
         await open_task(
             session,
             "eigen-bijdrage-end",
-            f"Meld bij het CAK dat de eigen bijdrage van {name} voor {_names(kept)} stopt op "
+            f"Meld bij het CAK dat de eigen bijdrage van {name} voor {devices} stopt op "
             f"{dutch_date(last_day)}. De gemeente {receiving} meldt de voortzetting vanaf "
             f"{dutch_date(move)}.",
             change.now,
@@ -141,21 +126,22 @@ class Administration:
         )
 
 
-def _names(devices: Sequence[Device]) -> str:
-    names = [the_device(device) for device in devices]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " en " + names[-1]
-
-
-async def _received_offer(session: AsyncSession, dossier_id: str) -> DossierOffer | None:
-    raw = await session.scalar(
-        select(InboundMessageRow.body).where(
-            InboundMessageRow.dossier_id == dossier_id,
-            InboundMessageRow.message_type == "dossier-offer",
-        )
+async def _ours(session: AsyncSession, dossier_id: str, devices: Sequence[Device]) -> list[Device]:
+    # Our supplier (the latest order's) replaces the departing one; the contract is ours now.
+    orders = await session.scalars(
+        select(OrderRow)
+        .where(OrderRow.dossier_id == dossier_id, OrderRow.active.is_(True))
+        .order_by(OrderRow.attempt)
     )
-    if not raw:
-        return None
-    return DossierOffer.model_validate(json.loads(raw)["body"])
+    latest = {order.device_id: order for order in orders}
+    ours = []
+    for device in devices:
+        order = latest.get(device.device_id)
+        supplier = (
+            SupplierReference(oin=order.supplier_oin, name=order.supplier_name) if order else None
+        )
+        ours.append(device.model_copy(update={"supplier": supplier, "contract_reference": None}))
+    return ours
 
 
 def _register_client(offer: DossierOffer, devices: Sequence[Device]) -> RegisterClient:

@@ -7,8 +7,10 @@ supplier side names the receiving supplier of each device it ordered).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
@@ -17,10 +19,10 @@ from agent.core.policy import continued_provision_end, decide_devices
 from agent.core.states import initial_state
 from agent.delivery.outbox import DeliveredMessage
 from agent.errors import IllegalTransition, MessageNotHandled, SenderNotPermitted
-from agent.storage.tables import DossierRow, ProvisionRow
+from agent.storage.tables import DossierRow, InboundMessageRow, ProvisionRow
 from protocol.messages import DeviceDecision, DossierOffer, Message
 
-__all__ = ["Receiving"]
+__all__ = ["Receiving", "received_offer"]
 
 
 class Receiving:
@@ -112,3 +114,16 @@ class Receiving:
             await self._dossiers.transition(
                 session, dossier, "completed", "device-decision receipted", now
             )
+
+
+async def received_offer(session: AsyncSession, dossier_id: str) -> DossierOffer | None:
+    """The offer a receiving dossier started from, or None once erased (a withdrawal)."""
+    raw = await session.scalar(
+        select(InboundMessageRow.body).where(
+            InboundMessageRow.dossier_id == dossier_id,
+            InboundMessageRow.message_type == "dossier-offer",
+        )
+    )
+    if not raw:
+        return None
+    return DossierOffer.model_validate(json.loads(raw)["body"])
