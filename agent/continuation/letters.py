@@ -20,7 +20,7 @@ from agent.consent.channels import ClientLetter
 from agent.core.context import AgentContext
 from agent.core.tasks import open_task
 from agent.errors import DeliveryFailed
-from agent.register.names import person_name
+from agent.register.names import address_lines, person_name
 from agent.storage.tables import ClientLetterRow
 from protocol.logs import log_event
 from protocol.messages import Address, ContactPreferences, PersonName
@@ -60,21 +60,15 @@ class ClientLetters:
         now: datetime,
     ) -> None:
         """Add a letter to the client inside the caller's transaction."""
-        number = f"{address.house_number}{address.house_letter or ''}"
-        if address.house_number_addition:
-            number += f"-{address.house_number_addition}"
+        addressee = person_name(name)
         session.add(
             ClientLetterRow(
                 id=str(uuid.uuid4()),
                 dossier_id=dossier_id,
                 kind=kind,
                 recipient={
-                    "name": person_name(name),
-                    "addressLines": [
-                        person_name(name),
-                        f"{address.street} {number}",
-                        f"{address.postal_code} {address.city}",
-                    ],
+                    "name": addressee,
+                    "addressLines": list(address_lines(addressee, address)),
                     "emailAddress": contact.email_address,
                     "channels": list(contact.channels),
                 },

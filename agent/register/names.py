@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from protocol.messages import Device, PersonName
+from protocol.messages import Address, Device, PersonName
 
-__all__ = ["ISO_NAMES", "device_name", "devices_phrase", "person_name", "the_device"]
+__all__ = [
+    "ISO_NAMES",
+    "address_lines",
+    "device_name",
+    "devices_phrase",
+    "person_name",
+    "the_device",
+]
 
 # Dutch terms per ISO 9999:2011/2016 code or prefix, as public authorities that use ISO 9999 name
 # them (NAV Hjelpemiddeldatabasen, AIHW METeOR, Swedish regional handbooks); a heading where a
@@ -70,9 +77,23 @@ def person_name(name: PersonName) -> str:
     return " ".join(part for part in (first, name.surname_prefix, name.surname) if part)
 
 
-def devices_phrase(devices: Iterable[Device]) -> str:
-    """Devices named in one phrase: "scootmobiel (...) en hoog-laagbed (...)"."""
-    names = [device_name(device.iso_code, device.description) for device in devices]
+def address_lines(name: str, address: Address) -> tuple[str, ...]:
+    """A postal address as a letter writes it: the name, street and number, postcode and city."""
+    number = f"{address.house_number}{address.house_letter or ''}"
+    if address.house_number_addition:
+        number += f"-{address.house_number_addition}"
+    return (name, f"{address.street} {number}", f"{address.postal_code} {address.city}")
+
+
+def devices_phrase(devices: Iterable[Device], *, articles: bool = False) -> str:
+    """Devices named in one phrase: "scootmobiel (...) en hoog-laagbed (...)".
+
+    ``articles``: each with its article, as :func:`the_device` names it.
+    """
+    names = [
+        the_device(device) if articles else device_name(device.iso_code, device.description)
+        for device in devices
+    ]
     if not names:
         return "geen hulpmiddelen"
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " en " + names[-1]
