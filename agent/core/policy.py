@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date
+from typing import TypeVar
 
 from agent.settings import DeviceExceptionPolicy
 from protocol.messages import Address, Device, DeviceDecisionItem, Indicatie
@@ -14,6 +15,8 @@ __all__ = [
     "is_wlz_institution",
     "urgency_reason",
 ]
+
+_T = TypeVar("_T")
 
 # Texts for the client: Dutch, B1 level.
 _NOT_MOVABLE = DeviceExceptionPolicy(
@@ -28,12 +31,10 @@ _CLIENT_OWNED = DeviceExceptionPolicy(
 )
 
 
-def _configured(
-    iso_code: str, exceptions: Mapping[str, DeviceExceptionPolicy]
-) -> DeviceExceptionPolicy | None:
+def _longest_prefix(iso_code: str, configured: Mapping[str, _T]) -> _T | None:
     # The longest configured ISO 9999 prefix wins ("12 23 06" before "12 23").
-    matches = [code for code in exceptions if iso_code == code or iso_code.startswith(code + " ")]
-    return exceptions[max(matches, key=len)] if matches else None
+    matches = [code for code in configured if iso_code == code or iso_code.startswith(code + " ")]
+    return configured[max(matches, key=len)] if matches else None
 
 
 def _exception(
@@ -56,7 +57,7 @@ def _decide(device: Device, exceptions: Mapping[str, DeviceExceptionPolicy]) -> 
         return _exception(device, "not-movable", _NOT_MOVABLE)
     if device.ownership in ("eigendom", "pgb"):
         return _exception(device, "client-owned", _CLIENT_OWNED)
-    configured = _configured(device.iso_code, exceptions)
+    configured = _longest_prefix(device.iso_code, exceptions)
     if configured is not None:
         return _exception(device, configured.reason_code, configured)
     # Principle 2: the receiving gemeente in principle always takes the device over.
@@ -78,15 +79,9 @@ def continued_provision_end(indicatie: Indicatie | None) -> date | None:
 def urgency_reason(devices: Sequence[Device], urgent_iso_codes: Mapping[str, str]) -> str | None:
     """Why the client cannot be without a movable device (the configured reason), or None."""
     for device in devices:
-        if not device.movable:
-            continue
-        matches = [
-            code
-            for code in urgent_iso_codes
-            if device.iso_code == code or device.iso_code.startswith(code + " ")
-        ]
-        if matches:
-            return urgent_iso_codes[max(matches, key=len)]
+        reason = _longest_prefix(device.iso_code, urgent_iso_codes) if device.movable else None
+        if reason is not None:
+            return reason
     return None
 
 
