@@ -35,7 +35,14 @@ from agent.storage.tables import DossierRow, OutboxRow, ProvisionRow, Transition
 from protocol.logs import log_event
 from protocol.messages import CancelReason, DossierCancelled, Message
 
-__all__ = ["DEPARTING_ROLES", "RECEIVING_ROLES", "Dossiers", "own_role", "side"]
+__all__ = [
+    "DEPARTING_ROLES",
+    "RECEIVING_ROLES",
+    "Dossiers",
+    "client_in_words",
+    "own_role",
+    "side",
+]
 
 # (sender role, receiver role) of the messages between the two gemeenten.
 DEPARTING_ROLES = ("departing-gemeente", "receiving-gemeente")
@@ -51,6 +58,17 @@ _CANCEL_WORDS = {
 _BEFORE_OFFER = frozenset(
     {"started", "waiting-for-consent", "consent-given", "receiver-not-connected"}
 )
+
+
+async def client_in_words(session: AsyncSession, dossier: DossierRow) -> tuple[str, str]:
+    """The client's name and movable devices as a task names them, from the register.
+
+    ("De cliënt", "") once the register has no record of the client.
+    """
+    client = await load_client(session, dossier.client_bsn or "")
+    if client is None:
+        return "De cliënt", ""
+    return person_name(client.name), devices_phrase(d for d in client.devices if d.movable)
 
 
 def own_role(dossier: DossierRow) -> str:
@@ -236,9 +254,7 @@ class Dossiers:
             reason="other", reason_text="De cliënt gaat wonen in een Wlz-instelling."
         )
         await self._stopped(session, dossier, stop, now)
-        client = await load_client(session, dossier.client_bsn or "")
-        name = person_name(client.name) if client else "De cliënt"
-        movable = devices_phrase(d for d in client.devices if d.movable) if client else ""
+        name, movable = await client_in_words(session, dossier)
         await open_task(
             session,
             "wlz-institution",
