@@ -168,7 +168,6 @@ class AgentService:
         DeviceTransfers(agent, dossiers=dossiers).register(hooks)
         ContinuedUseNotices(agent, dossiers=dossiers).register(hooks)
         Administration(agent).register(hooks)
-        hooks.every(agent.settings.delivery_interval_seconds, "client-letters", self._letters)
         url = agent.settings.brp_feed_url
         if url is not None:
             seconds = agent.settings.brp_feed_interval_seconds
@@ -192,10 +191,6 @@ class AgentService:
     async def _deadlines(self) -> bool:
         return await self.deadlines.run_due() > 0
 
-    async def _letters(self) -> bool:
-        await self.letters.send_pending()
-        return False
-
     # --- delivery -------------------------------------------------------------------------------
 
     async def deliver_due(self) -> DeliveryReport:
@@ -205,7 +200,7 @@ class AgentService:
     async def deliver_until_quiet(self, *, max_passes: int = 100) -> DeliveryReport:
         """Delivery passes until one delivers nothing (what the scheduled job runs)."""
         await self.consent.deliver_pending()
-        if self.settings.role == "gemeente":
+        if self.settings.role == "gemeente":  # the client letters go out with each pass only
             await self.letters.send_pending()
         total = DeliveryReport()
         for _ in range(max_passes):
