@@ -223,6 +223,13 @@ class AgentService:
         self.wake()
         return view
 
+    async def stop_for_wlz(self, dossier_id: str, *, reason: str) -> DossierView:
+        """The client moves into a Wlz institution: the takeover stops; the notices go out."""
+        view = await self.dossiers.stop_for_wlz(dossier_id, reason=reason)
+        await self.consent.deliver_pending()
+        self.wake()
+        return view
+
     async def record_consent(self, dossier_id: str, consent: ConsentInput) -> DossierView:
         """Record the client's consent or refusal; with consent the offer goes out at once."""
         view = await self.consent.record(dossier_id, consent)

@@ -125,10 +125,7 @@ async def stop_for_wlz(
     dossier_id: DossierId, body: CaseWorkerReason, service: ServiceDep
 ) -> DossierView:
     """The client moves into a Wlz institution: the Wmo takeover stops (zorgkantoor)."""
-    view = await service.dossiers.stop_for_wlz(str(dossier_id), reason=body.reason)
-    await service.consent.deliver_pending()
-    service.wake()
-    return view
+    return await service.stop_for_wlz(str(dossier_id), reason=body.reason)
 
 
 @router.get(
