@@ -23,9 +23,8 @@ from agent.web.werkbak.rendering import (
     Form,
     ServiceDep,
     SessionDep,
-    forbidden,
-    form,
     message,
+    posted_form,
     redirect,
     render,
     require,
@@ -95,9 +94,9 @@ async def _act(
 @router.get("/werkbak/taken", response_class=HTMLResponse)
 async def worklist(request: Request, service: ServiceDep, session: SessionDep) -> Response:
     """Open tasks, urgent first and then by deadline, with the client and the devices."""
-    if (refusal := require(request, session, "consulent")) is not None:
-        return refusal
-    assert session is not None
+    if isinstance(checked := require(request, session, "consulent"), HTMLResponse):
+        return checked
+    session = checked
     items = await service.casework.worklist(actor=session.user_name)
     return render(request, "tasks.html", session, title="Werkbak", items=items)
 
@@ -107,12 +106,9 @@ async def task_action(
     task_id: str, action: str, request: Request, service: ServiceDep, session: SessionDep
 ) -> Response:
     """Take a task, hand it back, or close it with a note."""
-    if (refusal := require(request, session, "consulent")) is not None:
-        return refusal
-    assert session is not None
-    posted = await form(request, session)
-    if posted is None:
-        return forbidden(request, session)
+    if isinstance(checked := await posted_form(request, session, "consulent"), HTMLResponse):
+        return checked
+    session, posted = checked
     work, actor = service.casework, session.user_name
     back = posted.get("terug") if posted.get("terug").startswith("/werkbak/") else "/werkbak/taken"
     if action == "nemen":
@@ -147,8 +143,8 @@ async def task_action(
 @router.get("/werkbak/zoeken", response_class=HTMLResponse)
 async def search_form(request: Request, session: SessionDep) -> Response:
     """The search form."""
-    if (refusal := require(request, session, "consulent")) is not None:
-        return refusal
+    if isinstance(checked := require(request, session, "consulent"), HTMLResponse):
+        return checked
     return render(request, "search.html", session, title="Zoeken", query="", hits=None)
 
 
@@ -159,12 +155,9 @@ async def search(request: Request, service: ServiceDep, session: SessionDep) -> 
     A form post, never a query string: a BSN stays out of URLs and access logs, and a search
     (which writes the processing log in the person's name) needs the session's CSRF token.
     """
-    if (refusal := require(request, session, "consulent")) is not None:
-        return refusal
-    assert session is not None
-    posted = await form(request, session)
-    if posted is None:
-        return forbidden(request, session)
+    if isinstance(checked := await posted_form(request, session, "consulent"), HTMLResponse):
+        return checked
+    session, posted = checked
     query = posted.get("q")[:100]
     hits = await service.casework.search(query, actor=session.user_name) if query else None
     return render(request, "search.html", session, title="Zoeken", query=query, hits=hits)
@@ -175,9 +168,9 @@ async def dossier_page(
     dossier_id: str, request: Request, service: ServiceDep, session: SessionDep
 ) -> Response:
     """One dossier: client, devices, consent, timeline, messages, tasks and the actions."""
-    if (refusal := require(request, session, "consulent")) is not None:
-        return refusal
-    assert session is not None
+    if isinstance(checked := require(request, session, "consulent"), HTMLResponse):
+        return checked
+    session = checked
     try:
         case = await service.casework.case_file(dossier_id, actor=session.user_name)
     except AgentError as error:
@@ -198,12 +191,9 @@ async def dossier_action(
     dossier_id: str, action: str, request: Request, service: ServiceDep, session: SessionDep
 ) -> Response:
     """An action on the dossier, with a reason that goes into its timeline."""
-    if (refusal := require(request, session, "consulent")) is not None:
-        return refusal
-    assert session is not None
-    posted = await form(request, session)
-    if posted is None:
-        return forbidden(request, session)
+    if isinstance(checked := await posted_form(request, session, "consulent"), HTMLResponse):
+        return checked
+    session, posted = checked
     reason = posted.get("reden")[:500]
     if not reason:
         return message(
@@ -281,20 +271,17 @@ def _consent(
 @router.get("/werkbak/nieuw", response_class=HTMLResponse)
 async def start_form(request: Request, session: SessionDep) -> Response:
     """The form to start a handover by hand (the client must be in the register)."""
-    if (refusal := require(request, session, "consulent")) is not None:
-        return refusal
+    if isinstance(checked := require(request, session, "consulent"), HTMLResponse):
+        return checked
     return render(request, "start.html", session, title="Overdracht starten", errors=[])
 
 
 @router.post("/werkbak/nieuw")
 async def start_handover(request: Request, service: ServiceDep, session: SessionDep) -> Response:
     """Start a handover by hand: the client gets a personal link to give consent."""
-    if (refusal := require(request, session, "consulent")) is not None:
-        return refusal
-    assert session is not None
-    posted = await form(request, session)
-    if posted is None:
-        return forbidden(request, session)
+    if isinstance(checked := await posted_form(request, session, "consulent"), HTMLResponse):
+        return checked
+    session, posted = checked
     reason = posted.get("reden")[:500]
     try:
         start = DossierStart.model_validate(

@@ -12,9 +12,8 @@ from agent.service import AgentService
 from agent.web.werkbak.rendering import (
     ServiceDep,
     SessionDep,
-    forbidden,
-    form,
     message,
+    posted_form,
     redirect,
     render,
     require,
@@ -51,8 +50,8 @@ async def _registry_state(service: AgentService) -> str:
 @router.get("/werkbak/beheer", response_class=HTMLResponse)
 async def overview(request: Request, service: ServiceDep, session: SessionDep) -> Response:
     """Dead letters, and the registry and peers this agent delivers to."""
-    if (refusal := require(request, session, "operator")) is not None:
-        return refusal
+    if isinstance(checked := require(request, session, "operator"), HTMLResponse):
+        return checked
     entries = await service.outbox.list()
     peers: dict[str, Peer] = {}
     for entry in entries:
@@ -84,11 +83,8 @@ async def requeue(
     message_id: str, request: Request, service: ServiceDep, session: SessionDep
 ) -> Response:
     """Put a dead message back in the queue; the delivery job tries it again."""
-    if (refusal := require(request, session, "operator")) is not None:
-        return refusal
-    assert session is not None
-    if await form(request, session) is None:
-        return forbidden(request, session)
+    if isinstance(checked := await posted_form(request, session, "operator"), HTMLResponse):
+        return checked
     try:
         await service.outbox.requeue(message_id)
     except AgentError:

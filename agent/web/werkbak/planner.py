@@ -16,9 +16,8 @@ from agent.supplier.desk import PlannerStatus, ReceivedOrder
 from agent.web.werkbak.rendering import (
     ServiceDep,
     SessionDep,
-    forbidden,
-    form,
     message,
+    posted_form,
     redirect,
     render,
     require,
@@ -101,8 +100,8 @@ def _line(order: ReceivedOrder, today: date) -> OrderLine:
 @router.get("/werkbak/opdrachten", response_class=HTMLResponse)
 async def orders(request: Request, service: ServiceDep, session: SessionDep) -> Response:
     """Open orders: overdue first, then by contact deadline."""
-    if (refusal := require(request, session, "planner")) is not None:
-        return refusal
+    if isinstance(checked := require(request, session, "planner"), HTMLResponse):
+        return checked
     today = service.clock.now().date()
     lines = [_line(order, today) for order in await service.supplier.orders(open_only=True)]
     lines.sort(
@@ -118,8 +117,8 @@ async def order_page(
     order_id: str, request: Request, service: ServiceDep, session: SessionDep
 ) -> Response:
     """One order: the client, the devices, the deadline, and the status forms."""
-    if (refusal := require(request, session, "planner")) is not None:
-        return refusal
+    if isinstance(checked := require(request, session, "planner"), HTMLResponse):
+        return checked
     try:
         order = await service.supplier.order(order_id)
     except AgentError as error:
@@ -144,12 +143,9 @@ async def record_status(
     order_id: str, request: Request, service: ServiceDep, session: SessionDep
 ) -> Response:
     """Record contact, takeover, a problem or a refusal; the gemeente is told."""
-    if (refusal := require(request, session, "planner")) is not None:
-        return refusal
-    assert session is not None
-    posted = await form(request, session)
-    if posted is None:
-        return forbidden(request, session)
+    if isinstance(checked := await posted_form(request, session, "planner"), HTMLResponse):
+        return checked
+    session, posted = checked
     status = next((code for code, _ in STATUSES if code == posted.get("status")), None)
     reason = next((code for code, _ in REASONS if code == posted.get("reden")), None)
     text = posted.get("toelichting")[:2000] or None
@@ -172,8 +168,8 @@ async def record_status(
 @router.get("/werkbak/verrekeningen", response_class=HTMLResponse)
 async def settlements(request: Request, service: ServiceDep, session: SessionDep) -> Response:
     """Takeover prices offered and received, with their inputs and the amount."""
-    if (refusal := require(request, session, "planner")) is not None:
-        return refusal
+    if isinstance(checked := require(request, session, "planner"), HTMLResponse):
+        return checked
     return render(
         request,
         "settlements.html",

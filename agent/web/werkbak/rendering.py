@@ -28,6 +28,7 @@ __all__ = [
     "forbidden",
     "form",
     "message",
+    "posted_form",
     "redirect",
     "render",
     "require",
@@ -163,8 +164,8 @@ def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers=page_headers())
 
 
-def require(request: Request, session: Session | None, role: WerkbakRole) -> HTMLResponse | None:
-    """None when the session has ``role``; otherwise the page that says why not."""
+def require(request: Request, session: Session | None, role: WerkbakRole) -> Session | HTMLResponse:
+    """The session when it has ``role``; otherwise the page that says why not."""
     if session is None:
         return message(
             request, None, 401, "Log eerst in", "U bent niet ingelogd, of uw sessie is verlopen."
@@ -177,7 +178,7 @@ def require(request: Request, session: Session | None, role: WerkbakRole) -> HTM
             "Geen toegang",
             f"Deze pagina is voor de rol {_ROLE_NAMES[role].lower()}. U heeft die rol niet.",
         )
-    return None
+    return session
 
 
 class Form:
@@ -192,6 +193,17 @@ class Form:
 
     def all(self, name: str) -> list[str]:
         return list(self._fields.get(name, []))
+
+
+async def posted_form(
+    request: Request, session: Session | None, role: WerkbakRole
+) -> tuple[Session, Form] | HTMLResponse:
+    """The session with ``role`` and the form it posted; otherwise the page that says why not."""
+    allowed = require(request, session, role)
+    if isinstance(allowed, HTMLResponse):
+        return allowed
+    posted = await form(request, allowed)
+    return forbidden(request, allowed) if posted is None else (allowed, posted)
 
 
 async def form(request: Request, session: Session) -> Form | None:
