@@ -199,8 +199,7 @@ class ReceivingFollowUp:
             )
             if provision is None or provision.reason_code not in ALTERNATIVE_REASONS:
                 raise DossierUnknown(f"no alternative was promised for device {device_id}")
-            reported = await _delivered_devices(session, dossier.id)
-            if device_id in reported:
+            if device_id in await _delivered_devices(session, dossier.id):
                 raise IllegalTransition("this alternative was reported delivered before")
             if dossier.partner_oin is not None:
                 await self._agent.outgoing.message(
@@ -211,22 +210,17 @@ class ReceivingFollowUp:
                     to=dossier.partner_oin,
                     roles=RECEIVING_ROLES,
                 )
-            promised = await session.scalars(
-                select(ProvisionRow.device_id).where(
-                    ProvisionRow.dossier_id == dossier.id,
-                    ProvisionRow.reason_code.in_(tuple(ALTERNATIVE_REASONS)),
+            # The task of this device (one per device) is done: its alternative is there.
+            task = await session.scalar(
+                select(TaskRow).where(
+                    TaskRow.dossier_id == dossier.id,
+                    TaskRow.kind == "provide-alternative",
+                    TaskRow.device_id == device_id,
+                    TaskRow.state == "open",
                 )
             )
-            if set(promised) <= reported | {device_id}:
-                task = await session.scalar(
-                    select(TaskRow).where(
-                        TaskRow.dossier_id == dossier.id,
-                        TaskRow.kind == "provide-alternative",
-                        TaskRow.state == "open",
-                    )
-                )
-                if task is not None:
-                    task.state, task.done_at, task.done_by = "done", now, done_by
+            if task is not None:
+                task.state, task.done_at, task.done_by = "done", now, done_by
 
 
 async def _record_follow_up(

@@ -218,3 +218,42 @@ async def test_an_exception_gives_a_task_a_letter_and_keeps_the_device_in_use(
         headers=AUTH,
     )
     assert again.status_code == 409
+
+
+_TWO_EXCEPTIONS = {
+    "amsterdam": {
+        "device_exceptions": {
+            **_EXCEPTION["amsterdam"]["device_exceptions"],
+            "18 12": {
+                "reason_code": "needs-changed",
+                "reason_text": "U heeft nu een ander bed nodig.",
+                "alternative": "U krijgt van ons een bed dat bij u past.",
+            },
+        }
+    }
+}
+
+
+@pytest.mark.parametrize("gemeente_settings", [_TWO_EXCEPTIONS])
+async def test_each_delivered_alternative_closes_the_task_of_its_own_device(
+    world: World, tmp_path: Path
+) -> None:
+    world.amsterdam.letters.channels = [LetterChannel(tmp_path / "letters")]
+    dossier_id = await world.hand_over(devices=ALL_DEVICES)
+
+    async def open_alternatives() -> list[str]:
+        tasks = await world.amsterdam.tasks.list("open", dossier_id=dossier_id)
+        return sorted(t.device_id or "" for t in tasks if t.kind == "provide-alternative")
+
+    assert await open_alternatives() == ["dev-1", "dev-2"]
+    await report_alternative_delivered(
+        world.http,
+        "http://amsterdam.test",
+        AUTH,
+        dossier_id=dossier_id,
+        device_id="dev-2",
+        delivered_on=date(2025, 3, 12),
+        done_by="consulent 12",
+    )
+    # The bed's task is done; the scootmobiel's task still names who acts for it.
+    assert await open_alternatives() == ["dev-1"]
