@@ -1,7 +1,7 @@
 """Strict JSON reading (RFC 8259 with the I-JSON restrictions of RFC 7493).
 
 The size limit is checked before any parsing, and so are the nesting depth and the length of
-every number (``check_json_limits``, cheap byte scans); input must be UTF-8 without a byte order
+every number (``_check_limits``, cheap byte scans); input must be UTF-8 without a byte order
 mark; objects with a repeated key, NaN/Infinity, numbers that overflow a double and lone
 surrogates are refused, and integers beyond 2**53 - 1 are read as doubles, so every accepted
 document has exactly one RFC 8785 canonical form.
@@ -23,7 +23,7 @@ import orjson
 
 from protocol.errors import BodyTooLarge, DuplicateJsonKey, MalformedJson
 
-__all__ = ["MAX_DEPTH", "MAX_NUMBER_LENGTH", "JsonValue", "check_json_limits", "read_json"]
+__all__ = ["MAX_DEPTH", "MAX_NUMBER_LENGTH", "JsonValue", "read_json"]
 
 JsonValue: TypeAlias = dict[str, "JsonValue"] | list["JsonValue"] | str | int | float | bool | None
 
@@ -105,22 +105,22 @@ def _outside_strings(data: bytes) -> bytes:
     return b"".join(unescaped.split(b'"')[::2])
 
 
-def check_json_limits(data: bytes, *, max_depth: int = MAX_DEPTH) -> None:
-    """Refuse nesting deeper than ``max_depth`` and over-long numbers, before any parsing.
+def _check_limits(data: bytes) -> None:
+    """Refuse nesting deeper than ``MAX_DEPTH`` and over-long numbers, before any parsing.
 
     Byte scans at C speed: string literals are left out first, so brackets and digits inside
     text do not count.
     """
     brackets = data.translate(None, _BRACKETS)
     numbers_possible = _LONG_NUMBER.search(data) is not None
-    if len(brackets) <= max_depth and not numbers_possible:
+    if len(brackets) <= MAX_DEPTH and not numbers_possible:
         return
     outside_strings = _outside_strings(data)
-    if len(brackets) > max_depth:
+    if len(brackets) > MAX_DEPTH:
         only_brackets = outside_strings.translate(None, _BRACKETS)
         depth = max(itertools.accumulate(map(_DEPTH_STEP.__getitem__, only_brackets)), default=0)
-        if depth > max_depth:
-            raise MalformedJson(f"body nests {depth} deep, the limit is {max_depth}")
+        if depth > MAX_DEPTH:
+            raise MalformedJson(f"body nests {depth} deep, the limit is {MAX_DEPTH}")
     if numbers_possible and _LONG_NUMBER.search(outside_strings) is not None:
         raise MalformedJson(f"body holds a number longer than {MAX_NUMBER_LENGTH} characters")
 
@@ -151,7 +151,7 @@ def read_json(data: bytes, *, max_bytes: int) -> Any:
         raise BodyTooLarge(f"body has {len(data)} bytes, the limit is {max_bytes}")
     if data.startswith(b"\xef\xbb\xbf"):
         raise MalformedJson("body starts with a byte order mark (RFC 8259 section 8.1)")
-    check_json_limits(data)
+    _check_limits(data)
     exact, document = _read_fast(data)
     if not exact:
         document = _read_exact(data)
