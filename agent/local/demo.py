@@ -289,8 +289,6 @@ def run_demo(
     work = Path(tempfile.mkdtemp(prefix="meeverhuizen-demo-")) if folder is None else folder
     try:
         summary = asyncio.run(_run(work, chosen, timeout, report, start, hooks))
-    except DemoFailed as exc:
-        raise DemoFailed(f"{exc.detail}\nThe logs are kept in {work}") from exc
     except (OSError, RuntimeError, RegistryError, httpx.HTTPError) as exc:
         raise DemoFailed(f"{type(exc).__name__}: {exc}\nThe logs are kept in {work}") from exc
     if not summary.completed:

@@ -21,11 +21,10 @@ from agent.consent.links import LINK_PATH
 
 __all__ = [
     "ConsentClick",
-    "ConsentStepFailed",
+    "ScenarioStepFailed",
     "click_consent_link",
     "letter_link",
     "read_letter",
-    "read_letter_link",
     "status_page_lines",
     "withdraw_on_page",
 ]
@@ -44,8 +43,8 @@ _ITEM = re.compile(r"<li>(.*?)</li>", re.S)
 _TAG = re.compile(r"<[^>]+>")
 
 
-class ConsentStepFailed(Exception):
-    """The consent step did not go as a browser would see it (the demo turns it into its error)."""
+class ScenarioStepFailed(Exception):
+    """A step did not happen in time or an agent refused it (the run records it as its failure)."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ async def read_letter(letters: Path, dossier_id: str, *, kind: str, seconds: flo
         if _CLOSING in text:
             return text
         if time.monotonic() >= deadline:
-            raise ConsentStepFailed(f"the departing agent wrote no {kind} letter")
+            raise ScenarioStepFailed(f"the departing agent wrote no {kind} letter")
         await asyncio.sleep(_POLL_SECONDS)
 
 
@@ -99,13 +98,8 @@ def letter_link(text: str) -> str:
     """The personal link in a letter's text."""
     match = re.search(r"\S*" + re.escape(LINK_PATH) + r"\S+", text)
     if match is None:
-        raise ConsentStepFailed("the letter holds no link")
+        raise ScenarioStepFailed("the letter holds no link")
     return match[0]
-
-
-async def read_letter_link(letters: Path, dossier_id: str, *, seconds: float) -> str:
-    """The link in the dossier's invitation letter (plain-text copy), once it is written."""
-    return letter_link(await read_letter(letters, dossier_id, kind="invitation", seconds=seconds))
 
 
 async def withdraw_on_page(browser: httpx.AsyncClient, link: str) -> int:
@@ -115,7 +109,7 @@ async def withdraw_on_page(browser: httpx.AsyncClient, link: str) -> int:
     _expect(form_page, 200, "the withdrawal page")
     csrf = _CSRF.search(form_page.text)
     if csrf is None:
-        raise ConsentStepFailed("the withdrawal page has no form")
+        raise ScenarioStepFailed("the withdrawal page has no form")
     answer = await browser.post(page_url, data={"csrf": csrf[1]})
     _expect(answer, 303, "withdrawing")
     return answer.status_code
@@ -135,7 +129,7 @@ async def click_consent_link(
     _expect(form_page, 200, "the consent page")
     csrf = _CSRF.search(form_page.text)
     if csrf is None:
-        raise ConsentStepFailed("the consent page has no form")
+        raise ScenarioStepFailed("the consent page has no form")
     answer = await browser.post(
         page_url.join(_HOME + "/toestemming"), data=click.form(csrf[1], movable)
     )
@@ -162,4 +156,4 @@ def _plain(fragment: str) -> str:
 
 def _expect(answer: httpx.Response, status: int, step: str) -> None:
     if answer.status_code != status:
-        raise ConsentStepFailed(f"{step}: the agent answered {answer.status_code}")
+        raise ScenarioStepFailed(f"{step}: the agent answered {answer.status_code}")
