@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from protocol.signing import SIGNATURE_HEADER
 from registry.server_kit.api_rules import Problem
 from registry.server_kit.openapi import ProblemSource, problem_responses
 
@@ -257,7 +258,7 @@ SIGNED_ANSWER_HEADERS: dict[str, dict[str, Any]] = {
         "description": "SHA-256 of the exact body bytes (RFC 3230): SHA-256=<base64>.",
         "schema": {"type": "string", "pattern": r"^SHA-256=[A-Za-z0-9+/]{43}=$"},
     },
-    "nlgov-adr-payload-sig": {
+    SIGNATURE_HEADER: {
         "description": (
             "Detached JAdES compact JWS over the Digest header by the registry key (the trust "
             "anchor); NL GOV API Design Rules signing module. See docs/signing.md."

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import AwareDatetime, ValidationError
 
 from protocol.errors import ClockSkew, DuplicateJsonKey, MalformedJson, ProtocolError
-from protocol.signing import VerificationKey, VerificationPolicy, verify_body
+from protocol.signing import SIGNATURE_HEADER, VerificationKey, VerificationPolicy, verify_body
 from registry._state import RegistryState
 from registry._store import EntryChange, KeyInput, KeyRecord
 from registry._wire import (
@@ -166,7 +166,7 @@ def _entry_change(change: EntryChangeRequest) -> EntryChange:
                 "schema": {"type": "string"},
             },
             {
-                "name": "nlgov-adr-payload-sig",
+                "name": SIGNATURE_HEADER,
                 "in": "header",
                 "required": True,
                 "description": "Detached JAdES compact JWS over Digest, by a valid participant key",
