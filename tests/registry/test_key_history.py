@@ -83,11 +83,13 @@ class Kept:
     """An answer store in memory: what a client kept, for a new client to take back."""
 
     answers: dict[str, StoredAnswer] = dataclasses.field(default_factory=dict)
+    saves: int = 0
 
     async def load(self) -> Sequence[StoredAnswer]:
         return list(self.answers.values())
 
     async def save(self, answer: StoredAnswer) -> None:
+        self.saves += 1
         self.answers[answer.resource] = answer
 
 
@@ -136,3 +138,24 @@ async def test_a_kept_answer_that_was_altered_is_not_taken_back(registry: Regist
         assert forged != original.body
         kept.answers[resource] = dataclasses.replace(original, body=forged)
         assert await _client(registry, http, kept).restore() == 0
+
+
+async def test_an_answer_is_kept_when_fetched_or_extended_and_not_on_a_cache_hit(
+    registry: Registry,
+) -> None:
+    await enrol_gemeente(registry)
+    kept = Kept()
+    resource = f"/v1/participants/{UTRECHT_OIN}"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=registry.app)) as http:
+        client = _client(registry, http, kept)
+        await client.participant(UTRECHT_OIN)
+        assert kept.saves == 1
+        first = kept.answers[resource]
+        for _ in range(3):
+            await client.participant(UTRECHT_OIN)
+        assert kept.saves == 1  # answered from memory: nothing written
+
+        registry.clock.advance(timedelta(minutes=6))
+        await client.participant(UTRECHT_OIN)  # asked again: kept with its later bound
+        assert kept.saves == 2
+        assert kept.answers[resource].stale_until > first.stale_until
