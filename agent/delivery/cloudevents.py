@@ -122,6 +122,6 @@ def state_changed_event(
     )
 
 
-if __name__ == "__main__":  # pragma: no cover - exercised by the drift test's command
+if __name__ == "__main__":  # pragma: no cover - the drift test calls write_event_schemas
     for written_path in write_event_schemas(Path(sys.argv[1] if len(sys.argv) > 1 else ".")):
         print(written_path)
