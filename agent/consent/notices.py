@@ -21,7 +21,7 @@ from agent.core.context import AgentContext
 from agent.core.tasks import open_task
 from agent.errors import DeliveryFailed
 from agent.register.models import RegisterClient
-from agent.register.names import device_name, person_name
+from agent.register.names import address_lines, device_name, person_name
 from agent.storage.tables import DossierRow
 from protocol.messages import Address, ContactPreferences, PersonName
 
@@ -85,7 +85,7 @@ class Notices:
                 kind=kind,
                 link=self.link_url(token),
                 recipient_name=person_name(name),
-                address_lines=_address_lines(person_name(name), address),
+                address_lines=address_lines(person_name(name), address),
                 departing_gemeente=gemeente_name(self._agent.settings.gemeentecode),
                 receiving_gemeente=gemeente_name(dossier.partner_gemeentecode),
                 device_names=tuple(
@@ -172,10 +172,3 @@ class Notices:
                 return None
             return channel.name
         return None
-
-
-def _address_lines(name: str, address: Address) -> tuple[str, ...]:
-    number = f"{address.house_number}{address.house_letter or ''}"
-    if address.house_number_addition:
-        number += f"-{address.house_number_addition}"
-    return (name, f"{address.street} {number}", f"{address.postal_code} {address.city}")
