@@ -16,12 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.consent.page import latest_consent
 from agent.core.context import AgentContext
-from agent.core.dossiers import Dossiers, own_role
+from agent.core.dossiers import Dossiers, client_in_words, own_role
 from agent.core.states import WITHDRAWABLE_STATES
 from agent.core.tasks import open_task
 from agent.errors import DossierUnknown, IllegalTransition
-from agent.register.names import devices_phrase, person_name
-from agent.register.store import load_client
 from agent.storage.tables import DossierRow, InboundMessageRow, OutboxRow, ProvisionRow
 from protocol.messages import ConsentWithdrawn, Message
 
@@ -64,9 +62,7 @@ class Withdrawal:
         self, session: AsyncSession, dossier: DossierRow, now: datetime
     ) -> None:
         # The devices are still with the client under our provision: a person decides what next.
-        client = await load_client(session, dossier.client_bsn or "")
-        name = person_name(client.name) if client else "De cliënt"
-        devices = devices_phrase(d for d in client.devices if d.movable) if client else ""
+        name, devices = await client_in_words(session, dossier)
         await open_task(
             session,
             "consent-withdrawn",
