@@ -263,9 +263,7 @@ class BrpEvents:
             await self._dossiers.cancel_in(
                 session, dossier, reason="move-corrected", cause=f"BRP event {event.id}", now=now
             )
-        client = await load_client(session, _event_bsn(event))
-        name = person_name(client.name) if client else "De cliënt"
-        devices = devices_phrase(client.devices) if client else "de hulpmiddelen"
+        name, devices = await _client_in_words(session, _event_bsn(event))
         description = (
             f"{name} is naar het buitenland verhuisd (BRP-bericht {event.id}). Er is geen "
             f"overdracht. Beëindig de voorziening en regel dat {devices} terugkomen."
@@ -302,9 +300,7 @@ class BrpEvents:
     async def _deceased_task(
         self, session: AsyncSession, dossier: DossierRow, now: datetime
     ) -> None:
-        client = await load_client(session, dossier.client_bsn or "")
-        name = person_name(client.name) if client else "De cliënt"
-        devices = devices_phrase(client.devices) if client else "de hulpmiddelen"
+        name, devices = await _client_in_words(session, dossier.client_bsn or "")
         await open_task(
             session,
             "client-deceased",
@@ -336,6 +332,14 @@ class BrpEvents:
             session, request_id, request, now, to=oin, roles=RECEIVING_ROLES
         )
         return _Outcome("dossier-requested", dossier_id=request_id)
+
+
+async def _client_in_words(session: AsyncSession, bsn: str) -> tuple[str, str]:
+    """The client's name and every device of theirs, as a task names them."""
+    client = await load_client(session, bsn)
+    if client is None:
+        return "De cliënt", "de hulpmiddelen"
+    return person_name(client.name), devices_phrase(client.devices)
 
 
 def _event_bsn(event: CloudEvent) -> str:
