@@ -27,6 +27,7 @@ from agent.core.tasks import open_task
 from agent.register.names import person_name, the_device
 from agent.register.store import load_client
 from agent.storage.tables import DepartingDeviceRow, OutboxRow
+from agent.supplier.desk import check_gemeente
 from agent.working_days import dutch_date
 from protocol.messages import (
     AlternativeDelivered,
@@ -163,16 +164,21 @@ class ContinuedUseDesk:
         hooks.handle("continued-use", self.on_notice)
 
     async def on_notice(self, session: AsyncSession, message: Message, now: datetime) -> None:
+        """Keep the devices in use; with ``alternativeDeliveredOn``, plan their collection."""
         notice = message.body
         assert isinstance(notice, ContinuedUse)
         dossier_id = str(message.dossier_id)
-        for device in notice.devices:
-            row = await session.scalar(
-                select(DepartingDeviceRow).where(
-                    DepartingDeviceRow.dossier_id == dossier_id,
-                    DepartingDeviceRow.device_id == device.device_id,
-                )
+        # Only the departing gemeente that told us of these devices speaks of them.
+        await check_gemeente(session, dossier_id, message.sender.oin, orders=False)
+        known = await session.scalars(
+            select(DepartingDeviceRow).where(
+                DepartingDeviceRow.dossier_id == dossier_id,
+                DepartingDeviceRow.device_id.in_([d.device_id for d in notice.devices]),
             )
+        )
+        rows = {row.device_id: row for row in known}
+        for device in notice.devices:
+            row = rows.get(device.device_id)
             if row is None:
                 row = DepartingDeviceRow(
                     dossier_id=dossier_id,

@@ -50,6 +50,7 @@ __all__ = [
     "PlannerStatus",
     "ReceivedOrder",
     "SupplierDesk",
+    "check_gemeente",
 ]
 
 CONTACT_REMINDER: Final = "supplier-contact-reminder"
@@ -127,7 +128,7 @@ class SupplierDesk:
         order = message.body
         assert isinstance(order, TakeoverOrder)
         order_id = str(order.order_id)
-        await _check_gemeente(session, str(message.dossier_id), message.sender.oin, notices=False)
+        await check_gemeente(session, str(message.dossier_id), message.sender.oin, notices=False)
         if await session.get(SupplierOrderRow, order_id) is not None:
             raise MessageNotHandled("this order was received before")
         row = SupplierOrderRow(
@@ -160,7 +161,7 @@ class SupplierDesk:
         notice = message.body
         assert isinstance(notice, DepartureNotice)
         dossier_id = str(message.dossier_id)
-        await _check_gemeente(session, dossier_id, message.sender.oin, orders=False)
+        await check_gemeente(session, dossier_id, message.sender.oin, orders=False)
         receiving = notice.receiving_supplier
         for device in notice.devices:
             known = await self._departing_row(session, dossier_id, device.device_id)
@@ -249,7 +250,7 @@ class SupplierDesk:
         """The move is void or the consent withdrawn: stop, and delete the client's data."""
         stop = "cancelled" if isinstance(message.body, DossierCancelled) else "withdrawn"
         dossier_id, gemeente = str(message.dossier_id), message.sender.oin
-        await _check_gemeente(session, dossier_id, gemeente)
+        await check_gemeente(session, dossier_id, gemeente)
         orders = await session.scalars(
             select(SupplierOrderRow).where(
                 SupplierOrderRow.dossier_id == dossier_id,
@@ -477,7 +478,7 @@ def _check_status(row: SupplierOrderRow, status: str, device_id: str | None) -> 
         raise OrderStatusRefused(f"device {device_id} is not in order {row.order_id}")
 
 
-async def _check_gemeente(
+async def check_gemeente(
     session: AsyncSession,
     dossier_id: str,
     sender_oin: str,

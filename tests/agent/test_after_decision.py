@@ -23,10 +23,14 @@ from agent.consent.channels import LetterChannel
 from agent.local.continuation_steps import report_alternative_delivered
 from agent.register.store import load_client
 from agent.storage.tables import DeviceTransferRow
-from tests.agent.conftest import AUTH, CLIENT_BSN, DATA
+from tests.agent.conftest import AMSTERDAM_OIN, AUTH, CLIENT_BSN, DATA
 from tests.agent.test_supplier_flow import (  # noqa: F401 - fixtures used by name
+    DEPARTING_SUPPLIER,
     PREFERRED,
     World,
+    _document,
+    _refused,
+    _send_as,
     database_urls,
     start_time,
     takeover_settings,
@@ -257,3 +261,32 @@ async def test_each_delivered_alternative_closes_the_task_of_its_own_device(
     )
     # The bed's task is done; the scootmobiel's task still names who acts for it.
     assert await open_alternatives() == ["dev-1"]
+
+
+@pytest.mark.parametrize("gemeente_settings", [_EXCEPTION])
+async def test_only_the_departing_gemeente_may_have_a_kept_device_collected(
+    world: World, tmp_path: Path
+) -> None:
+    world.amsterdam.letters.channels = [LetterChannel(tmp_path / "letters")]
+    dossier_id = await world.hand_over(devices=ALL_DEVICES)
+    supplier = world.suppliers["hulpmiddelen"]
+    notice = {
+        "devices": [{"deviceId": "dev-1", "isoCode": "12 23 03"}],
+        "receivingGemeentecode": "0363",
+        "reasonText": "Wij hebben dit type scootmobiel niet in ons aanbod.",
+        "alternative": "U krijgt van ons een scootmobiel die bij u past.",
+        "alternativeDeliveredOn": "2025-03-12",
+    }
+    document = _document(
+        "continued-use",
+        dossier_id,
+        (AMSTERDAM_OIN, "departing-gemeente"),
+        (DEPARTING_SUPPLIER[0], "departing-supplier"),
+        notice,
+        world.clock.now(),
+    )
+    # Amsterdam did not lend the scootmobiel: only Utrecht may say it can be collected.
+    _refused(await _send_as(world, world.amsterdam, "hulpmiddelen", document))
+    [kept] = await supplier.supplier.departing_devices()
+    assert (kept.device_id, kept.state) == ("dev-1", "in-use")
+    assert await supplier.tasks.list("open") == []
