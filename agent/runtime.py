@@ -100,6 +100,8 @@ async def _registry_client(
         http=http,
         clock=clock,
         max_staleness=timedelta(seconds=settings.registry_max_staleness_seconds),
+        # The same allowance as for messages and as readiness reports (clock_skew_seconds).
+        clock_skew=settings.clock_skew,
         answers=RegistryAnswers(database),
     )
     await client.restore()

@@ -149,17 +149,29 @@ async def test_a_full_disk_gives_503_nothing_half_applied(
 # --- the clock ----------------------------------------------------------------------------------
 
 
+# The default allowance, and a stricter clock_skew_seconds that the registry client obeys too.
+@pytest.mark.parametrize(("allowed_seconds", "minutes_ahead"), [(300, 7), (60, 2)])
 async def test_a_clock_minutes_off_the_registry_is_reported_as_such(
-    database_url: str, registry_database_url: str, caplog: pytest.LogCaptureFixture
+    database_url: str,
+    registry_database_url: str,
+    caplog: pytest.LogCaptureFixture,
+    allowed_seconds: int,
+    minutes_ahead: int,
 ) -> None:
+    offset = -60 * minutes_ahead
     network = Network()
     async with registry_network(network, FrozenClock(START), registry_database_url) as started:
         settings = agent_settings(
-            database_url, gemeente="utrecht", registry_trust_anchor=started.anchor
+            database_url,
+            gemeente="utrecht",
+            registry_trust_anchor=started.anchor,
+            clock_skew_seconds=allowed_seconds,
         )
-        # The agent's clock runs 7 minutes ahead of the registry's.
+        # The agent's clock runs minutes ahead of the registry's.
         app = create_app(
-            settings, clock=FrozenClock(START + timedelta(minutes=7)), http=started.http
+            settings,
+            clock=FrozenClock(START + timedelta(minutes=minutes_ahead)),
+            http=started.http,
         )
         network.routes["utrecht.test"] = httpx.ASGITransport(app=app)
         await started.stack.enter_async_context(app.router.lifespan_context(app))
@@ -170,15 +182,15 @@ async def test_a_clock_minutes_off_the_registry_is_reported_as_such(
             DossierStart(bsn=CLIENT_BSN, move_date=MOVE_DATE, new_address=NEW_ADDRESS)
         )
         consent = ConsentInput.model_validate(FIRST_DEVICE_CONSENT)
-        with pytest.raises(ClockSkewWithRegistry, match="by -420 s"):
+        with pytest.raises(ClockSkewWithRegistry, match=f"by {offset} s"):
             await service.record_consent(view.dossier_id, consent)
         assert (await service.dossier(view.dossier_id)).state == "waiting-for-consent"
         ready = await started.http.get("http://utrecht.test/v1/health/ready")
     assert ready.status_code == 503
     problem = ready.json()
     assert (
-        "clock (the registry's signed time differs from this clock by -420 s)"
+        f"clock (the registry's signed time differs from this clock by {offset} s)"
         in (problem["detail"])
     )
     assert "registry" not in problem["detail"].replace("registry's", "")
-    assert _events(caplog, "registry_clock_skew")[0]["count"] == -420
+    assert _events(caplog, "registry_clock_skew")[0]["count"] == offset
