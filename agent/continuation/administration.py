@@ -28,7 +28,7 @@ from agent.register.names import devices_phrase, person_name
 from agent.register.store import add_continued_provisions, load_client
 from agent.storage.tables import OrderRow, ProvisionRow
 from agent.working_days import day_end, dutch_date
-from protocol.messages import Device, DeviceDecision, DossierOffer, SupplierReference
+from protocol.messages import Device, DossierOffer, SupplierReference
 
 __all__ = ["Administration"]
 
@@ -83,11 +83,8 @@ class Administration:
     # --- departing side -------------------------------------------------------------------------
 
     async def _departing_decided(self, session: AsyncSession, change: StateChange) -> None:
-        dossier, message = change.dossier, change.message
-        if dossier.side != "departing" or message is None:
-            return
-        decision = message.body
-        if not isinstance(decision, DeviceDecision):
+        dossier, decision = change.dossier, change.received_decision
+        if decision is None:
             return
         client = await load_client(session, dossier.client_bsn or "")
         if client is None:

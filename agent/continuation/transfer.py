@@ -49,11 +49,8 @@ class DeviceTransfers:
         hooks.handle("device-transfer", self.on_transfer)
 
     async def _on_decided(self, session: AsyncSession, change: StateChange) -> None:
-        dossier, message = change.dossier, change.message
-        if dossier.side != "departing" or message is None:
-            return
-        decision = message.body
-        if not isinstance(decision, DeviceDecision) or dossier.partner_oin is None:
+        dossier, decision = change.dossier, change.received_decision
+        if decision is None or dossier.partner_oin is None:
             return
         client = await load_client(session, dossier.client_bsn or "")
         devices = {d.device_id: d for d in client.devices} if client else {}

@@ -44,6 +44,14 @@ class StateChange:
     now: datetime
     message: Message | None = None
 
+    @property
+    def received_decision(self) -> DeviceDecision | None:
+        """Departing side: the receiving gemeente's device decision that caused this change."""
+        body = self.message.body if self.message is not None else None
+        if self.dossier.side != "departing" or not isinstance(body, DeviceDecision):
+            return None
+        return body
+
 
 MessageHandler = Callable[[AsyncSession, Message, datetime], Awaitable[None]]
 # Registry look-ups a message will need, made before its transaction (no network call inside).

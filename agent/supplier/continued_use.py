@@ -33,7 +33,6 @@ from protocol.messages import (
     AlternativeDelivered,
     ContinuedUse,
     Device,
-    DeviceDecision,
     DeviceDecisionItem,
     Message,
 )
@@ -60,11 +59,8 @@ class ContinuedUseNotices:
         hooks.handle("alternative-delivered", self.on_alternative_delivered)
 
     async def _on_decided(self, session: AsyncSession, change: StateChange) -> None:
-        dossier, message = change.dossier, change.message
-        if dossier.side != "departing" or message is None:
-            return
-        decision = message.body
-        if not isinstance(decision, DeviceDecision):
+        dossier, decision = change.dossier, change.received_decision
+        if decision is None:
             return
         client = await load_client(session, dossier.client_bsn or "")
         devices = {d.device_id: d for d in client.devices} if client else {}
