@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from agent.conformance.command import conformance_command
 from agent.errors import AgentError, ImportFailed
+from agent.local.starting import DEFAULT_STALL_SECONDS, DEFAULT_START_SECONDS
 from agent.runtime import open_service
 from agent.service import AgentService
 from agent.settings import AgentSettings, load_settings
@@ -433,9 +434,10 @@ def keys_generate(out: Path, algorithm: Literal["EdDSA", "PS256"]) -> None:
 @click.option(
     "--start-timeout",
     type=click.FloatRange(min=1.0),
-    default=300.0,
+    default=DEFAULT_START_SECONDS,
     show_default=True,
-    help="Most seconds the processes may take to be ready (they may stall 60 s at most).",
+    help="Most seconds the processes may take to be ready (they may stall "
+    f"{DEFAULT_STALL_SECONDS:.0f} s at most).",
 )
 @click.option(
     "--keep-running",

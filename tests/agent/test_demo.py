@@ -10,6 +10,7 @@ import pytest
 
 from agent.local.demo import DemoSummary, render_summary, scenario_lines
 from agent.local.scenarios import SCENARIOS
+from agent.local.starting import DEFAULT_START_SECONDS
 
 _LAUNCHER = "from agent.cli import main; main()"
 
@@ -19,9 +20,9 @@ def _demo(*arguments: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-c", _LAUNCHER, "demo", *arguments],
         capture_output=True,
         text=True,
-        # The processes may take up to the default --start-timeout (300 s) on a busy machine;
-        # a failed run prints why, with the log's last lines and the folder it kept.
-        timeout=300 + 90 + 60,
+        # The processes may take up to the default --start-timeout on a busy machine; a failed
+        # run prints why, with the log's last lines and the folder it kept.
+        timeout=DEFAULT_START_SECONDS + 90 + 60,
         check=False,
     )
 
