@@ -216,7 +216,7 @@ async def run_scenario(
             finished = False
             run.seen["failedStep"] = str(exc)
         state = await read_state(http, network, run.dossier_id)
-    devices = device_outcomes(client["devices"], state, run.dossier_id, today=run.today)
+    devices = device_outcomes(client["devices"], state, today=run.today)
     # Every device ends with an outcome or with someone who acts on it.
     accounted = all(d["outcome"] is not None or d["owner"] is not None for d in devices)
     view = state.departing or {}
@@ -234,7 +234,7 @@ async def run_scenario(
             state.receiving,
         ),
         devices=tuple(devices),
-        open_tasks=tuple(open_tasks(state, run.dossier_id)),
+        open_tasks=tuple(open_tasks(state)),
         urgent=bool(view.get("urgent")),
         seen=run.seen | {"scenarioDate": day.isoformat(), "scenarioEndDate": run.today.isoformat()},
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from agent.core.tasks import TaskKind
 from agent.local.network import LocalAgent, LocalNetwork, LocalSupplier
 
 __all__ = ["AgentState", "device_outcomes", "open_tasks", "read_state"]
@@ -41,6 +42,7 @@ class AgentState:
     departing: dict[str, Any] | None
     receiving: dict[str, Any] | None
     placed_orders: tuple[dict[str, Any], ...]
+    # The open tasks of every party about this dossier.
     tasks: tuple[dict[str, Any], ...]
 
 
@@ -52,7 +54,7 @@ async def _get(http: httpx.AsyncClient, base_url: str, token: dict[str, str], pa
 async def read_state(
     http: httpx.AsyncClient, network: LocalNetwork, dossier_id: str | None
 ) -> AgentState:
-    """The dossier at both gemeenten, the receiving gemeente's orders and every open task."""
+    """The dossier at both gemeenten, the receiving gemeente's orders and its open tasks."""
     departing = receiving = None
     orders: list[dict[str, Any]] = []
     agents: Sequence[LocalAgent | LocalSupplier] = (
@@ -73,12 +75,13 @@ async def read_state(
     tasks = []
     for party in agents:
         for task in await _get(http, party.base_url, party.auth(), "/v1/tasks?state=open") or []:
-            if dossier_id is None or task["dossierId"] in (dossier_id, None):
+            # Without a dossier (the move never started one): the tasks about no dossier.
+            if task["dossierId"] == dossier_id:
                 tasks.append(task | {"party": party.spec.name})
     return AgentState(departing, receiving, tuple(orders), tuple(tasks))
 
 
-def open_tasks(state: AgentState, dossier_id: str | None) -> list[dict[str, Any]]:
+def open_tasks(state: AgentState) -> list[dict[str, Any]]:
     """The open tasks about this dossier: party, kind, text (and the device when it is one)."""
     return [
         {
@@ -88,7 +91,6 @@ def open_tasks(state: AgentState, dossier_id: str | None) -> list[dict[str, Any]
             "deviceId": task.get("deviceId"),
         }
         for task in state.tasks
-        if task["dossierId"] == dossier_id
     ]
 
 
@@ -120,7 +122,7 @@ def _outcome(device: Mapping[str, Any], state: AgentState) -> str | None:
 
 # Tasks for the administration after a handover (beschikking, eigen bijdrage, transfer price,
 # a letter to send by hand): someone acts, but the client has the device meanwhile.
-_PAPERWORK_TASKS = frozenset(
+_PAPERWORK_TASKS: frozenset[TaskKind] = frozenset(
     {
         "end-beschikking",
         "eigen-bijdrage-start",
@@ -132,17 +134,14 @@ _PAPERWORK_TASKS = frozenset(
 
 
 def _owner(
-    device: Mapping[str, Any], outcome: str | None, state: AgentState, dossier_id: str | None
+    device: Mapping[str, Any], outcome: str | None, state: AgentState
 ) -> dict[str, Any] | None:
-    device_id = device["deviceId"]
-    about_this = [t for t in state.tasks if t["dossierId"] == dossier_id]
+    device_id, tasks = device["deviceId"], state.tasks
     # A task about this device first; a task about the whole dossier for its movable devices,
     # except the back office's own paperwork, which does not keep a device from the client.
-    own = [t for t in about_this if t.get("deviceId") == device_id]
+    own = [t for t in tasks if t.get("deviceId") == device_id]
     if not own and device["movable"]:
-        own = [
-            t for t in about_this if t.get("deviceId") is None and t["kind"] not in _PAPERWORK_TASKS
-        ]
+        own = [t for t in tasks if t.get("deviceId") is None and t["kind"] not in _PAPERWORK_TASKS]
     if own:
         task = own[0]
         return {"party": task["party"], "kind": task["kind"], "text": task["description"]}
@@ -186,7 +185,6 @@ def _arrived(
 def device_outcomes(
     devices: Sequence[Mapping[str, Any]],
     state: AgentState,
-    dossier_id: str | None,
     *,
     today: date,
 ) -> list[dict[str, Any]]:
@@ -196,7 +194,7 @@ def device_outcomes(
     result = []
     for device in devices:
         outcome = _outcome(device, state)
-        owner = _owner(device, outcome, state, dossier_id)
+        owner = _owner(device, outcome, state)
         if outcome in ("not-movable", "stopped"):
             # The device stays where it is: the client never went without it.
             days = 0
