@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.consent.page import gemeente_name, latest_consent, person_name
 from agent.core.states import OPEN_STATES
 from agent.core.tasks import Task
+from agent.core.views import TransitionView
 from agent.register.store import load_client
 from agent.storage.tables import (
     ConsentLinkRow,
@@ -32,7 +33,6 @@ __all__ = [
     "ConsentLine",
     "DeviceLine",
     "MessageLine",
-    "TimelineLine",
     "client_of",
     "read_case_file",
 ]
@@ -87,14 +87,6 @@ class ConsentLine:
 
 
 @dataclass(frozen=True)
-class TimelineLine:
-    at: datetime
-    from_state: str | None
-    to_state: str
-    cause: str
-
-
-@dataclass(frozen=True)
 class MessageLine:
     """A protocol message sent or received, with its delivery state."""
 
@@ -122,7 +114,7 @@ class CaseFile:
     devices: tuple[DeviceLine, ...]
     consent: ConsentLine | None
     active_links: int
-    timeline: tuple[TimelineLine, ...]
+    timeline: tuple[TransitionView, ...]
     messages: tuple[MessageLine, ...]
     tasks: tuple[Task, ...]
 
@@ -210,7 +202,7 @@ async def read_case_file(session: AsyncSession, dossier: DossierRow, now: dateti
         consent=_consent_line(consent) if consent is not None else None,
         active_links=await _active_links(session, dossier.id, now),
         timeline=tuple(
-            TimelineLine(t.at, t.from_state, t.to_state, t.cause)
+            TransitionView.model_validate(t)
             for t in await session.scalars(
                 select(TransitionRow)
                 .where(TransitionRow.dossier_id == dossier.id)
@@ -257,14 +249,14 @@ def _consent_line(consent: ConsentRow) -> ConsentLine:
 
 
 async def _active_links(session: AsyncSession, dossier_id: str, now: datetime) -> int:
-    rows = await session.scalars(
-        select(ConsentLinkRow).where(
+    count = await session.scalar(
+        select(func.count()).where(
             ConsentLinkRow.dossier_id == dossier_id,
             ConsentLinkRow.revoked_at.is_(None),
             ConsentLinkRow.expires_at > now,
         )
     )
-    return len(list(rows))
+    return count or 0
 
 
 async def _messages(session: AsyncSession, dossier_id: str) -> tuple[MessageLine, ...]:
