@@ -24,6 +24,7 @@ from agent.core.hooks import Hooks, StateChange
 from agent.core.offer import device_reference
 from agent.core.tasks import open_task
 from agent.errors import MessageNotHandled
+from agent.register.names import euros
 from agent.register.store import load_client
 from agent.storage.tables import DeviceTransferRow, ProvisionRow
 from agent.working_days import dutch_date
@@ -125,11 +126,11 @@ class DeviceTransfers:
         if expected == transfer.amount_cents:
             return
         row.state = "price-differs"
-        own = "" if expected is None else f" Wij komen zelf op {expected / 100:.2f} euro."
+        own = "" if expected is None else f" Wij komen zelf op {euros(expected)}."
         await open_task(
             session,
             "transfer-price",
-            f"De vorige gemeente vraagt {transfer.amount_cents / 100:.2f} euro voor "
+            f"De vorige gemeente vraagt {euros(transfer.amount_cents)} voor "
             f"{_reference_name(transfer)}, dat in bruikleen met de cliënt meeverhuist "
             f"(overdracht op {dutch_date(transfer.transfer_date)}).{own} Het hulpmiddel blijft "
             "bij de cliënt. Spreek de prijs af met de vorige gemeente.",

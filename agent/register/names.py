@@ -1,4 +1,4 @@
-"""Names of people and devices as letters, pages and tasks write them (Dutch, whole words).
+"""Names of people and devices, addresses and amounts as letters, pages and tasks write them.
 
 A device is named by the Dutch term of its ISO 9999 class (the longest known prefix of its code),
 with the register's own description in brackets: "scootmobiel (Scootmobiel, vier wielen)".
@@ -15,6 +15,7 @@ __all__ = [
     "address_lines",
     "device_name",
     "devices_phrase",
+    "euros",
     "person_name",
     "the_device",
 ]
@@ -83,6 +84,11 @@ def address_lines(name: str, address: Address) -> tuple[str, ...]:
     if address.house_number_addition:
         number += f"-{address.house_number_addition}"
     return (name, f"{address.street} {number}", f"{address.postal_code} {address.city}")
+
+
+def euros(cents: int) -> str:
+    """An amount as Dutch text writes it: "€ 1234,50" (a decimal comma)."""
+    return f"€ {cents // 100},{cents % 100:02d}"
 
 
 def devices_phrase(devices: Iterable[Device], *, articles: bool = False) -> str:
