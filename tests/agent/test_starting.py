@@ -11,7 +11,12 @@ import httpx
 import pytest
 
 from agent.local.processes import ServerProcess, free_port
-from agent.local.starting import ProcessProgress, StartFailed, wait_until_ready
+from agent.local.starting import (
+    DEFAULT_STALL_SECONDS,
+    ProcessProgress,
+    StartFailed,
+    wait_until_ready,
+)
 
 
 class CountingProgress(ProcessProgress):
@@ -27,53 +32,46 @@ class CountingProgress(ProcessProgress):
         return (self.measured if self.busy else 0, 0)
 
 
-def _ready_after(polls: int) -> httpx.AsyncClient:
+async def _wait(
+    *,
+    ready_after: int,
+    busy: bool,
+    name: str = "registry",
+    running: bool = True,
+    stall_seconds: float = DEFAULT_STALL_SECONDS,
+) -> None:
+    """Wait for a process whose readiness path answers 200 after ``ready_after`` polls."""
     calls = 0
 
     async def answer(request: httpx.Request) -> httpx.Response:
         nonlocal calls
         calls += 1
-        return httpx.Response(200 if calls > polls else 503)
+        return httpx.Response(200 if calls > ready_after else 503)
 
-    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        await wait_until_ready(
+            http,
+            "http://127.0.0.1:1/v1/health/ready",
+            name=name,
+            running=lambda: running,
+            progress=CountingProgress(busy=busy),
+            stall_seconds=stall_seconds,
+        )
 
 
 async def test_a_process_that_keeps_making_progress_is_waited_for() -> None:
     # No stall is tolerated at all, yet the wait goes on: the process works on every poll.
-    async with _ready_after(5) as http:
-        await wait_until_ready(
-            http,
-            "http://127.0.0.1:1/v1/health/ready",
-            name="registry",
-            running=lambda: True,
-            progress=CountingProgress(busy=True),
-            stall_seconds=0.0,
-        )
+    await _wait(ready_after=5, busy=True, stall_seconds=0.0)
 
 
 async def test_a_process_without_progress_is_given_up_with_the_reason() -> None:
-    async with _ready_after(1000) as http:
-        with pytest.raises(StartFailed, match="registry made no progress"):
-            await wait_until_ready(
-                http,
-                "http://127.0.0.1:1/v1/health/ready",
-                name="registry",
-                running=lambda: True,
-                progress=CountingProgress(busy=False),
-                stall_seconds=0.0,
-            )
+    with pytest.raises(StartFailed, match="registry made no progress"):
+        await _wait(ready_after=1000, busy=False, stall_seconds=0.0)
 
 
 async def test_a_process_that_exits_fails_the_wait_at_once() -> None:
-    async with _ready_after(1000) as http:
-        with pytest.raises(StartFailed, match="agent utrecht exited"):
-            await wait_until_ready(
-                http,
-                "http://127.0.0.1:1/v1/health/ready",
-                name="agent utrecht",
-                running=lambda: False,
-                progress=CountingProgress(busy=True),
-            )
+    with pytest.raises(StartFailed, match="agent utrecht exited"):
+        await _wait(ready_after=1000, name="agent utrecht", running=False, busy=True)
 
 
 @pytest.fixture
