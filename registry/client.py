@@ -485,7 +485,12 @@ class RegistryClient:
         if statement.get("etag") != kept.etag:
             raise UntrustedAnswer("freshness statement is for another version")
         self._check_statement(resource, statement, self._clock.now())
-        return self._store(resource, entry.value, kept.etag, statement, (kept.body, kept.headers))
+        # Renewed under the resource its signed body answers; an alias (the same participant
+        # by OIN or by gemeentecode) follows, so a kept answer always verifies on restore.
+        raw = (kept.body, kept.headers)
+        stored = self._store(kept.resource, entry.value, kept.etag, statement, raw)
+        self._alias(kept.resource, entry.value)
+        return stored
 
     def _freshness(self, token: str) -> dict[str, Any]:
         for key in self._trust_keys:

@@ -159,3 +159,17 @@ async def test_an_answer_is_kept_when_fetched_or_extended_and_not_on_a_cache_hit
         await client.participant(UTRECHT_OIN)  # asked again: kept with its later bound
         assert kept.saves == 2
         assert kept.answers[resource].stale_until > first.stale_until
+
+
+async def test_an_answer_found_by_gemeentecode_and_renewed_by_oin_is_taken_back(
+    registry: Registry,
+) -> None:
+    await enrol_gemeente(registry)
+    kept = Kept()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=registry.app)) as http:
+        client = _client(registry, http, kept)
+        await client.gemeente("0344")
+        registry.clock.advance(timedelta(minutes=6))
+        await client.participant(UTRECHT_OIN)  # renews the answer it knows by gemeentecode
+        restarted = _client(registry, http, kept)
+        assert await restarted.restore() == len(kept.answers)
