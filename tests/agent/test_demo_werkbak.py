@@ -52,7 +52,7 @@ def test_demo_prints_werkbak_links_that_work_until_ctrl_c() -> None:
             "Hulpmiddelen BV",
             "Zorgtechniek",
         }
-        # After the handover: Utrecht's consulent has a werkbak, Zorgtechniek's planner its order.
+        # After the handover each role's first page opens: the consulent's, planner's, operator's.
         assert "Open taken" in _sign_in(addresses["Gemeente Utrecht"], "consulent")
         orders = _sign_in(addresses["Zorgtechniek"], "planner")
         assert "Opdrachten" in orders

@@ -131,9 +131,7 @@ def _werkbak(provider: Provider, host: str) -> WerkbakSettings:
     )
 
 
-def supplier_settings(
-    database_url: str, supplier: tuple[str, str, str, str], **values: Any
-) -> AgentSettings:
+def supplier_settings(database_url: str, supplier: tuple[str, str, str, str]) -> AgentSettings:
     oin, kvk, name, host = supplier
     return AgentSettings(
         oin=oin,
