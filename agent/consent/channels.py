@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from agent.errors import DeliveryFailed
 from agent.settings import ConsentSettings
 from agent.working_days import dutch_date
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 __all__ = [
     "ClientLetter",
@@ -195,24 +198,11 @@ def _write_private(path: Path, content: bytes) -> None:
 
 def letter_pdf(notice: LinkNotice) -> bytes:
     """The letter as PDF (A4), with the link as text and as QR code."""
-    # Imported here: the PDF and QR libraries cost tens of MB of memory, and only agents that
-    # print letters need them.
+    # Imported here: the QR library costs memory, and only agents that print letters need it.
     import segno
-    from fpdf import FPDF
 
-    pdf = FPDF(format="A4")
     title = _SUBJECTS.get(notice.kind, _SUBJECTS["invitation"])
-    pdf.set_title(title)
-    pdf.set_lang("nl")
-    pdf.add_page()
-    pdf.set_font("helvetica", size=12)
-    for line in (*notice.address_lines, ""):
-        pdf.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(10)
-    pdf.set_font("helvetica", style="B", size=14)
-    pdf.cell(0, 8, title, new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("helvetica", size=12)
-    pdf.multi_cell(0, 6, notice_text(notice))
+    pdf = _letter_page(title, notice.address_lines, notice_text(notice))
     qr = io.BytesIO()
     segno.make(notice.link, error="m").save(qr, kind="png", scale=6, border=2)
     qr.seek(0)
@@ -224,21 +214,28 @@ def letter_pdf(notice: LinkNotice) -> bytes:
 
 def plain_letter_pdf(letter: ClientLetter) -> bytes:
     """A letter without a link as PDF (A4)."""
+    return bytes(_letter_page(letter.subject, letter.address_lines, letter.text).output())
+
+
+def _letter_page(title: str, address_lines: Sequence[str], text: str) -> FPDF:
+    """An A4 page: the address block, the title in bold and the text."""
+    # Imported here: the PDF library costs tens of MB of memory, and only agents that print
+    # letters need it.
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
-    pdf.set_title(letter.subject)
+    pdf.set_title(title)
     pdf.set_lang("nl")
     pdf.add_page()
     pdf.set_font("helvetica", size=12)
-    for line in (*letter.address_lines, ""):
+    for line in (*address_lines, ""):
         pdf.cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(10)
     pdf.set_font("helvetica", style="B", size=14)
-    pdf.cell(0, 8, letter.subject, new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 8, title, new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("helvetica", size=12)
-    pdf.multi_cell(0, 6, letter.text)
-    return bytes(pdf.output())
+    pdf.multi_cell(0, 6, text)
+    return pdf
 
 
 class EmailChannel:
