@@ -31,6 +31,7 @@ from tests.agent.test_supplier_flow import (  # noqa: F401 - fixtures used by na
     _document,
     _refused,
     _send_as,
+    _transfer_day_start,
     database_urls,
     start_time,
     takeover_settings,
@@ -290,3 +291,25 @@ async def test_only_the_departing_gemeente_may_have_a_kept_device_collected(
     [kept] = await supplier.supplier.departing_devices()
     assert (kept.device_id, kept.state) == ("dev-1", "in-use")
     assert await supplier.tasks.list("open") == []
+
+
+async def test_a_lent_bed_maintained_by_a_supplier_leaves_without_a_takeover_price(
+    world: World,
+) -> None:
+    clients = json.loads((DATA / "clients.json").read_text())
+    clients[0]["devices"][1] |= {
+        "supplier": clients[0]["devices"][0]["supplier"],
+        "purchaseDate": "2022-04-01",
+        "purchasePriceCents": 120000,
+    }
+    await world.utrecht.import_provisions(json.dumps(clients).encode(), "json")
+    await contract_scootmobiel_and_bed(world)
+    await world.hand_over(devices=ALL_DEVICES, imported=True)
+    supplier = world.suppliers["hulpmiddelen"]
+    leaving = await supplier.supplier.departing_devices()
+    assert sorted(d.device_id for d in leaving) == ["dev-1", "dev-2"]
+
+    # The departure notice says the bed is Utrecht's (bruikleen): only the scootmobiel is priced.
+    world.clock.set(_transfer_day_start())
+    await world.fire_deadlines()
+    assert [s.device_id for s in await supplier.supplier.settlements()] == ["dev-1"]
