@@ -9,6 +9,7 @@ their spec names.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -159,37 +160,42 @@ def _toml_value(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=True)
 
 
-def _agent_config(
-    spec: GemeenteSpec, folder: Path, port: int, registry_url: str, overrides: Mapping[str, Any]
-) -> tuple[Path, Path, str, str, str]:
-    key_path = folder / f"{spec.key}-key.json"
+def _common_values(
+    folder: Path, port: int, registry_url: str, key: str, token: str
+) -> dict[str, Any]:
+    """Settings every agent of the network shares: a new key, the registry, loopback, retries."""
+    key_path = folder / f"{key}-key.json"
     _write_private(key_path, json.dumps(generate_private_jwk("EdDSA")))
-    token = f"case-system-{spec.key}-{os.urandom(16).hex()}"
-    brp_token = f"brp-{spec.key}-{os.urandom(16).hex()}"
-    database_path = folder / f"{spec.key}.sqlite"
-    values: dict[str, Any] = {
-        "oin": spec.oin,
-        "role": "gemeente",
-        "gemeentecode": spec.gemeentecode,
-        "name": spec.name,
+    return {
         "signing_key_file": key_path,
         "registry_url": registry_url,
         "registry_trust_anchor_file": folder / "registry-anchor.json",
-        "database_url": f"sqlite+aiosqlite:///{database_path}",
+        "database_url": f"sqlite+aiosqlite:///{folder / f'{key}.sqlite'}",
         "public_base_url": f"http://{HOST}:{port}",
         "host": HOST,
         "port": port,
         "case_system_token_sha256": hash_token(token),
-        "brp_token_sha256": hash_token(brp_token),
         "outbox_base_delay_seconds": 0.5,
         "outbox_max_delay_seconds": 2.0,
         "delivery_interval_seconds": 1.0,
         "peer_allow_list": [HOST],
-    } | dict(overrides)
-    config_path = folder / f"{spec.key}.toml"
-    lines = [f"{name} = {_toml_value(value)}" for name, value in values.items()]
+    }
+
+
+def _server(
+    key: str, name: str, folder: Path, port: int, values: Mapping[str, Any], log_level: str
+) -> ServerProcess:
+    """Write the agent's TOML file and describe its ``agent serve`` process."""
+    config_path = folder / f"{key}.toml"
+    lines = [f"{setting} = {_toml_value(value)}" for setting, value in values.items()]
     config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return config_path, database_path, token, brp_token, str(values["database_url"])
+    return ServerProcess(
+        name=name,
+        arguments=("agent", "serve", "--config", str(config_path), "--log-level", log_level),
+        port=port,
+        log_path=folder / f"{key}.log",
+        health_path="/v1/health/ready",
+    )
 
 
 def _start_registry(
@@ -230,11 +236,27 @@ async def _enrol(
 ) -> None:
     operator = OperatorClient(registry_url, operator_token, http=http)
     code = await operator.issue_enrolment_code(gemeentecode=agent.spec.gemeentecode)
-    private = json.loads((agent.config_path.parent / f"{agent.spec.key}-key.json").read_text())
+    key_file = agent.config_path.with_name(f"{agent.spec.key}-key.json")
+    await _enrol_with_code(
+        http, registry_url, anchor, code, agent.spec.oin, agent.base_url, key_file
+    )
+
+
+async def _enrol_with_code(
+    http: httpx.AsyncClient,
+    registry_url: str,
+    anchor: Mapping[str, Any],
+    code: str,
+    oin: str,
+    endpoint: str,
+    key_file: Path,
+) -> None:
+    """Enrol as the agent would: its endpoint, every message type and its public key."""
+    private = json.loads(await asyncio.to_thread(key_file.read_text))
     await RegistryClient(registry_url, anchor, http=http).enrol(
         code=code,
-        oin=agent.spec.oin,
-        endpoint=agent.base_url,
+        oin=oin,
+        endpoint=endpoint,
         protocol_versions=["1.0"],
         message_types=list(MESSAGE_TYPES),
         public_jwks=[public_jwk(private)],
@@ -318,15 +340,8 @@ async def _enrol_supplier(
             valid_from=date(2020, 1, 1),
         )
     code = await operator.issue_enrolment_code(supplier_oin=spec.oin)
-    private = json.loads((supplier.config_path.parent / f"{spec.key}-key.json").read_text())
-    await RegistryClient(registry_url, anchor, http=http).enrol(
-        code=code,
-        oin=spec.oin,
-        endpoint=supplier.base_url,
-        protocol_versions=["1.0"],
-        message_types=list(MESSAGE_TYPES),
-        public_jwks=[public_jwk(private)],
-    )
+    key_file = supplier.config_path.with_name(f"{spec.key}-key.json")
+    await _enrol_with_code(http, registry_url, anchor, code, spec.oin, supplier.base_url, key_file)
 
 
 def _supplier(
@@ -337,38 +352,16 @@ def _supplier(
     overrides: Mapping[str, Any],
     log_level: str,
 ) -> LocalSupplier:
-    key_path = folder / f"{spec.key}-key.json"
-    _write_private(key_path, json.dumps(generate_private_jwk("EdDSA")))
     token = f"planner-{spec.key}-{os.urandom(16).hex()}"
-    values: dict[str, Any] = {
+    values = _common_values(folder, port, registry_url, spec.key, token) | {
         "oin": spec.oin,
         "role": "supplier",
         "kvk_number": spec.kvk_number,
         "name": spec.name,
-        "signing_key_file": key_path,
-        "registry_url": registry_url,
-        "registry_trust_anchor_file": folder / "registry-anchor.json",
-        "database_url": f"sqlite+aiosqlite:///{folder / f'{spec.key}.sqlite'}",
-        "public_base_url": f"http://{HOST}:{port}",
-        "host": HOST,
-        "port": port,
-        "case_system_token_sha256": hash_token(token),
-        "outbox_base_delay_seconds": 0.5,
-        "outbox_max_delay_seconds": 2.0,
-        "delivery_interval_seconds": 1.0,
-        "peer_allow_list": [HOST],
-    } | {k: v for k, v in overrides.items() if not k.startswith("consent.")}
-    config_path = folder / f"{spec.key}.toml"
-    lines = [f"{name} = {_toml_value(value)}" for name, value in values.items()]
-    config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    server = ServerProcess(
-        name=f"supplier {spec.key}",
-        arguments=("agent", "serve", "--config", str(config_path), "--log-level", log_level),
-        port=port,
-        log_path=folder / f"{spec.key}.log",
-        health_path="/v1/health/ready",
-    )
-    return LocalSupplier(spec, server, config_path, token)
+    }
+    values |= {k: v for k, v in overrides.items() if not k.startswith("consent.")}
+    server = _server(spec.key, f"supplier {spec.key}", folder, port, values, log_level)
+    return LocalSupplier(spec, server, folder / f"{spec.key}.toml", token)
 
 
 def _free_ports(count: int) -> list[int]:
@@ -388,14 +381,23 @@ def _agent(
     overrides: Mapping[str, Any],
     log_level: str,
 ) -> LocalAgent:
-    config_path, database_path, token, brp_token, database_url = _agent_config(
-        spec, folder, port, registry_url, overrides
+    token = f"case-system-{spec.key}-{os.urandom(16).hex()}"
+    brp_token = f"brp-{spec.key}-{os.urandom(16).hex()}"
+    values = _common_values(folder, port, registry_url, spec.key, token) | {
+        "oin": spec.oin,
+        "role": "gemeente",
+        "gemeentecode": spec.gemeentecode,
+        "name": spec.name,
+        "brp_token_sha256": hash_token(brp_token),
+    }
+    values |= overrides
+    server = _server(spec.key, f"agent {spec.key}", folder, port, values, log_level)
+    return LocalAgent(
+        spec,
+        server,
+        database_path=folder / f"{spec.key}.sqlite",
+        config_path=folder / f"{spec.key}.toml",
+        case_system_token=token,
+        brp_token=brp_token,
+        database_url=str(values["database_url"]),
     )
-    server = ServerProcess(
-        name=f"agent {spec.key}",
-        arguments=("agent", "serve", "--config", str(config_path), "--log-level", log_level),
-        port=port,
-        log_path=folder / f"{spec.key}.log",
-        health_path="/v1/health/ready",
-    )
-    return LocalAgent(spec, server, database_path, config_path, token, brp_token, database_url)
