@@ -128,31 +128,21 @@ def scenario_lines() -> list[str]:
     return [f"{name.ljust(width)}  {s.description}" for name, s in SCENARIOS.items()]
 
 
-@dataclass(frozen=True)
-class _Start:
-    seconds: float = DEFAULT_START_SECONDS
-    on_wait: Callable[[str], None] | None = None
-
-
-@dataclass(frozen=True)
-class _Hooks:
-    on_werkbak: Callable[[dict[str, str]], None]
-    keep_running: Callable[[DemoSummary], Awaitable[None]] | None
-
-
 @asynccontextmanager
 async def scenario_network(
-    folder: Path, *, start: _Start | None = None
+    folder: Path,
+    *,
+    start_seconds: float = DEFAULT_START_SECONDS,
+    on_wait: Callable[[str], None] | None = None,
 ) -> AsyncIterator[LocalNetwork]:
     """The network every scenario runs on (see ``agent.local.scenarios``)."""
-    start = start or _Start()
     settings = scenario_settings(folder / "letters", folder / "scenario-clock")
     async with local_network(
         folder,
         suppliers=SCENARIO_SUPPLIERS,
         agent_settings=settings,
-        start_seconds=start.seconds,
-        on_wait=start.on_wait,
+        start_seconds=start_seconds,
+        on_wait=on_wait,
     ) as network:
         yield network
 
@@ -240,22 +230,6 @@ async def run_scenario(
     )
 
 
-async def _run(
-    folder: Path,
-    scenario: Scenario,
-    seconds: float,
-    on_link: Callable[[str], None],
-    start: _Start,
-    hooks: _Hooks,
-) -> DemoSummary:
-    async with scenario_network(folder, start=start) as network:
-        hooks.on_werkbak(_werkbak_addresses(network))
-        summary = await run_scenario(network, scenario, seconds=seconds, on_link=on_link)
-        if hooks.keep_running is not None:
-            await hooks.keep_running(summary)
-    return summary
-
-
 def run_demo(
     *,
     scenario: str = "standard",
@@ -281,14 +255,22 @@ def run_demo(
     """
     if scenario not in SCENARIOS:
         raise DemoFailed(f"unknown scenario {scenario!r}; see --scenario list")
-    chosen = SCENARIOS[scenario]
-    report = on_link or (lambda _link: None)
-    start = _Start(start_seconds, on_wait)
-    hooks = _Hooks(on_werkbak or (lambda _addresses: None), keep_running)
     temporary = folder is None
     work = Path(tempfile.mkdtemp(prefix="meeverhuizen-demo-")) if folder is None else folder
+
+    async def run() -> DemoSummary:
+        async with scenario_network(work, start_seconds=start_seconds, on_wait=on_wait) as network:
+            if on_werkbak is not None:
+                on_werkbak(_werkbak_addresses(network))
+            summary = await run_scenario(
+                network, SCENARIOS[scenario], seconds=timeout, on_link=on_link
+            )
+            if keep_running is not None:
+                await keep_running(summary)
+        return summary
+
     try:
-        summary = asyncio.run(_run(work, chosen, timeout, report, start, hooks))
+        summary = asyncio.run(run())
     except (OSError, RuntimeError, RegistryError, httpx.HTTPError) as exc:
         raise DemoFailed(f"{type(exc).__name__}: {exc}\nThe logs are kept in {work}") from exc
     if not summary.completed:
