@@ -22,10 +22,7 @@ from typing import Any
 import httpx
 
 from agent.local.processes import HOST, ServerProcess, free_port
-from agent.local.starting import (
-    DEFAULT_START_SECONDS,
-    StartFailed,
-)
+from agent.local.starting import DEFAULT_START_SECONDS
 from agent.settings import hash_token
 from protocol.jwk import generate_private_jwk, public_jwk
 from protocol.messages import MESSAGE_TYPES
@@ -41,7 +38,6 @@ __all__ = [
     "LocalAgent",
     "LocalNetwork",
     "LocalSupplier",
-    "StartFailed",
     "SupplierSpec",
     "local_network",
 ]
