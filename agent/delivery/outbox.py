@@ -2,7 +2,7 @@
 
 Guarantee: at-least-once delivery. A message keeps its id and exact body bytes across attempts;
 only the signature is fresh per attempt. Order is kept per stream (one dossier's messages to one
-destination); a stuck stream never blocks another.
+destination); a stuck stream never blocks another. Urgent dossiers' messages go first.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, nulls_last, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.api_model import ApiModel
@@ -36,7 +36,7 @@ from agent.errors import OutboxMessageUnknown, ReceiptInvalid
 from agent.metrics import AgentMetrics
 from agent.storage.claims import claim_leased, lease_free, replica_id
 from agent.storage.database import Database
-from agent.storage.tables import DeliveryAttemptRow, OutboxRow
+from agent.storage.tables import DeliveryAttemptRow, DossierRow, OutboxRow
 from protocol.clock import Clock
 from protocol.errors import ProtocolError
 from protocol.logs import log_event, trace
@@ -133,7 +133,7 @@ class Outbox:
         self._new_work = True
 
     async def deliver_due(self) -> DeliveryReport:
-        """Try every message that is due and first in its stream.
+        """Try every message that is due and first in its stream, urgent dossiers' first.
 
         Up to ``_CONCURRENCY`` attempts run at a time. Messages that become due while the pass
         runs (committed ones, :meth:`notify`; the next of a stream whose head was delivered; a
@@ -189,14 +189,19 @@ class Outbox:
     async def _claim_due(self, *, leave_out: Collection[str]) -> Sequence[OutboxRow]:
         # Only the head of a stream is eligible, and a head claimed by another replica (lease not
         # ended) is skipped, so it blocks its stream. On PostgreSQL the claim locks with SKIP
-        # LOCKED (agent.storage.claims).
+        # LOCKED (agent.storage.claims), the outbox rows only. Heads of urgent dossiers come
+        # first (the client cannot be without a device); a message without a dossier row here
+        # (an order's, on a supplier's agent) counts as not urgent.
         now = self._clock.now()
         query = (
             select(OutboxRow)
+            .outerjoin(DossierRow, DossierRow.id == OutboxRow.dossier_id)
             .where(OutboxRow.state == "pending", OutboxRow.execute_after <= now)
             .where(_head_of_stream(), lease_free(OutboxRow, now))
             .where(OutboxRow.message_id.not_in(leave_out))
-            .order_by(OutboxRow.execute_after, OutboxRow.sequence)
+            .order_by(
+                nulls_last(DossierRow.urgent.desc()), OutboxRow.execute_after, OutboxRow.sequence
+            )
             .limit(self._policy.batch_size)
         )
         if self._database.is_sqlite:

@@ -1,12 +1,14 @@
 """A delivery pass is a pipeline: what is committed while it runs joins it, at most
-``_CONCURRENCY`` attempts run at once, and a stream's next message goes only after its head."""
+``_CONCURRENCY`` attempts run at once, a stream's next message goes only after its head, and
+urgent dossiers' messages go first."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import uuid
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import func, select
@@ -14,7 +16,7 @@ from sqlalchemy import func, select
 from agent.delivery.outbox import _CONCURRENCY, Outbox
 from agent.delivery.outgoing import OutboxPolicy, enqueue
 from agent.storage.database import Database
-from agent.storage.tables import OutboxRow
+from agent.storage.tables import DossierRow, OutboxRow
 from protocol.clock import FrozenClock
 from protocol.jwk import generate_private_jwk
 from protocol.signing import VerificationPolicy
@@ -26,7 +28,9 @@ POLICY = OutboxPolicy(
 WEBHOOK = "http://backoffice.test/events"
 
 
-async def _enqueue(database: Database, dossier_id: str, *labels: str) -> None:
+async def _enqueue(
+    database: Database, dossier_id: str, *labels: str, now: datetime = START
+) -> None:
     async with database.transaction() as session:
         for label in labels:
             await enqueue(
@@ -36,7 +40,7 @@ async def _enqueue(database: Database, dossier_id: str, *labels: str) -> None:
                 kind="event",
                 message_type="nl.meeverhuizen.dossier.state-changed",
                 body=json.dumps({"label": label}).encode(),
-                now=START,
+                now=now,
                 policy=POLICY,
                 destination_url=WEBHOOK,
             )
@@ -81,7 +85,10 @@ class FlakyBackoffice(Backoffice):
 
 
 def _outbox(
-    database: Database, http: httpx.AsyncClient, clock: FrozenClock | None = None
+    database: Database,
+    http: httpx.AsyncClient,
+    clock: FrozenClock | None = None,
+    policy: OutboxPolicy = POLICY,
 ) -> Outbox:
     async def delivered(*_args: object) -> None:
         return None
@@ -94,7 +101,7 @@ def _outbox(
         random=lambda: 1.0,
         private_jwk=generate_private_jwk("EdDSA"),
         verification=VerificationPolicy(receiver_oin=UTRECHT_OIN),
-        policy=POLICY,
+        policy=policy,
         on_delivered=delivered,
     )
 
@@ -156,3 +163,44 @@ async def test_a_retry_that_becomes_due_joins_the_running_pass(database: Databas
         report = await asyncio.wait_for(passing, 10)
     assert backoffice.received.count("flaky") == 2
     assert (report.delivered, report.retried) == (2, 1)
+
+
+async def _dossier(database: Database, *, urgent: bool) -> str:
+    dossier_id = str(uuid.uuid4())
+    async with database.transaction() as session:
+        session.add(
+            DossierRow(
+                id=dossier_id,
+                side="receiving",
+                state="decided",
+                created_at=START,
+                updated_at=START,
+                urgent=urgent,
+            )
+        )
+    return dossier_id
+
+
+async def test_an_urgent_dossiers_messages_go_before_older_ones_in_their_own_order(
+    database: Database,
+) -> None:
+    backoffice = Backoffice()
+    backoffice.release.set()
+    # A backlog: older messages of dossiers that are not urgent, and one without a dossier row.
+    for label in ("old-1", "old-2", "old-3"):
+        await _enqueue(database, await _dossier(database, urgent=False), label)
+    await _enqueue(database, str(uuid.uuid4()), "no-dossier")
+    later = START + timedelta(minutes=1)
+    await _enqueue(
+        database, await _dossier(database, urgent=True), "urgent-1", "urgent-2", now=later
+    )
+    # Two at a time: the first look of the pass holds the urgent dossier's head.
+    policy = replace(POLICY, batch_size=2)
+    async with httpx.AsyncClient(transport=backoffice) as http:
+        report = await _outbox(database, http, FrozenClock(later), policy).deliver_due()
+    assert report.delivered == 6
+    assert backoffice.received[0] == "urgent-1"
+    assert backoffice.received.index("urgent-1") < backoffice.received.index("urgent-2")
+    # The others keep their age order among themselves.
+    others = [label for label in backoffice.received if not label.startswith("urgent")]
+    assert others == ["old-1", "old-2", "old-3", "no-dossier"]
