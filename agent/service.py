@@ -165,6 +165,7 @@ class AgentService:
         DossierRequests(agent, dossiers=dossiers).register(hooks)
         # After the supplier side named its orders: tasks, letters and transfers per device.
         self.follow_up.register(hooks)
+        self.letters.register(hooks)
         DeviceTransfers(agent, dossiers=dossiers).register(hooks)
         ContinuedUseNotices(agent, dossiers=dossiers).register(hooks)
         Administration(agent).register(hooks)

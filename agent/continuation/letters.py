@@ -2,7 +2,9 @@
 
 A letter is a row written with the decision that causes it, so a crash loses none; the job
 sends pending letters through the configured channels (e-mail when the client prefers it and
-gave an address, else a printed letter). A letter no channel can send becomes a task.
+gave an address, else a printed letter). A letter no channel can send becomes a task. When the
+dossier is cancelled or the consent withdrawn, its letters not sent yet are stopped: what they
+say no longer holds.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.consent.channels import ClientLetter
 from agent.core.context import AgentContext
+from agent.core.hooks import Hooks, StateChange
 from agent.core.tasks import open_task
 from agent.errors import DeliveryFailed
 from agent.register.names import address_lines, person_name
-from agent.storage.tables import ClientLetterRow
+from agent.storage.tables import ClientLetterRow, DossierRow
 from protocol.logs import log_event
-from protocol.messages import Address, ContactPreferences, PersonName
+from protocol.messages import Address, ContactPreferences, DossierCancelled, PersonName
 
 __all__ = ["ClientLetters", "LetterChannel"]
 
@@ -45,6 +48,27 @@ class ClientLetters:
     def __init__(self, agent: AgentContext, *, channels: Sequence[object]) -> None:
         self._agent = agent
         self.channels: list[LetterChannel] = [c for c in channels if isinstance(c, LetterChannel)]
+
+    def register(self, hooks: Hooks) -> None:
+        """Stop a dossier's unsent letters when it is cancelled or its consent withdrawn."""
+        hooks.on_state(self._withdrawn, "consent-withdrawn")
+        hooks.on_cancel(self._cancelled)
+
+    async def _withdrawn(self, session: AsyncSession, change: StateChange) -> None:
+        await _stop_pending(session, change.dossier.id)
+        if change.dossier.side == "receiving":
+            # The receiver keeps no personal data after a withdrawal (agent.consent.withdrawal):
+            # of its letters only kind, subject, state and times stay.
+            letters = await session.scalars(
+                select(ClientLetterRow).where(ClientLetterRow.dossier_id == change.dossier.id)
+            )
+            for letter in letters:
+                letter.recipient, letter.text = {}, ""
+
+    async def _cancelled(
+        self, session: AsyncSession, dossier: DossierRow, _: DossierCancelled, now: datetime
+    ) -> None:
+        await _stop_pending(session, dossier.id)
 
     async def queue(
         self,
@@ -146,3 +170,19 @@ class ClientLetters:
             ordered.append("email")
         ordered.append("letter")
         return [by_name[name] for name in ordered if name in by_name]
+
+
+async def _stop_pending(session: AsyncSession, dossier_id: str) -> None:
+    # In the transaction of the cancellation or withdrawal: a letter handed to a channel before
+    # it committed has gone; every later one stays unsent (``send_pending`` reads pending only).
+    letters = await session.scalars(
+        select(ClientLetterRow).where(
+            ClientLetterRow.dossier_id == dossier_id, ClientLetterRow.state == "pending"
+        )
+    )
+    stopped = 0
+    for letter in letters:
+        letter.state = "stopped"
+        stopped += 1
+    if stopped:
+        log_event(_log, "client_letters_stopped", dossier_id=dossier_id, letters=stopped)

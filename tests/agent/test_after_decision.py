@@ -12,6 +12,7 @@ HTTP through ASGI transports). Jansen moves from Utrecht to Amsterdam with a ren
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,9 @@ from sqlalchemy import select
 from agent.consent.channels import LetterChannel
 from agent.local.continuation_steps import report_alternative_delivered
 from agent.register.store import load_client
-from agent.storage.tables import DeviceTransferRow
-from tests.agent.conftest import AMSTERDAM_OIN, AUTH, CLIENT_BSN, DATA
+from agent.service import AgentService, ConsentInput, DossierStart
+from agent.storage.tables import ClientLetterRow, DeviceTransferRow
+from tests.agent.conftest import AMSTERDAM_OIN, AUTH, CLIENT_BSN, DATA, MOVE_DATE, NEW_ADDRESS
 from tests.agent.test_supplier_flow import (  # noqa: F401 - fixtures used by name
     DEPARTING_SUPPLIER,
     PREFERRED,
@@ -313,3 +315,93 @@ async def test_a_lent_bed_maintained_by_a_supplier_leaves_without_a_takeover_pri
     world.clock.set(_transfer_day_start())
     await world.fire_deadlines()
     assert [s.device_id for s in await supplier.supplier.settlements()] == ["dev-1"]
+
+
+# --- a letter not sent yet when the handover stops ---------------------------------------------
+
+
+async def _offered(world: World) -> str:
+    """Consent for the scootmobiel; only Utrecht delivers, so Amsterdam decided but sent nothing."""
+    await world.utrecht.import_provisions((DATA / "clients.json").read_bytes(), "json")
+    view = await world.utrecht.start_dossier(
+        DossierStart(bsn=CLIENT_BSN, move_date=MOVE_DATE, new_address=NEW_ADDRESS)
+    )
+    consent = ConsentInput.model_validate(
+        {
+            "dataKinds": ("identity", "address", "devices"),
+            "deviceIds": ["dev-1"],
+            "channel": "online",
+            "givenBy": "client",
+            "givenAt": world.clock.now().isoformat(),
+        }
+    )
+    await world.utrecht.record_consent(view.dossier_id, consent)
+    await world.utrecht.deliver_until_quiet()
+    assert await world.state(world.amsterdam, view.dossier_id) == "decided"
+    return view.dossier_id
+
+
+async def _letters(service: AgentService, dossier_id: str) -> list[ClientLetterRow]:
+    async with service.database.reading() as session:
+        return list(
+            await session.scalars(
+                select(ClientLetterRow).where(ClientLetterRow.dossier_id == dossier_id)
+            )
+        )
+
+
+async def _withdrawn_by_the_client(world: World, dossier_id: str) -> None:
+    await world.utrecht.consent.withdraw(dossier_id)
+
+
+async def _cancelled_at_utrecht(world: World, dossier_id: str) -> None:
+    await world.utrecht.casework.cancel(
+        dossier_id, "move-cancelled", "De verhuizing gaat niet door.", actor="consulent 7"
+    )
+
+
+async def _cancelled_at_amsterdam(world: World, dossier_id: str) -> None:
+    await world.amsterdam.casework.cancel(
+        dossier_id, "move-cancelled", "De verhuizing gaat niet door.", actor="consulent 12"
+    )
+
+
+@pytest.mark.parametrize("gemeente_settings", [_EXCEPTION])
+@pytest.mark.parametrize(
+    ("stop", "states", "erased"),
+    [
+        # A withdrawal also erases the client's data at Amsterdam, the letter's too.
+        (_withdrawn_by_the_client, ("consent-withdrawn", "consent-withdrawn"), True),
+        (_cancelled_at_utrecht, ("cancelled", "cancelled"), False),
+        # Utrecht had completed on the decision (nothing to take over); a person checks it.
+        (_cancelled_at_amsterdam, ("completed", "cancelled"), False),
+    ],
+)
+async def test_a_stopped_handover_sends_no_exception_letter_afterwards(
+    world: World,
+    tmp_path: Path,
+    stop: Callable[[World, str], Awaitable[None]],
+    states: tuple[str, str],
+    erased: bool,
+) -> None:
+    letters = tmp_path / "letters"
+    world.amsterdam.letters.channels = [LetterChannel(letters)]
+    dossier_id = await _offered(world)
+    # Amsterdam excepted the scootmobiel: the letter waits for its next delivery pass.
+    [letter] = await _letters(world.amsterdam, dossier_id)
+    assert (letter.kind, letter.state) == ("exception", "pending")
+
+    await stop(world, dossier_id)
+    await world.settle()
+
+    assert (
+        await world.state(world.utrecht, dossier_id),
+        await world.state(world.amsterdam, dossier_id),
+    ) == states
+    # The letter about a takeover that no longer happens never goes out.
+    [letter] = await _letters(world.amsterdam, dossier_id)
+    assert (letter.kind, letter.state) == ("exception", "stopped")
+    assert ("J. Jansen" not in letter.text) is erased
+    assert (letter.recipient == {}) is erased
+    assert not letters.exists() or list(letters.iterdir()) == []
+    assert "letter-not-sent" not in {t.kind for t in await world.amsterdam.tasks.list("open")}

@@ -217,7 +217,8 @@ class ClientLetterRow(Base):
     recipient: Mapped[dict[str, Any]]
     subject: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
-    # pending until a channel took it; sent; failed when no channel could (a task follows).
+    # pending until a channel took it; sent; failed when no channel could (a task follows);
+    # stopped when the dossier was cancelled or its consent withdrawn before it went.
     state: Mapped[str] = mapped_column(String(8))
     channel: Mapped[str | None] = mapped_column(String(16), default=None)
     created_at: Mapped[datetime]
