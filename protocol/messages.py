@@ -42,6 +42,7 @@ __all__ = [
     "Address",
     "AlternativeDelivered",
     "Client",
+    "ClientRepresentative",
     "ConsentScope",
     "ConsentWithdrawn",
     "ContactPreferences",
@@ -240,6 +241,15 @@ class Representative(WireModel):
     contact: ContactPreferences
 
 
+class ClientRepresentative(Representative):
+    """The client's representative between the gemeenten: with their own address for letters.
+
+    Suppliers get a :class:`Representative` without it (data minimisation, section 5.1).
+    """
+
+    address: Address | None = None
+
+
 class Client(WireModel):
     """The person whose devices move along."""
 
@@ -248,7 +258,7 @@ class Client(WireModel):
     new_address: Address
     move_date: date
     contact_preferences: ContactPreferences
-    representative: Representative | None = None
+    representative: ClientRepresentative | None = None
 
 
 ConsentChannel = Literal["online", "phone", "paper", "in-person"]

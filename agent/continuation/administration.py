@@ -148,10 +148,7 @@ def _register_client(offer: DossierOffer, devices: Sequence[Device]) -> Register
         "name": client.name,
         "address": client.new_address,
         "contactPreferences": client.contact_preferences,
-        # The register's representative has more fields (an own address) than the message's.
-        "representative": None
-        if client.representative is None
-        else client.representative.model_dump(by_alias=True, exclude_none=True),
+        "representative": client.representative,
         "functionalInformation": offer.functional_information,
         "devices": devices,
     }

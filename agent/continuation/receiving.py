@@ -34,6 +34,7 @@ from protocol.messages import (
     DeviceDecision,
     DeviceDecisionItem,
     DossierOffer,
+    Representative,
 )
 
 __all__ = ["ReceivingFollowUp"]
@@ -123,16 +124,32 @@ class ReceivingFollowUp:
                 device_id=device.device_id,
                 due_at=day_end(due),
             )
+        client, representative = offer.client, offer.client.representative
         for device, item in excepted:
             await self._letters.queue(
                 session,
                 dossier_id=dossier.id,
                 kind="exception",
-                name=offer.client.name,
-                address=offer.client.new_address,
-                contact=offer.client.contact_preferences,
+                name=client.name,
+                address=client.new_address,
+                contact=client.contact_preferences,
                 subject=f"Over uw {the_device(device).split(' ', 1)[1]}",
                 text=self._exception_letter(offer, device, item, due),
+                now=now,
+            )
+            if representative is None:
+                continue
+            # The representative gets their own letter, at their own address when the offer
+            # names one (as the departing gemeente's consent letters do), else at the client's.
+            await self._letters.queue(
+                session,
+                dossier_id=dossier.id,
+                kind="exception",
+                name=representative.name,
+                address=representative.address or client.new_address,
+                contact=representative.contact,
+                subject=f"Over {the_device(device)} van {name}",
+                text=self._representative_letter(offer, representative, device, item, due),
                 now=now,
             )
 
@@ -140,8 +157,6 @@ class ReceivingFollowUp:
         self, offer: DossierOffer, device: Device, item: DeviceDecisionItem, due: date
     ) -> str:
         own = gemeente_name(self._agent.settings.gemeentecode)
-        phone = self._agent.settings.consent.phone_number
-        call = f"Bel ons op {phone}." if phone else f"Bel de gemeente {own}."
         named = the_device(device)
         return (
             f"Beste {person_name(offer.client.name)},\n\n"
@@ -153,9 +168,40 @@ class ReceivingFollowUp:
             f"{dutch_date(due)}.\n\n"
             f"Tot die dag houdt u {named}. De leverancier haalt het pas op als u het andere "
             "hulpmiddel heeft.\n\n"
-            f"Heeft u vragen? {call}\n\n"
+            f"Heeft u vragen? {self._call(own)}\n\n"
             f"Met vriendelijke groet,\nGemeente {own}\n"
         )
+
+    def _representative_letter(
+        self,
+        offer: DossierOffer,
+        representative: Representative,
+        device: Device,
+        item: DeviceDecisionItem,
+        due: date,
+    ) -> str:
+        own = gemeente_name(self._agent.settings.gemeentecode)
+        client = person_name(offer.client.name)
+        named = the_device(device)
+        # The reason and the alternative are written to the client: quoted, not rephrased.
+        return (
+            f"Beste {person_name(representative.name)},\n\n"
+            f"U krijgt deze brief omdat u {client} vertegenwoordigt. {client} verhuist op "
+            f"{dutch_date(offer.client.move_date)} naar de gemeente {own}. De hulpmiddelen "
+            f"van {client} verhuizen mee. Voor {named} maken wij een uitzondering: wij nemen "
+            "dit hulpmiddel niet over.\n\n"
+            f"Aan {client} schreven wij waarom niet en wat {client} krijgt:\n"
+            f'"{item.reason_text} {item.alternative_offered}"\n\n'
+            f"{client} heeft het andere hulpmiddel uiterlijk op {dutch_date(due)}. Tot die dag "
+            f"houdt {client} {named}. De leverancier haalt het pas op als {client} het andere "
+            "hulpmiddel heeft.\n\n"
+            f"Heeft u vragen? {self._call(own)}\n\n"
+            f"Met vriendelijke groet,\nGemeente {own}\n"
+        )
+
+    def _call(self, own: str) -> str:
+        phone = self._agent.settings.consent.phone_number
+        return f"Bel ons op {phone}." if phone else f"Bel de gemeente {own}."
 
     async def _fixed_needs(
         self,

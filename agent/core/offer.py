@@ -102,8 +102,8 @@ def _client_part(
         ),
     }
     if client.representative is not None:
-        # The representative's own address is for our letters only; it does not travel.
+        # With their own address: the receiving gemeente writes to them (section 5.1 identity).
         part["representative"] = client.representative.model_dump(
-            mode="json", by_alias=True, exclude_none=True, exclude={"address"}
+            mode="json", by_alias=True, exclude_none=True
         )
     return part

@@ -11,11 +11,11 @@ from agent.api_model import ApiModel
 from protocol.identifiers import Bsn
 from protocol.messages import (
     Address,
+    ClientRepresentative,
     ContactPreferences,
     Device,
     FunctionalInformation,
     PersonName,
-    Representative,
     WireModel,
 )
 
@@ -24,7 +24,6 @@ __all__ = [
     "ImportResult",
     "RegisterClient",
     "RegisterIndicatie",
-    "RegisterRepresentative",
 ]
 
 # AVG/UAVG art. 5: from 16 a person consents for themselves; below it a parent or guardian does.
@@ -47,15 +46,6 @@ class RegisterIndicatie(WireModel):
         return self
 
 
-class RegisterRepresentative(Representative):
-    """A representative as the register knows them: with their own postal address for letters.
-
-    The address stays in the register; the offer carries the representative without it.
-    """
-
-    address: Address | None = None
-
-
 class RegisterClient(WireModel):
     """A client with the devices provided now (JSON import: one array element)."""
 
@@ -64,7 +54,8 @@ class RegisterClient(WireModel):
     birth_date: date | None = None
     address: Address
     contact_preferences: ContactPreferences
-    representative: RegisterRepresentative | None = None
+    # With their own postal address for letters, as the offer carries them.
+    representative: ClientRepresentative | None = None
     indicatie: RegisterIndicatie | None = None
     functional_information: FunctionalInformation | None = None
     devices: tuple[Device, ...] = Field(min_length=1)

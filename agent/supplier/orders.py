@@ -40,6 +40,7 @@ from protocol.messages import (
     DossierCancelled,
     DossierOffer,
     Message,
+    Representative,
     SupplierReference,
     SupplierStatus,
     TakeoverOrder,
@@ -474,14 +475,18 @@ def stripped_order(body: dict[str, Any]) -> dict[str, Any]:
 
 def _order(offer: DossierOffer, device: Device) -> TakeoverOrder:
     client = offer.client
-    # Data minimisation: name, address, contact, move date and the device only. The id and the
-    # contact date are set when the order is placed with a supplier.
+    # Data minimisation: name, address, contact, move date and the device only; the
+    # representative without their own address. The id and the contact date are set when the
+    # order is placed with a supplier.
+    representative = client.representative
     return TakeoverOrder(
         order_id=uuid.uuid4(),
         client_name=client.name,
         address=client.new_address,
         contact_preferences=client.contact_preferences,
-        representative=client.representative,
+        representative=None
+        if representative is None
+        else Representative.model_validate(representative.model_dump(exclude={"address"})),
         move_date=client.move_date,
         devices=(device,),
         departing_supplier=device.supplier,

@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from agent.app import create_app
-from agent.consent.channels import LinkNotice
+from agent.consent.channels import ClientLetter, LinkNotice
 from agent.consent.links import LINK_PATH
 from agent.service import AgentService, ConsentInput, DossierStart
 from agent.settings import AgentSettings, hash_token
@@ -51,6 +51,19 @@ NEW_ADDRESS = Address.model_validate(
     }
 )
 MOVE_DATE = date(2025, 4, 1)
+# A mentor who lives elsewhere: letters reach them at their own address (register import).
+MENTOR = {
+    "kind": "mentor",
+    "name": {"initials": "A.", "surname": "Bakker"},
+    "contact": {"channels": ["letter"]},
+    "address": {
+        "street": "Nieuwegracht",
+        "houseNumber": 3,
+        "postalCode": "3512LC",
+        "city": "Utrecht",
+        "gemeentecode": "0344",
+    },
+}
 # The states a dossier passes on each side when the handover meets no hitch, in order.
 DEPARTING_HAPPY_PATH = [
     "started",
@@ -320,13 +333,17 @@ async def agents(
 
 @dataclass
 class RecordingChannel:
-    """Test double of a delivery channel for personal links: keeps the notices."""
+    """Test double of the letter channel: keeps the link notices and the letters without a link."""
 
     name: str = "letter"
     notices: list[LinkNotice] = field(default_factory=list)
+    letters: list[ClientLetter] = field(default_factory=list)
 
     async def deliver(self, notice: LinkNotice) -> None:
         self.notices.append(notice)
+
+    async def deliver_letter(self, letter: ClientLetter) -> None:
+        self.letters.append(letter)
 
     def token(self) -> str:
         """The token in the personal link of the latest notice."""

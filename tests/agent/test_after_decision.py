@@ -24,8 +24,18 @@ from agent.consent.channels import LetterChannel
 from agent.local.continuation_steps import report_alternative_delivered
 from agent.register.store import load_client
 from agent.service import AgentService, ConsentInput, DossierStart
-from agent.storage.tables import ClientLetterRow, DeviceTransferRow
-from tests.agent.conftest import AMSTERDAM_OIN, AUTH, CLIENT_BSN, DATA, MOVE_DATE, NEW_ADDRESS
+from agent.storage.tables import ClientLetterRow, DeviceTransferRow, InboundMessageRow
+from protocol.messages import parse_message
+from tests.agent.conftest import (
+    AMSTERDAM_OIN,
+    AUTH,
+    CLIENT_BSN,
+    DATA,
+    MENTOR,
+    MOVE_DATE,
+    NEW_ADDRESS,
+    RecordingChannel,
+)
 from tests.agent.test_supplier_flow import (  # noqa: F401 - fixtures used by name
     DEPARTING_SUPPLIER,
     PREFERRED,
@@ -405,3 +415,64 @@ async def test_a_stopped_handover_sends_no_exception_letter_afterwards(
     assert (letter.recipient == {}) is erased
     assert not letters.exists() or list(letters.iterdir()) == []
     assert "letter-not-sent" not in {t.kind for t in await world.amsterdam.tasks.list("open")}
+
+
+# --- a representative -----------------------------------------------------------------------
+
+
+async def _import_with_mentor(world: World) -> None:
+    clients = json.loads((DATA / "clients.json").read_text())
+    clients[0] |= {"representative": MENTOR}
+    await world.utrecht.import_provisions(json.dumps(clients).encode(), "json")
+
+
+@pytest.mark.parametrize("gemeente_settings", [_EXCEPTION])
+async def test_the_exception_letter_reaches_the_mentor_at_their_own_address(world: World) -> None:
+    channel = RecordingChannel()
+    world.amsterdam.letters.channels = [channel]
+    await _import_with_mentor(world)
+    await world.hand_over(imported=True)
+
+    by_name = {letter.recipient_name: letter for letter in channel.letters}
+    assert sorted(by_name) == ["A. Bakker", "J. Jansen"]
+    client, mentor = by_name["J. Jansen"], by_name["A. Bakker"]
+    # The client at the new address; the mentor at their own, from Utrecht's register.
+    assert client.address_lines == ("J. Jansen", "Damrak 1", "1012LG Amsterdam")
+    assert mentor.address_lines == ("A. Bakker", "Nieuwegracht 3", "3512LC Utrecht")
+    assert mentor.subject.startswith("Over de scootmobiel")
+    assert mentor.subject.endswith("van J. Jansen")
+    assert mentor.text.startswith("Beste A. Bakker,")
+    assert "omdat u J. Jansen vertegenwoordigt" in mentor.text
+    assert "Wij hebben dit type scootmobiel niet in ons aanbod." in mentor.text
+    assert "U krijgt van ons een scootmobiel die bij u past." in mentor.text
+    assert "J. Jansen heeft het andere hulpmiddel uiterlijk op 17 maart 2025." in mentor.text
+    assert "020 123 4567" in mentor.text
+    assert client.text.startswith("Beste J. Jansen,")
+    assert "vertegenwoordigt" not in client.text
+
+
+async def test_the_supplier_gets_the_representative_without_their_own_address(
+    world: World,
+) -> None:
+    await world.contract_preferred_then_next()
+    await _import_with_mentor(world)
+    dossier_id = await world.hand_over(imported=True)
+
+    async def representative(service: AgentService, message_type: str) -> dict[str, Any]:
+        async with service.database.reading() as session:
+            body = await session.scalar(
+                select(InboundMessageRow.body).where(
+                    InboundMessageRow.dossier_id == dossier_id,
+                    InboundMessageRow.message_type == message_type,
+                )
+            )
+        assert body is not None
+        message = parse_message(json.loads(body))
+        found: dict[str, Any] = message.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return found
+
+    offer = await representative(world.amsterdam, "dossier-offer")
+    assert offer["body"]["client"]["representative"]["address"]["street"] == "Nieuwegracht"
+    order = await representative(world.suppliers["zorgtechniek"], "takeover-order")
+    assert order["body"]["representative"]["name"]["surname"] == "Bakker"
+    assert "address" not in order["body"]["representative"]

@@ -11,6 +11,7 @@ from agent.core.views import DossierStart
 from tests.agent.conftest import (
     CLIENT_BSN,
     DATA,
+    MENTOR,
     MOVE_DATE,
     NEW_ADDRESS,
     START,
@@ -18,23 +19,10 @@ from tests.agent.conftest import (
     RecordingChannel,
 )
 
-_REPRESENTATIVE = {
-    "kind": "mentor",
-    "name": {"initials": "A.", "surname": "Bakker"},
-    "contact": {"channels": ["letter"]},
-    "address": {
-        "street": "Nieuwegracht",
-        "houseNumber": 3,
-        "postalCode": "3512LC",
-        "city": "Utrecht",
-        "gemeentecode": "0344",
-    },
-}
-
 
 async def _start(agents: Agents, move_date: object = MOVE_DATE) -> str:
     clients = json.loads((DATA / "clients.json").read_text("utf-8"))
-    client = clients[0] | {"representative": _REPRESENTATIVE}
+    client = clients[0] | {"representative": MENTOR}
     await agents.departing.import_provisions(json.dumps([client]).encode(), "json")
     view = await agents.departing.start_dossier(
         DossierStart.model_validate(
