@@ -237,6 +237,10 @@ async def _gemeenten(registry: RegistryState) -> list[tuple[str, str]]:
     return sorted(((row.gemeentecode or "", row.name) for row in rows), key=lambda item: item[1])
 
 
+def _reporting(organisations: int, one: str, more: str) -> str:
+    return f"Er kwamen cijfers van {organisations} {one if organisations == 1 else more}."
+
+
 def _query(days: Period) -> str:
     return f"firstDay={days.first.isoformat()}&lastDay={days.last.isoformat()}"
 
@@ -263,13 +267,12 @@ async def country_page(
     sections = (
         _Section(
             "Gemeenten",
-            f"{view.gemeenten.organisations} gemeenten of regio's stuurden cijfers over deze "
-            "periode.",
+            _reporting(view.gemeenten.organisations, "gemeente of regio", "gemeenten en regio's"),
             _tables(view.public(view.gemeenten), side_label="gemeente"),
         ),
         _Section(
             "Leveranciers",
-            f"{view.suppliers.organisations} leveranciers stuurden cijfers over deze periode.",
+            _reporting(view.suppliers.organisations, "leverancier", "leveranciers"),
             _tables(view.public(view.suppliers), side_label="leverancier"),
         ),
     )

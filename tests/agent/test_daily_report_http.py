@@ -124,7 +124,9 @@ async def test_the_job_sends_the_last_week_signed_and_the_registry_counts_it(
 ) -> None:
     async with utrecht_agent(registry, clock, database_url) as service:
         await enrol(registry, clock, **service.settings.model_dump())
-        assert await service.daily_reports.run() is False
+        job = next(job for job in service.hooks.jobs if job.name == "daily-report")
+        assert (job.seconds, job.at_start) == (900.0, True)
+        assert await job.run() is False
         metrics = service.metrics.render().decode()
     assert 'meeverhuizen_daily_reports_total{outcome="sent"} 7.0' in metrics
     assert "meeverhuizen_daily_reports_unsent 0.0" in metrics

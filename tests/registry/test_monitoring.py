@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from protocol import canonicalize
 from protocol.signing import sign_body
@@ -245,3 +246,63 @@ async def test_a_bad_period_is_a_problem(registry: Registry) -> None:
         assert answer.headers["content-type"].startswith("application/problem+json")
     answer = await registry.http.get("/v1/gemeenten/9999/monitoring")
     assert answer.status_code == 404
+
+
+def _objects(schema: dict[str, Any], definitions: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every object schema reachable from ``schema``, references followed."""
+    if "$ref" in schema:
+        return _objects(definitions[schema["$ref"].rsplit("/", 1)[1]], definitions)
+    found = [schema] if schema.get("type") == "object" else []
+    for part in schema.get("properties", {}).values():
+        found.extend(_objects(part, definitions))
+    return found
+
+
+def test_no_report_can_carry_a_personal_field() -> None:
+    """Only four fixed fields name anything; every other field, at every level, is a count."""
+    schema = DailyReport.model_json_schema(by_alias=True)
+    definitions = schema.get("$defs", {})
+    objects = _objects(schema, definitions)
+    assert len(objects) >= 5
+    identifying = {"oin", "kind", "day", "reportedAt"}
+    for found in objects:
+        assert found.get("additionalProperties") is False, found.get("title")
+        for name, field in found["properties"].items():
+            if found is schema and name in identifying:
+                continue
+            if "$ref" in field:
+                continue
+            assert field["type"] == "integer", (found.get("title"), name)
+    # The fields that name something say only which organisation reports, and for which day.
+    assert set(schema["properties"]) - identifying == {
+        "handovers",
+        "daysWithoutDevice",
+        "deadlines",
+        "openTasks",
+    }
+    assert schema["properties"]["oin"]["pattern"] == "^[0-9]{20}$"
+
+
+@pytest.mark.parametrize(
+    "path", [(), ("handovers",), ("handovers", "departing"), ("openTasks",), ("deadlines",)]
+)
+@pytest.mark.parametrize(
+    "personal",
+    [
+        {"bsn": "999993653"},
+        {"name": "J. Jansen"},
+        {"address": {"street": "Damrak", "houseNumber": 1}},
+        {"dossierId": "3f1c2a"},
+    ],
+)
+def test_a_personal_field_is_refused_at_every_level(
+    path: tuple[str, ...], personal: dict[str, Any]
+) -> None:
+    document: dict[str, Any] = report(UTRECHT_OIN).model_dump(mode="json", by_alias=True)
+    target = document
+    for name in path:
+        target = target[name]
+    target.update(personal)
+    with pytest.raises(ValidationError) as caught:
+        DailyReport.model_validate(document)
+    assert {error["type"] for error in caught.value.errors()} == {"extra_forbidden"}
