@@ -80,7 +80,9 @@ class AgentMetrics:
         )
         self._longest = 0.0
         self._daily_reports = self._counter(
-            "daily_reports", "Daily reports to the registry by outcome (sent, failed).", "outcome"
+            "daily_reports",
+            "Daily reports to the registry by outcome (sent, failed, given-up).",
+            "outcome",
         )
         self._unsent = Gauge(
             "meeverhuizen_daily_reports_unsent",
@@ -128,9 +130,9 @@ class AgentMetrics:
         self._longest_stall.set(max(self._longest, seconds))
         self._longest = max(self._longest, seconds)
 
-    def daily_report(self, outcome: str) -> None:
-        """A daily report to the registry: ``"sent"`` or ``"failed"``."""
-        self._daily_reports.labels(outcome).inc()
+    def daily_report(self, outcome: str, days: int = 1) -> None:
+        """Daily reports to the registry: ``"sent"``, ``"failed"`` or ``"given-up"``."""
+        self._daily_reports.labels(outcome).inc(days)
 
     def daily_reports_unsent(self, days: int) -> None:
         """How many days wait for their report to reach the registry."""

@@ -17,7 +17,13 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from registry._state import RegistryState
-from registry.api.routes.monitoring import Period, country_view, gemeente_view, period
+from registry.api.routes.monitoring import (
+    Period,
+    complete_months,
+    country_view,
+    gemeente_view,
+    period,
+)
 from registry.errors import InvalidRegistryInput, ParticipantUnknown
 
 __all__ = ["router"]
@@ -167,6 +173,7 @@ def _page(
     days: Period | None = None,
     sections: tuple[_Section, ...] = (),
     gemeenten: list[tuple[str, str]],
+    months: list[tuple[str, str]],
     gemeentecode: str | None = None,
     json_link: str,
 ) -> Response:
@@ -178,12 +185,13 @@ def _page(
             error=error,
             period=days,
             period_text=(
-                f"de dagen van {_dutch_date(days.first)} tot en met {_dutch_date(days.last)}"
+                f"de maand {_MONTHS[days.first.month - 1]} {days.first.year}: de dagen van "
+                f"{_dutch_date(days.first)} tot en met {_dutch_date(days.last)}"
                 if days
                 else ""
             ),
-            first_value=days.first.isoformat() if days else "",
-            last_value=days.last.isoformat() if days else "",
+            months=months,
+            month=days.month if days else "",
             form_action=f"{_HOME}/gemeente" if gemeentecode else _HOME,
             sections=sections,
             gemeenten=gemeenten,
@@ -206,30 +214,24 @@ async def _registry(request: Request) -> RegistryState:
 
 
 _RegistryDep = Annotated[RegistryState, Depends(_registry)]
-# Raw strings: a wrong date is told on the page itself, not as a JSON problem.
-_DayQuery = Annotated[str, Query(max_length=20)]
+# A raw string: a wrong month is told on the page itself, not as a JSON problem.
+_MonthQuery = Annotated[str, Query(max_length=20)]
 
 
-def _day(value: str, what: str) -> date | None:
-    if not value:
-        return None
+def _period(registry: RegistryState, month: str) -> Period:
     try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidRegistryInput(
-            f"De {what} dag is geen goede datum. Kies een datum in het formulier."
-        ) from exc
-
-
-def _period(registry: RegistryState, first: str, last: str) -> Period:
-    try:
-        return period(registry, _day(first, "eerste"), _day(last, "laatste"))
+        return period(registry, month or None)
     except InvalidRegistryInput as exc:
-        if exc.detail.startswith("De "):
-            raise
         raise InvalidRegistryInput(
-            "De eerste dag moet voor de laatste dag liggen, en samen niet meer dan een jaar."
+            "Kies een maand uit de lijst. Daarin staan alleen hele maanden die voorbij zijn."
         ) from exc
+
+
+def _month_choices(registry: RegistryState) -> list[tuple[str, str]]:
+    return [
+        (month.month, f"{_MONTHS[month.first.month - 1]} {month.first.year}")
+        for month in complete_months(registry)
+    ]
 
 
 async def _gemeenten(registry: RegistryState) -> list[tuple[str, str]]:
@@ -242,25 +244,23 @@ def _reporting(organisations: int, one: str, more: str) -> str:
 
 
 def _query(days: Period) -> str:
-    return f"firstDay={days.first.isoformat()}&lastDay={days.last.isoformat()}"
+    return f"month={days.month}"
 
 
 @router.get(_HOME)
-async def country_page(
-    registry: _RegistryDep, van: _DayQuery = "", tot: _DayQuery = ""
-) -> Response:
+async def country_page(registry: _RegistryDep, maand: _MonthQuery = "") -> Response:
     """The whole country: gemeenten and suppliers apart."""
-    gemeenten = await _gemeenten(registry)
+    gemeenten, months = await _gemeenten(registry), _month_choices(registry)
     title = "Hulpmiddelen die meeverhuizen: heel Nederland"
     try:
-        days = _period(registry, van, tot)
+        days = _period(registry, maand)
     except InvalidRegistryInput as exc:
-        error = exc.detail
         return _page(
             title=title,
             status_code=400,
-            error=error,
+            error=exc.detail,
             gemeenten=gemeenten,
+            months=months,
             json_link="/v1/monitoring",
         )
     view = await country_view(registry, days)
@@ -281,6 +281,7 @@ async def country_page(
         days=days,
         sections=sections,
         gemeenten=gemeenten,
+        months=months,
         json_link=f"/v1/monitoring?{_query(days)}",
     )
 
@@ -289,11 +290,10 @@ async def country_page(
 async def gemeente_page(
     registry: _RegistryDep,
     gemeentecode: Annotated[str, Query(max_length=10)] = "",
-    van: _DayQuery = "",
-    tot: _DayQuery = "",
+    maand: _MonthQuery = "",
 ) -> Response:
     """One gemeente, from the reports of the agent that serves it."""
-    gemeenten = await _gemeenten(registry)
+    gemeenten, months = await _gemeenten(registry), _month_choices(registry)
     names = dict(gemeenten)
     if gemeentecode not in names:
         return _page(
@@ -301,12 +301,13 @@ async def gemeente_page(
             status_code=404,
             error="Kies een gemeente uit de lijst hieronder.",
             gemeenten=gemeenten,
+            months=months,
             json_link="/v1/monitoring",
         )
     title = f"Hulpmiddelen die meeverhuizen: {names[gemeentecode]}"
     json_link = f"/v1/gemeenten/{gemeentecode}/monitoring"
     try:
-        days = _period(registry, van, tot)
+        days = _period(registry, maand)
         view = await gemeente_view(registry, gemeentecode, days)
     except (InvalidRegistryInput, ParticipantUnknown) as exc:
         return _page(
@@ -314,6 +315,7 @@ async def gemeente_page(
             status_code=400,
             error=exc.detail,
             gemeenten=gemeenten,
+            months=months,
             gemeentecode=gemeentecode,
             json_link=json_link,
         )
@@ -334,6 +336,7 @@ async def gemeente_page(
         days=days,
         sections=(section,),
         gemeenten=gemeenten,
+        months=months,
         gemeentecode=gemeentecode,
         json_link=f"{json_link}?{_query(days)}",
     )

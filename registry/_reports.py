@@ -7,7 +7,7 @@ the threshold are hidden only where the public sees them (``registry.monitoring.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
@@ -30,24 +30,24 @@ _SNAPSHOT_PREFIX = "openTasks."
 
 @dataclass(frozen=True)
 class PeriodFigures:
-    """Exact sums over a period, and how many organisations reported in it."""
+    """Exact sums over a period, one per organisation that reported in it."""
 
-    organisations: int
-    figures: dict[str, int]
+    parts: tuple[dict[str, int], ...]
+
+    @property
+    def organisations(self) -> int:
+        """How many organisations reported in the period."""
+        return len(self.parts)
 
 
-def _period_sum(rows: Iterable[DailyReportRow]) -> dict[str, int]:
-    latest: dict[int, DailyReportRow] = {}
-    flows: list[dict[str, int]] = []
-    for row in rows:
-        flows.append({k: v for k, v in row.counts.items() if not k.startswith(_SNAPSHOT_PREFIX)})
-        if row.participant_id not in latest or row.day > latest[row.participant_id].day:
-            latest[row.participant_id] = row
-    snapshots = [
-        {k: v for k, v in row.counts.items() if k.startswith(_SNAPSHOT_PREFIX)}
-        for row in latest.values()
+def _period_sum(rows: Sequence[DailyReportRow]) -> dict[str, int]:
+    """One organisation's period: its flows added up, its open tasks as on its last day."""
+    flows = [
+        {k: v for k, v in row.counts.items() if not k.startswith(_SNAPSHOT_PREFIX)} for row in rows
     ]
-    return add_counts([*flows, *snapshots])
+    last = max(rows, key=lambda row: row.day)
+    snapshot = {k: v for k, v in last.counts.items() if k.startswith(_SNAPSHOT_PREFIX)}
+    return add_counts([*flows, snapshot])
 
 
 class ReportStore:
@@ -140,5 +140,7 @@ class ReportStore:
                     query.where(DailyReportRow.day >= first, DailyReportRow.day <= last)
                 )
             )
-        organisations = len({row.participant_id for row in rows})
-        return PeriodFigures(organisations=organisations, figures=_period_sum(rows))
+        by_organisation: dict[int, list[DailyReportRow]] = {}
+        for row in rows:
+            by_organisation.setdefault(row.participant_id, []).append(row)
+        return PeriodFigures(tuple(_period_sum(group) for group in by_organisation.values()))

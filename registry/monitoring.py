@@ -24,6 +24,7 @@ from protocol.identifiers import Oin
 __all__ = [
     "DAYS_WITHOUT_DEVICE_BUCKETS",
     "DEADLINE_KINDS",
+    "REPORT_WINDOW_DAYS",
     "SUPPRESSION_THRESHOLD",
     "Count",
     "DailyReport",
@@ -42,6 +43,9 @@ __all__ = [
 
 # Counts below this are never shown on their own (docs/registry.md, "Monitoring").
 SUPPRESSION_THRESHOLD: Final = 5
+# A report is taken for a day up to this many days back (an agent that was down catches up);
+# a month is shown only when no report can change it any more.
+REPORT_WINDOW_DAYS: Final = 7
 # Fixed buckets of days without a device: (field name, first day, last day or None).
 DAYS_WITHOUT_DEVICE_BUCKETS: Final[tuple[tuple[str, int, int | None], ...]] = (
     ("none", 0, 0),
@@ -190,8 +194,17 @@ def add_counts(reports: Sequence[Mapping[str, int]]) -> dict[str, int]:
     return total
 
 
-def suppress(figures: Mapping[str, int]) -> dict[str, int | None]:
-    """The figures as the public may see them: a count below the threshold becomes None."""
-    return {
-        name: value if value >= SUPPRESSION_THRESHOLD else None for name, value in figures.items()
-    }
+def suppress(parts: Sequence[Mapping[str, int]]) -> dict[str, int | None]:
+    """The sum of the organisations' ``parts`` as the public may see it; None where hidden.
+
+    A sum below the threshold is hidden. So is a sum whose parts below the threshold add up to
+    1-4: the public sees the parts of 5 or more elsewhere (each gemeente's own page), and the sum
+    minus those would give the small ones away. Parts of 0 may follow that way; a 0 counts nobody.
+    """
+    total = add_counts(parts)
+    shown: dict[str, int | None] = {}
+    for name, value in total.items():
+        hidden = sum(v for part in parts if (v := part.get(name, 0)) < SUPPRESSION_THRESHOLD)
+        small = value < SUPPRESSION_THRESHOLD or 0 < hidden < SUPPRESSION_THRESHOLD
+        shown[name] = None if small else value
+    return shown

@@ -1,9 +1,11 @@
 """The daily job: yesterday's counts (and any day not sent yet), signed, to the registry.
 
 The job runs every quarter of an hour. Each run sends every day that is not yet in the registry,
-oldest first, and stops at the first failure; the next run tries again. After a start it sends
-the last week again (the registry replaces a day's report with a newer one), so a day missed
-while the agent was down is filled in. A failure never stops the agent: it is logged
+oldest first; a day that fails waits for the next run (all of them, when the registry cannot be
+reached). After a start it sends the last week again (the registry replaces a day's report with
+a newer one), so a day missed while the agent was down is filled in. The registry takes a day
+for a week (``REPORT_WINDOW_DAYS``); a day still unsent then is given up
+(``daily_report_given_up``). A failure never stops the agent: it is logged
 (``daily_report_failed``) and counted, and ``meeverhuizen_daily_reports_unsent`` tells the
 operator how many days wait (docs/operations.md).
 """
@@ -19,13 +21,14 @@ from agent.core.hooks import Hooks
 from agent.monitoring.figures import count_day
 from agent.working_days import AMSTERDAM
 from protocol.logs import log_event
-from registry.errors import RegistryError
-from registry.monitoring import DailyReport
+from registry.errors import RegistryError, RegistryUnavailable
+from registry.monitoring import REPORT_WINDOW_DAYS, DailyReport
 
 __all__ = ["CATCH_UP_DAYS", "INTERVAL_SECONDS", "DailyReports"]
 
 INTERVAL_SECONDS: Final = 900.0
-CATCH_UP_DAYS: Final = 7
+# The registry takes a report up to this many days after its day.
+CATCH_UP_DAYS: Final = REPORT_WINDOW_DAYS
 _log = logging.getLogger("meeverhuizen.agent.monitoring")
 
 
@@ -59,23 +62,34 @@ class DailyReports:
 
     async def run(self) -> bool:
         """Send every day not yet sent, up to yesterday; never raises (nothing to deliver)."""
-        self._unsent.add(self._today() - timedelta(days=1))
-        metrics = self._agent.metrics
+        today, metrics = self._today(), self._agent.metrics
+        self._unsent.add(today - timedelta(days=1))
+        too_old = {day for day in self._unsent if day < today - timedelta(days=CATCH_UP_DAYS)}
+        if too_old:
+            # The registry no longer takes these days: they stay missing there.
+            log_event(_log, "daily_report_given_up", level=logging.ERROR, count=len(too_old))
+            metrics.daily_report("given-up", len(too_old))
+            self._unsent -= too_old
         for day in sorted(self._unsent):
             try:
-                report = await self.report(day)
-                await self._agent.directory.send_daily_report(
-                    report, private_jwk=self._agent.settings.private_jwk()
-                )
+                await self._send(day)
             # The job's boundary: whatever went wrong, the day waits for the next run and the
             # operator sees it; the text of the error is not logged (it may quote data).
             except Exception as exc:
                 code = exc.code if isinstance(exc, RegistryError) else type(exc).__name__
                 log_event(_log, "daily_report_failed", level=logging.WARNING, code=code)
                 metrics.daily_report("failed")
-                break
+                if isinstance(exc, RegistryUnavailable):
+                    break  # the other days would fail alike
+                continue
             self._unsent.discard(day)
             metrics.daily_report("sent")
-            log_event(_log, "daily_report_sent", count=len(self._unsent))
+        log_event(_log, "daily_reports_run", count=len(self._unsent))
         metrics.daily_reports_unsent(len(self._unsent))
         return False
+
+    async def _send(self, day: date) -> None:
+        report = await self.report(day)
+        await self._agent.directory.send_daily_report(
+            report, private_jwk=self._agent.settings.private_jwk()
+        )

@@ -175,20 +175,22 @@ class Readiness(_Shape):
 
 
 class MonitoringFigures(_Shape):
-    """Counts over a period; a count below 5 is null (shown as "minder dan 5")."""
+    """Counts over a month; a count that could show a number below 5 is null ("minder dan 5")."""
 
     organisations: int = Field(ge=0, description="How many organisations reported in the period")
     figures: dict[str, int | None] = Field(
         description="Each count by its dotted name in a daily report (e.g. "
-        "handovers.departing.started); null when it is below 5"
+        "handovers.departing.started); null when it is below 5, or when the organisations' "
+        "counts below 5 in it add up to less than 5"
     )
 
 
 class GemeenteMonitoring(_Shape):
-    """The handovers of one gemeente over a period, as its agent reported them."""
+    """The handovers of one gemeente in a month, as the agent that serves it reported them."""
 
     gemeentecode: str
     name: str
+    month: str = Field(description="The month (YYYY-MM)", pattern=r"^[0-9]{4}-[0-9]{2}$")
     first_day: str = Field(alias="firstDay", json_schema_extra={"format": "date"})
     last_day: str = Field(alias="lastDay", json_schema_extra={"format": "date"})
     served_by: str | None = Field(
@@ -200,8 +202,9 @@ class GemeenteMonitoring(_Shape):
 
 
 class CountryMonitoring(_Shape):
-    """The handovers of the whole country over a period: gemeenten and suppliers apart."""
+    """The handovers of the whole country in a month: gemeenten and suppliers apart."""
 
+    month: str = Field(description="The month (YYYY-MM)", pattern=r"^[0-9]{4}-[0-9]{2}$")
     first_day: str = Field(alias="firstDay", json_schema_extra={"format": "date"})
     last_day: str = Field(alias="lastDay", json_schema_extra={"format": "date"})
     gemeenten: MonitoringFigures

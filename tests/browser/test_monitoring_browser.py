@@ -1,6 +1,6 @@
 """The registry's public monitoring pages in real headless Chromium, served by uvicorn.
 
-The country page, then one gemeente chosen with the form (keyboard only), then another period:
+The country page, then one gemeente chosen with the form (keyboard only), then another month:
 axe-core runs on every page (no serious or critical violations) and no count below 5 shows.
 """
 
@@ -11,7 +11,7 @@ import json
 import re
 import shutil
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -22,7 +22,7 @@ from protocol.clock import FrozenClock
 from protocol.jwk import generate_private_jwk, public_jwk
 from registry.app import create_app
 from registry.client import RegistryClient
-from registry.monitoring import DailyReport
+from registry.monitoring import REPORT_WINDOW_DAYS, DailyReport
 from registry.operator import OperatorClient
 from registry.settings import RegistrySettings
 from tests.browser.test_consent_browser import ARGS, CHROMIUM, _axe
@@ -37,9 +37,10 @@ pytestmark = pytest.mark.skipif(
 TOKEN = "operator-token-for-the-monitoring-pages-0123"
 
 
-async def _report(base: str, http: httpx.AsyncClient, anchor: dict[str, Any]) -> None:
+async def _report(
+    base: str, http: httpx.AsyncClient, anchor: dict[str, Any], clock: FrozenClock
+) -> None:
     """Utrecht's agent enrols and sends one day's counts."""
-    clock = FrozenClock(START)
     code = await OperatorClient(base, TOKEN, http=http).issue_enrolment_code(gemeentecode="0344")
     key = generate_private_jwk("EdDSA")
     client = RegistryClient(base, anchor, http=http, clock=clock)
@@ -55,7 +56,7 @@ async def _report(base: str, http: httpx.AsyncClient, anchor: dict[str, Any]) ->
         {
             "oin": UTRECHT_OIN,
             "kind": "gemeente",
-            "day": date(2025, 3, 2).isoformat(),
+            "day": date(2025, 2, 27).isoformat(),
             "reportedAt": START.isoformat(),
             "handovers": {"departing": {"started": 14, "completed": 3}},
             "daysWithoutDevice": {"none": 6, "oneToThree": 1},
@@ -75,7 +76,8 @@ async def site(database_url: str) -> AsyncIterator[tuple[str, Any]]:
         operator_token=TOKEN,
         endpoint_allow_list=[".test"],
     )
-    app = create_app(settings, clock=FrozenClock(START))
+    clock = FrozenClock(START)
+    app = create_app(settings, clock=clock)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
     server = uvicorn.Server(config)
@@ -86,7 +88,9 @@ async def site(database_url: str) -> AsyncIterator[tuple[str, Any]]:
         await asyncio.sleep(0.02)
     base = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient() as http:
-        await _report(base, http, public_jwk(key))
+        await _report(base, http, public_jwk(key), clock)
+    # A week on, no report can change February any more: it is shown.
+    clock.advance(timedelta(days=REPORT_WINDOW_DAYS + 1))
     async with playwright_api.async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = await browser.new_page()
@@ -109,14 +113,14 @@ async def _check(page: Any) -> str:
     return text
 
 
-async def test_country_then_a_gemeente_by_keyboard_then_another_period(
+async def test_country_then_a_gemeente_by_keyboard_then_another_month(
     site: tuple[str, Any],
 ) -> None:
     base, page = site
     await page.goto(f"{base}/monitoring")
     text = await _check(page)
     assert "Hulpmiddelen die meeverhuizen: heel Nederland" in text
-    assert "de dagen van 3 februari 2025 tot en met 2 maart 2025" in text
+    assert "de dagen van 1 februari 2025 tot en met 28 februari 2025" in text
     assert re.search(r"Als vertrekkende gemeente\s+14\s+minder dan 5", text)
 
     await page.focus("#gemeentecode")
@@ -130,10 +134,10 @@ async def test_country_then_a_gemeente_by_keyboard_then_another_period(
     assert re.search(r"De cliënt gaf geen antwoord\s+8", text)
     assert re.search(r"Iemand moet het dossier nakijken\s+minder dan 5", text)
 
-    await page.fill("#van", "2025-03-03")
-    await page.fill("#tot", "2025-03-03")
+    await page.select_option("#maand", "2025-01")
     async with page.expect_navigation():
         await page.locator("button:has-text('Toon de cijfers')").press("Enter")
     text = await _check(page)
-    assert "de dagen van 3 maart 2025 tot en met 3 maart 2025" in text
+    assert "de dagen van 1 januari 2025 tot en met 31 januari 2025" in text
+    assert "Deze cijfers stuurde Utrecht zelf." in text
     assert re.search(r"Als vertrekkende gemeente\s+minder dan 5\s+minder dan 5", text)

@@ -21,7 +21,7 @@ from registry.errors import (
     RequestReplayed,
     SignedChangeRejected,
 )
-from registry.monitoring import SUPPRESSION_THRESHOLD, DailyReport
+from registry.monitoring import REPORT_WINDOW_DAYS, SUPPRESSION_THRESHOLD, DailyReport
 from tests.registry.conftest import (
     START,
     UTRECHT_OIN,
@@ -32,12 +32,11 @@ from tests.registry.conftest import (
     gemeente_oin,
 )
 
-YESTERDAY = date(2025, 3, 2)
+# In February 2025, the last complete month on START (3 March 2025): what is shown by default.
+DAY = date(2025, 2, 27)
 
 
-def report(
-    oin: str, *, kind: str = "gemeente", day: date = YESTERDAY, **counts: Any
-) -> DailyReport:
+def report(oin: str, *, kind: str = "gemeente", day: date = DAY, **counts: Any) -> DailyReport:
     return DailyReport.model_validate(
         {"oin": oin, "kind": kind, "day": day.isoformat(), "reportedAt": START.isoformat()} | counts
     )
@@ -52,6 +51,11 @@ def utrecht_counts(started: int, completed: int, missed: int) -> dict[str, Any]:
     }
 
 
+def settle(registry: Registry) -> None:
+    """Past the days in which reports of February may still come: February is shown."""
+    registry.clock.set(START + timedelta(days=REPORT_WINDOW_DAYS + 1))
+
+
 async def send(registry: Registry, sender: Enrolled, daily: DailyReport) -> None:
     await registry.client().send_daily_report(daily, private_jwk=sender.private_jwk)
 
@@ -62,6 +66,7 @@ async def test_a_report_is_stored_and_shown_with_counts_below_five_hidden(
     utrecht = await enrol_gemeente(registry)
     await send(registry, utrecht, report(utrecht.oin, **utrecht_counts(12, 5, 4)))
 
+    settle(registry)
     answer = await registry.http.get("/v1/gemeenten/0344/monitoring")
     assert answer.status_code == 200
     data = answer.json()["data"]
@@ -70,7 +75,11 @@ async def test_a_report_is_stored_and_shown_with_counts_below_five_hidden(
         "Utrecht",
         ["0344"],
     )
-    assert (data["firstDay"], data["lastDay"]) == ("2025-02-03", "2025-03-02")
+    assert (data["month"], data["firstDay"], data["lastDay"]) == (
+        "2025-02",
+        "2025-02-01",
+        "2025-02-28",
+    )
     figures = data["counts"]["figures"]
     assert data["counts"]["organisations"] == 1
     assert figures["handovers.departing.started"] == 12
@@ -94,6 +103,7 @@ async def test_the_country_adds_the_gemeenten_up_before_hiding(registry: Registr
     await send(registry, utrecht, report(utrecht.oin, **utrecht_counts(3, 2, 3)))
     await send(registry, amsterdam, report(amsterdam.oin, **utrecht_counts(3, 2, 1)))
 
+    settle(registry)
     gemeente = (await registry.http.get("/v1/gemeenten/0363/monitoring")).json()["data"]
     assert gemeente["counts"]["figures"]["handovers.departing.started"] is None
     country = (await registry.http.get("/v1/monitoring")).json()["data"]
@@ -108,15 +118,44 @@ async def test_the_country_adds_the_gemeenten_up_before_hiding(registry: Registr
     }
 
 
+async def test_a_total_that_would_give_a_small_count_away_is_hidden(registry: Registry) -> None:
+    """12 shown for Amsterdam and a total of 15 would tell that Utrecht has 3."""
+    utrecht = await enrol_gemeente(registry)
+    amsterdam = await enrol_gemeente(registry, "0363", gemeente_oin(7))
+    await send(registry, utrecht, report(utrecht.oin, **utrecht_counts(3, 0, 0)))
+    await send(registry, amsterdam, report(amsterdam.oin, **utrecht_counts(12, 0, 0)))
+
+    settle(registry)
+    amsterdam_figures = (await registry.http.get("/v1/gemeenten/0363/monitoring")).json()["data"]
+    assert amsterdam_figures["counts"]["figures"]["handovers.departing.started"] == 12
+    country = (await registry.http.get("/v1/monitoring")).json()["data"]["gemeenten"]["figures"]
+    assert country["handovers.departing.started"] is None
+    # Both 9 met and 7 + 7 days without a device: no small part in them, so shown.
+    assert country["deadlines.orderContact.met"] == 18
+    assert country["daysWithoutDevice.none"] == 14
+
+
+async def test_the_month_asked_for_is_shown(registry: Registry) -> None:
+    utrecht = await enrol_gemeente(registry)
+    await send(registry, utrecht, report(utrecht.oin, **utrecht_counts(5, 5, 5)))
+    settle(registry)
+    january = (await registry.http.get("/v1/monitoring?month=2025-01")).json()["data"]
+    assert (january["month"], january["lastDay"]) == ("2025-01", "2025-01-31")
+    assert january["gemeenten"]["organisations"] == 0
+    february = (await registry.http.get("/v1/monitoring?month=2025-02")).json()["data"]
+    assert february["gemeenten"]["figures"]["handovers.departing.started"] == 5
+
+
 async def test_open_tasks_are_those_of_the_last_day_and_flows_add_up(registry: Registry) -> None:
     utrecht = await enrol_gemeente(registry)
     await send(
         registry,
         utrecht,
-        report(utrecht.oin, day=YESTERDAY - timedelta(days=1), **utrecht_counts(5, 5, 5)),
+        report(utrecht.oin, day=DAY - timedelta(days=1), **utrecht_counts(5, 5, 5)),
     )
     await send(registry, utrecht, report(utrecht.oin, **utrecht_counts(5, 5, 5)))
 
+    settle(registry)
     figures = (await registry.http.get("/v1/gemeenten/0344/monitoring")).json()["data"]["counts"][
         "figures"
     ]
@@ -137,6 +176,7 @@ async def test_a_newer_report_of_a_day_replaces_it_and_an_older_one_is_refused(
     with pytest.raises(RequestReplayed):
         await send(registry, utrecht, report(utrecht.oin, **utrecht_counts(20, 5, 5)))
 
+    settle(registry)
     figures = (await registry.http.get("/v1/gemeenten/0344/monitoring")).json()["data"]["counts"][
         "figures"
     ]
@@ -175,6 +215,7 @@ async def test_a_report_for_another_organisation_is_refused(registry: Registry) 
     )
     assert answer.status_code == 403
     assert answer.json()["type"].endswith("signed-change-rejected")
+    settle(registry)
     country = (await registry.http.get("/v1/monitoring")).json()["data"]
     assert country["gemeenten"]["organisations"] == 0
 
@@ -230,16 +271,21 @@ async def test_a_report_with_anything_but_counts_is_refused(
 
 async def test_a_report_for_a_day_in_the_future_or_long_ago_is_refused(registry: Registry) -> None:
     utrecht = await enrol_gemeente(registry)
-    for day in (date(2025, 3, 4), date(2025, 1, 1)):
+    for day in (date(2025, 3, 4), date(2025, 2, 23)):
         with pytest.raises(InvalidRegistryInput):
             await send(registry, utrecht, report(utrecht.oin, day=day))
+    # A week back is still taken: an agent that was down catches up.
+    await send(registry, utrecht, report(utrecht.oin, day=date(2025, 2, 24)))
 
 
 async def test_a_bad_period_is_a_problem(registry: Registry) -> None:
+    # Only whole months that are over: no overlapping periods to subtract from each other.
     for query in (
-        "firstDay=2025-03-02&lastDay=2025-03-01",
-        "firstDay=2023-01-01",
-        "lastDay=morgen",
+        "month=2025-03",
+        "month=2025-04",
+        "month=2025-13",
+        "month=morgen",
+        "month=2025-2",
     ):
         answer = await registry.http.get(f"/v1/monitoring?{query}")
         assert answer.status_code == 400, query

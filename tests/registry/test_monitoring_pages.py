@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from tests.registry.conftest import Registry, enrol_gemeente, enrol_supplier
-from tests.registry.test_monitoring import report, send, utrecht_counts
+from tests.registry.test_monitoring import report, send, settle, utrecht_counts
 
 
 def cells(html: str) -> list[str]:
@@ -25,6 +25,7 @@ async def test_the_country_page_shows_sums_and_hides_counts_below_five(registry:
         report(supplier.oin, kind="supplier", handovers={"receiving": {"started": 7}}),
     )
 
+    settle(registry)
     page = await registry.http.get("/monitoring")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
@@ -32,7 +33,8 @@ async def test_the_country_page_shows_sums_and_hides_counts_below_five(registry:
     html = page.text
     assert "<script" not in html
     assert '<html lang="nl">' in html
-    assert "de dagen van 3 februari 2025 tot en met 2 maart 2025" in html
+    assert "de maand februari 2025: de dagen van 1 februari 2025 tot en met 28 februari" in html
+    assert '<option value="2025-02" selected>februari 2025</option>' in html
     assert "Er kwamen cijfers van 1 gemeente of regio." in html
     assert "Er kwamen cijfers van 1 leverancier." in html
     shown = cells(html)
@@ -49,13 +51,14 @@ async def test_the_page_of_a_gemeente_says_who_reports_and_hides_small_counts(
     await registry.operator.assign_gemeenten(oin=utrecht.oin, gemeentecodes=["0344", "0310"])
     await send(registry, utrecht, report(utrecht.oin, **utrecht_counts(3, 5, 4)))
 
+    settle(registry)
     html = (await registry.http.get("/monitoring/gemeente?gemeentecode=0310")).text
     assert "Utrecht stuurt de cijfers voor een regio" in html
     assert "De Bilt" in html
     shown = cells(html)
     assert not {"3", "4"} & set(shown)
     assert all(value == "minder dan 5" or int(value) >= 5 for value in shown)
-    assert "/v1/gemeenten/0310/monitoring?firstDay=2025-02-03&amp;lastDay=2025-03-02" in html
+    assert "/v1/gemeenten/0310/monitoring?month=2025-02" in html
 
     html = (await registry.http.get("/monitoring/gemeente?gemeentecode=0363")).text
     assert "Amsterdam stuurt nog geen cijfers" in html
@@ -66,13 +69,11 @@ async def test_a_wrong_choice_is_told_on_the_page(registry: Registry) -> None:
     page = await registry.http.get("/monitoring/gemeente?gemeentecode=9999")
     assert page.status_code == 404
     assert "Kies een gemeente uit de lijst" in page.text
-    page = await registry.http.get("/monitoring?van=2025-13-01")
-    assert page.status_code == 400
-    assert "De eerste dag is geen goede datum" in page.text
-    page = await registry.http.get("/monitoring?van=2025-03-02&tot=2025-03-01")
-    assert page.status_code == 400
-    assert "De eerste dag moet voor de laatste dag liggen" in page.text
-    page = await registry.http.get("/monitoring/gemeente?gemeentecode=0344&tot=gisteren")
+    for month in ("2025-13", "2025-03", "vorige"):
+        page = await registry.http.get(f"/monitoring?maand={month}")
+        assert page.status_code == 400
+        assert "Kies een maand uit de lijst" in page.text
+    page = await registry.http.get("/monitoring/gemeente?gemeentecode=0344&maand=gisteren")
     assert page.status_code == 400
     assert page.headers["content-type"].startswith("text/html")
 

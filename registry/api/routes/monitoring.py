@@ -34,14 +34,15 @@ from registry.errors import (
     RequestReplayed,
     SignedChangeRejected,
 )
-from registry.monitoring import DailyReport, suppress
+from registry.monitoring import REPORT_WINDOW_DAYS, DailyReport, suppress
 
 __all__ = [
     "AMSTERDAM",
-    "DEFAULT_PERIOD_DAYS",
+    "MONTHS_TO_CHOOSE",
     "CountryView",
     "GemeenteView",
     "Period",
+    "complete_months",
     "country_view",
     "gemeente_view",
     "get_country_monitoring",
@@ -53,41 +54,76 @@ __all__ = [
 
 router = APIRouter(tags=["monitoring"])
 AMSTERDAM: Final = ZoneInfo("Europe/Amsterdam")
-# Without a period asked for: the four weeks up to and including yesterday.
-DEFAULT_PERIOD_DAYS: Final = 28
-_LONGEST_PERIOD_DAYS: Final = 366
-# A report may be sent again for some time after its day (an agent that was down catches up).
-_OLDEST_REPORT_DAYS: Final = 31
+# Months on the page to choose from, the newest complete month first.
+MONTHS_TO_CHOOSE: Final = 24
 
-FirstDayQuery = Annotated[
-    date | None, Query(alias="firstDay", description="First day of the period (default: 28 days)")
-]
-LastDayQuery = Annotated[
-    date | None, Query(alias="lastDay", description="Last day of the period (default: yesterday)")
+MonthQuery = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+        description="The month (YYYY-MM), a complete one; default: the last complete month",
+    ),
 ]
 
 
 @dataclass(frozen=True)
 class Period:
-    """Days from ``first`` to ``last``, both included (Europe/Amsterdam)."""
+    """One calendar month, days from ``first`` to ``last`` included (Europe/Amsterdam)."""
 
     first: date
     last: date
+
+    @property
+    def month(self) -> str:
+        """The month as ``YYYY-MM``."""
+        return self.first.strftime("%Y-%m")
 
 
 def _today(registry: RegistryState) -> date:
     return registry.clock.now().astimezone(AMSTERDAM).date()
 
 
-def period(registry: RegistryState, first: date | None, last: date | None) -> Period:
-    """The period asked for, or the default one; a reversed or too long period is refused."""
-    last = last or _today(registry) - timedelta(days=1)
-    first = first or last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
-    if first > last:
-        raise InvalidRegistryInput("firstDay is after lastDay")
-    if (last - first).days >= _LONGEST_PERIOD_DAYS:
-        raise InvalidRegistryInput(f"a period is at most {_LONGEST_PERIOD_DAYS} days")
-    return Period(first, last)
+def _month(first: date) -> Period:
+    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return Period(first, following - timedelta(days=1))
+
+
+def _settled(registry: RegistryState) -> date:
+    """The last day no report can change any more."""
+    return _today(registry) - timedelta(days=REPORT_WINDOW_DAYS + 1)
+
+
+def complete_months(registry: RegistryState, count: int = MONTHS_TO_CHOOSE) -> list[Period]:
+    """The last ``count`` settled months, newest first (docs/registry.md, "Monitoring")."""
+    months = []
+    settled = _settled(registry)
+    newest = _month(settled.replace(day=1))
+    last = settled if newest.last == settled else newest.first - timedelta(days=1)
+    for _ in range(count):
+        month = _month(last.replace(day=1))
+        months.append(month)
+        last = month.first - timedelta(days=1)
+    return months
+
+
+def period(registry: RegistryState, month: str | None) -> Period:
+    """The month asked for (``YYYY-MM``), or the last settled one.
+
+    The public sees whole months only, and only once no report can change them: two periods
+    that overlap, or a month seen before and after a report, would give a small count away by
+    subtraction.
+    """
+    if month is None:
+        return complete_months(registry, 1)[0]
+    try:
+        asked = _month(date.fromisoformat(f"{month}-01"))
+    except ValueError as exc:
+        raise InvalidRegistryInput("month is not a month (YYYY-MM)") from exc
+    if asked.last > _settled(registry):
+        raise InvalidRegistryInput(
+            f"month is not settled yet; a month is shown {REPORT_WINDOW_DAYS} days after its end"
+        )
+    return asked
 
 
 @dataclass(frozen=True)
@@ -113,7 +149,7 @@ class CountryView:
 
     def public(self, figures: PeriodFigures) -> dict[str, int | None]:
         """The counts of ``figures`` as the public may see them."""
-        return suppress(figures.figures)
+        return suppress(figures.parts)
 
 
 async def gemeente_view(registry: RegistryState, gemeentecode: str, days: Period) -> GemeenteView:
@@ -134,7 +170,7 @@ async def gemeente_view(registry: RegistryState, gemeentecode: str, days: Period
         served_by=serving.name,
         gemeentecodes=tuple(serving.gemeentecodes),
         organisations=figures.organisations,
-        figures=suppress(figures.figures),
+        figures=suppress(figures.parts),
     )
 
 
@@ -153,14 +189,12 @@ def _figures(organisations: int, figures: dict[str, int | None]) -> dict[str, An
     "/monitoring", responses=answer_responses(CountryMonitoringAnswer, InvalidRegistryInput)
 )
 async def get_country_monitoring(
-    request: Request,
-    registry: RegistryDep,
-    first_day: FirstDayQuery = None,
-    last_day: LastDayQuery = None,
+    request: Request, registry: RegistryDep, month: MonthQuery = None
 ) -> Response:
-    """The handovers of the whole country over a period; counts below 5 are null."""
-    view = await country_view(registry, period(registry, first_day, last_day))
+    """The handovers of the whole country in a month; counts below 5 are null."""
+    view = await country_view(registry, period(registry, month))
     data = {
+        "month": view.period.month,
         "firstDay": view.period.first.isoformat(),
         "lastDay": view.period.last.isoformat(),
         "gemeenten": _figures(view.gemeenten.organisations, view.public(view.gemeenten)),
@@ -177,14 +211,14 @@ async def get_gemeente_monitoring(
     request: Request,
     registry: RegistryDep,
     gemeentecode: GemeentecodePath,
-    first_day: FirstDayQuery = None,
-    last_day: LastDayQuery = None,
+    month: MonthQuery = None,
 ) -> Response:
-    """The handovers of one gemeente over a period; counts below 5 are null."""
-    view = await gemeente_view(registry, gemeentecode, period(registry, first_day, last_day))
+    """The handovers of one gemeente in a month; counts below 5 are null."""
+    view = await gemeente_view(registry, gemeentecode, period(registry, month))
     data = {
         "gemeentecode": view.gemeentecode,
         "name": view.name,
+        "month": view.period.month,
         "firstDay": view.period.first.isoformat(),
         "lastDay": view.period.last.isoformat(),
         "servedBy": view.served_by,
@@ -205,8 +239,8 @@ async def _verified_report(registry: RegistryState, request: Request, oin: str) 
     if abs(report.reported_at - registry.clock.now()) > registry.settings.request_clock_skew:
         raise RequestReplayed("reportedAt is outside the allowed window")
     today = _today(registry)
-    if not today - timedelta(days=_OLDEST_REPORT_DAYS) <= report.day <= today:
-        raise InvalidRegistryInput(f"day must lie within the last {_OLDEST_REPORT_DAYS} days")
+    if not today - timedelta(days=REPORT_WINDOW_DAYS) <= report.day <= today:
+        raise InvalidRegistryInput(f"day must lie within the last {REPORT_WINDOW_DAYS} days")
     return report
 
 
