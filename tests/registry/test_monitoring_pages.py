@@ -63,6 +63,10 @@ async def test_the_page_of_a_gemeente_says_who_reports_and_hides_small_counts(
     html = (await registry.http.get("/monitoring/gemeente?gemeentecode=0363")).text
     assert "Amsterdam stuurt nog geen cijfers" in html
     assert cells(html) == []
+    answer = (await registry.http.get("/v1/gemeenten/0363/monitoring")).json()["data"]
+    assert answer["servedBy"] is None
+    assert answer["counts"]["organisations"] == 0
+    assert set(answer["counts"]["figures"].values()) == {None}
 
 
 async def test_a_wrong_choice_is_told_on_the_page(registry: Registry) -> None:

@@ -161,7 +161,7 @@ async def gemeente_view(registry: RegistryState, gemeentecode: str, days: Period
         raise ParticipantUnknown(f"no gemeente with code {gemeentecode}")
     serving = await registry.store.gemeente(gemeentecode)
     if serving.oin is None:
-        return GemeenteView(gemeentecode, own.name, days, None, (gemeentecode,), 0, {})
+        return GemeenteView(gemeentecode, own.name, days, None, (gemeentecode,), 0, suppress([]))
     figures = await registry.reports.of_organisation(serving.oin, first=days.first, last=days.last)
     return GemeenteView(
         gemeentecode=gemeentecode,
