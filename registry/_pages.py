@@ -58,9 +58,7 @@ _BUCKETS: Final = {
     "moreThanThirty": "Meer dan 30 dagen",
 }
 _DEADLINES: Final = {
-    "supplierContact": "De leverancier belt de cliënt binnen 5 werkdagen",
-    "orderContact": "De gemeente hoort binnen 5 werkdagen dat de leverancier belde",
-    "settlementOffer": "De leverancier stuurt op tijd een voorstel voor de prijs",
+    "clientContact": "De leverancier belt de cliënt binnen 5 werkdagen",
     "settlementOrder": "De leverancier krijgt op tijd de opdracht bij een prijsvoorstel",
 }
 _TASKS: Final = {
@@ -151,7 +149,7 @@ def _tables(figures: dict[str, int | None], *, side_label: str) -> tuple[_Table,
     )
     deadlines = _Table(
         "Termijnen die in deze periode afliepen",
-        ("Termijn", "Op tijd of niet meer nodig", "Te laat"),
+        ("Termijn", "Op tijd", "Te laat"),
         tuple(
             _Row(label, (value(f"deadlines.{name}.met"), value(f"deadlines.{name}.missed")))
             for name, label in _DEADLINES.items()

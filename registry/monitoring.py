@@ -23,7 +23,6 @@ from protocol.identifiers import Oin
 
 __all__ = [
     "DAYS_WITHOUT_DEVICE_BUCKETS",
-    "DEADLINE_KINDS",
     "REPORT_WINDOW_DAYS",
     "SUPPRESSION_THRESHOLD",
     "Count",
@@ -55,13 +54,6 @@ DAYS_WITHOUT_DEVICE_BUCKETS: Final[tuple[tuple[str, int, int | None], ...]] = (
     ("fifteenToThirty", 15, 30),
     ("moreThanThirty", 31, None),
 )
-# The deadline kinds a report counts, by field: the stored deadline kind of the agent.
-DEADLINE_KINDS: Final[Mapping[str, str]] = {
-    "supplierContact": "supplier-contact-overdue",
-    "orderContact": "order-contact-overdue",
-    "settlementOffer": "settlement-offer-due",
-    "settlementOrder": "settlement-order-awaited",
-}
 
 # A strict whole number: no string, float or bool is taken for a count.
 Count = Annotated[int, Field(strict=True, ge=0, le=10_000_000)]
@@ -110,11 +102,14 @@ class DeadlineOutcomes(_Counts):
 
 
 class Deadlines(_Counts):
-    """Deadline outcomes per kind of deadline (:data:`DEADLINE_KINDS`)."""
+    """Deadline outcomes per kind of deadline.
 
-    supplier_contact: DeadlineOutcomes = DeadlineOutcomes()
-    order_contact: DeadlineOutcomes = DeadlineOutcomes()
-    settlement_offer: DeadlineOutcomes = DeadlineOutcomes()
+    ``clientContact``: the supplier contacts the client within 5 working days of the takeover
+    order (normenkader); the receiving gemeente counts its orders, the supplier its own.
+    ``settlementOrder``: a price offer that came before its takeover order waits for the order.
+    """
+
+    client_contact: DeadlineOutcomes = DeadlineOutcomes()
     settlement_order: DeadlineOutcomes = DeadlineOutcomes()
 
 

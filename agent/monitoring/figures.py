@@ -15,10 +15,17 @@ from typing import Final, Literal
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.storage.tables import DeadlineRow, DossierRow, SupplierOrderRow, TaskRow, TransitionRow
+from agent.storage.tables import (
+    DeadlineRow,
+    DossierRow,
+    OrderRow,
+    SupplierOrderRow,
+    TaskRow,
+    TransitionRow,
+)
+from agent.supplier.settlement import ORDER_AWAITED
 from agent.working_days import AMSTERDAM
 from registry.monitoring import (
-    DEADLINE_KINDS,
     DailyReport,
     DaysWithoutDevice,
     DeadlineOutcomes,
@@ -32,6 +39,9 @@ from registry.monitoring import (
 __all__ = ["count_day", "day_bounds"]
 
 _TAKEN_OVER: Final = "taken-over"
+# An order's statuses: the client was contacted in time, or the order still waits for it.
+_CONTACTED: Final = frozenset({"client-contacted", "taken-over", "inspected", "replaced"})
+_WAITING: Final = frozenset({"placed", "received", "problem"})
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -108,27 +118,47 @@ async def _supplier_handovers(
     return HandoverCounts(receiving=Handovers(started=received or 0, completed=taken_over or 0))
 
 
-async def _deadlines(session: AsyncSession, start: datetime, end: datetime) -> Deadlines:
-    """Deadlines that came due on the day: met when stopped before, missed when they fired."""
+def _contact_outcome(status: str, overdue: bool, *, ended: bool) -> str | None:
+    """Met, missed, or not counted: an order refused or stopped was not the supplier's to meet."""
+    if overdue:
+        return "missed"
+    if status in _CONTACTED:
+        return "met"
+    if status in _WAITING:
+        return "missed" if ended else None
+    return None
+
+
+async def _client_contact(
+    session: AsyncSession, kind: str, day: date, *, ended: bool
+) -> DeadlineOutcomes:
+    """Orders whose last day to contact the client (5 working days) is ``day``."""
+    table = OrderRow if kind == "gemeente" else SupplierOrderRow
     rows = await session.execute(
-        select(DeadlineRow.kind, DeadlineRow.state, func.count())
-        .where(
-            DeadlineRow.kind.in_(list(DEADLINE_KINDS.values())),
-            DeadlineRow.due_at >= start,
-            DeadlineRow.due_at < end,
+        select(table.status, table.overdue).where(table.contact_before == day)
+    )
+    outcomes = Counter(
+        _contact_outcome(status, overdue, ended=ended) for status, overdue in rows.all()
+    )
+    return DeadlineOutcomes(met=outcomes["met"], missed=outcomes["missed"])
+
+
+async def _settlement_order(
+    session: AsyncSession, start: datetime, end: datetime, now: datetime
+) -> DeadlineOutcomes:
+    """A price offer that came before its takeover order: met when the order came in time."""
+    rows = await session.execute(
+        select(DeadlineRow.state, DeadlineRow.due_at).where(
+            DeadlineRow.kind == ORDER_AWAITED, DeadlineRow.due_at >= start, DeadlineRow.due_at < end
         )
-        .group_by(DeadlineRow.kind, DeadlineRow.state)
     )
-    outcomes: dict[str, Counter[str]] = {kind: Counter() for kind in DEADLINE_KINDS.values()}
-    for kind, state, count in rows.all():
-        # A deadline still pending after its day has passed without the fact it waits for.
-        outcomes[kind]["met" if state == "cancelled" else "missed"] += count
-    return Deadlines.model_validate(
-        {
-            field: DeadlineOutcomes(met=outcomes[kind]["met"], missed=outcomes[kind]["missed"])
-            for field, kind in DEADLINE_KINDS.items()
-        }
-    )
+    outcomes: Counter[str] = Counter()
+    for state, due_at in rows.all():
+        if state == "cancelled":
+            outcomes["met"] += 1
+        elif state == "fired" or due_at <= now:
+            outcomes["missed"] += 1
+    return DeadlineOutcomes(met=outcomes["met"], missed=outcomes["missed"])
 
 
 async def _open_tasks(session: AsyncSession, end: datetime) -> OpenTasks:
@@ -164,6 +194,9 @@ async def count_day(
         reported_at=now,
         handovers=handovers,
         days_without_device=days,
-        deadlines=await _deadlines(session, start, end),
+        deadlines=Deadlines(
+            client_contact=await _client_contact(session, kind, day, ended=end <= now),
+            settlement_order=await _settlement_order(session, start, end, now),
+        ),
         open_tasks=await _open_tasks(session, end),
     )

@@ -1,8 +1,12 @@
 """The daily report counts what the agent's tables hold: dossiers, transitions, deadlines, tasks.
 
-Two in-process agents (Utrecht departs, Amsterdam receives) run a real handover; the counts of a
-day are then read back as the registry would receive them. Runs on SQLite and PostgreSQL.
+Two in-process agents (Utrecht departs, Amsterdam receives) run a real handover, and with the
+suppliers and the real registry of ``test_supplier_flow`` a takeover; the counts of a day are then
+read back as the registry would receive them. Runs on SQLite and PostgreSQL.
 """
+
+# The World fixtures are imported from test_supplier_flow; test arguments reuse their names.
+# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -13,8 +17,18 @@ from agent.core.deadlines import cancel_deadlines, schedule_deadline
 from agent.core.tasks import TASK_KINDS
 from agent.monitoring.figures import count_day
 from agent.service import AgentService
-from registry.monitoring import DEADLINE_KINDS, DailyReport, OpenTasks
-from tests.agent.conftest import AMSTERDAM_OIN, UTRECHT_OIN, Agents
+from agent.supplier.settlement import ORDER_AWAITED
+from agent.working_days import AMSTERDAM
+from registry.monitoring import DailyReport, OpenTasks
+from tests.agent.conftest import AMSTERDAM_OIN, START, UTRECHT_OIN, Agents
+from tests.agent.test_supplier_flow import (  # noqa: F401 - fixtures used by name
+    PREFERRED,
+    World,
+    database_urls,
+    start_time,
+    takeover_settings,
+    world,
+)
 
 # After the move date (1 April 2025): the takeover completes four days after it.
 HANDOVER_DAY = date(2025, 4, 5)
@@ -99,9 +113,9 @@ async def test_deadlines_of_the_day_are_met_when_stopped_and_missed_when_they_fi
     service = agents.receiving
     due = datetime(2025, 4, 5, 10, 0, tzinfo=UTC)
     agents.clock.set(due - timedelta(days=5))
-    kind = DEADLINE_KINDS["orderContact"]
+    kind = ORDER_AWAITED
     async with service.database.transaction() as session:
-        for subject in ("order-1", "order-2", "order-3"):
+        for subject in ("settlement-1", "settlement-2", "settlement-3"):
             await schedule_deadline(
                 session, kind=kind, subject=subject, due_at=due, now=agents.clock.now()
             )
@@ -109,15 +123,63 @@ async def test_deadlines_of_the_day_are_met_when_stopped_and_missed_when_they_fi
         await schedule_deadline(
             session,
             kind=kind,
-            subject="order-4",
+            subject="settlement-4",
             due_at=due + timedelta(days=1),
             now=agents.clock.now(),
         )
-        # The supplier called before the deadline: it stops.
-        await cancel_deadlines(session, subject="order-1", kinds=(kind,))
+        # The takeover order came before the wait ended: it stops.
+        await cancel_deadlines(session, subject="settlement-1", kinds=(kind,))
     agents.clock.set(due + timedelta(minutes=5))
     await service.deadlines.run_due()
 
     report = await counts(service, HANDOVER_DAY)
-    assert report.deadlines.order_contact.model_dump() == {"met": 1, "missed": 2}
-    assert report.deadlines.supplier_contact.model_dump() == {"met": 0, "missed": 0}
+    # Fired (one fires now), or not fired yet but past its time: missed all the same.
+    assert report.deadlines.settlement_order.model_dump() == {"met": 1, "missed": 2}
+    assert report.deadlines.client_contact.model_dump() == {"met": 0, "missed": 0}
+
+
+async def report_of(service: AgentService, day: date) -> DailyReport:
+    async with service.database.reading() as session:
+        return await count_day(
+            session,
+            oin=service.settings.oin,
+            kind=service.settings.role,
+            day=day,
+            now=service.clock.now(),
+        )
+
+
+async def test_a_supplier_counts_its_takeover_orders_and_sends_them_to_the_registry(
+    world: World,
+) -> None:
+    await world.contract_preferred_then_next()
+    await world.hand_over()
+    [order] = await world.orders_at(PREFERRED)
+    supplier = world.suppliers[PREFERRED[3]]
+    # Still waiting, the last day to call not over: not counted yet.
+    waiting = await report_of(supplier, date.fromisoformat(order["contactBefore"]))
+    assert waiting.deadlines.client_contact.model_dump() == {"met": 0, "missed": 0}
+    await world.planner(PREFERRED, order["orderId"], status="client-contacted")
+    await world.planner(PREFERRED, order["orderId"], status="taken-over", deviceId="dev-1")
+    day = START.astimezone(AMSTERDAM).date()
+
+    counted = await report_of(supplier, day)
+    assert (counted.oin, counted.kind) == (PREFERRED[0], "supplier")
+    assert counted.handovers.model_dump() == {
+        "departing": {"started": 0, "completed": 0},
+        "receiving": {"started": 1, "completed": 1},
+    }
+    # The client was called in time: met for the supplier and for the gemeente, on the last day
+    # to call (3 March + 5 working days), and on no other day.
+    contact_day = date.fromisoformat(order["contactBefore"])
+    for service in (supplier, world.amsterdam):
+        at_due = await report_of(service, contact_day)
+        assert at_due.deadlines.client_contact.model_dump() == {"met": 1, "missed": 0}
+        before = await report_of(service, contact_day - timedelta(days=1))
+        assert before.deadlines.client_contact.model_dump() == {"met": 0, "missed": 0}
+
+    # The job signs and sends the supplier's week; the registry takes it as a supplier's.
+    assert await supplier.daily_reports.run() is False
+    metrics = supplier.metrics.render().decode()
+    assert 'meeverhuizen_daily_reports_total{outcome="sent"} 7.0' in metrics
+    assert "meeverhuizen_daily_reports_unsent 0.0" in metrics

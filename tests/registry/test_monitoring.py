@@ -46,7 +46,7 @@ def utrecht_counts(started: int, completed: int, missed: int) -> dict[str, Any]:
     return {
         "handovers": {"departing": {"started": started, "completed": completed}},
         "daysWithoutDevice": {"none": 7, "oneToThree": 2},
-        "deadlines": {"orderContact": {"met": 9, "missed": missed}},
+        "deadlines": {"clientContact": {"met": 9, "missed": missed}},
         "openTasks": {"consentNoAnswer": 6, "manualCheck": 1},
     }
 
@@ -84,11 +84,11 @@ async def test_a_report_is_stored_and_shown_with_counts_below_five_hidden(
     assert data["counts"]["organisations"] == 1
     assert figures["handovers.departing.started"] == 12
     assert figures["handovers.departing.completed"] == 5
-    assert figures["deadlines.orderContact.met"] == 9
+    assert figures["deadlines.clientContact.met"] == 9
     assert figures["openTasks.consentNoAnswer"] == 6
     # Below the threshold, zero included: never shown on its own.
     for hidden in (
-        "deadlines.orderContact.missed",
+        "deadlines.clientContact.missed",
         "daysWithoutDevice.oneToThree",
         "openTasks.manualCheck",
         "handovers.receiving.started",
@@ -110,7 +110,7 @@ async def test_the_country_adds_the_gemeenten_up_before_hiding(registry: Registr
     figures = country["gemeenten"]["figures"]
     assert country["gemeenten"]["organisations"] == 2
     assert figures["handovers.departing.started"] == 6
-    assert figures["deadlines.orderContact.missed"] is None  # 3 + 1
+    assert figures["deadlines.clientContact.missed"] is None  # 3 + 1
     assert figures["openTasks.consentNoAnswer"] == 12
     assert country["suppliers"] == {
         "organisations": 0,
@@ -131,7 +131,7 @@ async def test_a_total_that_would_give_a_small_count_away_is_hidden(registry: Re
     country = (await registry.http.get("/v1/monitoring")).json()["data"]["gemeenten"]["figures"]
     assert country["handovers.departing.started"] is None
     # Both 9 met and 7 + 7 days without a device: no small part in them, so shown.
-    assert country["deadlines.orderContact.met"] == 18
+    assert country["deadlines.clientContact.met"] == 18
     assert country["daysWithoutDevice.none"] == 14
 
 
@@ -249,7 +249,7 @@ async def test_a_tampered_report_is_refused(registry: Registry) -> None:
         {"handovers": {"departing": {"started": 1, "dossierId": "d-1"}}},
         {"openTasks": {"consentNoAnswer": "6"}},
         {"openTasks": {"consentNoAnswer": -1}},
-        {"deadlines": {"orderContact": {"met": 1.5}}},
+        {"deadlines": {"clientContact": {"met": 1.5}}},
     ],
 )
 async def test_a_report_with_anything_but_counts_is_refused(
