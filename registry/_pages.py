@@ -266,12 +266,12 @@ async def country_page(registry: _RegistryDep, maand: _MonthQuery = "") -> Respo
         _Section(
             "Gemeenten",
             _reporting(view.gemeenten.organisations, "gemeente of regio", "gemeenten en regio's"),
-            _tables(view.public(view.gemeenten), side_label="gemeente"),
+            _tables(view.gemeenten.figures, side_label="gemeente"),
         ),
         _Section(
             "Leveranciers",
             _reporting(view.suppliers.organisations, "leverancier", "leveranciers"),
-            _tables(view.public(view.suppliers), side_label="leverancier"),
+            _tables(view.suppliers.figures, side_label="leverancier"),
         ),
     )
     return _page(
@@ -327,7 +327,7 @@ async def gemeente_page(
         )
     else:
         intro = f"Deze cijfers stuurde {view.name} zelf."
-    tables = () if view.served_by is None else _tables(view.figures, side_label="gemeente")
+    tables = () if view.served_by is None else _tables(view.counts.figures, side_label="gemeente")
     section = _Section(view.name, intro, tables)
     return _page(
         title=title,

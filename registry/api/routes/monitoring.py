@@ -42,6 +42,7 @@ __all__ = [
     "CountryView",
     "GemeenteView",
     "Period",
+    "PublicFigures",
     "complete_months",
     "country_view",
     "gemeente_view",
@@ -127,29 +128,41 @@ def period(registry: RegistryState, month: str | None) -> Period:
 
 
 @dataclass(frozen=True)
+class PublicFigures:
+    """Counts as the public may see them: how many organisations reported, small counts None."""
+
+    organisations: int
+    figures: dict[str, int | None]
+
+    @classmethod
+    def of(cls, exact: PeriodFigures) -> PublicFigures:
+        """The public side of exact sums (``registry.monitoring.suppress``)."""
+        return cls(exact.organisations, suppress(exact.parts))
+
+    def wire(self) -> dict[str, Any]:
+        """As ``MonitoringFigures`` on the wire."""
+        return {"organisations": self.organisations, "figures": self.figures}
+
+
+@dataclass(frozen=True)
 class GemeenteView:
-    """What the public sees of one gemeente: its name, who reports for it, suppressed counts."""
+    """What the public sees of one gemeente: its name, who reports for it, its counts."""
 
     gemeentecode: str
     name: str
     period: Period
     served_by: str | None
     gemeentecodes: tuple[str, ...]
-    organisations: int
-    figures: dict[str, int | None]
+    counts: PublicFigures
 
 
 @dataclass(frozen=True)
 class CountryView:
-    """What the public sees of the country: gemeenten and suppliers apart, suppressed counts."""
+    """What the public sees of the country: gemeenten and suppliers apart."""
 
     period: Period
-    gemeenten: PeriodFigures
-    suppliers: PeriodFigures
-
-    def public(self, figures: PeriodFigures) -> dict[str, int | None]:
-        """The counts of ``figures`` as the public may see them."""
-        return suppress(figures.parts)
+    gemeenten: PublicFigures
+    suppliers: PublicFigures
 
 
 async def gemeente_view(registry: RegistryState, gemeentecode: str, days: Period) -> GemeenteView:
@@ -161,7 +174,8 @@ async def gemeente_view(registry: RegistryState, gemeentecode: str, days: Period
         raise ParticipantUnknown(f"no gemeente with code {gemeentecode}")
     serving = await registry.store.gemeente(gemeentecode)
     if serving.oin is None:
-        return GemeenteView(gemeentecode, own.name, days, None, (gemeentecode,), 0, suppress([]))
+        nobody = PublicFigures.of(PeriodFigures(()))
+        return GemeenteView(gemeentecode, own.name, days, None, (gemeentecode,), nobody)
     figures = await registry.reports.of_organisation(serving.oin, first=days.first, last=days.last)
     return GemeenteView(
         gemeentecode=gemeentecode,
@@ -169,8 +183,7 @@ async def gemeente_view(registry: RegistryState, gemeentecode: str, days: Period
         period=days,
         served_by=serving.name,
         gemeentecodes=tuple(serving.gemeentecodes),
-        organisations=figures.organisations,
-        figures=suppress(figures.parts),
+        counts=PublicFigures.of(figures),
     )
 
 
@@ -178,11 +191,7 @@ async def country_view(registry: RegistryState, days: Period) -> CountryView:
     """The country's counts over ``days``."""
     gemeenten = await registry.reports.of_kind("gemeente", first=days.first, last=days.last)
     suppliers = await registry.reports.of_kind("supplier", first=days.first, last=days.last)
-    return CountryView(days, gemeenten, suppliers)
-
-
-def _figures(organisations: int, figures: dict[str, int | None]) -> dict[str, Any]:
-    return {"organisations": organisations, "figures": figures}
+    return CountryView(days, PublicFigures.of(gemeenten), PublicFigures.of(suppliers))
 
 
 @router.get(
@@ -197,8 +206,8 @@ async def get_country_monitoring(
         "month": view.period.month,
         "firstDay": view.period.first.isoformat(),
         "lastDay": view.period.last.isoformat(),
-        "gemeenten": _figures(view.gemeenten.organisations, view.public(view.gemeenten)),
-        "suppliers": _figures(view.suppliers.organisations, view.public(view.suppliers)),
+        "gemeenten": view.gemeenten.wire(),
+        "suppliers": view.suppliers.wire(),
     }
     return registry.signer.answer(request, data)
 
@@ -223,7 +232,7 @@ async def get_gemeente_monitoring(
         "lastDay": view.period.last.isoformat(),
         "servedBy": view.served_by,
         "gemeentecodes": list(view.gemeentecodes),
-        "counts": _figures(view.organisations, view.figures),
+        "counts": view.counts.wire(),
     }
     return registry.signer.answer(request, data)
 
