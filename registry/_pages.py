@@ -125,21 +125,32 @@ def _shown(value: int | None) -> str:
     return "minder dan 5" if value is None else str(value)
 
 
-def _tables(figures: dict[str, int | None], *, side_label: str) -> tuple[_Table, ...]:
+def _tables(figures: dict[str, int | None], *, suppliers: bool = False) -> tuple[_Table, ...]:
+    """The tables of a gemeente, or of the suppliers (who count takeover orders, not days)."""
+
     def value(name: str) -> str:
         return _shown(figures.get(name))
 
-    handovers = _Table(
-        "Overdrachten in deze periode",
-        ("", "Begonnen", "Klaar"),
-        tuple(
-            _Row(
-                f"Als {where} {side_label}",
-                (value(f"handovers.{side}.started"), value(f"handovers.{side}.completed")),
-            )
-            for side, where in (("departing", "vertrekkende"), ("receiving", "ontvangende"))
-        ),
-    )
+    def handover(side: str, label: str) -> _Row:
+        return _Row(
+            label, (value(f"handovers.{side}.started"), value(f"handovers.{side}.completed"))
+        )
+
+    if suppliers:
+        handovers = _Table(
+            "Overnameopdrachten in deze maand",
+            ("", "Ontvangen", "Overgenomen"),
+            (handover("receiving", "Opdrachten aan de nieuwe leverancier"),),
+        )
+    else:
+        handovers = _Table(
+            "Overdrachten in deze maand",
+            ("", "Begonnen", "Klaar"),
+            (
+                handover("departing", "Als vertrekkende gemeente"),
+                handover("receiving", "Als ontvangende gemeente"),
+            ),
+        )
     days = _Table(
         "Hoe lang de cliënt na de verhuisdatum zonder hulpmiddel zat",
         ("Dagen zonder hulpmiddel", "Aantal overdrachten"),
@@ -148,7 +159,7 @@ def _tables(figures: dict[str, int | None], *, side_label: str) -> tuple[_Table,
         ),
     )
     deadlines = _Table(
-        "Termijnen die in deze periode afliepen",
+        "Termijnen die in deze maand afliepen",
         ("Termijn", "Op tijd", "Te laat"),
         tuple(
             _Row(label, (value(f"deadlines.{name}.met"), value(f"deadlines.{name}.missed")))
@@ -160,7 +171,7 @@ def _tables(figures: dict[str, int | None], *, side_label: str) -> tuple[_Table,
         ("Soort taak", "Aantal"),
         tuple(_Row(label, (value(f"openTasks.{name}"),)) for name, label in _TASKS.items()),
     )
-    return handovers, days, deadlines, tasks
+    return (handovers, deadlines, tasks) if suppliers else (handovers, days, deadlines, tasks)
 
 
 def _page(
@@ -266,12 +277,12 @@ async def country_page(registry: _RegistryDep, maand: _MonthQuery = "") -> Respo
         _Section(
             "Gemeenten",
             _reporting(view.gemeenten.organisations, "gemeente of regio", "gemeenten en regio's"),
-            _tables(view.gemeenten.figures, side_label="gemeente"),
+            _tables(view.gemeenten.figures),
         ),
         _Section(
             "Leveranciers",
             _reporting(view.suppliers.organisations, "leverancier", "leveranciers"),
-            _tables(view.suppliers.figures, side_label="leverancier"),
+            _tables(view.suppliers.figures, suppliers=True),
         ),
     )
     return _page(
@@ -327,7 +338,7 @@ async def gemeente_page(
         )
     else:
         intro = f"Deze cijfers stuurde {view.name} zelf."
-    tables = () if view.served_by is None else _tables(view.counts.figures, side_label="gemeente")
+    tables = () if view.served_by is None else _tables(view.counts.figures)
     section = _Section(view.name, intro, tables)
     return _page(
         title=title,

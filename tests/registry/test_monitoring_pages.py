@@ -39,6 +39,9 @@ async def test_the_country_page_shows_sums_and_hides_counts_below_five(registry:
     assert "Er kwamen cijfers van 1 leverancier." in html
     shown = cells(html)
     assert {"12", "7", "9"} <= set(shown)
+    # Suppliers count takeover orders; days without a device are the gemeenten's.
+    assert html.count("<caption>Overnameopdrachten in deze maand</caption>") == 1
+    assert html.count("zonder hulpmiddel zat</caption>") == 1
     # Every cell is a count of 5 or more, or says it is less.
     assert all(value == "minder dan 5" or int(value) >= 5 for value in shown)
     assert shown.count("minder dan 5") > 0
