@@ -139,13 +139,13 @@ def _tables(figures: dict[str, int | None], *, suppliers: bool = False) -> tuple
     if suppliers:
         handovers = _Table(
             "Overnameopdrachten in deze maand",
-            ("", "Ontvangen", "Overgenomen"),
+            ("Opdracht", "Ontvangen", "Overgenomen"),
             (handover("receiving", "Opdrachten aan de nieuwe leverancier"),),
         )
     else:
         handovers = _Table(
             "Overdrachten in deze maand",
-            ("", "Begonnen", "Klaar"),
+            ("Rol van de gemeente", "Begonnen", "Klaar"),
             (
                 handover("departing", "Als vertrekkende gemeente"),
                 handover("receiving", "Als ontvangende gemeente"),
