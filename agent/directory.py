@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from protocol.signing import VerificationKey
+from registry.monitoring import DailyReport
 
 __all__ = ["ContractedSupplierEntry", "Directory", "DirectoryEntry"]
 
@@ -57,3 +58,7 @@ class Directory(Protocol):
     async def contracted_suppliers(
         self, gemeentecode: str, iso_code: str, on: date
     ) -> Sequence[ContractedSupplierEntry]: ...
+
+    async def send_daily_report(
+        self, report: DailyReport, *, private_jwk: Mapping[str, Any]
+    ) -> None: ...

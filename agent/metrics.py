@@ -79,6 +79,16 @@ class AgentMetrics:
             registry=self.registry,
         )
         self._longest = 0.0
+        self._daily_reports = self._counter(
+            "daily_reports",
+            "Daily reports to the registry by outcome (sent, failed, given-up).",
+            "outcome",
+        )
+        self._unsent = Gauge(
+            "meeverhuizen_daily_reports_unsent",
+            "Days whose report has not reached the registry yet (0 when up to date).",
+            registry=self.registry,
+        )
 
     def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
         return Counter(f"meeverhuizen_{name}", documentation, labels, registry=self.registry)
@@ -119,6 +129,14 @@ class AgentMetrics:
         self._stalls.observe(seconds)
         self._longest_stall.set(max(self._longest, seconds))
         self._longest = max(self._longest, seconds)
+
+    def daily_report(self, outcome: str, days: int = 1) -> None:
+        """Daily reports to the registry: ``"sent"``, ``"failed"`` or ``"given-up"``."""
+        self._daily_reports.labels(outcome).inc(days)
+
+    def daily_reports_unsent(self, days: int) -> None:
+        """How many days wait for their report to reach the registry."""
+        self._unsent.set(days)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -39,6 +39,7 @@ from agent.delivery.outbox import Outbox, OutboxEntry
 from agent.delivery.outgoing import OutboxPolicy, Outgoing
 from agent.directory import Directory
 from agent.metrics import AgentMetrics
+from agent.monitoring.reporting import DailyReports
 from agent.register.imports import CSV_COLUMNS, ImportFormat
 from agent.register.models import ImportResult
 from agent.register.store import Register
@@ -151,6 +152,8 @@ class AgentService:
             self.supplier.register(self.hooks, self.deadlines)
             ContinuedUseDesk(agent).register(self.hooks)
         self.hooks.every(settings.takeover.deadline_interval_seconds, "deadlines", self._deadlines)
+        self.daily_reports = DailyReports(agent)
+        self.daily_reports.register(self.hooks)
 
     def _compose_gemeente(self) -> None:
         hooks, agent, dossiers = self.hooks, self._agent, self.dossiers

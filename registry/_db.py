@@ -10,7 +10,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -22,6 +32,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Contract",
+    "DailyReportRow",
     "EnrolmentCode",
     "EntryVersion",
     "KeyVersion",
@@ -142,6 +153,24 @@ class AuditEvent(Base):
     subject: Mapped[str] = mapped_column(String(100))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class DailyReportRow(Base):
+    """One organisation's counts for one day (``registry.monitoring``); a new report replaces it."""
+
+    __tablename__ = "daily_reports"
+    __table_args__ = (
+        UniqueConstraint("participant_id", "day"),
+        Index("ix_daily_reports_day", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"))
+    day: Mapped[date] = mapped_column(Date)
+    # Counts only, by dotted field name (``registry.monitoring.count_fields``).
+    counts: Mapped[dict[str, int]] = mapped_column(JSON)
+    reported_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 def create_engine(database_url: str) -> AsyncEngine:

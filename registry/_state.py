@@ -12,6 +12,7 @@ from protocol.clock import Clock
 from protocol.jwk import public_jwk
 from registry._answers import AnswerSigner
 from registry._db import create_engine
+from registry._reports import ReportStore
 from registry._store import RegistryStore
 from registry.server_kit.endpoints import EndpointRules, Resolver, system_resolver
 from registry.settings import RegistrySettings
@@ -41,11 +42,11 @@ class RegistryState:
         self.clock = clock
         self.trust_anchor = public_jwk(signing_jwk)
         self.signer = AnswerSigner(signing_jwk, clock=clock, max_age=settings.answer_max_age)
+        engine = create_engine(settings.database_url)
         self.store = RegistryStore(
-            create_engine(settings.database_url),
-            clock=clock,
-            enrolment_code_ttl=settings.enrolment_code_ttl,
+            engine, clock=clock, enrolment_code_ttl=settings.enrolment_code_ttl
         )
+        self.reports = ReportStore(engine, clock=clock)
         self._operator_token_hash = settings.operator_token_hash()
         self._started = False
         self._lock = asyncio.Lock()

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from protocol.clock import Clock, SystemClock
 from protocol.jwk import generate_private_jwk
+from registry import _pages as pages
 from registry._answers import SigningMiddleware
 from registry._metrics import MetricsMiddleware, RegistryMetrics
 from registry._state import RegistryState
@@ -22,11 +23,13 @@ from registry.api.routes import (
     enrolments,
     gemeenten,
     metrics,
+    monitoring,
     participants,
     status,
     suppliers,
 )
 from registry.errors import RegistryError
+from registry.monitoring import DailyReport
 from registry.server_kit.api_rules import BASE_PATH, create_api
 from registry.server_kit.deployment import log_development_mode
 from registry.server_kit.endpoints import Resolver, system_resolver
@@ -84,14 +87,25 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         problem_model=RegistryProblem,
         answer_headers=SIGNED_ANSWER_HEADERS,
-        schemas=[EntryChangeRequest, FreshnessStatement],
+        schemas=[EntryChangeRequest, FreshnessStatement, DailyReport],
         lifespan=lifespan,
     )
     app.state.registry = registry
-    for module in (gemeenten, participants, enrolments, suppliers, contracts, audit, status):
+    for module in (
+        gemeenten,
+        participants,
+        enrolments,
+        suppliers,
+        contracts,
+        audit,
+        status,
+        monitoring,
+    ):
         app.include_router(module.router, prefix=BASE_PATH)
     # Prometheus metrics: outside /v1 and the OpenAPI document, like the agent's.
     app.include_router(metrics.router)
+    # The public monitoring pages: HTML for people, outside /v1 and the OpenAPI document.
+    app.include_router(pages.router)
     app.state.metrics = RegistryMetrics()
     app.add_middleware(SigningMiddleware, signer=registry.signer)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

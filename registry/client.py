@@ -48,6 +48,7 @@ from registry.errors import (
     UntrustedAnswer,
     error_for_code,
 )
+from registry.monitoring import DailyReport
 
 __all__ = ["AnswerStore", "ContractedSupplier", "Participant", "RegistryClient", "StoredAnswer"]
 
@@ -367,6 +368,19 @@ class RegistryClient:
         document = await self._write(resource, signed.body, signed.headers())
         self._forget(oin)
         return _participant(document["data"])
+
+    async def send_daily_report(
+        self, report: DailyReport, *, private_jwk: Mapping[str, Any]
+    ) -> None:
+        """Send this organisation's counts for one day, signed with one of its valid keys.
+
+        The registry refuses a report for another organisation, one of another kind than the
+        sender, and one older than the report it holds for that day (``registry.monitoring``).
+        """
+        document = report.model_dump(mode="json", by_alias=True)
+        signed = sign_body(canonicalize(document), private_jwk, signing_time=self._clock.now())
+        resource = f"/v1/participants/{_check(_OIN, report.oin, 'OIN')}/daily-reports"
+        await self._write(resource, signed.body, signed.headers())
 
     # Transport, verification and cache.
 

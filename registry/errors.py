@@ -28,6 +28,7 @@ __all__ = [
     "RegistryKeyUnknown",
     "RegistryNotReady",
     "RegistryUnavailable",
+    "ReportNotPermitted",
     "RequestReplayed",
     "SignedChangeRejected",
     "UnknownGemeentecode",
@@ -155,6 +156,12 @@ class SignedChangeRejected(RegistryError):
     status = 403
 
 
+class ReportNotPermitted(RegistryError):
+    code = "report_not_permitted"
+    title = "The participant may not report as this kind of organisation"
+    status = 403
+
+
 class RequestReplayed(RegistryError):
     code = "request_replayed"
     title = "Signed request was already processed or is outside the allowed time window"
@@ -192,6 +199,7 @@ _BY_CODE: dict[str, type[RegistryError]] = {
         RegistryKeyUnknown,
         RegistryNotReady,
         RegistryUnavailable,
+        ReportNotPermitted,
         RequestReplayed,
         SignedChangeRejected,
         UnknownGemeentecode,

@@ -24,13 +24,18 @@ __all__ = [
     "ContractCreated",
     "ContractedSupplier",
     "ContractedSuppliersAnswer",
+    "CountryMonitoring",
+    "CountryMonitoringAnswer",
     "EnrolmentCodeAnswer",
     "EnrolmentCodeIssued",
     "FreshnessStatement",
+    "GemeenteMonitoring",
+    "GemeenteMonitoringAnswer",
     "GemeenteSummary",
     "GemeentenAnswer",
     "KeyAnswer",
     "KeysAnswer",
+    "MonitoringFigures",
     "Participant",
     "ParticipantAnswer",
     "PublicJwk",
@@ -39,6 +44,8 @@ __all__ = [
     "ReadinessAnswer",
     "ReadinessChecks",
     "RegistryProblem",
+    "ReportAnswer",
+    "ReportRecorded",
     "Status",
     "StatusAnswer",
     "answer_responses",
@@ -167,6 +174,50 @@ class Readiness(_Shape):
     checks: ReadinessChecks
 
 
+class MonitoringFigures(_Shape):
+    """Counts over a month; a count that could show a number below 5 is null ("minder dan 5")."""
+
+    organisations: int = Field(ge=0, description="How many organisations reported in the period")
+    figures: dict[str, int | None] = Field(
+        description="Each count by its dotted name in a daily report (e.g. "
+        "handovers.departing.started); null when it is below 5, or when the organisations' "
+        "counts below 5 in it add up to less than 5"
+    )
+
+
+class GemeenteMonitoring(_Shape):
+    """The handovers of one gemeente in a month, as the agent that serves it reported them."""
+
+    gemeentecode: str
+    name: str
+    month: str = Field(description="The month (YYYY-MM)", pattern=r"^[0-9]{4}-[0-9]{2}$")
+    first_day: str = Field(alias="firstDay", json_schema_extra={"format": "date"})
+    last_day: str = Field(alias="lastDay", json_schema_extra={"format": "date"})
+    served_by: str | None = Field(
+        alias="servedBy",
+        description="The gemeente whose agent reports for this one; null when not enrolled",
+    )
+    gemeentecodes: list[str] = Field(description="Every gemeente the reported counts cover")
+    counts: MonitoringFigures
+
+
+class CountryMonitoring(_Shape):
+    """The handovers of the whole country in a month: gemeenten and suppliers apart."""
+
+    month: str = Field(description="The month (YYYY-MM)", pattern=r"^[0-9]{4}-[0-9]{2}$")
+    first_day: str = Field(alias="firstDay", json_schema_extra={"format": "date"})
+    last_day: str = Field(alias="lastDay", json_schema_extra={"format": "date"})
+    gemeenten: MonitoringFigures
+    suppliers: MonitoringFigures
+
+
+class ReportRecorded(_Shape):
+    """A daily report the registry stored."""
+
+    oin: str
+    day: str = Field(json_schema_extra={"format": "date"})
+
+
 class _Envelope(_Shape):
     issued_at: str = Field(alias="issuedAt", **_time("When the registry signed the answer"))
     max_age: int = Field(
@@ -233,6 +284,24 @@ class ReadinessAnswer(_Envelope):
     """The service is ready."""
 
     data: Readiness
+
+
+class GemeenteMonitoringAnswer(_Envelope):
+    """One gemeente's counts over a period."""
+
+    data: GemeenteMonitoring
+
+
+class CountryMonitoringAnswer(_Envelope):
+    """The country's counts over a period."""
+
+    data: CountryMonitoring
+
+
+class ReportAnswer(_Envelope):
+    """The stored report."""
+
+    data: ReportRecorded
 
 
 class RegistryProblem(Problem):

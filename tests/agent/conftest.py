@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -29,6 +29,7 @@ from protocol.signing import VerificationKey
 from registry.app import create_app as create_registry_app
 from registry.client import RegistryClient
 from registry.errors import ParticipantUnknown
+from registry.monitoring import DailyReport
 from registry.operator import OperatorClient
 from registry.settings import RegistrySettings
 from tests.conftest import TEST_DATABASE_URL_VARIABLE, _postgresql_database
@@ -106,6 +107,7 @@ class FakeDirectory:
     """An in-memory stand-in for the registry client (unit tests only)."""
 
     entries: dict[str, Entry] = field(default_factory=dict)
+    daily_reports: list[DailyReport] = field(default_factory=list)
 
     async def gemeente(self, gemeentecode: str, *, message_type: str | None = None) -> Entry:
         for entry in self.entries.values():
@@ -130,6 +132,11 @@ class FakeDirectory:
         self, gemeentecode: str, iso_code: str, on: date
     ) -> tuple[Any, ...]:
         return ()
+
+    async def send_daily_report(
+        self, report: DailyReport, *, private_jwk: Mapping[str, Any]
+    ) -> None:
+        self.daily_reports.append(report)
 
 
 Fault = Callable[[httpx.Request], Awaitable[httpx.Response | None]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import AwareDatetime, ValidationError
@@ -41,8 +41,10 @@ __all__ = [
     "change_entry",
     "get_keys",
     "get_participant",
+    "invalid_fields",
     "revoke_key",
     "router",
+    "verified_document",
 ]
 
 router = APIRouter(prefix="/participants", tags=["participants"])
@@ -94,9 +96,8 @@ def _verification_keys(keys: tuple[KeyRecord, ...]) -> list[VerificationKey]:
     ]
 
 
-async def _verified_change(
-    registry: RegistryState, request: Request, oin: str
-) -> EntryChangeRequest:
+async def verified_document(registry: RegistryState, request: Request, oin: str) -> Any:
+    """The JSON body of ``request``, verified against the current keys of participant ``oin``."""
     body = await request.body()
     headers = [
         (name.decode("latin-1"), value.decode("latin-1")) for name, value in request.headers.raw
@@ -106,23 +107,35 @@ async def _verified_change(
     policy = VerificationPolicy(
         max_body_bytes=settings.max_body_bytes, clock_skew=settings.request_clock_skew
     )
-    now = registry.clock.now()
     try:
-        document = verify_body(body, headers, _verification_keys(keys), policy=policy, now=now)
+        return verify_body(
+            body, headers, _verification_keys(keys), policy=policy, now=registry.clock.now()
+        )
     except ClockSkew as exc:
         raise RequestReplayed("the signing time is outside the allowed window") from exc
     except (MalformedJson, DuplicateJsonKey) as exc:
         raise InvalidRegistryInput(f"{exc.code}: {exc.detail}") from exc
     except ProtocolError as exc:
         raise SignedChangeRejected(f"{exc.code}: {exc.detail}") from exc
+
+
+def invalid_fields(exc: ValidationError) -> InvalidRegistryInput:
+    """The fields a body got wrong, by name only (never their values)."""
+    fields = sorted({".".join(str(part) for part in error["loc"]) for error in exc.errors()})
+    return InvalidRegistryInput(f"invalid fields: {', '.join(fields)}")
+
+
+async def _verified_change(
+    registry: RegistryState, request: Request, oin: str
+) -> EntryChangeRequest:
+    document = await verified_document(registry, request, oin)
     try:
         change = EntryChangeRequest.model_validate(document)
     except ValidationError as exc:
-        fields = sorted({".".join(str(part) for part in error["loc"]) for error in exc.errors()})
-        raise InvalidRegistryInput(f"invalid fields: {', '.join(fields)}") from exc
+        raise invalid_fields(exc) from exc
     if change.oin != oin:
         raise SignedChangeRejected("the signed change names another participant")
-    if abs(change.requested_at - now) > settings.request_clock_skew:
+    if abs(change.requested_at - registry.clock.now()) > registry.settings.request_clock_skew:
         raise RequestReplayed("requestedAt is outside the allowed window")
     return change
 
