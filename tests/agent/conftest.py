@@ -113,7 +113,9 @@ class FakeDirectory:
                 return entry
         raise ParticipantUnknown(f"no gemeente {gemeentecode}")
 
-    async def participant(self, oin: str, *, message_type: str | None = None) -> Entry:
+    async def participant(
+        self, oin: str, *, message_type: str | None = None, refresh: bool = False
+    ) -> Entry:
         if oin not in self.entries:
             raise ParticipantUnknown(f"no participant {oin}")
         return self.entries[oin]
