@@ -78,7 +78,11 @@ class Receiving:
     def _decide(
         self, session: AsyncSession, dossier: DossierRow, offer: DossierOffer
     ) -> DeviceDecision:
-        items = decide_devices(offer.devices, self._agent.settings.device_exceptions)
+        # The policy of the gemeente the client moves to: a regional service serves several.
+        exceptions = self._agent.settings.device_exceptions_for(
+            offer.client.new_address.gemeentecode
+        )
+        items = decide_devices(offer.devices, exceptions)
         end = continued_provision_end(offer.indicatie)
         iso_codes = {device.device_id: device.iso_code for device in offer.devices}
         for item in items:
