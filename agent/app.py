@@ -33,6 +33,7 @@ from protocol.errors import ProtocolError
 from protocol.logs import TraceMiddleware
 from registry.server_kit.api_rules import BASE_PATH, create_api
 from registry.server_kit.deployment import log_development_mode
+from registry.server_kit.endpoints import Resolver, system_resolver
 
 __all__ = ["API_VERSION", "create_app"]
 
@@ -51,6 +52,7 @@ def create_app(
     http: httpx.AsyncClient | None = None,
     registry: Directory | None = None,
     random: Callable[[], float] | None = None,
+    resolver: Resolver = system_resolver,
 ) -> FastAPI:
     """An agent application; its lifespan opens the database and runs the delivery scheduler.
 
@@ -62,7 +64,7 @@ def create_app(
         if settings.environment == "development":
             log_development_mode(_log, "agent")
         async with open_service(
-            settings, clock=clock, http=http, registry=registry, random=random
+            settings, clock=clock, http=http, registry=registry, random=random, resolver=resolver
         ) as service:
             app.state.service = service
             async with watch_event_loop(service.metrics):

@@ -45,7 +45,9 @@ class Directory(Protocol):
         self, gemeentecode: str, *, message_type: str | None = None
     ) -> DirectoryEntry: ...
 
-    async def participant(self, oin: str, *, message_type: str | None = None) -> DirectoryEntry: ...
+    async def participant(
+        self, oin: str, *, message_type: str | None = None, refresh: bool = False
+    ) -> DirectoryEntry: ...
 
     async def verification_keys(
         self, oin: str, *, at: datetime | None = None

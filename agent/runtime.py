@@ -23,6 +23,7 @@ from agent.storage.database import Database
 from agent.storage.registry_answers import RegistryAnswers
 from protocol.clock import Clock, SystemClock
 from registry.client import RegistryClient
+from registry.server_kit.endpoints import Resolver, system_resolver
 from registry.server_kit.tls import client_ssl_context
 
 __all__ = [
@@ -116,8 +117,12 @@ async def open_service(
     http: httpx.AsyncClient | None = None,
     registry: Directory | None = None,
     random: Callable[[], float] | None = None,
+    resolver: Resolver = system_resolver,
 ) -> AsyncIterator[AgentService]:
-    """The agent's service on its migrated database; closes what it opened on exit."""
+    """The agent's service on its migrated database; closes what it opened on exit.
+
+    ``resolver`` answers the addresses of other agents' hosts for the endpoint check.
+    """
     async with AsyncExitStack() as stack:
         if http is None:
             http = await stack.enter_async_context(outgoing_http_client(settings))
@@ -135,6 +140,7 @@ async def open_service(
             http=http,
             clock=clock,
             random=random or random_module.random,
+            resolver=resolver,
         )
         _count_resolutions(service)
         yield service

@@ -52,7 +52,7 @@ from agent.supplier.orders import OrderDesk
 from agent.working_days import WorkingDayCalendar
 from protocol.clock import Clock
 from protocol.signing import SignedBody, VerificationPolicy
-from registry.server_kit.endpoints import EndpointRules
+from registry.server_kit.endpoints import EndpointRules, Resolver, system_resolver
 
 __all__ = [
     "CSV_COLUMNS",
@@ -80,6 +80,7 @@ class AgentService:
         clock: Clock,
         random: Callable[[], float],
         channels: Sequence[DeliveryChannel] | None = None,
+        resolver: Resolver = system_resolver,
     ) -> None:
         self.settings = settings
         self.database = database
@@ -115,7 +116,7 @@ class AgentService:
             policy=policy,
             on_delivered=self.hooks.delivered,
             metrics=self.metrics,
-            endpoints=EndpointRules(settings.peer_allow_list),
+            endpoints=EndpointRules(settings.peer_allow_list, resolver=resolver),
         )
         self.tasks = Tasks(database=database, clock=clock)
         self.deadlines = Deadlines(database=database, clock=clock)

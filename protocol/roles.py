@@ -1,9 +1,10 @@
-"""Who may play which role, and which gemeentecodes a message claims for its sender.
+"""Who may play which role, and which gemeentecodes a message names for its sender and receiver.
 
 docs/protocol.md section 2 and section 7 check 17: the registry gives each participant the
 roles it may play (a gemeente's agent both gemeente roles, a supplier's agent both supplier
 roles) and, for a gemeente's agent, the gemeentecodes it serves. A receiver compares the
-envelope's ``sender.role`` with the first, and the gemeentecodes below with the second.
+envelope's ``sender.role`` with the first, and the gemeentecodes below with the second; and it
+handles only a message about a gemeente the registry says it serves itself.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ __all__ = [
     "PARTICIPANT_ROLES",
     "SUPPLIER_ROLES",
     "ParticipantKind",
+    "receiver_gemeentecodes",
     "sender_gemeentecodes",
 ]
 
@@ -45,4 +47,19 @@ def sender_gemeentecodes(message: Message) -> frozenset[str]:
         return frozenset({body.new_address.gemeentecode}) if body.new_address else frozenset()
     if isinstance(body, TakeoverOrder):
         return frozenset({body.address.gemeentecode})
+    return frozenset()
+
+
+def receiver_gemeentecodes(message: Message) -> frozenset[str]:
+    """The gemeentecodes a message is addressed to; the receiving agent must serve each.
+
+    A dossier-offer goes to the gemeente the client moves to (``newAddress``), a dossier-request
+    to the gemeente the client left (``previousGemeentecode``). Other messages concern a dossier
+    or order the receiver already holds, or go to a supplier.
+    """
+    body = message.body
+    if isinstance(body, DossierOffer):
+        return frozenset({body.client.new_address.gemeentecode})
+    if isinstance(body, DossierRequest):
+        return frozenset({body.previous_gemeentecode})
     return frozenset()

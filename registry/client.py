@@ -62,7 +62,7 @@ _MAX_ANSWER_AGE = timedelta(minutes=5)
 # Key answers are kept for at most a minute: a revocation is seen within 60 s (docs/registry.md).
 _MAX_KEY_ANSWER_AGE = timedelta(seconds=60)
 # A kid the cached history does not know is asked again, at most this often per participant.
-_KEY_REFETCH_INTERVAL = timedelta(seconds=5)
+_REFETCH_INTERVAL = timedelta(seconds=5)
 _MAX_ANSWER_BYTES = 4 * 1_048_576
 
 
@@ -232,7 +232,8 @@ class RegistryClient:
         # The registry's signed time minus this machine's clock, at the latest signed answer.
         self.clock_offset: timedelta | None = None
         self._answers = answers
-        self._key_fetched_at: dict[str, datetime] = {}
+        # When a cached answer was last asked again at once (``refresh``), by resource.
+        self._refetched_at: dict[str, datetime] = {}
         # Told how each look-up was answered (metrics): cache-hit, fetched, revalidated, stale,
         # failed.
         self.on_resolution: Callable[[str], None] = lambda result: None
@@ -245,9 +246,17 @@ class RegistryClient:
         participant: Participant = await self._resolve(resource, _participant)
         return self._supporting(participant, message_type)
 
-    async def participant(self, oin: str, *, message_type: str | None = None) -> Participant:
-        """A gemeente's or supplier's agent by OIN."""
+    async def participant(
+        self, oin: str, *, message_type: str | None = None, refresh: bool = False
+    ) -> Participant:
+        """A gemeente's or supplier's agent by OIN.
+
+        ``refresh``: ask the registry again (a gemeentecode the cached answer lacks), at most
+        once per five seconds per participant.
+        """
         resource = "/v1/participants/" + _check(_OIN, oin, "OIN")
+        if refresh:
+            self._expire(resource)
         participant: Participant = await self._resolve(resource, _participant)
         return self._supporting(participant, message_type)
 
@@ -276,13 +285,8 @@ class RegistryClient:
         five seconds per participant.
         """
         resource = f"/v1/participants/{_check(_OIN, oin, 'OIN')}/keys"
-        now = self._clock.now()
-        last = self._key_fetched_at.get(resource)
-        if refresh and (last is None or now - last >= _KEY_REFETCH_INTERVAL):
-            self._key_fetched_at[resource] = now
-            entry = self._cache.get(resource)
-            if entry is not None:
-                entry.answer = replace(entry.answer, fresh_until=min(entry.answer.fresh_until, now))
+        if refresh:
+            self._expire(resource)
         keys: tuple[VerificationKey, ...] = await self._resolve(resource, _keys)
         return keys
 
@@ -295,6 +299,17 @@ class RegistryClient:
         resource = f"/v1/gemeenten/{code}/contracted-suppliers?isoCode={iso}&on={on.isoformat()}"
         suppliers: tuple[ContractedSupplier, ...] = await self._resolve(resource, _suppliers)
         return suppliers
+
+    def _expire(self, resource: str) -> None:
+        """Let the next look-up of ``resource`` ask the registry, unless it did a moment ago."""
+        now = self._clock.now()
+        last = self._refetched_at.get(resource)
+        if last is not None and now - last < _REFETCH_INTERVAL:
+            return
+        self._refetched_at[resource] = now
+        entry = self._cache.get(resource)
+        if entry is not None:
+            entry.answer = replace(entry.answer, fresh_until=min(entry.answer.fresh_until, now))
 
     @staticmethod
     def _supporting(participant: Participant, message_type: str | None) -> Participant:

@@ -4,7 +4,9 @@ Hypothesis sends each route (API, client pages, health and metrics alike) bodies
 parser: integers of thousands of digits, nesting hundreds of thousands deep, strings past the
 body limit, and otherwise plausible objects whose fields hold such values, with the credentials
 and media type the route wants, and signed where the route checks a signature. Every answer must
-be below 500. Then schemathesis runs the registry's own OpenAPI document, checking only that.
+be below 500. Then schemathesis runs the registry's own OpenAPI document against a registry with
+an enrolled participant: no 500, and every answer's status code, media type and body as the
+document says (the agent's document is checked the same way in tests/agent/test_bad_input.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from agent.api.routes import metrics
 from agent.app import create_app
@@ -300,12 +307,21 @@ def test_no_hostile_body_gives_the_registry_a_server_error(tmp_path: Path) -> No
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_schemathesis_finds_no_server_error_in_the_registry(tmp_path: Path) -> None:
-    # Only "no 500": the documented answers and their shapes are checked by the API design tests.
+def test_the_registry_answers_schemathesis_as_its_document_says(tmp_path: Path) -> None:
+    enrolled = _registry_app(tmp_path)
+    with _served(enrolled, "http://registry.test") as (portal, client):
+        portal.call(_enrol_utrecht, client)
+    # Path values of the enrolled participant: its answers are checked, not only 404s.
     operations, failures = schemathesis_failures(
         _registry_app(tmp_path),
         headers={"Authorization": f"Bearer {REGISTRY_TOKEN}"},
-        checks=[not_a_server_error],
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
+        path_values=PATH_VALUES,
     )
     assert operations >= 8
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())

@@ -38,8 +38,7 @@ class DossierRequests:
         """Start a dossier for the move the asking gemeente saw, unless one is open already."""
         request = message.body
         assert isinstance(request, DossierRequest)
-        if request.previous_gemeentecode != self._agent.settings.gemeentecode:
-            raise MessageNotHandled("the client did not live in this gemeente")
+        # Inbound checked that this agent serves the previous gemeente (one of its region).
         if request.new_address is None:
             raise MessageNotHandled("a dossier-request needs newAddress to build the offer")
         open_dossier = await session.scalar(
@@ -63,5 +62,7 @@ class DossierRequests:
             bsn=request.bsn, move_date=request.move_date, new_address=request.new_address
         )
         cause = f"dossier-request {message.message_id} received"
-        dossier = await self._dossiers.start_in(session, start, cause=cause, now=now)
+        dossier = await self._dossiers.start_in(
+            session, start, cause=cause, now=now, gemeentecode=request.previous_gemeentecode
+        )
         dossier.partner_oin = message.sender.oin

@@ -25,7 +25,7 @@ from agent.consent.page import ClientPage, client_page, gemeente_name
 from agent.consent.withdrawal import Withdrawal
 from agent.core.context import AgentContext
 from agent.core.departing import Departing
-from agent.core.dossiers import Dossiers
+from agent.core.dossiers import Dossiers, own_gemeentecode
 from agent.core.hooks import Hooks, StateChange
 from agent.core.offer import REQUIRED_KINDS
 from agent.core.states import WLZ_STOPPED, check_transition
@@ -289,7 +289,9 @@ class ConsentFlow:
                 consent=consent,
                 new_address=dossier.new_address,
                 move_date=dossier.move_date,
-                departing_gemeente=gemeente_name(self._agent.settings.gemeentecode),
+                departing_gemeente=gemeente_name(
+                    own_gemeentecode(dossier, self._agent.settings.gemeentecode)
+                ),
                 receiving_gemeente=gemeente_name(dossier.partner_gemeentecode),
             )
         return dossier_pdf(lines, title="Dossier hulpmiddelen bij verhuizing")

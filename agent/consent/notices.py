@@ -18,6 +18,7 @@ from agent.consent.channels import DeliveryChannel, LinkNotice, NoticeKind, chan
 from agent.consent.links import LINK_PATH, issue_link
 from agent.consent.page import answer_before, gemeente_name
 from agent.core.context import AgentContext
+from agent.core.dossiers import own_gemeentecode
 from agent.core.tasks import open_task
 from agent.errors import DeliveryFailed
 from agent.register.models import RegisterClient
@@ -64,6 +65,7 @@ class Notices:
         )
         await self._agent.log.record(session, "consent-link-issued", dossier, now)
         settings = self._agent.settings
+        gemeentecode = own_gemeentecode(dossier, settings.gemeentecode)
         moved = dossier.move_date is not None and dossier.move_date <= now.date()
         # Before the move the client lives at the registered address; from the move date on,
         # at the new one. A representative gets letters at their own address when it is known.
@@ -86,7 +88,7 @@ class Notices:
                 link=self.link_url(token),
                 recipient_name=person_name(name),
                 address_lines=address_lines(person_name(name), address),
-                departing_gemeente=gemeente_name(self._agent.settings.gemeentecode),
+                departing_gemeente=gemeente_name(gemeentecode),
                 receiving_gemeente=gemeente_name(dossier.partner_gemeentecode),
                 device_names=tuple(
                     device_name(d.iso_code, d.description) for d in client.devices if d.movable
@@ -95,7 +97,7 @@ class Notices:
                 email_address=contact.email_address,
                 phone_number=contact.phone_number,
                 gemeente_phone=settings.consent.phone_number
-                or settings.handover.phone_numbers.get(settings.gemeentecode or ""),
+                or settings.handover.phone_numbers.get(gemeentecode),
                 moved=moved,
                 on_behalf_of=on_behalf_of,
             )

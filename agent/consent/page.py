@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
+from agent.core.dossiers import own_gemeentecode
 from agent.register.models import RegisterClient
 from agent.register.names import device_name, person_name
 from agent.storage.tables import (
@@ -130,13 +131,14 @@ async def client_page(
         decisions, consented = {}, set()
     decided_at = next((t.at for t in transitions if t.to_state == "decided"), None)
     phones = settings.handover.phone_numbers
+    own = own_gemeentecode(dossier, settings.gemeentecode)
     suppliers = {} if not decisions else await _receiving_suppliers(session, dossier.id)
     contact_days = 1 if dossier.urgent else _SUPPLIER_CONTACT_WORKING_DAYS
     return ClientPage(
         dossier_id=dossier.id,
         state=dossier.state,
         client_name=person_name(client.name),
-        departing_gemeente=gemeente_name(settings.gemeentecode),
+        departing_gemeente=gemeente_name(own),
         receiving_gemeente=gemeente_name(dossier.partner_gemeentecode),
         move_date=dossier.move_date,
         answer_before=answer_before(dossier.created_at, agent),
@@ -162,7 +164,7 @@ async def client_page(
         ),
         # A consulent's note keeps the state: the client's timeline shows state changes only.
         timeline=tuple((t.at, t.to_state) for t in transitions if t.from_state != t.to_state),
-        gemeente_phone=settings.consent.phone_number or phones.get(settings.gemeentecode or ""),
+        gemeente_phone=settings.consent.phone_number or phones.get(own),
         clientondersteuning=settings.consent.clientondersteuning,
         receiving_phone=phones.get(dossier.partner_gemeentecode or ""),
         urgent=dossier.urgent,

@@ -156,7 +156,9 @@ class ReceivingFollowUp:
     def _exception_letter(
         self, offer: DossierOffer, device: Device, item: DeviceDecisionItem, due: date
     ) -> str:
-        own = gemeente_name(self._agent.settings.gemeentecode)
+        # The gemeente of the new address: a regional service writes in its name.
+        code = offer.client.new_address.gemeentecode
+        own = gemeente_name(code)
         named = the_device(device)
         return (
             f"Beste {person_name(offer.client.name)},\n\n"
@@ -168,7 +170,7 @@ class ReceivingFollowUp:
             f"{dutch_date(due)}.\n\n"
             f"Tot die dag houdt u {named}. De leverancier haalt het pas op als u het andere "
             "hulpmiddel heeft.\n\n"
-            f"Heeft u vragen? {self._call(own)}\n\n"
+            f"Heeft u vragen? {self._call(code)}\n\n"
             f"Met vriendelijke groet,\nGemeente {own}\n"
         )
 
@@ -180,7 +182,8 @@ class ReceivingFollowUp:
         item: DeviceDecisionItem,
         due: date,
     ) -> str:
-        own = gemeente_name(self._agent.settings.gemeentecode)
+        code = offer.client.new_address.gemeentecode
+        own = gemeente_name(code)
         client = person_name(offer.client.name)
         named = the_device(device)
         # The reason and the alternative are written to the client: quoted, not rephrased.
@@ -195,13 +198,16 @@ class ReceivingFollowUp:
             f"{client} heeft het andere hulpmiddel uiterlijk op {dutch_date(due)}. Tot die dag "
             f"houdt {client} {named}. De leverancier haalt het pas op als {client} het andere "
             "hulpmiddel heeft.\n\n"
-            f"Heeft u vragen? {self._call(own)}\n\n"
+            f"Heeft u vragen? {self._call(code)}\n\n"
             f"Met vriendelijke groet,\nGemeente {own}\n"
         )
 
-    def _call(self, own: str) -> str:
-        phone = self._agent.settings.consent.phone_number
-        return f"Bel ons op {phone}." if phone else f"Bel de gemeente {own}."
+    def _call(self, gemeentecode: str) -> str:
+        settings = self._agent.settings
+        phone = settings.consent.phone_number or settings.handover.phone_numbers.get(gemeentecode)
+        return (
+            f"Bel ons op {phone}." if phone else f"Bel de gemeente {gemeente_name(gemeentecode)}."
+        )
 
     async def _fixed_needs(
         self,

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
-from agent.core.dossiers import DEPARTING_ROLES, Dossiers
+from agent.core.dossiers import DEPARTING_ROLES, Dossiers, own_gemeentecode
 from agent.core.offer import build_offer
 from agent.core.states import check_transition
 from agent.errors import (
@@ -92,7 +92,7 @@ class Departing:
             consent=consent,
             new_address=dossier.new_address,
             move_date=dossier.move_date,
-            departing_gemeentecode=self._agent.settings.gemeentecode or "",
+            departing_gemeentecode=own_gemeentecode(dossier, self._agent.settings.gemeentecode),
             urgent=dossier.urgent,
             urgency_reason=(dossier.urgency_reason or "Dringend.") if dossier.urgent else None,
         )

@@ -40,6 +40,7 @@ __all__ = [
     "RECEIVING_ROLES",
     "Dossiers",
     "client_in_words",
+    "own_gemeentecode",
     "own_role",
     "side",
 ]
@@ -71,6 +72,11 @@ async def client_in_words(session: AsyncSession, dossier: DossierRow) -> tuple[s
     return person_name(client.name), devices_phrase(d for d in client.devices if d.movable)
 
 
+def own_gemeentecode(dossier: DossierRow, configured: str | None) -> str:
+    """The gemeente this agent acts for in the dossier (of its region), else the configured one."""
+    return dossier.gemeentecode or configured or ""
+
+
 def own_role(dossier: DossierRow) -> str:
     """This gemeente's protocol role in the dossier."""
     return "departing-gemeente" if dossier.side == "departing" else "receiving-gemeente"
@@ -92,20 +98,32 @@ class Dossiers:
             return await self.view_in(session, dossier.id)
 
     async def start_in(
-        self, session: AsyncSession, start: DossierStart, *, cause: str, now: datetime
+        self,
+        session: AsyncSession,
+        start: DossierStart,
+        *,
+        cause: str,
+        now: datetime,
+        gemeentecode: str | None = None,
     ) -> DossierRow:
-        """Start a dossier inside the caller's transaction (case system, BRP event, request)."""
+        """Start a dossier inside the caller's transaction (case system, BRP event, request).
+
+        ``gemeentecode`` is the gemeente the client leaves, one of a regional service's; the
+        configured gemeentecode when not given.
+        """
         client = await load_client(session, start.bsn)
         if client is None:
             raise ProvisionUnknown("this client is not in the register of current provisions")
         if not any(device.movable for device in client.devices):
             raise NothingToMove("the client has no movable device")
-        if start.new_address.gemeentecode == self._agent.settings.gemeentecode:
+        own = gemeentecode or self._agent.settings.gemeentecode
+        if start.new_address.gemeentecode == own:
             raise NothingToMove("the new address is in this gemeente")
         dossier = DossierRow(
             id=str(uuid.uuid4()),
             side="departing",
             state=initial_state("departing"),
+            gemeentecode=own,
             partner_gemeentecode=start.new_address.gemeentecode,
             client_bsn=start.bsn,
             move_date=start.move_date,

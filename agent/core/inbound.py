@@ -17,12 +17,18 @@ from sqlalchemy.exc import IntegrityError
 
 from agent.core.context import AgentContext
 from agent.delivery.outbox import body_digest
-from agent.errors import MessageConflict, SenderNotPermitted, SenderUnknown, registry_failure
+from agent.errors import (
+    MessageConflict,
+    MessageNotHandled,
+    SenderNotPermitted,
+    SenderUnknown,
+    registry_failure,
+)
 from agent.storage.tables import InboundMessageRow
 from protocol import canonicalize
 from protocol.logs import log_event
 from protocol.messages import Message, Receipt, message_to_json
-from protocol.roles import sender_gemeentecodes
+from protocol.roles import receiver_gemeentecodes, sender_gemeentecodes
 from protocol.signing import (
     SIGNATURE_HEADER,
     SignedBody,
@@ -63,6 +69,7 @@ class Inbound:
         now = self._agent.clock.now()
         message = verify_message(unverified, keys, policy=self._verification, now=now)
         await self._check_sender(message)
+        await self._check_served(message)
         digest = body_digest(body)
         signature = next(v for k, v in header_list if k.lower() == _SIGNATURE_HEADER)
         for prepare in self._agent.hooks.preparations:  # registry look-ups before the transaction
@@ -115,6 +122,31 @@ class Inbound:
             raise SenderNotPermitted(
                 f"the sender does not serve gemeente {', '.join(outside)} (registry)"
             )
+
+    async def _check_served(self, message: Message) -> None:
+        """The message is about a gemeente this agent serves: its own, or one of its region.
+
+        docs/protocol.md section 2: a regional service receives for every gemeentecode the
+        registry lists for its OIN; the configured gemeentecode needs no registry look-up.
+        """
+        named = receiver_gemeentecodes(message) - {self._agent.settings.gemeentecode}
+        if not named:
+            return
+        outside = sorted(named - await self._served())
+        if outside:  # a gemeente assigned since the cached answer: asked again at once
+            outside = sorted(named - await self._served(refresh=True))
+        if outside:
+            raise MessageNotHandled(f"this agent does not serve gemeente {', '.join(outside)}")
+
+    async def _served(self, *, refresh: bool = False) -> frozenset[str]:
+        """The gemeentecodes the registry says this agent serves."""
+        try:
+            own = await self._agent.directory.participant(self._agent.settings.oin, refresh=refresh)
+        except (ParticipantUnknown, ParticipantNotEnrolled):
+            return frozenset()
+        except RegistryError as exc:
+            raise registry_failure(exc) from exc
+        return frozenset(own.gemeentecodes)
 
     async def _store_and_apply(
         self, message: Message, body: bytes, signature: str, digest: str, now: datetime

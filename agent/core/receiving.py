@@ -18,7 +18,7 @@ from agent.core.dossiers import RECEIVING_ROLES, Dossiers
 from agent.core.policy import continued_provision_end, decide_devices
 from agent.core.states import initial_state
 from agent.delivery.outbox import DeliveredMessage
-from agent.errors import IllegalTransition, MessageNotHandled, SenderNotPermitted
+from agent.errors import IllegalTransition, SenderNotPermitted
 from agent.storage.tables import DossierRow, InboundMessageRow, ProvisionRow
 from protocol.messages import DeviceDecision, DossierOffer, Message
 
@@ -36,8 +36,7 @@ class Receiving:
         """Inbound dossier-offer: store the dossier, decide per device, answer the decision."""
         offer = message.body
         assert isinstance(offer, DossierOffer)
-        if offer.client.new_address.gemeentecode != self._agent.settings.gemeentecode:
-            raise MessageNotHandled("the new address is not in this gemeente")
+        # Inbound checked that this agent serves the new address's gemeente (one of its region).
         dossier_id = str(message.dossier_id)
         known = await session.get(DossierRow, dossier_id)
         if known is not None and known.partner_oin != message.sender.oin:
@@ -49,6 +48,7 @@ class Receiving:
             side="receiving",
             state=initial_state("receiving"),
             partner_oin=message.sender.oin,
+            gemeentecode=offer.client.new_address.gemeentecode,
             partner_gemeentecode=offer.departing_gemeentecode,
             client_bsn=offer.client.bsn,
             move_date=offer.client.move_date,
@@ -78,7 +78,11 @@ class Receiving:
     def _decide(
         self, session: AsyncSession, dossier: DossierRow, offer: DossierOffer
     ) -> DeviceDecision:
-        items = decide_devices(offer.devices, self._agent.settings.device_exceptions)
+        # The policy of the gemeente the client moves to: a regional service serves several.
+        exceptions = self._agent.settings.device_exceptions_for(
+            offer.client.new_address.gemeentecode
+        )
+        items = decide_devices(offer.devices, exceptions)
         end = continued_provision_end(offer.indicatie)
         iso_codes = {device.device_id: device.iso_code for device in offer.devices}
         for item in items:

@@ -257,17 +257,20 @@ class Outbox:
             return Outcome(False, error="registry: receiver has no endpoint")
         try:
             # Checked before every connection: a name may resolve to an internal address later.
-            await self._endpoints.check(entry.endpoint)
+            checked = await self._endpoints.check(entry.endpoint)
         except EndpointNotAllowed as exc:
             return Outcome(False, error=f"endpoint: {exc.detail}")
+        # To the address just checked: the name is not looked up again (DNS rebinding).
+        target = checked.target("/v1/messages")
         signed = sign_body(row.body, self._private_jwk, signing_time=self._clock.now())
         headers = {**signed.headers(), "traceparent": _traceparent(row.message_id)}
         try:
             # No redirect is followed: only the receiver's own signed receipt counts.
             response = await self._http.post(
-                f"{entry.endpoint.rstrip('/')}/v1/messages",
+                target.url,
                 content=row.body,
-                headers=headers,
+                headers={**headers, **target.headers},
+                extensions=dict(target.extensions),
                 follow_redirects=False,
             )
         except httpx.HTTPError as exc:

@@ -172,6 +172,13 @@ class AgentSettings(BaseSettings, ServerTlsSettings, DeploymentSettings):
         default_factory=dict,
         description="Receiving side: exceptions to takeover per ISO 9999 code (prefix match).",
     )
+    regional_device_exceptions: dict[Gemeentecode, dict[IsoCode, DeviceExceptionPolicy]] = Field(
+        default_factory=dict,
+        description=(
+            "Receiving side of a regional service: the exceptions of a gemeente it serves, by"
+            " gemeentecode, in place of device_exceptions for a client moving there."
+        ),
+    )
     brp_token_sha256: TokenHash | None = Field(
         default=None,
         description="SHA-256 (hex) of the bearer token the BRP uses to push CloudEvents.",
@@ -328,6 +335,11 @@ class AgentSettings(BaseSettings, ServerTlsSettings, DeploymentSettings):
     @property
     def clock_skew(self) -> timedelta:
         return timedelta(seconds=self.clock_skew_seconds)
+
+    def device_exceptions_for(self, gemeentecode: str) -> dict[str, DeviceExceptionPolicy]:
+        """The exceptions to takeover of the gemeente a client moves to (one of a region)."""
+        regional = self.regional_device_exceptions.get(gemeentecode)
+        return dict(self.device_exceptions if regional is None else regional)
 
     def private_jwk(self) -> dict[str, Any]:
         """Load the private signing JWK (inline, JWK JSON file or PEM file)."""

@@ -116,16 +116,17 @@ class OrderDesk:
             return
         offer = message.body
         self._suppliers[str(message.dossier_id)] = {
-            device.iso_code: await self._contracted(device.iso_code, offer.client.move_date)
+            device.iso_code: await self._contracted(offer, device.iso_code)
             for device in offer.devices
             if _ordered(device)
         }
 
-    async def _contracted(self, iso_code: str, on: date) -> Candidates | None:
-        """Contracted suppliers, most preferred first; None when the registry cannot answer."""
+    async def _contracted(self, offer: DossierOffer, iso_code: str) -> Candidates | None:
+        """The suppliers the gemeente of the new address contracted for ``iso_code`` on the move
+        date, most preferred first; None when the registry cannot answer."""
         try:
             suppliers = await self._agent.directory.contracted_suppliers(
-                self._agent.settings.gemeentecode or "", iso_code, on
+                offer.client.new_address.gemeentecode, iso_code, offer.client.move_date
             )
         except (NoContract, ParticipantUnknown, ParticipantNotEnrolled):
             return []
@@ -156,7 +157,7 @@ class OrderDesk:
             candidates = (
                 prepared.get(device.iso_code, [])
                 if prepared is not None
-                else await self._contracted(device.iso_code, offer.client.move_date)
+                else await self._contracted(offer, device.iso_code)
             )
             if not candidates:
                 unordered.append(device)

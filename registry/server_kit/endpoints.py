@@ -4,8 +4,11 @@ An endpoint that names (or resolves to) a loopback, link-local, private, unspeci
 or otherwise non-global address would let a participant point other agents, or the registry, at
 an internal service (the cloud metadata address, a database port). The registry checks an
 endpoint when it is registered, and an agent checks it again before every connection, because
-a name may resolve differently later. A test network names its hosts or networks in an
-explicit allow-list; an allow-listed host may also be reached over plain http.
+a name may resolve differently later. The connection then goes to the address that was checked
+(:meth:`CheckedEndpoint.target`), so a name that resolves to a public address for the check and
+to an internal one a moment later (DNS rebinding) cannot redirect it. A test network names its
+hosts or networks in an explicit allow-list; an allow-listed host may also be reached over plain
+http.
 """
 
 from __future__ import annotations
@@ -13,13 +16,20 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from registry.errors import EndpointNotAllowed
 
-__all__ = ["EndpointRules", "Resolver", "address_class", "system_resolver"]
+__all__ = [
+    "CheckedEndpoint",
+    "EndpointRules",
+    "RequestTarget",
+    "Resolver",
+    "address_class",
+    "system_resolver",
+]
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -53,6 +63,51 @@ def address_class(address: IpAddress) -> str | None:
     return next((name for name, hit in checks if hit), None)
 
 
+@dataclass(frozen=True)
+class RequestTarget:
+    """Where one request goes: a URL on the checked address, and the endpoint's own host name.
+
+    ``headers`` carries ``Host`` and ``extensions`` the TLS server name (``sni_hostname``, a
+    request extension of httpx and of its aiohttp transport): the server's certificate is still
+    verified for the host name, while no second name lookup happens.
+    """
+
+    url: str
+    headers: Mapping[str, str]
+    extensions: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class CheckedEndpoint:
+    """An endpoint that passed the checks, and the address they found for its host.
+
+    ``address`` is None when the host is named in the allow-list (a test host): it is then
+    reached by name.
+    """
+
+    url: str
+    address: str | None
+
+    def target(self, path: str) -> RequestTarget:
+        """The request for ``path`` below the endpoint, to be sent to the checked address."""
+        parts = urlsplit(f"{self.url.rstrip('/')}{path}")
+        host = parts.hostname or ""
+        if self.address is None or _same_address(host, self.address):
+            return RequestTarget(urlunsplit(parts), {}, {})
+        literal = f"[{self.address}]" if ":" in self.address else self.address
+        pinned = parts._replace(netloc=literal + (f":{parts.port}" if parts.port else ""))
+        extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+        host_header = parts.netloc.rsplit("@", 1)[-1]  # never user information
+        return RequestTarget(urlunsplit(pinned), {"Host": host_header}, extensions)
+
+
+def _same_address(host: str, address: str) -> bool:
+    try:
+        return ipaddress.ip_address(host) == ipaddress.ip_address(address)
+    except ValueError:
+        return False
+
+
 def _parse_allowed(entries: Sequence[str]) -> tuple[frozenset[str], tuple[IpNetwork, ...]]:
     names: set[str] = set()
     networks: list[IpNetwork] = []
@@ -81,18 +136,23 @@ class EndpointRules:
         object.__setattr__(self, "_names", names)
         object.__setattr__(self, "_networks", networks)
 
-    async def check(self, url: str) -> None:
-        """Raise ``EndpointNotAllowed`` unless ``url`` may be registered or called now."""
+    async def check(self, url: str) -> CheckedEndpoint:
+        """The endpoint and the address to connect to, if ``url`` may be registered or called now.
+
+        Raises ``EndpointNotAllowed`` otherwise. Every address the host resolves to is checked;
+        the connection goes to the first.
+        """
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         if parts.scheme not in ("https", "http") or not host:
             raise EndpointNotAllowed("an endpoint is an https URL with a host name or address")
         if self._named(host):
-            return
+            return CheckedEndpoint(url, None)
         addresses = await self._addresses(host)
+        checked = CheckedEndpoint(url, str(addresses[0]))
         allowed = all(any(a in network for network in self._networks) for a in addresses)
         if allowed and self._networks:
-            return
+            return checked
         if parts.scheme != "https":
             raise EndpointNotAllowed("an endpoint must use https")
         for address in addresses:
@@ -103,6 +163,7 @@ class EndpointRules:
                 raise EndpointNotAllowed(
                     f"the endpoint's host {host} is a {refused} address ({address})"
                 )
+        return checked
 
     def _named(self, host: str) -> bool:
         return host in self._names or any(

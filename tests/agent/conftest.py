@@ -31,6 +31,7 @@ from registry.client import RegistryClient
 from registry.errors import ParticipantUnknown
 from registry.monitoring import DailyReport
 from registry.operator import OperatorClient
+from registry.server_kit.endpoints import Resolver, system_resolver
 from registry.settings import RegistrySettings
 from tests.conftest import TEST_DATABASE_URL_VARIABLE, _postgresql_database
 
@@ -115,7 +116,9 @@ class FakeDirectory:
                 return entry
         raise ParticipantUnknown(f"no gemeente {gemeentecode}")
 
-    async def participant(self, oin: str, *, message_type: str | None = None) -> Entry:
+    async def participant(
+        self, oin: str, *, message_type: str | None = None, refresh: bool = False
+    ) -> Entry:
         if oin not in self.entries:
             raise ParticipantUnknown(f"no participant {oin}")
         return self.entries[oin]
@@ -296,8 +299,14 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
+def peer_resolver() -> Resolver:
+    """How the agents resolve other agents' host names for the endpoint check."""
+    return system_resolver
+
+
+@pytest.fixture
 async def agents(
-    database_url: str, second_database_url: str, clock: FrozenClock
+    database_url: str, second_database_url: str, clock: FrozenClock, peer_resolver: Resolver
 ) -> AsyncIterator[Agents]:
     network, backoffice = network_with_backoffice()
     departing_settings = agent_settings(database_url, gemeente="utrecht", webhook_url=WEBHOOK)
@@ -312,7 +321,14 @@ async def agents(
         )
     async with httpx.AsyncClient(transport=network) as http:
         apps = [
-            create_app(s, clock=clock, http=http, registry=directory, random=lambda: 1.0)
+            create_app(
+                s,
+                clock=clock,
+                http=http,
+                registry=directory,
+                random=lambda: 1.0,
+                resolver=peer_resolver,
+            )
             for s in (departing_settings, receiving_settings)
         ]
         network.routes["utrecht.test"] = httpx.ASGITransport(app=apps[0])

@@ -25,7 +25,7 @@ from agent.local.continuation_steps import report_alternative_delivered
 from agent.register.store import load_client
 from agent.service import AgentService, ConsentInput, DossierStart
 from agent.storage.tables import ClientLetterRow, DeviceTransferRow, InboundMessageRow
-from protocol.messages import parse_message
+from protocol.messages import Address, parse_message
 from tests.agent.conftest import (
     AMSTERDAM_OIN,
     AUTH,
@@ -174,6 +174,50 @@ _EXCEPTION = {
         "consent": {"phone_number": "020 123 4567"},
     }
 }
+
+
+# Amsterdam's agent also serves Zaanstad, which has a policy of its own for scootmobielen.
+_REGIONAL = {
+    "amsterdam": {
+        **_EXCEPTION["amsterdam"],
+        "regional_device_exceptions": {
+            "0479": {
+                "12 23": {
+                    "reason_code": "not-in-assortment",
+                    "reason_text": "Zaanstad heeft dit type scootmobiel niet in het aanbod.",
+                    "alternative": "U krijgt van Zaanstad een scootmobiel die bij u past.",
+                }
+            }
+        },
+    }
+}
+
+
+@pytest.mark.parametrize("gemeente_settings", [_REGIONAL])
+async def test_a_regional_agent_decides_and_writes_for_the_gemeente_the_client_moves_to(
+    world: World, tmp_path: Path
+) -> None:
+    # Amsterdam's agent also serves Zaanstad; Utrecht finds it through the registry.
+    await world.operator.assign_gemeenten(oin=AMSTERDAM_OIN, gemeentecodes=["0363", "0479"])
+    letters = tmp_path / "letters"
+    world.amsterdam.letters.channels = [LetterChannel(letters)]
+    zaandam = Address(
+        street="Westzijde",
+        house_number=10,
+        postal_code="1506EB",
+        city="Zaandam",
+        gemeentecode="0479",
+    )
+    dossier_id = await world.hand_over(devices=ALL_DEVICES, new_address=zaandam)
+
+    received = await world.amsterdam.dossier(dossier_id)
+    assert received.state != "failed"
+    [text] = [path.read_text() for path in letters.glob("*.txt")]
+    assert "U verhuist op" in text
+    assert "naar de gemeente Zaanstad." in text
+    assert "Zaanstad heeft dit type scootmobiel niet in het aanbod." in text
+    assert text.rstrip().endswith("Gemeente Zaanstad")
+    assert "Amsterdam" not in text
 
 
 @pytest.mark.parametrize("gemeente_settings", [_EXCEPTION])

@@ -26,7 +26,7 @@ from agent.settings import AgentSettings, TakeoverSettings, hash_token
 from agent.storage.tables import InboundMessageRow, OutboxRow
 from protocol.clock import FrozenClock
 from protocol.jwk import generate_private_jwk, public_jwk
-from protocol.messages import SettlementInputs, TakeoverOrder, parse_message
+from protocol.messages import Address, SettlementInputs, TakeoverOrder, parse_message
 from protocol.settlement import residual_value_cents
 from protocol.signing import sign_message
 from registry.operator import OperatorClient
@@ -142,6 +142,7 @@ class World:
         kinds: tuple[str, ...] | None = None,
         devices: tuple[str, ...] = ("dev-1",),
         imported: bool = False,
+        new_address: Address = NEW_ADDRESS,
     ) -> str:
         """Consent for ``devices`` (default: the rented scootmobiel only) and settle.
 
@@ -150,7 +151,7 @@ class World:
         if not imported:
             await self.utrecht.import_provisions((DATA / "clients.json").read_bytes(), "json")
         view = await self.utrecht.start_dossier(
-            DossierStart(bsn=CLIENT_BSN, move_date=MOVE_DATE, new_address=NEW_ADDRESS)
+            DossierStart(bsn=CLIENT_BSN, move_date=MOVE_DATE, new_address=new_address)
         )
         consent = ConsentInput.model_validate(
             {
@@ -645,3 +646,56 @@ async def test_a_gemeente_cannot_stop_or_order_for_another_gemeentes_dossier(
     [order] = await world.orders_at(PREFERRED)
     assert order["status"] == "received"
     assert await _inbound_count(supplier) == stored
+
+
+def _dossier_request(world: World, previous_gemeentecode: str) -> dict[str, Any]:
+    """Amsterdam asks Utrecht's agent for the dossier of the client who moved to Amsterdam."""
+    body = {
+        "bsn": CLIENT_BSN,
+        "moveDate": MOVE_DATE.isoformat(),
+        "previousGemeentecode": previous_gemeentecode,
+        "newAddress": NEW_ADDRESS.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+    return _document(
+        "dossier-request",
+        str(uuid.uuid4()),
+        (AMSTERDAM_OIN, "receiving-gemeente"),
+        (UTRECHT_OIN, "departing-gemeente"),
+        body,
+        world.clock.now(),
+    )
+
+
+async def test_a_regional_agent_answers_a_dossier_request_as_the_gemeente_the_client_left(
+    world: World,
+) -> None:
+    # Utrecht's agent also serves Veenendaal (0345), where the client lived.
+    await world.operator.assign_gemeenten(oin=UTRECHT_OIN, gemeentecodes=["0344", "0345"])
+    await world.utrecht.import_provisions((DATA / "clients.json").read_bytes(), "json")
+    outside = await _send_as(world, world.amsterdam, "utrecht", _dossier_request(world, "0518"))
+    assert outside.status_code == 422, outside.text
+    assert outside.json()["type"] == "urn:meeverhuizen:problem:message-not-handled"
+    assert await world.utrecht.list_dossiers() == []
+
+    answer = await _send_as(world, world.amsterdam, "utrecht", _dossier_request(world, "0345"))
+    assert answer.status_code == 200, answer.text
+    [dossier] = await world.utrecht.list_dossiers()
+    consent = ConsentInput.model_validate(
+        {
+            "dataKinds": ("identity", "address", "devices"),
+            "deviceIds": ["dev-1"],
+            "channel": "online",
+            "givenBy": "client",
+            "givenAt": world.clock.now().isoformat(),
+        }
+    )
+    await world.utrecht.record_consent(dossier.dossier_id, consent)
+    await world.settle()
+    # The offer speaks for Veenendaal, and Amsterdam accepts it: the registry says Utrecht's
+    # agent serves Veenendaal.
+    async with world.amsterdam.database.reading() as session:
+        offer = await session.scalar(
+            select(InboundMessageRow.body).where(InboundMessageRow.message_type == "dossier-offer")
+        )
+    assert offer is not None
+    assert json.loads(offer)["body"]["departingGemeentecode"] == "0345"

@@ -8,12 +8,13 @@ nothing behind: no inbound row, no dossier, no outgoing message.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,14 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from agent.local.network import AMSTERDAM, HULPMIDDELEN, UTRECHT, LocalNetwork, local_network
+from agent.local.network import (
+    AMSTERDAM,
+    HULPMIDDELEN,
+    UTRECHT,
+    ZORGTECHNIEK,
+    LocalNetwork,
+    local_network,
+)
 from agent.local.processes import free_port
 from protocol.jwk import generate_private_jwk, public_jwk
 from protocol.messages import MESSAGE_TYPES, parse_message
@@ -40,6 +48,15 @@ DEN_HAAG_CODE = "0518"
 ROTTERDAM_OIN = "00000001002244019000"
 ROTTERDAM_CODE = "0599"
 SCHIEDAM_CODE = "0606"
+# A regional service that receives: Amsterdam's agent also serves Zaanstad.
+ZAANSTAD_CODE = "0479"
+ZAANDAM_ADDRESS = {
+    "street": "Westzijde",
+    "houseNumber": 10,
+    "postalCode": "1506EB",
+    "city": "Zaandam",
+    "gemeentecode": ZAANSTAD_CODE,
+}
 AMSTERDAM_ADDRESS = {
     "street": "Damrak",
     "houseNumber": 1,
@@ -106,7 +123,7 @@ async def _enrol_gemeente(
 async def parties(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Parties]:
     folder = tmp_path_factory.mktemp("trust")
     async with (
-        local_network(folder, suppliers=(HULPMIDDELEN,)) as network,
+        local_network(folder, suppliers=(HULPMIDDELEN, ZORGTECHNIEK)) as network,
         httpx.AsyncClient(timeout=10.0) as http,
     ):
         keys = {
@@ -135,9 +152,14 @@ def _envelope(
     }
 
 
-def _offer(sender: tuple[str, str], *, departing_gemeentecode: str) -> dict[str, Any]:
+def _offer(
+    sender: tuple[str, str],
+    *,
+    departing_gemeentecode: str,
+    new_address: dict[str, Any] = AMSTERDAM_ADDRESS,
+) -> dict[str, Any]:
     body = json.loads((EXAMPLES / "dossier-offer.json").read_text())["body"]
-    body["client"]["newAddress"] = AMSTERDAM_ADDRESS
+    body["client"]["newAddress"] = new_address
     body["departingGemeentecode"] = departing_gemeentecode
     return _envelope("dossier-offer", sender, (AMSTERDAM.oin, "receiving-gemeente"), body)
 
@@ -242,3 +264,75 @@ async def test_a_regional_agent_sends_for_every_gemeente_it_serves(parties: Part
     assert answer.status_code == 200, answer.text
     for_den_haag = _offer(sender, departing_gemeentecode=DEN_HAAG_CODE)
     _assert_refused(await parties.send(parties.inbox("amsterdam"), for_den_haag, "rotterdam"))
+
+
+async def _received_orders(parties: Parties, supplier: str, dossier_id: str) -> list[str]:
+    """The gemeente OINs of the orders a supplier's agent received for a dossier (waits a while)."""
+    agent = parties.network.suppliers[supplier]
+    for _ in range(100):
+        answer = await parties.http.get(agent.base_url + "/v1/orders", headers=agent.auth())
+        assert answer.status_code == 200, answer.text
+        found = [o["gemeenteOin"] for o in answer.json() if o["dossierId"] == dossier_id]
+        if found:
+            return found
+        await asyncio.sleep(0.2)
+    return []
+
+
+async def test_a_regional_agent_receives_for_every_gemeente_it_serves(parties: Parties) -> None:
+    network, http = parties.network, parties.http
+    operator = _operator(network, http)
+    await operator.assign_gemeenten(
+        oin=AMSTERDAM.oin, gemeentecodes=[AMSTERDAM.gemeentecode, ZAANSTAD_CODE]
+    )
+    # Zaanstad contracts Hulpmiddelen for scootmobielen; Amsterdam contracts Zorgtechniek.
+    await operator.add_contract(
+        gemeentecode=ZAANSTAD_CODE,
+        supplier_oin=HULPMIDDELEN.oin,
+        iso_prefixes=["12 23"],
+        valid_from=date(2020, 1, 1),
+    )
+    sender = (UTRECHT.oin, "departing-gemeente")
+    to_amsterdam = _offer(sender, departing_gemeentecode=UTRECHT.gemeentecode)
+    to_zaanstad = _offer(
+        sender, departing_gemeentecode=UTRECHT.gemeentecode, new_address=ZAANDAM_ADDRESS
+    )
+    for offer in (to_amsterdam, to_zaanstad):
+        answer = await parties.send(parties.inbox("amsterdam"), offer, "utrecht")
+        assert answer.status_code == 200, answer.text
+
+    amsterdam = network.agents["amsterdam"]
+    placed = await http.get(amsterdam.base_url + "/v1/placed-orders", headers=amsterdam.auth())
+    assert placed.status_code == 200, placed.text
+    suppliers = {
+        order["dossierId"]: order["supplierOin"]
+        for order in placed.json()
+        if order["isoCode"] == "12 23 03"
+    }
+    assert suppliers[to_amsterdam["dossierId"]] == ZORGTECHNIEK.oin
+    assert suppliers[to_zaanstad["dossierId"]] == HULPMIDDELEN.oin
+    # Each order reaches the supplier's own agent, from the regional agent.
+    assert await _received_orders(parties, "zorgtechniek", to_amsterdam["dossierId"]) == [
+        AMSTERDAM.oin
+    ]
+    assert await _received_orders(parties, "hulpmiddelen", to_zaanstad["dossierId"]) == [
+        AMSTERDAM.oin
+    ]
+
+
+async def test_a_regional_agent_refuses_an_offer_for_a_gemeente_it_does_not_serve(
+    parties: Parties,
+) -> None:
+    before = parties.counts("amsterdam")
+    offer = _offer(
+        (UTRECHT.oin, "departing-gemeente"),
+        departing_gemeentecode=UTRECHT.gemeentecode,
+        new_address=AMSTERDAM_ADDRESS | {"gemeentecode": DEN_HAAG_CODE, "city": "Den Haag"},
+    )
+    answer = await parties.send(parties.inbox("amsterdam"), offer, "utrecht")
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    problem = answer.json()
+    assert problem["type"] == "urn:meeverhuizen:problem:message-not-handled"
+    assert DEN_HAAG_CODE in problem["detail"]
+    assert parties.counts("amsterdam") == before

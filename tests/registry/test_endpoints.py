@@ -160,3 +160,51 @@ async def test_a_name_is_judged_by_every_address_it_resolves_to(
     else:
         with pytest.raises(EndpointNotAllowed):
             await rules.check("https://agent.example.nl/base")
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "addresses", "allow_list", "url", "host", "server_name"),
+    [
+        (
+            "https://agent.example.nl/base",
+            ("93.184.216.34",),
+            [],
+            "https://93.184.216.34/base/v1/messages",
+            "agent.example.nl",
+            "agent.example.nl",
+        ),
+        (
+            "https://agent.example.nl:8443",
+            ("2606:2800:220:1:248:1893:25c8:1946", "93.184.216.34"),
+            [],
+            "https://[2606:2800:220:1:248:1893:25c8:1946]:8443/v1/messages",
+            "agent.example.nl:8443",
+            "agent.example.nl",
+        ),
+        # A test network over plain http: pinned too, without a TLS server name.
+        (
+            "http://agent-a:9000",
+            ("10.20.0.5",),
+            ["10.20.0.0/16"],
+            "http://10.20.0.5:9000/v1/messages",
+            "agent-a:9000",
+            None,
+        ),
+        # An address needs no pinning; a host named in the allow-list is reached by name.
+        ("https://93.184.216.34", (), [], "https://93.184.216.34/v1/messages", None, None),
+        ("http://agent.test", (), [".test"], "http://agent.test/v1/messages", None, None),
+    ],
+)
+async def test_a_request_goes_to_the_checked_address_with_the_host_name_for_http_and_tls(
+    endpoint: str,
+    addresses: tuple[str, ...],
+    allow_list: list[str],
+    url: str,
+    host: str | None,
+    server_name: str | None,
+) -> None:
+    checked = await EndpointRules(allow_list, resolver=_resolves_to(addresses)).check(endpoint)
+    target = checked.target("/v1/messages")
+    assert target.url == url
+    assert target.headers.get("Host") == host
+    assert target.extensions.get("sni_hostname") == server_name

@@ -80,6 +80,9 @@ class DossierRow(Base):
     state: Mapped[str] = mapped_column(String(32), index=True)
     partner_oin: Mapped[str | None] = mapped_column(String(20))
     partner_gemeentecode: Mapped[str | None] = mapped_column(String(4))
+    # The gemeente this agent handles the dossier for: a regional service serves several. None
+    # stands for the configured gemeentecode.
+    gemeentecode: Mapped[str | None] = mapped_column(String(4))
     client_bsn: Mapped[str | None] = mapped_column(String(9))
     move_date: Mapped[date | None]
     # The new address for the offer (departing side), wire-shaped.
