@@ -7,21 +7,26 @@ import base64
 import hashlib
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from xml.etree import ElementTree
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from agent.conformance.cases import CASES, CaseResult
+from agent.conformance.endpoint import Arrival, KitEndpoint
+from agent.conformance.kit import AgentPlanner, Planner
 from agent.conformance.report import summary_line, write_html, write_junit
-from agent.conformance.run import run_conformance
+from agent.conformance.run import Serve, cases_for, run_conformance
 from agent.local.network import UTRECHT as LOCAL_UTRECHT
 from agent.local.network import local_network
 from protocol.clock import FrozenClock
 from protocol.identifiers import oin_for_kvk
 from tests.agent.conftest import (
+    CASE_TOKEN,
     REGISTRY,
     REGISTRY_TOKEN,
     START,
@@ -34,29 +39,59 @@ from tests.conftest import REPOSITORY
 
 UTRECHT = "http://utrecht.test"
 UTRECHT_OIN = "00000001002220647000"
+KIT_HOST = "conformance-kit.test"
+GEMEENTE_CASES = cases_for("gemeente")
+DECISION = "an offer is answered with a signed device-decision on every offered device"
+Wrap = Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport]
 
 
 @pytest.fixture
 async def world(database_url: str, registry_database_url: str) -> AsyncIterator[RegistryNetwork]:
     async with registry_network(Network(), FrozenClock(START), registry_database_url) as world:
         settings = agent_settings(
-            database_url, gemeente="utrecht", registry_trust_anchor=world.anchor
+            database_url,
+            gemeente="utrecht",
+            registry_trust_anchor=world.anchor,
+            scheduler_enabled=True,  # the decision for the kit goes out on its own
         )
         await world.start_agent(settings)
         yield world
 
 
-async def _run(world: RegistryNetwork) -> list[CaseResult]:
+def _serving(world: RegistryNetwork, wrap: Wrap | None = None) -> Serve:
+    """Serve the kit's endpoint at ``KIT`` on the in-process network."""
+
+    @asynccontextmanager
+    async def serve(app: FastAPI) -> AsyncIterator[None]:
+        transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=app)
+        world.network.routes[KIT_HOST] = wrap(transport) if wrap else transport
+        yield
+
+    return serve
+
+
+async def _run(
+    world: RegistryNetwork,
+    *,
+    wrap: Wrap | None = None,
+    answer_seconds: float = 10.0,
+    target: tuple[str, str, str] = (UTRECHT, UTRECHT_OIN, "gemeente"),
+    planner: Planner | None = None,
+) -> list[CaseResult]:
+    url, oin, role = target
     return await run_conformance(
         http=world.http,
-        target_url=UTRECHT,
-        target_oin=UTRECHT_OIN,
-        role="gemeente",
+        target_url=url,
+        target_oin=oin,
+        role=role,
         registry_url=REGISTRY,
         trust_anchor=world.anchor,
         operator_token=REGISTRY_TOKEN,
         clock=world.clock,
-        kit_endpoint="http://conformance-kit.test",
+        kit_endpoint=f"http://{KIT_HOST}",
+        serve=_serving(world, wrap),
+        answer_seconds=answer_seconds,
+        planner=planner,
     )
 
 
@@ -66,15 +101,17 @@ async def test_the_agent_passes_every_case_and_the_reports_list_each(
     results = await _run(world)
     failures = [f"{r.case.name}: {r.reason}" for r in results if not r.passed]
     assert failures == []
-    assert summary_line(results) == f"{len(CASES)} passed, 0 failed"
+    assert summary_line(results) == f"{len(GEMEENTE_CASES)} passed, 0 failed"
+    assert DECISION in [case.name for case in GEMEENTE_CASES]
     write_junit(results, tmp_path / "junit.xml", target=UTRECHT)
     suite = ElementTree.parse(tmp_path / "junit.xml").getroot()  # noqa: S314 - our own file
-    assert suite.get("tests") == str(len(CASES))
+    assert suite.get("tests") == str(len(GEMEENTE_CASES))
     assert suite.get("failures") == "0"
-    assert [case.get("name") for case in suite.iter("testcase")] == [c.name for c in CASES]
+    names = [case.get("name") for case in suite.iter("testcase")]
+    assert names == [c.name for c in GEMEENTE_CASES]
     write_html(results, tmp_path / "report.html", target=UTRECHT)
     page = (tmp_path / "report.html").read_text()
-    for case in CASES:
+    for case in GEMEENTE_CASES:
         assert case.name in page
 
 
@@ -106,7 +143,7 @@ async def test_a_broken_agent_fails_with_readable_reasons(
 ) -> None:
     routes = world.network.routes
     routes["utrecht.test"] = BrokenAgent(routes["utrecht.test"])
-    results = {result.case.name: result for result in await _run(world)}
+    results = {result.case.name: result for result in await _run(world, answer_seconds=2.0)}
     happy = results["happy path: a message gets a signed receipt for its bytes"]
     assert not happy.passed
     assert happy.reason == "the receipt has no nlgov-adr-payload-sig header"
@@ -131,13 +168,16 @@ def test_the_kit_sends_the_published_examples(example: str) -> None:
     assert kit_copy.read_text(encoding="utf-8") == published.read_text(encoding="utf-8")
 
 
-async def test_a_supplier_agent_passes_every_case(
+async def test_a_supplier_agent_passes_every_case_and_sends_its_statuses(
     registry_database_url: str, database_url: str
 ) -> None:
     async with registry_network(Network(), FrozenClock(START), registry_database_url) as world:
         kvk = "12345678"
         settings = agent_settings(
-            database_url, gemeente="utrecht", registry_trust_anchor=world.anchor
+            database_url,
+            gemeente="utrecht",
+            registry_trust_anchor=world.anchor,
+            scheduler_enabled=True,
         ).model_copy(
             update={
                 "role": "supplier",
@@ -149,18 +189,83 @@ async def test_a_supplier_agent_passes_every_case(
             }
         )
         await world.start_agent(settings)
-        results = await run_conformance(
-            http=world.http,
-            target_url="http://supplier.test",
-            target_oin=oin_for_kvk(kvk),
-            role="supplier",
-            registry_url=REGISTRY,
-            trust_anchor=world.anchor,
-            operator_token=REGISTRY_TOKEN,
-            clock=world.clock,
-            kit_endpoint="http://conformance-kit.test",
-        )
+        planner = AgentPlanner(world.http, "http://supplier.test", CASE_TOKEN)
+        supplier = ("http://supplier.test", oin_for_kvk(kvk), "supplier")
+        results = await _run(world, target=supplier, planner=planner)
+        arrivals = [
+            (arrival.message_type, getattr(arrival.message.body, "status", None))
+            for arrival in _kit_arrivals(world)
+        ]
     assert [f"{r.case.name}: {r.reason}" for r in results if not r.passed] == []
+    assert [r.case.name for r in results] == [c.name for c in cases_for("supplier")]
+    # The kit received, verified and receipted each status of the planner's order.
+    assert ("supplier-status", "client-contacted") in arrivals
+    assert ("supplier-status", "taken-over") in arrivals
+
+
+def _kit_arrivals(world: RegistryNetwork) -> list[Arrival]:
+    transport = world.network.routes[KIT_HOST]
+    assert isinstance(transport, httpx.ASGITransport)
+    app = transport.app
+    assert isinstance(app, FastAPI)
+    endpoint: KitEndpoint = app.state.endpoint
+    return [arrival for arrival in endpoint.arrivals if arrival.message is not None]
+
+
+class BadSignatures(httpx.AsyncBaseTransport):
+    """On the way to the kit, every message's signature is spoilt: a target that signs badly."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        headers = [
+            (k, _spoilt(v) if k.lower() == "nlgov-adr-payload-sig" else v)
+            for k, v in request.headers.multi_items()
+        ]
+        spoilt = httpx.Request(request.method, request.url, headers=headers, content=body)
+        return await self.inner.handle_async_request(spoilt)
+
+
+def _spoilt(signature: str) -> str:
+    head, middle, tail = signature.split(".")
+    return f"{head}.{middle}.{'A' if tail[0] != 'A' else 'B'}{tail[1:]}"
+
+
+class Unreachable(httpx.AsyncBaseTransport):
+    """The kit's endpoint as a target that never answers sees it: nothing arrives."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("the target never sends", request=request)
+
+
+async def test_a_decision_with_a_bad_signature_fails_with_the_kits_refusal(
+    world: RegistryNetwork, tmp_path: Path
+) -> None:
+    results = {r.case.name: r for r in await _run(world, wrap=BadSignatures, answer_seconds=5)}
+    decision = results[DECISION]
+    assert not decision.passed
+    assert decision.reason.startswith(
+        "the kit refused the target's device-decision: 401 urn:meeverhuizen:problem:bad-signature"
+    )
+    write_html(list(results.values()), tmp_path / "report.html", target=UTRECHT)
+    assert "bad-signature" in (tmp_path / "report.html").read_text()
+
+
+async def test_a_target_that_never_answers_fails_the_answer_case_in_time(
+    world: RegistryNetwork,
+) -> None:
+    results = {r.case.name: r for r in await _run(world, wrap=Unreachable, answer_seconds=1)}
+    decision = results[DECISION]
+    assert not decision.passed
+    assert decision.reason.startswith("no device-decision for dossier ")
+    assert decision.reason.endswith("came to the kit's endpoint within 1 s")
+    assert decision.seconds < 5
+    assert results["a dossier-cancelled after an offer gets a signed receipt"].passed
 
 
 @pytest.mark.slow
