@@ -21,6 +21,7 @@ from agent.conformance.kit import AgentPlanner, OperatorPlanner, Planner
 from agent.conformance.own_registry import TargetEntry, enrol_target, own_registry
 from agent.conformance.report import summary_line, write_html, write_junit
 from agent.conformance.run import Serve, run_conformance
+from agent.local.starting import StartFailed
 from protocol.errors import ProblemError
 from protocol.jwk import load_private_jwk_from_pem
 from registry.client import RegistryClient
@@ -227,7 +228,7 @@ def conformance_command(junit: Path, html_path: Path, **values: Any) -> None:
     options = _Options(**values)
     try:
         results = asyncio.run(_run(options))
-    except (ValueError, ProblemError, httpx.HTTPError) as exc:
+    except (ValueError, ProblemError, httpx.HTTPError, StartFailed) as exc:
         raise click.ClickException(str(exc) or type(exc).__name__) from exc
     for result in results:
         outcome = "passed" if result.passed else f"FAILED: {result.reason}"

@@ -47,6 +47,8 @@ from registry.server_kit.api_rules import BASE_PATH, create_api
 __all__ = ["Arrival", "KitEndpoint", "serve_endpoint"]
 
 _VERSION = "1.0.0"
+# A target still sending when the run ends must not hold the kit open.
+_SHUTDOWN_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,14 @@ def _loose_document(body: bytes) -> dict[str, Any] | None:
 @contextlib.asynccontextmanager
 async def serve_endpoint(app: FastAPI, *, host: str, port: int) -> AsyncIterator[None]:
     """Serve ``app`` with uvicorn in this event loop on ``host:port`` while the block runs."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=_SHUTDOWN_SECONDS,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

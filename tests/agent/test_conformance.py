@@ -5,26 +5,32 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from agent.conformance.cases import CASES, CaseResult
-from agent.conformance.endpoint import Arrival, KitEndpoint
+from agent.app import create_app
+from agent.conformance.cases import CaseResult
+from agent.conformance.endpoint import Arrival, KitEndpoint, serve_endpoint
 from agent.conformance.kit import AgentPlanner, Planner
 from agent.conformance.report import summary_line, write_html, write_junit
 from agent.conformance.run import Serve, cases_for, run_conformance
 from agent.local.network import UTRECHT as LOCAL_UTRECHT
 from agent.local.network import local_network
+from agent.local.processes import HOST, free_port
+from agent.settings import AgentSettings
 from protocol.clock import FrozenClock
 from protocol.identifiers import oin_for_kvk
+from protocol.jwk import generate_private_jwk, private_jwk_to_pem, public_jwk
 from tests.agent.conftest import (
     CASE_TOKEN,
     REGISTRY,
@@ -276,6 +282,7 @@ async def test_the_command_passes_an_agent_process_and_writes_both_reports(tmp_p
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-c", "from agent.cli import main; main()", "conformance",
             "--target", utrecht.base_url, "--target-oin", LOCAL_UTRECHT.oin,
+            "--kit-port", str(free_port()), "--answer-seconds", "30",
             "--registry-url", network.registry.base_url,
             "--trust-anchor", str(tmp_path / "registry-anchor.json"),
             "--junit", str(tmp_path / "conformance.xml"),
@@ -287,8 +294,95 @@ async def test_the_command_passes_an_agent_process_and_writes_both_reports(tmp_p
         output, _ = await process.communicate()
     text = output.decode()
     assert process.returncode == 0, text
-    assert text.rstrip().endswith(f"{len(CASES)} passed, 0 failed")
+    assert text.rstrip().endswith(f"{len(GEMEENTE_CASES)} passed, 0 failed")
     assert "digest-mismatch" not in text  # no failure reasons
     page = (tmp_path / "conformance.html").read_text()
-    assert all(case.name in page for case in CASES)
+    assert all(case.name in page for case in GEMEENTE_CASES)
     assert (tmp_path / "conformance.xml").exists()
+
+
+@asynccontextmanager
+async def _served_agent(settings: AgentSettings) -> AsyncIterator[AgentSettings]:
+    """An agent in this process behind a real socket at its public base URL."""
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        serve_endpoint(app, host=HOST, port=urlsplit(settings.public_base_url).port or 0),
+    ):
+        yield settings
+
+
+async def _command(*arguments: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "from agent.cli import main; main()", "conformance", *arguments,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=240)
+    text = output.decode()
+    assert process.returncode == 0, text
+    return text
+
+
+@pytest.mark.slow
+async def test_the_kit_starts_its_own_registry_and_our_agents_pass_both_roles_over_http(
+    tmp_path: Path,
+) -> None:
+    registry_key = generate_private_jwk("EdDSA")
+    (tmp_path / "registry.pem").write_bytes(private_jwk_to_pem(registry_key))
+    registry_port, gemeente_port, supplier_port = free_port(), free_port(), free_port()
+    common = {
+        "registry_url": f"http://{HOST}:{registry_port}",
+        "registry_trust_anchor": public_jwk(registry_key),
+        "peer_allow_list": [HOST],
+        "scheduler_enabled": True,
+    }
+    gemeente = agent_settings(
+        f"sqlite+aiosqlite:///{tmp_path / 'gemeente.sqlite'}",
+        gemeente="utrecht",
+        public_base_url=f"http://{HOST}:{gemeente_port}",
+        **common,
+    )
+    kvk = "12345678"
+    supplier = agent_settings(
+        f"sqlite+aiosqlite:///{tmp_path / 'supplier.sqlite'}",
+        gemeente="utrecht",
+        role="supplier",
+        oin=oin_for_kvk(kvk),
+        kvk_number=kvk,
+        gemeentecode=None,
+        name="Hulpmiddelen BV",
+        public_base_url=f"http://{HOST}:{supplier_port}",
+        **common,
+    )
+    for name, settings in (("gemeente", gemeente), ("supplier", supplier)):
+        key_file = tmp_path / f"{name}-public.json"
+        key_file.write_text(json.dumps(public_jwk(settings.private_jwk())))
+    own = (
+        "--registry-port",
+        str(registry_port),
+        "--registry-key-file",
+        str(tmp_path / "registry.pem"),
+    )
+    async with _served_agent(gemeente), _served_agent(supplier):
+        gemeente_run = await _command(
+            "--target", gemeente.public_base_url, "--target-oin", gemeente.oin,
+            "--target-key", str(tmp_path / "gemeente-public.json"),
+            "--target-gemeentecode", "0344", *own, "--work-dir", str(tmp_path / "run-gemeente"),
+            "--kit-port", str(free_port()), "--answer-seconds", "30",
+            "--junit", str(tmp_path / "gemeente.xml"), "--html", str(tmp_path / "gemeente.html"),
+        )  # fmt: skip
+        supplier_run = await _command(
+            "--target", supplier.public_base_url, "--target-oin", supplier.oin, "--role",
+            "supplier", "--target-key", str(tmp_path / "supplier-public.json"),
+            "--target-token", CASE_TOKEN, *own, "--work-dir", str(tmp_path / "run-supplier"),
+            "--kit-port", str(free_port()), "--answer-seconds", "30",
+            "--junit", str(tmp_path / "supplier.xml"), "--html", str(tmp_path / "supplier.html"),
+        )  # fmt: skip
+    assert f"kit registry: http://{HOST}:{registry_port}" in gemeente_run
+    assert gemeente_run.rstrip().endswith(f"{len(GEMEENTE_CASES)} passed, 0 failed")
+    assert f"{DECISION}: passed" in gemeente_run
+    assert supplier_run.rstrip().endswith(f"{len(cases_for('supplier'))} passed, 0 failed")
+    suite = ElementTree.parse(tmp_path / "supplier.xml").getroot()  # noqa: S314 - our own file
+    names = {case.get("name") for case in suite.iter("testcase")}
+    assert {case.name for case in cases_for("supplier")} == names
