@@ -19,7 +19,7 @@ import pytest
 from fastapi import FastAPI
 
 from agent.app import create_app
-from agent.conformance.cases import CaseResult
+from agent.conformance.cases import CASES, CaseResult
 from agent.conformance.endpoint import Arrival, KitEndpoint, serve_endpoint
 from agent.conformance.kit import AgentPlanner, Planner
 from agent.conformance.report import summary_line, write_html, write_junit
@@ -31,6 +31,9 @@ from agent.settings import AgentSettings
 from protocol.clock import FrozenClock
 from protocol.identifiers import oin_for_kvk
 from protocol.jwk import generate_private_jwk, private_jwk_to_pem, public_jwk
+from protocol.messages import MESSAGE_TYPES
+from registry.client import RegistryClient
+from registry.operator import OperatorClient
 from tests.agent.conftest import (
     CASE_TOKEN,
     REGISTRY,
@@ -386,3 +389,29 @@ async def test_the_kit_starts_its_own_registry_and_our_agents_pass_both_roles_ov
     suite = ElementTree.parse(tmp_path / "supplier.xml").getroot()  # noqa: S314 - our own file
     names = {case.get("name") for case in suite.iter("testcase")}
     assert {case.name for case in cases_for("supplier")} == names
+
+
+async def test_the_kits_own_endpoint_passes_every_check_of_section_7(
+    registry_database_url: str,
+) -> None:
+    async with registry_network(Network(), FrozenClock(START), registry_database_url) as world:
+        key = generate_private_jwk("EdDSA")
+        operator = OperatorClient(REGISTRY, REGISTRY_TOKEN, http=world.http)
+        registry = RegistryClient(REGISTRY, world.anchor, http=world.http, clock=world.clock)
+        await registry.enrol(
+            code=await operator.issue_enrolment_code(gemeentecode="0344"),
+            oin=UTRECHT_OIN,
+            endpoint=UTRECHT,
+            protocol_versions=["1.0"],
+            message_types=list(MESSAGE_TYPES),
+            public_jwks=[public_jwk(key)],
+        )
+        # The kit's endpoint as the target: it receives as protocol.md section 7 prescribes.
+        endpoint = KitEndpoint(UTRECHT_OIN, key, registry, world.clock)
+        world.network.routes["utrecht.test"] = httpx.ASGITransport(app=endpoint.app())
+        results = {r.case.name: r for r in await _run(world, answer_seconds=0.2)}
+    assert [
+        f"{c.name}: {results[c.name].reason}" for c in CASES if not results[c.name].passed
+    ] == []
+    # It only receives: it never decides, so the decision case fails, saying so.
+    assert results[DECISION].reason.startswith("no device-decision for dossier ")
