@@ -22,6 +22,7 @@ from agent.app import create_app
 from agent.conformance.cases import CASES, CaseResult
 from agent.conformance.endpoint import Arrival, KitEndpoint, serve_endpoint
 from agent.conformance.kit import AgentPlanner, Planner
+from agent.conformance.own_registry import TargetEntry, enrol_target
 from agent.conformance.report import summary_line, write_html, write_junit
 from agent.conformance.run import Serve, cases_for, run_conformance
 from agent.local.network import UTRECHT as LOCAL_UTRECHT
@@ -415,3 +416,44 @@ async def test_the_kits_own_endpoint_passes_every_check_of_section_7(
     ] == []
     # It only receives: it never decides, so the decision case fails, saying so.
     assert results[DECISION].reason.startswith("no device-decision for dossier ")
+
+
+async def test_without_a_key_the_kit_waits_until_the_target_enrols_with_its_code(
+    registry_database_url: str,
+) -> None:
+    async with registry_network(Network(), FrozenClock(START), registry_database_url) as world:
+        operator = OperatorClient(REGISTRY, REGISTRY_TOKEN, http=world.http)
+        registry = RegistryClient(REGISTRY, world.anchor, http=world.http, clock=world.clock)
+        told: list[str] = []
+        enrolled: list[asyncio.Task[object]] = []
+
+        def operator_reads(line: str) -> None:
+            # The target's operator reads the code from the kit and enrols the supplier agent.
+            told.append(line)
+            code = line.split("with code ", 1)[1].split(" ", 1)[0]
+            enrolment = registry.enrol(
+                code=code,
+                oin=oin_for_kvk("12345678"),
+                endpoint="http://supplier.test",
+                protocol_versions=["1.0"],
+                message_types=list(MESSAGE_TYPES),
+                public_jwks=[public_jwk(generate_private_jwk("EdDSA"))],
+            )
+            enrolled.append(asyncio.ensure_future(enrolment))
+
+        target = TargetEntry(oin_for_kvk("12345678"), "supplier", name="Hulpmiddelen BV")
+        await enrol_target(
+            registry, operator, target, endpoint=None, public_jwk=None, seconds=5,
+            tell=operator_reads,
+        )  # fmt: skip
+        entry = await registry.participant(oin_for_kvk("12345678"))
+        missing = TargetEntry(UTRECHT_OIN, "gemeente", gemeentecode="0344")
+        with pytest.raises(ValueError, match=f"the target {UTRECHT_OIN} did not enrol within 0 s"):
+            await enrol_target(
+                registry, operator, missing, endpoint=None, public_jwk=None, seconds=0.1,
+                tell=told.append,
+            )  # fmt: skip
+    assert entry.kind == "supplier"
+    assert entry.endpoint == "http://supplier.test"
+    assert told[0].startswith("enrol the agent under test in the kit's registry with code ")
+    assert len(enrolled) == 1
