@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
@@ -46,6 +46,7 @@ from registry.server_kit.api_rules import BASE_PATH, create_api
 
 __all__ = ["Arrival", "KitEndpoint", "serve_endpoint"]
 
+_T = TypeVar("_T")
 _VERSION = "1.0.0"
 # A target still sending when the run ends must not hold the kit open.
 _SHUTDOWN_SECONDS = 5
@@ -129,7 +130,7 @@ class KitEndpoint:
             receipt = stored[1]  # a retry: the same receipt, no second arrival
         return sign_body(receipt, self.private_jwk, signing_time=now)
 
-    async def _lookup(self, ask: Callable[[], Any]) -> Any:
+    async def _lookup(self, ask: Callable[[], Awaitable[_T]]) -> _T:
         try:
             return await ask()
         except (ParticipantUnknown, ParticipantNotEnrolled) as exc:
