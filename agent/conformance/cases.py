@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from agent.conformance.kit import Answer, CaseFailed, Kit, canonical
@@ -83,8 +83,9 @@ async def _conflict(kit: Kit) -> None:
     message = kit.message()
     body = canonical(message)
     await kit.check_receipt(await kit.send_signed(body), message["messageId"], body)
-    earlier = kit.clock.now() - timedelta(seconds=1)
-    message["createdAt"] = earlier.strftime("%Y-%m-%dT%H:%M:%SZ")  # another, valid body
+    # Another, valid body: a second earlier than the first (the clock may not have moved on).
+    earlier = datetime.fromisoformat(message["createdAt"]) - timedelta(seconds=1)
+    message["createdAt"] = earlier.strftime("%Y-%m-%dT%H:%M:%SZ")
     _expect(await kit.send_signed(canonical(message)), 409, "conflict")
 
 

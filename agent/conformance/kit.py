@@ -7,18 +7,19 @@ import copy
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
+from agent.conformance.endpoint import KitEndpoint
 from protocol import canonicalize
 from protocol.clock import Clock, SystemClock
 from protocol.jwk import generate_private_jwk, public_jwk
-from protocol.messages import Receipt
+from protocol.messages import MESSAGE_TYPES, Receipt
 from protocol.signing import (
     SIGNATURE_HEADER,
     SignedBody,
@@ -30,7 +31,17 @@ from protocol.signing import (
 from registry.client import Participant, RegistryClient
 from registry.operator import OperatorClient
 
-__all__ = ["Answer", "CaseFailed", "Kit", "KitIdentity", "canonical", "enrol_kit"]
+__all__ = [
+    "AgentPlanner",
+    "Answer",
+    "CaseFailed",
+    "Kit",
+    "KitIdentity",
+    "OperatorPlanner",
+    "Planner",
+    "canonical",
+    "enrol_kit",
+]
 
 _EXAMPLES = Path(__file__).parent
 # The kit plays Amsterdam towards a target that is another gemeente, Utrecht towards Amsterdam.
@@ -90,13 +101,52 @@ async def enrol_kit(
         oin=oin,
         endpoint=endpoint,
         protocol_versions=["1.0"],
-        message_types=["device-decision", "dossier-request", "consent-withdrawn"],
+        message_types=list(MESSAGE_TYPES),
         public_jwks=[
             public_jwk(key),
             {"jwk": public_jwk(future_key), "notBefore": later.strftime("%Y-%m-%dT%H:%M:%SZ")},
         ],
     )
     return KitIdentity(oin, gemeentecode, key, future_key)
+
+
+class Planner(Protocol):
+    """Whoever records the target supplier's progress on an order: a person, or its API."""
+
+    async def record(self, order_id: str, status: str, *, seconds: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class OperatorPlanner:
+    """Asks the operator to record the status in the target's planner by hand."""
+
+    tell: Callable[[str], None]
+
+    async def record(self, order_id: str, status: str, *, seconds: float) -> None:
+        self.tell(
+            f"record '{status}' for takeover order {order_id} in the planner of the agent "
+            f"under test; the kit waits {seconds:.0f} s for its supplier-status"
+        )
+
+
+@dataclass(frozen=True)
+class AgentPlanner:
+    """The planner API of a Meeverhuizen agent: ``POST /v1/orders/{orderId}/status``."""
+
+    http: httpx.AsyncClient
+    base_url: str
+    token: str
+
+    async def record(self, order_id: str, status: str, *, seconds: float) -> None:
+        response = await self.http.post(
+            f"{self.base_url.rstrip('/')}/v1/orders/{order_id}/status",
+            json={"status": status},
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
+        if response.status_code != 200:
+            raise CaseFailed(
+                f"the target's planner API refused status {status}: {response.status_code}"
+            )
 
 
 @dataclass
@@ -109,6 +159,10 @@ class Kit:
     identity: KitIdentity
     registry: RegistryClient
     clock: Clock = field(default_factory=SystemClock)
+    # Where the target's own messages arrive, and how long a case waits for one.
+    endpoint: KitEndpoint | None = None
+    answer_seconds: float = 60.0
+    planner: Planner | None = None
 
     def message(self, **changes: Any) -> dict[str, Any]:
         """A valid message from the kit to the target, with new ids and times.
@@ -140,6 +194,16 @@ class Kit:
             body["consent"]["consentId"] = str(uuid.uuid4())
             body["consent"]["grantedAt"] = now
         message.update(changes)
+        return message
+
+    def follow_up(self, first: Mapping[str, Any], message_type: str, body: Any) -> dict[str, Any]:
+        """Another message in the conversation ``first`` began: same dossier and parties."""
+        now = self.clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        keep = ("dossierId", "protocolVersion", "sender", "receiver")
+        message = {name: copy.deepcopy(first[name]) for name in keep}
+        message.update(
+            messageId=str(uuid.uuid4()), messageType=message_type, createdAt=now, body=body
+        )
         return message
 
     def sign(

@@ -1,19 +1,31 @@
-"""Running the kit against a target: enrol the kit, find the target, run every case."""
+"""Running the kit against a target: enrol the kit, serve its endpoint, run every case."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
-from agent.conformance.cases import CASES, CaseResult, run_cases
-from agent.conformance.kit import Kit, enrol_kit
+from agent.conformance.answers import answer_cases
+from agent.conformance.cases import CASES, Case, CaseResult, run_cases
+from agent.conformance.endpoint import KitEndpoint
+from agent.conformance.kit import Kit, Planner, enrol_kit
 from protocol.clock import Clock, SystemClock
 from registry.client import RegistryClient
 from registry.operator import OperatorClient
 
-__all__ = ["run_conformance"]
+__all__ = ["Serve", "cases_for", "run_conformance"]
+
+# Serves the kit's endpoint application at the kit's endpoint URL while the block runs.
+Serve = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def cases_for(role: str) -> tuple[Case, ...]:
+    """Every case for a target of ``role``: the answer cases first, then section 7."""
+    return (*answer_cases(role), *CASES)
 
 
 async def run_conformance(
@@ -25,16 +37,18 @@ async def run_conformance(
     registry_url: str,
     trust_anchor: Mapping[str, Any],
     operator_token: str,
-    kit_endpoint: str = "http://127.0.0.1:9",
+    kit_endpoint: str,
+    serve: Serve,
+    answer_seconds: float = 60.0,
+    planner: Planner | None = None,
     clock: Clock | None = None,
 ) -> list[CaseResult]:
-    """Enrol the kit in the target's registry and run every case against ``target_url``.
+    """Enrol the kit in the target's registry, serve its endpoint and run every case.
 
     ``role`` is the target's kind (``gemeente`` or ``supplier``); a ``ValueError`` says so when
-    the registry knows the target otherwise.
-
-    ``kit_endpoint`` is where the kit says it receives messages (the target's answers, such as
-    its device decision, go there; the cases do not wait for them).
+    the registry knows the target otherwise. ``kit_endpoint`` is the URL the kit registers,
+    where ``serve`` makes its endpoint answer; a case waits at most ``answer_seconds`` for a
+    message of the target. ``planner`` records a supplier target's contact and takeover.
     """
     clock = clock or SystemClock()
     registry = RegistryClient(registry_url, trust_anchor, http=http, clock=clock)
@@ -45,5 +59,17 @@ async def run_conformance(
     identity = await enrol_kit(
         registry, operator, target=target, endpoint=kit_endpoint, clock=clock
     )
-    kit = Kit(http, target_url, target, identity, registry, clock)
-    return await run_cases(kit, CASES)
+    endpoint = KitEndpoint(identity.oin, identity.key, registry, clock)
+    kit = Kit(
+        http,
+        target_url,
+        target,
+        identity,
+        registry,
+        clock,
+        endpoint=endpoint,
+        answer_seconds=answer_seconds,
+        planner=planner,
+    )
+    async with serve(endpoint.app()):
+        return await run_cases(kit, cases_for(role))

@@ -40,7 +40,7 @@ from protocol.signing import (
 )
 from registry.errors import ParticipantNotEnrolled, ParticipantUnknown, RegistryError
 
-__all__ = ["Inbound"]
+__all__ = ["Inbound", "receipt_body"]
 
 _SIGNATURE_HEADER = SIGNATURE_HEADER.lower()
 _log = logging.getLogger("meeverhuizen.agent")
@@ -188,25 +188,26 @@ class Inbound:
         return None if stored is None else _same_or_conflict(stored, digest)
 
     def _receipt(self, message: Message, digest: str, now: datetime) -> bytes:
-        receipt = Message.model_validate(
-            {
-                "messageId": uuid.uuid4(),
-                "dossierId": message.dossier_id,
-                "messageType": "receipt",
-                "sender": {"oin": self._agent.settings.oin, "role": message.receiver.role},
-                "receiver": {"oin": message.sender.oin, "role": message.sender.role},
-                "createdAt": now,
-                "inReplyTo": message.message_id,
-                "body": Receipt.model_validate(
-                    {
-                        "receivedMessageId": message.message_id,
-                        "bodyDigest": digest,
-                        "receivedAt": now,
-                    }
-                ),
-            }
-        )
-        return canonicalize(message_to_json(receipt))
+        return receipt_body(message, own_oin=self._agent.settings.oin, digest=digest, now=now)
+
+
+def receipt_body(message: Message, *, own_oin: str, digest: str, now: datetime) -> bytes:
+    """The canonical receipt for ``message`` received with ``digest`` (docs/protocol.md 9)."""
+    receipt = Message.model_validate(
+        {
+            "messageId": uuid.uuid4(),
+            "dossierId": message.dossier_id,
+            "messageType": "receipt",
+            "sender": {"oin": own_oin, "role": message.receiver.role},
+            "receiver": {"oin": message.sender.oin, "role": message.sender.role},
+            "createdAt": now,
+            "inReplyTo": message.message_id,
+            "body": Receipt.model_validate(
+                {"receivedMessageId": message.message_id, "bodyDigest": digest, "receivedAt": now}
+            ),
+        }
+    )
+    return canonicalize(message_to_json(receipt))
 
 
 def _same_or_conflict(stored: InboundMessageRow, digest: str) -> bytes:

@@ -37,9 +37,11 @@ __all__ = [
     "GemeenteSpec",
     "LocalAgent",
     "LocalNetwork",
+    "LocalRegistry",
     "LocalSupplier",
     "SupplierSpec",
     "local_network",
+    "start_registry",
 ]
 
 
@@ -194,17 +196,37 @@ def _server(
     )
 
 
-def _start_registry(
-    folder: Path, port: int, stack: AsyncExitStack
-) -> tuple[ServerProcess, str, dict[str, Any]]:
-    registry_key = generate_private_jwk("EdDSA")
+@dataclass(frozen=True)
+class LocalRegistry:
+    """A registry process with its operator token and trust anchor (its public JWK)."""
+
+    server: ServerProcess
+    operator_token: str
+    anchor: dict[str, Any]
+
+
+def start_registry(
+    folder: Path,
+    port: int,
+    *,
+    signing_jwk: Mapping[str, Any] | None = None,
+    endpoint_hosts: Sequence[str] = (HOST,),
+    host: str = HOST,
+) -> LocalRegistry:
+    """Start ``meeverhuizen registry serve`` on ``port`` with a SQLite file in ``folder``.
+
+    The registry signs with ``signing_jwk`` (a new key when None); its public JWK is written to
+    ``folder/registry-anchor.json``. Endpoints on ``endpoint_hosts`` may be registered over http
+    (a test network). The caller stops the process.
+    """
+    registry_key = dict(signing_jwk) if signing_jwk is not None else generate_private_jwk("EdDSA")
     key_path = folder / "registry-key.json"
     _write_private(key_path, json.dumps(registry_key))
     anchor = public_jwk(registry_key)
     (folder / "registry-anchor.json").write_text(json.dumps(anchor), encoding="utf-8")
     operator_token = f"registry-operator-{os.urandom(16).hex()}"
     database = f"sqlite+aiosqlite:///{folder / 'registry.sqlite'}"
-    arguments = ("registry", "serve", "--host", HOST, "--port", str(port))
+    arguments = ("registry", "serve", "--host", host, "--port", str(port))
     server = ServerProcess(
         name="registry",
         arguments=(*arguments, "--database-url", database, "--key-file", str(key_path)),
@@ -214,13 +236,11 @@ def _start_registry(
         environment={
             "MEEVERHUIZEN_REGISTRY_ENVIRONMENT": "production",
             "MEEVERHUIZEN_REGISTRY_OPERATOR_TOKEN": operator_token,
-            # Every agent of the local network listens on loopback over http.
-            "MEEVERHUIZEN_REGISTRY_ENDPOINT_ALLOW_LIST": json.dumps([HOST]),
+            "MEEVERHUIZEN_REGISTRY_ENDPOINT_ALLOW_LIST": json.dumps(list(endpoint_hosts)),
         },
     )
-    stack.callback(server.stop)
     server.start()
-    return server, operator_token, anchor
+    return LocalRegistry(server, operator_token, anchor)
 
 
 async def _enrol(
@@ -282,7 +302,10 @@ async def local_network(
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=10.0))
         ports = _free_ports(1 + len(gemeenten) + len(suppliers))
-        registry, operator_token, anchor = _start_registry(folder, ports[0], stack)
+        # Every agent of the local network listens on loopback over http.
+        started = start_registry(folder, ports[0])
+        stack.callback(started.server.stop)
+        registry, operator_token, anchor = started.server, started.operator_token, started.anchor
         agents: dict[str, LocalAgent] = {}
         # All processes start at once (most of their start-up is importing); enrolment only
         # needs the registry, and an agent looks the registry up only when it sends.

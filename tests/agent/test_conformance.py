@@ -5,23 +5,38 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from agent.app import create_app
 from agent.conformance.cases import CASES, CaseResult
+from agent.conformance.endpoint import Arrival, KitEndpoint, serve_endpoint
+from agent.conformance.kit import AgentPlanner, Planner
+from agent.conformance.own_registry import TargetEntry, enrol_target
 from agent.conformance.report import summary_line, write_html, write_junit
-from agent.conformance.run import run_conformance
+from agent.conformance.run import Serve, cases_for, run_conformance
 from agent.local.network import UTRECHT as LOCAL_UTRECHT
 from agent.local.network import local_network
+from agent.local.processes import HOST, free_port
+from agent.settings import AgentSettings
 from protocol.clock import FrozenClock
 from protocol.identifiers import oin_for_kvk
+from protocol.jwk import generate_private_jwk, private_jwk_to_pem, public_jwk
+from protocol.messages import MESSAGE_TYPES
+from registry.client import RegistryClient
+from registry.operator import OperatorClient
 from tests.agent.conftest import (
+    CASE_TOKEN,
     REGISTRY,
     REGISTRY_TOKEN,
     START,
@@ -34,29 +49,59 @@ from tests.conftest import REPOSITORY
 
 UTRECHT = "http://utrecht.test"
 UTRECHT_OIN = "00000001002220647000"
+KIT_HOST = "conformance-kit.test"
+GEMEENTE_CASES = cases_for("gemeente")
+DECISION = "an offer is answered with a signed device-decision on every offered device"
+Wrap = Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport]
 
 
 @pytest.fixture
 async def world(database_url: str, registry_database_url: str) -> AsyncIterator[RegistryNetwork]:
     async with registry_network(Network(), FrozenClock(START), registry_database_url) as world:
         settings = agent_settings(
-            database_url, gemeente="utrecht", registry_trust_anchor=world.anchor
+            database_url,
+            gemeente="utrecht",
+            registry_trust_anchor=world.anchor,
+            scheduler_enabled=True,  # the decision for the kit goes out on its own
         )
         await world.start_agent(settings)
         yield world
 
 
-async def _run(world: RegistryNetwork) -> list[CaseResult]:
+def _serving(world: RegistryNetwork, wrap: Wrap | None = None) -> Serve:
+    """Serve the kit's endpoint at ``KIT`` on the in-process network."""
+
+    @asynccontextmanager
+    async def serve(app: FastAPI) -> AsyncIterator[None]:
+        transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=app)
+        world.network.routes[KIT_HOST] = wrap(transport) if wrap else transport
+        yield
+
+    return serve
+
+
+async def _run(
+    world: RegistryNetwork,
+    *,
+    wrap: Wrap | None = None,
+    answer_seconds: float = 10.0,
+    target: tuple[str, str, str] = (UTRECHT, UTRECHT_OIN, "gemeente"),
+    planner: Planner | None = None,
+) -> list[CaseResult]:
+    url, oin, role = target
     return await run_conformance(
         http=world.http,
-        target_url=UTRECHT,
-        target_oin=UTRECHT_OIN,
-        role="gemeente",
+        target_url=url,
+        target_oin=oin,
+        role=role,
         registry_url=REGISTRY,
         trust_anchor=world.anchor,
         operator_token=REGISTRY_TOKEN,
         clock=world.clock,
-        kit_endpoint="http://conformance-kit.test",
+        kit_endpoint=f"http://{KIT_HOST}",
+        serve=_serving(world, wrap),
+        answer_seconds=answer_seconds,
+        planner=planner,
     )
 
 
@@ -66,15 +111,17 @@ async def test_the_agent_passes_every_case_and_the_reports_list_each(
     results = await _run(world)
     failures = [f"{r.case.name}: {r.reason}" for r in results if not r.passed]
     assert failures == []
-    assert summary_line(results) == f"{len(CASES)} passed, 0 failed"
+    assert summary_line(results) == f"{len(GEMEENTE_CASES)} passed, 0 failed"
+    assert DECISION in [case.name for case in GEMEENTE_CASES]
     write_junit(results, tmp_path / "junit.xml", target=UTRECHT)
     suite = ElementTree.parse(tmp_path / "junit.xml").getroot()  # noqa: S314 - our own file
-    assert suite.get("tests") == str(len(CASES))
+    assert suite.get("tests") == str(len(GEMEENTE_CASES))
     assert suite.get("failures") == "0"
-    assert [case.get("name") for case in suite.iter("testcase")] == [c.name for c in CASES]
+    names = [case.get("name") for case in suite.iter("testcase")]
+    assert names == [c.name for c in GEMEENTE_CASES]
     write_html(results, tmp_path / "report.html", target=UTRECHT)
     page = (tmp_path / "report.html").read_text()
-    for case in CASES:
+    for case in GEMEENTE_CASES:
         assert case.name in page
 
 
@@ -106,7 +153,7 @@ async def test_a_broken_agent_fails_with_readable_reasons(
 ) -> None:
     routes = world.network.routes
     routes["utrecht.test"] = BrokenAgent(routes["utrecht.test"])
-    results = {result.case.name: result for result in await _run(world)}
+    results = {result.case.name: result for result in await _run(world, answer_seconds=2.0)}
     happy = results["happy path: a message gets a signed receipt for its bytes"]
     assert not happy.passed
     assert happy.reason == "the receipt has no nlgov-adr-payload-sig header"
@@ -131,13 +178,16 @@ def test_the_kit_sends_the_published_examples(example: str) -> None:
     assert kit_copy.read_text(encoding="utf-8") == published.read_text(encoding="utf-8")
 
 
-async def test_a_supplier_agent_passes_every_case(
+async def test_a_supplier_agent_passes_every_case_and_sends_its_statuses(
     registry_database_url: str, database_url: str
 ) -> None:
     async with registry_network(Network(), FrozenClock(START), registry_database_url) as world:
         kvk = "12345678"
         settings = agent_settings(
-            database_url, gemeente="utrecht", registry_trust_anchor=world.anchor
+            database_url,
+            gemeente="utrecht",
+            registry_trust_anchor=world.anchor,
+            scheduler_enabled=True,
         ).model_copy(
             update={
                 "role": "supplier",
@@ -149,18 +199,83 @@ async def test_a_supplier_agent_passes_every_case(
             }
         )
         await world.start_agent(settings)
-        results = await run_conformance(
-            http=world.http,
-            target_url="http://supplier.test",
-            target_oin=oin_for_kvk(kvk),
-            role="supplier",
-            registry_url=REGISTRY,
-            trust_anchor=world.anchor,
-            operator_token=REGISTRY_TOKEN,
-            clock=world.clock,
-            kit_endpoint="http://conformance-kit.test",
-        )
+        planner = AgentPlanner(world.http, "http://supplier.test", CASE_TOKEN)
+        supplier = ("http://supplier.test", oin_for_kvk(kvk), "supplier")
+        results = await _run(world, target=supplier, planner=planner)
+        arrivals = [
+            (arrival.message_type, getattr(arrival.message.body, "status", None))
+            for arrival in _kit_arrivals(world)
+        ]
     assert [f"{r.case.name}: {r.reason}" for r in results if not r.passed] == []
+    assert [r.case.name for r in results] == [c.name for c in cases_for("supplier")]
+    # The kit received, verified and receipted each status of the planner's order.
+    assert ("supplier-status", "client-contacted") in arrivals
+    assert ("supplier-status", "taken-over") in arrivals
+
+
+def _kit_arrivals(world: RegistryNetwork) -> list[Arrival]:
+    transport = world.network.routes[KIT_HOST]
+    assert isinstance(transport, httpx.ASGITransport)
+    app = transport.app
+    assert isinstance(app, FastAPI)
+    endpoint: KitEndpoint = app.state.endpoint
+    return [arrival for arrival in endpoint.arrivals if arrival.message is not None]
+
+
+class BadSignatures(httpx.AsyncBaseTransport):
+    """On the way to the kit, every message's signature is spoilt: a target that signs badly."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        headers = [
+            (k, _spoilt(v) if k.lower() == "nlgov-adr-payload-sig" else v)
+            for k, v in request.headers.multi_items()
+        ]
+        spoilt = httpx.Request(request.method, request.url, headers=headers, content=body)
+        return await self.inner.handle_async_request(spoilt)
+
+
+def _spoilt(signature: str) -> str:
+    head, middle, tail = signature.split(".")
+    return f"{head}.{middle}.{'A' if tail[0] != 'A' else 'B'}{tail[1:]}"
+
+
+class Unreachable(httpx.AsyncBaseTransport):
+    """The kit's endpoint as a target that never answers sees it: nothing arrives."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("the target never sends", request=request)
+
+
+async def test_a_decision_with_a_bad_signature_fails_with_the_kits_refusal(
+    world: RegistryNetwork, tmp_path: Path
+) -> None:
+    results = {r.case.name: r for r in await _run(world, wrap=BadSignatures, answer_seconds=5)}
+    decision = results[DECISION]
+    assert not decision.passed
+    assert decision.reason.startswith(
+        "the kit refused the target's device-decision: 401 urn:meeverhuizen:problem:bad-signature"
+    )
+    write_html(list(results.values()), tmp_path / "report.html", target=UTRECHT)
+    assert "bad-signature" in (tmp_path / "report.html").read_text()
+
+
+async def test_a_target_that_never_answers_fails_the_answer_case_in_time(
+    world: RegistryNetwork,
+) -> None:
+    results = {r.case.name: r for r in await _run(world, wrap=Unreachable, answer_seconds=1)}
+    decision = results[DECISION]
+    assert not decision.passed
+    assert decision.reason.startswith("no device-decision for dossier ")
+    assert decision.reason.endswith("came to the kit's endpoint within 1 s")
+    assert decision.seconds < 5
+    assert results["a dossier-cancelled after an offer gets a signed receipt"].passed
 
 
 @pytest.mark.slow
@@ -171,6 +286,7 @@ async def test_the_command_passes_an_agent_process_and_writes_both_reports(tmp_p
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-c", "from agent.cli import main; main()", "conformance",
             "--target", utrecht.base_url, "--target-oin", LOCAL_UTRECHT.oin,
+            "--kit-port", str(free_port()), "--answer-seconds", "30",
             "--registry-url", network.registry.base_url,
             "--trust-anchor", str(tmp_path / "registry-anchor.json"),
             "--junit", str(tmp_path / "conformance.xml"),
@@ -182,8 +298,162 @@ async def test_the_command_passes_an_agent_process_and_writes_both_reports(tmp_p
         output, _ = await process.communicate()
     text = output.decode()
     assert process.returncode == 0, text
-    assert text.rstrip().endswith(f"{len(CASES)} passed, 0 failed")
+    assert text.rstrip().endswith(f"{len(GEMEENTE_CASES)} passed, 0 failed")
     assert "digest-mismatch" not in text  # no failure reasons
     page = (tmp_path / "conformance.html").read_text()
-    assert all(case.name in page for case in CASES)
+    assert all(case.name in page for case in GEMEENTE_CASES)
     assert (tmp_path / "conformance.xml").exists()
+
+
+@asynccontextmanager
+async def _served_agent(settings: AgentSettings) -> AsyncIterator[AgentSettings]:
+    """An agent in this process behind a real socket at its public base URL."""
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        serve_endpoint(app, host=HOST, port=urlsplit(settings.public_base_url).port or 0),
+    ):
+        yield settings
+
+
+async def _command(*arguments: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "from agent.cli import main; main()", "conformance", *arguments,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=240)
+    text = output.decode()
+    assert process.returncode == 0, text
+    return text
+
+
+@pytest.mark.slow
+async def test_the_kit_starts_its_own_registry_and_our_agents_pass_both_roles_over_http(
+    tmp_path: Path,
+) -> None:
+    registry_key = generate_private_jwk("EdDSA")
+    (tmp_path / "registry.pem").write_bytes(private_jwk_to_pem(registry_key))
+    registry_port, gemeente_port, supplier_port = free_port(), free_port(), free_port()
+    common = {
+        "registry_url": f"http://{HOST}:{registry_port}",
+        "registry_trust_anchor": public_jwk(registry_key),
+        "peer_allow_list": [HOST],
+        "scheduler_enabled": True,
+    }
+    gemeente = agent_settings(
+        f"sqlite+aiosqlite:///{tmp_path / 'gemeente.sqlite'}",
+        gemeente="utrecht",
+        public_base_url=f"http://{HOST}:{gemeente_port}",
+        **common,
+    )
+    kvk = "12345678"
+    supplier = agent_settings(
+        f"sqlite+aiosqlite:///{tmp_path / 'supplier.sqlite'}",
+        gemeente="utrecht",
+        role="supplier",
+        oin=oin_for_kvk(kvk),
+        kvk_number=kvk,
+        gemeentecode=None,
+        name="Hulpmiddelen BV",
+        public_base_url=f"http://{HOST}:{supplier_port}",
+        **common,
+    )
+    for name, settings in (("gemeente", gemeente), ("supplier", supplier)):
+        key_file = tmp_path / f"{name}-public.json"
+        key_file.write_text(json.dumps(public_jwk(settings.private_jwk())))
+    own = (
+        "--registry-port",
+        str(registry_port),
+        "--registry-key-file",
+        str(tmp_path / "registry.pem"),
+    )
+    async with _served_agent(gemeente), _served_agent(supplier):
+        gemeente_run = await _command(
+            "--target", gemeente.public_base_url, "--target-oin", gemeente.oin,
+            "--target-key", str(tmp_path / "gemeente-public.json"),
+            "--target-gemeentecode", "0344", *own, "--work-dir", str(tmp_path / "run-gemeente"),
+            "--kit-port", str(free_port()), "--answer-seconds", "30",
+            "--junit", str(tmp_path / "gemeente.xml"), "--html", str(tmp_path / "gemeente.html"),
+        )  # fmt: skip
+        supplier_run = await _command(
+            "--target", supplier.public_base_url, "--target-oin", supplier.oin, "--role",
+            "supplier", "--target-key", str(tmp_path / "supplier-public.json"),
+            "--target-token", CASE_TOKEN, *own, "--work-dir", str(tmp_path / "run-supplier"),
+            "--kit-port", str(free_port()), "--answer-seconds", "30",
+            "--junit", str(tmp_path / "supplier.xml"), "--html", str(tmp_path / "supplier.html"),
+        )  # fmt: skip
+    assert f"kit registry: http://{HOST}:{registry_port}" in gemeente_run
+    assert gemeente_run.rstrip().endswith(f"{len(GEMEENTE_CASES)} passed, 0 failed")
+    assert f"{DECISION}: passed" in gemeente_run
+    assert supplier_run.rstrip().endswith(f"{len(cases_for('supplier'))} passed, 0 failed")
+    suite = ElementTree.parse(tmp_path / "supplier.xml").getroot()  # noqa: S314 - our own file
+    names = {case.get("name") for case in suite.iter("testcase")}
+    assert {case.name for case in cases_for("supplier")} == names
+
+
+async def test_the_kits_own_endpoint_passes_every_check_of_section_7(
+    registry_database_url: str,
+) -> None:
+    async with registry_network(Network(), FrozenClock(START), registry_database_url) as world:
+        key = generate_private_jwk("EdDSA")
+        operator = OperatorClient(REGISTRY, REGISTRY_TOKEN, http=world.http)
+        registry = RegistryClient(REGISTRY, world.anchor, http=world.http, clock=world.clock)
+        await registry.enrol(
+            code=await operator.issue_enrolment_code(gemeentecode="0344"),
+            oin=UTRECHT_OIN,
+            endpoint=UTRECHT,
+            protocol_versions=["1.0"],
+            message_types=list(MESSAGE_TYPES),
+            public_jwks=[public_jwk(key)],
+        )
+        # The kit's endpoint as the target: it receives as protocol.md section 7 prescribes.
+        endpoint = KitEndpoint(UTRECHT_OIN, key, registry, world.clock)
+        world.network.routes["utrecht.test"] = httpx.ASGITransport(app=endpoint.app())
+        results = {r.case.name: r for r in await _run(world, answer_seconds=0.2)}
+    assert [
+        f"{c.name}: {results[c.name].reason}" for c in CASES if not results[c.name].passed
+    ] == []
+    # It only receives: it never decides, so the decision case fails, saying so.
+    assert results[DECISION].reason.startswith("no device-decision for dossier ")
+
+
+async def test_without_a_key_the_kit_waits_until_the_target_enrols_with_its_code(
+    registry_database_url: str,
+) -> None:
+    async with registry_network(Network(), FrozenClock(START), registry_database_url) as world:
+        operator = OperatorClient(REGISTRY, REGISTRY_TOKEN, http=world.http)
+        registry = RegistryClient(REGISTRY, world.anchor, http=world.http, clock=world.clock)
+        told: list[str] = []
+        enrolled: list[asyncio.Task[object]] = []
+
+        def operator_reads(line: str) -> None:
+            # The target's operator reads the code from the kit and enrols the supplier agent.
+            told.append(line)
+            code = line.split("with code ", 1)[1].split(" ", 1)[0]
+            enrolment = registry.enrol(
+                code=code,
+                oin=oin_for_kvk("12345678"),
+                endpoint="http://supplier.test",
+                protocol_versions=["1.0"],
+                message_types=list(MESSAGE_TYPES),
+                public_jwks=[public_jwk(generate_private_jwk("EdDSA"))],
+            )
+            enrolled.append(asyncio.ensure_future(enrolment))
+
+        target = TargetEntry(oin_for_kvk("12345678"), "supplier", name="Hulpmiddelen BV")
+        await enrol_target(
+            registry, operator, target, endpoint=None, public_jwk=None, seconds=5,
+            tell=operator_reads,
+        )  # fmt: skip
+        entry = await registry.participant(oin_for_kvk("12345678"))
+        missing = TargetEntry(UTRECHT_OIN, "gemeente", gemeentecode="0344")
+        with pytest.raises(ValueError, match=f"the target {UTRECHT_OIN} did not enrol within 0 s"):
+            await enrol_target(
+                registry, operator, missing, endpoint=None, public_jwk=None, seconds=0.1,
+                tell=told.append,
+            )  # fmt: skip
+    assert entry.kind == "supplier"
+    assert entry.endpoint == "http://supplier.test"
+    assert told[0].startswith("enrol the agent under test in the kit's registry with code ")
+    assert len(enrolled) == 1

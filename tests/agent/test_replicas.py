@@ -31,8 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from agent.local.network import AMSTERDAM, UTRECHT, GemeenteSpec
-from agent.local.network import _start_registry as start_registry
+from agent.local.network import AMSTERDAM, UTRECHT, GemeenteSpec, start_registry
 from agent.local.processes import HOST, ServerProcess, free_port
 from agent.local.synthetic import synthetic_clients, valid_bsns
 from agent.settings import hash_token
@@ -203,7 +202,10 @@ async def replicated_network(
     folder: Path, http: httpx.AsyncClient
 ) -> AsyncIterator[tuple[Gemeente, Gemeente]]:
     async with AsyncExitStack() as stack:
-        registry, operator_token, anchor = start_registry(folder, free_port(), stack)
+        started_registry = start_registry(folder, free_port())
+        stack.callback(started_registry.server.stop)
+        registry = started_registry.server
+        operator_token, anchor = started_registry.operator_token, started_registry.anchor
         await registry.wait_ready(http)
         started = [
             await start_gemeente(spec, folder, registry.base_url, http, stack)
