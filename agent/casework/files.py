@@ -8,11 +8,12 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.consent.page import gemeente_name, latest_consent, person_name
+from agent.consent.page import latest_consent
 from agent.core.receiving import received_offer
 from agent.core.states import OPEN_STATES
 from agent.core.tasks import Task
 from agent.core.views import TransitionView
+from agent.register.names import gemeente_name, person_name
 from agent.register.store import load_client
 from agent.storage.tables import (
     ConsentLinkRow,
