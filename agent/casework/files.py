@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import orjson
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.consent.page import gemeente_name, latest_consent, person_name
+from agent.consent.page import latest_consent
+from agent.core.receiving import received_offer
 from agent.core.states import OPEN_STATES
 from agent.core.tasks import Task
 from agent.core.views import TransitionView
+from agent.register.names import gemeente_name, person_name
 from agent.register.store import load_client
 from agent.storage.tables import (
     ConsentLinkRow,
@@ -24,8 +25,7 @@ from agent.storage.tables import (
     TaskRow,
     TransitionRow,
 )
-from protocol.errors import ProtocolError
-from protocol.messages import Address, Device, DossierOffer, Representative, parse_message
+from protocol.messages import Address, Device, Representative
 
 __all__ = [
     "CaseFile",
@@ -131,22 +131,6 @@ def _representative(representative: Representative | None) -> str | None:
     return f"{person_name(representative.name)} ({relation})"
 
 
-async def _offer(session: AsyncSession, dossier_id: str) -> DossierOffer | None:
-    row = await session.scalar(
-        select(InboundMessageRow)
-        .where(InboundMessageRow.dossier_id == dossier_id)
-        .where(InboundMessageRow.message_type == "dossier-offer")
-        .limit(1)
-    )
-    if row is None:
-        return None
-    try:
-        body = parse_message(orjson.loads(row.body), text=row.body).body
-    except (ProtocolError, orjson.JSONDecodeError):
-        return None
-    return body if isinstance(body, DossierOffer) else None
-
-
 async def client_of(session: AsyncSession, dossier: DossierRow) -> Client:
     """The client from the register (departing side) or from the offer (receiving side)."""
     if dossier.side == "departing":
@@ -159,7 +143,7 @@ async def client_of(session: AsyncSession, dossier: DossierRow) -> Client:
                 registered.devices,
             )
     else:
-        offer = await _offer(session, dossier.id)
+        offer = await received_offer(session, dossier.id)
         if offer is not None:
             return Client(
                 person_name(offer.client.name),

@@ -165,7 +165,8 @@ class CaseWork:
         """The dossier's page; the view is a processing log record with ``actor``."""
         now = self._agent.clock.now()
         async with self._agent.database.transaction() as session:
-            dossier = await _dossier(session, dossier_id)
+            # The view adds its processing record and changes no dossier: no lock.
+            dossier = await _dossier(session, dossier_id, lock=False)
             await self._agent.log.record(
                 session, "werkbak-dossier-viewed", dossier, now, actor=actor
             )
@@ -177,7 +178,7 @@ class CaseWork:
         """A line in the dossier's timeline: what ``actor`` did and why (no state change)."""
         now = self._agent.clock.now()
         async with self._agent.database.transaction() as session:
-            dossier = await _dossier(session, dossier_id)
+            dossier = await _dossier(session, dossier_id, lock=True)
             await self._note_in(session, dossier, text, actor, now)
 
     async def mark_urgent(self, dossier_id: str, reason: str, *, actor: str) -> None:
@@ -197,7 +198,7 @@ class CaseWork:
         """
         now = self._agent.clock.now()
         async with self._agent.database.transaction() as session:
-            dossier = await _dossier(session, dossier_id)
+            dossier = await _dossier(session, dossier_id, lock=True)
             cause = f"geannuleerd door {actor}: {explanation}"
             await self._dossiers.cancel_in(session, dossier, reason=reason, cause=cause, now=now)
 
@@ -223,8 +224,9 @@ def _key(dossier_id: str) -> str:
         raise DossierUnknown("no dossier with this id") from None
 
 
-async def _dossier(session: AsyncSession, dossier_id: str) -> DossierRow:
-    dossier = await session.get(DossierRow, _key(dossier_id), with_for_update=True)
+async def _dossier(session: AsyncSession, dossier_id: str, *, lock: bool) -> DossierRow:
+    """The dossier; ``lock`` (FOR UPDATE) when the transaction changes it."""
+    dossier = await session.get(DossierRow, _key(dossier_id), with_for_update=lock)
     if dossier is None:
         raise DossierUnknown("no dossier with this id")
     return dossier

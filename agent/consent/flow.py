@@ -21,7 +21,7 @@ from agent.consent.channels import DeliveryChannel
 from agent.consent.dossier_pdf import dossier_pdf, dossier_pdf_lines
 from agent.consent.links import ConsentLinks, revoke_links
 from agent.consent.notices import Notices
-from agent.consent.page import ClientPage, client_page, gemeente_name
+from agent.consent.page import ClientPage, client_page
 from agent.consent.withdrawal import Withdrawal
 from agent.core.context import AgentContext
 from agent.core.departing import Departing
@@ -39,7 +39,7 @@ from agent.errors import (
     ReceiverNotConnected,
 )
 from agent.register.models import RegisterClient
-from agent.register.names import devices_phrase, person_name
+from agent.register.names import devices_phrase, gemeente_name, person_name
 from agent.register.store import load_client
 from agent.storage.tables import ConsentLinkRow, ConsentRow, DossierRow
 from protocol.messages import DataKind, RepresentativeKind

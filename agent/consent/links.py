@@ -9,7 +9,6 @@ invalid token, rolled back).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import logging
@@ -24,7 +23,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.settings import ConsentSettings
+from agent.settings import ConsentSettings, hash_token
 from agent.storage.database import Database
 from agent.storage.tables import ConsentLinkRow, DossierRow, PageSessionRow
 from protocol.clock import Clock
@@ -38,7 +37,6 @@ __all__ = [
     "access_log_config",
     "issue_link",
     "revoke_links",
-    "token_hash",
 ]
 
 # The link's path; the access log filter below removes whatever follows it.
@@ -59,11 +57,6 @@ class PageSession:
     cookie_value: str = ""
 
 
-def token_hash(token: str) -> str:
-    """Hex SHA-256 of a token, the form in which tokens and session cookies are stored."""
-    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
-
-
 async def issue_link(
     session: AsyncSession, *, dossier_id: str, now: datetime, valid_for: timedelta, purpose: str
 ) -> str:
@@ -73,7 +66,7 @@ async def issue_link(
         ConsentLinkRow(
             id=str(uuid.uuid4()),
             dossier_id=dossier_id,
-            token_sha256=token_hash(token),
+            token_sha256=hash_token(token),
             purpose=purpose,
             created_at=now,
             expires_at=now + valid_for,
@@ -197,7 +190,7 @@ class ConsentLinks:
     async def redeem(self, token: str) -> PageSession | None:
         """A new page session for a valid link; None for an unknown, expired or revoked one."""
         now = self._clock.now()
-        presented = token_hash(token)
+        presented = hash_token(token)
         cookie_value = secrets.token_urlsafe(_TOKEN_BYTES)
         csrf_token = secrets.token_hex(32)
         try:
@@ -208,7 +201,7 @@ class ConsentLinks:
                 valid = _link_valid(row, presented, now)
                 session.add(
                     PageSessionRow(
-                        session_sha256=token_hash(cookie_value),
+                        session_sha256=hash_token(cookie_value),
                         dossier_id=row.dossier_id if row is not None else None,
                         csrf_token=csrf_token,
                         created_at=now,
@@ -227,7 +220,7 @@ class ConsentLinks:
         """The page session of a cookie value, unless it expired."""
         now = self._clock.now()
         async with self._database.reading() as session:
-            row = await session.get(PageSessionRow, token_hash(cookie_value))
+            row = await session.get(PageSessionRow, hash_token(cookie_value))
             if row is None or row.dossier_id is None or row.expires_at <= now:
                 return None
             dossier = await session.get(DossierRow, row.dossier_id)

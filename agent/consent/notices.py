@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.consent.channels import DeliveryChannel, LinkNotice, NoticeKind, channels_for
 from agent.consent.links import LINK_PATH, issue_link
-from agent.consent.page import answer_before, gemeente_name
+from agent.consent.page import answer_before
 from agent.core.context import AgentContext
 from agent.core.dossiers import own_gemeentecode
 from agent.core.tasks import open_task
 from agent.errors import DeliveryFailed
 from agent.register.models import RegisterClient
-from agent.register.names import address_lines, device_name, person_name
+from agent.register.names import address_lines, device_name, gemeente_name, person_name
 from agent.storage.tables import DossierRow
 from protocol.messages import Address, ContactPreferences, PersonName
 

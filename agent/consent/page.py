@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cache
-from importlib import resources
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.core.context import AgentContext
 from agent.core.dossiers import own_gemeentecode
 from agent.register.models import RegisterClient
-from agent.register.names import device_name, person_name
+from agent.register.names import device_name, gemeente_name, person_name
 from agent.storage.tables import (
     ConsentRow,
     DossierRow,
@@ -31,24 +28,11 @@ __all__ = [
     "DeviceLine",
     "answer_before",
     "client_page",
-    "gemeente_name",
     "latest_consent",
-    "person_name",
 ]
 
 # Normenkader 2020: the supplier contacts the client within 5 working days after the order.
 _SUPPLIER_CONTACT_WORKING_DAYS = 5
-
-
-@cache
-def _gemeenten() -> dict[str, str]:
-    text = resources.files("registry").joinpath("data/gemeenten.csv").read_text("utf-8")
-    return {row["code"]: row["name"] for row in csv.DictReader(text.splitlines())}
-
-
-def gemeente_name(gemeentecode: str | None) -> str:
-    """The CBS name of a gemeente, or its code when unknown."""
-    return _gemeenten().get(gemeentecode or "", gemeentecode or "onbekend")
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.consent.page import gemeente_name
 from agent.core.context import AgentContext
 from agent.core.hooks import Hooks, StateChange
 from agent.core.receiving import received_offer
 from agent.core.tasks import open_task
 from agent.register.models import RegisterClient
-from agent.register.names import devices_phrase, person_name
+from agent.register.names import devices_phrase, gemeente_name, person_name
 from agent.register.store import add_continued_provisions, load_client
 from agent.storage.tables import OrderRow, ProvisionRow
 from agent.working_days import day_end, dutch_date

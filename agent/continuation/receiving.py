@@ -17,14 +17,13 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.consent.page import gemeente_name
 from agent.continuation.letters import ClientLetters
 from agent.core.context import AgentContext
 from agent.core.dossiers import RECEIVING_ROLES, Dossiers
 from agent.core.hooks import Hooks
 from agent.core.tasks import open_task
 from agent.errors import DossierUnknown, IllegalTransition
-from agent.register.names import person_name, the_device
+from agent.register.names import gemeente_name, person_name, the_device
 from agent.storage.tables import DossierRow, OutboxRow, ProvisionRow, TaskRow
 from agent.supplier.continued_use import ALTERNATIVE_REASONS
 from agent.working_days import AMSTERDAM, day_end, dutch_date

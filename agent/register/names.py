@@ -1,4 +1,4 @@
-"""Names of people and devices, addresses and amounts as letters, pages and tasks write them.
+"""Names of people, devices and gemeenten, addresses and amounts as letters and pages write them.
 
 A device is named by the Dutch term of its ISO 9999 class (the longest known prefix of its code),
 with the register's own description in brackets: "scootmobiel (Scootmobiel, vier wielen)".
@@ -6,7 +6,10 @@ with the register's own description in brackets: "scootmobiel (Scootmobiel, vier
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable
+from functools import cache
+from importlib import resources
 
 from protocol.messages import Address, Device, PersonName
 
@@ -16,6 +19,7 @@ __all__ = [
     "device_name",
     "devices_phrase",
     "euros",
+    "gemeente_name",
     "person_name",
     "the_device",
 ]
@@ -76,6 +80,17 @@ def person_name(name: PersonName) -> str:
     """A name as a letter writes it: initials or given names, prefix, surname."""
     first = name.initials or name.given_names or ""
     return " ".join(part for part in (first, name.surname_prefix, name.surname) if part)
+
+
+@cache
+def _gemeenten() -> dict[str, str]:
+    text = resources.files("registry").joinpath("data/gemeenten.csv").read_text("utf-8")
+    return {row["code"]: row["name"] for row in csv.DictReader(text.splitlines())}
+
+
+def gemeente_name(gemeentecode: str | None) -> str:
+    """The CBS name of a gemeente, or its code when unknown."""
+    return _gemeenten().get(gemeentecode or "", gemeentecode or "onbekend")
 
 
 def address_lines(name: str, address: Address) -> tuple[str, ...]:

@@ -64,8 +64,10 @@ TokenHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
 def hash_token(token: str) -> str:
-    """Return the hex SHA-256 of an API token, the form in which settings hold it."""
-    return hashlib.sha256(token.encode()).hexdigest()
+    """The hex SHA-256 of a token: settings hold API tokens so, the database links and cookies."""
+    # "replace": a presented value with a lone surrogate gets a hash that matches nothing, not an
+    # encoding error.
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
 class AgentSettings(BaseSettings, ServerTlsSettings, DeploymentSettings):

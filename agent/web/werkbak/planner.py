@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
-from agent.consent.page import gemeente_name, person_name
 from agent.errors import AgentError
+from agent.register.names import gemeente_name, person_name
 from agent.supplier.desk import PlannerStatus, ReceivedOrder
 from agent.web.werkbak.rendering import (
     ServiceDep,

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment
 
 from agent.consent.channels import dutch_date
+from agent.register.names import euros
 from agent.service import AgentService
 from agent.settings import WerkbakRole
 from agent.web._html import ServiceDep, page_headers, parse_form, templates
@@ -107,7 +108,7 @@ def _environment() -> Environment:
         state_name=lambda state: _STATE_NAMES.get(state, state),
         order_status=lambda status: _ORDER_STATUSES.get(status, status),
         channel_name=lambda channel: _CHANNELS.get(channel, channel),
-        euro=lambda cents: f"€ {cents // 100},{cents % 100:02d}",
+        euro=euros,
     )
 
 

@@ -15,8 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
-from agent.consent.links import token_hash
-from agent.settings import WerkbakRole
+from agent.settings import WerkbakRole, hash_token
 from agent.storage.database import Database
 from agent.storage.tables import WerkbakSessionRow
 from protocol.clock import Clock
@@ -87,7 +86,7 @@ class Sessions:
         cookie = secrets.token_urlsafe(32)
         now = self._clock.now()
         row = WerkbakSessionRow(
-            session_sha256=token_hash(cookie),
+            session_sha256=hash_token(cookie),
             pending=pending,
             user_name=user_name,
             subject=subject,
@@ -110,14 +109,14 @@ class Sessions:
         if not cookie or len(cookie) > 100:
             return None
         async with self._database.reading() as session:
-            row = await session.get(WerkbakSessionRow, token_hash(cookie))
+            row = await session.get(WerkbakSessionRow, hash_token(cookie))
             if row is None or row.expires_at <= self._clock.now():
                 return None
             return _session(row)
 
     async def end(self, cookie: str) -> None:
         """Sign out: the session is gone, its cookie value worth nothing."""
-        digest = token_hash(cookie)
+        digest = hash_token(cookie)
         async with self._database.transaction() as session:
             await session.execute(
                 delete(WerkbakSessionRow).where(WerkbakSessionRow.session_sha256 == digest)
