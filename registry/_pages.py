@@ -85,6 +85,7 @@ _TASKS: Final = {
     "collectDevice": "Het hulpmiddel moet worden opgehaald",
     "clientDeceased": "De cliënt is overleden",
     "consentWithdrawn": "De cliënt trok de toestemming in",
+    "moveWithinRegion": "De cliënt verhuist binnen de regio van de organisatie",
 }
 
 

@@ -139,6 +139,7 @@ class OpenTasks(_Counts):
     collect_device: Count = 0
     client_deceased: Count = 0
     consent_withdrawn: Count = 0
+    move_within_region: Count = 0
 
 
 class ReportCounts(_Counts):

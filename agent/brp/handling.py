@@ -26,7 +26,7 @@ from agent.core.states import DEPARTING_TRANSITIONS, RECEIVING_TRANSITIONS
 from agent.core.tasks import open_task
 from agent.core.views import DossierStart
 from agent.errors import AgentError, registry_failure
-from agent.register.names import devices_phrase, person_name
+from agent.register.names import devices_phrase, gemeente_name, person_name
 from agent.register.store import forget_loaded_clients, load_client
 from agent.storage.tables import (
     BrpEventCountRow,
@@ -70,6 +70,7 @@ class _Batch:
     movable: dict[str, bool]
     open_dossiers: dict[str, list[DossierRow]]
     departing_oins: dict[str, str | None]
+    served: frozenset[str]  # the gemeenten this agent serves (a regional service: several)
 
 
 _IRRELEVANT = _Outcome("irrelevant")
@@ -92,10 +93,11 @@ class BrpEvents:
 
         ``cursor`` (feed url, last event id) is stored in the same transaction (pull).
         """
-        departing_oins = await self._departing_oins(events)
+        served = await self._served(events)
+        departing_oins = await self._departing_oins(events, served)
         for attempt in (1, 2):
             try:
-                return await self._receive_once(events, departing_oins, cursor)
+                return await self._receive_once(events, served, departing_oins, cursor)
             except IntegrityError:
                 # The same event arrived twice at once; the other transaction stored it first.
                 if attempt == 2:
@@ -105,6 +107,7 @@ class BrpEvents:
     async def _receive_once(
         self,
         events: Sequence[CloudEvent],
+        served: frozenset[str],
         departing_oins: dict[str, str | None],
         cursor: tuple[str, str] | None,
     ) -> HandlingReport:
@@ -113,7 +116,7 @@ class BrpEvents:
         async with self._agent.database.transaction() as session:
             fresh = await _new_events(session, events)
             report.duplicates = len(events) - len(fresh)
-            batch = await self._load(session, now, fresh, departing_oins)
+            batch = await self._load(session, now, fresh, departing_oins, served)
             counts: dict[tuple[str, str], int] = {}
             for event in fresh:
                 outcome = await self._handle_safely(batch, event)
@@ -131,12 +134,22 @@ class BrpEvents:
         )
         return report
 
-    async def _departing_oins(self, events: Iterable[CloudEvent]) -> dict[str, str | None]:
+    async def _served(self, events: Iterable[CloudEvent]) -> frozenset[str]:
+        """The gemeenten this agent serves, asked of the registry (before the transaction) only
+        when a move names a gemeente other than the configured one."""
+        configured = self._agent.settings.gemeentecode or ""
+        if all(code == configured for event in events for code in _move_gemeenten(event)):
+            return frozenset({configured})
+        return await self._agent.served_gemeentecodes()
+
+    async def _departing_oins(
+        self, events: Iterable[CloudEvent], served: frozenset[str]
+    ) -> dict[str, str | None]:
         """OINs of departing gemeenten to ask for a dossier (looked up before the transaction)."""
         if not self._agent.settings.brp_dossier_requests:
             return {}
         codes = {
-            previous for event in events if (previous := self._moved_in_from(event)) is not None
+            previous for event in events if (previous := _moved_in_from(event, served)) is not None
         }
         found: dict[str, str | None] = {}
         for code in sorted(codes):
@@ -149,22 +162,13 @@ class BrpEvents:
                 raise registry_failure(exc) from exc
         return found
 
-    def _moved_in_from(self, event: CloudEvent) -> str | None:
-        data = event.data
-        if event.kind not in ("buitengemeentelijk", "immigratie") or data is None:
-            return None
-        new, previous = data.gemeente_van_inschrijving, data.vorige_gemeente_van_inschrijving
-        ours = self._agent.settings.gemeentecode
-        if new is None or previous is None or new.code != ours or previous.code == ours:
-            return None
-        return previous.code
-
     async def _load(
         self,
         session: AsyncSession,
         now: datetime,
         events: Sequence[CloudEvent],
         departing_oins: dict[str, str | None],
+        served: frozenset[str],
     ) -> _Batch:
         bsns = {event.data.burgerservicenummer for event in events if event.data is not None}
         movable: dict[str, bool] = {}
@@ -183,7 +187,7 @@ class BrpEvents:
             for dossier in dossiers:
                 if _can_cancel(dossier):
                     open_dossiers.setdefault(dossier.client_bsn or "", []).append(dossier)
-        return _Batch(session, now, movable, open_dossiers, departing_oins)
+        return _Batch(session, now, movable, open_dossiers, departing_oins, served)
 
     async def _handle_safely(self, batch: _Batch, event: CloudEvent) -> _Outcome:
         if event.data is None or event.kind is None:
@@ -199,7 +203,7 @@ class BrpEvents:
         bsn = data.burgerservicenummer
         if event.kind in ("cancelled", "corrected", "died"):
             return await self._stop(batch, event, data, batch.open_dossiers.get(bsn, []))
-        moved_in_from = self._moved_in_from(event)
+        moved_in_from = _moved_in_from(event, batch.served)
         if moved_in_from is not None:
             return await self._request(batch, event, data, moved_in_from)
         if bsn not in batch.movable:
@@ -215,7 +219,7 @@ class BrpEvents:
     async def _start(self, batch: _Batch, event: CloudEvent, data: PersonData) -> _Outcome:
         session, now = batch.session, batch.now
         previous = data.vorige_gemeente_van_inschrijving
-        if previous is not None and previous.code != self._agent.settings.gemeentecode:
+        if previous is not None and previous.code not in batch.served:
             return _IRRELEVANT
         address = _address(data)
         move_date = None if data.verblijfplaats is None else data.verblijfplaats.start
@@ -227,18 +231,38 @@ class BrpEvents:
             )
             await open_task(session, "manual-check", description, now)
             return _Outcome("task-opened", keep=True)
-        if address.gemeentecode == self._agent.settings.gemeentecode:
-            return _IRRELEVANT
+        if address.gemeentecode in batch.served:
+            if previous is None or previous.code == address.gemeentecode:
+                return _IRRELEVANT
+            return await self._within_region(batch, event, previous.code, address.gemeentecode)
         open_dossiers = batch.open_dossiers.setdefault(data.burgerservicenummer, [])
         if any(d.side == "departing" for d in open_dossiers):
             return _Outcome("dossier-already-open")
         # A move announced for a future date starts now, with the move date in the future.
         start = DossierStart(bsn=data.burgerservicenummer, move_date=move_date, new_address=address)
         dossier = await self._dossiers.start_in(
-            session, start, cause=f"BRP event {event.id} ({event.type})", now=now
+            session,
+            start,
+            cause=f"BRP event {event.id} ({event.type})",
+            now=now,
+            gemeentecode=None if previous is None else previous.code,
         )
         open_dossiers.append(dossier)
         return _Outcome("dossier-started", keep=True, dossier_id=dossier.id)
+
+    async def _within_region(
+        self, batch: _Batch, event: CloudEvent, previous: str, new: str
+    ) -> _Outcome:
+        """A move between two gemeenten this agent serves: no other party to hand over to."""
+        name, devices = await _client_in_words(batch.session, _event_bsn(event))
+        description = (
+            f"{name} verhuist van {gemeente_name(previous)} naar {gemeente_name(new)} "
+            f"(BRP-bericht {event.id}). Beide gemeenten horen bij deze organisatie, dus er gaat "
+            f"geen overdracht naar een andere gemeente. Zet de voorziening over naar "
+            f"{gemeente_name(new)} en laat {devices} bij de cliënt."
+        )
+        await open_task(batch.session, "move-within-region", description, batch.now)
+        return _Outcome("task-opened", keep=True)
 
     async def _update_address(self, session: AsyncSession, data: PersonData) -> _Outcome:
         address = _address(data, default_gemeentecode=self._agent.settings.gemeentecode)
@@ -340,6 +364,26 @@ async def _client_in_words(session: AsyncSession, bsn: str) -> tuple[str, str]:
     if client is None:
         return "De cliënt", "de hulpmiddelen"
     return person_name(client.name), devices_phrase(client.devices)
+
+
+def _move_gemeenten(event: CloudEvent) -> tuple[str, ...]:
+    """The gemeenten a move between gemeenten names (none for any other event)."""
+    data = event.data
+    if event.kind not in ("buitengemeentelijk", "immigratie") or data is None:
+        return ()
+    named = (data.gemeente_van_inschrijving, data.vorige_gemeente_van_inschrijving)
+    return tuple(gemeente.code for gemeente in named if gemeente is not None)
+
+
+def _moved_in_from(event: CloudEvent, served: frozenset[str]) -> str | None:
+    """The gemeente a client moved in from, when it is not one this agent serves."""
+    data = event.data
+    if event.kind not in ("buitengemeentelijk", "immigratie") or data is None:
+        return None
+    new, previous = data.gemeente_van_inschrijving, data.vorige_gemeente_van_inschrijving
+    if new is None or previous is None or new.code not in served or previous.code in served:
+        return None
+    return previous.code
 
 
 def _event_bsn(event: CloudEvent) -> str:

@@ -8,11 +8,13 @@ from agent.core.hooks import Hooks
 from agent.core.processing_log import ProcessingLog
 from agent.delivery.outgoing import Outgoing
 from agent.directory import Directory
+from agent.errors import registry_failure
 from agent.metrics import AgentMetrics
 from agent.settings import AgentSettings
 from agent.storage.database import Database
 from agent.working_days import WorkingDayCalendar
 from protocol.clock import Clock
+from registry.errors import ParticipantNotEnrolled, ParticipantUnknown, RegistryError
 
 __all__ = ["AgentContext"]
 
@@ -33,3 +35,18 @@ class AgentContext:
     log: ProcessingLog
     metrics: AgentMetrics
     calendar: WorkingDayCalendar
+
+    async def served_gemeentecodes(self, *, refresh: bool = False) -> frozenset[str]:
+        """The gemeenten this agent serves: the configured one and those the registry lists.
+
+        A regional service serves several gemeenten with one agent (docs/protocol.md section 2).
+        ``refresh`` asks the registry again at once (a gemeente assigned since the kept answer).
+        """
+        configured = {self.settings.gemeentecode} if self.settings.gemeentecode else set()
+        try:
+            own = await self.directory.participant(self.settings.oin, refresh=refresh)
+        except (ParticipantUnknown, ParticipantNotEnrolled):
+            return frozenset(configured)
+        except RegistryError as exc:
+            raise registry_failure(exc) from exc
+        return frozenset(configured | set(own.gemeentecodes))

@@ -92,6 +92,12 @@ class Dossiers:
 
     async def start(self, start: DossierStart, *, cause: str) -> DossierView:
         """Start a handover for a client in the register; it waits for the client's consent."""
+        served = await self._agent.served_gemeentecodes()
+        if start.new_address.gemeentecode in served:
+            raise NothingToMove(
+                f"the new address is in gemeente {start.new_address.gemeentecode}, which this "
+                "agent serves too: the provision moves within this organisation, by hand"
+            )
         now = self._agent.clock.now()
         async with self._agent.database.transaction() as session:
             dossier = await self.start_in(session, start, cause=cause, now=now)

@@ -132,21 +132,11 @@ class Inbound:
         named = receiver_gemeentecodes(message) - {self._agent.settings.gemeentecode}
         if not named:
             return
-        outside = sorted(named - await self._served())
+        outside = sorted(named - await self._agent.served_gemeentecodes())
         if outside:  # a gemeente assigned since the cached answer: asked again at once
-            outside = sorted(named - await self._served(refresh=True))
+            outside = sorted(named - await self._agent.served_gemeentecodes(refresh=True))
         if outside:
             raise MessageNotHandled(f"this agent does not serve gemeente {', '.join(outside)}")
-
-    async def _served(self, *, refresh: bool = False) -> frozenset[str]:
-        """The gemeentecodes the registry says this agent serves."""
-        try:
-            own = await self._agent.directory.participant(self._agent.settings.oin, refresh=refresh)
-        except (ParticipantUnknown, ParticipantNotEnrolled):
-            return frozenset()
-        except RegistryError as exc:
-            raise registry_failure(exc) from exc
-        return frozenset(own.gemeentecodes)
 
     async def _store_and_apply(
         self, message: Message, body: bytes, signature: str, digest: str, now: datetime

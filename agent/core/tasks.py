@@ -46,6 +46,7 @@ TaskKind = Literal[
     "collect-device",
     "client-deceased",
     "consent-withdrawn",
+    "move-within-region",
 ]
 TASK_KINDS: tuple[str, ...] = get_args(TaskKind)
 TaskState = Literal["open", "done"]

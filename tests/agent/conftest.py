@@ -97,10 +97,11 @@ class Entry:
     gemeentecode: str | None
     keys: tuple[VerificationKey, ...]
     roles: tuple[str, ...] = GEMEENTE_ROLES
+    region: tuple[str, ...] = ()  # further gemeenten a regional service serves
 
     @property
     def gemeentecodes(self) -> tuple[str, ...]:
-        return (self.gemeentecode,) if self.gemeentecode else ()
+        return ((self.gemeentecode,) if self.gemeentecode else ()) + self.region
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -29,7 +30,10 @@ from agent.storage.tables import (
     OutboxRow,
     TaskRow,
 )
-from tests.agent.conftest import CLIENT_BSN, DATA, Agents
+from agent.core.views import DossierStart
+from agent.errors import NothingToMove
+from protocol.messages import Address
+from tests.agent.conftest import CLIENT_BSN, DATA, UTRECHT_OIN, Agents
 
 BRP_TOKEN = "brp-push-token-for-tests-0123456789"
 SINGLE = "application/cloudevents+json"
@@ -321,3 +325,67 @@ async def test_published_examples(brp: Agents, example: dict[str, Any]) -> None:
         assert response.status_code == 400
         assert response.json()["detail"].startswith("specversion")
         await _nothing_stored(brp)
+
+
+def _serve_amersfoort_too(agents: Agents) -> None:
+    """Utrecht's agent becomes a regional service: the registry lists Amersfoort (0307) too."""
+    entries = agents.directory.entries
+    entries[UTRECHT_OIN] = replace(entries[UTRECHT_OIN], region=("0307",))
+
+
+async def test_a_move_within_the_region_is_a_task_not_a_handover(brp: Agents) -> None:
+    _serve_amersfoort_too(brp)
+    event = _move(to_code="0307", address=AMSTERDAM | {"city": "Amersfoort"})
+    assert (await _push(brp, event)).status_code == 202
+    assert await brp.departing.list_dossiers() == []
+    assert await _count(brp, OutboxRow) == 0
+    async with brp.departing.database.reading() as session:
+        tasks = list(await session.scalars(select(TaskRow)))
+        outcome = await session.scalar(select(BrpEventRow.outcome))
+    assert outcome == "task-opened"
+    assert [task.kind for task in tasks] == ["move-within-region"]
+    text = tasks[0].description
+    assert "van Utrecht naar Amersfoort" in text
+    assert event["id"] in text
+    assert CLIENT_BSN not in text
+
+
+async def test_a_regional_agent_starts_the_dossier_of_the_gemeente_the_client_leaves(
+    brp: Agents,
+) -> None:
+    _serve_amersfoort_too(brp)
+    assert (await _push(brp, _move(from_code="0307"))).status_code == 202
+    async with brp.departing.database.reading() as session:
+        dossiers = list(await session.scalars(select(DossierRow)))
+    assert [(d.gemeentecode, d.partner_gemeentecode) for d in dossiers] == [("0307", "0363")]
+
+
+async def test_a_regional_agent_asks_for_a_dossier_only_from_outside_its_region(
+    brp: Agents,
+) -> None:
+    receiving = brp.receiving
+    receiving.settings.brp_token_sha256 = hash_token(BRP_TOKEN)
+    receiving.settings.brp_dossier_requests = True
+    entries = brp.directory.entries
+    amsterdam_oin = next(oin for oin, e in entries.items() if e.gemeentecode == "0363")
+    entries[amsterdam_oin] = replace(entries[amsterdam_oin], region=("0344",))
+    response = await brp.http.post(
+        "http://amsterdam.test/v1/brp-events",
+        content=json.dumps(_move()).encode(),  # from Utrecht, which this agent now serves too
+        headers={"Content-Type": SINGLE, "Authorization": f"Bearer {BRP_TOKEN}"},
+    )
+    assert response.status_code == 202
+    await brp.settle()
+    assert await brp.departing.list_dossiers() == []
+    async with receiving.database.reading() as session:
+        assert list(await session.scalars(select(OutboxRow.message_type))) == []
+
+
+async def test_the_case_system_cannot_start_a_handover_within_the_region(brp: Agents) -> None:
+    _serve_amersfoort_too(brp)
+    address = Address.model_validate(AMSTERDAM | {"city": "Amersfoort", "gemeentecode": "0307"})
+    with pytest.raises(NothingToMove, match="0307"):
+        await brp.departing.start_dossier(
+            DossierStart(bsn=CLIENT_BSN, move_date=MOVE, new_address=address)
+        )
+    assert await brp.departing.list_dossiers() == []
