@@ -149,6 +149,13 @@ async def test_contact_and_takeover_reach_the_client_page(world: World) -> None:
         "vier wielen) op 12 maart 2025 overgenomen.",
     ]
 
+    # The consulent's case file shows the latest progress beside the decision.
+    case = await world.utrecht.casework.case_file(dossier_id, actor="consulent@utrecht")
+    [line] = [d for d in case.devices if d.device_id == "dev-1"]
+    assert line.progress == (
+        "Zorgtechniek heeft de scootmobiel (Scootmobiel, vier wielen) op 12 maart 2025 overgenomen."
+    )
+
     # Minimal data: one device each, no BSN and nothing of the client's.
     sent = await _sent_progress(world.amsterdam)
     assert [m["body"]["devices"][0]["state"] for m in sent] == [
