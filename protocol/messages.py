@@ -52,12 +52,14 @@ __all__ = [
     "Device",
     "DeviceDecision",
     "DeviceDecisionItem",
+    "DeviceProgress",
     "DeviceReference",
     "DeviceTransfer",
     "DossierCancelled",
     "DossierOffer",
     "DossierRequest",
     "FunctionalInformation",
+    "HandoverProgress",
     "Indicatie",
     "Message",
     "MessageBody",
@@ -100,6 +102,7 @@ MessageType = Literal[
     "dossier-cancelled",
     "dossier-offer",
     "dossier-request",
+    "handover-progress",
     "receipt",
     "settlement-accept",
     "settlement-dispute",
@@ -546,6 +549,75 @@ class SupplierStatus(_Body):
 MaintenanceState = Literal["good", "fair", "poor"]
 
 
+ProgressState = Literal[
+    "contact-planned",
+    "client-contacted",
+    "taken-over",
+    "contact-overdue",
+    "problem",
+    "refused",
+]
+Phone = Annotated[str, Field(pattern=r"^\+?[0-9 ()-]{3,20}$")]
+# What each state of a device's progress must say: the date it is about, and who acts next.
+_PROGRESS_RULES: Final[Mapping[str, tuple[str | None, FollowUp | None]]] = {
+    "contact-planned": ("contact_before", "supplier-order"),
+    "client-contacted": ("contacted_on", "supplier-order"),
+    "taken-over": ("taken_over_on", None),
+    "contact-overdue": ("contact_before", "gemeente-task"),
+    "problem": (None, "gemeente-task"),
+    "refused": (None, "gemeente-task"),
+}
+
+
+class DeviceProgress(WireModel):
+    """Where one device taken over stands at the receiving gemeente, and who acts next."""
+
+    device_id: LocalId
+    state: ProgressState
+    # Who acts next: the supplier on its order, or a person of the receiving gemeente on a
+    # task; absent once the device is taken over (docs/protocol.md, section 8.11).
+    follow_up: FollowUp | None = None
+    supplier: SupplierReference | None = None
+    supplier_phone: Phone | None = None
+    contact_before: date | None = None
+    contacted_on: date | None = None
+    taken_over_on: date | None = None
+    reason_code: SupplierReason | None = None
+    # When the receiving gemeente's view of the device changed: the latest per device wins.
+    changed_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _state_is_complete(self) -> Self:
+        dated, follow_up = _PROGRESS_RULES[self.state]
+        if dated is not None and getattr(self, dated) is None:
+            raise ValueError(f"state {self.state!r} needs {to_camel(dated)}")
+        if self.follow_up != follow_up:
+            expected = f"followUp {follow_up!r}" if follow_up else "no followUp"
+            raise ValueError(f"state {self.state!r} has {expected}")
+        if self.state in ("problem", "refused") and self.reason_code is None:
+            raise ValueError(f"state {self.state!r} needs a reasonCode")
+        if self.state != "refused" and self.supplier is None:
+            raise ValueError(f"state {self.state!r} needs the supplier")
+        return self
+
+
+class HandoverProgress(_Body):
+    """Receiving gemeente -> departing gemeente: how far the takeover of each device is.
+
+    Minimal data: device ids, dates, states and the supplier; no BSN and no client data (the
+    departing gemeente has them).
+    """
+
+    message_type = "handover-progress"
+
+    devices: tuple[DeviceProgress, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_state_per_device(self) -> Self:
+        _unique(tuple(device.device_id for device in self.devices))
+        return self
+
+
 class SettlementInputs(WireModel):
     """Every input of the takeover price calculation, so both suppliers can recompute it."""
 
@@ -720,6 +792,7 @@ _BODY_MODELS: Final[tuple[type[_Body], ...]] = (
     DossierCancelled,
     DossierOffer,
     DossierRequest,
+    HandoverProgress,
     Receipt,
     SettlementAccept,
     SettlementDispute,
@@ -752,6 +825,7 @@ _FORWARD_ROUTES: dict[str, frozenset[tuple[Role, Role]]] = {
     "device-transfer": frozenset({("departing-gemeente", "receiving-gemeente")}),
     "continued-use": frozenset({("departing-gemeente", "departing-supplier")}),
     "alternative-delivered": frozenset({("receiving-gemeente", "departing-gemeente")}),
+    "handover-progress": frozenset({("receiving-gemeente", "departing-gemeente")}),
     "supplier-status": frozenset(
         {("receiving-supplier", "receiving-gemeente"), ("departing-supplier", "departing-gemeente")}
     ),
@@ -791,6 +865,7 @@ MessageBody = Annotated[
     | Annotated[DossierCancelled, Tag("dossier-cancelled")]
     | Annotated[DossierOffer, Tag("dossier-offer")]
     | Annotated[DossierRequest, Tag("dossier-request")]
+    | Annotated[HandoverProgress, Tag("handover-progress")]
     | Annotated[Receipt, Tag("receipt")]
     | Annotated[SettlementAccept, Tag("settlement-accept")]
     | Annotated[SettlementDispute, Tag("settlement-dispute")]

@@ -9,11 +9,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.consent.page import latest_consent
+from agent.core.progress import received_progress
 from agent.core.receiving import received_offer
 from agent.core.states import OPEN_STATES
 from agent.core.tasks import Task
 from agent.core.views import TransitionView
-from agent.register.names import gemeente_name, person_name
+from agent.register.names import gemeente_name, person_name, the_device
 from agent.register.store import load_client
 from agent.storage.tables import (
     ConsentLinkRow,
@@ -25,7 +26,8 @@ from agent.storage.tables import (
     TaskRow,
     TransitionRow,
 )
-from protocol.messages import Address, Device, Representative
+from agent.supplier.progress import progress_note
+from protocol.messages import Address, Device, DeviceProgress, Representative
 
 __all__ = [
     "CaseFile",
@@ -70,6 +72,8 @@ class DeviceLine:
     alternative: str | None
     start_date: date | None
     end_date: date | None
+    # Departing side: the latest progress the receiving gemeente reported, in a sentence.
+    progress: str | None = None
 
 
 @dataclass(frozen=True)
@@ -166,8 +170,14 @@ async def read_case_file(session: AsyncSession, dossier: DossierRow, now: dateti
             select(ProvisionRow).where(ProvisionRow.dossier_id == dossier.id)
         )
     }
+    progress = await received_progress(session, dossier.id)
     devices = tuple(
-        _device_line(device, decisions.get(device.device_id), device.device_id in consented)
+        _device_line(
+            device,
+            decisions.get(device.device_id),
+            device.device_id in consented,
+            progress.get(device.device_id),
+        )
         for device in client.devices
     )
     new_address = (
@@ -203,7 +213,12 @@ async def read_case_file(session: AsyncSession, dossier: DossierRow, now: dateti
     )
 
 
-def _device_line(device: Device, decision: ProvisionRow | None, consented: bool) -> DeviceLine:
+def _device_line(
+    device: Device,
+    decision: ProvisionRow | None,
+    consented: bool,
+    progress: DeviceProgress | None,
+) -> DeviceLine:
     return DeviceLine(
         device_id=device.device_id,
         description=device.description,
@@ -216,6 +231,7 @@ def _device_line(device: Device, decision: ProvisionRow | None, consented: bool)
         alternative=decision.alternative if decision else None,
         start_date=decision.start_date if decision else None,
         end_date=decision.end_date if decision else None,
+        progress=progress_note(progress, the_device(device)) if progress else None,
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
 from agent.core.dossiers import own_gemeentecode
+from agent.core.progress import received_progress
 from agent.register.models import RegisterClient
 from agent.register.names import device_name, gemeente_name, person_name
 from agent.storage.tables import (
@@ -21,7 +22,13 @@ from agent.storage.tables import (
     ProvisionRow,
     TransitionRow,
 )
-from protocol.messages import Device, DeviceDecision, SupplierReference, parse_message
+from protocol.messages import (
+    Device,
+    DeviceDecision,
+    DeviceProgress,
+    SupplierReference,
+    parse_message,
+)
 
 __all__ = [
     "ClientPage",
@@ -50,6 +57,10 @@ class DeviceLine:
     # The receiving gemeente's supplier that takes the device over, with its phone number.
     supplier_name: str | None = None
     supplier_phone: str | None = None
+    # Who acts next at the receiving gemeente, as its decision says (supplier-order,
+    # gemeente-task), and the latest progress it reported for the device.
+    follow_up: str | None = None
+    progress: DeviceProgress | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +128,7 @@ async def client_page(
     phones = settings.handover.phone_numbers
     own = own_gemeentecode(dossier, settings.gemeentecode)
     suppliers = {} if not decisions else await _receiving_suppliers(session, dossier.id)
+    progress = {} if not decisions else await received_progress(session, dossier.id)
     contact_days = 1 if dossier.urgent else _SUPPLIER_CONTACT_WORKING_DAYS
     return ClientPage(
         dossier_id=dossier.id,
@@ -133,6 +145,7 @@ async def client_page(
                 consented,
                 suppliers.get(device.device_id),
                 phones,
+                progress.get(device.device_id),
             )
             for device in client.devices
         ),
@@ -192,16 +205,24 @@ def _device_line(
     consented: set[str],
     supplier: SupplierReference | None,
     phones: Mapping[str, str],
+    progress: DeviceProgress | None,
 ) -> DeviceLine:
+    # The latest progress names the supplier that has the order now, and its phone number;
+    # after every supplier refused, none has.
+    phone = progress.supplier_phone if progress is not None else None
+    if progress is not None:
+        supplier = None if progress.state == "refused" else progress.supplier
     return DeviceLine(
         device_id=device.device_id,
         name=device_name(device.iso_code, device.description),
         rented=device.ownership == "huur",
         supplier_name=supplier.name if supplier else None,
-        supplier_phone=phones.get(supplier.oin) if supplier else None,
+        supplier_phone=phone or (phones.get(supplier.oin) if supplier else None),
         movable=device.movable,
         outcome=decision.outcome if decision is not None else None,
         reason_text=decision.reason_text if decision is not None else None,
         alternative=decision.alternative if decision is not None else None,
         consented=device.device_id in consented,
+        follow_up=decision.follow_up if decision is not None else None,
+        progress=progress,
     )

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.core.context import AgentContext
 from agent.core.hooks import StateChange
 from agent.core.policy import is_wlz_institution, urgency_reason
+from agent.core.progress import received_progress
 from agent.core.states import OPEN_STATES, WLZ_STOPPED, Side, check_transition, initial_state
 from agent.core.tasks import open_task
 from agent.core.views import DecisionView, DossierStart, DossierSummary, DossierView, TransitionView
@@ -384,6 +385,7 @@ class Dossiers:
             **DossierSummary.model_validate(row).model_dump(),
             timeline=tuple(TransitionView.model_validate(t) for t in transitions),
             decisions=tuple(DecisionView.model_validate(d) for d in decisions),
+            progress=tuple((await received_progress(session, dossier_id)).values()),
         )
 
 

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from agent.api_model import ApiModel
 from protocol.identifiers import Bsn
-from protocol.messages import Address
+from protocol.messages import Address, DeviceProgress
 
 __all__ = ["DecisionView", "DossierStart", "DossierSummary", "DossierView", "TransitionView"]
 
@@ -60,3 +60,8 @@ class DossierSummary(ApiModel):
 class DossierView(DossierSummary):
     timeline: tuple[TransitionView, ...]
     decisions: tuple[DecisionView, ...]
+    progress: tuple[DeviceProgress, ...] = Field(
+        default=(),
+        description="Departing side: the latest progress per device the receiving gemeente "
+        "reported (handover-progress).",
+    )

@@ -43,6 +43,7 @@ __all__ = [
     "report_death",
     "scenario_today",
     "start_by_brp",
+    "wait_for_progress",
     "wait_for_states",
     "withdraw_consent",
 ]
@@ -223,6 +224,25 @@ def wait_for_states(departing: Collection[str], receiving: Collection[str] = ())
         await _until(reached, f"dossier in {sorted(departing)} / {sorted(receiving)}", run)
 
     return step
+
+
+async def wait_for_progress(run: ScenarioRun) -> None:
+    """Wait until the departing gemeente heard of every takeover the receiving one recorded."""
+    receiving = next(a for a in run.network.agents.values() if a is not run.departing)
+    orders = await _call(run.http, receiving, "GET", "/v1/placed-orders")
+    taken_over = {
+        o["deviceId"]
+        for o in orders
+        if o["dossierId"] == run.dossier_id
+        and o["status"] in ("taken-over", "inspected", "replaced")
+    }
+
+    async def heard() -> bool:
+        view = await _call(run.http, run.departing, "GET", f"/v1/dossiers/{run.dossier_id}")
+        states = {p["deviceId"]: p["state"] for p in view["progress"]}
+        return all(states.get(device_id) == "taken-over" for device_id in taken_over)
+
+    await _until(heard, "progress at the departing gemeente", run)
 
 
 async def play_planners(run: ScenarioRun) -> None:

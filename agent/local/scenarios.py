@@ -46,6 +46,7 @@ from agent.local.scenario_steps import (
     read_status_page,
     report_alternative,
     report_death,
+    wait_for_progress,
     wait_for_states,
     withdraw_consent,
 )
@@ -159,6 +160,7 @@ HANDOVER: tuple[Step, ...] = (
     answer_consent(),
     play_planners,
     wait_for_states({"completed"}, {"completed"}),
+    wait_for_progress,
     read_status_page,
 )
 

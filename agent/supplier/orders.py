@@ -15,7 +15,6 @@ network call happens while the database is locked.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime
@@ -32,7 +31,8 @@ from agent.core.hooks import Hooks, StateChange
 from agent.core.tasks import open_task
 from agent.errors import DossierUnknown, SenderNotPermitted
 from agent.register.names import person_name, the_device
-from agent.storage.tables import DeadlineRow, DossierRow, OrderRow, OutboxRow
+from agent.storage.tables import DeadlineRow, DossierRow, OrderRow
+from agent.supplier.progress import ProgressReports
 from agent.working_days import AMSTERDAM, day_end
 from protocol.messages import (
     Device,
@@ -40,6 +40,7 @@ from protocol.messages import (
     DossierCancelled,
     DossierOffer,
     Message,
+    ProgressState,
     Representative,
     SupplierReference,
     SupplierStatus,
@@ -95,6 +96,7 @@ class OrderDesk:
     def __init__(self, agent: AgentContext, *, dossiers: Dossiers) -> None:
         self._agent = agent
         self._dossiers = dossiers
+        self._progress = ProgressReports(agent, dossiers=dossiers)
         # Contracted suppliers looked up before the inbound transaction, by dossier id.
         self._suppliers: dict[str, dict[str, Candidates | None]] = {}
 
@@ -104,6 +106,7 @@ class OrderDesk:
         hooks.on_decision(self.place_orders)
         hooks.on_state(self._orders_placed, "decided")
         hooks.handle("supplier-status", self.on_status)
+        self._progress.register(hooks)
         hooks.on_state(self._withdrawn, "consent-withdrawn")
         hooks.on_cancel(self.forward_cancellation)
         deadlines.register(ORDER_CONTACT_DEADLINE, self._on_contact_deadline)
@@ -189,13 +192,14 @@ class OrderDesk:
         dossier = change.dossier
         if dossier.side != "receiving":
             return
-        placed = await session.scalar(
-            select(OrderRow.order_id).where(OrderRow.dossier_id == dossier.id).limit(1)
-        )
-        if placed is not None:
+        query = select(OrderRow).where(OrderRow.dossier_id == dossier.id)
+        placed = list(await session.scalars(query))
+        if placed:
             await self._dossiers.transition(
                 session, dossier, "orders-placed", "takeover orders queued", change.now
             )
+        for row in placed:  # after the decision, which names the suppliers
+            await self._progress.report(session, row, "contact-planned", change.now)
 
     def contact_before(self, ordered_at: datetime, *, urgent: bool = False) -> date:
         """Last day (included) on which the supplier must contact the client.
@@ -301,7 +305,7 @@ class OrderDesk:
             raise DossierUnknown("the order's dossier is gone")
         if not row.active and row.status in ("cancelled", "withdrawn"):
             return  # the order was stopped; a late status changes nothing
-        row.updated_at = now
+        row.updated_at, previous = now, row.status
         if status.status == "refused":
             await self._refused(session, dossier, row, status, now)
         elif status.status == "problem":
@@ -314,8 +318,11 @@ class OrderDesk:
                 now,
                 dossier_id=dossier.id,
             )
+            await self._progress.report(session, row, "problem", now, reason=status.reason_code)
         elif status.status in _CONTACTED or row.status == "placed":
             row.status = status.status
+        if reached := _reached(previous, row.status):
+            await self._progress.report(session, row, reached, now, on=status.occurred_at)
         await self._complete_when_done(session, dossier, now)
 
     async def _refused(
@@ -332,7 +339,7 @@ class OrderDesk:
         if following < len(row.candidates):
             order = TakeoverOrder.model_validate(row.body)
             placed = await self._place(session, dossier.id, row.candidates, following, order, now)
-            await self._tell_departing(session, dossier, placed, now)
+            await self._progress.moved_on(session, dossier, placed, now)
             return
         await open_task(
             session,
@@ -342,6 +349,7 @@ class OrderDesk:
             now,
             dossier_id=dossier.id,
         )
+        await self._progress.report(session, row, "refused", now, reason=status.reason_code)
 
     async def _complete_when_done(
         self, session: AsyncSession, dossier: DossierRow, now: datetime
@@ -380,38 +388,7 @@ class OrderDesk:
             now,
             dossier_id=row.dossier_id,
         )
-
-    async def _tell_departing(
-        self, session: AsyncSession, dossier: DossierRow, placed: OrderRow, now: datetime
-    ) -> None:
-        # The decision is sent again with the new receivingSupplier for this device; the
-        # departing gemeente passes it on in a new departure notice (docs/supplier.md).
-        previous = await session.scalar(
-            select(OutboxRow)
-            .where(OutboxRow.dossier_id == dossier.id, OutboxRow.message_type == "device-decision")
-            .order_by(OutboxRow.sequence.desc())
-            .limit(1)
-        )
-        if previous is None or not previous.body or dossier.partner_oin is None:
-            return
-        document = json.loads(previous.body)
-        decision = DeviceDecision.model_validate(document["body"])
-        supplier = SupplierReference(oin=placed.supplier_oin, name=placed.supplier_name)
-        items = tuple(
-            item.model_copy(update={"receiving_supplier": supplier})
-            if item.device_id == placed.device_id
-            else item
-            for item in decision.decisions
-        )
-        await self._agent.outgoing.message(
-            session,
-            dossier.id,
-            decision.model_copy(update={"decisions": items}),
-            now,
-            to=dossier.partner_oin,
-            roles=("receiving-gemeente", "departing-gemeente"),
-            in_reply_to=document.get("inReplyTo"),
-        )
+        await self._progress.report(session, row, "contact-overdue", now)
 
     # --- cancellation and withdrawal: suppliers are told and orders stop ------------------------
 
@@ -494,6 +471,15 @@ def _order(offer: DossierOffer, device: Device) -> TakeoverOrder:
         contact_before=client.move_date,
         urgent=offer.urgent,
     )
+
+
+def _reached(previous: str, current: str) -> ProgressState | None:
+    """What the client notices of a supplier's status: first the contact, then the takeover."""
+    if current in DONE and previous not in DONE:
+        return "taken-over"
+    if current in _CONTACTED and previous not in _CONTACTED:
+        return "client-contacted"
+    return None
 
 
 def _ordered(device: Device) -> bool:

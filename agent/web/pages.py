@@ -18,10 +18,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment
 
-from agent.consent.channels import dutch_date
 from agent.consent.flow import ConsentInput
 from agent.consent.links import LINK_PATH, PageSession
 from agent.consent.page import ClientPage, DeviceLine
+from agent.consent.progress import device_sentence, handover_done, progress_events
 from agent.errors import AgentError, DossierUnknown
 from agent.web._html import ServiceDep, https, page_headers, parse_form, templates
 
@@ -281,7 +281,7 @@ def _status(request: Request, page: ClientPage) -> HTMLResponse:
         page=page,
         lines=_status_lines(page),
         device_text=_device_text,
-        state_texts=_STATE_TEXTS,
+        timeline=_timeline(page),
         can_withdraw=page.state
         in {
             "consent-given",
@@ -336,51 +336,28 @@ def _status_lines(page: ClientPage) -> list[str]:
             "De overdracht van uw hulpmiddelen is gestopt. Er gaan geen gegevens meer weg.",
             f"Heeft u vragen? Bel de gemeente {page.departing_gemeente}.",
         ]
-    lines = [line for device in page.devices if (line := _device_sentence(page, device))]
+    lines = [line for device in page.devices if (line := device_sentence(page, device))]
     if not lines:
         lines.append(
             f"Wij hebben uw antwoord. De gemeente {page.receiving_gemeente} besluit nu over uw "
             "hulpmiddelen. U hoort dit van ons."
         )
-    elif page.state == "completed" and _everything_arranged(page):
+    elif page.state == "completed" and handover_done(page):
         lines.append(
-            "Alles is geregeld: voor elk hulpmiddel weet u wie het voor u regelt of bij wie u "
-            "terecht kunt."
+            "De overdracht is klaar. Elk hulpmiddel is bij u en valt nu onder de gemeente "
+            f"{page.receiving_gemeente}, of een medewerker van de gemeente werkt eraan. Hierboven "
+            "staat wie u kunt bellen."
+        )
+    else:
+        lines.append(
+            "De overdracht is nog niet klaar. Hierboven staat wat er nog gebeurt en wie dat doet."
         )
     return lines
 
 
-def _device_sentence(page: ClientPage, device: DeviceLine) -> str | None:
-    if device.outcome != "take-over":
-        return None
-    if device.supplier_name is not None and page.supplier_contact_before is not None:
-        phone = f" (telefoon {device.supplier_phone})" if device.supplier_phone else ""
-        return (
-            f"Uw {device.name} gaat mee. {device.supplier_name}{phone} is de leverancier van de "
-            f"gemeente {page.receiving_gemeente}. {device.supplier_name} neemt uiterlijk op "
-            f"{dutch_date(page.supplier_contact_before)} contact met u op."
-        )
-    if device.rented:
-        return (
-            f"Uw {device.name} gaat mee. De gemeente {page.receiving_gemeente} zoekt nog een "
-            "leverancier die het overneemt. De gemeente belt u daarover."
-        )
-    return (
-        f"Uw {device.name} gaat mee. U mag het gewoon blijven gebruiken. De gemeente "
-        f"{page.receiving_gemeente} neemt het over."
-    )
-
-
-def _everything_arranged(page: ClientPage) -> bool:
-    # Every device the client said yes to has a decision, and a rented one a named supplier.
-    for device in page.devices:
-        if not device.movable or not device.consented:
-            continue
-        if device.outcome is None:
-            return False
-        if device.outcome == "take-over" and device.rented and device.supplier_name is None:
-            return False
-    return True
+def _timeline(page: ClientPage) -> list[tuple[datetime, str]]:
+    states = [(at, _STATE_TEXTS[state]) for at, state in page.timeline if state in _STATE_TEXTS]
+    return sorted(states + progress_events(page), key=lambda event: event[0])
 
 
 def _device_text(device: DeviceLine) -> str:

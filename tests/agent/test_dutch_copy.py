@@ -29,7 +29,15 @@ _ENGLISH = frozenset(_ENGLISH_WORDS.split())
 _WORD = re.compile(r"[A-Za-zÀ-ÿ']+")
 # The functions and tables whose strings reach clients (beyond task texts and templates).
 _CLIENT_TEXTS = {
-    "web/pages.py": {"_STATE_TEXTS", "_status_lines", "_device_sentence", "_device_text"},
+    "web/pages.py": {"_STATE_TEXTS", "_status_lines", "_device_text"},
+    "consent/progress.py": {
+        "_PROBLEMS",
+        "_KEEP_USING",
+        "device_sentence",
+        "_call",
+        "progress_events",
+    },
+    "supplier/progress.py": {"_REASONS", "progress_note"},
     "consent/channels.py": {"_OPENINGS", "_SUBJECTS", "notice_text", "_wlz_text", "_moving"},
     "consent/dossier_pdf.py": {"_KINDS", "dossier_pdf_lines"},
     "core/policy.py": {"_NOT_MOVABLE", "_CLIENT_OWNED"},

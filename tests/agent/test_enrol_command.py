@@ -31,6 +31,7 @@ GEMEENTE_TYPES = [
     "dossier-cancelled",
     "dossier-offer",
     "dossier-request",
+    "handover-progress",
     "supplier-status",
 ]
 SUPPLIER_TYPES = [

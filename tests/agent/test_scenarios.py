@@ -85,11 +85,14 @@ def test_standard_every_movable_device_continues_without_a_day_lost(
     # The move started the dossier through the BRP, not a direct API call.
     assert "nl.brp.verhuisd" in summary["departing"]["timeline"][0]["cause"]
     page = "\n".join(summary["statusPage"])
-    assert "Uw scootmobiel (Scootmobiel, vier wielen) gaat mee." in page
-    assert "Zorgtechniek (telefoon 020 765 43 21) is de leverancier" in page
+    # The supplier took both devices over; the departing gemeente heard it (handover-progress).
+    assert "Uw scootmobiel (Scootmobiel, vier wielen) is op " in page
+    assert "overgenomen door de gemeente Amsterdam. U houdt het gewoon." in page
+    assert "Bel dan Zorgtechniek (telefoon 020 765 43 21)." in page
     assert "gemeente Amsterdam, telefoon 14 020" in page
     assert "gemeente Utrecht, telefoon 14 030" in page
-    assert "Alles is geregeld" in page
+    assert "De overdracht is klaar." in page
+    assert "nog niet klaar" not in page
 
 
 def test_letter_after_the_move_goes_to_the_new_address(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ import pytest
 import uvicorn
 
 from agent.consent.links import LINK_PATH
+from protocol.messages import parse_message
+from protocol.signing import sign_message
 from tests.agent.conftest import Agents, RecordingChannel
 from tests.conftest import free_port
 
@@ -117,6 +120,84 @@ async def test_consent_per_device_then_status_then_withdrawal(site: Site) -> Non
     receiving = site.agents.receiving
     dossier = (await receiving.list_dossiers())[0]
     assert dossier.state == "consent-withdrawn"
+
+
+async def _progress_from_amsterdam(site: Site, dossier_id: str, device: dict[str, Any]) -> None:
+    """Amsterdam's agent reports the supplier's progress to Utrecht, signed, over HTTP."""
+    receiving, departing = site.agents.receiving.settings, site.agents.departing.settings
+    now = site.agents.clock.now()
+    message = parse_message(
+        {
+            "messageId": str(uuid.uuid4()),
+            "dossierId": dossier_id,
+            "messageType": "handover-progress",
+            "protocolVersion": "1.0",
+            "sender": {"oin": receiving.oin, "role": "receiving-gemeente"},
+            "receiver": {"oin": departing.oin, "role": "departing-gemeente"},
+            "createdAt": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "body": {"devices": [{**device, "changedAt": now.strftime("%Y-%m-%dT%H:%M:%SZ")}]},
+        }
+    )
+    signed = sign_message(message, receiving.private_jwk(), signing_time=now)
+    answer = await site.agents.http.post(
+        "http://utrecht.test/v1/messages", content=signed.body, headers=signed.headers()
+    )
+    assert answer.status_code == 200, answer.text
+
+
+async def test_status_page_tells_the_suppliers_progress_and_when_it_is_klaar(site: Site) -> None:
+    page = site.page
+    await page.goto(await site.link())
+    await page.check("#apparaat-dev-1-ja")
+    await page.check("#apparaat-dev-2-nee")
+    async with page.expect_navigation():
+        await page.click("button[value=ja]")
+    await site.agents.settle()
+    [dossier] = await site.agents.departing.list_dossiers()
+    supplier = {"oin": "00000003876543210000", "name": "Zorgtechniek"}
+
+    await _progress_from_amsterdam(
+        site,
+        dossier.dossier_id,
+        {
+            "deviceId": "dev-1",
+            "state": "client-contacted",
+            "followUp": "supplier-order",
+            "supplier": supplier,
+            "supplierPhone": "020 765 43 21",
+            "contactedOn": "2025-03-05",
+        },
+    )
+    await page.reload()
+    main = await page.inner_text("main")
+    assert (
+        "Zorgtechniek (telefoon 020 765 43 21) heeft op 5 maart 2025 contact met u gehad." in main
+    )
+    assert "De overdracht is nog niet klaar." in main
+    assert (
+        "Over uw scootmobiel (Scootmobiel, vier wielen): Zorgtechniek, telefoon 020 765 43 21"
+        in main
+    )
+    await _axe(page)
+
+    await _progress_from_amsterdam(
+        site,
+        dossier.dossier_id,
+        {
+            "deviceId": "dev-1",
+            "state": "taken-over",
+            "supplier": supplier,
+            "takenOverOn": "2025-03-12",
+        },
+    )
+    await page.reload()
+    main = await page.inner_text("main")
+    assert "is op 12 maart 2025 overgenomen door de gemeente Amsterdam" in main
+    assert (
+        "De gemeente Amsterdam heeft uw scootmobiel (Scootmobiel, vier wielen) overgenomen." in main
+    )
+    assert "De overdracht is klaar." in main
+    await _axe(page)
 
 
 async def test_refusal_and_error_summary(site: Site) -> None:

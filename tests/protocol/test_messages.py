@@ -330,11 +330,72 @@ def test_error_detail_never_contains_the_bsn() -> None:
             [],
             "a partial withdrawal names dataKinds or deviceIds",
         ),
+        (
+            "handover-progress",
+            ("body", "devices", 0, "state"),
+            "taken-over",
+            "state 'taken-over' needs takenOverOn",
+        ),
+        (
+            "handover-progress",
+            ("body", "devices", 0, "state"),
+            "contact-planned",
+            "state 'contact-planned' needs contactBefore",
+        ),
+        (
+            "handover-progress",
+            ("body", "devices", 0, "followUp"),
+            "gemeente-task",
+            "state 'client-contacted' has followUp 'supplier-order'",
+        ),
+        (
+            "handover-progress",
+            ("body", "devices", 0, "supplier"),
+            None,
+            "state 'client-contacted' needs the supplier",
+        ),
     ],
 )
-def test_body_rules(message_type: str, path: tuple[str, ...], value: Any, reason: str) -> None:
+def test_body_rules(
+    message_type: str, path: tuple[str | int, ...], value: Any, reason: str
+) -> None:
     document = _example(message_type)
     target = _at(document, path[:-1])
     target[path[-1]] = value
     target.pop("reasonText", None)
     assert reason in _rejected(document)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"state": "problem", "followUp": "gemeente-task"}, "state 'problem' needs a reasonCode"),
+        (
+            {"state": "refused", "reasonCode": "no-capacity"},
+            "state 'refused' has followUp 'gemeente-task'",
+        ),
+        (
+            {"state": "taken-over", "takenOverOn": "2025-03-12"},
+            "state 'taken-over' has no followUp",
+        ),
+    ],
+)
+def test_handover_progress_names_who_acts_next(changes: dict[str, Any], reason: str) -> None:
+    document = _example("handover-progress")
+    document["body"]["devices"][0].update(changes)
+    assert reason in _rejected(document)
+
+
+def test_handover_progress_names_each_device_once() -> None:
+    document = _example("handover-progress")
+    document["body"]["devices"].append(dict(document["body"]["devices"][0]))
+    assert "items must be unique" in _rejected(document)
+
+
+def test_handover_progress_goes_only_from_the_receiving_to_the_departing_gemeente() -> None:
+    document = _example("handover-progress")
+    document["sender"]["role"], document["receiver"]["role"] = (
+        "departing-gemeente",
+        "receiving-gemeente",
+    )
+    assert "may not send handover-progress" in _rejected(document)
