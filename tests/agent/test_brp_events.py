@@ -11,6 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from agent.core.views import DossierStart
+from agent.errors import NothingToMove
 from agent.local.brp_simulator import (
     BATCH_MEDIA_TYPE,
     died,
@@ -30,8 +32,6 @@ from agent.storage.tables import (
     OutboxRow,
     TaskRow,
 )
-from agent.core.views import DossierStart
-from agent.errors import NothingToMove
 from protocol.messages import Address
 from tests.agent.conftest import CLIENT_BSN, DATA, UTRECHT_OIN, Agents
 
