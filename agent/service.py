@@ -154,7 +154,8 @@ class AgentService:
             ContinuedUseDesk(agent).register(self.hooks)
         self.hooks.every(settings.takeover.deadline_interval_seconds, "deadlines", self._deadlines)
         self.daily_reports = DailyReports(agent)
-        self.daily_reports.register(self.hooks)
+        if settings.daily_reports:
+            self.daily_reports.register(self.hooks)
 
     def _compose_gemeente(self) -> None:
         hooks, agent, dossiers = self.hooks, self._agent, self.dossiers

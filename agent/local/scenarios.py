@@ -108,6 +108,8 @@ def scenario_settings(letters: Path, clock_file: Path) -> dict[str, Any]:
     exception = 'device_exceptions."12 06 06"'
     return {
         "scenario_clock_file": clock_file,
+        # Days pass on the scenario clock only; the registry would call the reports future.
+        "daily_reports": False,
         # Amsterdam does not take rollators over (an exception with a reason and an alternative).
         f"{exception}.reason_code": "not-in-assortment",
         f"{exception}.reason_text": "Wij hebben dit soort rollator niet in ons aanbod.",

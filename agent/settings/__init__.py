@@ -206,6 +206,12 @@ class AgentSettings(BaseSettings, ServerTlsSettings, DeploymentSettings):
         description="Demo only: a file with a number of days the agent's clock runs ahead of "
         "the wall clock, so that a scenario can let days pass. Unset in production.",
     )
+    daily_reports: bool = Field(
+        default=True,
+        description="Send this organisation's daily counts, signed, to the registry's public "
+        "monitoring (docs/registry.md). The demo's scenarios turn it off: their clock runs ahead "
+        "of the registry's.",
+    )
     clock_skew_seconds: int = Field(
         default=300, ge=0, description="Allowed difference between signing time and our clock."
     )

@@ -14,13 +14,21 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 from agent.core.deadlines import cancel_deadlines, schedule_deadline
+from agent.app import create_app
 from agent.core.tasks import TASK_KINDS
 from agent.monitoring.figures import count_day
 from agent.service import AgentService
 from agent.supplier.settlement import ORDER_AWAITED
 from agent.working_days import AMSTERDAM
 from registry.monitoring import DailyReport, OpenTasks
-from tests.agent.conftest import AMSTERDAM_OIN, START, UTRECHT_OIN, Agents
+from tests.agent.conftest import (
+    AMSTERDAM_OIN,
+    START,
+    UTRECHT_OIN,
+    Agents,
+    FakeDirectory,
+    agent_settings,
+)
 from tests.agent.test_supplier_flow import (  # noqa: F401 - fixtures used by name
     PREFERRED,
     World,
@@ -49,6 +57,20 @@ async def open_tasks_by_kind(service: AgentService) -> dict[str, int]:
 
 def test_the_report_has_a_field_for_every_kind_of_task() -> None:
     assert {kind.replace("-", "_") for kind in TASK_KINDS} == set(OpenTasks.model_fields)
+
+
+async def test_the_daily_report_is_a_job_unless_turned_off(database_url: str) -> None:
+    async def jobs(**overrides: object) -> set[str]:
+        settings = agent_settings(database_url, gemeente="utrecht", **overrides)
+        app = create_app(settings, registry=FakeDirectory())
+        async with app.router.lifespan_context(app):
+            service: AgentService = app.state.service
+            return {job.name for job in service.hooks.jobs}
+
+    assert "daily-report" in await jobs()
+    # The demo's scenarios: their clock runs ahead of the registry's.
+    assert "daily-report" not in await jobs(daily_reports=False)
+    assert "deadlines" in await jobs(daily_reports=False)
 
 
 async def test_a_completed_handover_is_counted_on_both_sides(agents: Agents) -> None:
