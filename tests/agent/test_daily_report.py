@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
-from agent.core.deadlines import cancel_deadlines, schedule_deadline
 from agent.app import create_app
+from agent.core.deadlines import cancel_deadlines, schedule_deadline
 from agent.core.tasks import TASK_KINDS
 from agent.monitoring.figures import count_day
 from agent.service import AgentService
