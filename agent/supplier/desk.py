@@ -34,6 +34,7 @@ from agent.storage.tables import (
 )
 from agent.supplier.orders import DONE, stripped_order
 from agent.supplier.settlement import SETTLEMENT_DUE, Settlement, Settlements
+from agent.supplier.settlement_answers import SettlementAnswers
 from agent.working_days import AMSTERDAM, day_end
 from protocol.messages import (
     DepartureNotice,
@@ -111,6 +112,8 @@ class SupplierDesk:
     def __init__(self, agent: AgentContext) -> None:
         self._agent = agent
         self._settlements = Settlements(agent)
+        # A planner's answers to offers received, when the supplier answers them by hand.
+        self.settlement_answers = SettlementAnswers(agent, self._settlements)
 
     def register(self, hooks: Hooks, deadlines: Deadlines) -> None:
         """Add the supplier role to the core: what a supplier agent receives, and its deadlines."""
@@ -119,6 +122,7 @@ class SupplierDesk:
         hooks.handle("dossier-cancelled", self._on_stop)
         hooks.handle("consent-withdrawn", self._on_stop)
         self._settlements.register(hooks, deadlines)
+        self.settlement_answers.register(deadlines)
         deadlines.register(CONTACT_REMINDER, self._on_reminder)
         deadlines.register(CONTACT_OVERDUE, self._on_overdue)
 

@@ -149,6 +149,8 @@ async def test_every_form_refuses_a_missing_or_wrong_csrf_token(site: Site) -> N
         (consulent, token, "/werkbak/nieuw"),
         (operator, operator_token, f"/werkbak/beheer/berichten/{task_id}/opnieuw"),
         (planner, planner_token, f"/werkbak/opdrachten/{task_id}/status"),
+        (planner, planner_token, f"/werkbak/verrekeningen/{task_id}/accepteren"),
+        (planner, planner_token, f"/werkbak/verrekeningen/{task_id}/betwisten"),
         (consulent, token, "/werkbak/uitloggen"),
     ]
     fields = {"reden": "Omdat het moet", "notitie": "Gedaan", "status": "client-contacted"}

@@ -1,4 +1,4 @@
-"""The planner's pages (supplier): open orders by contact deadline, one order, settlements."""
+"""The planner's pages (supplier): open orders by contact deadline, one order and its status."""
 
 from __future__ import annotations
 
@@ -32,7 +32,6 @@ __all__ = [
     "orders",
     "record_status",
     "router",
-    "settlements",
 ]
 
 router = APIRouter(include_in_schema=False)
@@ -163,17 +162,3 @@ async def record_status(
         return message(request, session, error.status, "Dit kan niet", _text(error))
     service.wake()
     return redirect(f"/werkbak/opdrachten/{order_id}?melding=status")
-
-
-@router.get("/werkbak/verrekeningen", response_class=HTMLResponse)
-async def settlements(request: Request, service: ServiceDep, session: SessionDep) -> Response:
-    """Takeover prices offered and received, with their inputs and the amount."""
-    if isinstance(checked := require(request, session, "planner"), HTMLResponse):
-        return checked
-    return render(
-        request,
-        "settlements.html",
-        session,
-        title="Verrekeningen",
-        settlements=await service.supplier.settlements(),
-    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment
 
 from agent.consent.channels import dutch_date
+from agent.register.names import euros
 from agent.service import AgentService
 from agent.settings import WerkbakRole
 from agent.web._html import ServiceDep, page_headers, parse_form, templates
@@ -49,6 +50,8 @@ _NOTICES = {
     "status": "De status is vastgelegd. De gemeente krijgt bericht.",
     "opnieuw": "Het bericht staat weer in de wachtrij.",
     "gestart": "De overdracht is gestart. De cliënt krijgt een persoonlijke link.",
+    "geaccepteerd": "U heeft de overnameprijs geaccepteerd. De andere leverancier krijgt bericht.",
+    "betwist": "U heeft de overnameprijs betwist. De andere leverancier krijgt bericht.",
 }
 _STATE_NAMES = {
     "started": "Gestart",
@@ -74,6 +77,15 @@ _ORDER_STATUSES = {
     "problem": "Probleem",
     "refused": "Geweigerd",
 }
+_SETTLEMENT_STATES = {
+    "offered": "Aangeboden, wacht op antwoord",
+    "waiting": "Wacht tot wij het hulpmiddel hebben overgenomen",
+    "for-planner": "Wacht op het antwoord van een planner",
+    "accepted": "Geaccepteerd",
+    "disputed": "Betwist",
+    "superseded": "Vervallen: de leverancier weigerde de opdracht",
+}
+_MAINTENANCE_STATES = {"good": "goed", "fair": "redelijk", "poor": "slecht"}
 _CHANNELS = {
     "online": "Online",
     "phone": "Telefonisch",
@@ -107,8 +119,23 @@ def _environment() -> Environment:
         state_name=lambda state: _STATE_NAMES.get(state, state),
         order_status=lambda status: _ORDER_STATUSES.get(status, status),
         channel_name=lambda channel: _CHANNELS.get(channel, channel),
-        euro=lambda cents: f"€ {cents // 100},{cents % 100:02d}",
+        euro=euros,
+        settlement_state=lambda state: _SETTLEMENT_STATES.get(state, state),
+        settlement_input=_settlement_input,
     )
+
+
+def _settlement_input(value: Any, name: str) -> str:
+    """One input of a takeover price calculation as the planner reads it."""
+    if value is None:
+        return "-"
+    if name.endswith("Cents"):
+        return euros(int(value))
+    if name == "floorBasisPoints":
+        return f"{int(value) / 100:g}%".replace(".", ",")
+    if name.endswith("Date"):
+        return dutch_date(date.fromisoformat(str(value)))
+    return _MAINTENANCE_STATES.get(str(value), str(value))
 
 
 def _dutch_time(value: datetime | None) -> str:
