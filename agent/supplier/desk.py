@@ -56,6 +56,7 @@ __all__ = [
 
 CONTACT_REMINDER: Final = "supplier-contact-reminder"
 CONTACT_OVERDUE: Final = "supplier-contact-overdue"
+ORDER_VIEWED: Final = "werkbak-order-viewed"
 PlannerStatus = Literal[
     "client-contacted", "taken-over", "inspected", "replaced", "problem", "refused"
 ]
@@ -412,13 +413,17 @@ class SupplierDesk:
         async with self._agent.database.reading() as session:
             return [ReceivedOrder.model_validate(row) for row in await session.scalars(query)]
 
-    async def order(self, order_id: str) -> ReceivedOrder:
-        """One order received, with the client's contact details."""
-        async with self._agent.database.reading() as session:
+    async def order(self, order_id: str, *, viewer: str | None = None) -> ReceivedOrder:
+        """One order with the client's contact details; a werkbak ``viewer``'s look is logged."""
+        database, log = self._agent.database, self._agent.log
+        async with database.transaction() if viewer else database.reading() as session:
             row = await session.get(SupplierOrderRow, order_id)
-        if row is None:
-            raise OrderUnknown(f"no order {order_id}")
-        return ReceivedOrder.model_validate(row)
+            if row is None:
+                raise OrderUnknown(f"no order {order_id}")
+            if viewer is not None:
+                now = self._agent.clock.now()
+                await log.record_order(session, ORDER_VIEWED, row.dossier_id, now, actor=viewer)
+            return ReceivedOrder.model_validate(row)
 
     async def departing_devices(self) -> list[DepartingDevice]:
         """Devices leaving this supplier's contract, by effective date."""

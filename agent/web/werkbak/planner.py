@@ -119,7 +119,7 @@ async def order_page(
     if isinstance(checked := require(request, session, "planner"), HTMLResponse):
         return checked
     try:
-        order = await service.supplier.order(order_id)
+        order = await service.supplier.order(order_id, viewer=checked.user_name)
     except AgentError as error:
         return message(request, session, error.status, "Dit kan niet", _text(error))
     return render(
