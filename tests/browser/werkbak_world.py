@@ -80,6 +80,7 @@ def oidc_provider() -> Iterator[Provider]:
             "client_id": host,
             "client_secret": CLIENT_SECRET,
             "redirect_uris": [f"http://127.0.0.1:{ports[host]}/werkbak/inloggen/terug"],
+            "post_logout_redirect_uris": [f"http://127.0.0.1:{ports[host]}/werkbak/uitgelogd"],
         }
         for host in HOSTS
     ]

@@ -263,7 +263,8 @@ class WerkbakSessionRow(Base):
     """A werkbak session of a signed-in person, or a sign-in under way (``pending``).
 
     Its cookie value is kept only as a hash; a sign-in under way holds the OpenID Connect
-    state, nonce and PKCE verifier until the provider sends the person back.
+    state, nonce and PKCE verifier until the provider sends the person back, a signed-in
+    session the ID token (the hint for signing out at the provider).
     """
 
     __tablename__ = "werkbak_sessions"

@@ -6,6 +6,7 @@ import hmac
 from datetime import date, datetime
 from functools import cache
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
@@ -166,7 +167,16 @@ def render(
             **context,
         )
     )
-    return HTMLResponse(html, status_code=status_code, headers=page_headers())
+    return HTMLResponse(html, status_code=status_code, headers=_headers(service))
+
+
+def _headers(service: AgentService) -> dict[str, str]:
+    # Signing out posts a form that redirects to the provider's end_session_endpoint.
+    issuer = service.settings.werkbak.oidc_issuer
+    if issuer is None:
+        return page_headers()
+    url = urlsplit(issuer)
+    return page_headers(form_targets=(f"{url.scheme}://{url.netloc}",))
 
 
 def message(
