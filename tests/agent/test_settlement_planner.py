@@ -12,6 +12,7 @@ message the automatic path sends. A planner who does not answer in time gets a t
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 
 from agent.errors import SettlementAnswerInvalid, SettlementNotOpen, SettlementUnknown
 from agent.service import AgentService
+from tests.agent.conftest import AUTH
 from tests.agent.test_supplier_flow import (  # noqa: F401 - fixtures used by name
     DEPARTING_SUPPLIER,
     PREFERRED,
@@ -158,3 +160,36 @@ async def test_an_offer_before_the_takeover_waits_for_it_then_for_the_planner(
     await world.planner(PREFERRED, order["orderId"], status="taken-over")
     [ready] = await zorgtechniek.supplier.settlements()
     assert ready.state == "for-planner"
+
+
+@pytest.mark.parametrize("takeover_settings", [{"zorgtechniek": BY_HAND}])
+async def test_a_case_system_answers_through_the_api_as_the_werkbak_does(world: World) -> None:
+    zorgtechniek = await _offer_after_takeover(world)
+    [waiting] = await zorgtechniek.supplier.settlements()
+    url = f"http://zorgtechniek.test/v1/settlements/{waiting.settlement_id}/answer"
+    # A dispute without its reason is bad input: 400, and nothing is answered.
+    refused = await world.http.post(
+        url, json={"answer": "dispute", "answeredBy": "Piet Visser"}, headers=AUTH
+    )
+    assert refused.status_code == 400
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"] == "urn:meeverhuizen:problem:invalid-settlement-answer"
+    unknown = await world.http.post(
+        f"http://zorgtechniek.test/v1/settlements/{uuid.uuid4()}/answer",
+        json={"answer": "accept", "answeredBy": "Piet Visser"},
+        headers=AUTH,
+    )
+    assert unknown.status_code == 404
+
+    accepted = await world.http.post(
+        url, json={"answer": "accept", "answeredBy": "Piet Visser"}, headers=AUTH
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert (accepted.json()["state"], accepted.json()["answeredBy"]) == ("accepted", "Piet Visser")
+    again = await world.http.post(
+        url, json={"answer": "accept", "answeredBy": "Piet Visser"}, headers=AUTH
+    )
+    assert again.status_code == 409
+    await world.settle()
+    [offered] = await world.suppliers["hulpmiddelen"].supplier.settlements()
+    assert offered.state == "accepted"
