@@ -56,7 +56,12 @@ PROCESSING_ACTIVITIES: Final[Mapping[str, tuple[Operation, str]]] = {
     "werkbak-worklist-viewed": ("read", "Consulent bekijkt de open taken in de werkbak"),
     "werkbak-dossier-viewed": ("read", "Consulent bekijkt een dossier in de werkbak"),
     "werkbak-dossier-changed": ("update", "Consulent legt een handeling vast in de werkbak"),
+    "werkbak-orders-viewed": ("read", "Planner bekijkt de open overnameopdrachten in de werkbak"),
     "werkbak-order-viewed": ("read", "Planner bekijkt een overnameopdracht in de werkbak"),
+    "werkbak-order-changed": (
+        "update",
+        "Planner legt een status van een overnameopdracht vast in de werkbak",
+    ),
     "dossier-pdf-made": (
         "read",
         "Dossier als PDF gemaakt om beveiligd te mailen naar een gemeente zonder aansluiting",

@@ -204,16 +204,26 @@ async def test_consulent_searches_records_consent_and_planner_records_contact(
         await planner.click("a:has-text('J. Jansen')")
     await _axe(planner)
     await _shot(planner, "opdracht")
-    # Piet's look at the order is in Zorgtechniek's processing log, under the order's dossier.
+    # Piet's looks at the list and the order are in Zorgtechniek's processing log, under the
+    # order's dossier, with one data subject that is not the dossier id itself.
     zorgtechniek = world.services["zorgtechniek"]
     [order] = await zorgtechniek.supplier.orders()
     records = await ProcessingLog.records(zorgtechniek.database, dossier_id=order.dossier_id)
-    assert [(r.activity_id, r.actor) for r in records] == [("werkbak-order-viewed", "Piet Visser")]
+    assert [(r.activity_id, r.actor) for r in records] == [
+        ("werkbak-orders-viewed", "Piet Visser"),
+        ("werkbak-order-viewed", "Piet Visser"),
+    ]
+    assert len({r.data_subject_id for r in records}) == 1
     assert order.dossier_id not in records[0].data_subject_id
     await planner.check("#status-client-contacted")
     async with planner.expect_navigation():
         await planner.click("button:has-text('Status vastleggen')")
     assert "De status is vastgelegd." in await planner.inner_text("main")
+    records = await ProcessingLog.records(zorgtechniek.database, dossier_id=order.dossier_id)
+    assert [r.activity_id for r in records][2:] == [
+        "werkbak-order-changed",
+        "werkbak-order-viewed",
+    ]
     await world.settle()
     orders = await world.services["amsterdam"].orders.list()
     assert [order.status for order in orders] == ["client-contacted"]

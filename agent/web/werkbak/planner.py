@@ -102,7 +102,8 @@ async def orders(request: Request, service: ServiceDep, session: SessionDep) -> 
     if isinstance(checked := require(request, session, "planner"), HTMLResponse):
         return checked
     today = service.clock.now().date()
-    lines = [_line(order, today) for order in await service.supplier.orders(open_only=True)]
+    shown = await service.supplier.orders(open_only=True, viewer=checked.user_name)
+    lines = [_line(order, today) for order in shown]
     lines.sort(
         key=lambda line: (not line.order.overdue, not line.urgent, line.order.contact_before)
     )
@@ -157,6 +158,7 @@ async def record_status(
             device_id=posted.get("apparaat") or None,
             reason_code=reason if status in ("problem", "refused") else None,
             reason_text=text,
+            actor=session.user_name,
         )
     except AgentError as error:
         return message(request, session, error.status, "Dit kan niet", _text(error))
