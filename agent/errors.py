@@ -36,6 +36,9 @@ __all__ = [
     "ReceiverNotConnected",
     "SenderNotPermitted",
     "SenderUnknown",
+    "SettlementAnswerInvalid",
+    "SettlementNotOpen",
+    "SettlementUnknown",
     "StorageUnavailable",
     "TaskNotOpen",
     "TaskUnknown",
@@ -206,6 +209,24 @@ class OrderUnknown(AgentError):
 class OrderStatusRefused(AgentError):
     code = "order_status_refused"
     title = "This status cannot be recorded for the order in its present state"
+    status = 409
+
+
+class SettlementUnknown(AgentError):
+    code = "unknown_settlement"
+    title = "No such takeover price offer"
+    status = 404
+
+
+class SettlementAnswerInvalid(AgentError):
+    code = "invalid_settlement_answer"
+    title = "A dispute needs a known reason code and a reason text"
+    status = 400
+
+
+class SettlementNotOpen(AgentError):
+    code = "settlement_not_open"
+    title = "This takeover price offer does not wait for a planner's answer"
     status = 409
 
 

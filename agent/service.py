@@ -17,6 +17,7 @@ import httpx
 from agent.brp.feed import FeedReader
 from agent.brp.handling import BrpEvents
 from agent.brp.requests import DossierRequests
+from agent.casework.search_index import SearchIndex
 from agent.casework.work import CaseWork
 from agent.consent.channels import DeliveryChannel, configured_channels
 from agent.consent.flow import ConsentFlow, ConsentInput
@@ -171,6 +172,7 @@ class AgentService:
         # After the supplier side named its orders: tasks, letters and transfers per device.
         self.follow_up.register(hooks)
         self.letters.register(hooks)
+        SearchIndex(agent).register(hooks, self.provisions)
         DeviceTransfers(agent, dossiers=dossiers).register(hooks)
         ContinuedUseNotices(agent, dossiers=dossiers).register(hooks)
         Administration(agent).register(hooks)

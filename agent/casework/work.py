@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.casework.files import CaseFile, Client, client_of, read_case_file
+from agent.casework.search_index import dossiers_by_name, dossiers_by_postcode
 from agent.core.context import AgentContext
 from agent.core.dossiers import Dossiers
 from agent.core.tasks import Task, Tasks
@@ -110,7 +111,7 @@ class CaseWork:
     # --- finding and reading --------------------------------------------------------------------
 
     async def search(self, query: str, *, actor: str) -> list[DossierHit]:
-        """Dossiers by dossier id, BSN (exact), postcode or part of the client's name.
+        """Dossiers by dossier id, BSN (exact), postcode or the start of each word of a name.
 
         Every dossier found is a processing log record with ``actor``: the search showed its
         client's name.
@@ -146,20 +147,12 @@ class CaseWork:
         else:
             dossier = await session.get(DossierRow, dossier_id)
             return [(dossier, await client_of(session, dossier))] if dossier else []
-        postcode = _POSTCODE.match(text)
-        needle = f"{postcode.group(1)}{postcode.group(2).upper()}" if postcode else text.casefold()
-        found = []
-        query = select(DossierRow).order_by(DossierRow.created_at.desc())
-        for dossier in await session.scalars(query):
-            client = await client_of(session, dossier)
-            if postcode:
-                codes = {client.address.postal_code if client.address else None}
-                codes.add((dossier.new_address or {}).get("postalCode"))
-                if needle in codes:
-                    found.append((dossier, client))
-            elif needle in client.name.casefold():
-                found.append((dossier, client))
-        return found
+        # The index (agent.casework.search_index), not every dossier's client.
+        if _POSTCODE.match(text):
+            dossiers = await dossiers_by_postcode(session, text)
+        else:
+            dossiers = await dossiers_by_name(session, text)
+        return [(dossier, await client_of(session, dossier)) for dossier in dossiers]
 
     async def case_file(self, dossier_id: str, *, actor: str) -> CaseFile:
         """The dossier's page; the view is a processing log record with ``actor``."""

@@ -56,7 +56,12 @@ PROCESSING_ACTIVITIES: Final[Mapping[str, tuple[Operation, str]]] = {
     "werkbak-worklist-viewed": ("read", "Consulent bekijkt de open taken in de werkbak"),
     "werkbak-dossier-viewed": ("read", "Consulent bekijkt een dossier in de werkbak"),
     "werkbak-dossier-changed": ("update", "Consulent legt een handeling vast in de werkbak"),
+    "werkbak-orders-viewed": ("read", "Planner bekijkt de open overnameopdrachten in de werkbak"),
     "werkbak-order-viewed": ("read", "Planner bekijkt een overnameopdracht in de werkbak"),
+    "werkbak-order-changed": (
+        "update",
+        "Planner legt een status van een overnameopdracht vast in de werkbak",
+    ),
     "dossier-pdf-made": (
         "read",
         "Dossier als PDF gemaakt om beveiligd te mailen naar een gemeente zonder aansluiting",
@@ -113,6 +118,37 @@ class ProcessingLog:
 
         ``actor`` names the person (a werkbak user) on whose behalf the data is processed.
         """
+        subject = self.pseudonym(dossier.client_bsn or "")
+        return self._add(session, activity_id, dossier.id, subject, now, trace, actor)
+
+    async def record_order(
+        self,
+        session: AsyncSession,
+        activity_id: str,
+        dossier_id: str,
+        now: datetime,
+        *,
+        actor: str | None = None,
+    ) -> TraceContext:
+        """Add one record of an activity on the client of a supplier's order; returns its span.
+
+        A supplier holds no dossier and no BSN: the record carries the dossier id the order
+        names (the gemeente's, on every message about this move), and the data subject is that
+        id under the same keyed hash, so the records of one client at this supplier link.
+        """
+        subject = self.pseudonym(f"dossier:{dossier_id}")
+        return self._add(session, activity_id, dossier_id, subject, now, None, actor)
+
+    def _add(
+        self,
+        session: AsyncSession,
+        activity_id: str,
+        dossier_id: str,
+        subject: str,
+        now: datetime,
+        trace: TraceContext | None,
+        actor: str | None,
+    ) -> TraceContext:
         if activity_id not in PROCESSING_ACTIVITIES:
             raise ValueError(f"unknown processing activity {activity_id}")
         operation, _ = PROCESSING_ACTIVITIES[activity_id]
@@ -127,8 +163,8 @@ class ProcessingLog:
                 parent_span_id=parent.span_id if parent is not None else None,
                 activity_id=activity_id,
                 operation=operation,
-                data_subject_id=self.pseudonym(dossier.client_bsn or ""),
-                dossier_id=dossier.id,
+                data_subject_id=subject,
+                dossier_id=dossier_id,
                 actor=actor,
             )
         )

@@ -32,6 +32,7 @@ TaskKind = Literal[
     "supplier-problem",
     "supplier-contact-due",
     "settlement-disputed",
+    "settlement-unanswered",
     "order-stopped",
     "emigration",
     "wlz-institution",

@@ -22,6 +22,7 @@ __all__ = [
     "gemeente_name",
     "person_name",
     "the_device",
+    "with_article",
 ]
 
 # Dutch terms per ISO 9999:2011/2016 code or prefix, as public authorities that use ISO 9999 name
@@ -71,7 +72,11 @@ def device_name(iso_code: str, description: str) -> str:
 
 def the_device(device: Device) -> str:
     """The device with its article, as a sentence names it: "de scootmobiel (...)", "het bed"."""
-    name = device_name(device.iso_code, device.description)
+    return with_article(device_name(device.iso_code, device.description))
+
+
+def with_article(name: str) -> str:
+    """A device's name (from :func:`device_name`) with its article: "de ...", "het ..."."""
     term = name.split(" (", 1)[0]
     return f"{'het' if term.endswith(_NEUTER_ENDINGS) else 'de'} {name}"
 

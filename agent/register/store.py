@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from protocol.messages import WireModel
 
 __all__ = [
     "Register",
+    "ReplacedHook",
     "add_continued_provisions",
     "forget_loaded_clients",
     "load_client",
@@ -32,12 +33,21 @@ _CHUNK = 50
 _LOADED = "meeverhuizen.loaded_clients"
 
 
+# Told, in the import's transaction, which clients (BSNs) an import replaced.
+ReplacedHook = Callable[[AsyncSession, Sequence[str], datetime], Awaitable[None]]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Register:
     """The register of current provisions of one gemeente."""
 
     database: Database
     clock: Clock
+    _replaced: list[ReplacedHook] = field(default_factory=list)
+
+    def on_replaced(self, hook: ReplacedHook) -> None:
+        """Run ``hook`` with the BSNs of each group of clients an import replaced."""
+        self._replaced.append(hook)
 
     async def import_provisions(
         self,
@@ -58,6 +68,8 @@ class Register:
         async with self.database.transaction() as session:
             while (chunk := await asyncio.to_thread(next, groups, None)) is not None:
                 await store_import(session, chunk.clients, now=now)
+                for hook in self._replaced:
+                    await hook(session, [client.bsn for client in chunk.clients], now)
                 clients += len(chunk.clients)
                 devices += sum(len(client.devices) for client in chunk.clients)
                 if progress is not None:

@@ -167,6 +167,17 @@ class TakeoverSettings(BaseModel):
         description="Supplier: working days a takeover price offer waits for its takeover order "
         "before it is disputed.",
     )
+    settlement_answered_by: Literal["agent", "planner"] = Field(
+        default="agent",
+        description="Supplier: who answers a takeover price offer once the device is taken over: "
+        "the agent by its own recalculation, or a planner in the werkbak.",
+    )
+    settlement_planner_working_days: int = Field(
+        default=5,
+        gt=0,
+        description="Supplier: working days a planner has to accept or dispute an offered takeover "
+        "price before a task says the answer is late.",
+    )
 
 
 class ContinuationSettings(BaseModel):

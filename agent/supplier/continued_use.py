@@ -27,7 +27,7 @@ from agent.core.tasks import open_task
 from agent.register.names import person_name, the_device
 from agent.register.store import load_client
 from agent.storage.tables import DepartingDeviceRow, OutboxRow
-from agent.supplier.desk import check_gemeente
+from agent.supplier.senders import check_gemeente
 from agent.working_days import dutch_date
 from protocol.messages import (
     AlternativeDelivered,

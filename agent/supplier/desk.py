@@ -24,7 +24,7 @@ from agent.core.context import AgentContext
 from agent.core.deadlines import Deadlines, cancel_deadlines, schedule_deadline
 from agent.core.hooks import Hooks
 from agent.core.tasks import open_task
-from agent.errors import MessageNotHandled, OrderStatusRefused, OrderUnknown, SenderNotPermitted
+from agent.errors import MessageNotHandled, OrderStatusRefused, OrderUnknown
 from agent.storage.tables import (
     DeadlineRow,
     DepartingDeviceRow,
@@ -33,7 +33,9 @@ from agent.storage.tables import (
     SupplierOrderRow,
 )
 from agent.supplier.orders import DONE, stripped_order
+from agent.supplier.senders import check_gemeente
 from agent.supplier.settlement import SETTLEMENT_DUE, Settlement, Settlements
+from agent.supplier.settlement_answers import SettlementAnswers
 from agent.working_days import AMSTERDAM, day_end
 from protocol.messages import (
     DepartureNotice,
@@ -50,11 +52,14 @@ __all__ = [
     "PlannerStatus",
     "ReceivedOrder",
     "SupplierDesk",
-    "check_gemeente",
 ]
 
 CONTACT_REMINDER: Final = "supplier-contact-reminder"
 CONTACT_OVERDUE: Final = "supplier-contact-overdue"
+# Processing log activities of the planner in the werkbak.
+ORDERS_VIEWED: Final = "werkbak-orders-viewed"
+ORDER_VIEWED: Final = "werkbak-order-viewed"
+ORDER_CHANGED: Final = "werkbak-order-changed"
 PlannerStatus = Literal[
     "client-contacted", "taken-over", "inspected", "replaced", "problem", "refused"
 ]
@@ -111,6 +116,8 @@ class SupplierDesk:
     def __init__(self, agent: AgentContext) -> None:
         self._agent = agent
         self._settlements = Settlements(agent)
+        # A planner's answers to offers received, when the supplier answers them by hand.
+        self.settlement_answers = SettlementAnswers(agent, self._settlements)
 
     def register(self, hooks: Hooks, deadlines: Deadlines) -> None:
         """Add the supplier role to the core: what a supplier agent receives, and its deadlines."""
@@ -119,6 +126,7 @@ class SupplierDesk:
         hooks.handle("dossier-cancelled", self._on_stop)
         hooks.handle("consent-withdrawn", self._on_stop)
         self._settlements.register(hooks, deadlines)
+        self.settlement_answers.register(deadlines)
         deadlines.register(CONTACT_REMINDER, self._on_reminder)
         deadlines.register(CONTACT_OVERDUE, self._on_overdue)
 
@@ -304,8 +312,12 @@ class SupplierDesk:
         device_id: str | None = None,
         reason_code: str | None = None,
         reason_text: str | None = None,
+        actor: str | None = None,
     ) -> ReceivedOrder:
-        """Record the planner's status of an order (or one device) and tell the gemeente."""
+        """Record the planner's status of an order (or one device) and tell the gemeente.
+
+        ``actor``: the werkbak user who records it; the change is a processing log record.
+        """
         self._supplier_only()
         now = self._agent.clock.now()
         async with self._agent.database.transaction() as session:
@@ -319,6 +331,10 @@ class SupplierDesk:
             await self._send_status(session, row, status, now, device_id, reason_code, reason_text)
             if status in _DEVICE_DONE:
                 await self._settlements.answer_waiting_offers(session, row, now)
+            if actor is not None:
+                await self._agent.log.record_order(
+                    session, ORDER_CHANGED, row.dossier_id, now, actor=actor
+                )
             return ReceivedOrder.model_validate(row)
 
     @staticmethod
@@ -398,23 +414,39 @@ class SupplierDesk:
 
     # --- reading ------------------------------------------------------------------------------
 
-    async def orders(self, *, open_only: bool = False) -> list[ReceivedOrder]:
-        """Orders received, soonest deadline first; ``open_only``: not refused nor taken over."""
+    async def orders(
+        self, *, open_only: bool = False, viewer: str | None = None
+    ) -> list[ReceivedOrder]:
+        """Orders received, soonest deadline first; ``open_only``: not refused nor taken over.
+
+        ``viewer``: the werkbak user who sees the list (each client's name); one processing log
+        record per order shown.
+        """
         query = select(SupplierOrderRow).order_by(
             SupplierOrderRow.contact_before, SupplierOrderRow.received_at
         )
         if open_only:
             query = query.where(SupplierOrderRow.status.not_in(tuple(_CLOSED)))
-        async with self._agent.database.reading() as session:
-            return [ReceivedOrder.model_validate(row) for row in await session.scalars(query)]
+        database, now = self._agent.database, self._agent.clock.now()
+        async with database.transaction() if viewer else database.reading() as session:
+            rows = list(await session.scalars(query))
+            for row in rows if viewer is not None else ():
+                await self._agent.log.record_order(
+                    session, ORDERS_VIEWED, row.dossier_id, now, actor=viewer
+                )
+            return [ReceivedOrder.model_validate(row) for row in rows]
 
-    async def order(self, order_id: str) -> ReceivedOrder:
-        """One order received, with the client's contact details."""
-        async with self._agent.database.reading() as session:
+    async def order(self, order_id: str, *, viewer: str | None = None) -> ReceivedOrder:
+        """One order with the client's contact details; a werkbak ``viewer``'s look is logged."""
+        database, log = self._agent.database, self._agent.log
+        async with database.transaction() if viewer else database.reading() as session:
             row = await session.get(SupplierOrderRow, order_id)
-        if row is None:
-            raise OrderUnknown(f"no order {order_id}")
-        return ReceivedOrder.model_validate(row)
+            if row is None:
+                raise OrderUnknown(f"no order {order_id}")
+            if viewer is not None:
+                now = self._agent.clock.now()
+                await log.record_order(session, ORDER_VIEWED, row.dossier_id, now, actor=viewer)
+            return ReceivedOrder.model_validate(row)
 
     async def departing_devices(self) -> list[DepartingDevice]:
         """Devices leaving this supplier's contract, by effective date."""
@@ -476,33 +508,3 @@ def _check_status(row: SupplierOrderRow, status: str, device_id: str | None) -> 
         raise OrderStatusRefused("an order can only be refused before the client is contacted")
     if device_id is not None and device_id not in row.device_states:
         raise OrderStatusRefused(f"device {device_id} is not in order {row.order_id}")
-
-
-async def check_gemeente(
-    session: AsyncSession,
-    dossier_id: str,
-    sender_oin: str,
-    *,
-    orders: bool = True,
-    notices: bool = True,
-) -> None:
-    """A dossier's orders (and its notices) come from one gemeente; no other may speak of it."""
-    senders: set[str] = set()
-    if orders:
-        senders.update(
-            await session.scalars(
-                select(SupplierOrderRow.gemeente_oin).where(
-                    SupplierOrderRow.dossier_id == dossier_id
-                )
-            )
-        )
-    if notices:
-        senders.update(
-            await session.scalars(
-                select(DepartingDeviceRow.gemeente_oin).where(
-                    DepartingDeviceRow.dossier_id == dossier_id
-                )
-            )
-        )
-    if senders and sender_oin not in senders:
-        raise SenderNotPermitted("this dossier's orders come from another gemeente")

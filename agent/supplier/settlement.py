@@ -6,14 +6,18 @@ supplier named in it; the receiving supplier recomputes it with its own contract
 has taken the device over, and accepts or disputes with a reason and a counter amount. An offer
 may overtake the takeover order it settles (the two come from different senders): it waits for
 the order, and only when no order came within the configured working days is it disputed.
+A supplier that answers offers by hand (``takeover.settlement_answered_by``) hands an offer that
+is ready to judge to its planner instead (``agent.supplier.settlement_answers``).
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final
 
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,11 +41,22 @@ from protocol.messages import (
 )
 from protocol.settlement import economic_lifetime_months, residual_value_cents
 
-__all__ = ["ORDER_AWAITED", "SETTLEMENT_DUE", "Settlement", "Settlements"]
+__all__ = [
+    "ANSWER_DUE",
+    "FOR_PLANNER",
+    "ORDER_AWAITED",
+    "SETTLEMENT_DUE",
+    "Recomputation",
+    "Settlement",
+    "Settlements",
+]
 
 SETTLEMENT_DUE: Final = "settlement-offer-due"
 # Receiving supplier: an offer that came before its takeover order waits for it until this fires.
 ORDER_AWAITED: Final = "settlement-order-awaited"
+# Receiving supplier: an offer ready to judge waits for a planner (by setting) until this fires.
+FOR_PLANNER: Final = "for-planner"
+ANSWER_DUE: Final = "settlement-answer-due"
 _METHOD: Final = "linear-depreciation-v1"
 _DEVICE_DONE: Final = DONE
 _OFFER_ROLES: Final = ("departing-supplier", "receiving-supplier")
@@ -63,6 +78,18 @@ class Settlement(ApiModel):
     reason_code: str | None
     reason_text: str | None
     counter_amount_cents: int | None
+    answered_by: str | None = Field(
+        default=None, description="The planner who answered a received offer by hand."
+    )
+
+
+@dataclass(frozen=True)
+class Recomputation:
+    """This supplier's own calculation of an offer received: inputs, amount, inputs that differ."""
+
+    inputs: SettlementInputs
+    amount_cents: int
+    differences: tuple[str, ...]
 
 
 class Settlements:
@@ -171,7 +198,7 @@ class Settlements:
             now,
         )
         row.state = "waiting"
-        order = await self._order_for(session, row.dossier_id, row.device_id)
+        order = await self.order_for(session, row.dossier_id, row.device_id)
         departing = (order.body.get("departingSupplier") or {}) if order is not None else {}
         if departing.get("oin") not in (None, message.sender.oin):
             # Only the supplier the order names may settle this device with us.
@@ -183,14 +210,15 @@ class Settlements:
                 session,
                 kind=ORDER_AWAITED,
                 subject=row.settlement_id,
-                due_at=self._order_awaited_until(now),
+                due_at=self._working_days_from(
+                    now, self._agent.settings.takeover.settlement_order_wait_working_days
+                ),
                 now=now,
             )
         elif order.device_states.get(row.device_id) in _DEVICE_DONE:
             await self._judge(session, row, order, now)
 
-    def _order_awaited_until(self, now: datetime) -> datetime:
-        days = self._agent.settings.takeover.settlement_order_wait_working_days
+    def _working_days_from(self, now: datetime, days: int) -> datetime:
         today = now.astimezone(AMSTERDAM).date()
         return day_end(self._agent.calendar.add_working_days(today, days))
 
@@ -215,10 +243,10 @@ class Settlements:
         row = await session.get(SettlementRow, deadline.subject)
         if row is None or row.state != "waiting":
             return
-        if await self._order_for(session, row.dossier_id, row.device_id) is not None:
+        if await self.order_for(session, row.dossier_id, row.device_id) is not None:
             return
         days = self._agent.settings.takeover.settlement_order_wait_working_days
-        await self._answer(
+        await self.answer(
             session,
             row,
             "other",
@@ -227,9 +255,10 @@ class Settlements:
             now,
         )
 
-    async def _order_for(
+    async def order_for(
         self, session: AsyncSession, dossier_id: str, device_id: str
     ) -> SupplierOrderRow | None:
+        """The takeover order (not refused) that holds the device, if it came."""
         orders = await session.scalars(
             select(SupplierOrderRow).where(
                 SupplierOrderRow.dossier_id == dossier_id, SupplierOrderRow.status != "refused"
@@ -253,23 +282,45 @@ class Settlements:
     async def _judge(
         self, session: AsyncSession, row: SettlementRow, order: SupplierOrderRow, now: datetime
     ) -> None:
-        offered = SettlementInputs.model_validate(row.inputs)
         try:
-            own = self._own_inputs(order, row.device_id, offered)
-            expected = residual_value_cents(own, method=row.method)
+            own = self.recompute(row, order)
         except UnknownSettlementMethod:
-            await self._answer(
+            await self.answer(
                 session, row, "method-not-agreed", f"Methode {row.method} is niet afgesproken.", now
             )
             return
-        differences = _differences(offered, own)
-        if not differences and expected == row.amount_cents:
-            await self._answer(session, row, None, None, now)
+        if self._agent.settings.takeover.settlement_answered_by == "planner":
+            # A person answers; the deadline owns the wait until they do.
+            row.state, row.updated_at = FOR_PLANNER, now
+            await schedule_deadline(
+                session,
+                kind=ANSWER_DUE,
+                subject=row.settlement_id,
+                due_at=self._working_days_from(
+                    now, self._agent.settings.takeover.settlement_planner_working_days
+                ),
+                now=now,
+            )
+            return
+        if not own.differences and own.amount_cents == row.amount_cents:
+            await self.answer(session, row, None, None, now)
             return
         reason = (
-            "Afwijkend: " + (", ".join(differences) or "bedrag") + f"; wij komen op {expected}."
+            "Afwijkend: "
+            + (", ".join(own.differences) or "bedrag")
+            + f"; wij komen op {own.amount_cents}."
         )
-        await self._answer(session, row, "inputs-incorrect", reason, now, counter=expected)
+        await self.answer(session, row, "inputs-incorrect", reason, now, counter=own.amount_cents)
+
+    def recompute(self, row: SettlementRow, order: SupplierOrderRow) -> Recomputation:
+        """The offer recomputed with this supplier's own contract inputs and the order's data.
+
+        Raises ``UnknownSettlementMethod`` for a method this agent does not know.
+        """
+        offered = SettlementInputs.model_validate(row.inputs)
+        own = self._own_inputs(order, row.device_id, offered)
+        amount = residual_value_cents(own, method=row.method)
+        return Recomputation(own, amount, tuple(_differences(offered, own)))
 
     def _own_inputs(
         self, order: SupplierOrderRow, device_id: str, offered: SettlementInputs
@@ -285,7 +336,7 @@ class Settlements:
             offered.maintenance_state,
         )
 
-    async def _answer(
+    async def answer(
         self,
         session: AsyncSession,
         row: SettlementRow,
@@ -294,8 +345,14 @@ class Settlements:
         now: datetime,
         *,
         counter: int | None = None,
+        by: str | None = None,
     ) -> None:
+        """Accept (no ``reason_code``) or dispute an offer received, and tell its sender.
+
+        ``by`` names the planner who answered; none when the agent answered by itself.
+        """
         body: SettlementAccept | SettlementDispute
+        row.answered_by = by
         if reason_code is None:
             row.state = "accepted"
             body = SettlementAccept.model_validate(

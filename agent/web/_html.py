@@ -17,9 +17,10 @@ __all__ = ["ServiceDep", "https", "page_headers", "parse_form", "templates"]
 
 # A larger body is no form of ours: refused before it is parsed.
 _MAX_FORM_BYTES = 16_384
-# No script at all; styles only from this agent; forms post only to this agent.
+# No script at all; styles only from this agent; forms post only to this agent (and, for the
+# werkbak's sign-out, redirect to its sign-in provider).
 _CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'{form_targets}; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
 
@@ -50,10 +51,15 @@ def _dutch_date(value: date | datetime | None) -> str:
     return dutch_date(value.date() if isinstance(value, datetime) else value)
 
 
-def page_headers() -> dict[str, str]:
-    """The headers of every page: no script, no referrer, never cached."""
+def page_headers(*, form_targets: tuple[str, ...] = ()) -> dict[str, str]:
+    """The headers of every page: no script, no referrer, never cached.
+
+    ``form_targets``: origins besides this agent a form may lead to, also by a redirect after
+    it is posted (CSP ``form-action`` covers redirects).
+    """
+    targets = "".join(f" {origin}" for origin in form_targets)
     return {
-        "Content-Security-Policy": _CSP,
+        "Content-Security-Policy": _CSP.format(form_targets=targets),
         "Referrer-Policy": "no-referrer",
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",

@@ -149,6 +149,8 @@ async def test_every_form_refuses_a_missing_or_wrong_csrf_token(site: Site) -> N
         (consulent, token, "/werkbak/nieuw"),
         (operator, operator_token, f"/werkbak/beheer/berichten/{task_id}/opnieuw"),
         (planner, planner_token, f"/werkbak/opdrachten/{task_id}/status"),
+        (planner, planner_token, f"/werkbak/verrekeningen/{task_id}/accepteren"),
+        (planner, planner_token, f"/werkbak/verrekeningen/{task_id}/betwisten"),
         (consulent, token, "/werkbak/uitloggen"),
     ]
     fields = {"reden": "Omdat het moet", "notitie": "Gedaan", "status": "client-contacted"}
@@ -229,3 +231,39 @@ async def test_search_finds_by_name_postcode_id_and_only_the_exact_bsn(site: Sit
     records = await ProcessingLog.records(site.utrecht.database, dossier_id=dossier_id)
     assert (records[-1].activity_id, records[-1].actor) == ("werkbak-dossier-viewed", "Anna")
     await consulent.aclose()
+
+
+async def test_an_unknown_takeover_price_is_a_clear_page_not_an_error(site: Site) -> None:
+    planner, token = await _signed_in(site, "zorgtechniek", "planner", "Piet")
+    unknown = "00000000-0000-4000-8000-000000000002"
+    page = await planner.get(f"/werkbak/verrekeningen/{unknown}")
+    assert page.status_code == 404
+    assert "Deze overnameprijs bestaat niet bij deze leverancier." in page.text
+    for action, fields in (
+        ("accepteren", {}),
+        ("betwisten", {"reden": "other", "toelichting": "x"}),
+    ):
+        answer = await planner.post(
+            f"/werkbak/verrekeningen/{unknown}/{action}", data={"csrf": token} | fields
+        )
+        assert answer.status_code == 404, action
+    # A dispute without a reason is refused before anything is looked up.
+    answer = await planner.post(
+        f"/werkbak/verrekeningen/{unknown}/betwisten", data={"csrf": token, "reden": "other"}
+    )
+    assert answer.status_code == 400
+    assert "schrijf in de toelichting waarom" in answer.text
+    # A consulent has no settlement pages.
+    consulent, _ = await _signed_in(site, "utrecht", "consulent", "Anna")
+    assert (await consulent.get("/werkbak/verrekeningen")).status_code == 403
+    for client in (planner, consulent):
+        await client.aclose()
+
+
+async def test_a_return_from_the_provider_with_another_state_ends_nothing(site: Site) -> None:
+    client = site.client("utrecht")
+    answer = await client.get("/werkbak/uitgelogd", params={"state": "not-ours"})
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/werkbak/inloggen?melding=uitgelogd"
+    assert "set-cookie" not in answer.headers
+    await client.aclose()

@@ -88,19 +88,35 @@ async def _shot(page: Any, name: str) -> None:
         await page.screenshot(path=str(Path(SCREENSHOTS) / f"werkbak-{name}.png"), full_page=True)
 
 
-async def test_sign_in_sign_out_and_session_expiry(world: World, browser: Any) -> None:
+async def test_sign_in_sign_out_and_session_expiry(
+    provider: Provider, world: World, browser: Any
+) -> None:
     page = await _page(browser)
     base = world.bases["utrecht"]
     await _sign_in(page, base, "anna")
     assert page.url == f"{base}/werkbak/taken"
     assert "Anna de Vries (consulent)" in await page.inner_text("header")
     await _axe(page)
-    async with page.expect_navigation():
+    # Signing out ends the werkbak session, then the provider's: it asks to confirm.
+    async with page.expect_navigation(url=f"{provider.issuer}/**"):
         await page.click("button:has-text('Uitloggen')")
+    # The werkbak session ended already, whatever the person answers at the provider.
+    other_tab = await page.context.new_page()
+    assert (await other_tab.goto(f"{base}/werkbak/taken")).status == 401
+    await other_tab.close()
+    async with page.expect_navigation(url=f"{base}/werkbak/inloggen**"):
+        await page.click("button[name=logout]")
     assert "U bent uitgelogd." in await page.inner_text("main")
+    await _axe(page)
     answer = await page.goto(f"{base}/werkbak/taken")
     assert answer.status == 401
     await _axe(page)
+    # Signing in again needs the provider's own login: its session has ended too.
+    await page.goto(f"{base}/werkbak/inloggen")
+    async with page.expect_navigation():
+        await page.click("a:has-text('Inloggen bij')")
+    assert page.url.startswith(provider.issuer)
+    assert await page.locator("input[name=login]").count() == 1
     # Signed in again, the session lasts 60 minutes on the agent's clock, then is gone.
     await _sign_in(page, base, "anna")
     world.clock.advance(timedelta(minutes=61))
@@ -188,10 +204,26 @@ async def test_consulent_searches_records_consent_and_planner_records_contact(
         await planner.click("a:has-text('J. Jansen')")
     await _axe(planner)
     await _shot(planner, "opdracht")
+    # Piet's looks at the list and the order are in Zorgtechniek's processing log, under the
+    # order's dossier, with one data subject that is not the dossier id itself.
+    zorgtechniek = world.services["zorgtechniek"]
+    [order] = await zorgtechniek.supplier.orders()
+    records = await ProcessingLog.records(zorgtechniek.database, dossier_id=order.dossier_id)
+    assert [(r.activity_id, r.actor) for r in records] == [
+        ("werkbak-orders-viewed", "Piet Visser"),
+        ("werkbak-order-viewed", "Piet Visser"),
+    ]
+    assert len({r.data_subject_id for r in records}) == 1
+    assert order.dossier_id not in records[0].data_subject_id
     await planner.check("#status-client-contacted")
     async with planner.expect_navigation():
         await planner.click("button:has-text('Status vastleggen')")
     assert "De status is vastgelegd." in await planner.inner_text("main")
+    records = await ProcessingLog.records(zorgtechniek.database, dossier_id=order.dossier_id)
+    assert [r.activity_id for r in records][2:] == [
+        "werkbak-order-changed",
+        "werkbak-order-viewed",
+    ]
     await world.settle()
     orders = await world.services["amsterdam"].orders.list()
     assert [order.status for order in orders] == ["client-contacted"]
@@ -286,3 +318,46 @@ async def test_operator_requeues_a_dead_letter(world: World, browser: Any) -> No
     assert "Het bericht staat weer in de wachtrij." in await page.inner_text("main")
     await world.settle()
     assert (await world.services["amsterdam"].list_dossiers())[0].dossier_id == dossier_id
+
+
+async def test_planner_disputes_a_takeover_price_by_hand(world: World, browser: Any) -> None:
+    await world.hand_over()
+    zorgtechniek = world.services["zorgtechniek"]
+    [order] = await zorgtechniek.supplier.orders(open_only=True)
+    await zorgtechniek.supplier.record_status(order.order_id, "taken-over")
+    await world.settle()
+    # The move date has passed: Hulpmiddelen BV offers the takeover price at once.
+    await world.services["hulpmiddelen"].deadlines.run_due()
+    await world.settle()
+    page = await _page(browser)
+    base = world.bases["zorgtechniek"]
+    await _sign_in(page, base, "piet")
+    await page.goto(f"{base}/werkbak/verrekeningen")
+    await _axe(page)
+    assert "Wacht op het antwoord van een planner" in await page.inner_text("main")
+    async with page.expect_navigation():
+        await page.click("a:has-text('dev-1')")
+    await _axe(page)
+    await _shot(page, "verrekening")
+    text = await page.inner_text("main")
+    assert "Een andere leverancier biedt € 2701,39 als overnameprijs voor de scootmobiel" in text
+    assert "Wij komen met onze eigen gegevens op hetzelfde bedrag." in text
+    assert "Economische levensduur in maanden\t72\t72" in text
+    # The scootmobiel came back damaged: Piet disputes the price with a reason.
+    await page.check("#reden-device-condition")
+    await page.fill("#toelichting", "De kap van de scootmobiel is gebroken.")
+    async with page.expect_navigation():
+        await page.click("button:has-text('Overnameprijs betwisten')")
+    text = await page.inner_text("main")
+    assert "U heeft de overnameprijs betwist." in text
+    assert "Beantwoord door\nPiet Visser" in text
+    assert "Reden\nDe kap van de scootmobiel is gebroken." in text
+    await _axe(page)
+    await world.settle()
+    [offered] = await world.services["hulpmiddelen"].supplier.settlements()
+    assert (offered.state, offered.reason_code, offered.reason_text) == (
+        "disputed",
+        "device-condition",
+        "De kap van de scootmobiel is gebroken.",
+    )
+    assert offered.counter_amount_cents is None  # our own amount is the same

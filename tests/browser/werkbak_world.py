@@ -80,6 +80,7 @@ def oidc_provider() -> Iterator[Provider]:
             "client_id": host,
             "client_secret": CLIENT_SECRET,
             "redirect_uris": [f"http://127.0.0.1:{ports[host]}/werkbak/inloggen/terug"],
+            "post_logout_redirect_uris": [f"http://127.0.0.1:{ports[host]}/werkbak/uitgelogd"],
         }
         for host in HOSTS
     ]
@@ -131,7 +132,9 @@ def _werkbak(provider: Provider, host: str) -> WerkbakSettings:
     )
 
 
-def supplier_settings(database_url: str, supplier: tuple[str, str, str, str]) -> AgentSettings:
+def supplier_settings(
+    database_url: str, supplier: tuple[str, str, str, str], **takeover: Any
+) -> AgentSettings:
     oin, kvk, name, host = supplier
     return AgentSettings(
         oin=oin,
@@ -146,7 +149,7 @@ def supplier_settings(database_url: str, supplier: tuple[str, str, str, str]) ->
         case_system_token_sha256=hash_token(CASE_TOKEN),
         scheduler_enabled=False,
         outbox_max_age_seconds=3600,
-        takeover=TakeoverSettings(),
+        takeover=TakeoverSettings(**takeover),
         # The agents of this world have .test hosts, which only an allow-list admits.
         peer_allow_list=[".test"],
     )
@@ -215,7 +218,10 @@ async def _serve(app: FastAPI, port: int) -> tuple[uvicorn.Server, asyncio.Task[
 async def werkbak_world(
     provider: Provider, database_url: str, tmp_path: Path, clock: FrozenClock
 ) -> AsyncIterator[World]:
-    """The registry, Utrecht and Amsterdam, both suppliers; Amsterdam contracts Zorgtechniek."""
+    """The registry, Utrecht and Amsterdam, both suppliers; Amsterdam contracts Zorgtechniek.
+
+    Zorgtechniek's planners answer takeover price offers by hand.
+    """
     with databases(database_url, tmp_path, 5) as urls:
         network = Network()
         async with (
@@ -230,7 +236,9 @@ async def werkbak_world(
                 "utrecht": agent_settings(urls[1], gemeente="utrecht"),
                 "amsterdam": agent_settings(urls[2], gemeente="amsterdam"),
                 "hulpmiddelen": supplier_settings(urls[3], DEPARTING_SUPPLIER),
-                "zorgtechniek": supplier_settings(urls[4], SUPPLIER),
+                "zorgtechniek": supplier_settings(
+                    urls[4], SUPPLIER, settlement_answered_by="planner"
+                ),
             }
             services: dict[str, AgentService] = {}
             apps: dict[str, FastAPI] = {}

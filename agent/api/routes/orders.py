@@ -11,13 +11,23 @@ from pydantic import Field
 from agent.api.deps import CaseSystemDep, ServiceDep, token_router
 from agent.api.problems import BODY_TOO_LARGE, problem_responses
 from agent.api_model import ApiModel, DeviceId
-from agent.errors import OrderStatusRefused, OrderUnknown, WrongRole
+from agent.errors import (
+    OrderStatusRefused,
+    OrderUnknown,
+    SettlementAnswerInvalid,
+    SettlementNotOpen,
+    SettlementUnknown,
+    WrongRole,
+)
 from agent.supplier.desk import DepartingDevice, ReceivedOrder
 from agent.supplier.orders import PlacedOrder
 from agent.supplier.settlement import Settlement
+from protocol.messages import DisputeReason
 
 __all__ = [
     "OrderStatusInput",
+    "SettlementAnswerInput",
+    "answer_settlement",
     "get_order",
     "list_departing_devices",
     "list_orders",
@@ -41,6 +51,17 @@ class OrderStatusInput(ApiModel):
     status: Literal["client-contacted", "taken-over", "inspected", "replaced", "problem", "refused"]
     device_id: DeviceId | None = None
     reason_code: ReasonCode | None = None
+    reason_text: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+
+
+class SettlementAnswerInput(ApiModel):
+    """A planner's answer to a takeover price offer; a dispute needs a reason code and text."""
+
+    answer: Literal["accept", "dispute"]
+    answered_by: Annotated[str, Field(min_length=1, max_length=100)] = Field(
+        description="The planner who answers (a name or employee number)."
+    )
+    reason_code: DisputeReason | None = None
     reason_text: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
 
 
@@ -112,3 +133,30 @@ async def list_settlements(service: ServiceDep) -> list[Settlement]:
     """Supplier: takeover prices offered and received, with their outcome."""
     _supplier_role(service)
     return await service.supplier.settlements()
+
+
+@router.post(
+    "/settlements/{settlementId}/answer",
+    responses=problem_responses(
+        BODY_TOO_LARGE, SettlementUnknown, SettlementNotOpen, SettlementAnswerInvalid
+    ),
+)
+async def answer_settlement(
+    settlement_id: Annotated[uuid.UUID, Path(alias="settlementId")],
+    answer: SettlementAnswerInput,
+    service: ServiceDep,
+) -> Settlement:
+    """Supplier answering offers by hand: accept or dispute an offer that waits for a planner."""
+    _supplier_role(service)
+    answers = service.supplier.settlement_answers
+    if answer.answer == "accept":
+        settlement = await answers.accept(str(settlement_id), by=answer.answered_by)
+    else:
+        settlement = await answers.dispute(
+            str(settlement_id),
+            answer.reason_code or "",
+            answer.reason_text or "",
+            by=answer.answered_by,
+        )
+    service.wake()
+    return settlement

@@ -26,6 +26,7 @@ __all__ = [
     "DeliveryAttemptRow",
     "DeviceRow",
     "DossierRow",
+    "DossierSearchTermRow",
     "InboundMessageRow",
     "Leased",
     "OutboxRow",
@@ -83,7 +84,8 @@ class DossierRow(Base):
     # The gemeente this agent handles the dossier for: a regional service serves several. None
     # stands for the configured gemeentecode.
     gemeentecode: Mapped[str | None] = mapped_column(String(4))
-    client_bsn: Mapped[str | None] = mapped_column(String(9))
+    # Indexed: the werkbak finds a dossier by exactly this number.
+    client_bsn: Mapped[str | None] = mapped_column(String(9), index=True)
     move_date: Mapped[date | None]
     # The new address for the offer (departing side), wire-shaped.
     new_address: Mapped[dict[str, Any] | None]
@@ -93,6 +95,16 @@ class DossierRow(Base):
     # the werkbak or the API): shorter deadlines, first in task lists and order lists.
     urgent: Mapped[bool] = mapped_column(default=False, server_default=false())
     urgency_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class DossierSearchTermRow(Base):
+    """A word the werkbak finds a dossier by: a prefix of a word of the client's name, or a
+    postcode, normalised (lower case, no accents); kept up to date by ``agent.casework``."""
+
+    __tablename__ = "dossier_search_terms"
+
+    dossier_id: Mapped[str] = mapped_column(ForeignKey("dossiers.id"), primary_key=True)
+    term: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
 
 
 class TransitionRow(Base):
@@ -266,7 +278,8 @@ class WerkbakSessionRow(Base):
     """A werkbak session of a signed-in person, or a sign-in under way (``pending``).
 
     Its cookie value is kept only as a hash; a sign-in under way holds the OpenID Connect
-    state, nonce and PKCE verifier until the provider sends the person back.
+    state, nonce and PKCE verifier until the provider sends the person back, a signed-in
+    session the ID token (the hint for signing out at the provider).
     """
 
     __tablename__ = "werkbak_sessions"

@@ -124,6 +124,8 @@ class SettlementRow(Base):
     counter_amount_cents: Mapped[int | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The planner who answered a received offer in the werkbak; none when the agent answered.
+    answered_by: Mapped[str | None] = mapped_column(String(100), default=None)
 
 
 # --- BRP events (agent.brp) -------------------------------------------------------------------

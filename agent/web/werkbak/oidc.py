@@ -4,7 +4,8 @@ OAuth 2.0 parameters, the ID token verified with joserfc against the provider's 
 The provider is found by discovery (OpenID Connect Discovery 1.0 §4) and its metadata cached
 for the process. Roles come from a configured claim, mapped to werkbak roles; a provider that
 serves several organisations names the organisation in another claim, which must be this
-agent's OIN.
+agent's OIN. Signing out also ends the session at the provider when it offers an
+``end_session_endpoint`` (OpenID Connect RP-Initiated Logout 1.0 §2).
 """
 
 from __future__ import annotations
@@ -23,9 +24,18 @@ from joserfc.jwk import KeySet
 from agent.settings import AgentSettings, WerkbakRole
 from protocol.clock import Clock
 
-__all__ = ["CALLBACK_PATH", "Identity", "OidcClient", "SignInFailed", "allowed_roles"]
+__all__ = [
+    "CALLBACK_PATH",
+    "SIGNED_OUT_PATH",
+    "Identity",
+    "OidcClient",
+    "SignInFailed",
+    "allowed_roles",
+]
 
 CALLBACK_PATH = "/werkbak/inloggen/terug"
+# Where the provider sends the person after signing out (its post_logout_redirect_uri).
+SIGNED_OUT_PATH = "/werkbak/uitgelogd"
 # Asymmetric algorithms only: the client secret never verifies an ID token.
 _ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]
 _TIMEOUT = 10.0
@@ -42,6 +52,8 @@ class Identity:
     subject: str
     name: str
     roles: tuple[WerkbakRole, ...]
+    # Kept with the session: the hint that names this sign-in when signing out at the provider.
+    id_token: str
 
 
 def allowed_roles(settings: AgentSettings) -> tuple[WerkbakRole, ...]:
@@ -66,6 +78,7 @@ class OidcClient:
         self._metadata: dict[str, Any] | None = None
         base = (werkbak.base_url or settings.public_base_url).rstrip("/")
         self.redirect_uri = base + CALLBACK_PATH
+        self.post_logout_redirect_uri = base + SIGNED_OUT_PATH
 
     async def _provider(self) -> dict[str, Any]:
         if self._metadata is None:
@@ -140,7 +153,28 @@ class OidcClient:
         if not isinstance(id_token, str):
             raise SignInFailed("the token answer holds no ID token")
         claims = await self._verified_claims(id_token, kept["nonce"])
-        return self._identity(claims)
+        return self._identity(claims, id_token)
+
+    async def end_session_url(self, id_token: str, state: str) -> str | None:
+        """Where to send the person to sign out at the provider; None when it offers no way.
+
+        RP-Initiated Logout 1.0 §2: ``id_token_hint`` names the sign-in to end (the ID token goes
+        back only to the provider that issued it), ``post_logout_redirect_uri`` brings the person
+        back to the werkbak with ``state``.
+        """
+        endpoint = (await self._provider()).get("end_session_endpoint")
+        if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
+            return None
+        url: str = add_params_to_uri(
+            endpoint,
+            [
+                ("id_token_hint", id_token),
+                ("client_id", self._client_id),
+                ("post_logout_redirect_uri", self.post_logout_redirect_uri),
+                ("state", state),
+            ],
+        )
+        return url
 
     async def _verified_claims(self, id_token: str, nonce: str) -> dict[str, Any]:
         provider = await self._provider()
@@ -164,7 +198,7 @@ class OidcClient:
             raise SignInFailed(f"ID token refused: {exc}") from exc
         return dict(token.claims)
 
-    def _identity(self, claims: dict[str, Any]) -> Identity:
+    def _identity(self, claims: dict[str, Any], id_token: str) -> Identity:
         werkbak = self._settings.werkbak
         organisation = werkbak.organisation_claim
         if organisation is not None and claims.get(organisation) != self._settings.oin:
@@ -183,4 +217,5 @@ class OidcClient:
             subject=str(claims["sub"]),
             name=name if isinstance(name, str) and name else str(claims["sub"]),
             roles=roles,
+            id_token=id_token,
         )

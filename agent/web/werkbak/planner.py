@@ -1,4 +1,4 @@
-"""The planner's pages (supplier): open orders by contact deadline, one order, settlements."""
+"""The planner's pages (supplier): open orders by contact deadline, one order and its status."""
 
 from __future__ import annotations
 
@@ -32,7 +32,6 @@ __all__ = [
     "orders",
     "record_status",
     "router",
-    "settlements",
 ]
 
 router = APIRouter(include_in_schema=False)
@@ -103,7 +102,8 @@ async def orders(request: Request, service: ServiceDep, session: SessionDep) -> 
     if isinstance(checked := require(request, session, "planner"), HTMLResponse):
         return checked
     today = service.clock.now().date()
-    lines = [_line(order, today) for order in await service.supplier.orders(open_only=True)]
+    shown = await service.supplier.orders(open_only=True, viewer=checked.user_name)
+    lines = [_line(order, today) for order in shown]
     lines.sort(
         key=lambda line: (not line.order.overdue, not line.urgent, line.order.contact_before)
     )
@@ -120,7 +120,7 @@ async def order_page(
     if isinstance(checked := require(request, session, "planner"), HTMLResponse):
         return checked
     try:
-        order = await service.supplier.order(order_id)
+        order = await service.supplier.order(order_id, viewer=checked.user_name)
     except AgentError as error:
         return message(request, session, error.status, "Dit kan niet", _text(error))
     return render(
@@ -158,22 +158,9 @@ async def record_status(
             device_id=posted.get("apparaat") or None,
             reason_code=reason if status in ("problem", "refused") else None,
             reason_text=text,
+            actor=session.user_name,
         )
     except AgentError as error:
         return message(request, session, error.status, "Dit kan niet", _text(error))
     service.wake()
     return redirect(f"/werkbak/opdrachten/{order_id}?melding=status")
-
-
-@router.get("/werkbak/verrekeningen", response_class=HTMLResponse)
-async def settlements(request: Request, service: ServiceDep, session: SessionDep) -> Response:
-    """Takeover prices offered and received, with their inputs and the amount."""
-    if isinstance(checked := require(request, session, "planner"), HTMLResponse):
-        return checked
-    return render(
-        request,
-        "settlements.html",
-        session,
-        title="Verrekeningen",
-        settlements=await service.supplier.settlements(),
-    )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hmac
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
@@ -50,6 +51,8 @@ _NOTICES = {
     "status": "De status is vastgelegd. De gemeente krijgt bericht.",
     "opnieuw": "Het bericht staat weer in de wachtrij.",
     "gestart": "De overdracht is gestart. De cliënt krijgt een persoonlijke link.",
+    "geaccepteerd": "U heeft de overnameprijs geaccepteerd. De andere leverancier krijgt bericht.",
+    "betwist": "U heeft de overnameprijs betwist. De andere leverancier krijgt bericht.",
 }
 _STATE_NAMES = {
     "started": "Gestart",
@@ -75,6 +78,15 @@ _ORDER_STATUSES = {
     "problem": "Probleem",
     "refused": "Geweigerd",
 }
+_SETTLEMENT_STATES = {
+    "offered": "Aangeboden, wacht op antwoord",
+    "waiting": "Wacht tot wij het hulpmiddel hebben overgenomen",
+    "for-planner": "Wacht op het antwoord van een planner",
+    "accepted": "Geaccepteerd",
+    "disputed": "Betwist",
+    "superseded": "Vervallen: de leverancier weigerde de opdracht",
+}
+_MAINTENANCE_STATES = {"good": "goed", "fair": "redelijk", "poor": "slecht"}
 _CHANNELS = {
     "online": "Online",
     "phone": "Telefonisch",
@@ -109,7 +121,22 @@ def _environment() -> Environment:
         order_status=lambda status: _ORDER_STATUSES.get(status, status),
         channel_name=lambda channel: _CHANNELS.get(channel, channel),
         euro=euros,
+        settlement_state=lambda state: _SETTLEMENT_STATES.get(state, state),
+        settlement_input=_settlement_input,
     )
+
+
+def _settlement_input(value: Any, name: str) -> str:
+    """One input of a takeover price calculation as the planner reads it."""
+    if value is None:
+        return "-"
+    if name.endswith("Cents"):
+        return euros(int(value))
+    if name == "floorBasisPoints":
+        return f"{int(value) / 100:g}%".replace(".", ",")
+    if name.endswith("Date"):
+        return dutch_date(date.fromisoformat(str(value)))
+    return _MAINTENANCE_STATES.get(str(value), str(value))
 
 
 def _dutch_time(value: datetime | None) -> str:
@@ -140,7 +167,16 @@ def render(
             **context,
         )
     )
-    return HTMLResponse(html, status_code=status_code, headers=page_headers())
+    return HTMLResponse(html, status_code=status_code, headers=_headers(service))
+
+
+def _headers(service: AgentService) -> dict[str, str]:
+    # Signing out posts a form that redirects to the provider's end_session_endpoint.
+    issuer = service.settings.werkbak.oidc_issuer
+    if issuer is None:
+        return page_headers()
+    url = urlsplit(issuer)
+    return page_headers(form_targets=(f"{url.scheme}://{url.netloc}",))
 
 
 def message(

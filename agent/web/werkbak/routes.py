@@ -7,12 +7,12 @@ from importlib import resources
 
 from fastapi import APIRouter, Response
 
-from agent.web.werkbak import consulent, operator, planner, sign_in
+from agent.web.werkbak import consulent, operator, planner, settlements, sign_in
 
 __all__ = ["router", "stylesheet"]
 
 router = APIRouter(include_in_schema=False)
-for module in (sign_in, consulent, planner, operator):
+for module in (sign_in, consulent, planner, settlements, operator):
     router.include_router(module.router)
 
 

@@ -2,8 +2,9 @@
 
 A sign-in under way is a *pending* session holding the OpenID Connect state, nonce and PKCE
 verifier; a completed sign-in replaces it with a new session (a new cookie value, so a value
-seen before sign-in is worth nothing after it). Sessions expire after
-``werkbak.session_minutes``; signing out deletes the row.
+seen before sign-in is worth nothing after it), which keeps the provider's ID token as the hint
+for signing out there. Sessions expire after ``werkbak.session_minutes``; signing out deletes
+the row, and a sign-out at the provider under way is a pending session holding its ``state``.
 """
 
 from __future__ import annotations
@@ -59,9 +60,18 @@ class Sessions:
         )
 
     async def signed_in(
-        self, previous: str | None, *, user_name: str, subject: str, roles: tuple[WerkbakRole, ...]
+        self,
+        previous: str | None,
+        *,
+        user_name: str,
+        subject: str,
+        roles: tuple[WerkbakRole, ...],
+        id_token: str | None = None,
     ) -> tuple[str, Session]:
-        """Replace the pending session (cookie ``previous``) by a signed-in one; its cookie."""
+        """Replace the pending session (cookie ``previous``) by a signed-in one; its cookie.
+
+        ``id_token``: the provider's, kept to sign out there too (none for a demo sign-in).
+        """
         if previous is not None:
             await self.end(previous)
         return await self._create(
@@ -69,7 +79,7 @@ class Sessions:
             user_name=user_name,
             subject=subject,
             roles=roles,
-            sign_in=None,
+            sign_in={"id_token": id_token} if id_token else None,
             lifetime=timedelta(minutes=self._minutes),
         )
 

@@ -1,16 +1,28 @@
-"""Signing in and out of the werkbak: OpenID Connect, or in development a demo sign-in."""
+"""Signing in and out of the werkbak: OpenID Connect, or in development a demo sign-in.
+
+Signing out always ends the werkbak session; when the provider offers an
+``end_session_endpoint``, the person then goes there to end the provider's session too
+(RP-Initiated Logout 1.0), and comes back to ``SIGNED_OUT_PATH`` with the ``state`` we sent.
+"""
 
 from __future__ import annotations
 
 import hmac
 import logging
+import secrets
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from agent.settings import WerkbakRole
 from agent.web._html import https
-from agent.web.werkbak.oidc import CALLBACK_PATH, OidcClient, SignInFailed, allowed_roles
+from agent.web.werkbak.oidc import (
+    CALLBACK_PATH,
+    SIGNED_OUT_PATH,
+    OidcClient,
+    SignInFailed,
+    allowed_roles,
+)
 from agent.web.werkbak.rendering import (
     HOME,
     SIGN_IN,
@@ -26,7 +38,16 @@ from agent.web.werkbak.rendering import (
 from agent.web.werkbak.sessions import COOKIE
 from protocol.logs import log_event
 
-__all__ = ["callback", "demo_sign_in", "home", "router", "sign_in_page", "sign_out", "start"]
+__all__ = [
+    "callback",
+    "demo_sign_in",
+    "home",
+    "router",
+    "sign_in_page",
+    "sign_out",
+    "signed_out",
+    "start",
+]
 
 router = APIRouter(include_in_schema=False)
 _log = logging.getLogger("meeverhuizen.agent")
@@ -163,7 +184,11 @@ async def callback(request: Request, service: ServiceDep) -> Response:
             "om een rol.",
         )
     new_cookie, _ = await sessions(service).signed_in(
-        cookie, user_name=identity.name, subject=identity.subject, roles=identity.roles
+        cookie,
+        user_name=identity.name,
+        subject=identity.subject,
+        roles=identity.roles,
+        id_token=identity.id_token,
     )
     log_event(_log, "werkbak_signed_in", roles=",".join(identity.roles))
     answer = redirect(HOME)
@@ -199,7 +224,7 @@ async def demo_sign_in(request: Request, service: ServiceDep) -> Response:
 
 @router.post("/werkbak/uitloggen")
 async def sign_out(request: Request, service: ServiceDep, session: SessionDep) -> Response:
-    """End the session; the cookie is worth nothing afterwards."""
+    """End the session, then at the provider too when it offers that."""
     if session is None:
         return redirect(SIGN_IN)
     if await form(request, session) is None:
@@ -207,6 +232,43 @@ async def sign_out(request: Request, service: ServiceDep, session: SessionDep) -
     cookie = request.cookies.get(COOKIE)
     if cookie:
         await sessions(service).end(cookie)
+    state = secrets.token_urlsafe(32)
+    url = await _end_session_url(request, service, session.sign_in.get("id_token"), state)
+    if url is None:
+        log_event(_log, "werkbak_signed_out", at_provider=False)
+        answer = redirect(SIGN_IN + "?melding=uitgelogd")
+        answer.delete_cookie(COOKIE, path="/werkbak")
+        return answer
+    # The provider sends the person back with this state: a pending session keeps it.
+    pending, _ = await sessions(service).start_sign_in({"sign_out_state": state})
+    log_event(_log, "werkbak_signed_out", at_provider=True)
+    answer = redirect(url)
+    _set_cookie(answer, request, service, pending)
+    return answer
+
+
+async def _end_session_url(
+    request: Request, service: ServiceDep, id_token: object, state: str
+) -> str | None:
+    client = _oidc(request, service)
+    if client is None or not isinstance(id_token, str):
+        return None  # a demo session, or no provider: there is nothing to end there
+    try:
+        return await client.end_session_url(id_token, state)
+    except SignInFailed as exc:
+        log_event(_log, "werkbak_sign_out_at_provider_failed", reason=str(exc))
+        return None
+
+
+@router.get(SIGNED_OUT_PATH)
+async def signed_out(request: Request, service: ServiceDep) -> Response:
+    """The provider sends the person back after signing out there."""
+    cookie = request.cookies.get(COOKIE)
+    pending = await sessions(service).find(cookie)
+    kept = pending.sign_in.get("sign_out_state") if pending and pending.pending else None
+    state = request.query_params.get("state", "")
     answer = redirect(SIGN_IN + "?melding=uitgelogd")
-    answer.delete_cookie(COOKIE, path="/werkbak")
+    if cookie and isinstance(kept, str) and hmac.compare_digest(kept.encode(), state.encode()):
+        await sessions(service).end(cookie)
+        answer.delete_cookie(COOKIE, path="/werkbak")
     return answer
