@@ -3,10 +3,11 @@
 A search by name or postcode reads ``dossier_search_terms`` by exact, indexed equality and
 never reads every dossier's client. The terms of a dossier are the prefixes of each word of its
 client's name as the werkbak shows it, and its postcodes (the client's address and the new
-address), all lower case without accents. They are written again whenever the dossier changes
-state and whenever the register is imported for its client; a receiving dossier whose data was
-erased after a withdrawal keeps none. Dossiers without terms (made before the index, or never
-changed since) are indexed by a job at the agent's start. A BSN is never a term.
+address), all lower case without accents. They are written when the dossier leaves the state
+it started in (its client and new address are known then) and again whenever the register is
+imported for its client; a receiving dossier whose data was erased after a withdrawal keeps
+none. Dossiers without terms (made before the index) are indexed by a job at the agent's start.
+A BSN is never a term.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.casework.files import Client, client_of
 from agent.core.context import AgentContext
+from agent.core.dossiers import side
 from agent.core.hooks import Hooks, StateChange
-from agent.core.states import STATES
+from agent.core.states import STATES, initial_state
 from agent.register.store import Register
 from agent.storage.tables import DossierRow, DossierSearchTermRow
 
@@ -95,7 +97,7 @@ class SearchIndex:
         self._agent = agent
 
     def register(self, hooks: Hooks, register: Register) -> None:
-        """Reindex on every state change and register import; index what has no terms yet."""
+        """Index a new dossier, a register import and an erasure; index what has no terms yet."""
         hooks.on_state(self._on_state, *STATES)
         register.on_replaced(self._on_clients_replaced)
         hooks.every(3600, "search-index", self.index_missing)
@@ -104,7 +106,8 @@ class SearchIndex:
         dossier = change.dossier
         # A receiving agent erases the client's data after entering consent-withdrawn.
         erased = change.target == "consent-withdrawn" and dossier.side == "receiving"
-        await reindex(session, dossier, erased=erased)
+        if erased or change.previous == initial_state(side(dossier)):
+            await reindex(session, dossier, erased=erased)
 
     async def _on_clients_replaced(
         self, session: AsyncSession, bsns: Iterable[str], now: datetime
