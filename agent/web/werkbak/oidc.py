@@ -52,8 +52,6 @@ class Identity:
     subject: str
     name: str
     roles: tuple[WerkbakRole, ...]
-    # Kept with the session: the hint that names this sign-in when signing out at the provider.
-    id_token: str
 
 
 def allowed_roles(settings: AgentSettings) -> tuple[WerkbakRole, ...]:
@@ -153,14 +151,14 @@ class OidcClient:
         if not isinstance(id_token, str):
             raise SignInFailed("the token answer holds no ID token")
         claims = await self._verified_claims(id_token, kept["nonce"])
-        return self._identity(claims, id_token)
+        return self._identity(claims)
 
-    async def end_session_url(self, id_token: str, state: str) -> str | None:
+    async def end_session_url(self, state: str) -> str | None:
         """Where to send the person to sign out at the provider; None when it offers no way.
 
-        RP-Initiated Logout 1.0 §2: ``id_token_hint`` names the sign-in to end (the ID token goes
-        back only to the provider that issued it), ``post_logout_redirect_uri`` brings the person
-        back to the werkbak with ``state``.
+        RP-Initiated Logout 1.0 §2 with ``client_id`` instead of ``id_token_hint``: no token in a
+        URL and none kept with the session (the provider may ask the person to confirm).
+        ``post_logout_redirect_uri`` brings the person back to the werkbak with ``state``.
         """
         endpoint = (await self._provider()).get("end_session_endpoint")
         if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
@@ -168,7 +166,6 @@ class OidcClient:
         url: str = add_params_to_uri(
             endpoint,
             [
-                ("id_token_hint", id_token),
                 ("client_id", self._client_id),
                 ("post_logout_redirect_uri", self.post_logout_redirect_uri),
                 ("state", state),
@@ -198,7 +195,7 @@ class OidcClient:
             raise SignInFailed(f"ID token refused: {exc}") from exc
         return dict(token.claims)
 
-    def _identity(self, claims: dict[str, Any], id_token: str) -> Identity:
+    def _identity(self, claims: dict[str, Any]) -> Identity:
         werkbak = self._settings.werkbak
         organisation = werkbak.organisation_claim
         if organisation is not None and claims.get(organisation) != self._settings.oin:
@@ -217,5 +214,4 @@ class OidcClient:
             subject=str(claims["sub"]),
             name=name if isinstance(name, str) and name else str(claims["sub"]),
             roles=roles,
-            id_token=id_token,
         )

@@ -66,11 +66,12 @@ class Sessions:
         user_name: str,
         subject: str,
         roles: tuple[WerkbakRole, ...],
-        id_token: str | None = None,
+        at_provider: bool = False,
     ) -> tuple[str, Session]:
         """Replace the pending session (cookie ``previous``) by a signed-in one; its cookie.
 
-        ``id_token``: the provider's, kept to sign out there too (none for a demo sign-in).
+        ``at_provider``: signed in at the identity provider, so signing out ends it there too
+        (not for a demo sign-in).
         """
         if previous is not None:
             await self.end(previous)
@@ -79,7 +80,7 @@ class Sessions:
             user_name=user_name,
             subject=subject,
             roles=roles,
-            sign_in={"id_token": id_token} if id_token else None,
+            sign_in={"at_provider": True} if at_provider else None,
             lifetime=timedelta(minutes=self._minutes),
         )
 

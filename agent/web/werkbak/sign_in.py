@@ -188,7 +188,7 @@ async def callback(request: Request, service: ServiceDep) -> Response:
         user_name=identity.name,
         subject=identity.subject,
         roles=identity.roles,
-        id_token=identity.id_token,
+        at_provider=True,
     )
     log_event(_log, "werkbak_signed_in", roles=",".join(identity.roles))
     answer = redirect(HOME)
@@ -233,7 +233,8 @@ async def sign_out(request: Request, service: ServiceDep, session: SessionDep) -
     if cookie:
         await sessions(service).end(cookie)
     state = secrets.token_urlsafe(32)
-    url = await _end_session_url(request, service, session.sign_in.get("id_token"), state)
+    at_provider = session.sign_in.get("at_provider") is True
+    url = await _end_session_url(request, service, state) if at_provider else None
     if url is None:
         log_event(_log, "werkbak_signed_out", at_provider=False)
         answer = redirect(SIGN_IN + "?melding=uitgelogd")
@@ -247,14 +248,12 @@ async def sign_out(request: Request, service: ServiceDep, session: SessionDep) -
     return answer
 
 
-async def _end_session_url(
-    request: Request, service: ServiceDep, id_token: object, state: str
-) -> str | None:
+async def _end_session_url(request: Request, service: ServiceDep, state: str) -> str | None:
     client = _oidc(request, service)
-    if client is None or not isinstance(id_token, str):
-        return None  # a demo session, or no provider: there is nothing to end there
+    if client is None:
+        return None  # no provider: there is nothing to end there
     try:
-        return await client.end_session_url(id_token, state)
+        return await client.end_session_url(state)
     except SignInFailed as exc:
         log_event(_log, "werkbak_sign_out_at_provider_failed", reason=str(exc))
         return None
