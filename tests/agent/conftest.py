@@ -19,7 +19,7 @@ from agent.app import create_app
 from agent.consent.channels import ClientLetter, LinkNotice
 from agent.consent.links import LINK_PATH
 from agent.service import AgentService, ConsentInput, DossierStart
-from agent.settings import AgentSettings, hash_token
+from agent.settings import AgentSettings, TakeoverSettings, hash_token
 from agent.storage.database import Database
 from protocol.clock import FrozenClock
 from protocol.jwk import generate_private_jwk, public_jwk
@@ -214,6 +214,31 @@ def agent_settings(database_url: str, *, gemeente: str, **overrides: Any) -> Age
         "outbox_max_age_seconds": 3600,
     }
     return AgentSettings(**(values | overrides))
+
+
+def supplier_settings(
+    database_url: str, supplier: tuple[str, str, str, str], **takeover: Any
+) -> AgentSettings:
+    """A supplier's agent (OIN, KvK number, name, host) with these takeover settings."""
+    oin, kvk, name, host = supplier
+    return AgentSettings(
+        oin=oin,
+        role="supplier",
+        kvk_number=kvk,
+        name=name,
+        signing_jwk=generate_private_jwk("EdDSA"),
+        registry_url=REGISTRY,
+        registry_trust_anchor=public_jwk(generate_private_jwk("EdDSA")),
+        database_url=database_url,
+        public_base_url=f"http://{host}.test",
+        peer_allow_list=[".test"],
+        case_system_token_sha256=hash_token(CASE_TOKEN),
+        scheduler_enabled=False,
+        outbox_base_delay_seconds=2.0,
+        outbox_max_delay_seconds=600.0,
+        outbox_max_age_seconds=3600,
+        takeover=TakeoverSettings(**takeover),
+    )
 
 
 class Backoffice(httpx.AsyncBaseTransport):

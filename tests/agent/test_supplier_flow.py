@@ -22,10 +22,8 @@ import pytest
 from sqlalchemy import select
 
 from agent.service import AgentService, ConsentInput, DossierStart
-from agent.settings import AgentSettings, TakeoverSettings, hash_token
 from agent.storage.tables import InboundMessageRow, OutboxRow
 from protocol.clock import FrozenClock
-from protocol.jwk import generate_private_jwk, public_jwk
 from protocol.messages import Address, SettlementInputs, TakeoverOrder, parse_message
 from protocol.settlement import residual_value_cents
 from protocol.signing import sign_message
@@ -33,7 +31,6 @@ from registry.operator import OperatorClient
 from tests.agent.conftest import (
     AMSTERDAM_OIN,
     AUTH,
-    CASE_TOKEN,
     CLIENT_BSN,
     DATA,
     MOVE_DATE,
@@ -45,6 +42,7 @@ from tests.agent.conftest import (
     Network,
     agent_settings,
     registry_network,
+    supplier_settings,
 )
 from tests.conftest import TEST_DATABASE_URL_VARIABLE, _postgresql_database
 
@@ -69,30 +67,6 @@ def _database(server: str) -> Any:
     from contextlib import contextmanager
 
     return contextmanager(_postgresql_database)(server)
-
-
-def supplier_settings(
-    database_url: str, supplier: tuple[str, str, str, str], **takeover: Any
-) -> AgentSettings:
-    oin, kvk, name, host = supplier
-    return AgentSettings(
-        oin=oin,
-        role="supplier",
-        kvk_number=kvk,
-        name=name,
-        signing_jwk=generate_private_jwk("EdDSA"),
-        registry_url=REGISTRY,
-        registry_trust_anchor=public_jwk(generate_private_jwk("EdDSA")),
-        database_url=database_url,
-        public_base_url=f"http://{host}.test",
-        peer_allow_list=[".test"],
-        case_system_token_sha256=hash_token(CASE_TOKEN),
-        scheduler_enabled=False,
-        outbox_base_delay_seconds=2.0,
-        outbox_max_delay_seconds=600.0,
-        outbox_max_age_seconds=3600,
-        takeover=TakeoverSettings(**takeover),
-    )
 
 
 @dataclass

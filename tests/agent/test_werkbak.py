@@ -30,8 +30,9 @@ from tests.agent.conftest import (
     FakeDirectory,
     agent_settings,
     network_with_backoffice,
+    supplier_settings,
 )
-from tests.browser.werkbak_world import SUPPLIER, databases, supplier_settings
+from tests.browser.werkbak_world import SUPPLIER, databases
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 

@@ -23,13 +23,11 @@ from fastapi import FastAPI
 
 from agent.app import create_app
 from agent.service import AgentService, ConsentInput, DossierStart
-from agent.settings import AgentSettings, TakeoverSettings, WerkbakSettings, hash_token
+from agent.settings import WerkbakSettings
 from protocol.clock import FrozenClock
-from protocol.jwk import generate_private_jwk, public_jwk
 from registry.operator import OperatorClient
 from tests.agent.conftest import (
     AMSTERDAM_OIN,
-    CASE_TOKEN,
     CLIENT_BSN,
     DATA,
     MOVE_DATE,
@@ -41,6 +39,7 @@ from tests.agent.conftest import (
     agent_settings,
     enrol_in_registry,
     registry_network,
+    supplier_settings,
 )
 from tests.conftest import TEST_DATABASE_URL_VARIABLE, _postgresql_database, free_port
 
@@ -129,29 +128,6 @@ def _werkbak(provider: Provider, host: str) -> WerkbakSettings:
         organisation_claim="oin",
         base_url=f"http://127.0.0.1:{provider.ports[host]}",
         session_minutes=60,
-    )
-
-
-def supplier_settings(
-    database_url: str, supplier: tuple[str, str, str, str], **takeover: Any
-) -> AgentSettings:
-    oin, kvk, name, host = supplier
-    return AgentSettings(
-        oin=oin,
-        role="supplier",
-        kvk_number=kvk,
-        name=name,
-        signing_jwk=generate_private_jwk("EdDSA"),
-        registry_url=REGISTRY,
-        registry_trust_anchor=public_jwk(generate_private_jwk("EdDSA")),
-        database_url=database_url,
-        public_base_url=f"http://{host}.test",
-        case_system_token_sha256=hash_token(CASE_TOKEN),
-        scheduler_enabled=False,
-        outbox_max_age_seconds=3600,
-        takeover=TakeoverSettings(**takeover),
-        # The agents of this world have .test hosts, which only an allow-list admits.
-        peer_allow_list=[".test"],
     )
 
 
