@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -181,6 +181,18 @@ def _another_database(database_url: str, sqlite_file: Path) -> Iterator[str]:
         yield f"sqlite+aiosqlite:///{sqlite_file}"
     else:
         yield from _postgresql_database(os.environ[TEST_DATABASE_URL_VARIABLE])
+
+
+@contextmanager
+def databases(database_url: str, tmp_path: Path, count: int) -> Iterator[list[str]]:
+    """``count`` empty databases of the test's backend."""
+    if database_url.startswith("sqlite"):
+        yield [f"sqlite+aiosqlite:///{tmp_path / f'db{n}.sqlite'}" for n in range(count)]
+        return
+    with ExitStack() as stack:
+        server = os.environ[TEST_DATABASE_URL_VARIABLE]
+        make = contextmanager(_postgresql_database)
+        yield [stack.enter_context(make(server)) for _ in range(count)]
 
 
 @pytest.fixture

@@ -8,10 +8,8 @@ supplier). Amsterdam (receiving) contracted Zorgtechniek (preference 1) and Reva
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -41,10 +39,10 @@ from tests.agent.conftest import (
     UTRECHT_OIN,
     Network,
     agent_settings,
+    databases,
     registry_network,
     supplier_settings,
 )
-from tests.conftest import TEST_DATABASE_URL_VARIABLE, _postgresql_database
 
 DEPARTING_SUPPLIER = ("00000003123456780000", "12345678", "Hulpmiddelen BV", "hulpmiddelen")
 PREFERRED = ("00000003876543210000", "87654321", "Zorgtechniek", "zorgtechniek")
@@ -55,18 +53,8 @@ SUPPLIERS = (DEPARTING_SUPPLIER, PREFERRED, NEXT)
 @pytest.fixture
 def database_urls(database_url: str, tmp_path: Path) -> Iterator[list[str]]:
     """Six empty databases of the test's backend: registry, two gemeenten, three suppliers."""
-    if database_url.startswith("sqlite"):
-        yield [f"sqlite+aiosqlite:///{tmp_path / f'db{n}.sqlite'}" for n in range(6)]
-        return
-    with ExitStack() as stack:
-        server = os.environ[TEST_DATABASE_URL_VARIABLE]
-        yield [stack.enter_context(_database(server)) for _ in range(6)]
-
-
-def _database(server: str) -> Any:
-    from contextlib import contextmanager
-
-    return contextmanager(_postgresql_database)(server)
+    with databases(database_url, tmp_path, 6) as urls:
+        yield urls
 
 
 @dataclass

@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,11 +37,12 @@ from tests.agent.conftest import (
     UTRECHT_OIN,
     Network,
     agent_settings,
+    databases,
     enrol_in_registry,
     registry_network,
     supplier_settings,
 )
-from tests.conftest import TEST_DATABASE_URL_VARIABLE, _postgresql_database, free_port
+from tests.conftest import free_port
 
 OIDC = Path(__file__).parent / "oidc"
 NODE = shutil.which("node")
@@ -106,18 +107,6 @@ def oidc_provider() -> Iterator[Provider]:
         process.wait(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
-
-
-@contextmanager
-def databases(database_url: str, tmp_path: Path, count: int) -> Iterator[list[str]]:
-    """``count`` empty databases of the test's backend."""
-    if database_url.startswith("sqlite"):
-        yield [f"sqlite+aiosqlite:///{tmp_path / f'db{n}.sqlite'}" for n in range(count)]
-        return
-    with ExitStack() as stack:
-        server = os.environ[TEST_DATABASE_URL_VARIABLE]
-        make = contextmanager(_postgresql_database)
-        yield [stack.enter_context(make(server)) for _ in range(count)]
 
 
 def _werkbak(provider: Provider, host: str) -> WerkbakSettings:
