@@ -151,11 +151,28 @@ def _count_resolutions(service: AgentService) -> None:
         service.directory.on_resolution = service.metrics.registry_resolution
 
 
+# How long a stopping agent waits for its running jobs (a delivery pass, a feed read).
+_JOBS_FINISH_SECONDS = 10.0
+
+
 @asynccontextmanager
 async def run_scheduler(service: AgentService) -> AsyncIterator[AsyncIOScheduler]:
     """The APScheduler jobs: delivery passes (woken after each enqueue) and every registered job."""
     scheduler = AsyncIOScheduler(timezone=UTC)
     running, again = False, False
+    # The jobs running now: at the end they may finish before the database closes.
+    jobs: set[asyncio.Future[None]] = set()
+
+    def tracked(run: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        async def job() -> None:
+            running_job = asyncio.ensure_future(run())
+            jobs.add(running_job)
+            try:
+                await running_job
+            finally:
+                jobs.discard(running_job)
+
+        return job
 
     async def deliver() -> None:
         nonlocal running, again
@@ -170,7 +187,7 @@ async def run_scheduler(service: AgentService) -> AsyncIterator[AsyncIOScheduler
             running = False
 
     job = scheduler.add_job(
-        deliver,
+        tracked(deliver),
         "interval",
         seconds=service.settings.delivery_interval_seconds,
         max_instances=1,
@@ -180,7 +197,7 @@ async def run_scheduler(service: AgentService) -> AsyncIterator[AsyncIOScheduler
 
     for registered in service.hooks.jobs:
         scheduler.add_job(
-            _woken_after(service, registered.run),
+            tracked(_woken_after(service, registered.run)),
             "interval",
             seconds=registered.seconds,
             max_instances=1,
@@ -204,7 +221,13 @@ async def run_scheduler(service: AgentService) -> AsyncIterator[AsyncIOScheduler
     finally:
         service.set_wake(lambda: None)
         service.scheduler_running = lambda: False
+        # A job cancelled in the middle of a statement leaves its database connection open; so
+        # running jobs finish first (a while at most), and the scheduler cancels the rest.
+        scheduler.pause()
+        if jobs:
+            await asyncio.wait(jobs, timeout=_JOBS_FINISH_SECONDS)
         scheduler.shutdown(wait=False)
+        await asyncio.gather(*jobs, return_exceptions=True)
 
 
 def _woken_after(

@@ -247,27 +247,20 @@ class EmailChannel:
         self._host, self._port, self._sender, self._starttls = host, port, sender, starttls
 
     async def deliver(self, notice: LinkNotice) -> None:
-        if notice.email_address is None:
-            raise DeliveryFailed("no e-mail address")
-        message = EmailMessage()
-        message["From"] = self._sender
-        message["To"] = notice.email_address
-        message["Subject"] = _SUBJECTS[notice.kind]
-        message.set_content(notice_text(notice))
-        try:
-            await asyncio.to_thread(self._send, message)
-        except (OSError, smtplib.SMTPException) as exc:
-            raise DeliveryFailed(f"e-mail could not be sent: {type(exc).__name__}") from exc
+        await self._email(notice.email_address, _SUBJECTS[notice.kind], notice_text(notice))
 
     async def deliver_letter(self, letter: ClientLetter) -> None:
         """Send a letter without a link as a plain-text e-mail."""
-        if letter.email_address is None:
+        await self._email(letter.email_address, letter.subject, letter.text)
+
+    async def _email(self, address: str | None, subject: str, text: str) -> None:
+        if address is None:
             raise DeliveryFailed("no e-mail address")
         message = EmailMessage()
         message["From"] = self._sender
-        message["To"] = letter.email_address
-        message["Subject"] = letter.subject
-        message.set_content(letter.text)
+        message["To"] = address
+        message["Subject"] = subject
+        message.set_content(text)
         try:
             await asyncio.to_thread(self._send, message)
         except (OSError, smtplib.SMTPException) as exc:

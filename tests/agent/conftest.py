@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,7 +19,7 @@ from agent.app import create_app
 from agent.consent.channels import ClientLetter, LinkNotice
 from agent.consent.links import LINK_PATH
 from agent.service import AgentService, ConsentInput, DossierStart
-from agent.settings import AgentSettings, hash_token
+from agent.settings import AgentSettings, TakeoverSettings, hash_token
 from agent.storage.database import Database
 from protocol.clock import FrozenClock
 from protocol.jwk import generate_private_jwk, public_jwk
@@ -183,6 +183,18 @@ def _another_database(database_url: str, sqlite_file: Path) -> Iterator[str]:
         yield from _postgresql_database(os.environ[TEST_DATABASE_URL_VARIABLE])
 
 
+@contextmanager
+def databases(database_url: str, tmp_path: Path, count: int) -> Iterator[list[str]]:
+    """``count`` empty databases of the test's backend."""
+    if database_url.startswith("sqlite"):
+        yield [f"sqlite+aiosqlite:///{tmp_path / f'db{n}.sqlite'}" for n in range(count)]
+        return
+    with ExitStack() as stack:
+        server = os.environ[TEST_DATABASE_URL_VARIABLE]
+        make = contextmanager(_postgresql_database)
+        yield [stack.enter_context(make(server)) for _ in range(count)]
+
+
 @pytest.fixture
 def second_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     """Another empty database of the same backend, for the second agent."""
@@ -214,6 +226,31 @@ def agent_settings(database_url: str, *, gemeente: str, **overrides: Any) -> Age
         "outbox_max_age_seconds": 3600,
     }
     return AgentSettings(**(values | overrides))
+
+
+def supplier_settings(
+    database_url: str, supplier: tuple[str, str, str, str], **takeover: Any
+) -> AgentSettings:
+    """A supplier's agent (OIN, KvK number, name, host) with these takeover settings."""
+    oin, kvk, name, host = supplier
+    return AgentSettings(
+        oin=oin,
+        role="supplier",
+        kvk_number=kvk,
+        name=name,
+        signing_jwk=generate_private_jwk("EdDSA"),
+        registry_url=REGISTRY,
+        registry_trust_anchor=public_jwk(generate_private_jwk("EdDSA")),
+        database_url=database_url,
+        public_base_url=f"http://{host}.test",
+        peer_allow_list=[".test"],
+        case_system_token_sha256=hash_token(CASE_TOKEN),
+        scheduler_enabled=False,
+        outbox_base_delay_seconds=2.0,
+        outbox_max_delay_seconds=600.0,
+        outbox_max_age_seconds=3600,
+        takeover=TakeoverSettings(**takeover),
+    )
 
 
 class Backoffice(httpx.AsyncBaseTransport):

@@ -8,10 +8,8 @@ supplier). Amsterdam (receiving) contracted Zorgtechniek (preference 1) and Reva
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -22,10 +20,8 @@ import pytest
 from sqlalchemy import select
 
 from agent.service import AgentService, ConsentInput, DossierStart
-from agent.settings import AgentSettings, TakeoverSettings, hash_token
 from agent.storage.tables import InboundMessageRow, OutboxRow
 from protocol.clock import FrozenClock
-from protocol.jwk import generate_private_jwk, public_jwk
 from protocol.messages import Address, SettlementInputs, TakeoverOrder, parse_message
 from protocol.settlement import residual_value_cents
 from protocol.signing import sign_message
@@ -33,7 +29,6 @@ from registry.operator import OperatorClient
 from tests.agent.conftest import (
     AMSTERDAM_OIN,
     AUTH,
-    CASE_TOKEN,
     CLIENT_BSN,
     DATA,
     MOVE_DATE,
@@ -44,9 +39,10 @@ from tests.agent.conftest import (
     UTRECHT_OIN,
     Network,
     agent_settings,
+    databases,
     registry_network,
+    supplier_settings,
 )
-from tests.conftest import TEST_DATABASE_URL_VARIABLE, _postgresql_database
 
 DEPARTING_SUPPLIER = ("00000003123456780000", "12345678", "Hulpmiddelen BV", "hulpmiddelen")
 PREFERRED = ("00000003876543210000", "87654321", "Zorgtechniek", "zorgtechniek")
@@ -57,42 +53,8 @@ SUPPLIERS = (DEPARTING_SUPPLIER, PREFERRED, NEXT)
 @pytest.fixture
 def database_urls(database_url: str, tmp_path: Path) -> Iterator[list[str]]:
     """Six empty databases of the test's backend: registry, two gemeenten, three suppliers."""
-    if database_url.startswith("sqlite"):
-        yield [f"sqlite+aiosqlite:///{tmp_path / f'db{n}.sqlite'}" for n in range(6)]
-        return
-    with ExitStack() as stack:
-        server = os.environ[TEST_DATABASE_URL_VARIABLE]
-        yield [stack.enter_context(_database(server)) for _ in range(6)]
-
-
-def _database(server: str) -> Any:
-    from contextlib import contextmanager
-
-    return contextmanager(_postgresql_database)(server)
-
-
-def supplier_settings(
-    database_url: str, supplier: tuple[str, str, str, str], **takeover: Any
-) -> AgentSettings:
-    oin, kvk, name, host = supplier
-    return AgentSettings(
-        oin=oin,
-        role="supplier",
-        kvk_number=kvk,
-        name=name,
-        signing_jwk=generate_private_jwk("EdDSA"),
-        registry_url=REGISTRY,
-        registry_trust_anchor=public_jwk(generate_private_jwk("EdDSA")),
-        database_url=database_url,
-        public_base_url=f"http://{host}.test",
-        peer_allow_list=[".test"],
-        case_system_token_sha256=hash_token(CASE_TOKEN),
-        scheduler_enabled=False,
-        outbox_base_delay_seconds=2.0,
-        outbox_max_delay_seconds=600.0,
-        outbox_max_age_seconds=3600,
-        takeover=TakeoverSettings(**takeover),
-    )
+    with databases(database_url, tmp_path, 6) as urls:
+        yield urls
 
 
 @dataclass

@@ -29,9 +29,11 @@ from tests.agent.conftest import (
     Entry,
     FakeDirectory,
     agent_settings,
+    databases,
     network_with_backoffice,
+    supplier_settings,
 )
-from tests.browser.werkbak_world import SUPPLIER, databases, supplier_settings
+from tests.browser.werkbak_world import SUPPLIER
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 

@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,11 @@ from fastapi import FastAPI
 
 from agent.app import create_app
 from agent.service import AgentService, ConsentInput, DossierStart
-from agent.settings import AgentSettings, TakeoverSettings, WerkbakSettings, hash_token
+from agent.settings import WerkbakSettings
 from protocol.clock import FrozenClock
-from protocol.jwk import generate_private_jwk, public_jwk
 from registry.operator import OperatorClient
 from tests.agent.conftest import (
     AMSTERDAM_OIN,
-    CASE_TOKEN,
     CLIENT_BSN,
     DATA,
     MOVE_DATE,
@@ -39,10 +37,12 @@ from tests.agent.conftest import (
     UTRECHT_OIN,
     Network,
     agent_settings,
+    databases,
     enrol_in_registry,
     registry_network,
+    supplier_settings,
 )
-from tests.conftest import TEST_DATABASE_URL_VARIABLE, _postgresql_database, free_port
+from tests.conftest import free_port
 
 OIDC = Path(__file__).parent / "oidc"
 NODE = shutil.which("node")
@@ -109,18 +109,6 @@ def oidc_provider() -> Iterator[Provider]:
             process.stdout.close()
 
 
-@contextmanager
-def databases(database_url: str, tmp_path: Path, count: int) -> Iterator[list[str]]:
-    """``count`` empty databases of the test's backend."""
-    if database_url.startswith("sqlite"):
-        yield [f"sqlite+aiosqlite:///{tmp_path / f'db{n}.sqlite'}" for n in range(count)]
-        return
-    with ExitStack() as stack:
-        server = os.environ[TEST_DATABASE_URL_VARIABLE]
-        make = contextmanager(_postgresql_database)
-        yield [stack.enter_context(make(server)) for _ in range(count)]
-
-
 def _werkbak(provider: Provider, host: str) -> WerkbakSettings:
     return WerkbakSettings(
         oidc_issuer=provider.issuer,
@@ -129,29 +117,6 @@ def _werkbak(provider: Provider, host: str) -> WerkbakSettings:
         organisation_claim="oin",
         base_url=f"http://127.0.0.1:{provider.ports[host]}",
         session_minutes=60,
-    )
-
-
-def supplier_settings(
-    database_url: str, supplier: tuple[str, str, str, str], **takeover: Any
-) -> AgentSettings:
-    oin, kvk, name, host = supplier
-    return AgentSettings(
-        oin=oin,
-        role="supplier",
-        kvk_number=kvk,
-        name=name,
-        signing_jwk=generate_private_jwk("EdDSA"),
-        registry_url=REGISTRY,
-        registry_trust_anchor=public_jwk(generate_private_jwk("EdDSA")),
-        database_url=database_url,
-        public_base_url=f"http://{host}.test",
-        case_system_token_sha256=hash_token(CASE_TOKEN),
-        scheduler_enabled=False,
-        outbox_max_age_seconds=3600,
-        takeover=TakeoverSettings(**takeover),
-        # The agents of this world have .test hosts, which only an allow-list admits.
-        peer_allow_list=[".test"],
     )
 
 
