@@ -55,7 +55,7 @@ def _terms(client: Client, dossier: DossierRow) -> set[str]:
     return terms
 
 
-async def reindex(session: AsyncSession, dossier: DossierRow, *, erased: bool = False) -> None:
+async def _reindex(session: AsyncSession, dossier: DossierRow, *, erased: bool = False) -> None:
     """Write the dossier's terms again from its client, inside the caller's transaction.
 
     ``erased``: the client's data goes in this transaction; the dossier keeps no terms.
@@ -107,7 +107,7 @@ class SearchIndex:
         # A receiving agent erases the client's data after entering consent-withdrawn.
         erased = change.target == "consent-withdrawn" and dossier.side == "receiving"
         if erased or change.previous == initial_state(side(dossier)):
-            await reindex(session, dossier, erased=erased)
+            await _reindex(session, dossier, erased=erased)
 
     async def _on_clients_replaced(
         self, session: AsyncSession, bsns: Iterable[str], now: datetime
@@ -118,7 +118,7 @@ class SearchIndex:
             )
         )
         for dossier in dossiers:
-            await reindex(session, dossier)
+            await _reindex(session, dossier)
 
     async def index_missing(self) -> bool:
         """Index dossiers that have no terms yet, a batch per transaction; never wakes delivery."""
@@ -138,7 +138,7 @@ class SearchIndex:
                     )
                 )
                 for dossier in missing:
-                    await reindex(session, dossier)
+                    await _reindex(session, dossier)
             if len(missing) < _BATCH:
                 return False
             after = missing[-1].id
