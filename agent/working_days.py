@@ -27,7 +27,6 @@ __all__ = [
     "BevrijdingsdagRule",
     "WorkingDayCalendar",
     "day_end",
-    "dutch_date",
 ]
 
 # Dutch deadlines are days in Dutch time.
@@ -168,24 +167,3 @@ class WorkingDayCalendar:
     def wmo_decision_end(self, aanvraag: date) -> date:
         """Wmo 2015 art. 2.3.5: the decision follows within 2 weeks after the aanvraag."""
         return self.add_calendar_weeks(aanvraag, WMO_DECISION_WEEKS)
-
-
-_MONTHS = (
-    "januari",
-    "februari",
-    "maart",
-    "april",
-    "mei",
-    "juni",
-    "juli",
-    "augustus",
-    "september",
-    "oktober",
-    "november",
-    "december",
-)
-
-
-def dutch_date(day: date) -> str:
-    """A date as Dutch readers write it: 1 april 2025."""
-    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"

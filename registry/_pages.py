@@ -7,7 +7,6 @@ of ``registry.api.routes.monitoring``, with every count below 5 shown as "minder
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from functools import cache
 from importlib import resources
 from typing import Annotated, Final
@@ -25,6 +24,7 @@ from registry.api.routes.monitoring import (
     period,
 )
 from registry.errors import InvalidRegistryInput, ParticipantUnknown
+from registry.server_kit.dutch import MONTHS, dutch_date
 
 __all__ = ["router"]
 
@@ -34,20 +34,6 @@ _HOME: Final = "/monitoring"
 _CSP: Final = (
     "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'none'"
-)
-_MONTHS: Final = (
-    "januari",
-    "februari",
-    "maart",
-    "april",
-    "mei",
-    "juni",
-    "juli",
-    "augustus",
-    "september",
-    "oktober",
-    "november",
-    "december",
 )
 _BUCKETS: Final = {
     "none": "Geen dag",
@@ -116,10 +102,6 @@ def _templates() -> Environment:
         autoescape=select_autoescape(["html"]),
         auto_reload=False,
     )
-
-
-def _dutch_date(day: date) -> str:
-    return f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
 def _shown(value: int | None) -> str:
@@ -195,8 +177,8 @@ def _page(
             error=error,
             period=days,
             period_text=(
-                f"de maand {_MONTHS[days.first.month - 1]} {days.first.year}: de dagen van "
-                f"{_dutch_date(days.first)} tot en met {_dutch_date(days.last)}"
+                f"de maand {MONTHS[days.first.month - 1]} {days.first.year}: de dagen van "
+                f"{dutch_date(days.first)} tot en met {dutch_date(days.last)}"
                 if days
                 else ""
             ),
@@ -239,7 +221,7 @@ def _period(registry: RegistryState, month: str) -> Period:
 
 def _month_choices(registry: RegistryState) -> list[tuple[str, str]]:
     return [
-        (month.month, f"{_MONTHS[month.first.month - 1]} {month.first.year}")
+        (month.month, f"{MONTHS[month.first.month - 1]} {month.first.year}")
         for month in complete_months(registry)
     ]
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from agent.errors import DeliveryFailed
 from agent.settings import ConsentSettings
-from agent.working_days import dutch_date
+from registry.server_kit.dutch import dutch_date
 
 if TYPE_CHECKING:
     from fpdf import FPDF
@@ -35,7 +35,6 @@ __all__ = [
     "SmsGateway",
     "channels_for",
     "configured_channels",
-    "dutch_date",
     "letter_pdf",
     "notice_text",
     "plain_letter_pdf",

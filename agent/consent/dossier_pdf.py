@@ -11,7 +11,7 @@ from datetime import date
 from agent.register.models import RegisterClient
 from agent.register.names import device_name, person_name
 from agent.storage.tables import ConsentRow
-from agent.working_days import dutch_date
+from registry.server_kit.dutch import dutch_date
 
 __all__ = ["dossier_pdf", "dossier_pdf_lines"]
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Final
 
 from agent.consent.page import ClientPage, DeviceLine
-from agent.working_days import dutch_date
+from registry.server_kit.dutch import dutch_date
 
 __all__ = ["device_sentence", "handover_done", "progress_events"]
 

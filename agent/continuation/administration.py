@@ -26,8 +26,9 @@ from agent.register.models import RegisterClient
 from agent.register.names import devices_phrase, gemeente_name, person_name
 from agent.register.store import add_continued_provisions, load_client
 from agent.storage.tables import OrderRow, ProvisionRow
-from agent.working_days import day_end, dutch_date
+from agent.working_days import day_end
 from protocol.messages import Device, DossierOffer, SupplierReference
+from registry.server_kit.dutch import dutch_date
 
 __all__ = ["Administration"]
 

@@ -26,7 +26,7 @@ from agent.errors import DossierUnknown, IllegalTransition
 from agent.register.names import gemeente_name, person_name, the_device
 from agent.storage.tables import DossierRow, OutboxRow, ProvisionRow, TaskRow
 from agent.supplier.continued_use import ALTERNATIVE_REASONS
-from agent.working_days import AMSTERDAM, day_end, dutch_date
+from agent.working_days import AMSTERDAM, day_end
 from protocol.messages import (
     AlternativeDelivered,
     Device,
@@ -35,6 +35,7 @@ from protocol.messages import (
     DossierOffer,
     Representative,
 )
+from registry.server_kit.dutch import dutch_date
 
 __all__ = ["ReceivingFollowUp"]
 

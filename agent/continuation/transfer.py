@@ -27,10 +27,10 @@ from agent.errors import MessageNotHandled
 from agent.register.names import euros
 from agent.register.store import load_client
 from agent.storage.tables import DeviceTransferRow, ProvisionRow
-from agent.working_days import dutch_date
 from protocol.errors import UnknownSettlementMethod
 from protocol.messages import Device, DeviceDecision, DeviceTransfer, Message, SettlementInputs
 from protocol.settlement import economic_lifetime_months, residual_value_cents
+from registry.server_kit.dutch import dutch_date
 
 __all__ = ["DeviceTransfers"]
 

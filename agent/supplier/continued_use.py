@@ -28,7 +28,6 @@ from agent.register.names import person_name, the_device
 from agent.register.store import load_client
 from agent.storage.tables import DepartingDeviceRow, OutboxRow
 from agent.supplier.senders import check_gemeente
-from agent.working_days import dutch_date
 from protocol.messages import (
     AlternativeDelivered,
     ContinuedUse,
@@ -36,6 +35,7 @@ from protocol.messages import (
     DeviceDecisionItem,
     Message,
 )
+from registry.server_kit.dutch import dutch_date
 
 __all__ = ["ALTERNATIVE_REASONS", "ContinuedUseDesk", "ContinuedUseNotices"]
 

@@ -28,7 +28,7 @@ from agent.errors import MessageNotHandled
 from agent.register.names import the_device
 from agent.register.store import load_client
 from agent.storage.tables import DossierRow, OrderRow, OutboxRow, ProvisionRow, TransitionRow
-from agent.working_days import AMSTERDAM, dutch_date
+from agent.working_days import AMSTERDAM
 from protocol.messages import (
     DeviceDecision,
     DeviceProgress,
@@ -38,6 +38,7 @@ from protocol.messages import (
     ProgressState,
     SupplierReference,
 )
+from registry.server_kit.dutch import dutch_date
 
 __all__ = ["ProgressReports", "progress_note"]
 

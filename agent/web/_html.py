@@ -10,8 +10,8 @@ from urllib.parse import parse_qs
 from fastapi import Depends, Request
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from agent.consent.channels import dutch_date
 from agent.service import AgentService
+from registry.server_kit.dutch import dutch_date
 
 __all__ = ["ServiceDep", "https", "page_headers", "parse_form", "templates"]
 

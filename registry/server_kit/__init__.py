@@ -6,7 +6,7 @@ migrations (upgrade on start, offline SQL, drift checks); ``tls`` makes the serv
 settings, including mutual TLS; ``deployment`` is production and development mode (what
 production refuses, the warning of development, trusted proxies, private SQLite files);
 ``endpoints`` says which agent endpoints may be registered and called (https, no internal address
-unless allow-listed).
+unless allow-listed); ``dutch`` writes dates as Dutch readers do, for pages and letters.
 """
 
 __all__: list[str] = []

@@ -13,12 +13,12 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment
 
-from agent.consent.channels import dutch_date
 from agent.register.names import euros
 from agent.service import AgentService
 from agent.settings import WerkbakRole
 from agent.web._html import ServiceDep, page_headers, parse_form, templates
 from agent.web.werkbak.sessions import COOKIE, Session, Sessions
+from registry.server_kit.dutch import dutch_date
 
 __all__ = [
     "HOME",
