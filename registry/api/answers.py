@@ -49,6 +49,7 @@ __all__ = [
     "Status",
     "StatusAnswer",
     "answer_responses",
+    "signed_request",
 ]
 
 _TIME = "RFC 3339 UTC time to the second, e.g. 2025-02-10T10:15:30Z"
@@ -368,3 +369,33 @@ def answer_responses(
             },
         }
     return success
+
+
+def signed_request(schema: str) -> dict[str, Any]:
+    """A signed write's ``openapi_extra=``: its signature headers and its body ``schema``.
+
+    The route reads and verifies the exact signed bytes itself, so FastAPI does not describe
+    the body; the request carries the signature headers (docs/registry.md, "Writes").
+    """
+    return {
+        "parameters": [
+            {
+                "name": "Digest",
+                "in": "header",
+                "required": True,
+                "description": "SHA-256 of the exact body bytes (RFC 3230): SHA-256=<base64>",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": SIGNATURE_HEADER,
+                "in": "header",
+                "required": True,
+                "description": "Detached JAdES compact JWS over Digest, by a valid participant key",
+                "schema": {"type": "string"},
+            },
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+        },
+    }

@@ -22,6 +22,7 @@ from registry.api.answers import (
     GemeenteMonitoringAnswer,
     ReportAnswer,
     answer_responses,
+    signed_request,
 )
 from registry.api.deps import RegistryDep
 from registry.api.routes.gemeenten import GemeentecodePath
@@ -266,31 +267,7 @@ async def _verified_report(registry: RegistryState, request: Request, oin: str) 
         ParticipantNotEnrolled,
         status=201,
     ),
-    # Like an entry change, the route verifies the exact signed bytes itself.
-    openapi_extra={
-        "parameters": [
-            {
-                "name": "Digest",
-                "in": "header",
-                "required": True,
-                "description": "SHA-256 of the exact body bytes (RFC 3230): SHA-256=<base64>",
-                "schema": {"type": "string"},
-            },
-            {
-                "name": "nlgov-adr-payload-sig",
-                "in": "header",
-                "required": True,
-                "description": "Detached JAdES compact JWS over Digest, by a valid participant key",
-                "schema": {"type": "string"},
-            },
-        ],
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/DailyReport"}}
-            },
-        },
-    },
+    openapi_extra=signed_request("DailyReport"),
 )
 async def receive_report(request: Request, registry: RegistryDep, oin: OinPath) -> Response:
     """Store an organisation's counts for one day, signed by one of its valid keys."""

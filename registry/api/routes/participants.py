@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import AwareDatetime, ValidationError
 
 from protocol.errors import ClockSkew, DuplicateJsonKey, MalformedJson, ProtocolError
-from protocol.signing import SIGNATURE_HEADER, VerificationKey, VerificationPolicy, verify_body
+from protocol.signing import VerificationKey, VerificationPolicy, verify_body
 from registry._state import RegistryState
 from registry._store import EntryChange, KeyInput, KeyRecord
 from registry._wire import (
@@ -18,7 +18,13 @@ from registry._wire import (
     render_key,
     render_participant,
 )
-from registry.api.answers import KeyAnswer, KeysAnswer, ParticipantAnswer, answer_responses
+from registry.api.answers import (
+    KeyAnswer,
+    KeysAnswer,
+    ParticipantAnswer,
+    answer_responses,
+    signed_request,
+)
 from registry.api.deps import OperatorDep, RegistryDep
 from registry.api.routes.gemeenten import MessageTypeQuery, check_resolvable
 from registry.errors import (
@@ -167,32 +173,7 @@ def _entry_change(change: EntryChangeRequest) -> EntryChange:
         ParticipantUnknown,
         ParticipantNotEnrolled,
     ),
-    # The route reads and verifies the exact signed bytes itself, so the body is described here;
-    # the request carries the signature headers (docs/registry.md, "Writes").
-    openapi_extra={
-        "parameters": [
-            {
-                "name": "Digest",
-                "in": "header",
-                "required": True,
-                "description": "SHA-256 of the exact body bytes (RFC 3230): SHA-256=<base64>",
-                "schema": {"type": "string"},
-            },
-            {
-                "name": SIGNATURE_HEADER,
-                "in": "header",
-                "required": True,
-                "description": "Detached JAdES compact JWS over Digest, by a valid participant key",
-                "schema": {"type": "string"},
-            },
-        ],
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/EntryChangeRequest"}}
-            },
-        },
-    },
+    openapi_extra=signed_request("EntryChangeRequest"),
 )
 async def change_entry(request: Request, registry: RegistryDep, oin: OinPath) -> Response:
     """Change one's own entry (endpoint, keys) with a body signed by a currently valid key."""
