@@ -16,7 +16,7 @@ from agent.core.context import AgentContext
 from agent.core.dossiers import Dossiers
 from agent.core.tasks import Task, Tasks
 from agent.errors import DossierUnknown
-from agent.storage.tables import DossierRow, TaskRow, TransitionRow
+from agent.storage.tables import DossierRow, TaskRow
 from protocol.messages import CancelReason
 
 __all__ = ["CaseWork", "DossierHit", "WorkItem"]
@@ -198,15 +198,7 @@ class CaseWork:
     async def _note_in(
         self, session: AsyncSession, dossier: DossierRow, text: str, actor: str, now: datetime
     ) -> None:
-        session.add(
-            TransitionRow(
-                dossier_id=dossier.id,
-                from_state=dossier.state,
-                to_state=dossier.state,
-                at=now,
-                cause=f"{actor}: {text}",
-            )
-        )
+        self._dossiers.note(session, dossier, f"{actor}: {text}", now)
         await self._agent.log.record(session, "werkbak-dossier-changed", dossier, now, actor=actor)
 
 

@@ -178,6 +178,19 @@ class Dossiers:
         change = StateChange(dossier, previous, target, cause, now, message)
         await self._agent.hooks.entered(session, change)
 
+    @staticmethod
+    def note(session: AsyncSession, dossier: DossierRow, cause: str, now: datetime) -> None:
+        """A line in the dossier's timeline that changes no state (a note, reported progress)."""
+        session.add(
+            TransitionRow(
+                dossier_id=dossier.id,
+                from_state=dossier.state,
+                to_state=dossier.state,
+                at=now,
+                cause=cause,
+            )
+        )
+
     async def _record(
         self,
         session: AsyncSession,

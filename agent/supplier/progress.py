@@ -27,7 +27,7 @@ from agent.core.hooks import Hooks
 from agent.errors import MessageNotHandled
 from agent.register.names import the_device
 from agent.register.store import load_client
-from agent.storage.tables import DossierRow, OrderRow, OutboxRow, ProvisionRow, TransitionRow
+from agent.storage.tables import DossierRow, OrderRow, OutboxRow, ProvisionRow
 from agent.working_days import AMSTERDAM
 from protocol.messages import (
     DeviceDecision,
@@ -186,15 +186,8 @@ class ProgressReports:
         names = {d.device_id: the_device(d) for d in client.devices} if client else {}
         for device in progress.devices:
             what = names.get(device.device_id, f"hulpmiddel {device.device_id}")
-            session.add(
-                TransitionRow(
-                    dossier_id=dossier.id,
-                    from_state=dossier.state,
-                    to_state=dossier.state,
-                    at=now,
-                    cause=f"voortgang bij de nieuwe gemeente: {progress_note(device, what)}",
-                )
-            )
+            note = f"voortgang bij de nieuwe gemeente: {progress_note(device, what)}"
+            self._dossiers.note(session, dossier, note, now)
 
 
 def progress_note(device: DeviceProgress, what: str) -> str:
