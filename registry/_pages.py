@@ -72,6 +72,7 @@ _TASKS: Final = {
     "clientDeceased": "De cliënt is overleden",
     "consentWithdrawn": "De cliënt trok de toestemming in",
     "moveWithinRegion": "De cliënt verhuist binnen de regio van de organisatie",
+    "settlementUnanswered": "Een prijsvoorstel van een leverancier wacht op antwoord",
 }
 
 

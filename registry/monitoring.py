@@ -140,6 +140,7 @@ class OpenTasks(_Counts):
     client_deceased: Count = 0
     consent_withdrawn: Count = 0
     move_within_region: Count = 0
+    settlement_unanswered: Count = 0
 
 
 class ReportCounts(_Counts):

@@ -56,6 +56,10 @@ class Departing:
             raise registry_failure(exc) from exc
         if entry.oin is None:
             raise ReceiverNotConnected(f"gemeente {gemeentecode} has not enrolled")
+        if entry.oin == self._agent.settings.oin:
+            # A move within a regional service's own gemeenten (started while the registry could
+            # not say so): there is no other agent; a consulent arranges it, as when not connected.
+            raise ReceiverNotConnected(f"gemeente {gemeentecode} is served by this agent itself")
         return entry.oin
 
     async def send_offer(self, dossier_id: str) -> None:

@@ -113,7 +113,7 @@ class FakeDirectory:
 
     async def gemeente(self, gemeentecode: str, *, message_type: str | None = None) -> Entry:
         for entry in self.entries.values():
-            if entry.gemeentecode == gemeentecode:
+            if gemeentecode in entry.gemeentecodes:
                 return entry
         raise ParticipantUnknown(f"no gemeente {gemeentecode}")
 

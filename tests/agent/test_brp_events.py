@@ -389,3 +389,18 @@ async def test_the_case_system_cannot_start_a_handover_within_the_region(brp: Ag
             DossierStart(bsn=CLIENT_BSN, move_date=MOVE, new_address=address)
         )
     assert await brp.departing.list_dossiers() == []
+
+
+async def test_an_offer_is_never_sent_to_the_agent_itself(brp: Agents) -> None:
+    # Started before the registry listed Amersfoort for Utrecht's agent (or while it could not
+    # be asked): at consent the receiving agent turns out to be this one.
+    address = Address.model_validate(AMSTERDAM | {"city": "Amersfoort", "gemeentecode": "0307"})
+    view = await brp.departing.start_dossier(
+        DossierStart(bsn=CLIENT_BSN, move_date=MOVE, new_address=address)
+    )
+    _serve_amersfoort_too(brp)
+    await brp.give_consent(view.dossier_id)
+    assert (await brp.departing.dossier(view.dossier_id)).state == "receiver-not-connected"
+    async with brp.departing.database.reading() as session:
+        destinations = set(await session.scalars(select(OutboxRow.destination_oin)))
+    assert UTRECHT_OIN not in destinations
