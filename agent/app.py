@@ -80,6 +80,7 @@ def create_app(
         description=_DESCRIPTION,
         error_types=[AgentError, ProtocolError],
         max_body_bytes=settings.max_body_bytes,
+        contact=settings.api_contact,
         lifespan=lifespan,
     )
     api_routes = (

@@ -85,6 +85,7 @@ def create_app(
         description=_DESCRIPTION,
         error_types=[RegistryError],
         max_body_bytes=settings.max_body_bytes,
+        contact=settings.api_contact,
         problem_model=RegistryProblem,
         answer_headers=SIGNED_ANSWER_HEADERS,
         schemas=[EntryChangeRequest, FreshnessStatement, DailyReport],

@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from protocol.errors import ProblemError, problem_type
+from registry.server_kit.deployment import ApiContact
 from registry.server_kit.openapi import HTTP_PROBLEMS, PROBLEM_JSON, ProblemKind, finish_document
 
 __all__ = [
@@ -239,11 +240,6 @@ class _ApiRulesMiddleware:
         await response(scope, receive, send)
 
 
-CONTACT = {
-    "name": "Meeverhuizen maintainers",
-    "url": "https://meeverhuizen.invalid/contact",
-    "email": "api@meeverhuizen.invalid",
-}
 LICENSE = {"name": "EUPL-1.2", "identifier": "EUPL-1.2"}
 
 
@@ -254,7 +250,7 @@ def create_api(
     description: str,
     error_types: Sequence[type[ProblemError]] = (),
     max_body_bytes: int = 1_048_576,
-    contact: Mapping[str, str] = CONTACT,
+    contact: ApiContact | None = None,
     problem_model: type[BaseModel] = Problem,
     answer_headers: Mapping[str, Mapping[str, Any]] | None = None,
     schemas: Sequence[type[BaseModel]] = (),
@@ -263,7 +259,8 @@ def create_api(
     """Create a FastAPI application that follows the NL GOV API Design Rules.
 
     ``version`` is the full semantic version sent in ``API-Version``; routes belong under
-    :data:`BASE_PATH`. ``contact`` goes to ``info.contact`` (name, url and email);
+    :data:`BASE_PATH`. ``contact`` goes to ``info.contact`` (the project's maintainers unless
+    given);
     ``problem_model`` is the schema of the service's problem answers, ``answer_headers`` the
     headers every JSON answer carries and ``schemas`` the models routes refer to by name, for
     the OpenAPI document. Extra ``options`` go to
@@ -277,7 +274,7 @@ def create_api(
         docs_url=f"{BASE_PATH}/docs",
         redoc_url=None,
         redirect_slashes=False,
-        contact=dict(contact),
+        contact=(contact or ApiContact()).model_dump(),
         license_info=LICENSE,
         **options,
     )

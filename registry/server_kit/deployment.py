@@ -58,6 +58,27 @@ class ProductionRefused(ValueError):
         self.reasons = tuple(reasons)
 
 
+class ApiContact(BaseModel):
+    """Who answers for a service's API: the OpenAPI document's ``info.contact`` (API-51)."""
+
+    name: str = Field(
+        default="Meeverhuizen maintainers",
+        min_length=1,
+        max_length=200,
+        description="Who answers questions about this API (the operator's service desk).",
+    )
+    url: str = Field(
+        default="https://meeverhuizen.invalid/contact",
+        pattern=r"^https?://\S+$",
+        description="Web page of that contact.",
+    )
+    email: str = Field(
+        default="api@meeverhuizen.invalid",
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="E-mail address of that contact.",
+    )
+
+
 class DeploymentSettings(BaseModel):
     """The deployment fields that the agent's and the registry's settings share."""
 
@@ -65,6 +86,11 @@ class DeploymentSettings(BaseModel):
         default="development",
         description="production refuses http URLs, missing mutual TLS, placeholder secrets and "
         "key or database files others can read; development warns at start.",
+    )
+    api_contact: ApiContact = Field(
+        default_factory=ApiContact,
+        description="Who answers for this service's API (name, url, email), published as the "
+        "OpenAPI document's info.contact: the operator's service desk.",
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,

@@ -5,6 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import httpx
+
+from agent.app import create_app
 from tests._openapi import OpenApiContract, RecordingTransport
 from tests.agent.conftest import (
     AUTH,
@@ -15,6 +18,8 @@ from tests.agent.conftest import (
     NEW_ADDRESS,
     OPERATOR,
     Agents,
+    FakeDirectory,
+    agent_settings,
 )
 
 UTRECHT = "http://utrecht.test"
@@ -47,6 +52,23 @@ async def test_every_reference_in_the_document_resolves(agents: Agents) -> None:
     names = {parameter["name"] for parameter in messages["parameters"]}
     assert names == {"Digest", "nlgov-adr-payload-sig"}
     assert "WWW-Authenticate" in messages["responses"]["401"]["headers"]
+
+
+async def test_the_contact_is_the_operators_own(database_url: str) -> None:
+    contact = {
+        "name": "Servicedesk Wmo",
+        "url": "https://wmo.example.nl/contact",
+        "email": "wmo@example.nl",
+    }
+    settings = agent_settings(database_url, gemeente="utrecht", api_contact=contact)
+    app = create_app(settings, registry=FakeDirectory())
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url=UTRECHT) as http,
+    ):
+        document = (await http.get("/v1/openapi.json")).json()
+    assert document["info"]["contact"] == contact
 
 
 async def _exercise(agents: Agents) -> None:
