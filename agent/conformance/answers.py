@@ -1,24 +1,38 @@
-"""The cases in which the target answers: its messages to the kit's endpoint, and stop messages.
+"""The cases in which the target answers: its messages to the kit's endpoint, and follow-ups.
 
 A gemeente answers an offer with a signed ``device-decision``; a supplier answers a takeover
 order with ``supplier-status`` messages (``received`` at once, ``client-contacted`` and
 ``taken-over`` when its planner records them). The kit's endpoint has verified and receipted
 each (:mod:`agent.conformance.endpoint`); these cases check that it came, in time, and that it
-fits the message the kit sent.
+fits the message the kit sent. The follow-ups (``dossier-cancelled``, ``consent-withdrawn``,
+``device-transfer``, ``departure-notice``) must each get a signed receipt.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
+import json
+import uuid
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
-from agent.conformance.cases import Case
+from agent.conformance.cases import Case, expect_problem
 from agent.conformance.endpoint import Arrival
 from agent.conformance.kit import CaseFailed, Kit, canonical
 from protocol.messages import DeviceDecision, Message, SupplierStatus
 
 __all__ = ["answer_cases"]
+
+_EXAMPLES = Path(__file__).parent
+
+
+def _example_body(message_type: str) -> dict[str, Any]:
+    """The body of the published example of ``message_type`` (docs/examples)."""
+    document = json.loads((_EXAMPLES / f"{message_type}.json").read_text(encoding="utf-8"))
+    body: dict[str, Any] = copy.deepcopy(document["body"])
+    return body
 
 
 async def _sent(kit: Kit, message: dict[str, Any]) -> None:
@@ -59,6 +73,11 @@ def _check_parties(kit: Kit, message: Message, sent: Mapping[str, Any]) -> None:
 
 
 async def _decision(kit: Kit) -> None:
+    await _decided(kit)
+
+
+async def _decided(kit: Kit) -> tuple[dict[str, Any], Message]:
+    """Send an offer and check the target's device-decision on it; both come back."""
     seen = _seen(kit)
     offer = kit.message()
     await _sent(kit, offer)
@@ -83,6 +102,7 @@ async def _decision(kit: Kit) -> None:
             f"the device-decision takes effect on {body.effective_date}, "
             f"not on the move date {move_date} (no gap)"
         )
+    return offer, message
 
 
 async def _statuses(kit: Kit, *, planner: bool) -> None:
@@ -130,6 +150,79 @@ async def _cancelled(kit: Kit) -> None:
     await _sent(kit, cancel)
 
 
+async def _withdrawn(kit: Kit) -> None:
+    offer = kit.message()
+    await _sent(kit, offer)
+    body = _example_body("consent-withdrawn")
+    body.update(consentId=offer["body"]["consent"]["consentId"], withdrawnAt=offer["createdAt"])
+    await _sent(kit, kit.follow_up(offer, "consent-withdrawn", body))
+
+
+def _transfer(
+    kit: Kit, offer: dict[str, Any], device: Mapping[str, Any], day: str
+) -> dict[str, Any]:
+    # The kit's own setting is a free transfer: amount 0, no method or inputs (section 8.9).
+    body = _example_body("device-transfer")
+    for name in ("method", "inputs"):
+        body.pop(name)
+    keep = (
+        "deviceId",
+        "isoCode",
+        "serialNumber",
+        "ownership",
+        "purchaseDate",
+        "purchasePriceCents",
+    )
+    body.update(
+        transferId=str(uuid.uuid4()),
+        device={name: device[name] for name in keep if name in device},
+        transferDate=day,
+        price="free",
+        amountCents=0,
+    )
+    return kit.follow_up(offer, "device-transfer", body)
+
+
+async def _transferred(kit: Kit) -> None:
+    offer, message = await _decided(kit)
+    assert isinstance(message.body, DeviceDecision)
+    lent = [d for d in offer["body"]["devices"] if d["ownership"] == "bruikleen"]
+    outcomes = {item.device_id: item.outcome for item in message.body.decisions}
+    for device in lent:
+        if outcomes.get(device["deviceId"]) != "take-over":
+            raise CaseFailed(
+                f"the device-decision does not take over the bruikleen device "
+                f"{device['deviceId']}, so the kit cannot send its device-transfer"
+            )
+        day = message.body.effective_date.isoformat()
+        await _sent(kit, _transfer(kit, offer, device, day))
+
+
+async def _transfer_unknown_device(kit: Kit) -> None:
+    offer = kit.message()
+    await _sent(kit, offer)
+    device = {**offer["body"]["devices"][-1], "deviceId": f"KIT-{uuid.uuid4()}"}
+    move_date = offer["body"]["client"]["moveDate"]
+    answer = await kit.send_signed(canonical(_transfer(kit, offer, device, move_date)))
+    expect_problem(answer, 422, "message-not-handled")
+
+
+async def _notice(kit: Kit) -> None:
+    # The kit plays the departing gemeente towards the target as departing supplier.
+    others = [code for code in ("0344", "0363") if code != kit.identity.gemeentecode]
+    body = _example_body("departure-notice")
+    body.pop("receivingSupplier")  # optional; the kit names no supplier it has not enrolled
+    body["receivingGemeentecode"] = others[0]
+    # A bruikleen device: the target offers no takeover price (section 8.9), so the notice
+    # leaves no settlement behind in the target's test instance.
+    body["devices"][0]["ownership"] = "bruikleen"
+    first = kit.message()
+    notice = kit.follow_up(first, "departure-notice", body)
+    notice["sender"]["role"] = "departing-gemeente"
+    notice["receiver"]["role"] = "departing-supplier"
+    await _sent(kit, notice)
+
+
 def _seen(kit: Kit) -> int:
     return 0 if kit.endpoint is None else len(kit.endpoint.arrivals)
 
@@ -149,6 +242,11 @@ def answer_cases(role: str) -> tuple[Case, ...]:
                 _planned,
             ),
             Case("a dossier-cancelled after an order gets a signed receipt", "5, 8.4", _cancelled),
+            Case(
+                "a departure-notice to the departing supplier gets a signed receipt",
+                "5, 8.1",
+                _notice,
+            ),
         )
     return (
         Case(
@@ -157,4 +255,15 @@ def answer_cases(role: str) -> tuple[Case, ...]:
             _decision,
         ),
         Case("a dossier-cancelled after an offer gets a signed receipt", "5, 8.4", _cancelled),
+        Case("a consent-withdrawn after an offer gets a signed receipt", "5, 8.3", _withdrawn),
+        Case(
+            "a device-transfer for the bruikleen device taken over gets a signed receipt",
+            "5, 8.9",
+            _transferred,
+        ),
+        Case(
+            "a device-transfer for a device the offer did not hold is message-not-handled",
+            "5, 8.9",
+            _transfer_unknown_device,
+        ),
     )

@@ -19,7 +19,7 @@ from protocol import canonicalize
 from protocol.jwk import generate_private_jwk
 from protocol.signing import OBSOLETE_SIGNATURE_HEADER, SIGNATURE_HEADER
 
-__all__ = ["CASES", "Case", "CaseResult", "run_cases"]
+__all__ = ["CASES", "Case", "CaseResult", "expect_problem", "run_cases"]
 
 _PROBLEM = "urn:meeverhuizen:problem:"
 
@@ -41,7 +41,7 @@ class CaseResult:
     seconds: float
 
 
-def _expect(answer: Answer, status: int, code: str) -> None:
+def expect_problem(answer: Answer, status: int, code: str) -> None:
     expected = _PROBLEM + code
     if answer.status != status or answer.problem_type() != expected:
         raise CaseFailed(f"expected {status} {expected}, got {answer.describe()}")
@@ -86,7 +86,7 @@ async def _conflict(kit: Kit) -> None:
     # Another, valid body: a second earlier than the first (the clock may not have moved on).
     earlier = datetime.fromisoformat(message["createdAt"]) - timedelta(seconds=1)
     message["createdAt"] = earlier.strftime("%Y-%m-%dT%H:%M:%SZ")
-    _expect(await kit.send_signed(canonical(message)), 409, "conflict")
+    expect_problem(await kit.send_signed(canonical(message)), 409, "conflict")
 
 
 def _headers_case(
@@ -94,7 +94,7 @@ def _headers_case(
 ) -> Callable[[Kit], Awaitable[None]]:
     async def run(kit: Kit) -> None:
         body = canonical(kit.message())
-        _expect(await kit.send(body, build(kit, body)), status, code)
+        expect_problem(await kit.send(body, build(kit, body)), status, code)
 
     return run
 
@@ -109,7 +109,7 @@ def _body_case(
 ) -> Callable[[Kit], Awaitable[None]]:
     async def run(kit: Kit) -> None:
         body = change(kit)
-        _expect(await kit.send_signed(body), status, code)
+        expect_problem(await kit.send_signed(body), status, code)
 
     return run
 
@@ -134,18 +134,18 @@ def _duplicate_key(kit: Kit) -> bytes:
 async def _other_key(kit: Kit) -> None:
     body = canonical(kit.message())
     answer = await kit.send_signed(body, key=generate_private_jwk("EdDSA"))
-    _expect(answer, 401, "key-unknown")
+    expect_problem(answer, 401, "key-unknown")
 
 
 async def _future_key(kit: Kit) -> None:
     body = canonical(kit.message())
-    _expect(await kit.send_signed(body, key=kit.identity.future_key), 401, "key-not-valid")
+    expect_problem(await kit.send_signed(body, key=kit.identity.future_key), 401, "key-not-valid")
 
 
 async def _old_signature(kit: Kit) -> None:
     body = canonical(kit.message())
     answer = await kit.send_signed(body, at=kit.clock.now() - timedelta(minutes=10))
-    _expect(answer, 400, "clock-skew")
+    expect_problem(answer, 400, "clock-skew")
 
 
 CASES: tuple[Case, ...] = (

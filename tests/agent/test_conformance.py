@@ -17,6 +17,7 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from agent.app import create_app
 from agent.conformance.cases import CASES, CaseResult
@@ -28,7 +29,9 @@ from agent.conformance.run import Serve, cases_for, run_conformance
 from agent.local.network import UTRECHT as LOCAL_UTRECHT
 from agent.local.network import local_network
 from agent.local.processes import HOST, free_port
+from agent.service import AgentService
 from agent.settings import AgentSettings
+from agent.storage.tables import DepartingDeviceRow, DeviceTransferRow, DossierRow
 from protocol.clock import FrozenClock
 from protocol.identifiers import oin_for_kvk
 from protocol.jwk import generate_private_jwk, private_jwk_to_pem, public_jwk
@@ -123,6 +126,60 @@ async def test_the_agent_passes_every_case_and_the_reports_list_each(
     page = (tmp_path / "report.html").read_text()
     for case in GEMEENTE_CASES:
         assert case.name in page
+    # The agent acted on the follow-ups the kit sent: the lent bed is its own, a consent is gone.
+    async with _service(world, "utrecht.test").database.reading() as session:
+        transfers = list(await session.scalars(select(DeviceTransferRow)))
+        states = set(await session.scalars(select(DossierRow.state)))
+    assert [(t.direction, t.device_id, t.price) for t in transfers] == [
+        ("received", "AMS-HM-2021-11873", "free")
+    ]
+    assert "consent-withdrawn" in states
+
+
+def _service(world: RegistryNetwork, host: str) -> AgentService:
+    transport = world.network.routes[host]
+    assert isinstance(transport, httpx.ASGITransport)
+    app = transport.app
+    assert isinstance(app, FastAPI)
+    service: AgentService = app.state.service
+    return service
+
+
+class RefusesFollowUps(httpx.AsyncBaseTransport):
+    """An agent that cannot act on a consent-withdrawn, device-transfer or departure-notice."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        kind = json.loads(body).get("messageType") if body.startswith(b"{") else None
+        if kind in {"consent-withdrawn", "device-transfer", "departure-notice"}:
+            problem = {"type": "urn:meeverhuizen:problem:message-not-handled", "status": 422}
+            return httpx.Response(
+                422, json=problem, headers={"Content-Type": "application/problem+json"}
+            )
+        rebuilt = httpx.Request(request.method, request.url, headers=request.headers, content=body)
+        return await self.inner.handle_async_request(rebuilt)
+
+
+async def test_an_agent_that_refuses_the_follow_ups_fails_them_with_what_came(
+    world: RegistryNetwork,
+) -> None:
+    routes = world.network.routes
+    routes["utrecht.test"] = RefusesFollowUps(routes["utrecht.test"])
+    results = {r.case.name: r for r in await _run(world, answer_seconds=5.0)}
+    refused = "expected 200 with a receipt, got 422 urn:meeverhuizen:problem:message-not-handled"
+    for name in (
+        "a consent-withdrawn after an offer gets a signed receipt",
+        "a device-transfer for the bruikleen device taken over gets a signed receipt",
+    ):
+        assert (results[name].passed, results[name].reason) == (False, refused)
+    # Refusing a transfer it cannot act on is what the protocol asks.
+    assert results[
+        "a device-transfer for a device the offer did not hold is message-not-handled"
+    ].passed
+    assert results[DECISION].passed
 
 
 class BrokenAgent(httpx.AsyncBaseTransport):
@@ -171,7 +228,16 @@ async def test_a_broken_agent_fails_with_readable_reasons(
     assert "digest-mismatch" in (failure.get("message") or "")
 
 
-@pytest.mark.parametrize("example", ["dossier-offer.json", "takeover-order.json"])
+@pytest.mark.parametrize(
+    "example",
+    [
+        "dossier-offer.json",
+        "takeover-order.json",
+        "consent-withdrawn.json",
+        "device-transfer.json",
+        "departure-notice.json",
+    ],
+)
 def test_the_kit_sends_the_published_examples(example: str) -> None:
     kit_copy = REPOSITORY / "agent" / "conformance" / example
     published = REPOSITORY / "docs" / "examples" / example
@@ -206,11 +272,17 @@ async def test_a_supplier_agent_passes_every_case_and_sends_its_statuses(
             (arrival.message_type, getattr(arrival.message.body, "status", None))
             for arrival in _kit_arrivals(world)
         ]
+        async with _service(world, "supplier.test").database.reading() as session:
+            leaving = list(await session.scalars(select(DepartingDeviceRow)))
     assert [f"{r.case.name}: {r.reason}" for r in results if not r.passed] == []
     assert [r.case.name for r in results] == [c.name for c in cases_for("supplier")]
     # The kit received, verified and receipted each status of the planner's order.
     assert ("supplier-status", "client-contacted") in arrivals
     assert ("supplier-status", "taken-over") in arrivals
+    # The departure notice is on the target's books: the device leaves its contract.
+    assert [(device.device_id, device.state) for device in leaving] == [
+        ("AMS-HM-2019-04417", "leaving")
+    ]
 
 
 def _kit_arrivals(world: RegistryNetwork) -> list[Arrival]:
@@ -276,6 +348,11 @@ async def test_a_target_that_never_answers_fails_the_answer_case_in_time(
     assert decision.reason.endswith("came to the kit's endpoint within 1 s")
     assert decision.seconds < 5
     assert results["a dossier-cancelled after an offer gets a signed receipt"].passed
+    # Without the decision the kit cannot know the bed was taken over: no transfer is sent.
+    transfer = results[
+        "a device-transfer for the bruikleen device taken over gets a signed receipt"
+    ]
+    assert transfer.reason.startswith("no device-decision for dossier ")
 
 
 @pytest.mark.slow
