@@ -29,6 +29,7 @@ from agent.local.brp_simulator import BrpSimulator, create_simulator_app, genera
 from agent.settings import AgentSettings, hash_token
 from protocol.clock import SystemClock
 from protocol.jwk import generate_private_jwk, public_jwk
+from registry.errors import ParticipantUnknown
 
 TOKEN = "bench-brp-token-0123456789"  # noqa: S105 - a benchmark token
 CLIENTS = Path(__file__).resolve().parent.parent / "tests" / "agent" / "data" / "clients.json"
@@ -38,8 +39,11 @@ class _NoDirectory:
     async def gemeente(self, gemeentecode: str, *, message_type: str | None = None) -> Any:
         raise AssertionError("not used")
 
-    async def participant(self, oin: str, *, message_type: str | None = None) -> Any:
-        raise AssertionError("not used")
+    async def participant(
+        self, oin: str, *, message_type: str | None = None, refresh: bool = False
+    ) -> Any:
+        # The agent asks which gemeenten it serves (a regional service: several): only its own.
+        raise ParticipantUnknown(f"no participant {oin} in this benchmark")
 
     async def verification_keys(self, oin: str, *, at: Any = None) -> Any:
         raise AssertionError("not used")

@@ -140,7 +140,7 @@ class BrpEvents:
         configured = self._agent.settings.gemeentecode or ""
         if all(code == configured for event in events for code in _move_gemeenten(event)):
             return frozenset({configured})
-        return await self._agent.served_gemeentecodes()
+        return await self._agent.served_or_own()
 
     async def _departing_oins(
         self, events: Iterable[CloudEvent], served: frozenset[str]
@@ -155,7 +155,8 @@ class BrpEvents:
         for code in sorted(codes):
             try:
                 entry = await self._agent.directory.gemeente(code, message_type="dossier-request")
-                found[code] = entry.oin
+                # Never a request to this agent itself (a region it could not look up just now).
+                found[code] = None if entry.oin == self._agent.settings.oin else entry.oin
             except (ParticipantUnknown, ParticipantNotEnrolled):
                 found[code] = None
             except RegistryError as exc:

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from agent.core.hooks import Hooks
 from agent.core.processing_log import ProcessingLog
 from agent.delivery.outgoing import Outgoing
 from agent.directory import Directory
-from agent.errors import registry_failure
+from agent.errors import AgentError, registry_failure
 from agent.metrics import AgentMetrics
 from agent.settings import AgentSettings
 from agent.storage.database import Database
 from agent.working_days import WorkingDayCalendar
 from protocol.clock import Clock
+from protocol.logs import log_event
 from registry.errors import ParticipantNotEnrolled, ParticipantUnknown, RegistryError
 
 __all__ = ["AgentContext"]
+
+_log = logging.getLogger("meeverhuizen.agent")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,3 +54,13 @@ class AgentContext:
         except RegistryError as exc:
             raise registry_failure(exc) from exc
         return frozenset(configured | set(own.gemeentecodes))
+
+    async def served_or_own(self) -> frozenset[str]:
+        """:meth:`served_gemeentecodes`, or the configured gemeente alone while the registry
+        cannot be asked: work goes on, and an offer is never addressed to this agent itself
+        (``core.departing``)."""
+        try:
+            return await self.served_gemeentecodes()
+        except AgentError as exc:
+            log_event(_log, "served_gemeenten_unknown", level=logging.WARNING, code=exc.code)
+            return frozenset({self.settings.gemeentecode or ""})

@@ -24,7 +24,6 @@ from agent.core.tasks import open_task
 from agent.core.views import DecisionView, DossierStart, DossierSummary, DossierView, TransitionView
 from agent.delivery.cloudevents import STATE_CHANGED, state_changed_event
 from agent.errors import (
-    AgentError,
     DossierUnknown,
     IllegalTransition,
     NothingToMove,
@@ -94,11 +93,7 @@ class Dossiers:
 
     async def start(self, start: DossierStart, *, cause: str) -> DossierView:
         """Start a handover for a client in the register; it waits for the client's consent."""
-        try:
-            served = await self._agent.served_gemeentecodes()
-        except AgentError as exc:  # the registry cannot say now: this agent's own gemeente only
-            log_event(_log, "served_gemeenten_unknown", level=logging.WARNING, code=exc.code)
-            served = frozenset({self._agent.settings.gemeentecode or ""})
+        served = await self._agent.served_or_own()
         if start.new_address.gemeentecode in served:
             raise NothingToMove(
                 f"the new address is in gemeente {start.new_address.gemeentecode}, which this "

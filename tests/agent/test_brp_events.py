@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import date
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -33,6 +33,7 @@ from agent.storage.tables import (
     TaskRow,
 )
 from protocol.messages import Address
+from registry.errors import RegistryUnavailable
 from tests.agent.conftest import CLIENT_BSN, DATA, UTRECHT_OIN, Agents
 
 BRP_TOKEN = "brp-push-token-for-tests-0123456789"
@@ -404,3 +405,17 @@ async def test_an_offer_is_never_sent_to_the_agent_itself(brp: Agents) -> None:
     async with brp.departing.database.reading() as session:
         destinations = set(await session.scalars(select(OutboxRow.destination_oin)))
     assert UTRECHT_OIN not in destinations
+
+
+async def test_a_move_is_handled_while_the_registry_cannot_be_asked(
+    brp: Agents, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unreachable(oin: str, **_: object) -> NoReturn:
+        raise RegistryUnavailable("registry unreachable and no kept answer")
+
+    monkeypatch.setattr(brp.directory, "participant", unreachable)
+    assert (await _push(brp, _move())).status_code == 202
+    dossiers = await brp.departing.list_dossiers()
+    assert [(d.state, d.partner_gemeentecode) for d in dossiers] == [
+        ("waiting-for-consent", "0363")
+    ]
