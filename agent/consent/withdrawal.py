@@ -44,7 +44,9 @@ class Withdrawal:
         """Withdraw the consent: a signed consent-withdrawn to every organisation that got data."""
         now = self._agent.clock.now()
         async with self._agent.database.transaction() as session:
-            dossier = await session.get(DossierRow, dossier_id)
+            dossier = await session.get(
+                DossierRow, dossier_id, with_for_update=True, populate_existing=True
+            )
             if dossier is None or dossier.side != "departing":
                 raise DossierUnknown("no such dossier")
             if dossier.state not in WITHDRAWABLE_STATES["departing"]:

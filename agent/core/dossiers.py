@@ -349,8 +349,14 @@ class Dossiers:
     # --- finding --------------------------------------------------------------------------------
 
     async def shared_with_sender(self, session: AsyncSession, message: Message) -> DossierRow:
-        """The dossier a message is about, when its sender is this dossier's partner."""
-        dossier = await session.get(DossierRow, str(message.dossier_id))
+        """The dossier a message is about, when its sender is this dossier's partner.
+
+        Locked for this transaction (``FOR UPDATE`` on PostgreSQL) and read afresh: a handler
+        changes the dossier as it is now, not as another transaction found it before committing.
+        """
+        dossier = await session.get(
+            DossierRow, str(message.dossier_id), with_for_update=True, populate_existing=True
+        )
         if dossier is None or dossier.partner_oin is None:
             raise DossierUnknown("no dossier with this id is shared with the sender")
         if dossier.partner_oin != message.sender.oin:
@@ -359,7 +365,9 @@ class Dossiers:
 
     async def locked(self, session: AsyncSession, dossier_id: str, side: Side) -> DossierRow:
         """A dossier of ``side``, locked for this transaction (``FOR UPDATE`` on PostgreSQL)."""
-        dossier = await session.get(DossierRow, dossier_id, with_for_update=True)
+        dossier = await session.get(
+            DossierRow, dossier_id, with_for_update=True, populate_existing=True
+        )
         if dossier is None or dossier.side != side:
             raise DossierUnknown(f"no {side} dossier {dossier_id}")
         return dossier

@@ -113,7 +113,10 @@ class Receiving:
         """Without takeover orders, the receipted decision completes the dossier."""
         if row.kind != "message" or row.message_type != "device-decision":
             return
-        dossier = await session.get(DossierRow, row.dossier_id)
+        # Locked and read afresh: a withdrawal or cancellation may have committed meanwhile.
+        dossier = await session.get(
+            DossierRow, row.dossier_id, with_for_update=True, populate_existing=True
+        )
         if dossier is not None and dossier.state == "decided":
             await self._dossiers.transition(
                 session, dossier, "completed", "device-decision receipted", now

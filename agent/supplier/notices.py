@@ -155,7 +155,10 @@ class DepartureNotices:
         """Complete the dossier once every departure notice is receipted."""
         if row.kind != "message" or row.message_type != "departure-notice":
             return
-        dossier = await session.get(DossierRow, row.dossier_id)
+        # Locked and read afresh: a withdrawal or cancellation may have committed meanwhile.
+        dossier = await session.get(
+            DossierRow, row.dossier_id, with_for_update=True, populate_existing=True
+        )
         if dossier is None or dossier.state != "orders-placed" or dossier.side != "departing":
             return
         undelivered = await session.scalar(

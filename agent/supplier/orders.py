@@ -300,7 +300,9 @@ class OrderDesk:
         if row.supplier_oin != message.sender.oin or row.dossier_id != str(message.dossier_id):
             # Suppliers speak only about the orders addressed to them (docs/protocol.md 7).
             raise SenderNotPermitted("this order was placed with another supplier")
-        dossier = await session.get(DossierRow, row.dossier_id)
+        dossier = await session.get(
+            DossierRow, row.dossier_id, with_for_update=True, populate_existing=True
+        )
         if dossier is None:
             raise DossierUnknown("the order's dossier is gone")
         if not row.active and row.status in ("cancelled", "withdrawn"):

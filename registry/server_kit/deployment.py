@@ -28,6 +28,7 @@ from protocol.logs import log_event
 
 __all__ = [
     "PLACEHOLDER_SECRET",
+    "ApiContact",
     "DeploymentSettings",
     "Environment",
     "ProductionRefused",
