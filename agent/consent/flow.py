@@ -370,7 +370,10 @@ class ConsentFlow:
     async def _handle_waiting(
         self, session: AsyncSession, dossier_id: str, now: datetime
     ) -> ConsentJobReport:
-        dossier = await session.get(DossierRow, dossier_id)
+        # Locked and read afresh: the client may have answered since the job listed the dossier.
+        dossier = await session.get(
+            DossierRow, dossier_id, with_for_update=True, populate_existing=True
+        )
         if dossier is None or dossier.state != "waiting-for-consent":
             return ConsentJobReport()
         elapsed = self._agent.calendar.working_days_between(dossier.created_at.date(), now.date())
