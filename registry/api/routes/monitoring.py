@@ -12,7 +12,6 @@ from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import ValidationError
 
 from protocol.roles import PARTICIPANT_ROLES
 from registry._reports import PeriodFigures
@@ -26,7 +25,7 @@ from registry.api.answers import (
 )
 from registry.api.deps import RegistryDep
 from registry.api.routes.gemeenten import GemeentecodePath
-from registry.api.routes.participants import OinPath, invalid_fields, verified_document
+from registry.api.routes.participants import OinPath, verified_request
 from registry.errors import (
     InvalidRegistryInput,
     ParticipantNotEnrolled,
@@ -239,15 +238,7 @@ async def get_gemeente_monitoring(
 
 
 async def _verified_report(registry: RegistryState, request: Request, oin: str) -> DailyReport:
-    document = await verified_document(registry, request, oin)
-    try:
-        report = DailyReport.model_validate(document)
-    except ValidationError as exc:
-        raise invalid_fields(exc) from exc
-    if report.oin != oin:
-        raise SignedChangeRejected("the signed report names another participant")
-    if abs(report.reported_at - registry.clock.now()) > registry.settings.request_clock_skew:
-        raise RequestReplayed("reportedAt is outside the allowed window")
+    report = await verified_request(registry, request, oin, DailyReport, lambda r: r.reported_at)
     today = _today(registry)
     if not today - timedelta(days=REPORT_WINDOW_DAYS) <= report.day <= today:
         raise InvalidRegistryInput(f"day must lie within the last {REPORT_WINDOW_DAYS} days")

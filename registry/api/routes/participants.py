@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
-from pydantic import AwareDatetime, ValidationError
+from pydantic import AwareDatetime, BaseModel, ValidationError
 
 from protocol.errors import ClockSkew, DuplicateJsonKey, MalformedJson, ProtocolError
 from protocol.signing import VerificationKey, VerificationPolicy, verify_body
@@ -47,11 +49,12 @@ __all__ = [
     "change_entry",
     "get_keys",
     "get_participant",
-    "invalid_fields",
     "revoke_key",
     "router",
-    "verified_document",
+    "verified_request",
 ]
+
+_Signed = TypeVar("_Signed", bound=BaseModel)
 
 router = APIRouter(prefix="/participants", tags=["participants"])
 # Key answers are kept by clients for at most a minute, so a revocation is seen within 60 s.
@@ -102,7 +105,30 @@ def _verification_keys(keys: tuple[KeyRecord, ...]) -> list[VerificationKey]:
     ]
 
 
-async def verified_document(registry: RegistryState, request: Request, oin: str) -> Any:
+async def verified_request(
+    registry: RegistryState,
+    request: Request,
+    oin: str,
+    model: type[_Signed],
+    signed_at: Callable[[_Signed], datetime],
+) -> _Signed:
+    """A signed write of participant ``oin``: its body verified against the participant's current
+    keys, read as ``model``, naming ``oin`` and made (``signed_at``) within the allowed window."""
+    document = await _verified_document(registry, request, oin)
+    try:
+        signed = model.model_validate(document)
+    except ValidationError as exc:
+        # The fields the body got wrong, by name only (never their values).
+        fields = sorted({".".join(str(part) for part in error["loc"]) for error in exc.errors()})
+        raise InvalidRegistryInput(f"invalid fields: {', '.join(fields)}") from exc
+    if getattr(signed, "oin", None) != oin:
+        raise SignedChangeRejected("the signed body names another participant")
+    if abs(signed_at(signed) - registry.clock.now()) > registry.settings.request_clock_skew:
+        raise RequestReplayed("the time in the signed body is outside the allowed window")
+    return signed
+
+
+async def _verified_document(registry: RegistryState, request: Request, oin: str) -> Any:
     """The JSON body of ``request``, verified against the current keys of participant ``oin``."""
     body = await request.body()
     headers = [
@@ -123,27 +149,6 @@ async def verified_document(registry: RegistryState, request: Request, oin: str)
         raise InvalidRegistryInput(f"{exc.code}: {exc.detail}") from exc
     except ProtocolError as exc:
         raise SignedChangeRejected(f"{exc.code}: {exc.detail}") from exc
-
-
-def invalid_fields(exc: ValidationError) -> InvalidRegistryInput:
-    """The fields a body got wrong, by name only (never their values)."""
-    fields = sorted({".".join(str(part) for part in error["loc"]) for error in exc.errors()})
-    return InvalidRegistryInput(f"invalid fields: {', '.join(fields)}")
-
-
-async def _verified_change(
-    registry: RegistryState, request: Request, oin: str
-) -> EntryChangeRequest:
-    document = await verified_document(registry, request, oin)
-    try:
-        change = EntryChangeRequest.model_validate(document)
-    except ValidationError as exc:
-        raise invalid_fields(exc) from exc
-    if change.oin != oin:
-        raise SignedChangeRejected("the signed change names another participant")
-    if abs(change.requested_at - registry.clock.now()) > registry.settings.request_clock_skew:
-        raise RequestReplayed("requestedAt is outside the allowed window")
-    return change
 
 
 def _entry_change(change: EntryChangeRequest) -> EntryChange:
@@ -177,7 +182,9 @@ def _entry_change(change: EntryChangeRequest) -> EntryChange:
 )
 async def change_entry(request: Request, registry: RegistryDep, oin: OinPath) -> Response:
     """Change one's own entry (endpoint, keys) with a body signed by a currently valid key."""
-    change = await _verified_change(registry, request, oin)
+    change = await verified_request(
+        registry, request, oin, EntryChangeRequest, lambda c: c.requested_at
+    )
     if change.endpoint is not None:
         await registry.check_endpoint(change.endpoint)
     record = await registry.store.apply_change(
