@@ -55,15 +55,16 @@ def _terms(client: Client, dossier: DossierRow) -> set[str]:
     return terms
 
 
-async def _reindex(session: AsyncSession, dossier: DossierRow, *, erased: bool = False) -> None:
-    """Write the dossier's terms again from its client, inside the caller's transaction.
-
-    ``erased``: the client's data goes in this transaction; the dossier keeps no terms.
-    """
+async def _forget(session: AsyncSession, dossier: DossierRow) -> None:
+    """Remove the dossier's terms, inside the caller's transaction."""
     await session.execute(
         delete(DossierSearchTermRow).where(DossierSearchTermRow.dossier_id == dossier.id)
     )
-    if erased or dossier.client_bsn is None:
+
+
+async def _index(session: AsyncSession, dossier: DossierRow) -> None:
+    """Write the terms of a dossier that has none, from its client (none without a client)."""
+    if dossier.client_bsn is None:
         return  # nothing to find it by but its id
     terms = _terms(await client_of(session, dossier), dossier)
     session.add_all(DossierSearchTermRow(dossier_id=dossier.id, term=term) for term in terms)
@@ -106,8 +107,10 @@ class SearchIndex:
         dossier = change.dossier
         # A receiving agent erases the client's data after entering consent-withdrawn.
         erased = change.target == "consent-withdrawn" and dossier.side == "receiving"
-        if erased or change.previous == initial_state(side(dossier)):
-            await _reindex(session, dossier, erased=erased)
+        if erased:
+            await _forget(session, dossier)
+        elif change.previous == initial_state(side(dossier)):
+            await _index(session, dossier)  # a new dossier: it has no terms yet
 
     async def _on_clients_replaced(
         self, session: AsyncSession, bsns: Iterable[str], now: datetime
@@ -118,7 +121,8 @@ class SearchIndex:
             )
         )
         for dossier in dossiers:
-            await _reindex(session, dossier)
+            await _forget(session, dossier)
+            await _index(session, dossier)
 
     async def index_missing(self) -> bool:
         """Index dossiers that have no terms yet, a batch per transaction; never wakes delivery."""
@@ -138,7 +142,7 @@ class SearchIndex:
                     )
                 )
                 for dossier in missing:
-                    await _reindex(session, dossier)
+                    await _index(session, dossier)
             if len(missing) < _BATCH:
                 return False
             after = missing[-1].id
