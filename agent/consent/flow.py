@@ -25,7 +25,7 @@ from agent.consent.page import ClientPage, client_page
 from agent.consent.withdrawal import Withdrawal
 from agent.core.context import AgentContext
 from agent.core.departing import Departing
-from agent.core.dossiers import Dossiers, own_gemeentecode
+from agent.core.dossiers import Dossiers, lock_dossier, own_gemeentecode
 from agent.core.hooks import Hooks, StateChange
 from agent.core.offer import REQUIRED_KINDS
 from agent.core.states import WLZ_STOPPED, check_transition
@@ -370,10 +370,7 @@ class ConsentFlow:
     async def _handle_waiting(
         self, session: AsyncSession, dossier_id: str, now: datetime
     ) -> ConsentJobReport:
-        # Locked and read afresh: the client may have answered since the job listed the dossier.
-        dossier = await session.get(
-            DossierRow, dossier_id, with_for_update=True, populate_existing=True
-        )
+        dossier = await lock_dossier(session, dossier_id)
         if dossier is None or dossier.state != "waiting-for-consent":
             return ConsentJobReport()
         elapsed = self._agent.calendar.working_days_between(dossier.created_at.date(), now.date())

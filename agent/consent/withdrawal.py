@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.consent.page import latest_consent
 from agent.core.context import AgentContext
-from agent.core.dossiers import Dossiers, client_in_words, own_role
+from agent.core.dossiers import Dossiers, client_in_words, lock_dossier, own_role
 from agent.core.states import WITHDRAWABLE_STATES
 from agent.core.tasks import open_task
 from agent.errors import DossierUnknown, IllegalTransition
@@ -44,9 +44,7 @@ class Withdrawal:
         """Withdraw the consent: a signed consent-withdrawn to every organisation that got data."""
         now = self._agent.clock.now()
         async with self._agent.database.transaction() as session:
-            dossier = await session.get(
-                DossierRow, dossier_id, with_for_update=True, populate_existing=True
-            )
+            dossier = await lock_dossier(session, dossier_id)
             if dossier is None or dossier.side != "departing":
                 raise DossierUnknown("no such dossier")
             if dossier.state not in WITHDRAWABLE_STATES["departing"]:

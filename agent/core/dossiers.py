@@ -41,6 +41,7 @@ __all__ = [
     "RECEIVING_ROLES",
     "Dossiers",
     "client_in_words",
+    "lock_dossier",
     "own_gemeentecode",
     "own_role",
     "side",
@@ -354,9 +355,7 @@ class Dossiers:
         Locked for this transaction (``FOR UPDATE`` on PostgreSQL) and read afresh: a handler
         changes the dossier as it is now, not as another transaction found it before committing.
         """
-        dossier = await session.get(
-            DossierRow, str(message.dossier_id), with_for_update=True, populate_existing=True
-        )
+        dossier = await lock_dossier(session, str(message.dossier_id))
         if dossier is None or dossier.partner_oin is None:
             raise DossierUnknown("no dossier with this id is shared with the sender")
         if dossier.partner_oin != message.sender.oin:
@@ -365,9 +364,7 @@ class Dossiers:
 
     async def locked(self, session: AsyncSession, dossier_id: str, side: Side) -> DossierRow:
         """A dossier of ``side``, locked for this transaction (``FOR UPDATE`` on PostgreSQL)."""
-        dossier = await session.get(
-            DossierRow, dossier_id, with_for_update=True, populate_existing=True
-        )
+        dossier = await lock_dossier(session, dossier_id)
         if dossier is None or dossier.side != side:
             raise DossierUnknown(f"no {side} dossier {dossier_id}")
         return dossier
@@ -408,6 +405,15 @@ class Dossiers:
             decisions=tuple(DecisionView.model_validate(d) for d in decisions),
             progress=tuple((await received_progress(session, dossier_id)).values()),
         )
+
+
+async def lock_dossier(session: AsyncSession, dossier_id: str) -> DossierRow | None:
+    """The dossier as committed now, locked for this transaction (``FOR UPDATE`` on PostgreSQL).
+
+    Read before a change that depends on the dossier's state: a transaction that committed
+    meanwhile (a withdrawal, a cancellation, a consent) is seen, not overwritten.
+    """
+    return await session.get(DossierRow, dossier_id, with_for_update=True, populate_existing=True)
 
 
 def side(dossier: DossierRow) -> Side:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
-from agent.core.dossiers import RECEIVING_ROLES, Dossiers
+from agent.core.dossiers import RECEIVING_ROLES, Dossiers, lock_dossier
 from agent.core.policy import continued_provision_end, decide_devices
 from agent.core.states import initial_state
 from agent.delivery.outbox import DeliveredMessage
@@ -113,10 +113,7 @@ class Receiving:
         """Without takeover orders, the receipted decision completes the dossier."""
         if row.kind != "message" or row.message_type != "device-decision":
             return
-        # Locked and read afresh: a withdrawal or cancellation may have committed meanwhile.
-        dossier = await session.get(
-            DossierRow, row.dossier_id, with_for_update=True, populate_existing=True
-        )
+        dossier = await lock_dossier(session, row.dossier_id)
         if dossier is not None and dossier.state == "decided":
             await self._dossiers.transition(
                 session, dossier, "completed", "device-decision receipted", now

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
-from agent.core.dossiers import Dossiers
+from agent.core.dossiers import Dossiers, lock_dossier
 from agent.core.hooks import Hooks, StateChange
 from agent.core.offer import device_reference
 from agent.core.tasks import open_task
@@ -155,10 +155,7 @@ class DepartureNotices:
         """Complete the dossier once every departure notice is receipted."""
         if row.kind != "message" or row.message_type != "departure-notice":
             return
-        # Locked and read afresh: a withdrawal or cancellation may have committed meanwhile.
-        dossier = await session.get(
-            DossierRow, row.dossier_id, with_for_update=True, populate_existing=True
-        )
+        dossier = await lock_dossier(session, row.dossier_id)
         if dossier is None or dossier.state != "orders-placed" or dossier.side != "departing":
             return
         undelivered = await session.scalar(

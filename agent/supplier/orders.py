@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.api_model import ApiModel
 from agent.core.context import AgentContext
 from agent.core.deadlines import Deadlines, cancel_deadlines, schedule_deadline
-from agent.core.dossiers import Dossiers, own_role
+from agent.core.dossiers import Dossiers, lock_dossier, own_role
 from agent.core.hooks import Hooks, StateChange
 from agent.core.tasks import open_task
 from agent.errors import DossierUnknown, SenderNotPermitted
@@ -300,9 +300,7 @@ class OrderDesk:
         if row.supplier_oin != message.sender.oin or row.dossier_id != str(message.dossier_id):
             # Suppliers speak only about the orders addressed to them (docs/protocol.md 7).
             raise SenderNotPermitted("this order was placed with another supplier")
-        dossier = await session.get(
-            DossierRow, row.dossier_id, with_for_update=True, populate_existing=True
-        )
+        dossier = await lock_dossier(session, row.dossier_id)
         if dossier is None:
             raise DossierUnknown("the order's dossier is gone")
         if not row.active and row.status in ("cancelled", "withdrawn"):
