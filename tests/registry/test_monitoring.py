@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -183,6 +184,22 @@ async def test_a_newer_report_of_a_day_replaces_it_and_an_older_one_is_refused(
     assert figures["handovers.departing.started"] == 8
 
 
+async def post_as_utrecht(
+    registry: Registry, body: DailyReport, private_jwk: dict[str, Any]
+) -> httpx.Response:
+    """``body`` signed with ``private_jwk``, posted to Utrecht's daily reports."""
+    signed = sign_body(
+        canonicalize(body.model_dump(mode="json", by_alias=True)),
+        private_jwk,
+        signing_time=registry.clock.now(),
+    )
+    return await registry.http.post(
+        f"/v1/participants/{UTRECHT_OIN}/daily-reports",
+        content=signed.body,
+        headers=signed.headers(),
+    )
+
+
 async def test_a_report_for_another_organisation_is_refused(registry: Registry) -> None:
     utrecht = await enrol_gemeente(registry)
     supplier = await enrol_supplier(registry)
@@ -190,29 +207,12 @@ async def test_a_report_for_another_organisation_is_refused(registry: Registry) 
     with pytest.raises(SignedChangeRejected):
         await send(registry, supplier, report(utrecht.oin, **utrecht_counts(50, 5, 5)))
     # Signed by the supplier for itself but posted as Utrecht's.
-    signed = sign_body(
-        canonicalize(report(supplier.oin, kind="supplier").model_dump(mode="json", by_alias=True)),
-        supplier.private_jwk,
-        signing_time=registry.clock.now(),
-    )
-    answer = await registry.http.post(
-        f"/v1/participants/{UTRECHT_OIN}/daily-reports",
-        content=signed.body,
-        headers=signed.headers(),
-    )
+    supplier_report = report(supplier.oin, kind="supplier")
+    answer = await post_as_utrecht(registry, supplier_report, supplier.private_jwk)
     assert answer.status_code == 403
     assert answer.headers["content-type"].startswith("application/problem+json")
     # Signed by Utrecht, naming the supplier in the body.
-    signed = sign_body(
-        canonicalize(report(supplier.oin, kind="supplier").model_dump(mode="json", by_alias=True)),
-        utrecht.private_jwk,
-        signing_time=registry.clock.now(),
-    )
-    answer = await registry.http.post(
-        f"/v1/participants/{UTRECHT_OIN}/daily-reports",
-        content=signed.body,
-        headers=signed.headers(),
-    )
+    answer = await post_as_utrecht(registry, supplier_report, utrecht.private_jwk)
     assert answer.status_code == 403
     assert answer.json()["type"].endswith("signed-change-rejected")
     settle(registry)
