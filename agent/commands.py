@@ -10,12 +10,13 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import click
 from pydantic import ValidationError
 
 from agent.conformance.command import conformance_command
+from agent.delivery.outbox import OutboxState
 from agent.errors import AgentError, ImportFailed
 from agent.local.starting import DEFAULT_STALL_SECONDS, DEFAULT_START_SECONDS
 from agent.runtime import open_service
@@ -174,7 +175,7 @@ def outbox_group() -> None:
 
 @outbox_group.command("list")
 @_CONFIG
-@click.option("--state", type=click.Choice(["pending", "delivered", "dead"]), default=None)
+@click.option("--state", type=click.Choice(get_args(OutboxState)), default=None)
 def outbox_list(config_file: Path, state: str | None) -> None:
     """List outbox messages (e.g. --state dead for dead letters)."""
     entries = _run(config_file, lambda s: s.outbox.list(state))

@@ -119,7 +119,7 @@ class AgentMetrics:
 
     def outbox(self, counts: Mapping[str, int], oldest_pending_seconds: float) -> None:
         """Set the outbox gauges: messages per state, age of the oldest pending one."""
-        by_state = dict.fromkeys(("pending", "delivered", "dead"), 0) | dict(counts)
+        by_state = dict.fromkeys(("pending", "delivered", "skipped", "dead"), 0) | dict(counts)
         for state, count in by_state.items():
             self._depth.labels(state).set(count)
         self._oldest.set(max(oldest_pending_seconds, 0.0))

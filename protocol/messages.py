@@ -36,6 +36,7 @@ from protocol.identifiers import Bsn, Gemeentecode, IsoCode, Oin
 
 __all__ = [
     "BODY_MODELS",
+    "INFORMATIVE_MESSAGE_TYPES",
     "MESSAGE_ROUTES",
     "MESSAGE_TYPES",
     "PROTOCOL_VERSION",
@@ -111,6 +112,9 @@ MessageType = Literal[
     "takeover-order",
 ]
 MESSAGE_TYPES: tuple[str, ...] = get_args(MessageType)
+# Messages no later message depends on: a sender leaves them out for a receiver that does not
+# list them in the registry, and they never hold up the messages after them (protocol.md 11).
+INFORMATIVE_MESSAGE_TYPES: frozenset[str] = frozenset({"handover-progress"})
 
 _Item = TypeVar("_Item", bound=Hashable)
 

@@ -24,21 +24,30 @@ class DeliveryReport:
     delivered: int = 0
     retried: int = 0
     dead: int = 0
+    skipped: int = 0
 
     def __add__(self, other: DeliveryReport) -> DeliveryReport:
         return DeliveryReport(
-            self.delivered + other.delivered, self.retried + other.retried, self.dead + other.dead
+            self.delivered + other.delivered,
+            self.retried + other.retried,
+            self.dead + other.dead,
+            self.skipped + other.skipped,
         )
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """How one attempt ended; ``permanent``: retrying will not help (a 4xx answer)."""
+    """How one attempt ended; ``permanent``: retrying will not help (a 4xx answer).
+
+    ``not_listed``: the receiver does not list the message type in the registry, so it was not
+    sent (protocol.md section 11).
+    """
 
     delivered: bool
     status_code: int | None = None
     error: str | None = None
     permanent: bool = False
+    not_listed: bool = False
     retry_after: timedelta | None = None
     receipt_body: bytes | None = None
     receipt_signature: str | None = None

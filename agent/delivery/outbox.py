@@ -3,6 +3,10 @@
 Guarantee: at-least-once delivery. A message keeps its id and exact body bytes across attempts;
 only the signature is fresh per attempt. Order is kept per stream (one dossier's messages to one
 destination); a stuck stream never blocks another. Urgent dossiers' messages go first.
+
+A message whose type the receiver does not list in the registry is never sent: an informative
+one (``INFORMATIVE_MESSAGE_TYPES``) is ``skipped`` and the stream goes on; any other is ``dead``
+and holds its stream until an operator requeues it once the receiver lists the type.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from sqlalchemy import ColumnElement, func, nulls_last, select
@@ -40,7 +44,7 @@ from agent.storage.tables import DeliveryAttemptRow, DossierRow, OutboxRow
 from protocol.clock import Clock
 from protocol.errors import ProtocolError
 from protocol.logs import log_event, trace
-from protocol.messages import Receipt
+from protocol.messages import INFORMATIVE_MESSAGE_TYPES, Receipt
 from protocol.signing import (
     SIGNATURE_HEADER,
     VerificationPolicy,
@@ -48,12 +52,13 @@ from protocol.signing import (
     sign_body,
     verify_message,
 )
-from registry.errors import EndpointNotAllowed
+from registry.errors import EndpointNotAllowed, MessageTypeNotSupported
 from registry.server_kit.endpoints import EndpointRules
 
-__all__ = ["DeliveredMessage", "Outbox", "OutboxEntry", "body_digest"]
+__all__ = ["DeliveredMessage", "Outbox", "OutboxEntry", "OutboxState", "body_digest"]
 
 DeliveredHook = Callable[[AsyncSession, "DeliveredMessage", datetime], Awaitable[None]]
+OutboxState = Literal["pending", "delivered", "skipped", "dead"]
 _CLOUDEVENTS_JSON = "application/cloudevents+json; charset=utf-8"
 # Attempts in flight per agent. Every attempt waits on its receiver most of its time, and on a
 # busy event loop (inbound requests) each of its steps waits its turn: fewer in flight would
@@ -244,13 +249,23 @@ class Outbox:
         if report.dead:
             self._metrics.message_dead(row.kind, row.message_type)
             log_event(_log, "message_dead", level=logging.WARNING, **fields)
+        if report.skipped:
+            log_event(
+                _log,
+                "message_skipped",
+                reason="the receiver does not list this informative message type",
+                **fields,
+            )
 
     # --- sending -----------------------------------------------------------------------------
 
     async def _send_message(self, row: OutboxRow) -> Outcome:
         oin = row.destination_oin or ""
         try:
-            entry = await self._directory.participant(oin)
+            entry = await self._directory.participant(oin, message_type=row.message_type)
+        except MessageTypeNotSupported:
+            error = f"registry: the receiver does not accept {row.message_type} messages"
+            return Outcome(False, error=error, permanent=True, not_listed=True)
         except Exception as exc:  # registry errors and outages are retried until max age
             return Outcome(False, error=f"registry: {getattr(exc, 'code', type(exc).__name__)}")
         if not entry.endpoint:
@@ -379,6 +394,9 @@ class Outbox:
                 outcome.receipt_signature,
             )
             return DeliveryReport(delivered=1)
+        if outcome.not_listed and row.message_type in INFORMATIVE_MESSAGE_TYPES:
+            row.state = "skipped"
+            return DeliveryReport(skipped=1)
         if outcome.permanent or now >= row.deadline:
             row.state = "dead"
             return DeliveryReport(dead=1)
@@ -437,14 +455,14 @@ def _delivered(row: OutboxRow) -> DeliveredMessage:
 
 
 def _head_of_stream() -> ColumnElement[bool]:
-    # No earlier message of the same stream is undelivered.
+    # No earlier message of the same stream is undelivered (a skipped one holds nothing up).
     earlier = OutboxRow.__table__.alias("earlier")
     return ~(
         select(earlier.c.message_id)
         .where(
             earlier.c.stream == OutboxRow.stream,
             earlier.c.sequence < OutboxRow.sequence,
-            earlier.c.state != "delivered",
+            earlier.c.state.not_in(("delivered", "skipped")),
         )
         .exists()
     )

@@ -22,12 +22,14 @@ from agent.consent.page import ClientPage, DeviceLine
 from agent.consent.progress import device_sentence, handover_done, progress_events
 from agent.service import AgentService
 from agent.settings import AgentSettings, HandoverSettings
-from agent.storage.tables import OutboxRow
-from protocol.messages import parse_message
+from agent.storage.tables import InboundMessageRow, OutboxRow
+from protocol.messages import MESSAGE_TYPES, parse_message
 from protocol.signing import sign_message
+from registry.client import RegistryClient
 from tests.agent.conftest import (
     AMSTERDAM_OIN,
     CLIENT_BSN,
+    REGISTRY,
     UTRECHT_OIN,
     agent_settings,
     enrol_in_registry,
@@ -311,3 +313,79 @@ async def test_only_the_partner_reports_progress_on_devices_it_took_over(world: 
     _problem(answer, 422, "message-not-handled")
     assert await _inbound_count(world.utrecht) == stored
     assert (await _progress(world, dossier_id))["state"] == "contact-planned"
+
+
+# --- a departing gemeente that does not list handover-progress ----------------------------------
+
+
+async def _utrecht_lists_all_but(world: World, message_type: str) -> None:
+    registry = RegistryClient(
+        REGISTRY, world.utrecht.settings.registry_trust_anchor, http=world.http, clock=world.clock
+    )
+    await registry.update_own_entry(
+        oin=UTRECHT_OIN,
+        private_jwk=world.utrecht.settings.private_jwk(),
+        message_types=[kind for kind in MESSAGE_TYPES if kind != message_type],
+    )
+
+
+async def _sent_to_utrecht(world: World) -> list[tuple[str, str, str | None]]:
+    async with world.amsterdam.database.reading() as session:
+        rows = await session.scalars(
+            select(OutboxRow)
+            .where(OutboxRow.destination_oin == UTRECHT_OIN)
+            .order_by(OutboxRow.sequence)
+        )
+        return [(row.message_type, row.state, row.last_error) for row in rows]
+
+
+async def _decisions_at_utrecht(world: World) -> int:
+    async with world.utrecht.database.reading() as session:
+        found = await session.scalars(
+            select(InboundMessageRow.message_id).where(
+                InboundMessageRow.message_type == "device-decision"
+            )
+        )
+        return len(list(found))
+
+
+async def test_progress_is_left_out_and_holds_nothing_up_when_not_listed(world: World) -> None:
+    await world.contract_preferred_then_next()
+    await _utrecht_lists_all_but(world, "handover-progress")
+    dossier_id = await world.hand_over()
+    [first] = await world.orders_at(PREFERRED)
+    await world.planner(PREFERRED, first["orderId"], status="refused", reasonCode="no-capacity")
+
+    # Never sent, and the decision naming the next supplier went after it all the same.
+    not_accepted = "registry: the receiver does not accept handover-progress messages"
+    assert await _sent_to_utrecht(world) == [
+        ("device-decision", "delivered", None),
+        ("handover-progress", "skipped", not_accepted),
+        ("device-decision", "delivered", None),
+        ("handover-progress", "skipped", not_accepted),
+    ]
+    assert await _decisions_at_utrecht(world) == 2
+    assert (await world.utrecht.dossier(dossier_id)).progress == ()
+    assert [entry.state for entry in await world.amsterdam.outbox.list("skipped")] == [
+        "skipped",
+        "skipped",
+    ]
+
+
+async def test_a_required_message_not_listed_is_a_dead_letter_that_holds_its_stream(
+    world: World,
+) -> None:
+    await world.contract(PREFERRED, 1)
+    await _utrecht_lists_all_but(world, "device-decision")
+    await world.hand_over()
+
+    # The operator sees why; the progress behind it waits until the decision can go.
+    assert await _sent_to_utrecht(world) == [
+        (
+            "device-decision",
+            "dead",
+            "registry: the receiver does not accept device-decision messages",
+        ),
+        ("handover-progress", "pending", None),
+    ]
+    assert await _decisions_at_utrecht(world) == 0

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Path, Query
 
 from agent.api.deps import OperatorDep, ServiceDep, token_router
 from agent.api.problems import problem_responses
-from agent.delivery.outbox import OutboxEntry
+from agent.delivery.outbox import OutboxEntry, OutboxState
 from agent.errors import OutboxMessageUnknown
 
 __all__ = ["list_outbox", "requeue", "router"]
@@ -20,9 +20,10 @@ router = token_router("outbox", OperatorDep)
 @router.get("/outbox")
 async def list_outbox(
     service: ServiceDep,
-    state: Annotated[Literal["pending", "delivered", "dead"] | None, Query()] = None,
+    state: Annotated[OutboxState | None, Query()] = None,
 ) -> list[OutboxEntry]:
-    """Outbox messages, optionally in one state (dead = dead letters)."""
+    """Outbox messages, optionally in one state (dead = dead letters; skipped = not sent, as
+    the receiver does not list that informative message type)."""
     return await service.outbox.list(state)
 
 
