@@ -21,7 +21,9 @@ from sqlalchemy import select
 
 from agent.app import create_app
 from agent.conformance.cases import CASES, CaseResult
+from agent.conformance.desk import AgentDesk
 from agent.conformance.endpoint import Arrival, KitEndpoint, serve_endpoint
+from agent.conformance.gemeente_cases import EXCEPTION_ISO_CODE
 from agent.conformance.kit import AgentPlanner, Planner
 from agent.conformance.own_registry import TargetEntry, enrol_target
 from agent.conformance.report import summary_line, write_html, write_junit
@@ -30,8 +32,13 @@ from agent.local.network import UTRECHT as LOCAL_UTRECHT
 from agent.local.network import local_network
 from agent.local.processes import HOST, free_port
 from agent.service import AgentService
-from agent.settings import AgentSettings
-from agent.storage.tables import DepartingDeviceRow, DeviceTransferRow, DossierRow
+from agent.settings import AgentSettings, DeviceExceptionPolicy, TakeoverSettings, hash_token
+from agent.storage.tables import (
+    DepartingDeviceRow,
+    DeviceTransferRow,
+    DossierRow,
+    SettlementRow,
+)
 from protocol.clock import FrozenClock
 from protocol.identifiers import oin_for_kvk
 from protocol.jwk import generate_private_jwk, private_jwk_to_pem, public_jwk
@@ -53,6 +60,19 @@ from tests.conftest import REPOSITORY
 UTRECHT = "http://utrecht.test"
 UTRECHT_OIN = "00000001002220647000"
 KIT_HOST = "conformance-kit.test"
+BRP_TOKEN = "brp-push-token-for-conformance-0123456789"
+# What a gemeente target must be configured with for the cases off the happy path.
+KIT_SETTINGS = {
+    "device_exceptions": {
+        EXCEPTION_ISO_CODE[:5]: DeviceExceptionPolicy(
+            reason_code="not-in-assortment",
+            reason_text="Deze rollator hebben wij niet in ons aanbod.",
+            alternative="U krijgt van ons een rollator die bij u past.",
+        )
+    },
+    "brp_dossier_requests": True,
+    "brp_token_sha256": hash_token(BRP_TOKEN),
+}
 GEMEENTE_CASES = cases_for("gemeente")
 DECISION = "an offer is answered with a signed device-decision on every offered device"
 Wrap = Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport]
@@ -66,6 +86,7 @@ async def world(database_url: str, registry_database_url: str) -> AsyncIterator[
             gemeente="utrecht",
             registry_trust_anchor=world.anchor,
             scheduler_enabled=True,  # the decision for the kit goes out on its own
+            **KIT_SETTINGS,
         )
         await world.start_agent(settings)
         yield world
@@ -90,8 +111,11 @@ async def _run(
     answer_seconds: float = 10.0,
     target: tuple[str, str, str] = (UTRECHT, UTRECHT_OIN, "gemeente"),
     planner: Planner | None = None,
+    told: list[str] | None = None,
 ) -> list[CaseResult]:
     url, oin, role = target
+    tell = (told if told is not None else []).append
+    desk = AgentDesk(world.http, url, CASE_TOKEN, tell, brp_token=BRP_TOKEN, clock=world.clock)
     return await run_conformance(
         http=world.http,
         target_url=url,
@@ -105,6 +129,8 @@ async def _run(
         serve=_serving(world, wrap),
         answer_seconds=answer_seconds,
         planner=planner,
+        desk=desk,
+        tell=tell,
     )
 
 
@@ -236,6 +262,12 @@ async def test_a_broken_agent_fails_with_readable_reasons(
         "consent-withdrawn.json",
         "device-transfer.json",
         "departure-notice.json",
+        "continued-use.json",
+        "alternative-delivered.json",
+        "device-decision.json",
+        "dossier-request.json",
+        "settlement-offer.json",
+        "settlement-accept.json",
     ],
 )
 def test_the_kit_sends_the_published_examples(example: str) -> None:
@@ -262,6 +294,8 @@ async def test_a_supplier_agent_passes_every_case_and_sends_its_statuses(
                 "gemeentecode": None,
                 "name": "Hulpmiddelen BV",
                 "public_base_url": "http://supplier.test",
+                # The takeover price goes out on the effective date at the deadlines' next run.
+                "takeover": TakeoverSettings(deadline_interval_seconds=1.0),
             }
         )
         await world.start_agent(settings)
@@ -274,14 +308,26 @@ async def test_a_supplier_agent_passes_every_case_and_sends_its_statuses(
         ]
         async with _service(world, "supplier.test").database.reading() as session:
             leaving = list(await session.scalars(select(DepartingDeviceRow)))
+            settlements = list(await session.scalars(select(SettlementRow)))
     assert [f"{r.case.name}: {r.reason}" for r in results if not r.passed] == []
     assert [r.case.name for r in results] == [c.name for c in cases_for("supplier")]
     # The kit received, verified and receipted each status of the planner's order.
     assert ("supplier-status", "client-contacted") in arrivals
     assert ("supplier-status", "taken-over") in arrivals
     # The departure notice is on the target's books: the device leaves its contract.
-    assert [(device.device_id, device.state) for device in leaving] == [
+    assert [(d.device_id, d.state) for d in leaving if not d.device_id.startswith("KIT-")] == [
         ("AMS-HM-2019-04417", "leaving")
+    ]
+    # The kit's devices: one excepted, to collect once the alternative came; one leaving.
+    assert sorted(d.state for d in leaving if d.device_id.startswith("KIT-")) == [
+        "collect",
+        "leaving",
+    ]
+    # It settled with the kit's supplier: two offers received, one made, each answered.
+    assert sorted((s.direction, s.state, s.reason_code) for s in settlements) == [
+        ("offered", "accepted", None),
+        ("received", "accepted", None),
+        ("received", "disputed", "inputs-incorrect"),
     ]
 
 
