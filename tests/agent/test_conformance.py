@@ -11,6 +11,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
@@ -54,6 +55,7 @@ from tests.agent.conftest import (
     RegistryNetwork,
     agent_settings,
     registry_network,
+    supplier_settings,
 )
 from tests.conftest import REPOSITORY
 
@@ -172,7 +174,8 @@ def _service(world: RegistryNetwork, host: str) -> AgentService:
 
 
 class RefusesFollowUps(httpx.AsyncBaseTransport):
-    """An agent that cannot act on a consent-withdrawn, device-transfer or departure-notice."""
+    """An agent that cannot act on a consent-withdrawn, device-transfer, departure-notice or
+    dossier-request."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self.inner = inner
@@ -180,7 +183,7 @@ class RefusesFollowUps(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
         kind = json.loads(body).get("messageType") if body.startswith(b"{") else None
-        if kind in {"consent-withdrawn", "device-transfer", "departure-notice"}:
+        if kind in {"consent-withdrawn", "device-transfer", "departure-notice", "dossier-request"}:
             problem = {"type": "urn:meeverhuizen:problem:message-not-handled", "status": 422}
             return httpx.Response(
                 422, json=problem, headers={"Content-Type": "application/problem+json"}
@@ -206,6 +209,14 @@ async def test_an_agent_that_refuses_the_follow_ups_fails_them_with_what_came(
         "a device-transfer for a device the offer did not hold is message-not-handled"
     ].passed
     assert results[DECISION].passed
+    # A departing gemeente that refuses every dossier-request never offers the dossier asked for.
+    requested = results[
+        "a dossier-request for a client in the register is answered with a dossier-offer"
+    ]
+    assert (requested.passed, requested.reason) == (False, refused)
+    assert results[
+        "a dossier-request for a gemeente the target does not serve is message-not-handled"
+    ].passed
 
 
 class BrokenAgent(httpx.AsyncBaseTransport):
@@ -331,6 +342,34 @@ async def test_a_supplier_agent_passes_every_case_and_sends_its_statuses(
     ]
 
 
+async def test_a_supplier_with_other_contract_inputs_disputes_the_kits_offer_and_fails(
+    registry_database_url: str, database_url: str
+) -> None:
+    async with registry_network(Network(), FrozenClock(START), registry_database_url) as world:
+        kvk = "12345678"
+        # A supplier whose contract has no floor: it recomputes the kit's offer to another amount.
+        settings = supplier_settings(
+            database_url,
+            (oin_for_kvk(kvk), kvk, "Hulpmiddelen BV", "supplier"),
+            floor_basis_points=0,
+            deadline_interval_seconds=1.0,
+        ).model_copy(update={"registry_trust_anchor": world.anchor, "scheduler_enabled": True})
+        await world.start_agent(settings)
+        planner = AgentPlanner(world.http, "http://supplier.test", CASE_TOKEN)
+        supplier = ("http://supplier.test", oin_for_kvk(kvk), "supplier")
+        results = {r.case.name: r for r in await _run(world, target=supplier, planner=planner)}
+    accepted = results[
+        "a correct settlement-offer for a device taken over is recomputed and accepted"
+    ]
+    assert not accepted.passed
+    assert accepted.reason.startswith(
+        "the target disputed a correct offer: inputs-incorrect (Afwijkend: floorBasisPoints; "
+    )
+    assert accepted.reason.endswith("and a floor of 1000 basis points")
+    # A wrong amount is still disputed, which is what the case asks.
+    assert results["a settlement-offer with a wrong amount is disputed as inputs-incorrect"].passed
+
+
 def _kit_arrivals(world: RegistryNetwork) -> list[Arrival]:
     transport = world.network.routes[KIT_HOST]
     assert isinstance(transport, httpx.ASGITransport)
@@ -382,6 +421,11 @@ async def test_a_decision_with_a_bad_signature_fails_with_the_kits_refusal(
     )
     write_html(list(results.values()), tmp_path / "report.html", target=UTRECHT)
     assert "bad-signature" in (tmp_path / "report.html").read_text()
+    # The dossier-request the target sends on a move in is refused the same way.
+    request = results["a move in reported by the BRP is asked for with a dossier-request"]
+    assert request.reason.startswith(
+        "the kit refused the target's dossier-request: 401 urn:meeverhuizen:problem:bad-signature"
+    )
 
 
 async def test_a_target_that_never_answers_fails_the_answer_case_in_time(
@@ -403,9 +447,17 @@ async def test_a_target_that_never_answers_fails_the_answer_case_in_time(
 
 @pytest.mark.slow
 async def test_the_command_passes_an_agent_process_and_writes_both_reports(tmp_path: Path) -> None:
-    async with local_network(tmp_path, gemeenten=(LOCAL_UTRECHT,)) as network:
+    configured = {**KIT_SETTINGS, "device_exceptions": _plain(KIT_SETTINGS["device_exceptions"])}
+    configured.pop("brp_token_sha256")  # the local network gives each agent a BRP token
+    async with local_network(
+        tmp_path, gemeenten=(LOCAL_UTRECHT,), agent_settings=configured
+    ) as network:
         utrecht = network.agents[LOCAL_UTRECHT.key]
-        token = {"MEEVERHUIZEN_REGISTRY_OPERATOR_TOKEN": network.registry_operator_token}
+        token = {
+            "MEEVERHUIZEN_REGISTRY_OPERATOR_TOKEN": network.registry_operator_token,
+            "MEEVERHUIZEN_CONFORMANCE_TARGET_TOKEN": utrecht.case_system_token,
+            "MEEVERHUIZEN_CONFORMANCE_TARGET_BRP_TOKEN": utrecht.brp_token,
+        }
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-c", "from agent.cli import main; main()", "conformance",
             "--target", utrecht.base_url, "--target-oin", LOCAL_UTRECHT.oin,
@@ -426,6 +478,11 @@ async def test_the_command_passes_an_agent_process_and_writes_both_reports(tmp_p
     page = (tmp_path / "conformance.html").read_text()
     assert all(case.name in page for case in GEMEENTE_CASES)
     assert (tmp_path / "conformance.xml").exists()
+
+
+def _plain(exceptions: Any) -> dict[str, Any]:
+    """The exceptions as they stand in an agent's TOML file."""
+    return {code: policy.model_dump() for code, policy in exceptions.items()}
 
 
 @asynccontextmanager
@@ -469,6 +526,7 @@ async def test_the_kit_starts_its_own_registry_and_our_agents_pass_both_roles_ov
         gemeente="utrecht",
         public_base_url=f"http://{HOST}:{gemeente_port}",
         **common,
+        **KIT_SETTINGS,
     )
     kvk = "12345678"
     supplier = agent_settings(
@@ -480,6 +538,7 @@ async def test_the_kit_starts_its_own_registry_and_our_agents_pass_both_roles_ov
         gemeentecode=None,
         name="Hulpmiddelen BV",
         public_base_url=f"http://{HOST}:{supplier_port}",
+        takeover=TakeoverSettings(deadline_interval_seconds=1.0),
         **common,
     )
     for name, settings in (("gemeente", gemeente), ("supplier", supplier)):
@@ -496,6 +555,7 @@ async def test_the_kit_starts_its_own_registry_and_our_agents_pass_both_roles_ov
             "--target", gemeente.public_base_url, "--target-oin", gemeente.oin,
             "--target-key", str(tmp_path / "gemeente-public.json"),
             "--target-gemeentecode", "0344", *own, "--work-dir", str(tmp_path / "run-gemeente"),
+            "--target-token", CASE_TOKEN, "--target-brp-token", BRP_TOKEN,
             "--kit-port", str(free_port()), "--answer-seconds", "30",
             "--junit", str(tmp_path / "gemeente.xml"), "--html", str(tmp_path / "gemeente.html"),
         )  # fmt: skip
