@@ -37,6 +37,8 @@ __all__ = ["FLOOR_BASIS_POINTS", "supplier_cases"]
 # a floor of 10 %; the target must hold the same for the kit's supplier to accept.
 FLOOR_BASIS_POINTS: Final = 1000
 _METHOD: Final = "linear-depreciation-v1"
+# A method id of the right form that settlement.md does not define.
+_UNKNOWN_METHOD: Final = "conformance-kit-v1"
 _SUPPLIER_ROLES: Final = ("departing-supplier", "receiving-supplier")
 # A supplier the kit does not play, named as the departing supplier of an order.
 _OTHER_SUPPLIER: Final = {"oin": "00000003112233440000", "name": "Andere Leverancier B.V."}
@@ -133,10 +135,13 @@ def _offer_for(kit: Kit, order: dict[str, Any], *, wrong_by: int = 0) -> dict[st
     )
 
 
-async def _settlement_answer(kit: Kit, *, wrong_by: int) -> SettlementAccept | SettlementDispute:
+async def _settlement_answer(
+    kit: Kit, *, wrong_by: int = 0, method: str = _METHOD
+) -> SettlementAccept | SettlementDispute:
     order = _order(kit, _kit_supplier(kit))
     await _taken_over(kit, order)
     offer, since = _offer_for(kit, order, wrong_by=wrong_by), seen(kit)
+    offer["body"]["method"] = method
     await sent(kit, offer, key=kit.identity.supplier.key)
     return await _accept_or_dispute(kit, offer["body"]["settlementId"], since)
 
@@ -189,6 +194,14 @@ async def _settlement_disputed(kit: Kit) -> None:
         raise CaseFailed("the target accepted an amount one cent above what the inputs give")
     if answer.reason_code != "inputs-incorrect":
         raise CaseFailed(f"the dispute has reason {answer.reason_code}, not inputs-incorrect")
+
+
+async def _method_not_agreed(kit: Kit) -> None:
+    answer = await _settlement_answer(kit, method=_UNKNOWN_METHOD)
+    if isinstance(answer, SettlementAccept):
+        raise CaseFailed(f"the target accepted an offer by method {_UNKNOWN_METHOD}")
+    if answer.reason_code != "method-not-agreed":
+        raise CaseFailed(f"the dispute has reason {answer.reason_code}, not method-not-agreed")
 
 
 async def _target_offers(kit: Kit) -> None:
@@ -271,6 +284,12 @@ def supplier_cases() -> tuple[Case, ...]:
             "a settlement-offer with a wrong amount is disputed as inputs-incorrect",
             "5, settlement.md 4",
             _settlement_disputed,
+        ),
+        Case(
+            "a settlement-offer by a method the target does not know is disputed as "
+            "method-not-agreed",
+            "5, 10, settlement.md 1",
+            _method_not_agreed,
         ),
         Case(
             "after a departure-notice the departing supplier offers a takeover price the kit "

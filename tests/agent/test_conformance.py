@@ -334,11 +334,12 @@ async def test_a_supplier_agent_passes_every_case_and_sends_its_statuses(
         "collect",
         "leaving",
     ]
-    # It settled with the kit's supplier: two offers received, one made, each answered.
+    # It settled with the kit's supplier: three offers received, one made, each answered.
     assert sorted((s.direction, s.state, s.reason_code) for s in settlements) == [
         ("offered", "accepted", None),
         ("received", "accepted", None),
         ("received", "disputed", "inputs-incorrect"),
+        ("received", "disputed", "method-not-agreed"),
     ]
 
 
