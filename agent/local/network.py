@@ -154,9 +154,6 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    if isinstance(value, Mapping):  # an inline table, keys quoted ("12 06" has a space)
-        pairs = (f"{_toml_value(key)} = {_toml_value(item)}" for key, item in value.items())
-        return "{" + ", ".join(pairs) + "}"
     # A JSON string of printable ASCII is a valid TOML basic string.
     return json.dumps(str(value), ensure_ascii=True)
 
