@@ -8,6 +8,7 @@ system's token, and the BRP's push token for a move in).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,9 +39,11 @@ class OperatorDesk:
         )
         self.tell(
             f"add client {client['bsn']} with device {devices} to the register of the agent "
-            f"under test (as JSON: {json.dumps(client, ensure_ascii=False)}); the kit then "
-            "asks for the client's dossier"
+            f"under test (as JSON: {json.dumps(client, ensure_ascii=False)}); the kit asks "
+            f"for the client's dossier in {seconds:.0f} s"
         )
+        # A request for a client the register does not hold starts nothing: wait for the import.
+        await asyncio.sleep(seconds)
 
     async def give_consent(
         self, *, bsn: str, asked_by: str, device_ids: list[str], seconds: float

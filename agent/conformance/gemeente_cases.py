@@ -18,6 +18,7 @@ import uuid
 from typing import Any, Final
 
 from agent.conformance.cases import Case, expect_problem
+from agent.conformance.endpoint import Arrival
 from agent.conformance.exchange import arrived, check_parties, example_body, seen, sent, today
 from agent.conformance.kit import CaseFailed, Desk, Kit, canonical
 from agent.local.brp_simulator import moved
@@ -56,6 +57,14 @@ def _test_bsn() -> str:
         last = sum(d * w for d, w in zip(digits, range(9, 1, -1), strict=True)) % 11
         if last < 10:
             return "".join(map(str, [*digits, last]))
+
+
+def _body_field(arrival: Arrival, *path: str) -> object:
+    """A field of an arrival's body, or None (a refused arrival's document is not trusted)."""
+    value: object = (arrival.document or {}).get("body")
+    for name in path:
+        value = value.get(name) if isinstance(value, dict) else None
+    return value
 
 
 def _kit_address(kit: Kit) -> dict[str, Any]:
@@ -108,7 +117,7 @@ async def _offered(kit: Kit) -> tuple[dict[str, Any], Message]:
     )  # fmt: skip
     offer = await arrived(
         kit, "dossier-offer", f"dossier-offer for client {client['bsn']}",
-        lambda a: (a.document or {}).get("body", {}).get("client", {}).get("bsn") == client["bsn"],
+        lambda a: _body_field(a, "client", "bsn") == client["bsn"],
         since,
     )  # fmt: skip
     check_parties(kit, offer, request)
@@ -305,7 +314,7 @@ async def _request_sent(kit: Kit) -> None:
     await _desk(kit).report_move_in(event, seconds=kit.answer_seconds)
     message = await arrived(
         kit, "dossier-request", f"dossier-request for client {bsn}",
-        lambda a: (a.document or {}).get("body", {}).get("bsn") == bsn, since,
+        lambda a: _body_field(a, "bsn") == bsn, since,
     )  # fmt: skip
     expected = {"sender": {"oin": kit.identity.oin, "role": _DEPARTING}}
     check_parties(kit, message, {**expected, "receiver": {"role": _RECEIVING}})

@@ -22,10 +22,10 @@ from sqlalchemy import select
 
 from agent.app import create_app
 from agent.conformance.cases import CASES, CaseResult
-from agent.conformance.desk import AgentDesk
+from agent.conformance.desk import AgentDesk, OperatorDesk
 from agent.conformance.endpoint import Arrival, KitEndpoint, serve_endpoint
 from agent.conformance.gemeente_cases import EXCEPTION_ISO_CODE
-from agent.conformance.kit import AgentPlanner, Planner
+from agent.conformance.kit import AgentPlanner, Desk, Planner
 from agent.conformance.own_registry import TargetEntry, enrol_target
 from agent.conformance.report import summary_line, write_html, write_junit
 from agent.conformance.run import Serve, cases_for, run_conformance
@@ -114,10 +114,12 @@ async def _run(
     target: tuple[str, str, str] = (UTRECHT, UTRECHT_OIN, "gemeente"),
     planner: Planner | None = None,
     told: list[str] | None = None,
+    desk: Desk | None = None,
 ) -> list[CaseResult]:
     url, oin, role = target
     tell = (told if told is not None else []).append
-    desk = AgentDesk(world.http, url, CASE_TOKEN, tell, brp_token=BRP_TOKEN, clock=world.clock)
+    if desk is None:
+        desk = AgentDesk(world.http, url, CASE_TOKEN, tell, brp_token=BRP_TOKEN, clock=world.clock)
     return await run_conformance(
         http=world.http,
         target_url=url,
@@ -217,6 +219,30 @@ async def test_an_agent_that_refuses_the_follow_ups_fails_them_with_what_came(
     assert results[
         "a dossier-request for a gemeente the target does not serve is message-not-handled"
     ].passed
+
+
+async def test_without_the_targets_api_the_kit_says_what_to_do_and_fails_in_time(
+    world: RegistryNetwork,
+) -> None:
+    told: list[str] = []
+    results = {
+        r.case.name: r
+        for r in await _run(world, answer_seconds=0.5, told=told, desk=OperatorDesk(told.append))
+    }
+    requested = results[
+        "a dossier-request for a client in the register is answered with a dossier-offer"
+    ]
+    assert requested.reason.startswith("no dossier-offer for client 999")
+    assert requested.reason.endswith("came to the kit's endpoint within 0 s")
+    assert any(line.startswith("add client 999") for line in told)
+    assert any(line.startswith("record the consent of client 999") for line in told)
+    # Our agent decides the configured exception; the delivery waits for a person.
+    assert any(
+        line.startswith("record in the agent under test that the alternative for device KIT-")
+        for line in told
+    )
+    assert any(line.startswith("let the BRP tell the agent under test that 999") for line in told)
+    assert any("device_exceptions" in line for line in told)
 
 
 class BrokenAgent(httpx.AsyncBaseTransport):
