@@ -10,66 +10,18 @@ fits the message the kit sent. The follow-ups (``dossier-cancelled``, ``consent-
 
 from __future__ import annotations
 
-import copy
 import functools
-import json
 import uuid
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from agent.conformance.cases import Case, expect_problem
 from agent.conformance.endpoint import Arrival
+from agent.conformance.exchange import arrived, check_parties, example_body, seen, sent
 from agent.conformance.kit import CaseFailed, Kit, canonical
 from protocol.messages import DeviceDecision, Message, SupplierStatus
 
 __all__ = ["answer_cases"]
-
-_EXAMPLES = Path(__file__).parent
-
-
-def _example_body(message_type: str) -> dict[str, Any]:
-    """The body of the published example of ``message_type`` (docs/examples)."""
-    document = json.loads((_EXAMPLES / f"{message_type}.json").read_text(encoding="utf-8"))
-    body: dict[str, Any] = copy.deepcopy(document["body"])
-    return body
-
-
-async def _sent(kit: Kit, message: dict[str, Any]) -> None:
-    body = canonical(message)
-    await kit.check_receipt(await kit.send_signed(body), message["messageId"], body)
-
-
-async def _answer(
-    kit: Kit, kind: str, what: str, wanted: Callable[[Arrival], bool], seen: int
-) -> Message:
-    """The first accepted arrival of ``kind`` that ``wanted`` accepts, or a readable failure."""
-    if kit.endpoint is None:
-        raise CaseFailed("the kit serves no endpoint, so it cannot receive the target's answer")
-    arrival = await kit.endpoint.wait_for(
-        lambda a: a.message_type == kind and wanted(a), seconds=kit.answer_seconds, seen=seen
-    )
-    if arrival is None:
-        raise CaseFailed(f"no {what} came to the kit's endpoint within {kit.answer_seconds:.0f} s")
-    if arrival.message is None:
-        raise CaseFailed(f"the kit refused the target's {kind}: {arrival.describe_refusal()}")
-    return arrival.message
-
-
-def _check_parties(kit: Kit, message: Message, sent: Mapping[str, Any]) -> None:
-    """The answer comes from the target in the role it was addressed in, to the kit's role."""
-    if message.sender.oin != kit.target.oin:
-        raise CaseFailed(f"the {message.message_type} is signed by another sender than the target")
-    if message.sender.role != sent["receiver"]["role"]:
-        raise CaseFailed(
-            f"the {message.message_type} comes from role {message.sender.role}, "
-            f"expected {sent['receiver']['role']}"
-        )
-    if message.receiver.role != sent["sender"]["role"]:
-        raise CaseFailed(
-            f"the {message.message_type} is addressed to role {message.receiver.role}, "
-            f"expected {sent['sender']['role']}"
-        )
 
 
 async def _decision(kit: Kit) -> None:
@@ -78,15 +30,15 @@ async def _decision(kit: Kit) -> None:
 
 async def _decided(kit: Kit) -> tuple[dict[str, Any], Message]:
     """Send an offer and check the target's device-decision on it; both come back."""
-    seen = _seen(kit)
+    since = seen(kit)
     offer = kit.message()
-    await _sent(kit, offer)
+    await sent(kit, offer)
     dossier = offer["dossierId"]
-    message = await _answer(
+    message = await arrived(
         kit, "device-decision", f"device-decision for dossier {dossier}",
-        lambda a: a.concerns(dossier), seen,
+        lambda a: a.concerns(dossier), since,
     )  # fmt: skip
-    _check_parties(kit, message, offer)
+    check_parties(kit, message, offer)
     body = message.body
     if not isinstance(body, DeviceDecision):  # the endpoint parsed it by its messageType
         raise CaseFailed(f"the answer is a {message.message_type}")
@@ -106,9 +58,9 @@ async def _decided(kit: Kit) -> tuple[dict[str, Any], Message]:
 
 
 async def _statuses(kit: Kit, *, planner: bool) -> None:
-    seen = _seen(kit)
+    since = seen(kit)
     order = kit.message()
-    await _sent(kit, order)
+    await sent(kit, order)
     order_id = order["body"]["orderId"]
     steps = ("received", "client-contacted", "taken-over") if planner else ("received",)
     for status in steps:
@@ -118,8 +70,8 @@ async def _statuses(kit: Kit, *, planner: bool) -> None:
             await kit.planner.record(order_id, status, seconds=kit.answer_seconds)
         wanted = functools.partial(_is_status, order_id=order_id, status=status)
         what = f"supplier-status {status} for order {order_id}"
-        message = await _answer(kit, "supplier-status", what, wanted, seen)
-        _check_parties(kit, message, order)
+        message = await arrived(kit, "supplier-status", what, wanted, since)
+        check_parties(kit, message, order)
         if str(message.dossier_id) != order["dossierId"]:
             raise CaseFailed("the supplier-status names another dossier than the order")
 
@@ -145,24 +97,24 @@ async def _planned(kit: Kit) -> None:
 
 async def _cancelled(kit: Kit) -> None:
     first = kit.message()
-    await _sent(kit, first)
+    await sent(kit, first)
     cancel = kit.follow_up(first, "dossier-cancelled", {"reason": "move-cancelled"})
-    await _sent(kit, cancel)
+    await sent(kit, cancel)
 
 
 async def _withdrawn(kit: Kit) -> None:
     offer = kit.message()
-    await _sent(kit, offer)
-    body = _example_body("consent-withdrawn")
+    await sent(kit, offer)
+    body = example_body("consent-withdrawn")
     body.update(consentId=offer["body"]["consent"]["consentId"], withdrawnAt=offer["createdAt"])
-    await _sent(kit, kit.follow_up(offer, "consent-withdrawn", body))
+    await sent(kit, kit.follow_up(offer, "consent-withdrawn", body))
 
 
 def _transfer(
     kit: Kit, offer: dict[str, Any], device: Mapping[str, Any], day: str
 ) -> dict[str, Any]:
     # The kit's own setting is a free transfer: amount 0, no method or inputs (section 8.9).
-    body = _example_body("device-transfer")
+    body = example_body("device-transfer")
     for name in ("method", "inputs"):
         body.pop(name)
     keep = (
@@ -195,12 +147,12 @@ async def _transferred(kit: Kit) -> None:
                 f"{device['deviceId']}, so the kit cannot send its device-transfer"
             )
         day = message.body.effective_date.isoformat()
-        await _sent(kit, _transfer(kit, offer, device, day))
+        await sent(kit, _transfer(kit, offer, device, day))
 
 
 async def _transfer_unknown_device(kit: Kit) -> None:
     offer = kit.message()
-    await _sent(kit, offer)
+    await sent(kit, offer)
     device = {**offer["body"]["devices"][-1], "deviceId": f"KIT-{uuid.uuid4()}"}
     move_date = offer["body"]["client"]["moveDate"]
     answer = await kit.send_signed(canonical(_transfer(kit, offer, device, move_date)))
@@ -210,7 +162,7 @@ async def _transfer_unknown_device(kit: Kit) -> None:
 async def _notice(kit: Kit) -> None:
     # The kit plays the departing gemeente towards the target as departing supplier.
     others = [code for code in ("0344", "0363") if code != kit.identity.gemeentecode]
-    body = _example_body("departure-notice")
+    body = example_body("departure-notice")
     body.pop("receivingSupplier")  # optional; the kit names no supplier it has not enrolled
     body["receivingGemeentecode"] = others[0]
     # A bruikleen device: the target offers no takeover price (section 8.9), so the notice
@@ -220,11 +172,7 @@ async def _notice(kit: Kit) -> None:
     notice = kit.follow_up(first, "departure-notice", body)
     notice["sender"]["role"] = "departing-gemeente"
     notice["receiver"]["role"] = "departing-supplier"
-    await _sent(kit, notice)
-
-
-def _seen(kit: Kit) -> int:
-    return 0 if kit.endpoint is None else len(kit.endpoint.arrivals)
+    await sent(kit, notice)
 
 
 def answer_cases(role: str) -> tuple[Case, ...]:

@@ -16,8 +16,9 @@ import httpx
 from fastapi import FastAPI
 
 from agent.conformance.cases import CaseResult
+from agent.conformance.desk import AgentDesk, OperatorDesk
 from agent.conformance.endpoint import serve_endpoint
-from agent.conformance.kit import AgentPlanner, OperatorPlanner, Planner
+from agent.conformance.kit import AgentPlanner, Desk, OperatorPlanner, Planner
 from agent.conformance.own_registry import TargetEntry, enrol_target, own_registry
 from agent.conformance.report import summary_line, write_html, write_junit
 from agent.conformance.run import Serve, run_conformance
@@ -70,6 +71,7 @@ class _Options:
     kit_endpoint: str | None
     answer_seconds: float
     target_token: str | None
+    target_brp_token: str | None
 
     @property
     def endpoint(self) -> str:
@@ -127,8 +129,16 @@ def _serve(options: _Options) -> Serve:
 async def _run(options: _Options) -> list[CaseResult]:
     async with httpx.AsyncClient(timeout=30.0) as http, _registry(options, http) as registry:
         planner: Planner = OperatorPlanner(click.echo)
+        desk: Desk = OperatorDesk(click.echo)
         if options.target_token:
             planner = AgentPlanner(http, options.target_url, options.target_token)
+            desk = AgentDesk(
+                http,
+                options.target_url,
+                options.target_token,
+                click.echo,
+                brp_token=options.target_brp_token,
+            )
         return await run_conformance(
             http=http,
             target_url=options.target_url,
@@ -141,6 +151,8 @@ async def _run(options: _Options) -> list[CaseResult]:
             serve=_serve(options),
             answer_seconds=options.answer_seconds,
             planner=planner,
+            desk=desk,
+            tell=click.echo,
         )
 
 
@@ -208,7 +220,14 @@ _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option(
     "--target-token",
     envvar="MEEVERHUIZEN_CONFORMANCE_TARGET_TOKEN",
-    help="A Meeverhuizen supplier agent's planner token: the kit records contact and takeover.",
+    help="A Meeverhuizen agent's case system token: as a supplier's planner the kit records "
+    "contact and takeover; at a gemeente it imports a client, records consent and a delivered "
+    "alternative.",
+)
+@click.option(
+    "--target-brp-token",
+    envvar="MEEVERHUIZEN_CONFORMANCE_TARGET_BRP_TOKEN",
+    help="A Meeverhuizen gemeente agent's BRP push token: the kit reports a move in itself.",
 )
 @click.option(
     "--junit",

@@ -83,33 +83,46 @@ class KitEndpoint:
     private_jwk: dict[str, Any]
     registry: RegistryClient
     clock: Clock
+    # Further organisations the kit plays at the same endpoint (its supplier): OIN -> key.
+    also: dict[str, dict[str, Any]] = field(default_factory=dict)
     arrivals: list[Arrival] = field(default_factory=list)
     _receipts: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
-    @property
-    def policy(self) -> VerificationPolicy:
-        return VerificationPolicy(receiver_oin=self.own_oin)
+    def _receiver(self, document: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+        """The kit's organisation a message is addressed to; its gemeente when none of them."""
+        receiver = (document or {}).get("receiver")
+        oin = receiver.get("oin") if isinstance(receiver, dict) else None
+        if isinstance(oin, str) and oin in self.also:
+            return oin, self.also[oin]
+        return self.own_oin, self.private_jwk
 
     async def receive(self, body: bytes, headers: Iterable[tuple[str, str]]) -> SignedBody:
         """Verify one message as section 7 prescribes; keep it; return the signed receipt."""
         document = _loose_document(body)
         try:
-            signed = await self._receive(body, list(headers))
+            signed = await self._receive(body, list(headers), *self._receiver(document))
         except ProblemError as exc:
             self._record(Arrival(None, document, exc))
             raise
         return signed
 
-    async def _receive(self, body: bytes, headers: list[tuple[str, str]]) -> SignedBody:
-        unverified = read_signed_message(body, headers, policy=self.policy)  # checks 1-10
+    async def _receive(
+        self,
+        body: bytes,
+        headers: list[tuple[str, str]],
+        own_oin: str,
+        private_jwk: dict[str, Any],
+    ) -> SignedBody:
+        policy = VerificationPolicy(receiver_oin=own_oin)
+        unverified = read_signed_message(body, headers, policy=policy)  # checks 1-10
         keys = await self._lookup(lambda: self.registry.key_history(unverified.sender_oin))
         if all(key.kid != unverified.kid for key in keys):
             keys = await self._lookup(
                 lambda: self.registry.key_history(unverified.sender_oin, refresh=True)
             )
         now = self.clock.now()
-        message = verify_message(unverified, keys, policy=self.policy, now=now)  # checks 11-16
+        message = verify_message(unverified, keys, policy=policy, now=now)  # checks 11-16
         entry = await self._lookup(lambda: self.registry.participant(message.sender.oin))
         if message.sender.role not in entry.roles:  # check 17
             raise SenderNotPermitted(
@@ -123,12 +136,12 @@ class KitEndpoint:
         if stored is not None and stored[0] != digest:  # check 18
             raise MessageConflict("this message id was received before with other content")
         if stored is None:
-            receipt = receipt_body(message, own_oin=self.own_oin, digest=digest, now=now)
+            receipt = receipt_body(message, own_oin=own_oin, digest=digest, now=now)
             self._receipts[str(message.message_id)] = (digest, receipt)
             self._record(Arrival(message, unverified.document, None))
         else:
             receipt = stored[1]  # a retry: the same receipt, no second arrival
-        return sign_body(receipt, self.private_jwk, signing_time=now)
+        return sign_body(receipt, private_jwk, signing_time=now)
 
     async def _lookup(self, ask: Callable[[], Awaitable[_T]]) -> _T:
         try:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import hashlib
 import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -18,6 +19,7 @@ import httpx
 from agent.conformance.endpoint import KitEndpoint
 from protocol import canonicalize
 from protocol.clock import Clock, SystemClock
+from protocol.identifiers import oin_for_kvk
 from protocol.jwk import generate_private_jwk, public_jwk
 from protocol.messages import MESSAGE_TYPES, Receipt
 from protocol.signing import (
@@ -29,14 +31,17 @@ from protocol.signing import (
     verify_message,
 )
 from registry.client import Participant, RegistryClient
+from registry.errors import ParticipantExists
 from registry.operator import OperatorClient
 
 __all__ = [
     "AgentPlanner",
     "Answer",
     "CaseFailed",
+    "Desk",
     "Kit",
     "KitIdentity",
+    "KitSupplier",
     "OperatorPlanner",
     "Planner",
     "canonical",
@@ -46,6 +51,9 @@ __all__ = [
 _EXAMPLES = Path(__file__).parent
 # The kit plays Amsterdam towards a target that is another gemeente, Utrecht towards Amsterdam.
 _GEMEENTEN = (("0363", "00000001002564440000"), ("0344", "00000001002220647000"))
+# The kit's supplier: another KvK number when the target is this supplier itself.
+_SUPPLIER_KVK_NUMBERS = ("87654321", "76543210")
+_SUPPLIER_NAME = "Conformancekit Hulpmiddelen B.V."
 
 
 class CaseFailed(AssertionError):
@@ -74,13 +82,25 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class KitSupplier:
+    """The supplier the kit plays besides its gemeente: the target's counterpart in settlement,
+    and the supplier of the devices a gemeente target tells of an exception."""
+
+    oin: str
+    name: str
+    key: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class KitIdentity:
-    """Who the kit is in the registry: a gemeente with a valid key and a not-yet-valid one."""
+    """Who the kit is in the registry: a gemeente with a valid key and a not-yet-valid one, and
+    a supplier with a key of its own."""
 
     oin: str
     gemeentecode: str
     key: dict[str, Any]
     future_key: dict[str, Any]
+    supplier: KitSupplier
 
 
 async def enrol_kit(
@@ -107,13 +127,62 @@ async def enrol_kit(
             {"jwk": public_jwk(future_key), "notBefore": later.strftime("%Y-%m-%dT%H:%M:%SZ")},
         ],
     )
-    return KitIdentity(oin, gemeentecode, key, future_key)
+    supplier = await _enrol_supplier(registry, operator, target=target, endpoint=endpoint)
+    return KitIdentity(oin, gemeentecode, key, future_key, supplier)
+
+
+async def _enrol_supplier(
+    registry: RegistryClient, operator: OperatorClient, *, target: Participant, endpoint: str
+) -> KitSupplier:
+    """Enrol the kit's supplier (onboarded once per registry) at the kit's own endpoint."""
+    kvk_number = next(k for k in _SUPPLIER_KVK_NUMBERS if oin_for_kvk(k) != target.oin)
+    oin, key = oin_for_kvk(kvk_number), generate_private_jwk("EdDSA")
+    # An earlier run may have onboarded it; a new enrolment replaces its key and endpoint.
+    with contextlib.suppress(ParticipantExists):
+        await operator.onboard_supplier(oin=oin, kvk_number=kvk_number, name=_SUPPLIER_NAME)
+    code = await operator.issue_enrolment_code(supplier_oin=oin)
+    await registry.enrol(
+        code=code,
+        oin=oin,
+        endpoint=endpoint,
+        protocol_versions=["1.0"],
+        message_types=list(MESSAGE_TYPES),
+        public_jwks=[public_jwk(key)],
+    )
+    return KitSupplier(oin, _SUPPLIER_NAME, key)
 
 
 class Planner(Protocol):
     """Whoever records the target supplier's progress on an order: a person, or its API."""
 
     async def record(self, order_id: str, status: str, *, seconds: float) -> None: ...
+
+
+class Desk(Protocol):
+    """Whoever acts at a gemeente target where the protocol waits for a person or its BRP.
+
+    Each step is done, or asked of the target's operator, before the kit waits ``seconds``.
+    """
+
+    async def add_client(self, client: Mapping[str, Any], *, seconds: float) -> None:
+        """Put ``client`` (the register's JSON import form) in the target's register."""
+        ...
+
+    async def give_consent(
+        self, *, bsn: str, asked_by: str, device_ids: list[str], seconds: float
+    ) -> None:
+        """Record the client's consent in the dossier the gemeente ``asked_by`` asked for."""
+        ...
+
+    async def deliver_alternative(
+        self, *, dossier_id: str, device_id: str, delivered_on: date, seconds: float
+    ) -> None:
+        """Record that the alternative for an excepted device was delivered."""
+        ...
+
+    async def report_move_in(self, event: Mapping[str, Any], *, seconds: float) -> None:
+        """Let the target's BRP report ``event`` (a CloudEvent ``nl.brp.verhuisd``)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -163,6 +232,10 @@ class Kit:
     endpoint: KitEndpoint | None = None
     answer_seconds: float = 60.0
     planner: Planner | None = None
+    # What a person at the target does for a gemeente case (register, consent, deliveries).
+    desk: Desk | None = None
+    # Where the kit tells the operator what to configure or do at the target.
+    tell: Callable[[str], None] = print
 
     def message(self, **changes: Any) -> dict[str, Any]:
         """A valid message from the kit to the target, with new ids and times.
@@ -206,6 +279,32 @@ class Kit:
         )
         return message
 
+    def envelope(
+        self,
+        message_type: str,
+        body: Any,
+        *,
+        dossier_id: str,
+        sender: tuple[str, str],
+        receiver_role: str,
+        in_reply_to: str | None = None,
+    ) -> dict[str, Any]:
+        """A new message from the kit (``sender``: OIN and role) to the target."""
+        now = self.clock.now().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        message: dict[str, Any] = {
+            "messageId": str(uuid.uuid4()),
+            "dossierId": dossier_id,
+            "messageType": message_type,
+            "protocolVersion": "1.0",
+            "sender": {"oin": sender[0], "role": sender[1]},
+            "receiver": {"oin": self.target.oin, "role": receiver_role},
+            "createdAt": now,
+            "body": body,
+        }
+        if in_reply_to is not None:
+            message["inReplyTo"] = in_reply_to
+        return message
+
     def sign(
         self, body: bytes, *, key: Mapping[str, Any] | None = None, at: datetime | None = None
     ) -> SignedBody:
@@ -226,13 +325,18 @@ class Kit:
             body, [("Digest", signed.digest), (SIGNATURE_HEADER, signed.signature)]
         )
 
-    async def check_receipt(self, answer: Answer, message_id: str, body: bytes) -> Receipt:
-        """The answer is 200 with a receipt signed by a target key, for this message and body."""
+    async def check_receipt(
+        self, answer: Answer, message_id: str, body: bytes, *, to: str | None = None
+    ) -> Receipt:
+        """The answer is 200 with a receipt signed by a target key, for this message and body.
+
+        ``to`` is the kit's OIN that sent it (its gemeente unless said otherwise).
+        """
         if answer.status != 200:
             raise CaseFailed(f"expected 200 with a receipt, got {answer.describe()}")
         if SIGNATURE_HEADER not in answer.headers:
             raise CaseFailed(f"the receipt has no {SIGNATURE_HEADER} header")
-        policy = VerificationPolicy(receiver_oin=self.identity.oin)
+        policy = VerificationPolicy(receiver_oin=to or self.identity.oin)
         keys = await self.registry.verification_keys(self.target.oin or "")
         try:
             unverified = read_signed_message(

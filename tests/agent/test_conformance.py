@@ -11,6 +11,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
@@ -21,8 +22,10 @@ from sqlalchemy import select
 
 from agent.app import create_app
 from agent.conformance.cases import CASES, CaseResult
+from agent.conformance.desk import AgentDesk, OperatorDesk
 from agent.conformance.endpoint import Arrival, KitEndpoint, serve_endpoint
-from agent.conformance.kit import AgentPlanner, Planner
+from agent.conformance.gemeente_cases import EXCEPTION_ISO_CODE
+from agent.conformance.kit import AgentPlanner, Desk, Planner
 from agent.conformance.own_registry import TargetEntry, enrol_target
 from agent.conformance.report import summary_line, write_html, write_junit
 from agent.conformance.run import Serve, cases_for, run_conformance
@@ -30,8 +33,13 @@ from agent.local.network import UTRECHT as LOCAL_UTRECHT
 from agent.local.network import local_network
 from agent.local.processes import HOST, free_port
 from agent.service import AgentService
-from agent.settings import AgentSettings
-from agent.storage.tables import DepartingDeviceRow, DeviceTransferRow, DossierRow
+from agent.settings import AgentSettings, DeviceExceptionPolicy, TakeoverSettings, hash_token
+from agent.storage.tables import (
+    DepartingDeviceRow,
+    DeviceTransferRow,
+    DossierRow,
+    SettlementRow,
+)
 from protocol.clock import FrozenClock
 from protocol.identifiers import oin_for_kvk
 from protocol.jwk import generate_private_jwk, private_jwk_to_pem, public_jwk
@@ -47,12 +55,26 @@ from tests.agent.conftest import (
     RegistryNetwork,
     agent_settings,
     registry_network,
+    supplier_settings,
 )
 from tests.conftest import REPOSITORY
 
 UTRECHT = "http://utrecht.test"
 UTRECHT_OIN = "00000001002220647000"
 KIT_HOST = "conformance-kit.test"
+BRP_TOKEN = "brp-push-token-for-conformance-0123456789"
+# What a gemeente target must be configured with for the cases off the happy path.
+KIT_SETTINGS = {
+    "device_exceptions": {
+        EXCEPTION_ISO_CODE[:5]: DeviceExceptionPolicy(
+            reason_code="not-in-assortment",
+            reason_text="Deze rollator hebben wij niet in ons aanbod.",
+            alternative="U krijgt van ons een rollator die bij u past.",
+        )
+    },
+    "brp_dossier_requests": True,
+    "brp_token_sha256": hash_token(BRP_TOKEN),
+}
 GEMEENTE_CASES = cases_for("gemeente")
 DECISION = "an offer is answered with a signed device-decision on every offered device"
 Wrap = Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport]
@@ -66,6 +88,7 @@ async def world(database_url: str, registry_database_url: str) -> AsyncIterator[
             gemeente="utrecht",
             registry_trust_anchor=world.anchor,
             scheduler_enabled=True,  # the decision for the kit goes out on its own
+            **KIT_SETTINGS,
         )
         await world.start_agent(settings)
         yield world
@@ -90,8 +113,13 @@ async def _run(
     answer_seconds: float = 10.0,
     target: tuple[str, str, str] = (UTRECHT, UTRECHT_OIN, "gemeente"),
     planner: Planner | None = None,
+    told: list[str] | None = None,
+    desk: Desk | None = None,
 ) -> list[CaseResult]:
     url, oin, role = target
+    tell = (told if told is not None else []).append
+    if desk is None:
+        desk = AgentDesk(world.http, url, CASE_TOKEN, tell, brp_token=BRP_TOKEN, clock=world.clock)
     return await run_conformance(
         http=world.http,
         target_url=url,
@@ -105,6 +133,8 @@ async def _run(
         serve=_serving(world, wrap),
         answer_seconds=answer_seconds,
         planner=planner,
+        desk=desk,
+        tell=tell,
     )
 
 
@@ -146,7 +176,8 @@ def _service(world: RegistryNetwork, host: str) -> AgentService:
 
 
 class RefusesFollowUps(httpx.AsyncBaseTransport):
-    """An agent that cannot act on a consent-withdrawn, device-transfer or departure-notice."""
+    """An agent that cannot act on a consent-withdrawn, device-transfer, departure-notice or
+    dossier-request."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self.inner = inner
@@ -154,7 +185,7 @@ class RefusesFollowUps(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
         kind = json.loads(body).get("messageType") if body.startswith(b"{") else None
-        if kind in {"consent-withdrawn", "device-transfer", "departure-notice"}:
+        if kind in {"consent-withdrawn", "device-transfer", "departure-notice", "dossier-request"}:
             problem = {"type": "urn:meeverhuizen:problem:message-not-handled", "status": 422}
             return httpx.Response(
                 422, json=problem, headers={"Content-Type": "application/problem+json"}
@@ -180,6 +211,38 @@ async def test_an_agent_that_refuses_the_follow_ups_fails_them_with_what_came(
         "a device-transfer for a device the offer did not hold is message-not-handled"
     ].passed
     assert results[DECISION].passed
+    # A departing gemeente that refuses every dossier-request never offers the dossier asked for.
+    requested = results[
+        "a dossier-request for a client in the register is answered with a dossier-offer"
+    ]
+    assert (requested.passed, requested.reason) == (False, refused)
+    assert results[
+        "a dossier-request for a gemeente the target does not serve is message-not-handled"
+    ].passed
+
+
+async def test_without_the_targets_api_the_kit_says_what_to_do_and_fails_in_time(
+    world: RegistryNetwork,
+) -> None:
+    told: list[str] = []
+    results = {
+        r.case.name: r
+        for r in await _run(world, answer_seconds=0.5, told=told, desk=OperatorDesk(told.append))
+    }
+    requested = results[
+        "a dossier-request for a client in the register is answered with a dossier-offer"
+    ]
+    assert requested.reason.startswith("no dossier-offer for client 999")
+    assert requested.reason.endswith("came to the kit's endpoint within 0 s")
+    assert any(line.startswith("add client 999") for line in told)
+    assert any(line.startswith("record the consent of client 999") for line in told)
+    # Our agent decides the configured exception; the delivery waits for a person.
+    assert any(
+        line.startswith("record in the agent under test that the alternative for device KIT-")
+        for line in told
+    )
+    assert any(line.startswith("let the BRP tell the agent under test that 999") for line in told)
+    assert any("device_exceptions" in line for line in told)
 
 
 class BrokenAgent(httpx.AsyncBaseTransport):
@@ -236,6 +299,12 @@ async def test_a_broken_agent_fails_with_readable_reasons(
         "consent-withdrawn.json",
         "device-transfer.json",
         "departure-notice.json",
+        "continued-use.json",
+        "alternative-delivered.json",
+        "device-decision.json",
+        "dossier-request.json",
+        "settlement-offer.json",
+        "settlement-accept.json",
     ],
 )
 def test_the_kit_sends_the_published_examples(example: str) -> None:
@@ -262,6 +331,8 @@ async def test_a_supplier_agent_passes_every_case_and_sends_its_statuses(
                 "gemeentecode": None,
                 "name": "Hulpmiddelen BV",
                 "public_base_url": "http://supplier.test",
+                # The takeover price goes out on the effective date at the deadlines' next run.
+                "takeover": TakeoverSettings(deadline_interval_seconds=1.0),
             }
         )
         await world.start_agent(settings)
@@ -274,15 +345,56 @@ async def test_a_supplier_agent_passes_every_case_and_sends_its_statuses(
         ]
         async with _service(world, "supplier.test").database.reading() as session:
             leaving = list(await session.scalars(select(DepartingDeviceRow)))
+            settlements = list(await session.scalars(select(SettlementRow)))
     assert [f"{r.case.name}: {r.reason}" for r in results if not r.passed] == []
     assert [r.case.name for r in results] == [c.name for c in cases_for("supplier")]
     # The kit received, verified and receipted each status of the planner's order.
     assert ("supplier-status", "client-contacted") in arrivals
     assert ("supplier-status", "taken-over") in arrivals
     # The departure notice is on the target's books: the device leaves its contract.
-    assert [(device.device_id, device.state) for device in leaving] == [
+    assert [(d.device_id, d.state) for d in leaving if not d.device_id.startswith("KIT-")] == [
         ("AMS-HM-2019-04417", "leaving")
     ]
+    # The kit's devices: one excepted, to collect once the alternative came; one leaving.
+    assert sorted(d.state for d in leaving if d.device_id.startswith("KIT-")) == [
+        "collect",
+        "leaving",
+    ]
+    # It settled with the kit's supplier: three offers received, one made, each answered.
+    assert sorted((s.direction, s.state, s.reason_code) for s in settlements) == [
+        ("offered", "accepted", None),
+        ("received", "accepted", None),
+        ("received", "disputed", "inputs-incorrect"),
+        ("received", "disputed", "method-not-agreed"),
+    ]
+
+
+async def test_a_supplier_with_other_contract_inputs_disputes_the_kits_offer_and_fails(
+    registry_database_url: str, database_url: str
+) -> None:
+    async with registry_network(Network(), FrozenClock(START), registry_database_url) as world:
+        kvk = "12345678"
+        # A supplier whose contract has no floor: it recomputes the kit's offer to another amount.
+        settings = supplier_settings(
+            database_url,
+            (oin_for_kvk(kvk), kvk, "Hulpmiddelen BV", "supplier"),
+            floor_basis_points=0,
+            deadline_interval_seconds=1.0,
+        ).model_copy(update={"registry_trust_anchor": world.anchor, "scheduler_enabled": True})
+        await world.start_agent(settings)
+        planner = AgentPlanner(world.http, "http://supplier.test", CASE_TOKEN)
+        supplier = ("http://supplier.test", oin_for_kvk(kvk), "supplier")
+        results = {r.case.name: r for r in await _run(world, target=supplier, planner=planner)}
+    accepted = results[
+        "a correct settlement-offer for a device taken over is recomputed and accepted"
+    ]
+    assert not accepted.passed
+    assert accepted.reason.startswith(
+        "the target disputed a correct offer: inputs-incorrect (Afwijkend: floorBasisPoints; "
+    )
+    assert accepted.reason.endswith("and a floor of 1000 basis points")
+    # A wrong amount is still disputed, which is what the case asks.
+    assert results["a settlement-offer with a wrong amount is disputed as inputs-incorrect"].passed
 
 
 def _kit_arrivals(world: RegistryNetwork) -> list[Arrival]:
@@ -336,6 +448,11 @@ async def test_a_decision_with_a_bad_signature_fails_with_the_kits_refusal(
     )
     write_html(list(results.values()), tmp_path / "report.html", target=UTRECHT)
     assert "bad-signature" in (tmp_path / "report.html").read_text()
+    # The dossier-request the target sends on a move in is refused the same way.
+    request = results["a move in reported by the BRP is asked for with a dossier-request"]
+    assert request.reason.startswith(
+        "the kit refused the target's dossier-request: 401 urn:meeverhuizen:problem:bad-signature"
+    )
 
 
 async def test_a_target_that_never_answers_fails_the_answer_case_in_time(
@@ -357,9 +474,20 @@ async def test_a_target_that_never_answers_fails_the_answer_case_in_time(
 
 @pytest.mark.slow
 async def test_the_command_passes_an_agent_process_and_writes_both_reports(tmp_path: Path) -> None:
-    async with local_network(tmp_path, gemeenten=(LOCAL_UTRECHT,)) as network:
+    # The kit's settings as dotted TOML keys (the local network gives each agent a BRP token).
+    configured: dict[str, Any] = {"brp_dossier_requests": True}
+    for prefix, policy in KIT_SETTINGS["device_exceptions"].items():
+        for name, value in policy.model_dump().items():
+            configured[f'device_exceptions."{prefix}".{name}'] = value
+    async with local_network(
+        tmp_path, gemeenten=(LOCAL_UTRECHT,), agent_settings=configured
+    ) as network:
         utrecht = network.agents[LOCAL_UTRECHT.key]
-        token = {"MEEVERHUIZEN_REGISTRY_OPERATOR_TOKEN": network.registry_operator_token}
+        token = {
+            "MEEVERHUIZEN_REGISTRY_OPERATOR_TOKEN": network.registry_operator_token,
+            "MEEVERHUIZEN_CONFORMANCE_TARGET_TOKEN": utrecht.case_system_token,
+            "MEEVERHUIZEN_CONFORMANCE_TARGET_BRP_TOKEN": utrecht.brp_token,
+        }
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-c", "from agent.cli import main; main()", "conformance",
             "--target", utrecht.base_url, "--target-oin", LOCAL_UTRECHT.oin,
@@ -423,6 +551,7 @@ async def test_the_kit_starts_its_own_registry_and_our_agents_pass_both_roles_ov
         gemeente="utrecht",
         public_base_url=f"http://{HOST}:{gemeente_port}",
         **common,
+        **KIT_SETTINGS,
     )
     kvk = "12345678"
     supplier = agent_settings(
@@ -434,6 +563,7 @@ async def test_the_kit_starts_its_own_registry_and_our_agents_pass_both_roles_ov
         gemeentecode=None,
         name="Hulpmiddelen BV",
         public_base_url=f"http://{HOST}:{supplier_port}",
+        takeover=TakeoverSettings(deadline_interval_seconds=1.0),
         **common,
     )
     for name, settings in (("gemeente", gemeente), ("supplier", supplier)):
@@ -450,6 +580,7 @@ async def test_the_kit_starts_its_own_registry_and_our_agents_pass_both_roles_ov
             "--target", gemeente.public_base_url, "--target-oin", gemeente.oin,
             "--target-key", str(tmp_path / "gemeente-public.json"),
             "--target-gemeentecode", "0344", *own, "--work-dir", str(tmp_path / "run-gemeente"),
+            "--target-token", CASE_TOKEN, "--target-brp-token", BRP_TOKEN,
             "--kit-port", str(free_port()), "--answer-seconds", "30",
             "--junit", str(tmp_path / "gemeente.xml"), "--html", str(tmp_path / "gemeente.html"),
         )  # fmt: skip
