@@ -22,6 +22,7 @@ from agent.conformance.endpoint import Arrival
 from agent.conformance.exchange import arrived, check_parties, example_body, seen, sent, today
 from agent.conformance.kit import CaseFailed, Desk, Kit, canonical
 from agent.local.brp_simulator import moved
+from agent.local.synthetic import TEST_BSN_RANGE_START, valid_bsns
 from protocol.messages import (
     AlternativeDelivered,
     ContinuedUse,
@@ -51,12 +52,9 @@ def _desk(kit: Kit) -> Desk:
 
 
 def _test_bsn() -> str:
-    """A new BSN in the test range (999...) that passes the elfproef."""
-    while True:
-        digits = [9, 9, 9, *(secrets.randbelow(10) for _ in range(5))]
-        last = sum(d * w for d, w in zip(digits, range(9, 1, -1), strict=True)) % 11
-        if last < 10:
-            return "".join(map(str, [*digits, last]))
+    """A BSN of the test range not used before (the target keeps its register between runs)."""
+    [bsn] = valid_bsns(1, first=TEST_BSN_RANGE_START + secrets.randbelow(990_000))
+    return bsn
 
 
 def _body_field(arrival: Arrival, *path: str) -> object:

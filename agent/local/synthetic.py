@@ -13,10 +13,17 @@ from typing import Any
 
 from protocol.identifiers import is_valid_bsn
 
-__all__ = ["DEVICE_IDS", "synthetic_bsns", "synthetic_clients", "valid_bsns"]
+__all__ = [
+    "DEVICE_IDS",
+    "TEST_BSN_RANGE_START",
+    "synthetic_bsns",
+    "synthetic_clients",
+    "valid_bsns",
+]
 
 DEVICE_IDS = ("rolstoel", "bed", "traplift")
-_TEST_RANGE_START = 999_000_000
+# The BSNs the Dutch government keeps for tests start here (999...).
+TEST_BSN_RANGE_START = 999_000_000
 
 
 def synthetic_bsns(start: int = 100_000_000) -> Iterator[str]:
@@ -29,7 +36,7 @@ def synthetic_bsns(start: int = 100_000_000) -> Iterator[str]:
         number += 1
 
 
-def valid_bsns(count: int, *, first: int = _TEST_RANGE_START) -> list[str]:
+def valid_bsns(count: int, *, first: int = TEST_BSN_RANGE_START) -> list[str]:
     """``count`` numbers of the test range (999...), from ``first`` on, that pass the elfproef."""
     found = list(itertools.islice(synthetic_bsns(first), count))
     if len(found) < count:
