@@ -137,6 +137,23 @@ async def parties(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Par
         yield Parties(network, http, keys)
 
 
+async def test_a_message_continuing_a_dossier_the_receiver_never_got_is_unknown(
+    parties: Parties,
+) -> None:
+    before = parties.counts("amsterdam")
+    cancel = _envelope(
+        "dossier-cancelled",
+        (UTRECHT.oin, "departing-gemeente"),
+        (AMSTERDAM.oin, "receiving-gemeente"),
+        {"reason": "move-cancelled"},
+    )
+    answer = await parties.send(parties.inbox("amsterdam"), cancel, "utrecht")
+    assert answer.status_code == 404, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.json()["type"] == "urn:meeverhuizen:problem:unknown-dossier"
+    assert parties.counts("amsterdam") == before
+
+
 def _envelope(
     message_type: str, sender: tuple[str, str], receiver: tuple[str, str], body: dict[str, Any]
 ) -> dict[str, Any]:
