@@ -236,6 +236,8 @@ class Kit:
     desk: Desk | None = None
     # Where the kit tells the operator what to configure or do at the target.
     tell: Callable[[str], None] = print
+    # The registry's operator, for the contract a case needs (its supplier's, for an order).
+    operator: OperatorClient | None = None
 
     def message(self, **changes: Any) -> dict[str, Any]:
         """A valid message from the kit to the target, with new ids and times.

@@ -14,6 +14,7 @@ from agent.conformance.cases import CASES, Case, CaseResult, run_cases
 from agent.conformance.endpoint import KitEndpoint
 from agent.conformance.gemeente_cases import gemeente_cases
 from agent.conformance.kit import Desk, Kit, Planner, enrol_kit
+from agent.conformance.progress_cases import progress_cases
 from agent.conformance.supplier_cases import supplier_cases
 from protocol.clock import Clock, SystemClock
 from registry.client import RegistryClient
@@ -28,7 +29,7 @@ Serve = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 def cases_for(role: str) -> tuple[Case, ...]:
     """Every case for a target of ``role``: the answer cases, those off the happy path, then
     section 7."""
-    further = supplier_cases() if role == "supplier" else gemeente_cases()
+    further = supplier_cases() if role == "supplier" else (*gemeente_cases(), *progress_cases())
     return (*answer_cases(role), *further, *CASES)
 
 
@@ -86,6 +87,7 @@ async def run_conformance(
         planner=planner,
         desk=desk,
         tell=tell,
+        operator=operator,
     )
     async with serve(endpoint.app()):
         return await run_cases(kit, cases_for(role))
