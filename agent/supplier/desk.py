@@ -173,28 +173,25 @@ class SupplierDesk:
         receiving = notice.receiving_supplier
         for device in notice.devices:
             known = await self._departing_row(session, dossier_id, device.device_id)
-            if known is not None:
+            if known is not None and known.state != "in-use":
                 # A later notice: the receiving supplier changed after a refusal.
                 await self._update_receiver(session, known, notice, now)
                 continue
-            session.add(
-                DepartingDeviceRow(
-                    dossier_id=dossier_id,
-                    gemeente_oin=message.sender.oin,
-                    device_id=device.device_id,
-                    iso_code=device.iso_code,
-                    serial_number=device.serial_number,
-                    contract_reference=device.contract_reference,
-                    purchase_date=device.purchase_date,
-                    purchase_price_cents=device.purchase_price_cents,
-                    effective_date=notice.effective_date,
-                    receiving_gemeentecode=notice.receiving_gemeentecode,
-                    receiving_supplier_oin=receiving.oin if receiving else None,
-                    receiving_supplier_name=receiving.name if receiving else None,
-                    received_at=now,
-                    state="leaving",
-                )
+            # New, or in continued use until now: the latest notice per device wins, so the
+            # receiving gemeente took the device over after all (docs/supplier.md).
+            row = known or DepartingDeviceRow(
+                dossier_id=dossier_id, gemeente_oin=message.sender.oin, device_id=device.device_id
             )
+            row.iso_code, row.serial_number = device.iso_code, device.serial_number
+            row.contract_reference = device.contract_reference
+            row.purchase_date = device.purchase_date
+            row.purchase_price_cents = device.purchase_price_cents
+            row.effective_date = notice.effective_date
+            row.receiving_gemeentecode = notice.receiving_gemeentecode
+            row.receiving_supplier_oin = receiving.oin if receiving else None
+            row.receiving_supplier_name = receiving.name if receiving else None
+            row.received_at, row.state = now, "leaving"
+            session.add(row)
             if device.ownership == "bruikleen":
                 continue  # the gemeente owns it: no takeover price between suppliers
             # "Eerst doen, daarna praten over geld": the offer goes on the effective date.
@@ -255,8 +252,13 @@ class SupplierDesk:
     # --- stopped by the gemeente ---------------------------------------------------------------
 
     async def _on_stop(self, session: AsyncSession, message: Message, now: datetime) -> None:
-        """The move is void or the consent withdrawn: stop, and delete the client's data."""
-        stop = "cancelled" if isinstance(message.body, DossierCancelled) else "withdrawn"
+        """The move is void or the consent withdrawn: stop, and delete the client's data.
+
+        With ``deviceIds`` the gemeente changed its decision for those devices: only they stop.
+        """
+        body = message.body
+        stop = "cancelled" if isinstance(body, DossierCancelled) else "withdrawn"
+        only = body.device_ids if isinstance(body, DossierCancelled) else None
         dossier_id, gemeente = str(message.dossier_id), message.sender.oin
         await check_gemeente(session, dossier_id, gemeente)
         orders = await session.scalars(
@@ -265,37 +267,61 @@ class SupplierDesk:
                 SupplierOrderRow.gemeente_oin == gemeente,
             )
         )
-        stopped = [row for row in orders if await self._stop_order(session, row, stop, now)]
-        await _erase_received_orders(session, dossier_id, {row.order_id for row in stopped})
-        devices = await session.scalars(
-            select(DepartingDeviceRow).where(
-                DepartingDeviceRow.dossier_id == dossier_id,
-                DepartingDeviceRow.gemeente_oin == gemeente,
-                DepartingDeviceRow.state == "leaving",
-            )
+        stopped = [
+            row for row in orders if await self._stop_order(session, row, stop, now, only=only)
+        ]
+        await _erase_received_orders(
+            session, dossier_id, {row.order_id for row in stopped if row.status == stop}
         )
-        staying = list(devices)
+        query = select(DepartingDeviceRow).where(
+            DepartingDeviceRow.dossier_id == dossier_id,
+            DepartingDeviceRow.gemeente_oin == gemeente,
+            DepartingDeviceRow.state == "leaving",
+        )
+        if only is not None:
+            query = query.where(DepartingDeviceRow.device_id.in_(only))
+        staying = list(await session.scalars(query))
         for device in staying:
             device.state = stop
             await cancel_deadlines(
                 session, subject=f"{dossier_id}:{device.device_id}", kinds=(SETTLEMENT_DUE,)
             )
         if stopped or staying:
+            why = (
+                "de gemeente heeft haar besluit over dit hulpmiddel gewijzigd"
+                if only is not None
+                else "de verhuizing is geannuleerd"
+                if stop == "cancelled"
+                else "de toestemming is ingetrokken"
+            )
             await open_task(
-                session, "order-stopped", _stop_description(stop, stopped, staying), now
+                session, "order-stopped", _stop_description(stop, why, stopped, staying), now
             )
 
     async def _stop_order(
-        self, session: AsyncSession, row: SupplierOrderRow, stop: str, now: datetime
+        self,
+        session: AsyncSession,
+        row: SupplierOrderRow,
+        stop: str,
+        now: datetime,
+        *,
+        only: tuple[str, ...] | None = None,
     ) -> bool:
+        """Stop the devices of an order (``only``: just these); True when one stopped."""
         # A device already taken over is now serviced under the gemeente's contract: kept.
         if row.status in ("refused", "taken-over") or row.status in _STOPPED:
             return False
-        row.status, row.updated_at = stop, now
+        named = set(row.device_states) if only is None else set(row.device_states) & set(only)
+        if not named:
+            return False
+        row.updated_at = now
         row.device_states = {
-            device: state if state in _DEVICE_DONE else stop
+            device: stop if device in named and state not in _DEVICE_DONE else state
             for device, state in row.device_states.items()
         }
+        if any(state not in _DEVICE_DONE | {stop} for state in row.device_states.values()):
+            return True  # other devices of the order go on
+        row.status = stop
         row.body = stripped_order(row.body)
         await cancel_deadlines(
             session, subject=row.order_id, kinds=(CONTACT_REMINDER, CONTACT_OVERDUE)
@@ -480,16 +506,14 @@ async def _erase_received_orders(
 
 
 def _stop_description(
-    stop: str, orders: list[SupplierOrderRow], devices: list[DepartingDeviceRow]
+    stop: str, why: str, orders: list[SupplierOrderRow], devices: list[DepartingDeviceRow]
 ) -> str:
-    why = "de verhuizing is geannuleerd" if stop == "cancelled" else "de toestemming is ingetrokken"
     parts = []
     if orders:
         ids = ", ".join(row.order_id for row in orders)
-        parts.append(
-            f"Order {ids} is gestopt: {why}. Neem geen contact op met de cliënt; "
-            "de gegevens van de cliënt zijn verwijderd."
-        )
+        erased = all(row.status == stop for row in orders)
+        rest = "; de gegevens van de cliënt zijn verwijderd." if erased else " hierover."
+        parts.append(f"Order {ids} is gestopt: {why}. Neem geen contact op met de cliënt{rest}")
     if devices:
         names = ", ".join(row.device_id for row in devices)
         outcome = (
