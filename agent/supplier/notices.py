@@ -97,15 +97,12 @@ class DepartureNotices:
         dossier = await self._dossiers.shared_with_sender(session, message)
         named = await _named_in_notices(session, dossier.id)
         # Read before the core stores the later decision: what each device's outcome was.
-        outcomes = dict(
-            (
-                await session.execute(
-                    select(ProvisionRow.device_id, ProvisionRow.outcome).where(
-                        ProvisionRow.dossier_id == dossier.id
-                    )
-                )
-            ).tuples()
+        stored = await session.execute(
+            select(ProvisionRow.device_id, ProvisionRow.outcome).where(
+                ProvisionRow.dossier_id == dossier.id
+            )
         )
+        outcomes: dict[str, str] = dict(stored)
         changed = frozenset(
             item.device_id
             for item in decision.decisions
