@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from typing import Final, Literal, Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 from sqlalchemy import select
@@ -27,6 +27,7 @@ from agent.core.context import AgentContext
 from agent.core.dossiers import RECEIVING_ROLES, Dossiers, lock_dossier
 from agent.core.policy import continued_provision_end
 from agent.core.receiving import received_offer
+from agent.core.states import DECISION_CHANGE_STATES
 from agent.errors import DecisionNotChangeable, DeviceTakenOver, DossierUnknown, ProvisionUnknown
 from agent.register.names import the_device
 from agent.storage.tables import DossierRow, OrderRow, OutboxRow, ProvisionRow, TaskRow
@@ -42,8 +43,6 @@ from protocol.messages import (
 
 __all__ = ["DecisionChange", "DecisionOverride"]
 
-# The receiving dossier still runs: cancelled, withdrawn and completed dossiers keep their decision.
-_CHANGEABLE: Final = frozenset({"decided", "orders-placed"})
 _Candidates = list[dict[str, str]] | None
 
 
@@ -143,7 +142,7 @@ class DecisionOverride:
             raise DossierUnknown("no dossier with this id")
         if dossier.side != "receiving":
             raise DecisionNotChangeable("only the receiving gemeente changes its decision")
-        if dossier.state not in _CHANGEABLE:
+        if dossier.state not in DECISION_CHANGE_STATES:
             raise DecisionNotChangeable(f"the dossier is {dossier.state}: its decision stands")
         offer = await received_offer(session, dossier.id)
         provision = await session.scalar(

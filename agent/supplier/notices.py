@@ -102,7 +102,7 @@ class DepartureNotices:
                 ProvisionRow.dossier_id == dossier.id
             )
         )
-        outcomes: dict[str, str] = dict(stored)
+        outcomes: dict[str, str] = dict(stored.all())
         changed = frozenset(
             item.device_id
             for item in decision.decisions
