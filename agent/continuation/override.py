@@ -166,6 +166,10 @@ class DecisionOverride:
         if change.outcome == "take-over" and provision.reason_code not in ALTERNATIVE_REASONS:
             # Fixed, client-owned or a Wlz institution: there is nothing to take over.
             raise DecisionNotChangeable(f"an exception for {provision.reason_code} stands")
+        lent = any(d.device_id == device_id and d.ownership == "bruikleen" for d in offer.devices)
+        if change.outcome == "exception" and lent:
+            # The ownership of a lent device moved with the decision (section 8.9): it stays.
+            raise DecisionNotChangeable("the ownership of this lent device moved with the decision")
         return dossier, offer, provision
 
     async def _except(

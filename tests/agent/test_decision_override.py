@@ -261,6 +261,12 @@ async def test_a_changed_decision_is_refused_with_a_specific_problem(world: Worl
     _problem(
         await _change(world, dossier_id, TO_EXCEPTION, device="dev-9"), 404, "unknown-provision"
     )
+    # The ownership of the lent bed moved with the decision: it stays taken over.
+    _problem(
+        await _change(world, dossier_id, TO_EXCEPTION, device="dev-2"),
+        409,
+        "decision-not-changeable",
+    )
     bad_code = {**TO_EXCEPTION, "reasonCode": "not-movable"}
     _problem(await _change(world, dossier_id, bad_code, device="dev-2"), 400, "invalid-input")
     no_alternative = {k: v for k, v in TO_EXCEPTION.items() if k != "alternativeOffered"}
@@ -303,3 +309,41 @@ async def test_a_gemeente_refuses_a_cancellation_of_some_devices(world: World) -
     answer = await _send_as(world, world.amsterdam, "utrecht", document)
     _problem(answer, 422, "message-not-handled")
     assert await world.state(world.utrecht, dossier_id) == "completed"
+
+
+_BED_EXCEPTED = {
+    "amsterdam": {
+        "device_exceptions": {
+            "18 12": {
+                "reason_code": "needs-changed",
+                "reason_text": "U heeft nu een ander bed nodig.",
+                "alternative": "U krijgt van ons een bed dat bij u past.",
+            }
+        }
+    }
+}
+
+
+@pytest.mark.parametrize("gemeente_settings", [_BED_EXCEPTED])
+async def test_a_lent_bed_taken_over_after_all_moves_its_ownership(
+    world: World, tmp_path: Path
+) -> None:
+    world.amsterdam.letters.channels = [LetterChannel(tmp_path / "letters")]
+    await contract_scootmobiel_and_bed(world)
+    dossier_id = await world.hand_over(devices=("dev-1", "dev-2"))
+    assert await _sent(world.utrecht, "device-transfer") == []
+
+    answer = await _change(world, dossier_id, TO_TAKE_OVER, device="dev-2")
+    assert answer.status_code == 200, answer.text
+    [_, revised] = await _sent(world.amsterdam, "device-decision")
+    [bed] = [i for i in revised["body"]["decisions"] if i["deviceId"] == "dev-2"]
+    assert (bed["outcome"], bed["followUp"], bed["transferPrice"]) == (
+        "take-over",
+        "supplier-order",
+        "free",
+    )
+    [transfer] = await _sent(world.utrecht, "device-transfer")
+    assert transfer["body"]["device"]["deviceId"] == "dev-2"
+    # The bed has no supplier at Utrecht: no departure notice for it.
+    notices = await _sent(world.utrecht, "departure-notice")
+    assert [d["deviceId"] for n in notices for d in n["body"]["devices"]] == ["dev-1"]
