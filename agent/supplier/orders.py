@@ -32,6 +32,7 @@ from agent.core.tasks import open_task
 from agent.errors import DossierUnknown, SenderNotPermitted
 from agent.register.names import person_name, the_device
 from agent.storage.tables import DeadlineRow, DossierRow, OrderRow
+from agent.supplier.order_bodies import stripped_order, takeover_order
 from agent.supplier.progress import ProgressReports
 from agent.working_days import AMSTERDAM, day_end
 from protocol.messages import (
@@ -41,7 +42,6 @@ from protocol.messages import (
     DossierOffer,
     Message,
     ProgressState,
-    Representative,
     SupplierReference,
     SupplierStatus,
     TakeoverOrder,
@@ -54,7 +54,6 @@ __all__ = [
     "OrderDesk",
     "PlacedOrder",
     "ordered",
-    "stripped_order",
 ]
 
 ORDER_CONTACT_DEADLINE: Final = "order-contact-overdue"
@@ -67,8 +66,6 @@ _SUPPLIER_ROLES: Final = {
     "takeover-order": "receiving-supplier",
     "departure-notice": "departing-supplier",
 }
-# What a stopped order keeps: no name, address, contact details or representative.
-_KEPT_ORDER_FIELDS: Final = frozenset({"orderId", "moveDate", "contactBefore", "urgent"})
 Candidates = list[dict[str, str]]
 
 
@@ -167,7 +164,9 @@ class OrderDesk:
                 unordered.append(device)
                 registry_down = registry_down or candidates is None
                 continue
-            row = await self._place(session, dossier.id, candidates, 0, _order(offer, device), now)
+            row = await self._place(
+                session, dossier.id, candidates, 0, takeover_order(offer, device), now
+            )
             chosen[device.device_id] = SupplierReference(
                 oin=row.supplier_oin, name=row.supplier_name
             )
@@ -407,7 +406,9 @@ class OrderDesk:
         if not candidates:
             await self._no_supplier(session, dossier, offer, [device], now, candidates is None)
             return None
-        return await self._place(session, dossier.id, candidates, 0, _order(offer, device), now)
+        return await self._place(
+            session, dossier.id, candidates, 0, takeover_order(offer, device), now
+        )
 
     async def withdraw_device(
         self, session: AsyncSession, dossier: DossierRow, device_id: str, now: datetime
@@ -478,38 +479,6 @@ class OrderDesk:
             query = query.where(OrderRow.active.is_(True), OrderRow.status.not_in(tuple(DONE)))
         async with self._agent.database.reading() as session:
             return [PlacedOrder.model_validate(row) for row in await session.scalars(query)]
-
-
-def stripped_order(body: dict[str, Any]) -> dict[str, Any]:
-    """An order without the client's personal data: ids, dates and the devices' ids and codes."""
-    kept = {key: value for key, value in body.items() if key in _KEPT_ORDER_FIELDS}
-    kept["devices"] = [
-        {"deviceId": device["deviceId"], "isoCode": device["isoCode"]}
-        for device in body.get("devices", [])
-    ]
-    return kept
-
-
-def _order(offer: DossierOffer, device: Device) -> TakeoverOrder:
-    client = offer.client
-    # Data minimisation: name, address, contact, move date and the device only; the
-    # representative without their own address. The id and the contact date are set when the
-    # order is placed with a supplier.
-    representative = client.representative
-    return TakeoverOrder(
-        order_id=uuid.uuid4(),
-        client_name=client.name,
-        address=client.new_address,
-        contact_preferences=client.contact_preferences,
-        representative=None
-        if representative is None
-        else Representative.model_validate(representative.model_dump(exclude={"address"})),
-        move_date=client.move_date,
-        devices=(device,),
-        departing_supplier=device.supplier,
-        contact_before=client.move_date,
-        urgent=offer.urgent,
-    )
 
 
 def _reached(previous: str, current: str) -> ProgressState | None:
