@@ -4,10 +4,10 @@ Allowed while the dossier runs (``decided`` or ``orders-placed``) and no supplie
 device taken over. Take-over -> exception: the device's open order is withdrawn at its supplier
 (``dossier-cancelled`` with ``deviceIds``) and the alternative follows as for an exception of the
 policy (task and letters, ``agent.continuation.receiving``). Exception -> take-over: the
-alternative's task is closed and the device is ordered from the contracted supplier as on the
-decision. Either way a revised ``device-decision`` (``revisedAt``) goes to the departing
-gemeente (docs/protocol.md, section 5), and the timeline names the consulent, the device and
-the reason.
+alternative's task is closed, the device is ordered from the contracted supplier as on the
+decision, and the client gets a letter that the device is taken over after all. Either way a
+revised ``device-decision`` (``revisedAt``) goes to the departing gemeente (docs/protocol.md,
+section 5), and the timeline names the consulent, the device and the reason.
 """
 
 from __future__ import annotations
@@ -218,6 +218,15 @@ class DecisionOverride:
                 await self._dossiers.transition(
                     session, dossier, "orders-placed", "takeover order queued", now
                 )
+        await self._follow_up.taken_over_after_all(
+            session,
+            dossier,
+            offer,
+            device,
+            now,
+            supplier=order.supplier_name if order is not None else None,
+            contact_before=order.contact_before if order is not None else None,
+        )
         lent = device.ownership == "bruikleen"
         item = DeviceDecisionItem(
             device_id=device.device_id,

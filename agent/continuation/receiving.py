@@ -203,6 +203,51 @@ class ReceivingFollowUp:
             f"Met vriendelijke groet,\nGemeente {own}\n"
         )
 
+    async def taken_over_after_all(
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        offer: DossierOffer,
+        device: Device,
+        now: datetime,
+        *,
+        supplier: str | None,
+        contact_before: date | None,
+    ) -> None:
+        """A letter to the client (and the representative) that an exception was taken back."""
+        client, representative = offer.client, offer.client.representative
+        code = client.new_address.gemeentecode
+        named = the_device(device)
+        next_step = (
+            f"{supplier} neemt uiterlijk op {dutch_date(contact_before)} contact op over {named}."
+            if supplier is not None and contact_before is not None
+            else f"Een medewerker van de gemeente belt over wie {named} gaat onderhouden."
+        )
+        body = (
+            f"Eerder schreven wij dat wij {named} niet overnemen. Dat besluit hebben wij "
+            f"veranderd: wij nemen {named} toch over. Het hulpmiddel blijft gewoon in gebruik. "
+            f"Het andere hulpmiddel dat wij beloofden, komt er dus niet.\n\n{next_step}\n\n"
+            f"Heeft u vragen? {self._call(code)}\n\n"
+            f"Met vriendelijke groet,\nGemeente {gemeente_name(code)}\n"
+        )
+        readers = [(client.name, client.new_address, client.contact_preferences, "")]
+        if representative is not None:
+            why = f"U krijgt deze brief omdat u {person_name(client.name)} vertegenwoordigt. "
+            address = representative.address or client.new_address
+            readers.append((representative.name, address, representative.contact, why))
+        for name, address, contact, why in readers:
+            await self._letters.queue(
+                session,
+                dossier_id=dossier.id,
+                kind="exception-withdrawn",
+                name=name,
+                address=address,
+                contact=contact,
+                subject=f"Wij nemen {named} toch over",
+                text=f"Beste {person_name(name)},\n\n{why}{body}",
+                now=now,
+            )
+
     def _call(self, gemeentecode: str) -> str:
         settings = self._agent.settings
         phone = settings.consent.phone_number or settings.handover.phone_numbers.get(gemeentecode)

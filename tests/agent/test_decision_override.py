@@ -197,6 +197,12 @@ async def test_an_exception_becomes_a_takeover_with_an_order_and_a_new_departure
         if m["body"]["devices"][0]["deviceId"] == "dev-1"
     ]
     assert progress["body"]["devices"][0]["state"] == "contact-planned"
+    # The client hears that the exception is taken back, and who calls.
+    texts = [path.read_text() for path in (tmp_path / "letters").glob("*.txt")]
+    [after_all] = [text for text in texts if "toch over" in text]
+    assert f"Dat besluit hebben wij veranderd: wij nemen {SCOOTMOBIEL} toch over." in after_all
+    assert "Zorgtechniek neemt uiterlijk op 10 maart 2025 contact op" in after_all
+    assert after_all.rstrip().endswith("Gemeente Amsterdam")
 
     # Utrecht: the scootmobiel is taken over after all; its supplier's continued use ends.
     assert await _outcomes(world.utrecht, dossier_id) == {
