@@ -15,7 +15,9 @@ __all__ = [
     "ClockSkewWithRegistry",
     "ConsentByWrongPerson",
     "ConsentMissing",
+    "DecisionNotChangeable",
     "DeliveryFailed",
+    "DeviceTakenOver",
     "DirectoryUnavailable",
     "DossierUnknown",
     "EventBatchTooLarge",
@@ -74,6 +76,18 @@ class MessageConflict(AgentError):
 class IllegalTransition(AgentError):
     code = "illegal_transition"
     title = "The dossier cannot make this state change"
+    status = 409
+
+
+class DecisionNotChangeable(AgentError):
+    code = "decision_not_changeable"
+    title = "The decision for this device cannot be changed in this dossier now"
+    status = 409
+
+
+class DeviceTakenOver(AgentError):
+    code = "device_taken_over"
+    title = "The device was taken over: its decision can no longer change"
     status = 409
 
 

@@ -9,6 +9,7 @@ the CLI and the tests call the :class:`AgentService` it returns.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
 
@@ -23,6 +24,7 @@ from agent.consent.channels import DeliveryChannel, configured_channels
 from agent.consent.flow import ConsentFlow, ConsentInput
 from agent.continuation.administration import Administration
 from agent.continuation.letters import ClientLetters
+from agent.continuation.override import DecisionChange, DecisionOverride
 from agent.continuation.receiving import ReceivingFollowUp
 from agent.continuation.transfer import DeviceTransfers
 from agent.core.context import AgentContext
@@ -59,6 +61,7 @@ __all__ = [
     "CSV_COLUMNS",
     "AgentService",
     "ConsentInput",
+    "DecisionChange",
     "DeliveryReport",
     "DossierStart",
     "DossierSummary",
@@ -146,6 +149,9 @@ class AgentService:
         self.supplier = SupplierDesk(agent)
         self.letters = ClientLetters(agent, channels=channels)
         self.follow_up = ReceivingFollowUp(agent, dossiers=self.dossiers, letters=self.letters)
+        self.decision_override = DecisionOverride(
+            agent, dossiers=self.dossiers, orders=self.orders, follow_up=self.follow_up
+        )
         self.brp = BrpEvents(agent, dossiers=self.dossiers, committed=self.wake)
         self.casework = CaseWork(agent, dossiers=self.dossiers, tasks=self.tasks)
         if settings.role == "gemeente":
@@ -266,6 +272,14 @@ class AgentService:
         )
         self.wake()
         return await self.dossiers.view(dossier_id)
+
+    async def change_decision(
+        self, dossier_id: str, device_id: str, change: DecisionChange
+    ) -> DossierView:
+        """Receiving side: a consulent changes the decision for one device, with a reason."""
+        await self.decision_override.change(dossier_id, device_id, change)
+        self.wake()
+        return await self.dossiers.view(str(uuid.UUID(dossier_id)))
 
     async def dossier(self, dossier_id: str) -> DossierView:
         """One dossier with its timeline and decisions."""

@@ -476,6 +476,10 @@ class DeviceDecision(_Body):
     decisions: tuple[DeviceDecisionItem, ...] = Field(min_length=1)
     effective_date: date
     provision_end_date: date | None = None
+    # Optional, on a later decision only: when the receiving gemeente revised it. The receiver
+    # applies the decision with the latest revisedAt; an older one changes nothing
+    # (docs/protocol.md, section 5).
+    revised_at: UtcDatetime | None = None
 
     @model_validator(mode="after")
     def _one_decision_per_device(self) -> Self:
@@ -761,17 +765,24 @@ CancelReason = Literal["move-cancelled", "move-corrected", "client-deceased", "o
 
 
 class DossierCancelled(_Body):
-    """The dossier is void: the move was cancelled or corrected, or the client died."""
+    """The dossier is void (move cancelled or corrected, client died), or only some devices."""
 
     message_type = "dossier-cancelled"
 
-    reason: CancelReason
+    reason: Literal[CancelReason, "decision-changed"]
     reason_text: Text | None = None
+    # Optional, receiving gemeente -> its supplier only: just these devices stop, because the
+    # gemeente changed its decision for them; the rest of the dossier goes on (section 5).
+    device_ids: tuple[LocalId, ...] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _other_is_explained(self) -> Self:
         if self.reason == "other" and self.reason_text is None:
             raise ValueError("reason 'other' needs reasonText")
+        if (self.reason == "decision-changed") != (self.device_ids is not None):
+            raise ValueError("deviceIds goes with reason 'decision-changed', and only with it")
+        if self.device_ids is not None:
+            _unique(self.device_ids)
         return self
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.consent.page import latest_consent
 from agent.core.progress import received_progress
 from agent.core.receiving import received_offer
-from agent.core.states import OPEN_STATES
+from agent.core.states import DECISION_CHANGE_STATES, OPEN_STATES
 from agent.core.tasks import Task
 from agent.core.views import TransitionView
 from agent.register.names import gemeente_name, person_name, the_device
@@ -21,11 +21,14 @@ from agent.storage.tables import (
     ConsentRow,
     DossierRow,
     InboundMessageRow,
+    OrderRow,
     OutboxRow,
     ProvisionRow,
     TaskRow,
     TransitionRow,
 )
+from agent.supplier.continued_use import ALTERNATIVE_REASONS
+from agent.supplier.orders import DONE
 from agent.supplier.progress import progress_note
 from protocol.messages import Address, Device, DeviceProgress, Representative
 
@@ -74,6 +77,8 @@ class DeviceLine:
     end_date: date | None
     # Departing side: the latest progress the receiving gemeente reported, in a sentence.
     progress: str | None = None
+    # Receiving side: a consulent may still change the decision (not taken over, dossier runs).
+    changeable: bool = False
 
 
 @dataclass(frozen=True)
@@ -171,12 +176,14 @@ async def read_case_file(session: AsyncSession, dossier: DossierRow, now: dateti
         )
     }
     progress = await received_progress(session, dossier.id)
+    changeable = await _changeable(session, dossier, decisions)
     devices = tuple(
         _device_line(
             device,
             decisions.get(device.device_id),
             device.device_id in consented,
             progress.get(device.device_id),
+            changeable=device.device_id in changeable,
         )
         for device in client.devices
     )
@@ -213,11 +220,34 @@ async def read_case_file(session: AsyncSession, dossier: DossierRow, now: dateti
     )
 
 
+async def _changeable(
+    session: AsyncSession, dossier: DossierRow, decisions: dict[str, ProvisionRow]
+) -> set[str]:
+    """The devices whose decision a consulent may change (``agent.continuation.override``)."""
+    if dossier.side != "receiving" or dossier.state not in DECISION_CHANGE_STATES:
+        return set()
+    taken_over = set(
+        await session.scalars(
+            select(OrderRow.device_id).where(
+                OrderRow.dossier_id == dossier.id, OrderRow.status.in_(tuple(DONE))
+            )
+        )
+    )
+    return {
+        device_id
+        for device_id, row in decisions.items()
+        if device_id not in taken_over
+        and (row.outcome == "take-over" or row.reason_code in ALTERNATIVE_REASONS)
+    }
+
+
 def _device_line(
     device: Device,
     decision: ProvisionRow | None,
     consented: bool,
     progress: DeviceProgress | None,
+    *,
+    changeable: bool = False,
 ) -> DeviceLine:
     return DeviceLine(
         device_id=device.device_id,
@@ -232,6 +262,7 @@ def _device_line(
         start_date=decision.start_date if decision else None,
         end_date=decision.end_date if decision else None,
         progress=progress_note(progress, the_device(device)) if progress else None,
+        changeable=changeable,
     )
 
 

@@ -202,7 +202,7 @@ async def _revised_decision(kit: Kit) -> None:
     client, offer = await _offered(kit)
     device_id = client["devices"][0]["deviceId"]
     await sent(kit, _decision(kit, offer, device_id, outcome="exception"))
-    # A later decision may only name another receiving supplier (section 5): not a new outcome.
+    # Without revisedAt a later decision may only name another receiving supplier (section 5).
     changed = canonical(_decision(kit, offer, device_id, outcome="take-over"))
     expect_problem(await kit.send_signed(changed), 422, "message-not-handled")
 

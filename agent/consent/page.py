@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -181,15 +181,20 @@ async def _receiving_suppliers(
         )
         .order_by(InboundMessageRow.received_at)
     )
+    decisions = [
+        message.body
+        for body in bodies
+        if body
+        and isinstance((message := parse_message(json.loads(body), text=body)).body, DeviceDecision)
+    ]
+    # The latest revision wins, also over an older one that arrived late (protocol section 5).
+    oldest = datetime.min.replace(tzinfo=UTC)
+    decisions.sort(key=lambda decision: decision.revised_at or oldest)
     named: dict[str, SupplierReference] = {}
-    for body in bodies:
-        if not body:
-            continue
-        message = parse_message(json.loads(body), text=body)
-        if isinstance(message.body, DeviceDecision):
-            for item in message.body.decisions:
-                if item.receiving_supplier is not None:
-                    named[item.device_id] = item.receiving_supplier
+    for decision in decisions:
+        for item in decision.decisions:
+            if item.receiving_supplier is not None:
+                named[item.device_id] = item.receiving_supplier
     return named
 
 

@@ -22,7 +22,7 @@ from agent.core.context import AgentContext
 from agent.core.dossiers import RECEIVING_ROLES, Dossiers
 from agent.core.hooks import Hooks
 from agent.core.tasks import open_task
-from agent.errors import DossierUnknown, IllegalTransition
+from agent.errors import DecisionNotChangeable, DossierUnknown, IllegalTransition
 from agent.register.names import gemeente_name, person_name, the_device
 from agent.storage.tables import DossierRow, OutboxRow, ProvisionRow, TaskRow
 from agent.supplier.continued_use import ALTERNATIVE_REASONS
@@ -74,7 +74,7 @@ class ReceivingFollowUp:
         ]
         tasked = {device.device_id for device, _ in alternatives} | {d.device_id for d in fixed}
         if alternatives:
-            await self._provide_alternatives(session, dossier, offer, alternatives, now)
+            await self.provide_alternatives(session, dossier, offer, alternatives, now)
         if fixed:
             await self._fixed_needs(session, dossier, offer, fixed, now)
         price = self._agent.settings.continuation.transfer_price
@@ -98,7 +98,7 @@ class ReceivingFollowUp:
     def _due(self, now: datetime, days: int) -> date:
         return self._agent.calendar.add_working_days(now.astimezone(AMSTERDAM).date(), days)
 
-    async def _provide_alternatives(
+    async def provide_alternatives(
         self,
         session: AsyncSession,
         dossier: DossierRow,
@@ -106,6 +106,7 @@ class ReceivingFollowUp:
         excepted: Sequence[tuple[Device, DeviceDecisionItem]],
         now: datetime,
     ) -> None:
+        """Per excepted device a task to provide the alternative, and letters to the client."""
         due = self._due(now, self._agent.settings.continuation.alternative_working_days)
         name = person_name(offer.client.name)
         # One task per device: each names who acts for that device until the alternative is there.
@@ -202,6 +203,51 @@ class ReceivingFollowUp:
             f"Met vriendelijke groet,\nGemeente {own}\n"
         )
 
+    async def taken_over_after_all(
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        offer: DossierOffer,
+        device: Device,
+        now: datetime,
+        *,
+        supplier: str | None,
+        contact_before: date | None,
+    ) -> None:
+        """A letter to the client (and the representative) that an exception was taken back."""
+        client, representative = offer.client, offer.client.representative
+        code = client.new_address.gemeentecode
+        named = the_device(device)
+        next_step = (
+            f"{supplier} neemt uiterlijk op {dutch_date(contact_before)} contact op over {named}."
+            if supplier is not None and contact_before is not None
+            else f"Een medewerker van de gemeente belt over wie {named} gaat onderhouden."
+        )
+        body = (
+            f"Eerder schreven wij dat wij {named} niet overnemen. Dat besluit hebben wij "
+            f"veranderd: wij nemen {named} toch over. Het hulpmiddel blijft gewoon in gebruik. "
+            f"Het andere hulpmiddel dat wij beloofden, komt er dus niet.\n\n{next_step}\n\n"
+            f"Heeft u vragen? {self._call(code)}\n\n"
+            f"Met vriendelijke groet,\nGemeente {gemeente_name(code)}\n"
+        )
+        readers = [(client.name, client.new_address, client.contact_preferences, "")]
+        if representative is not None:
+            why = f"U krijgt deze brief omdat u {person_name(client.name)} vertegenwoordigt. "
+            address = representative.address or client.new_address
+            readers.append((representative.name, address, representative.contact, why))
+        for name, address, contact, why in readers:
+            await self._letters.queue(
+                session,
+                dossier_id=dossier.id,
+                kind="exception-withdrawn",
+                name=name,
+                address=address,
+                contact=contact,
+                subject=f"Wij nemen {named} toch over",
+                text=f"Beste {person_name(name)},\n\n{why}{body}",
+                now=now,
+            )
+
     def _call(self, gemeentecode: str) -> str:
         settings = self._agent.settings
         phone = settings.consent.phone_number or settings.handover.phone_numbers.get(gemeentecode)
@@ -263,16 +309,33 @@ class ReceivingFollowUp:
                     roles=RECEIVING_ROLES,
                 )
             # The task of this device (one per device) is done: its alternative is there.
-            task = await session.scalar(
-                select(TaskRow).where(
-                    TaskRow.dossier_id == dossier.id,
-                    TaskRow.kind == "provide-alternative",
-                    TaskRow.device_id == device_id,
-                    TaskRow.state == "open",
-                )
-            )
-            if task is not None:
-                task.state, task.done_at, task.done_by = "done", now, done_by
+            await _close_alternative_task(session, dossier.id, device_id, done_by, now)
+
+    async def withdraw_alternative(
+        self, session: AsyncSession, dossier_id: str, device_id: str, done_by: str, now: datetime
+    ) -> None:
+        """The device is taken over after all: no alternative, its task is done.
+
+        Refused once the alternative was delivered (the old device may be collected by then).
+        """
+        if device_id in await _delivered_devices(session, dossier_id):
+            raise DecisionNotChangeable("the alternative for this device was delivered")
+        await _close_alternative_task(session, dossier_id, device_id, done_by, now)
+
+
+async def _close_alternative_task(
+    session: AsyncSession, dossier_id: str, device_id: str, done_by: str, now: datetime
+) -> None:
+    task = await session.scalar(
+        select(TaskRow).where(
+            TaskRow.dossier_id == dossier_id,
+            TaskRow.kind == "provide-alternative",
+            TaskRow.device_id == device_id,
+            TaskRow.state == "open",
+        )
+    )
+    if task is not None:
+        task.state, task.done_at, task.done_by = "done", now, done_by
 
 
 async def _record_follow_up(

@@ -1,9 +1,10 @@
 """Bruikleen: the ownership of a lent device moves from the departing to the receiving gemeente.
 
-When the decision takes a bruikleen device over, the departing gemeente sends a
-``device-transfer`` dated the move date. It is priced at the residual value (the settlement
-calculation of ``protocol.settlement``) only when the receiving gemeente's decision and the
-departing gemeente's own setting both say ``residual-value``; otherwise it is free. The
+When the decision (or a revised decision, for a device excepted before) takes a bruikleen
+device over, the departing gemeente sends a ``device-transfer`` dated the move date. It is
+priced at the residual value (the settlement calculation of ``protocol.settlement``) only when
+the receiving gemeente's decision and the departing gemeente's own setting both say
+``residual-value``; otherwise it is free. The
 receiving gemeente records it and checks a price by computing it again; a difference becomes a
 task for a person, while the device stays with the client ("eerst doen, daarna praten over
 geld").
@@ -26,7 +27,7 @@ from agent.core.tasks import open_task
 from agent.errors import MessageNotHandled
 from agent.register.names import euros
 from agent.register.store import load_client
-from agent.storage.tables import DeviceTransferRow, ProvisionRow
+from agent.storage.tables import DeviceTransferRow, DossierRow, ProvisionRow
 from protocol.errors import UnknownSettlementMethod
 from protocol.messages import Device, DeviceDecision, DeviceTransfer, Message, SettlementInputs
 from protocol.settlement import economic_lifetime_months, residual_value_cents
@@ -47,11 +48,38 @@ class DeviceTransfers:
     def register(self, hooks: Hooks) -> None:
         """Add device transfers to a gemeente's agent."""
         hooks.on_state(self._on_decided, "decided")
+        hooks.on_decision_update(self._on_update)
         hooks.handle("device-transfer", self.on_transfer)
 
     async def _on_decided(self, session: AsyncSession, change: StateChange) -> None:
-        dossier, decision = change.dossier, change.received_decision
-        if decision is None or dossier.partner_oin is None:
+        if change.received_decision is not None:
+            await self._send(session, change.dossier, change.received_decision, change.now)
+
+    async def _on_update(self, session: AsyncSession, message: Message, now: datetime) -> None:
+        """A revised decision takes a lent device over after all: its ownership moves now."""
+        decision = message.body
+        assert isinstance(decision, DeviceDecision)
+        dossier = await self._dossiers.shared_with_sender(session, message)
+        # Read before the core stores the revised decision: the devices excepted until now.
+        excepted = frozenset(
+            await session.scalars(
+                select(ProvisionRow.device_id).where(
+                    ProvisionRow.dossier_id == dossier.id, ProvisionRow.outcome == "exception"
+                )
+            )
+        )
+        await self._send(session, dossier, decision, now, only=excepted)
+
+    async def _send(
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        decision: DeviceDecision,
+        now: datetime,
+        *,
+        only: frozenset[str] | None = None,
+    ) -> None:
+        if dossier.partner_oin is None:
             return
         client = await load_client(session, dossier.client_bsn or "")
         devices = {d.device_id: d for d in client.devices} if client else {}
@@ -59,10 +87,12 @@ class DeviceTransfers:
             device = devices.get(item.device_id)
             if item.outcome != "take-over" or device is None or device.ownership != "bruikleen":
                 continue
+            if only is not None and item.device_id not in only:
+                continue
             body = self._transfer(device, decision, priced=item.transfer_price == "residual-value")
-            session.add(_row(body, dossier.id, "sent", change.now))
+            session.add(_row(body, dossier.id, "sent", now))
             await self._agent.outgoing.message(
-                session, dossier.id, body, change.now, to=dossier.partner_oin, roles=DEPARTING_ROLES
+                session, dossier.id, body, now, to=dossier.partner_oin, roles=DEPARTING_ROLES
             )
 
     def _transfer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Final
 
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.core.context import AgentContext
 from agent.core.dossiers import DEPARTING_ROLES, Dossiers, own_gemeentecode
 from agent.core.offer import build_offer
+from agent.core.progress import received_progress
 from agent.core.states import check_transition
 from agent.errors import (
     DossierUnknown,
@@ -20,15 +22,16 @@ from agent.errors import (
     ReceiverNotConnected,
     registry_failure,
 )
+from agent.register.names import the_device
 from agent.register.store import load_client
-from agent.storage.tables import ConsentRow, DossierRow, ProvisionRow
-from protocol.messages import DeviceDecision, Message
+from agent.storage.tables import ConsentRow, DossierRow, InboundMessageRow, ProvisionRow
+from protocol.messages import DeviceDecision, DeviceDecisionItem, Message
 from registry.errors import ParticipantNotEnrolled, ParticipantUnknown, RegistryError
 
 __all__ = ["DECISION_UPDATE_STATES", "Departing"]
 
-# A departing dossier in one of these states takes a later device-decision as an update of the
-# receiving supplier (a refusal moved an order on; docs/supplier.md).
+# A departing dossier in one of these states takes a later device-decision: another receiving
+# supplier (a refusal moved an order on), or a revised outcome (docs/protocol.md, section 5).
 DECISION_UPDATE_STATES: Final = frozenset({"orders-placed", "completed"})
 # Nothing moves any more: a later decision is receipted and ignored.
 _STOPPED: Final = frozenset({"cancelled", "consent-withdrawn", "failed"})
@@ -145,20 +148,75 @@ class Departing:
     async def _on_later_decision(
         self, session: AsyncSession, dossier: DossierRow, message: Message, now: datetime
     ) -> None:
+        """A later decision: another receiving supplier, or with ``revisedAt`` new outcomes.
+
+        The capabilities' update hooks run before the stored decision changes, so they see per
+        device what changed (docs/protocol.md, section 5).
+        """
         decision = message.body
         assert isinstance(decision, DeviceDecision)
         if dossier.state in _STOPPED:
             return
         if dossier.state not in DECISION_UPDATE_STATES:
             raise IllegalTransition(f"a departing dossier in {dossier.state} takes no decision")
-        stored = await session.execute(
-            select(ProvisionRow.device_id, ProvisionRow.outcome).where(
-                ProvisionRow.dossier_id == dossier.id
-            )
+        rows = await session.scalars(
+            select(ProvisionRow).where(ProvisionRow.dossier_id == dossier.id)
         )
-        if {i.device_id: i.outcome for i in decision.decisions} != dict(stored.all()):
+        stored = {row.device_id: row for row in rows}
+        if set(stored) != {item.device_id for item in decision.decisions}:
+            raise MessageNotHandled("a later device-decision names the devices of the first")
+        changed = [i for i in decision.decisions if i.outcome != stored[i.device_id].outcome]
+        if decision.revised_at is None and changed:
             raise MessageNotHandled(
-                "a later device-decision may only change the receiving supplier"
+                "a later device-decision without revisedAt may only change the receiving supplier"
             )
+        if decision.revised_at is not None:
+            latest = await _latest_revision(session, dossier.id, str(message.message_id))
+            if latest is not None and decision.revised_at <= latest:
+                return  # an older revision, arriving late: the newer one stands
+            progress = await received_progress(session, dossier.id)
+            if any(
+                (known := progress.get(item.device_id)) is not None and known.state == "taken-over"
+                for item in changed
+            ):
+                raise MessageNotHandled("a device taken over keeps its decision")
         for hook in self._agent.hooks.decision_update_hooks:
             await hook(session, message, now)
+        for item in decision.decisions:
+            row = stored[item.device_id]
+            row.outcome, row.reason_code = item.outcome, item.reason_code
+            row.reason_text, row.alternative = item.reason_text, item.alternative_offered
+            row.follow_up = item.follow_up
+            row.supplier_name = item.receiving_supplier.name if item.receiving_supplier else None
+        if changed:
+            client = await load_client(session, dossier.client_bsn or "")
+            names = {d.device_id: the_device(d) for d in client.devices} if client else {}
+            for item in changed:
+                what = names.get(item.device_id, f"hulpmiddel {item.device_id}")
+                self._dossiers.note(session, dossier, _revision_note(item, what), now)
+
+
+def _revision_note(item: DeviceDecisionItem, what: str) -> str:
+    if item.outcome == "take-over":
+        return f"De nieuwe gemeente heeft haar besluit gewijzigd: zij neemt {what} toch over."
+    return (
+        f"De nieuwe gemeente heeft haar besluit gewijzigd: zij neemt {what} niet over. "
+        f"Reden: {item.reason_text} Wat de cliënt krijgt: {item.alternative_offered}"
+    )
+
+
+async def _latest_revision(session: AsyncSession, dossier_id: str, besides: str) -> datetime | None:
+    """The latest ``revisedAt`` of the decisions received for a dossier before this one."""
+    bodies = await session.scalars(
+        select(InboundMessageRow.body).where(
+            InboundMessageRow.dossier_id == dossier_id,
+            InboundMessageRow.message_type == "device-decision",
+            InboundMessageRow.message_id != besides,
+        )
+    )
+    revised = [
+        DeviceDecision.model_validate(json.loads(body)["body"]).revised_at
+        for body in bodies
+        if body
+    ]
+    return max((at for at in revised if at is not None), default=None)

@@ -26,6 +26,7 @@ from agent.delivery.cloudevents import STATE_CHANGED, state_changed_event
 from agent.errors import (
     DossierUnknown,
     IllegalTransition,
+    MessageNotHandled,
     NothingToMove,
     ProvisionUnknown,
     SenderNotPermitted,
@@ -327,6 +328,9 @@ class Dossiers:
         """Inbound dossier-cancelled: the partner's move is void."""
         cancelled = message.body
         assert isinstance(cancelled, DossierCancelled)
+        if cancelled.device_ids is not None:
+            # Between gemeenten a changed decision travels as a device-decision (section 5).
+            raise MessageNotHandled("a gemeente takes only the cancellation of a whole dossier")
         dossier = await self.shared_with_sender(session, message)
         if dossier.state == "completed":
             # A completed dossier stays completed; a person undoes what the handover changed.

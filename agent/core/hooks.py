@@ -116,7 +116,10 @@ class Hooks:
         self.decision_hooks.append(hook)
 
     def on_decision_update(self, hook: MessageHandler) -> None:
-        """Departing side: run ``hook`` on a later device decision for a decided dossier."""
+        """Departing side: run ``hook`` on a later device decision for a decided dossier.
+
+        It runs before the core stores the later decision, so it reads what each device was.
+        """
         self.decision_update_hooks.append(hook)
 
     def on_cancel(self, hook: CancelHook) -> None:

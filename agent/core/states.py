@@ -8,6 +8,7 @@ from typing import Final, Literal
 from agent.errors import IllegalTransition
 
 __all__ = [
+    "DECISION_CHANGE_STATES",
     "DEPARTING_TRANSITIONS",
     "OPEN_STATES",
     "RECEIVING_TRANSITIONS",
@@ -44,6 +45,9 @@ _DEPARTING_MANUAL: Final = {
     "receiver-not-connected": ("offer-sent",),
 }
 WLZ_STOPPED: Final = "wlz-institution"
+# Receiving side: a consulent may still change the decision for a device not yet taken over;
+# a cancelled, withdrawn or completed dossier keeps its decision.
+DECISION_CHANGE_STATES: Final = frozenset({"decided", "orders-placed"})
 _ENDINGS: Final = ("cancelled", "failed")
 
 

@@ -3,10 +3,12 @@
 Departing gemeente: for each device the receiving gemeente made an exception for (other than a
 fixed or client-owned one), its supplier gets a ``continued-use`` notice: leave the device in
 use; when the receiving gemeente reports the alternative delivered (``alternative-delivered``),
-a second notice with ``alternativeDeliveredOn`` says it may now be collected. A device the
-gemeente lends without a supplier becomes a task for the gemeente itself. Supplier: the notice
-is kept with the departing devices (state ``in-use``, no takeover price); the second one makes
-it ``collect`` with a task for the planner.
+a second notice with ``alternativeDeliveredOn`` says it may now be collected. A revised
+decision that excepts a device taken over before sends the same notice, which ends its
+departure. A device the gemeente lends without a supplier becomes a task for the gemeente
+itself. Supplier: the notice is kept with the departing devices (state ``in-use``, no takeover
+price; a device that was leaving stops leaving); the second one makes it ``collect`` with a task
+for the planner.
 """
 
 from __future__ import annotations
@@ -20,18 +22,27 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
+from agent.core.deadlines import cancel_deadlines
 from agent.core.dossiers import Dossiers
 from agent.core.hooks import Hooks, StateChange
 from agent.core.offer import device_reference
 from agent.core.tasks import open_task
 from agent.register.names import person_name, the_device
 from agent.register.store import load_client
-from agent.storage.tables import DepartingDeviceRow, OutboxRow
+from agent.storage.tables import (
+    DepartingDeviceRow,
+    DossierRow,
+    OutboxRow,
+    ProvisionRow,
+    SettlementRow,
+)
 from agent.supplier.senders import check_gemeente
+from agent.supplier.settlement import SETTLEMENT_DUE
 from protocol.messages import (
     AlternativeDelivered,
     ContinuedUse,
     Device,
+    DeviceDecision,
     DeviceDecisionItem,
     Message,
 )
@@ -56,18 +67,45 @@ class ContinuedUseNotices:
     def register(self, hooks: Hooks) -> None:
         """Add continued-use notices to a gemeente's agent."""
         hooks.on_state(self._on_decided, "decided")
+        hooks.on_decision_update(self._on_update)
         hooks.handle("alternative-delivered", self.on_alternative_delivered)
 
     async def _on_decided(self, session: AsyncSession, change: StateChange) -> None:
-        dossier, decision = change.dossier, change.received_decision
-        if decision is None:
-            return
+        if change.received_decision is not None:
+            await self._send(session, change.dossier, change.received_decision, change.now)
+
+    async def _on_update(self, session: AsyncSession, message: Message, now: datetime) -> None:
+        """A revised decision excepts a device taken over before: it stays with the client."""
+        decision = message.body
+        assert isinstance(decision, DeviceDecision)
+        dossier = await self._dossiers.shared_with_sender(session, message)
+        # Read before the core stores the revised decision: the devices taken over until now.
+        taken_over = frozenset(
+            await session.scalars(
+                select(ProvisionRow.device_id).where(
+                    ProvisionRow.dossier_id == dossier.id, ProvisionRow.outcome == "take-over"
+                )
+            )
+        )
+        await self._send(session, dossier, decision, now, only=taken_over)
+
+    async def _send(
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        decision: DeviceDecision,
+        now: datetime,
+        *,
+        only: frozenset[str] | None = None,
+    ) -> None:
         client = await load_client(session, dossier.client_bsn or "")
         devices = {d.device_id: d for d in client.devices} if client else {}
         by_supplier: dict[str, list[tuple[Device, DeviceDecisionItem]]] = {}
         for item in decision.decisions:
             device = devices.get(item.device_id)
             if item.outcome != "exception" or item.reason_code not in ALTERNATIVE_REASONS:
+                continue
+            if only is not None and item.device_id not in only:
                 continue
             if device is not None and device.supplier is not None:
                 by_supplier.setdefault(device.supplier.oin, []).append((device, item))
@@ -76,7 +114,7 @@ class ContinuedUseNotices:
                 session,
                 dossier.id,
                 _notice(members, dossier.partner_gemeentecode or ""),
-                change.now,
+                now,
                 to=oin,
                 roles=_ROLES,
             )
@@ -193,6 +231,10 @@ class ContinuedUseDesk:
                     state="in-use",
                 )
                 session.add(row)
+            elif row.state == "leaving" and notice.alternative_delivered_on is None:
+                # The receiving gemeente changed its decision: the device stays with the
+                # client after all, so it leaves no contract and has no takeover price yet.
+                await _keep_in_use(session, row, now)
             if notice.alternative_delivered_on is None:
                 continue
             row.state, row.effective_date = "collect", notice.alternative_delivered_on
@@ -206,3 +248,19 @@ class ContinuedUseDesk:
                 f"(ISO {row.iso_code}{serial}{contract}) en beëindig de huur.",
                 now,
             )
+
+
+async def _keep_in_use(session: AsyncSession, row: DepartingDeviceRow, now: datetime) -> None:
+    row.state = "in-use"
+    await cancel_deadlines(
+        session, subject=f"{row.dossier_id}:{row.device_id}", kinds=(SETTLEMENT_DUE,)
+    )
+    offered = await session.scalars(
+        select(SettlementRow).where(
+            SettlementRow.dossier_id == row.dossier_id,
+            SettlementRow.device_id == row.device_id,
+            SettlementRow.direction == "offered",
+        )
+    )
+    for settlement in offered:
+        settlement.state, settlement.updated_at = "superseded", now

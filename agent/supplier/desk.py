@@ -11,7 +11,6 @@ records a device leaving this supplier's contract and schedules its settlement
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, time
 from typing import Any, Final, Literal
 
@@ -21,25 +20,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.api_model import ApiModel
 from agent.core.context import AgentContext
-from agent.core.deadlines import Deadlines, cancel_deadlines, schedule_deadline
+from agent.core.deadlines import Deadlines, schedule_deadline
 from agent.core.hooks import Hooks
 from agent.core.tasks import open_task
 from agent.errors import MessageNotHandled, OrderStatusRefused, OrderUnknown
 from agent.storage.tables import (
     DeadlineRow,
     DepartingDeviceRow,
-    InboundMessageRow,
     SettlementRow,
     SupplierOrderRow,
 )
-from agent.supplier.orders import DONE, stripped_order
+from agent.supplier.orders import DONE
 from agent.supplier.senders import check_gemeente
 from agent.supplier.settlement import SETTLEMENT_DUE, Settlement, Settlements
 from agent.supplier.settlement_answers import SettlementAnswers
+from agent.supplier.stops import STOPPED, SupplierStops
 from agent.working_days import AMSTERDAM, day_end
 from protocol.messages import (
     DepartureNotice,
-    DossierCancelled,
     Message,
     SupplierStatus,
     TakeoverOrder,
@@ -64,9 +62,7 @@ PlannerStatus = Literal[
     "client-contacted", "taken-over", "inspected", "replaced", "problem", "refused"
 ]
 _DEVICE_DONE: Final = DONE
-# Stopped by the gemeente (dossier-cancelled, consent-withdrawn): nothing more is recorded.
-_STOPPED: Final = frozenset({"cancelled", "withdrawn"})
-_CLOSED: Final = frozenset({"refused", "taken-over"}) | _STOPPED
+_CLOSED: Final = frozenset({"refused", "taken-over"}) | STOPPED
 _ROLES_TO_GEMEENTE: Final = ("receiving-supplier", "receiving-gemeente")
 
 
@@ -123,8 +119,7 @@ class SupplierDesk:
         """Add the supplier role to the core: what a supplier agent receives, and its deadlines."""
         hooks.handle("takeover-order", self._on_order)
         hooks.handle("departure-notice", self._on_notice)
-        hooks.handle("dossier-cancelled", self._on_stop)
-        hooks.handle("consent-withdrawn", self._on_stop)
+        SupplierStops(contact_deadlines=(CONTACT_REMINDER, CONTACT_OVERDUE)).register(hooks)
         self._settlements.register(hooks, deadlines)
         self.settlement_answers.register(deadlines)
         deadlines.register(CONTACT_REMINDER, self._on_reminder)
@@ -173,28 +168,25 @@ class SupplierDesk:
         receiving = notice.receiving_supplier
         for device in notice.devices:
             known = await self._departing_row(session, dossier_id, device.device_id)
-            if known is not None:
+            if known is not None and known.state != "in-use":
                 # A later notice: the receiving supplier changed after a refusal.
                 await self._update_receiver(session, known, notice, now)
                 continue
-            session.add(
-                DepartingDeviceRow(
-                    dossier_id=dossier_id,
-                    gemeente_oin=message.sender.oin,
-                    device_id=device.device_id,
-                    iso_code=device.iso_code,
-                    serial_number=device.serial_number,
-                    contract_reference=device.contract_reference,
-                    purchase_date=device.purchase_date,
-                    purchase_price_cents=device.purchase_price_cents,
-                    effective_date=notice.effective_date,
-                    receiving_gemeentecode=notice.receiving_gemeentecode,
-                    receiving_supplier_oin=receiving.oin if receiving else None,
-                    receiving_supplier_name=receiving.name if receiving else None,
-                    received_at=now,
-                    state="leaving",
-                )
+            # New, or in continued use until now: the latest notice per device wins, so the
+            # receiving gemeente took the device over after all (docs/supplier.md).
+            row = known or DepartingDeviceRow(
+                dossier_id=dossier_id, gemeente_oin=message.sender.oin, device_id=device.device_id
             )
+            row.iso_code, row.serial_number = device.iso_code, device.serial_number
+            row.contract_reference = device.contract_reference
+            row.purchase_date = device.purchase_date
+            row.purchase_price_cents = device.purchase_price_cents
+            row.effective_date = notice.effective_date
+            row.receiving_gemeentecode = notice.receiving_gemeentecode
+            row.receiving_supplier_oin = receiving.oin if receiving else None
+            row.receiving_supplier_name = receiving.name if receiving else None
+            row.received_at, row.state = now, "leaving"
+            session.add(row)
             if device.ownership == "bruikleen":
                 continue  # the gemeente owns it: no takeover price between suppliers
             # "Eerst doen, daarna praten over geld": the offer goes on the effective date.
@@ -251,56 +243,6 @@ class SupplierDesk:
             due_at=max(start, now),
             now=now,
         )
-
-    # --- stopped by the gemeente ---------------------------------------------------------------
-
-    async def _on_stop(self, session: AsyncSession, message: Message, now: datetime) -> None:
-        """The move is void or the consent withdrawn: stop, and delete the client's data."""
-        stop = "cancelled" if isinstance(message.body, DossierCancelled) else "withdrawn"
-        dossier_id, gemeente = str(message.dossier_id), message.sender.oin
-        await check_gemeente(session, dossier_id, gemeente)
-        orders = await session.scalars(
-            select(SupplierOrderRow).where(
-                SupplierOrderRow.dossier_id == dossier_id,
-                SupplierOrderRow.gemeente_oin == gemeente,
-            )
-        )
-        stopped = [row for row in orders if await self._stop_order(session, row, stop, now)]
-        await _erase_received_orders(session, dossier_id, {row.order_id for row in stopped})
-        devices = await session.scalars(
-            select(DepartingDeviceRow).where(
-                DepartingDeviceRow.dossier_id == dossier_id,
-                DepartingDeviceRow.gemeente_oin == gemeente,
-                DepartingDeviceRow.state == "leaving",
-            )
-        )
-        staying = list(devices)
-        for device in staying:
-            device.state = stop
-            await cancel_deadlines(
-                session, subject=f"{dossier_id}:{device.device_id}", kinds=(SETTLEMENT_DUE,)
-            )
-        if stopped or staying:
-            await open_task(
-                session, "order-stopped", _stop_description(stop, stopped, staying), now
-            )
-
-    async def _stop_order(
-        self, session: AsyncSession, row: SupplierOrderRow, stop: str, now: datetime
-    ) -> bool:
-        # A device already taken over is now serviced under the gemeente's contract: kept.
-        if row.status in ("refused", "taken-over") or row.status in _STOPPED:
-            return False
-        row.status, row.updated_at = stop, now
-        row.device_states = {
-            device: state if state in _DEVICE_DONE else stop
-            for device, state in row.device_states.items()
-        }
-        row.body = stripped_order(row.body)
-        await cancel_deadlines(
-            session, subject=row.order_id, kinds=(CONTACT_REMINDER, CONTACT_OVERDUE)
-        )
-        return True
 
     # --- planner ------------------------------------------------------------------------------
 
@@ -459,46 +401,6 @@ class SupplierDesk:
     async def settlements(self) -> list[Settlement]:
         """Settlements offered and received, oldest first."""
         return await self._settlements.list()
-
-
-async def _erase_received_orders(
-    session: AsyncSession, dossier_id: str, order_ids: set[str]
-) -> None:
-    # The received bytes of a stopped order carry the client's name and address: erased; the
-    # message id and digest stay, so a repeated delivery is still recognised.
-    if not order_ids:
-        return
-    received = await session.scalars(
-        select(InboundMessageRow).where(
-            InboundMessageRow.dossier_id == dossier_id,
-            InboundMessageRow.message_type == "takeover-order",
-        )
-    )
-    for row in received:
-        if row.body and json.loads(row.body)["body"]["orderId"] in order_ids:
-            row.body = b""
-
-
-def _stop_description(
-    stop: str, orders: list[SupplierOrderRow], devices: list[DepartingDeviceRow]
-) -> str:
-    why = "de verhuizing is geannuleerd" if stop == "cancelled" else "de toestemming is ingetrokken"
-    parts = []
-    if orders:
-        ids = ", ".join(row.order_id for row in orders)
-        parts.append(
-            f"Order {ids} is gestopt: {why}. Neem geen contact op met de cliënt; "
-            "de gegevens van de cliënt zijn verwijderd."
-        )
-    if devices:
-        names = ", ".join(row.device_id for row in devices)
-        outcome = (
-            "verlaat het contract niet"
-            if stop == "cancelled"
-            else "wordt niet via Meeverhuizen overgenomen; de gemeente regelt het vervolg"
-        )
-        parts.append(f"Hulpmiddel {names} {outcome} ({why}); geen overnameprijs.")
-    return " ".join(parts)
 
 
 def _check_status(row: SupplierOrderRow, status: str, device_id: str | None) -> None:

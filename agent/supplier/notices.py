@@ -3,7 +3,9 @@
 After the receiving gemeente's decision, the supplier of each device taken over gets a notice
 naming the receiving supplier from the decision (``receivingSupplier``), for the settlement
 between them. The dossier completes once every notice is receipted. A later decision that names
-another receiving supplier (a refusal moved an order on) is passed on in a new notice. A supplier
+another receiving supplier (a refusal moved an order on), or that takes over a device excepted
+before (a revised decision), is passed on in a new notice; the supplier keeps the latest notice
+per device, which ends a continued use. A supplier
 that is not connected, or a registry that cannot say, becomes a task for a person.
 """
 
@@ -23,7 +25,7 @@ from agent.core.offer import device_reference
 from agent.core.tasks import open_task
 from agent.delivery.outbox import DeliveredMessage
 from agent.register.store import load_client
-from agent.storage.tables import ClientRow, DeviceRow, DossierRow, OutboxRow
+from agent.storage.tables import ClientRow, DeviceRow, DossierRow, OutboxRow, ProvisionRow
 from protocol.messages import DepartureNotice, Device, DeviceDecision, Message, SupplierReference
 from registry.errors import (
     MessageTypeNotSupported,
@@ -94,12 +96,25 @@ class DepartureNotices:
         assert isinstance(decision, DeviceDecision)
         dossier = await self._dossiers.shared_with_sender(session, message)
         named = await _named_in_notices(session, dossier.id)
+        # Read before the core stores the later decision: what each device's outcome was.
+        stored = await session.execute(
+            select(ProvisionRow.device_id, ProvisionRow.outcome).where(
+                ProvisionRow.dossier_id == dossier.id
+            )
+        )
+        outcomes: dict[str, str] = dict(stored.all())
         changed = frozenset(
             item.device_id
             for item in decision.decisions
             if item.outcome == "take-over"
-            and item.receiving_supplier is not None
-            and named.get(item.device_id) != item.receiving_supplier.oin
+            and (
+                # Taken over after all: the notice ends the device's continued use.
+                outcomes.get(item.device_id) != "take-over"
+                or (
+                    item.receiving_supplier is not None
+                    and named.get(item.device_id) != item.receiving_supplier.oin
+                )
+            )
         )
         if changed:
             await self.send(session, dossier, message, now, only=changed)

@@ -32,6 +32,7 @@ from agent.core.tasks import open_task
 from agent.errors import DossierUnknown, SenderNotPermitted
 from agent.register.names import person_name, the_device
 from agent.storage.tables import DeadlineRow, DossierRow, OrderRow
+from agent.supplier.order_bodies import stripped_order, takeover_order
 from agent.supplier.progress import ProgressReports
 from agent.working_days import AMSTERDAM, day_end
 from protocol.messages import (
@@ -41,7 +42,6 @@ from protocol.messages import (
     DossierOffer,
     Message,
     ProgressState,
-    Representative,
     SupplierReference,
     SupplierStatus,
     TakeoverOrder,
@@ -53,7 +53,7 @@ __all__ = [
     "ORDER_CONTACT_DEADLINE",
     "OrderDesk",
     "PlacedOrder",
-    "stripped_order",
+    "ordered",
 ]
 
 ORDER_CONTACT_DEADLINE: Final = "order-contact-overdue"
@@ -66,8 +66,6 @@ _SUPPLIER_ROLES: Final = {
     "takeover-order": "receiving-supplier",
     "departure-notice": "departing-supplier",
 }
-# What a stopped order keeps: no name, address, contact details or representative.
-_KEPT_ORDER_FIELDS: Final = frozenset({"orderId", "moveDate", "contactBefore", "urgent"})
 Candidates = list[dict[str, str]]
 
 
@@ -96,7 +94,7 @@ class OrderDesk:
     def __init__(self, agent: AgentContext, *, dossiers: Dossiers) -> None:
         self._agent = agent
         self._dossiers = dossiers
-        self._progress = ProgressReports(agent, dossiers=dossiers)
+        self.progress = ProgressReports(agent, dossiers=dossiers)
         # Contracted suppliers looked up before the inbound transaction, by dossier id.
         self._suppliers: dict[str, dict[str, Candidates | None]] = {}
 
@@ -106,7 +104,7 @@ class OrderDesk:
         hooks.on_decision(self.place_orders)
         hooks.on_state(self._orders_placed, "decided")
         hooks.handle("supplier-status", self.on_status)
-        self._progress.register(hooks)
+        self.progress.register(hooks)
         hooks.on_state(self._withdrawn, "consent-withdrawn")
         hooks.on_cancel(self.forward_cancellation)
         deadlines.register(ORDER_CONTACT_DEADLINE, self._on_contact_deadline)
@@ -119,12 +117,12 @@ class OrderDesk:
             return
         offer = message.body
         self._suppliers[str(message.dossier_id)] = {
-            device.iso_code: await self._contracted(offer, device.iso_code)
+            device.iso_code: await self.contracted(offer, device.iso_code)
             for device in offer.devices
-            if _ordered(device)
+            if ordered(device)
         }
 
-    async def _contracted(self, offer: DossierOffer, iso_code: str) -> Candidates | None:
+    async def contracted(self, offer: DossierOffer, iso_code: str) -> Candidates | None:
         """The suppliers the gemeente of the new address contracted for ``iso_code`` on the move
         date, most preferred first; None when the registry cannot answer."""
         try:
@@ -155,18 +153,20 @@ class OrderDesk:
         unordered: list[Device] = []
         registry_down = False
         for device in offer.devices:
-            if device.device_id not in taken_over or not _ordered(device):
+            if device.device_id not in taken_over or not ordered(device):
                 continue
             candidates = (
                 prepared.get(device.iso_code, [])
                 if prepared is not None
-                else await self._contracted(offer, device.iso_code)
+                else await self.contracted(offer, device.iso_code)
             )
             if not candidates:
                 unordered.append(device)
                 registry_down = registry_down or candidates is None
                 continue
-            row = await self._place(session, dossier.id, candidates, 0, _order(offer, device), now)
+            row = await self._place(
+                session, dossier.id, candidates, 0, takeover_order(offer, device), now
+            )
             chosen[device.device_id] = SupplierReference(
                 oin=row.supplier_oin, name=row.supplier_name
             )
@@ -199,7 +199,7 @@ class OrderDesk:
                 session, dossier, "orders-placed", "takeover orders queued", change.now
             )
         for row in placed:  # after the decision, which names the suppliers
-            await self._progress.report(session, row, "contact-planned", change.now)
+            await self.progress.report(session, row, "contact-planned", change.now)
 
     def contact_before(self, ordered_at: datetime, *, urgent: bool = False) -> date:
         """Last day (included) on which the supplier must contact the client.
@@ -318,12 +318,12 @@ class OrderDesk:
                 now,
                 dossier_id=dossier.id,
             )
-            await self._progress.report(session, row, "problem", now, reason=status.reason_code)
+            await self.progress.report(session, row, "problem", now, reason=status.reason_code)
         elif status.status in _CONTACTED or row.status == "placed":
             row.status = status.status
         if reached := _reached(previous, row.status):
-            await self._progress.report(session, row, reached, now, on=status.occurred_at)
-        await self._complete_when_done(session, dossier, now)
+            await self.progress.report(session, row, reached, now, on=status.occurred_at)
+        await self.complete_when_done(session, dossier, now)
 
     async def _refused(
         self,
@@ -339,7 +339,7 @@ class OrderDesk:
         if following < len(row.candidates):
             order = TakeoverOrder.model_validate(row.body)
             placed = await self._place(session, dossier.id, row.candidates, following, order, now)
-            await self._progress.moved_on(session, dossier, placed, now)
+            await self.progress.moved_on(session, dossier, placed, now)
             return
         await open_task(
             session,
@@ -349,11 +349,12 @@ class OrderDesk:
             now,
             dossier_id=dossier.id,
         )
-        await self._progress.report(session, row, "refused", now, reason=status.reason_code)
+        await self.progress.report(session, row, "refused", now, reason=status.reason_code)
 
-    async def _complete_when_done(
+    async def complete_when_done(
         self, session: AsyncSession, dossier: DossierRow, now: datetime
     ) -> None:
+        """Complete a dossier with orders once none is waiting for its supplier."""
         if dossier.state != "orders-placed":
             return
         waiting = await session.scalar(
@@ -388,7 +389,46 @@ class OrderDesk:
             now,
             dossier_id=row.dossier_id,
         )
-        await self._progress.report(session, row, "contact-overdue", now)
+        await self.progress.report(session, row, "contact-overdue", now)
+
+    # --- a changed decision for one device (agent.continuation.override) ------------------------
+
+    async def order_device(
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        offer: DossierOffer,
+        device: Device,
+        candidates: Candidates | None,
+        now: datetime,
+    ) -> OrderRow | None:
+        """Order a device taken over after all, as on the decision; no supplier: a task."""
+        if not candidates:
+            await self._no_supplier(session, dossier, offer, [device], now, candidates is None)
+            return None
+        return await self._place(
+            session, dossier.id, candidates, 0, takeover_order(offer, device), now
+        )
+
+    async def withdraw_device(
+        self, session: AsyncSession, dossier: DossierRow, device_id: str, now: datetime
+    ) -> None:
+        """Stop the open order of a device no longer taken over; its supplier is told."""
+        rows = await session.scalars(
+            select(OrderRow).where(
+                OrderRow.dossier_id == dossier.id,
+                OrderRow.device_id == device_id,
+                OrderRow.active.is_(True),
+                OrderRow.status.not_in(tuple(DONE)),
+            )
+        )
+        stop = DossierCancelled(reason="decision-changed", device_ids=(device_id,))
+        for row in rows:
+            row.status, row.active, row.updated_at = "cancelled", False, now
+            await cancel_deadlines(session, subject=row.order_id, kinds=(ORDER_CONTACT_DEADLINE,))
+            await self._agent.outgoing.message(
+                session, dossier.id, stop, now, to=row.supplier_oin, roles=_RECEIVING_SUPPLIER
+            )
 
     # --- cancellation and withdrawal: suppliers are told and orders stop ------------------------
 
@@ -441,38 +481,6 @@ class OrderDesk:
             return [PlacedOrder.model_validate(row) for row in await session.scalars(query)]
 
 
-def stripped_order(body: dict[str, Any]) -> dict[str, Any]:
-    """An order without the client's personal data: ids, dates and the devices' ids and codes."""
-    kept = {key: value for key, value in body.items() if key in _KEPT_ORDER_FIELDS}
-    kept["devices"] = [
-        {"deviceId": device["deviceId"], "isoCode": device["isoCode"]}
-        for device in body.get("devices", [])
-    ]
-    return kept
-
-
-def _order(offer: DossierOffer, device: Device) -> TakeoverOrder:
-    client = offer.client
-    # Data minimisation: name, address, contact, move date and the device only; the
-    # representative without their own address. The id and the contact date are set when the
-    # order is placed with a supplier.
-    representative = client.representative
-    return TakeoverOrder(
-        order_id=uuid.uuid4(),
-        client_name=client.name,
-        address=client.new_address,
-        contact_preferences=client.contact_preferences,
-        representative=None
-        if representative is None
-        else Representative.model_validate(representative.model_dump(exclude={"address"})),
-        move_date=client.move_date,
-        devices=(device,),
-        departing_supplier=device.supplier,
-        contact_before=client.move_date,
-        urgent=offer.urgent,
-    )
-
-
 def _reached(previous: str, current: str) -> ProgressState | None:
     """What the client notices of a supplier's status: first the contact, then the takeover."""
     if current in DONE and previous not in DONE:
@@ -482,7 +490,8 @@ def _reached(previous: str, current: str) -> ProgressState | None:
     return None
 
 
-def _ordered(device: Device) -> bool:
+def ordered(device: Device) -> bool:
+    """Whether the receiving gemeente orders a device it takes over from a supplier."""
     # Seed 000 section 3.1.4, afspraak 2: for rented devices the contracted supplier takes over;
     # for a lent (bruikleen) device it takes over maintenance, repair and insurance.
     return device.ownership in ("huur", "bruikleen") and device.movable

@@ -152,7 +152,7 @@ class ProgressReports:
             await self._agent.outgoing.message(
                 session,
                 dossier.id,
-                decision.model_copy(update={"decisions": items}),
+                decision.model_copy(update={"decisions": items, "revised_at": now}),
                 now,
                 to=dossier.partner_oin,
                 roles=_ROLES,

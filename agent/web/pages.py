@@ -368,6 +368,9 @@ def _device_text(device: DeviceLine) -> str:
         return f"{name}: gaat mee."
     if device.outcome == "exception":
         extra = f" {device.alternative}" if device.alternative else ""
+        if device.follow_up == "gemeente-task":
+            # The new gemeente provides the alternative; until then the client keeps the device.
+            extra += " Tot u dat heeft, mag u dit hulpmiddel gewoon blijven gebruiken."
         return f"{name}: gaat niet mee. {device.reason_text or ''}{extra}".strip()
     if device.consented:
         return f"{name}: u heeft ja gezegd. De nieuwe gemeente besluit nog."

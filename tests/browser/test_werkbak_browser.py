@@ -283,6 +283,49 @@ async def test_consulent_takes_and_closes_a_task_by_keyboard(world: World, brows
     assert "Er zijn geen open taken." in await page.inner_text("main")
 
 
+async def test_receiving_consulent_changes_the_decision_for_a_device(
+    world: World, browser: Any
+) -> None:
+    dossier_id = await world.hand_over()
+    page = await _page(browser)
+    base = world.bases["amsterdam"]
+    await _sign_in(page, base, "bram")
+    await page.goto(f"{base}/werkbak/dossiers/{dossier_id}")
+    # A second tab of Bram's keeps the form as it was before the change.
+    stale = await page.context.new_page()
+    await stale.goto(f"{base}/werkbak/dossiers/{dossier_id}")
+    await _axe(page)
+    assert "Besluit wijzigen: Scootmobiel, vier wielen" in await page.inner_text("main")
+    await page.select_option("#redencode-dev-1", "unsafe-or-worn")
+    await page.fill("#reden-dev-1", "Uw scootmobiel is versleten en niet meer veilig.")
+    await page.fill("#alternatief-dev-1", "U krijgt van ons een nieuwe scootmobiel.")
+    async with page.expect_navigation():
+        await page.click("button:has-text('Uitzondering maken')")
+    await _axe(page)
+    text = await page.inner_text("main")
+    assert "Uw handeling is vastgelegd in de tijdlijn." in text
+    assert (
+        "Bram Smit heeft het besluit gewijzigd: wij nemen de scootmobiel (Scootmobiel, vier "
+        "wielen) niet over. Reden: Uw scootmobiel is versleten en niet meer veilig."
+    ) in text
+    # The order is withdrawn, so the dossier is done and the decision stands from now on.
+    assert "Besluit wijzigen" not in text
+    await world.settle()
+    [order] = await world.services["zorgtechniek"].supplier.orders()
+    assert order.status == "cancelled"
+    utrecht = await world.services["utrecht"].dossier(dossier_id)
+    assert [d.outcome for d in utrecht.decisions] == ["exception"]
+    # The stale form is refused in Dutch, and nothing changes.
+    await stale.fill("#reden-dev-1", "Toch een uitzondering.")
+    await stale.fill("#alternatief-dev-1", "Iets anders.")
+    async with stale.expect_navigation():
+        await stale.click("button:has-text('Uitzondering maken')")
+    await _axe(stale)
+    assert "Het besluit over dit hulpmiddel kan nu niet veranderen." in await stale.inner_text(
+        "main"
+    )
+
+
 async def test_operator_requeues_a_dead_letter(world: World, browser: Any) -> None:
     dossier_id = await world.start_dossier()
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from protocol.errors import InvalidMessage
 from protocol.messages import MESSAGE_TYPES, parse_message
 from protocol.schemas import SCHEMA_DIALECT, message_schemas, schema_id, write_schemas
 from tests.conftest import REPOSITORY
@@ -113,3 +114,39 @@ def test_an_empty_channel_list_is_refused_by_the_schema() -> None:
     assert _validator("dossier-offer").is_valid(example)
     example["body"]["client"]["contactPreferences"]["channels"] = []
     assert not _validator("dossier-offer").is_valid(example)
+
+
+def test_a_revised_decision_and_a_stop_for_some_devices_pass_schema_and_models() -> None:
+    decision = _load(EXAMPLES / "device-decision.json")
+    decision["body"]["revisedAt"] = "2025-02-20T10:15:00Z"
+    decision["body"]["decisions"][0] = {
+        "deviceId": "AMS-HM-2019-04417",
+        "outcome": "exception",
+        "reasonCode": "unsafe-or-worn",
+        "reasonText": "Deze scootmobiel is versleten en niet meer veilig.",
+        "alternativeOffered": "Een nieuwe scootmobiel, geleverd vóór de verhuisdatum.",
+        "followUp": "gemeente-task",
+    }
+    stop = _load(EXAMPLES / "dossier-cancelled.json")
+    stop["body"] = {"reason": "decision-changed", "deviceIds": ["AMS-HM-2019-04417"]}
+    for example in (decision, stop):
+        validator = _validator(example["messageType"])
+        assert [error.message for error in validator.iter_errors(example)] == []
+        parse_message(example)
+    # A revision time carries an offset, like every date-time.
+    decision["body"]["revisedAt"] = "2025-02-20T10:15:00"
+    assert not _validator("device-decision").is_valid(decision)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"reason": "decision-changed"},
+        {"reason": "move-cancelled", "deviceIds": ["AMS-HM-2019-04417"]},
+        {"reason": "decision-changed", "deviceIds": ["A", "A"]},
+    ],
+)
+def test_device_ids_go_with_a_changed_decision_only(body: dict[str, Any]) -> None:
+    stop = _load(EXAMPLES / "dossier-cancelled.json")
+    with pytest.raises(InvalidMessage):
+        parse_message({**stop, "body": body})

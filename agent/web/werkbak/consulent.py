@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from agent.consent.flow import ConsentInput
 from agent.core.views import DossierStart
 from agent.errors import AgentError
-from agent.service import AgentService
+from agent.service import AgentService, DecisionChange
 from agent.web.werkbak.rendering import (
     Form,
     ServiceDep,
@@ -33,6 +33,7 @@ from agent.web.werkbak.sessions import Session
 from protocol.messages import CancelReason
 
 __all__ = [
+    "change_decision",
     "dossier_action",
     "dossier_page",
     "router",
@@ -58,6 +59,13 @@ _CANCEL_REASONS: tuple[tuple[CancelReason, str], ...] = (
     ("move-corrected", "De verhuizing is verbeterd in de BRP"),
     ("client-deceased", "De cliënt is overleden"),
 )
+# Exceptions for which this gemeente provides the alternative (docs/protocol.md, section 8.6).
+_EXCEPTION_REASONS = (
+    ("needs-changed", "De cliënt heeft nu iets anders nodig"),
+    ("unsafe-or-worn", "Het hulpmiddel is versleten of niet veilig"),
+    ("not-in-assortment", "Wij hebben dit hulpmiddel niet in ons aanbod"),
+    ("other", "Een andere reden"),
+)
 _ERRORS = {
     "unknown_dossier": "Dit dossier bestaat niet in deze gemeente.",
     "unknown_task": "Deze taak bestaat niet.",
@@ -70,6 +78,12 @@ _ERRORS = {
     "receiver_not_connected": "De nieuwe gemeente is nog niet aangesloten. Er is een taak gemaakt.",
     "directory_unavailable": "Het register van deelnemers is nu niet bereikbaar. Probeer het "
     "later opnieuw.",
+    "registry_unavailable": "Het register van deelnemers is nu niet bereikbaar. Probeer het "
+    "later opnieuw.",
+    "device_taken_over": "De leverancier heeft dit hulpmiddel al overgenomen. Het besluit kan "
+    "niet meer veranderen.",
+    "decision_not_changeable": "Het besluit over dit hulpmiddel kan nu niet veranderen. Het "
+    "dossier is gestopt of klaar, het besluit is al zo, of het andere hulpmiddel is al geleverd.",
 }
 
 
@@ -183,6 +197,7 @@ async def dossier_page(
         case=case,
         data_kinds=_DATA_KINDS,
         cancel_reasons=_CANCEL_REASONS,
+        exception_reasons=_EXCEPTION_REASONS,
     )
 
 
@@ -243,6 +258,46 @@ async def dossier_action(
             "Controleer het formulier",
             "Kies wie toestemming gaf en hoe, en vul bij een vertegenwoordiger de naam in.",
         )
+
+
+@router.post("/werkbak/dossiers/{dossier_id}/hulpmiddelen/{device_id}/besluit")
+async def change_decision(
+    dossier_id: str,
+    device_id: str,
+    request: Request,
+    service: ServiceDep,
+    session: SessionDep,
+) -> Response:
+    """Receiving side: change the decision for one device, with the reason, in the timeline."""
+    if isinstance(checked := await posted_form(request, session, "consulent"), HTMLResponse):
+        return checked
+    session, posted = checked
+    exception = posted.get("uitkomst") == "uitzondering"
+    try:
+        change = DecisionChange.model_validate(
+            {
+                "outcome": "exception" if exception else "take-over",
+                "reasonCode": (posted.get("redencode") or None) if exception else None,
+                "reasonText": posted.get("reden")[:2000],
+                "alternativeOffered": (posted.get("alternatief")[:2000] or None)
+                if exception
+                else None,
+                "doneBy": session.user_name[:100],
+            }
+        )
+    except ValidationError:
+        return message(
+            request,
+            session,
+            400,
+            "Controleer het formulier",
+            "Kies een reden, schrijf de reden op en, bij een uitzondering, wat de cliënt in "
+            "plaats van het hulpmiddel krijgt.",
+        )
+    page = f"/werkbak/dossiers/{dossier_id}?melding=vastgelegd"
+    return await _act(
+        request, session, lambda: service.change_decision(dossier_id, device_id, change), page
+    )
 
 
 def _consent(
