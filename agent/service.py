@@ -149,8 +149,13 @@ class AgentService:
         self.supplier = SupplierDesk(agent)
         self.letters = ClientLetters(agent, channels=channels)
         self.follow_up = ReceivingFollowUp(agent, dossiers=self.dossiers, letters=self.letters)
+        self.administration = Administration(agent)
         self.decision_override = DecisionOverride(
-            agent, dossiers=self.dossiers, orders=self.orders, follow_up=self.follow_up
+            agent,
+            dossiers=self.dossiers,
+            orders=self.orders,
+            follow_up=self.follow_up,
+            administration=self.administration,
         )
         self.brp = BrpEvents(agent, dossiers=self.dossiers, committed=self.wake)
         self.casework = CaseWork(agent, dossiers=self.dossiers, tasks=self.tasks)
@@ -181,7 +186,7 @@ class AgentService:
         SearchIndex(agent).register(hooks, self.provisions)
         DeviceTransfers(agent, dossiers=dossiers).register(hooks)
         ContinuedUseNotices(agent, dossiers=dossiers).register(hooks)
-        Administration(agent).register(hooks)
+        self.administration.register(hooks)
         url = agent.settings.brp_feed_url
         if url is not None:
             seconds = agent.settings.brp_feed_interval_seconds

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.consent.page import latest_consent
 from agent.core.progress import received_progress
 from agent.core.receiving import received_offer
-from agent.core.states import DECISION_CHANGE_STATES, OPEN_STATES
+from agent.core.states import OPEN_STATES, decision_may_change
 from agent.core.tasks import Task
 from agent.core.views import TransitionView
 from agent.register.names import gemeente_name, person_name, the_device
@@ -224,7 +224,7 @@ async def _changeable(
     session: AsyncSession, dossier: DossierRow, decisions: dict[str, ProvisionRow]
 ) -> set[str]:
     """The devices whose decision a consulent may change (``agent.continuation.override``)."""
-    if dossier.side != "receiving" or dossier.state not in DECISION_CHANGE_STATES:
+    if dossier.side != "receiving":
         return set()
     taken_over = set(
         await session.scalars(
@@ -237,6 +237,7 @@ async def _changeable(
         device_id
         for device_id, row in decisions.items()
         if device_id not in taken_over
+        and decision_may_change(dossier.state, row.outcome)
         and (row.outcome == "take-over" or row.reason_code in ALTERNATIVE_REASONS)
     }
 

@@ -12,7 +12,7 @@ change also reaches the back office as a CloudEvent, ``agent.delivery.cloudevent
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -25,7 +25,7 @@ from agent.core.tasks import open_task
 from agent.register.models import RegisterClient
 from agent.register.names import devices_phrase, gemeente_name, person_name
 from agent.register.store import add_continued_provisions, load_client
-from agent.storage.tables import OrderRow, ProvisionRow
+from agent.storage.tables import DossierRow, OrderRow, ProvisionRow
 from agent.working_days import day_end
 from protocol.messages import Device, DossierOffer, SupplierReference
 from registry.server_kit.dutch import dutch_date
@@ -47,9 +47,17 @@ class Administration:
     # --- receiving side -------------------------------------------------------------------------
 
     async def _receiving_completed(self, session: AsyncSession, change: StateChange) -> None:
-        dossier = change.dossier
-        if dossier.side != "receiving":
-            return
+        if change.dossier.side == "receiving":
+            await self.register_continued(session, change.dossier, change.now)
+
+    async def register_continued(
+        self, session: AsyncSession, dossier: DossierRow, now: datetime
+    ) -> None:
+        """The devices taken over join the register; the back office tells the CAK (a task).
+
+        On completion, and again when a consulent takes a device over after completion (the
+        register keeps what it has; an open CAK task is not opened twice).
+        """
         offer = await received_offer(session, dossier.id)
         if offer is None:
             return  # the client's data were erased (withdrawal): nothing to register
@@ -65,8 +73,8 @@ class Administration:
         )
         if not kept:
             return
-        await add_continued_provisions(session, _register_client(offer, kept), now=change.now)
-        await self._agent.log.record(session, "continued-provision-registered", dossier, change.now)
+        await add_continued_provisions(session, _register_client(offer, kept), now=now)
+        await self._agent.log.record(session, "continued-provision-registered", dossier, now)
         move, devices = offer.client.move_date, devices_phrase(kept, articles=True)
         await open_task(
             session,
@@ -75,9 +83,9 @@ class Administration:
             f"ons een eigen bijdrage betaalt voor {devices}. Dit is een voortgezette "
             "maatwerkvoorziening na een verhuizing; de vorige gemeente stopt haar melding op "
             f"{dutch_date(move - timedelta(days=1))}.",
-            change.now,
+            now,
             dossier_id=dossier.id,
-            due_at=day_end(max(move, change.now.date())),
+            due_at=day_end(max(move, now.date())),
         )
 
     # --- departing side -------------------------------------------------------------------------

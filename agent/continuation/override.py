@@ -1,13 +1,16 @@
 """A consulent of the receiving gemeente changes the automatic decision for one device.
 
 Allowed while the dossier runs (``decided`` or ``orders-placed``) and no supplier reported the
-device taken over. Take-over -> exception: the device's open order is withdrawn at its supplier
-(``dossier-cancelled`` with ``deviceIds``) and the alternative follows as for an exception of the
-policy (task and letters, ``agent.continuation.receiving``). Exception -> take-over: the
-alternative's task is closed, the device is ordered from the contracted supplier as on the
-decision, and the client gets a letter that the device is taken over after all. Either way a
-revised ``device-decision`` (``revisedAt``) goes to the departing gemeente (docs/protocol.md,
-section 5), and the timeline names the consulent, the device and the reason.
+device taken over; after completion an exception may still be taken back (its alternative not
+delivered yet), and the device then joins the register as on completion
+(``agent.core.states.decision_may_change``). Take-over -> exception: the device's open order is
+withdrawn at its supplier (``dossier-cancelled`` with ``deviceIds``) and the alternative follows
+as for an exception of the policy (task and letters, ``agent.continuation.receiving``).
+Exception -> take-over: the alternative's task is closed, the device is ordered from the
+contracted supplier as on the decision, and the client gets a letter that the device is taken
+over after all. Either way a revised ``device-decision`` (``revisedAt``) goes to the departing
+gemeente (docs/protocol.md, section 5), and the timeline names the consulent, the device and the
+reason.
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.api_model import ApiModel
+from agent.continuation.administration import Administration
 from agent.continuation.receiving import ReceivingFollowUp
 from agent.core.context import AgentContext
 from agent.core.dossiers import RECEIVING_ROLES, Dossiers, lock_dossier
 from agent.core.policy import continued_provision_end
 from agent.core.receiving import received_offer
-from agent.core.states import DECISION_CHANGE_STATES
+from agent.core.states import decision_may_change
 from agent.errors import DecisionNotChangeable, DeviceTakenOver, DossierUnknown, ProvisionUnknown
 from agent.register.names import the_device
 from agent.storage.tables import DossierRow, OrderRow, OutboxRow, ProvisionRow, TaskRow
@@ -80,11 +84,13 @@ class DecisionOverride:
         dossiers: Dossiers,
         orders: OrderDesk,
         follow_up: ReceivingFollowUp,
+        administration: Administration,
     ) -> None:
         self._agent = agent
         self._dossiers = dossiers
         self._orders = orders
         self._follow_up = follow_up
+        self._administration = administration
 
     async def change(self, dossier_id: str, device_id: str, change: DecisionChange) -> None:
         """Apply ``change`` to the device, all or nothing; refused with a specific problem."""
@@ -119,6 +125,8 @@ class DecisionOverride:
                 await self._orders.progress.report(session, order, "contact-planned", now)
             else:
                 await self._orders.complete_when_done(session, dossier, now)
+            if taken_over and dossier.state == "completed":
+                await self._administration.register_continued(session, dossier, now)
             self._dossiers.note(session, dossier, _note(change, the_device(device)), now)
             await self._agent.log.record(
                 session, "werkbak-dossier-changed", dossier, now, actor=change.done_by
@@ -142,7 +150,8 @@ class DecisionOverride:
             raise DossierUnknown("no dossier with this id")
         if dossier.side != "receiving":
             raise DecisionNotChangeable("only the receiving gemeente changes its decision")
-        if dossier.state not in DECISION_CHANGE_STATES:
+        current = "exception" if change.outcome == "take-over" else "take-over"
+        if not decision_may_change(dossier.state, current):
             raise DecisionNotChangeable(f"the dossier is {dossier.state}: its decision stands")
         offer = await received_offer(session, dossier.id)
         provision = await session.scalar(

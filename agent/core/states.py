@@ -8,7 +8,6 @@ from typing import Final, Literal
 from agent.errors import IllegalTransition
 
 __all__ = [
-    "DECISION_CHANGE_STATES",
     "DEPARTING_TRANSITIONS",
     "OPEN_STATES",
     "RECEIVING_TRANSITIONS",
@@ -17,6 +16,7 @@ __all__ = [
     "WLZ_STOPPED",
     "Side",
     "check_transition",
+    "decision_may_change",
     "initial_state",
 ]
 
@@ -45,9 +45,7 @@ _DEPARTING_MANUAL: Final = {
     "receiver-not-connected": ("offer-sent",),
 }
 WLZ_STOPPED: Final = "wlz-institution"
-# Receiving side: a consulent may still change the decision for a device not yet taken over;
-# a cancelled, withdrawn or completed dossier keeps its decision.
-DECISION_CHANGE_STATES: Final = frozenset({"decided", "orders-placed"})
+_DECISION_CHANGE_STATES: Final = frozenset({"decided", "orders-placed"})
 _ENDINGS: Final = ("cancelled", "failed")
 
 
@@ -105,3 +103,15 @@ def check_transition(side: Side, current: str, target: str) -> None:
         return
     if target not in _TABLES[side].get(current, frozenset()):
         raise IllegalTransition(f"a {side} dossier cannot go from {current} to {target}")
+
+
+def decision_may_change(state: str, outcome: str) -> bool:
+    """Receiving side: whether a consulent may change a device's decision (now ``outcome``).
+
+    While the dossier runs, every device not yet taken over; once it completed, an exception may
+    still be taken back (the alternative is then not needed). A cancelled or withdrawn dossier
+    keeps its decision.
+    """
+    if state in _DECISION_CHANGE_STATES:
+        return True
+    return state == "completed" and outcome == "exception"

@@ -24,8 +24,15 @@ from agent.consent.channels import LetterChannel
 from agent.consent.links import LINK_PATH
 from agent.consent.progress import device_sentence
 from agent.service import AgentService
+from agent.register.store import load_client
 from agent.storage.tables import ClientLetterRow, OutboxRow
-from tests.agent.conftest import AMSTERDAM_OIN, AUTH, UTRECHT_OIN, RecordingChannel
+from tests.agent.conftest import (
+    AMSTERDAM_OIN,
+    AUTH,
+    CLIENT_BSN,
+    UTRECHT_OIN,
+    RecordingChannel,
+)
 from tests.agent.test_after_decision import _EXCEPTION, contract_scootmobiel_and_bed
 from tests.agent.test_supplier_flow import (  # noqa: F401 - fixtures used by name
     DEPARTING_SUPPLIER,
@@ -249,6 +256,45 @@ async def test_an_exception_becomes_a_takeover_with_an_order_and_a_new_departure
     page = await world.utrecht.consent.page(dossier_id)
     [scootmobiel] = [d for d in page.devices if d.device_id == "dev-1"]
     assert scootmobiel.supplier_name == "Zorgtechniek"
+
+
+@pytest.mark.parametrize("gemeente_settings", [_EXCEPTION])
+async def test_an_exception_is_taken_back_after_the_dossier_completed(world: World) -> None:
+    await contract_scootmobiel_and_bed(world)
+    # Only the scootmobiel, an exception: nothing waits for a supplier, so Amsterdam completes.
+    dossier_id = await world.hand_over()
+    assert await world.state(world.amsterdam, dossier_id) == "completed"
+    async with world.amsterdam.database.reading() as session:
+        assert await load_client(session, CLIENT_BSN) is None
+    case = await world.amsterdam.casework.case_file(dossier_id, actor="consulent 7")
+    assert [(d.device_id, d.changeable) for d in case.devices] == [("dev-1", True)]
+
+    answer = await _change(world, dossier_id, TO_TAKE_OVER)
+    assert answer.status_code == 200, answer.text
+
+    # The supplier has an order; the scootmobiel joins Amsterdam's register, the CAK is told.
+    [order] = await world.orders_at(PREFERRED)
+    assert (next(iter(order["deviceStates"])), order["status"]) == ("dev-1", "received")
+    assert await world.state(world.amsterdam, dossier_id) == "completed"
+    async with world.amsterdam.database.reading() as session:
+        client = await load_client(session, CLIENT_BSN)
+    assert client is not None
+    assert [d.device_id for d in client.devices] == ["dev-1"]
+    [start] = [
+        t
+        for t in await world.amsterdam.tasks.list("open", dossier_id=dossier_id)
+        if t.kind == "eigen-bijdrage-start"
+    ]
+    assert "de scootmobiel (" in start.description
+    # Utrecht tells its supplier that the scootmobiel leaves after all.
+    assert await _outcomes(world.utrecht, dossier_id) == {"dev-1": "take-over"}
+    [leaving] = await world.suppliers["hulpmiddelen"].supplier.departing_devices()
+    assert (leaving.state, leaving.receiving_supplier_name) == ("leaving", "Zorgtechniek")
+
+    # Taken over, the dossier stays completed and the decision cannot go back.
+    await world.planner(PREFERRED, order["orderId"], status="taken-over")
+    assert await world.state(world.amsterdam, dossier_id) == "completed"
+    _problem(await _change(world, dossier_id, TO_EXCEPTION), 409, "decision-not-changeable")
 
 
 async def test_a_changed_decision_is_refused_with_a_specific_problem(world: World) -> None:
