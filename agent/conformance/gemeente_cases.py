@@ -26,6 +26,7 @@ from agent.local.synthetic import TEST_BSN_RANGE_START, valid_bsns
 from protocol.messages import (
     AlternativeDelivered,
     ContinuedUse,
+    DepartureNotice,
     DeviceDecision,
     DossierOffer,
     DossierRequest,
@@ -207,6 +208,31 @@ async def _revised_decision(kit: Kit) -> None:
     expect_problem(await kit.send_signed(changed), 422, "message-not-handled")
 
 
+async def _revision_told(kit: Kit) -> None:
+    client, offer = await _offered(kit)
+    device_id, dossier_id = client["devices"][0]["deviceId"], str(offer.dossier_id)
+    since = seen(kit)
+    await sent(kit, _decision(kit, offer, device_id, outcome="exception"))
+    await _continued_use(kit, dossier_id, device_id, since)
+    # The kit's consulent takes the exception back (section 5: revisedAt, device not taken over).
+    since = seen(kit)
+    revised = _decision(kit, offer, device_id, outcome="take-over")
+    revised["body"]["revisedAt"] = revised["createdAt"]
+    await sent(kit, revised)
+    message = await arrived(
+        kit, "departure-notice", f"departure-notice for device {device_id} to the kit's supplier",
+        lambda a: a.concerns(dossier_id), since,
+    )  # fmt: skip
+    expected = {
+        "sender": {"oin": kit.identity.supplier.oin, "role": "departing-supplier"},
+        "receiver": {"role": _DEPARTING},
+    }
+    check_parties(kit, message, expected)
+    assert isinstance(message.body, DepartureNotice)
+    if device_id not in [d.device_id for d in message.body.devices]:
+        raise CaseFailed(f"the departure-notice after the revision does not name {device_id}")
+
+
 async def _request_elsewhere(kit: Kit) -> None:
     body = {
         "bsn": _test_bsn(),
@@ -339,9 +365,16 @@ def gemeente_cases() -> tuple[Case, ...]:
             _exception_told,
         ),
         Case(
-            "a later device-decision that changes an outcome is message-not-handled",
+            "a later device-decision that changes an outcome without revisedAt is "
+            "message-not-handled",
             "5, 10",
             _revised_decision,
+        ),
+        Case(
+            "a revised device-decision that takes an excepted device over reaches the "
+            "supplier as a departure-notice",
+            "5, 8.6",
+            _revision_told,
         ),
         Case(
             "a dossier-request for a gemeente the target does not serve is message-not-handled",

@@ -23,8 +23,8 @@ from sqlalchemy import select
 from agent.consent.channels import LetterChannel
 from agent.consent.links import LINK_PATH
 from agent.consent.progress import device_sentence
-from agent.service import AgentService
 from agent.register.store import load_client
+from agent.service import AgentService
 from agent.storage.tables import ClientLetterRow, OutboxRow
 from tests.agent.conftest import (
     AMSTERDAM_OIN,
