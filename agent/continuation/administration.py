@@ -19,13 +19,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
+from agent.core.dossiers import devices_decided
 from agent.core.hooks import Hooks, StateChange
 from agent.core.receiving import received_offer
 from agent.core.tasks import open_task
 from agent.register.models import RegisterClient
 from agent.register.names import devices_phrase, gemeente_name, person_name
 from agent.register.store import add_continued_provisions, load_client
-from agent.storage.tables import DossierRow, OrderRow, ProvisionRow
+from agent.storage.tables import DossierRow, OrderRow
 from agent.working_days import day_end
 from protocol.messages import Device, DossierOffer, SupplierReference
 from registry.server_kit.dutch import dutch_date
@@ -61,13 +62,7 @@ class Administration:
         offer = await received_offer(session, dossier.id)
         if offer is None:
             return  # the client's data were erased (withdrawal): nothing to register
-        taken_over = set(
-            await session.scalars(
-                select(ProvisionRow.device_id).where(
-                    ProvisionRow.dossier_id == dossier.id, ProvisionRow.outcome == "take-over"
-                )
-            )
-        )
+        taken_over = await devices_decided(session, dossier.id, "take-over")
         kept = await _ours(
             session, dossier.id, [d for d in offer.devices if d.device_id in taken_over]
         )

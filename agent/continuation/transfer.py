@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
-from agent.core.dossiers import DEPARTING_ROLES, Dossiers
+from agent.core.dossiers import DEPARTING_ROLES, Dossiers, devices_decided
 from agent.core.hooks import Hooks, StateChange
 from agent.core.offer import device_reference
 from agent.core.tasks import open_task
@@ -61,13 +61,7 @@ class DeviceTransfers:
         assert isinstance(decision, DeviceDecision)
         dossier = await self._dossiers.shared_with_sender(session, message)
         # Read before the core stores the revised decision: the devices excepted until now.
-        excepted = frozenset(
-            await session.scalars(
-                select(ProvisionRow.device_id).where(
-                    ProvisionRow.dossier_id == dossier.id, ProvisionRow.outcome == "exception"
-                )
-            )
-        )
+        excepted = await devices_decided(session, dossier.id, "exception")
         await self._send(session, dossier, decision, now, only=excepted)
 
     async def _send(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,6 +43,7 @@ __all__ = [
     "RECEIVING_ROLES",
     "Dossiers",
     "client_in_words",
+    "devices_decided",
     "lock_dossier",
     "own_gemeentecode",
     "own_role",
@@ -418,6 +420,19 @@ async def lock_dossier(session: AsyncSession, dossier_id: str) -> DossierRow | N
     meanwhile (a withdrawal, a cancellation, a consent) is seen, not overwritten.
     """
     return await session.get(DossierRow, dossier_id, with_for_update=True, populate_existing=True)
+
+
+async def devices_decided(
+    session: AsyncSession, dossier_id: str, outcome: Literal["take-over", "exception"]
+) -> frozenset[str]:
+    """The devices the dossier's stored decision gives ``outcome`` (before a revision is stored,
+    the outcome they had until now)."""
+    found = await session.scalars(
+        select(ProvisionRow.device_id).where(
+            ProvisionRow.dossier_id == dossier_id, ProvisionRow.outcome == outcome
+        )
+    )
+    return frozenset(found)
 
 
 def side(dossier: DossierRow) -> Side:

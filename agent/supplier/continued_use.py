@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
 from agent.core.deadlines import cancel_deadlines
-from agent.core.dossiers import Dossiers
+from agent.core.dossiers import Dossiers, devices_decided
 from agent.core.hooks import Hooks, StateChange
 from agent.core.offer import device_reference
 from agent.core.tasks import open_task
@@ -33,7 +33,6 @@ from agent.storage.tables import (
     DepartingDeviceRow,
     DossierRow,
     OutboxRow,
-    ProvisionRow,
     SettlementRow,
 )
 from agent.supplier.senders import check_gemeente
@@ -80,13 +79,7 @@ class ContinuedUseNotices:
         assert isinstance(decision, DeviceDecision)
         dossier = await self._dossiers.shared_with_sender(session, message)
         # Read before the core stores the revised decision: the devices taken over until now.
-        taken_over = frozenset(
-            await session.scalars(
-                select(ProvisionRow.device_id).where(
-                    ProvisionRow.dossier_id == dossier.id, ProvisionRow.outcome == "take-over"
-                )
-            )
-        )
+        taken_over = await devices_decided(session, dossier.id, "take-over")
         await self._send(session, dossier, decision, now, only=taken_over)
 
     async def _send(

@@ -22,12 +22,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
-from agent.core.dossiers import Dossiers
+from agent.core.dossiers import Dossiers, devices_decided
 from agent.core.hooks import Hooks
 from agent.errors import MessageNotHandled
 from agent.register.names import the_device
 from agent.register.store import load_client
-from agent.storage.tables import DossierRow, OrderRow, OutboxRow, ProvisionRow
+from agent.storage.tables import DossierRow, OrderRow, OutboxRow
 from agent.working_days import AMSTERDAM
 from protocol.messages import (
     DeviceDecision,
@@ -171,13 +171,7 @@ class ProgressReports:
             raise MessageNotHandled("progress is sent to the gemeente the client leaves")
         if dossier.state in _STOPPED:
             return  # stored and receipted; nothing moves any more
-        taken_over = set(
-            await session.scalars(
-                select(ProvisionRow.device_id).where(
-                    ProvisionRow.dossier_id == dossier.id, ProvisionRow.outcome == "take-over"
-                )
-            )
-        )
+        taken_over = await devices_decided(session, dossier.id, "take-over")
         if any(device.device_id not in taken_over for device in progress.devices):
             raise MessageNotHandled(
                 "progress names a device this dossier's decision did not take over"
