@@ -15,7 +15,6 @@ reason.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Literal, Self
@@ -28,18 +27,17 @@ from agent.api_model import ApiModel
 from agent.continuation.administration import Administration
 from agent.continuation.receiving import ReceivingFollowUp
 from agent.core.context import AgentContext
-from agent.core.dossiers import RECEIVING_ROLES, Dossiers, lock_dossier
+from agent.core.dossiers import Dossiers, lock_dossier
 from agent.core.policy import continued_provision_end
 from agent.core.receiving import received_offer
 from agent.core.states import decision_may_change
 from agent.errors import DecisionNotChangeable, DeviceTakenOver, DossierUnknown, ProvisionUnknown
 from agent.register.names import the_device
-from agent.storage.tables import DossierRow, OrderRow, OutboxRow, ProvisionRow, TaskRow
+from agent.storage.tables import DossierRow, OrderRow, ProvisionRow, TaskRow
 from agent.supplier.continued_use import ALTERNATIVE_REASONS
 from agent.supplier.orders import DONE, OrderDesk, ordered
 from protocol.messages import (
     Device,
-    DeviceDecision,
     DeviceDecisionItem,
     DossierOffer,
     SupplierReference,
@@ -120,7 +118,10 @@ class DecisionOverride:
             taken_over = item.outcome == "take-over"
             provision.start_date = offer.client.move_date if taken_over else None
             provision.end_date = continued_provision_end(offer.indicatie) if taken_over else None
-            await self._send_revised(session, dossier, item, now)
+            if not await self._orders.progress.decision_again(
+                session, dossier, item.device_id, lambda _: item, now
+            ):
+                raise DecisionNotChangeable("no decision was sent for this dossier")
             if order is not None:
                 await self._orders.progress.report(session, order, "contact-planned", now)
             else:
@@ -251,31 +252,6 @@ class DecisionOverride:
             transfer_price=self._agent.settings.continuation.transfer_price if lent else None,
         )
         return item, order
-
-    async def _send_revised(
-        self, session: AsyncSession, dossier: DossierRow, item: DeviceDecisionItem, now: datetime
-    ) -> None:
-        """The decision sent last, with this device's new item, revised now (section 5)."""
-        previous = await session.scalar(
-            select(OutboxRow)
-            .where(OutboxRow.dossier_id == dossier.id, OutboxRow.message_type == "device-decision")
-            .order_by(OutboxRow.sequence.desc())
-            .limit(1)
-        )
-        if previous is None or not previous.body or dossier.partner_oin is None:
-            raise DecisionNotChangeable("no decision was sent for this dossier")
-        document = json.loads(previous.body)
-        decision = DeviceDecision.model_validate(document["body"])
-        items = tuple(item if i.device_id == item.device_id else i for i in decision.decisions)
-        await self._agent.outgoing.message(
-            session,
-            dossier.id,
-            decision.model_copy(update={"decisions": items, "revised_at": now}),
-            now,
-            to=dossier.partner_oin,
-            roles=RECEIVING_ROLES,
-            in_reply_to=document.get("inReplyTo"),
-        )
 
 
 async def _close_open_tasks(

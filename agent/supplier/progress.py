@@ -15,6 +15,7 @@ page reads the latest state per device (``agent.core.progress``).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Final
 
@@ -31,6 +32,7 @@ from agent.storage.tables import DossierRow, OrderRow, OutboxRow
 from agent.working_days import AMSTERDAM
 from protocol.messages import (
     DeviceDecision,
+    DeviceDecisionItem,
     DeviceProgress,
     FollowUp,
     HandoverProgress,
@@ -133,32 +135,52 @@ class ProgressReports:
         departing gemeente passes on in a new departure notice (docs/supplier.md), followed by
         the device's progress with the new supplier.
         """
+        supplier = SupplierReference(oin=placed.supplier_oin, name=placed.supplier_name)
+        await self.decision_again(
+            session,
+            dossier,
+            placed.device_id,
+            lambda item: item.model_copy(update={"receiving_supplier": supplier}),
+            now,
+        )
+        await self.report(session, placed, "contact-planned", now)
+
+    async def decision_again(
+        self,
+        session: AsyncSession,
+        dossier: DossierRow,
+        device_id: str,
+        change: Callable[[DeviceDecisionItem], DeviceDecisionItem],
+        now: datetime,
+    ) -> bool:
+        """Send the decision sent last again, revised now, with ``change`` made to one device's
+        item.
+
+        Returns whether there was a decision to send again (docs/protocol.md, section 5).
+        """
         previous = await session.scalar(
             select(OutboxRow)
             .where(OutboxRow.dossier_id == dossier.id, OutboxRow.message_type == "device-decision")
             .order_by(OutboxRow.sequence.desc())
             .limit(1)
         )
-        if previous is not None and previous.body and dossier.partner_oin is not None:
-            document = json.loads(previous.body)
-            decision = DeviceDecision.model_validate(document["body"])
-            supplier = SupplierReference(oin=placed.supplier_oin, name=placed.supplier_name)
-            items = tuple(
-                item.model_copy(update={"receiving_supplier": supplier})
-                if item.device_id == placed.device_id
-                else item
-                for item in decision.decisions
-            )
-            await self._agent.outgoing.message(
-                session,
-                dossier.id,
-                decision.model_copy(update={"decisions": items, "revised_at": now}),
-                now,
-                to=dossier.partner_oin,
-                roles=_ROLES,
-                in_reply_to=document.get("inReplyTo"),
-            )
-        await self.report(session, placed, "contact-planned", now)
+        if previous is None or not previous.body or dossier.partner_oin is None:
+            return False
+        document = json.loads(previous.body)
+        decision = DeviceDecision.model_validate(document["body"])
+        items = tuple(
+            change(item) if item.device_id == device_id else item for item in decision.decisions
+        )
+        await self._agent.outgoing.message(
+            session,
+            dossier.id,
+            decision.model_copy(update={"decisions": items, "revised_at": now}),
+            now,
+            to=dossier.partner_oin,
+            roles=_ROLES,
+            in_reply_to=document.get("inReplyTo"),
+        )
+        return True
 
     # --- departing gemeente: take in --------------------------------------------------------
 
