@@ -254,15 +254,20 @@ class DecisionOverride:
         return item, order
 
 
+# A person's tasks about getting the device taken over: done once it is an exception.
+_TAKEOVER_TASKS = ("no-supplier", "supplier-refused", "supplier-problem", "supplier-overdue")
+
+
 async def _close_open_tasks(
     session: AsyncSession, dossier_id: str, device_id: str, done_by: str, now: datetime
 ) -> None:
-    """The device's open tasks about its takeover (no supplier found) are done."""
+    """The device's open tasks about its takeover (no supplier, refused, a problem, overdue)
+    are done."""
     tasks = await session.scalars(
         select(TaskRow).where(
             TaskRow.dossier_id == dossier_id,
             TaskRow.device_id == device_id,
-            TaskRow.kind == "no-supplier",
+            TaskRow.kind.in_(_TAKEOVER_TASKS),
             TaskRow.state == "open",
         )
     )

@@ -1,13 +1,17 @@
-"""What a takeover order says: built from the offer, and what is kept of it once stopped."""
+"""What a takeover order says: built from the offer, what is kept of it once stopped, and the
+names a case worker's task gives its client and device."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any, Final
 
+from pydantic import ValidationError
+
+from agent.register.names import person_name, the_device
 from protocol.messages import Device, DossierOffer, Representative, TakeoverOrder
 
-__all__ = ["stripped_order", "takeover_order"]
+__all__ = ["names_in_order", "stripped_order", "takeover_order"]
 
 # What a stopped order keeps: no name, address, contact details or representative.
 _KEPT_ORDER_FIELDS: Final = frozenset({"orderId", "moveDate", "contactBefore", "urgent"})
@@ -44,3 +48,13 @@ def takeover_order(offer: DossierOffer, device: Device) -> TakeoverOrder:
         contact_before=client.move_date,
         urgent=offer.urgent,
     )
+
+
+def names_in_order(body: dict[str, Any], device_id: str) -> tuple[str, str]:
+    """The client and one device of an order body, as a case worker's task names them."""
+    try:
+        order = TakeoverOrder.model_validate(body)
+    except ValidationError:  # the client's data were erased (withdrawal): no names are left
+        return "de cliënt", "het hulpmiddel"
+    device = next((d for d in order.devices if d.device_id == device_id), order.devices[0])
+    return person_name(order.client_name), the_device(device)

@@ -32,8 +32,8 @@ from agent.core.tasks import open_task
 from agent.errors import DossierUnknown, SenderNotPermitted
 from agent.register.names import person_name, the_device
 from agent.storage.tables import DeadlineRow, DossierRow, OrderRow
-from agent.supplier.order_bodies import stripped_order, takeover_order
-from agent.supplier.progress import ProgressReports
+from agent.supplier.order_bodies import names_in_order, stripped_order, takeover_order
+from agent.supplier.progress import ProgressReports, reason_in_words
 from agent.working_days import AMSTERDAM, day_end
 from protocol.messages import (
     Device,
@@ -47,6 +47,7 @@ from protocol.messages import (
     TakeoverOrder,
 )
 from registry.errors import NoContract, ParticipantNotEnrolled, ParticipantUnknown, RegistryError
+from registry.server_kit.dutch import dutch_date
 
 __all__ = [
     "DONE",
@@ -310,13 +311,16 @@ class OrderDesk:
             await self._refused(session, dossier, row, status, now)
         elif status.status == "problem":
             row.last_reason = status.reason_code
+            client, what = names_in_order(row.body, row.device_id)
             await open_task(
                 session,
                 "supplier-problem",
-                f"Leverancier {row.supplier_name} meldt een probleem met hulpmiddel "
-                f"{row.device_id}: {status.reason_code}.",
+                f"{row.supplier_name} meldt een probleem bij de overname van {what} van "
+                f"{client}: {reason_in_words(status.reason_code)}. Bel {row.supplier_name} en "
+                f"zorg samen dat {client} het hulpmiddel houdt of een ander krijgt.",
                 now,
                 dossier_id=dossier.id,
+                device_id=row.device_id,
             )
             await self.progress.report(session, row, "problem", now, reason=status.reason_code)
         elif status.status in _CONTACTED or row.status == "placed":
@@ -341,13 +345,16 @@ class OrderDesk:
             placed = await self._place(session, dossier.id, row.candidates, following, order, now)
             await self.progress.moved_on(session, dossier, placed, now)
             return
+        client, what = names_in_order(row.body, row.device_id)
         await open_task(
             session,
             "supplier-refused",
-            f"Elke gecontracteerde leverancier weigerde de overname van hulpmiddel "
-            f"{row.device_id} (ISO {row.iso_code}); laatste reden: {status.reason_code}.",
+            f"Geen leverancier met een contract wil {what} van {client} overnemen. De laatste "
+            f"reden was: {reason_in_words(status.reason_code)}. Zoek zelf een leverancier die "
+            f"het overneemt, of regel iets anders, en bel {client} daarover.",
             now,
             dossier_id=dossier.id,
+            device_id=row.device_id,
         )
         await self.progress.report(session, row, "refused", now, reason=status.reason_code)
 
@@ -380,14 +387,16 @@ class OrderDesk:
             return
         row.overdue, row.updated_at = True, now
         self._agent.metrics.deadline_breached("supplier-contact")
+        client, what = names_in_order(row.body, row.device_id)
         await open_task(
             session,
             "supplier-overdue",
-            f"Leverancier {row.supplier_name} heeft niet uiterlijk op "
-            f"{row.contact_before.isoformat()} gemeld contact met de cliënt te hebben gehad "
-            f"(hulpmiddel {row.device_id}).",
+            f"{row.supplier_name} moest uiterlijk op {dutch_date(row.contact_before)} contact "
+            f"opnemen met {client} over {what}. Dat is niet gemeld. Bel {row.supplier_name} en "
+            "zorg dat het alsnog gebeurt.",
             now,
             dossier_id=row.dossier_id,
+            device_id=row.device_id,
         )
         await self.progress.report(session, row, "contact-overdue", now)
 

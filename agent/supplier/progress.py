@@ -42,7 +42,7 @@ from protocol.messages import (
 )
 from registry.server_kit.dutch import dutch_date
 
-__all__ = ["ProgressReports", "progress_note"]
+__all__ = ["ProgressReports", "progress_note", "reason_in_words"]
 
 _ROLES: Final = ("receiving-gemeente", "departing-gemeente")
 # Dossiers that no longer move: nothing is reported, and a late report changes nothing.
@@ -206,6 +206,11 @@ class ProgressReports:
             self._dossiers.note(session, dossier, note, now)
 
 
+def reason_in_words(code: str | None) -> str:
+    """A supplier's reason code as a case worker reads it ("de cliënt is niet bereikbaar")."""
+    return _REASONS.get(code or "other", _REASONS["other"])
+
+
 def progress_note(device: DeviceProgress, what: str) -> str:
     """The progress of one device as a case worker reads it: whole sentence, no ids."""
     supplier = device.supplier.name if device.supplier else "de leverancier"
@@ -226,7 +231,7 @@ def progress_note(device: DeviceProgress, what: str) -> str:
             f"{supplier} heeft niet op tijd contact opgenomen over {what}. Een medewerker van "
             "de nieuwe gemeente heeft hiervoor een taak."
         )
-    why = _REASONS.get(device.reason_code or "other", _REASONS["other"])
+    why = reason_in_words(device.reason_code)
     if device.state == "refused":
         return (
             f"Geen leverancier van de nieuwe gemeente neemt {what} over ({why}). Een medewerker "

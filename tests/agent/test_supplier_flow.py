@@ -321,7 +321,14 @@ async def test_refusal_moves_the_order_to_the_next_supplier(world: World) -> Non
     # The last supplier refuses too: a task for the gemeente, and the dossier is handled.
     await world.planner(NEXT, second["orderId"], status="refused", reasonCode="not-contracted")
     tasks = await world.amsterdam.tasks.list("open", dossier_id=dossier_id)
-    assert [t.kind for t in tasks if t.kind != "eigen-bijdrage-start"] == ["supplier-refused"]
+    [refused] = [t for t in tasks if t.kind != "eigen-bijdrage-start"]
+    assert (refused.kind, refused.device_id) == ("supplier-refused", "dev-1")
+    assert refused.description == (
+        "Geen leverancier met een contract wil de scootmobiel (Scootmobiel, vier wielen) van "
+        "J. Jansen overnemen. De laatste reden was: de leverancier heeft geen contract voor dit "
+        "hulpmiddel. Zoek zelf een leverancier die het overneemt, of regel iets anders, en bel "
+        "J. Jansen daarover."
+    )
     assert await world.state(world.amsterdam, dossier_id) == "completed"
 
 
@@ -349,8 +356,13 @@ async def test_problem_status_gives_the_gemeente_a_task(world: World) -> None:
     await world.planner(
         PREFERRED, order["orderId"], status="problem", reasonCode="client-unreachable"
     )
-    tasks = await world.amsterdam.tasks.list("open", dossier_id=dossier_id)
-    assert [t.kind for t in tasks] == ["supplier-problem"]
+    [task] = await world.amsterdam.tasks.list("open", dossier_id=dossier_id)
+    assert (task.kind, task.device_id) == ("supplier-problem", "dev-1")
+    assert task.description == (
+        "Zorgtechniek meldt een probleem bij de overname van de scootmobiel (Scootmobiel, vier "
+        "wielen) van J. Jansen: de cliënt is niet bereikbaar. Bel Zorgtechniek en zorg samen dat "
+        "J. Jansen het hulpmiddel houdt of een ander krijgt."
+    )
     refused = await world.http.post(
         f"http://zorgtechniek.test/v1/orders/{order['orderId']}/status",
         json={"status": "problem"},
@@ -469,8 +481,13 @@ async def test_contact_deadline_escalates_across_ascension_day(world: World) -> 
         "supplier-contact-due",
         "supplier-overdue",
     ]
-    tasks = await world.amsterdam.tasks.list("open", dossier_id=dossier_id)
-    assert [t.kind for t in tasks] == ["supplier-overdue"]
+    [task] = await world.amsterdam.tasks.list("open", dossier_id=dossier_id)
+    assert (task.kind, task.device_id) == ("supplier-overdue", "dev-1")
+    assert task.description == (
+        "Zorgtechniek moest uiterlijk op 4 juni 2025 contact opnemen met J. Jansen over de "
+        "scootmobiel (Scootmobiel, vier wielen). Dat is niet gemeld. Bel Zorgtechniek en zorg "
+        "dat het alsnog gebeurt."
+    )
     assert (await world.amsterdam.orders.list())[0].overdue is True
     # Both sides count the breach in their metrics, once.
     assert _breached(supplier) == 1
