@@ -258,6 +258,26 @@ async def test_an_exception_becomes_a_takeover_with_an_order_and_a_new_departure
     assert scootmobiel.supplier_name == "Zorgtechniek"
 
 
+async def test_an_exception_ends_the_tasks_about_its_takeover(world: World, tmp_path: Path) -> None:
+    world.amsterdam.letters.channels = [LetterChannel(tmp_path / "letters")]
+    await world.contract(PREFERRED, 1)
+    dossier_id = await world.hand_over()
+    [order] = await world.orders_at(PREFERRED)
+    await world.planner(
+        PREFERRED, order["orderId"], status="problem", reasonCode="client-unreachable"
+    )
+    [problem] = await world.amsterdam.tasks.list("open", dossier_id=dossier_id)
+    assert (problem.kind, problem.device_id) == ("supplier-problem", "dev-1")
+
+    answer = await _change(world, dossier_id, TO_EXCEPTION)
+    assert answer.status_code == 200, answer.text
+    # The problem is no longer anyone's work: a person provides the alternative instead.
+    open_kinds = [t.kind for t in await world.amsterdam.tasks.list("open", dossier_id=dossier_id)]
+    assert open_kinds == ["provide-alternative"]
+    [done] = [t for t in await world.amsterdam.tasks.list("done") if t.id == problem.id]
+    assert done.done_by == "consulent 7"
+
+
 @pytest.mark.parametrize("gemeente_settings", [_EXCEPTION])
 async def test_an_exception_is_taken_back_after_the_dossier_completed(world: World) -> None:
     await contract_scootmobiel_and_bed(world)
