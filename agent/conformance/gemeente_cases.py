@@ -154,10 +154,13 @@ def _decision(kit: Kit, offer: Message, device_id: str, *, outcome: str) -> dict
     )
 
 
-async def _continued_use(kit: Kit, dossier_id: str, device_id: str, since: int) -> ContinuedUse:
-    """The target's continued-use for the device, to the kit's supplier."""
+async def _to_supplier(
+    kit: Kit, kind: str, dossier_id: str, device_id: str, since: int
+) -> ContinuedUse | DepartureNotice:
+    """The target's ``kind`` (continued-use, departure-notice) naming the device, to the kit's
+    supplier."""
     message = await arrived(
-        kit, "continued-use", f"continued-use for device {device_id} to the kit's supplier",
+        kit, kind, f"{kind} for device {device_id} to the kit's supplier",
         lambda a: a.concerns(dossier_id), since,
     )  # fmt: skip
     expected = {
@@ -165,10 +168,18 @@ async def _continued_use(kit: Kit, dossier_id: str, device_id: str, since: int) 
         "receiver": {"role": _DEPARTING},
     }
     check_parties(kit, message, expected)
-    assert isinstance(message.body, ContinuedUse)
-    if device_id not in [d.device_id for d in message.body.devices]:
-        raise CaseFailed(f"the continued-use does not name device {device_id}")
-    return message.body
+    body = message.body
+    assert isinstance(body, ContinuedUse | DepartureNotice)
+    if device_id not in [d.device_id for d in body.devices]:
+        raise CaseFailed(f"the {kind} does not name device {device_id}")
+    return body
+
+
+async def _continued_use(kit: Kit, dossier_id: str, device_id: str, since: int) -> ContinuedUse:
+    """The target's continued-use for the device, to the kit's supplier."""
+    body = await _to_supplier(kit, "continued-use", dossier_id, device_id, since)
+    assert isinstance(body, ContinuedUse)
+    return body
 
 
 async def _exception_told(kit: Kit) -> None:
@@ -219,18 +230,7 @@ async def _revision_told(kit: Kit) -> None:
     revised = _decision(kit, offer, device_id, outcome="take-over")
     revised["body"]["revisedAt"] = revised["createdAt"]
     await sent(kit, revised)
-    message = await arrived(
-        kit, "departure-notice", f"departure-notice for device {device_id} to the kit's supplier",
-        lambda a: a.concerns(dossier_id), since,
-    )  # fmt: skip
-    expected = {
-        "sender": {"oin": kit.identity.supplier.oin, "role": "departing-supplier"},
-        "receiver": {"role": _DEPARTING},
-    }
-    check_parties(kit, message, expected)
-    assert isinstance(message.body, DepartureNotice)
-    if device_id not in [d.device_id for d in message.body.devices]:
-        raise CaseFailed(f"the departure-notice after the revision does not name {device_id}")
+    await _to_supplier(kit, "departure-notice", dossier_id, device_id, since)
 
 
 async def _request_elsewhere(kit: Kit) -> None:
