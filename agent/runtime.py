@@ -69,19 +69,20 @@ def outgoing_http_client(settings: AgentSettings) -> httpx.AsyncClient:
 class ScenarioClock:
     """The wall clock plus the days written in a file (the demo's scenarios let days pass).
 
-    The file is read again only when it changed. The registry's statements are checked
-    against the wall clock, which this clock leaves alone.
+    The file is read again only when it changed (another file, or a new time or size). The
+    registry's statements are checked against the wall clock, which this clock leaves alone.
     """
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._seen: tuple[int, timedelta] = (-1, timedelta(0))
+        self._seen: tuple[tuple[int, int, int], timedelta] = ((-1, -1, -1), timedelta(0))
 
     def _offset(self) -> timedelta:
         try:
-            changed = self._path.stat().st_mtime_ns
+            status = self._path.stat()
         except FileNotFoundError:
             return timedelta(0)
+        changed = (status.st_ino, status.st_mtime_ns, status.st_size)
         if changed != self._seen[0]:
             text = self._path.read_text("utf-8").strip() or "0"
             self._seen = (changed, timedelta(days=float(text)))

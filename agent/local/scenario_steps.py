@@ -195,7 +195,11 @@ def let_days_pass(days: int) -> Step:
     """Move every agent's clock ``days`` ahead; their deadline jobs then fire as they would."""
 
     async def step(run: ScenarioRun) -> None:
-        _clock_file(run.network).write_text(str(_offset_days(run.network) + days), "utf-8")
+        # Written aside and renamed: an agent never reads a half-written file.
+        path = _clock_file(run.network)
+        written = path.with_name(f"{path.name}.new")
+        written.write_text(str(_offset_days(run.network) + days), "utf-8")
+        written.replace(path)
         run.today = scenario_today(run.network)
         # The agents' scheduled jobs (deadlines every half second) see the new day.
         await asyncio.sleep(_JOB_SECONDS)

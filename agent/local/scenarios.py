@@ -237,7 +237,8 @@ _SCENARIOS: tuple[Scenario, ...] = (
             answer_consent(),
             wait_for_states({"orders-placed", "completed"}),
             withdraw_consent,
-            wait_for_states({"consent-withdrawn"}),
+            # Both sides: the receiving gemeente stops once the withdrawal reached it.
+            wait_for_states({"consent-withdrawn"}, {"consent-withdrawn"}),
             read_status_page,
         ),
     ),
