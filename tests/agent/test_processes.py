@@ -87,15 +87,23 @@ async def completed(http: httpx.AsyncClient, agent: LocalAgent) -> set[str]:
 async def wait_until_completed(
     http: httpx.AsyncClient, network: LocalNetwork, dossier_ids: list[str], seconds: float
 ) -> None:
+    """Every dossier completed on both sides and every outbox quiet (a message sent after the
+    decision, such as the device transfer, may still be on its way when the dossiers complete)."""
     deadline = time.monotonic() + seconds
     expected = set(dossier_ids)
     while time.monotonic() < deadline:
         done = [await completed(http, agent) for agent in network.agents.values()]
-        if all(expected <= ids for ids in done):
+        if all(expected <= ids for ids in done) and not pending(network):
             return
         await asyncio.sleep(0.2)
     logs = "\n".join(agent.server.log_tail() for agent in network.agents.values())
     raise AssertionError(f"not every dossier completed in {seconds} s\n{logs}")
+
+
+def pending(network: LocalNetwork) -> int:
+    """Outbox messages still to be delivered, in every agent."""
+    query = "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"
+    return sum(rows(agent.database_path, query)[0][0] for agent in network.agents.values())
 
 
 def rows(database: Path, query: str, *parameters: str) -> list[tuple[Any, ...]]:
