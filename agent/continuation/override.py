@@ -27,7 +27,7 @@ from agent.api_model import ApiModel
 from agent.continuation.administration import Administration
 from agent.continuation.receiving import ReceivingFollowUp
 from agent.core.context import AgentContext
-from agent.core.dossiers import Dossiers, lock_dossier
+from agent.core.dossiers import Dossiers, decided_fields, lock_dossier
 from agent.core.policy import continued_provision_end
 from agent.core.receiving import received_offer
 from agent.core.states import decision_may_change
@@ -106,15 +106,8 @@ class DecisionOverride:
                 item, order = await self._take_over(
                     session, dossier, offer, device, change, candidates, now
                 )
-            provision.outcome, provision.reason_code = item.outcome, item.reason_code
-            provision.reason_text, provision.alternative = (
-                item.reason_text,
-                item.alternative_offered,
-            )
-            provision.follow_up = item.follow_up
-            provision.supplier_name = (
-                item.receiving_supplier.name if item.receiving_supplier else None
-            )
+            for name, value in decided_fields(item).items():
+                setattr(provision, name, value)
             taken_over = item.outcome == "take-over"
             provision.start_date = offer.client.move_date if taken_over else None
             provision.end_date = continued_provision_end(offer.indicatie) if taken_over else None

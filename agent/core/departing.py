@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
-from agent.core.dossiers import DEPARTING_ROLES, Dossiers, own_gemeentecode
+from agent.core.dossiers import DEPARTING_ROLES, Dossiers, decided_fields, own_gemeentecode
 from agent.core.offer import build_offer
 from agent.core.progress import received_progress
 from agent.core.states import check_transition
@@ -128,15 +128,10 @@ class Departing:
                 dossier_id=dossier.id,
                 device_id=item.device_id,
                 iso_code=iso_codes.get(item.device_id, ""),
-                outcome=item.outcome,
-                reason_code=item.reason_code,
-                reason_text=item.reason_text,
-                alternative=item.alternative_offered,
                 # Departing side: our own provision ends on the effective (move) date.
                 start_date=None,
                 end_date=decision.effective_date,
-                follow_up=item.follow_up,
-                supplier_name=item.receiving_supplier.name if item.receiving_supplier else None,
+                **decided_fields(item),
             )
             for item in decision.decisions
         )
@@ -183,11 +178,8 @@ class Departing:
         for hook in self._agent.hooks.decision_update_hooks:
             await hook(session, message, now)
         for item in decision.decisions:
-            row = stored[item.device_id]
-            row.outcome, row.reason_code = item.outcome, item.reason_code
-            row.reason_text, row.alternative = item.reason_text, item.alternative_offered
-            row.follow_up = item.follow_up
-            row.supplier_name = item.receiving_supplier.name if item.receiving_supplier else None
+            for name, value in decided_fields(item).items():
+                setattr(stored[item.device_id], name, value)
         if changed:
             client = await load_client(session, dossier.client_bsn or "")
             names = {d.device_id: the_device(d) for d in client.devices} if client else {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,13 +36,14 @@ from agent.register.names import devices_phrase, person_name
 from agent.register.store import load_client
 from agent.storage.tables import DossierRow, OutboxRow, ProvisionRow, TransitionRow
 from protocol.logs import log_event
-from protocol.messages import CancelReason, DossierCancelled, Message
+from protocol.messages import CancelReason, DeviceDecisionItem, DossierCancelled, Message
 
 __all__ = [
     "DEPARTING_ROLES",
     "RECEIVING_ROLES",
     "Dossiers",
     "client_in_words",
+    "decided_fields",
     "devices_decided",
     "lock_dossier",
     "own_gemeentecode",
@@ -433,6 +434,18 @@ async def devices_decided(
         )
     )
     return frozenset(found)
+
+
+def decided_fields(item: DeviceDecisionItem) -> dict[str, Any]:
+    """What a continued provision row keeps of one decision item (its outcome and follow-up)."""
+    return {
+        "outcome": item.outcome,
+        "reason_code": item.reason_code,
+        "reason_text": item.reason_text,
+        "alternative": item.alternative_offered,
+        "follow_up": item.follow_up,
+        "supplier_name": item.receiving_supplier.name if item.receiving_supplier else None,
+    }
 
 
 def side(dossier: DossierRow) -> Side:

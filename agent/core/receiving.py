@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
-from agent.core.dossiers import RECEIVING_ROLES, Dossiers, lock_dossier
+from agent.core.dossiers import RECEIVING_ROLES, Dossiers, decided_fields, lock_dossier
 from agent.core.policy import continued_provision_end, decide_devices
 from agent.core.states import initial_state
 from agent.delivery.outbox import DeliveredMessage
@@ -92,10 +92,7 @@ class Receiving:
                     dossier_id=dossier.id,
                     device_id=item.device_id,
                     iso_code=iso_codes[item.device_id],
-                    outcome=item.outcome,
-                    reason_code=item.reason_code,
-                    reason_text=item.reason_text,
-                    alternative=item.alternative_offered,
+                    **decided_fields(item),
                     # Continued provision: from the move date, with the indicatie's own end.
                     start_date=offer.client.move_date if taken_over else None,
                     end_date=end if taken_over else None,
