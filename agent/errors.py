@@ -159,6 +159,13 @@ class StorageUnavailable(AgentError):
     status = 503
 
 
+class StorageConflict(StorageUnavailable):
+    """PostgreSQL aborted a transaction for a concurrent one (a deadlock, a serialization failure).
+
+    The database works; the same work done again succeeds (:meth:`Database.retrying`).
+    """
+
+
 class ClockSkewWithRegistry(AgentError):
     code = "clock_skew_with_registry"
     title = "This agent's clock differs too much from the registry's signed time; set it right"

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
 from agent.delivery.outbox import body_digest
@@ -141,10 +142,11 @@ class Inbound:
     async def _store_and_apply(
         self, message: Message, body: bytes, signature: str, digest: str, now: datetime
     ) -> bytes:
-        async with self._agent.database.transaction() as session:
+        async def store(session: AsyncSession) -> tuple[bytes, bool]:
+            """The receipt, and whether the message is new (else the stored copy's receipt)."""
             stored = await session.get(InboundMessageRow, str(message.message_id))
             if stored is not None:
-                return _same_or_conflict(stored, digest)
+                return _same_or_conflict(stored, digest), False
             receipt = self._receipt(message, digest, now)
             session.add(
                 InboundMessageRow(
@@ -161,6 +163,12 @@ class Inbound:
             )
             await session.flush()  # a concurrent copy of this message fails here, not later
             await self._agent.hooks.apply(session, message, now)
+            return receipt, True
+
+        # A handler that met a concurrent change (a deadline firing on the same rows) runs again.
+        receipt, new = await self._agent.database.retrying(store)
+        if not new:
+            return receipt
         self._agent.metrics.message_received(message.message_type)
         log_event(
             _log,

@@ -69,11 +69,14 @@ async def fire_due(
     ``query`` selects the due rows of one mapped class (add a ``limit``); ``fire`` must change the
     row so it is no longer due (mark it fired, move its deadline). Returns how many were fired.
     """
-    async with database.transaction() as session:
+
+    async def fire_each(session: AsyncSession) -> int:
         rows = (await session.scalars(skip_locked(query, database))).all()
         for row in rows:
             await fire(session, row)
         return len(rows)
+
+    return await database.retrying(fire_each)
 
 
 async def claim_leased(

@@ -10,16 +10,19 @@ not be handled twice are locked (``agent.storage.claims``).
 A database that cannot be used (a full disk, a read-only file or transaction, a server that is
 down) is converted at this boundary: :class:`agent.errors.StorageUnavailable` (503), one log line
 ``storage_unavailable`` with the kind of fault, and ``write_failure`` set for readiness until a
-write succeeds again.
+write succeeds again. A transaction that PostgreSQL aborted for a concurrent one (a deadlock, a
+serialization failure) is no fault of the database: it raises :class:`agent.errors.StorageConflict`,
+and :meth:`Database.retrying` runs such work again, as PostgreSQL's documentation advises.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
@@ -32,7 +35,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from agent.errors import StorageUnavailable
+from agent.errors import StorageConflict, StorageUnavailable
 from agent.storage._migrations import MIGRATIONS
 from protocol.logs import log_event
 from registry.server_kit.deployment import create_private_sqlite_file
@@ -50,6 +53,12 @@ _FAULTS = (
     ("disk full", ("database or disk is full", "no space left", "53100")),
     ("read-only", ("readonly database", "read-only", "25006")),
 )
+# PostgreSQL SQLSTATEs of a transaction aborted for a concurrent one: serialization_failure,
+# deadlock_detected. Done again, the work succeeds.
+_CONFLICTS = frozenset({"40001", "40P01"})
+# How often :meth:`Database.retrying` runs work that keeps meeting a conflict.
+_ATTEMPTS = 4
+_T = TypeVar("_T")
 
 
 def _fault(error: Exception) -> str:
@@ -60,6 +69,10 @@ def _fault(error: Exception) -> str:
         if any(marker in text for marker in markers):
             return kind
     return "database unavailable"
+
+
+def _conflict(error: Exception) -> bool:
+    return getattr(getattr(error, "orig", None), "sqlstate", None) in _CONFLICTS
 
 
 def _sqlite_connect(connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -113,8 +126,28 @@ class Database:
                 async with self._write_lock, self._writers.begin() as session:
                     yield session
         except _UNUSABLE as exc:
+            if _conflict(exc):
+                raise StorageConflict("a concurrent change conflicted; try again") from exc
             raise self._unusable(exc, writing=True) from exc
         self.write_failure = None
+
+    async def retrying(self, work: Callable[[AsyncSession], Awaitable[_T]]) -> _T:
+        """``work`` in one :meth:`transaction`, run again (a few times) after a conflict.
+
+        ``work`` must keep its effects inside the session: a conflict rolls all of it back.
+        """
+        attempt = 1
+        while True:
+            try:
+                async with self.transaction() as session:
+                    return await work(session)
+            except StorageConflict:
+                log_event(_log, "storage_conflict", level=logging.WARNING, attempt=attempt)
+                if attempt == _ATTEMPTS:
+                    raise
+            # A short pause, different per writer, so the two do not meet again at once.
+            await asyncio.sleep(random.uniform(0.01, 0.05) * attempt)  # noqa: S311 - not a secret
+            attempt += 1
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

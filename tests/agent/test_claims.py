@@ -103,3 +103,42 @@ async def test_a_claim_is_skipped_until_its_lease_ends(replicas: list[Database])
     assert [row.id for row in third] == [0, 1, 2, 3]
     assert {row.claimed_by for row in third} == {"c"}
     assert {row.claimed_until for row in third} == {later + lease}
+
+
+async def test_work_that_deadlocks_with_another_transaction_runs_again(
+    replicas: list[Database],
+) -> None:
+    """Two writers lock two rows in opposite order: PostgreSQL aborts one, which runs again."""
+    if len(replicas) == 1:
+        pytest.skip("SQLite has one writer at a time: two writers never deadlock")
+    first_locked, second_locked = asyncio.Event(), asyncio.Event()
+    attempts: Counter[str] = Counter()
+
+    def crossing(
+        name: str, rows: tuple[int, int], mine: asyncio.Event, other: asyncio.Event
+    ) -> Callable[[AsyncSession], Awaitable[str]]:
+        async def work(session: AsyncSession) -> str:
+            attempts[name] += 1
+            for number, row_id in enumerate(rows):
+                row = await session.get(Reminder, row_id, with_for_update=True)
+                assert row is not None
+                row.fired_by = name
+                await session.flush()
+                if number == 0:
+                    mine.set()
+                    await other.wait()
+            return name
+
+        return work
+
+    done = await asyncio.gather(
+        replicas[0].retrying(crossing("a", (1, 2), first_locked, second_locked)),
+        replicas[1].retrying(crossing("b", (2, 1), second_locked, first_locked)),
+    )
+    assert list(done) == ["a", "b"]
+    assert sorted(attempts.values()) == [1, 2]  # the one aborted ran once more, and succeeded
+    assert [database.write_failure for database in replicas] == [None, None]  # no fault
+    async with replicas[0].reading() as session:
+        both = await session.scalars(select(Reminder).where(Reminder.id.in_((1, 2))))
+        owners = {row.fired_by for row in both}
+    assert len(owners) == 1  # the later of the two wrote both rows
