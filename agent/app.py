@@ -26,6 +26,7 @@ from agent.directory import Directory
 from agent.errors import AgentError
 from agent.runtime import open_service, run_scheduler, watch_event_loop
 from agent.settings import AgentSettings
+from agent.storage.database import Database
 from agent.web import pages
 from agent.web.werkbak import routes as werkbak
 from protocol.clock import Clock
@@ -53,6 +54,7 @@ def create_app(
     registry: Directory | None = None,
     random: Callable[[], float] | None = None,
     resolver: Resolver = system_resolver,
+    database: Database | None = None,
 ) -> FastAPI:
     """An agent application; its lifespan opens the database and runs the delivery scheduler.
 
@@ -64,7 +66,13 @@ def create_app(
         if settings.environment == "development":
             log_development_mode(_log, "agent")
         async with open_service(
-            settings, clock=clock, http=http, registry=registry, random=random, resolver=resolver
+            settings,
+            clock=clock,
+            http=http,
+            registry=registry,
+            random=random,
+            resolver=resolver,
+            database=database,
         ) as service:
             app.state.service = service
             async with watch_event_loop(service.metrics):

@@ -17,11 +17,12 @@ from pydantic import ValidationError
 
 from agent.conformance.command import conformance_command
 from agent.delivery.outbox import OutboxState
-from agent.errors import AgentError, ImportFailed
-from agent.local.starting import DEFAULT_STALL_SECONDS, DEFAULT_START_SECONDS
+from agent.errors import ImportFailed
+from agent.hosting.command import host_command
+from agent.local.demo_command import demo_command
 from agent.runtime import open_service
 from agent.service import AgentService
-from agent.settings import AgentSettings, load_settings
+from agent.settings import AgentSettings, explain_invalid, load_settings
 from protocol.errors import ProblemError
 from protocol.jwk import generate_private_jwk, public_jwk
 from registry.client import RegistryClient
@@ -42,10 +43,9 @@ def _settings(config_file: Path) -> AgentSettings:
     try:
         return load_settings(config_file)
     except ValidationError as exc:
-        reasons = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
-        raise click.ClickException(f"invalid settings in {config_file}: {reasons}") from exc
+        raise click.ClickException(
+            f"invalid settings in {config_file}: {explain_invalid(exc)}"
+        ) from exc
 
 
 def _run(config_file: Path, action: Callable[[AgentService], Awaitable[_T]]) -> _T:
@@ -83,7 +83,8 @@ def migrate(config_file: Path, sql: bool) -> None:
     from agent.storage.database import MIGRATIONS
     from registry.server_kit.migrations import migrate_command
 
-    migrate_command(MIGRATIONS, _settings(config_file).database_url, sql=sql)
+    settings = _settings(config_file)
+    migrate_command(MIGRATIONS, settings.database_url, sql=sql, schema=settings.database_schema)
 
 
 @agent_group.command("serve")
@@ -97,28 +98,17 @@ def migrate(config_file: Path, sql: bool) -> None:
 )
 def serve(config_file: Path, log_level: str) -> None:
     """Serve the agent's API and run its delivery scheduler."""
-    import uvicorn
-
     from agent.app import create_app
-    from agent.consent.links import RedactLinkTokens
-    from agent.runtime import tune_garbage_collection
-    from protocol.logs import configure_logging
-    from registry.server_kit.deployment import uvicorn_proxy_options
-    from registry.server_kit.tls import uvicorn_tls_options
+    from agent.runtime import serve_forever
 
     settings = _settings(config_file)
-    # JSON log lines; personal link tokens never reach any log line.
-    configure_logging(log_level, filters=[RedactLinkTokens()])
-    app = create_app(settings)
-    tune_garbage_collection()
-    uvicorn.run(
-        app,
+    serve_forever(
+        create_app(settings),
+        tls=settings,
+        deployment=settings,
         host=settings.host,
         port=settings.port,
         log_level=log_level,
-        log_config=None,
-        **uvicorn_tls_options(settings),
-        **uvicorn_proxy_options(settings),
     )
 
 
@@ -323,7 +313,7 @@ async def _enrol(service: AgentService, code: str) -> dict[str, Any]:
     entry = await _registry(service).enrol(
         code=code,
         oin=settings.oin,
-        endpoint=settings.public_base_url,
+        endpoint=settings.endpoint,
         protocol_versions=["1.0"],
         message_types=_accepted_message_types(service),
         public_jwks=[public_jwk(settings.private_jwk())],
@@ -420,91 +410,7 @@ def keys_generate(out: Path, algorithm: Literal["EdDSA", "PS256"]) -> None:
     _echo_json(public_jwk(key))
 
 
-@click.command("demo")
-@click.option(
-    "--scenario",
-    default="standard",
-    show_default=True,
-    metavar="NAME",
-    help="The path of a move to run; 'list' lists them.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
-@click.option(
-    "--timeout", type=float, default=60.0, show_default=True, help="Seconds for the scenario."
-)
-@click.option(
-    "--start-timeout",
-    type=click.FloatRange(min=1.0),
-    default=DEFAULT_START_SECONDS,
-    show_default=True,
-    help="Most seconds the processes may take to be ready (they may stall "
-    f"{DEFAULT_STALL_SECONDS:.0f} s at most).",
-)
-@click.option(
-    "--keep-running",
-    is_flag=True,
-    help="Leave the registry and the agents running after the handover, until Ctrl-C.",
-)
-def demo_command(
-    scenario: str, as_json: bool, timeout: float, start_timeout: float, keep_running: bool
-) -> None:
-    """Run a registry, gemeente and supplier agents on loopback and one scenario of a move."""
-    from agent.local.demo import DemoSummary, render_summary, run_demo, scenario_lines
-
-    def show(summary: DemoSummary) -> None:
-        if as_json:
-            _echo_json(summary.to_json())
-        else:
-            click.echo(render_summary(summary))
-
-    async def hold(summary: DemoSummary) -> None:
-        show(summary)
-        click.echo("\nDe demo blijft draaien. Stop met Ctrl-C.", err=as_json)
-        await asyncio.Event().wait()
-
-    if scenario == "list":
-        click.echo("\n".join(scenario_lines()))
-        return
-    try:
-        summary = run_demo(
-            scenario=scenario,
-            timeout=timeout,
-            on_link=None if as_json else _show_link,
-            start_seconds=start_timeout,
-            on_wait=lambda line: click.echo(line, err=True),
-            on_werkbak=None if as_json else _show_werkbak,
-            keep_running=hold if keep_running else None,
-        )
-    except KeyboardInterrupt:
-        return
-    except AgentError as exc:
-        raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
-    if not keep_running:
-        show(summary)
-    if not summary.completed:
-        raise click.ClickException(
-            f"scenario {scenario} did not end with every device accounted for within {timeout} s;"
-            f" the logs are in {summary.logs}"
-        )
-
-
-def _show_link(link: str) -> None:
-    # The demo prints the personal link so a person can open the page themselves.
-    click.echo(
-        f"Open deze link om de toestemmingspagina te zien: {link}\n"
-        "(een adres op deze computer; het werkt alleen zolang de demo loopt)\n"
-    )
-
-
-def _show_werkbak(addresses: dict[str, str]) -> None:
-    # Each organisation's werkbak, with the demo sign-in (no identity provider in the demo).
-    lines = [f"  {name}: {address}" for name, address in addresses.items()]
-    click.echo(
-        "De werkbak van elke organisatie (inloggen als demo, zonder inlogdienst):\n"
-        + "\n".join(lines)
-        + "\n(dit werkt zolang de demo loopt; met --keep-running blijft de demo draaien)\n"
-    )
-
+agent_group.add_command(host_command)
 
 AGENT_COMMANDS: tuple[click.Command, ...] = (
     agent_group,

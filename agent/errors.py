@@ -166,6 +166,13 @@ class StorageConflict(StorageUnavailable):
     """
 
 
+class OrganisationNotHosted(AgentError):
+    # agent.hosting: a request for a host name that no hosted organisation has.
+    code = "organisation_not_hosted"
+    title = "No organisation hosted here answers at this host name"
+    status = 404
+
+
 class ClockSkewWithRegistry(AgentError):
     code = "clock_skew_with_registry"
     title = "This agent's clock differs too much from the registry's signed time; set it right"

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
 from httpx_aiohttp import AiohttpTransport
+from starlette.types import ASGIApp
 
 from agent.directory import Directory
 from agent.metrics import AgentMetrics
@@ -22,15 +23,18 @@ from agent.settings import AgentSettings
 from agent.storage.database import Database
 from agent.storage.registry_answers import RegistryAnswers
 from protocol.clock import Clock, SystemClock
+from protocol.logs import configure_logging
 from registry.client import RegistryClient
+from registry.server_kit.deployment import DeploymentSettings, uvicorn_proxy_options
 from registry.server_kit.endpoints import Resolver, system_resolver
-from registry.server_kit.tls import client_ssl_context
+from registry.server_kit.tls import ServerTlsSettings, client_ssl_context, uvicorn_tls_options
 
 __all__ = [
     "ScenarioClock",
     "open_service",
     "outgoing_http_client",
     "run_scheduler",
+    "serve_forever",
     "tune_garbage_collection",
     "watch_event_loop",
 ]
@@ -50,6 +54,34 @@ def tune_garbage_collection() -> None:
     """
     gc.freeze()
     gc.set_threshold(*_GC_THRESHOLDS)
+
+
+def serve_forever(
+    app: ASGIApp,
+    *,
+    tls: ServerTlsSettings,
+    deployment: DeploymentSettings,
+    host: str,
+    port: int,
+    log_level: str,
+) -> None:
+    """Serve ``app`` with uvicorn until stopped: JSON log lines, TLS and proxies as configured."""
+    import uvicorn
+
+    from agent.consent.links import RedactLinkTokens
+
+    # Personal link tokens never reach any log line.
+    configure_logging(log_level, filters=[RedactLinkTokens()])
+    tune_garbage_collection()
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=None,
+        **uvicorn_tls_options(tls),
+        **uvicorn_proxy_options(deployment),
+    )
 
 
 def outgoing_http_client(settings: AgentSettings) -> httpx.AsyncClient:
@@ -119,10 +151,13 @@ async def open_service(
     registry: Directory | None = None,
     random: Callable[[], float] | None = None,
     resolver: Resolver = system_resolver,
+    database: Database | None = None,
 ) -> AsyncIterator[AgentService]:
     """The agent's service on its migrated database; closes what it opened on exit.
 
     ``resolver`` answers the addresses of other agents' hosts for the endpoint check.
+    ``database``: one sharing a connection pool with other hosted organisations (``agent.hosting``);
+    by default the settings' own.
     """
     async with AsyncExitStack() as stack:
         if http is None:
@@ -131,8 +166,9 @@ async def open_service(
         if clock is None and settings.scenario_clock_file is not None:
             clock = ScenarioClock(settings.scenario_clock_file)
         clock = clock or registry_clock
-        database = Database(settings.database_url)
-        stack.push_async_callback(database.dispose)
+        if database is None:
+            database = Database(settings.database_url, schema=settings.database_schema)
+            stack.push_async_callback(database.dispose)
         await database.create_tables()
         service = AgentService(
             settings,

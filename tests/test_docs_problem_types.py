@@ -15,7 +15,7 @@ from tests.conftest import REPOSITORY
 # Problem tables (a first column `code`, a second with the HTTP status), or `code` (status) in
 # running text.
 _ROW = re.compile(r"^\| `([a-z_-]+)` \| (\d{3}) \||`([a-z][a-z-]+)` \((\d{3})[:)]", re.M)
-DOCUMENTS = ("protocol.md", "registry.md", "agent.md")
+DOCUMENTS = ("protocol.md", "registry.md", "agent.md", "hosting.md")
 
 
 def _subclasses(base: type[ProblemError]) -> list[type[ProblemError]]:

@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -53,6 +53,7 @@ __all__ = [
     "TakeoverSettings",
     "WerkbakRole",
     "WerkbakSettings",
+    "explain_invalid",
     "hash_token",
     "load_settings",
 ]
@@ -107,8 +108,22 @@ class AgentSettings(BaseSettings, ServerTlsSettings, DeploymentSettings):
         default="sqlite+aiosqlite:///meeverhuizen-agent.sqlite",
         description="Async SQLAlchemy URL: sqlite+aiosqlite:///FILE or postgresql+psycopg://...",
     )
+    database_schema: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")] | None = (
+        Field(
+            default=None,
+            description="PostgreSQL schema of this organisation's tables, when one database holds "
+            "several organisations (`agent host`); none: the database's default schema.",
+        )
+    )
     public_base_url: str = Field(
-        description="Base URL under which other agents reach this one (registered as endpoint)."
+        description="Base URL of this organisation's agent: its API, pages and personal links; "
+        "registered as its endpoint unless endpoint_url is set."
+    )
+    endpoint_url: str | None = Field(
+        default=None,
+        description="Where other agents send this organisation's messages (registered as its "
+        "endpoint); default public_base_url. An agent that hosts several organisations gives "
+        "each the host's shared address.",
     )
     peer_allow_list: list[str] = Field(
         default_factory=list,
@@ -260,6 +275,10 @@ class AgentSettings(BaseSettings, ServerTlsSettings, DeploymentSettings):
             )
         if (self.werkbak.oidc_issuer is None) != (self.werkbak.oidc_client_id is None):
             raise ValueError("give werkbak.oidc_issuer and werkbak.oidc_client_id, or neither")
+        if self.database_schema is not None and self.database_url.startswith("sqlite"):
+            raise ValueError(
+                "database_schema needs PostgreSQL; on SQLite give each organisation its own file"
+            )
         return self
 
     @model_validator(mode="after")
@@ -272,6 +291,7 @@ class AgentSettings(BaseSettings, ServerTlsSettings, DeploymentSettings):
         urls = (
             ("registry_url", self.registry_url),
             ("public_base_url", self.public_base_url),
+            ("endpoint_url", self.endpoint_url),
             ("webhook_url", self.webhook_url),
             ("brp_feed_url", self.brp_feed_url),
         )
@@ -337,6 +357,11 @@ class AgentSettings(BaseSettings, ServerTlsSettings, DeploymentSettings):
         )
 
     @property
+    def endpoint(self) -> str:
+        """The address registered as this organisation's endpoint."""
+        return self.endpoint_url or self.public_base_url
+
+    @property
     def outbox_max_age(self) -> timedelta:
         return timedelta(seconds=self.outbox_max_age_seconds)
 
@@ -369,6 +394,14 @@ class AgentSettings(BaseSettings, ServerTlsSettings, DeploymentSettings):
             raise ValueError("no registry trust anchor configured")
         document: dict[str, Any] = json.loads(self.registry_trust_anchor_file.read_bytes())
         return document
+
+
+def explain_invalid(error: ValidationError) -> str:
+    """Each invalid field of ``error`` with why, on one line: where each is and what is wrong."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in item['loc']) or 'settings'}: {item['msg']}"
+        for item in error.errors()
+    )
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> AgentSettings:

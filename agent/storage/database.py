@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import InternalError, OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -45,6 +45,7 @@ __all__ = ["MIGRATIONS", "Database"]
 # How long a write waits for another process (a CLI command) that holds the SQLite write lock.
 _SQLITE_BUSY_MILLISECONDS = 10_000
 _BEGIN = "meeverhuizen_sqlite_begin"
+_SCHEMA = "meeverhuizen_schema"
 _log = logging.getLogger("meeverhuizen.agent.storage")
 # What a database that cannot be used now raises; IntegrityError and others are the caller's.
 _UNUSABLE = (OperationalError, InternalError)
@@ -90,17 +91,41 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql(connection.get_execution_options().get(_BEGIN, "BEGIN"))
 
 
-class Database:
-    """The agent's engine and sessions; one writer at a time on SQLite."""
+def _postgresql_begin(connection: Connection) -> None:
+    # For this transaction only: the connection goes back to the shared pool without it.
+    schema = connection.get_execution_options().get(_SCHEMA)
+    if schema is not None:
+        connection.exec_driver_sql(f'SET LOCAL search_path TO "{schema}"')
 
-    def __init__(self, url: str) -> None:
+
+class Database:
+    """The agent's engine and sessions; one writer at a time on SQLite.
+
+    ``schema`` (PostgreSQL): the organisation's own schema, when one database holds several
+    organisations (``agent.hosting``); every transaction then sees only that schema's tables.
+    """
+
+    def __init__(self, url: str, *, schema: str | None = None, pool: AsyncEngine | None = None):
+        self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
-        create_private_sqlite_file(url)  # a new SQLite file holds BSNs: the owner's only (0600)
-        self.engine: AsyncEngine = create_async_engine(url)
+        if schema is not None and self.is_sqlite:
+            raise ValueError("a schema per organisation needs PostgreSQL; SQLite has a file each")
+        self._owns_pool = pool is None
+        if pool is None:
+            create_private_sqlite_file(url)  # a new SQLite file holds BSNs: the owner's only (0600)
+            pool = create_async_engine(url)
+            if self.is_sqlite:
+                event.listen(pool.sync_engine, "connect", _sqlite_connect)
+                event.listen(pool.sync_engine, "begin", _sqlite_begin)
+            else:
+                event.listen(pool.sync_engine, "begin", _postgresql_begin)
+        self._pool = pool
+        self.schema = schema
+        self.engine: AsyncEngine = (
+            pool if schema is None else pool.execution_options(**{_SCHEMA: schema})
+        )
         writer = self.engine
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
-            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
             writer = self.engine.execution_options(**{_BEGIN: "BEGIN IMMEDIATE"})
         self._readers = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writers = async_sessionmaker(writer, expire_on_commit=False)
@@ -108,12 +133,20 @@ class Database:
         # Why the latest write failed (disk full, read-only ...); None once a write succeeds.
         self.write_failure: str | None = None
 
+    def scoped(self, schema: str) -> Database:
+        """This database's connection pool, with every transaction in ``schema`` (PostgreSQL)."""
+        return Database(self.url, schema=schema, pool=self._pool)
+
     async def create_tables(self) -> None:
         """Bring the schema to the newest migration (an Alembic upgrade to head)."""
+        if self.schema is not None:
+            async with self._pool.begin() as connection:
+                await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
         await MIGRATIONS.upgrade(self.engine)
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        if self._owns_pool:
+            await self._pool.dispose()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

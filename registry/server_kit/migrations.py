@@ -126,9 +126,14 @@ class SchemaMigrations:
             await connection.run_sync(self._refuse_unversioned)
             await connection.run_sync(self._run, command.upgrade, revision)
 
-    def upgrade_database(self, database_url: str) -> tuple[str | None, str | None]:
-        """Upgrade the database at ``database_url`` to head; its revisions before and after."""
-        return asyncio.run(self._upgrade_database(database_url))
+    def upgrade_database(
+        self, database_url: str, *, schema: str | None = None
+    ) -> tuple[str | None, str | None]:
+        """Upgrade the database at ``database_url`` to head; its revisions before and after.
+
+        ``schema`` (PostgreSQL): the tables of one organisation of several in the database.
+        """
+        return asyncio.run(self._upgrade_database(database_url, schema))
 
     async def downgrade(self, engine: AsyncEngine, revision: str = "base") -> None:
         """Downgrade to ``revision`` (``base``: no tables left)."""
@@ -183,8 +188,19 @@ class SchemaMigrations:
         with context.begin_transaction():
             context.run_migrations()
 
-    async def _upgrade_database(self, database_url: str) -> tuple[str | None, str | None]:
-        engine = create_async_engine(database_url)
+    async def _upgrade_database(
+        self, database_url: str, schema: str | None
+    ) -> tuple[str | None, str | None]:
+        url = make_url(database_url)
+        if schema is not None:
+            engine = create_async_engine(url)
+            try:
+                async with engine.begin() as connection:
+                    await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            finally:
+                await engine.dispose()
+            url = url.update_query_dict({"options": f"-csearch_path={schema}"})
+        engine = create_async_engine(url)
         try:
             before = await self.current(engine)
             await self.upgrade(engine)
@@ -278,7 +294,9 @@ def _format(path: Path) -> None:
         subprocess.run([ruff, *arguments, "--quiet", str(path)], check=False)  # noqa: S603
 
 
-def migrate_command(migrations: SchemaMigrations, database_url: str, *, sql: bool) -> None:
+def migrate_command(
+    migrations: SchemaMigrations, database_url: str, *, sql: bool, schema: str | None = None
+) -> None:
     """What ``meeverhuizen agent|registry migrate`` does: upgrade to head, or print its SQL."""
     import click
     from sqlalchemy.exc import SQLAlchemyError
@@ -287,7 +305,7 @@ def migrate_command(migrations: SchemaMigrations, database_url: str, *, sql: boo
         click.echo(migrations.offline_sql(database_url), nl=False)
         return
     try:
-        before, after = migrations.upgrade_database(database_url)
+        before, after = migrations.upgrade_database(database_url, schema=schema)
     except SchemaNotMigrated as exc:
         raise click.ClickException(str(exc)) from exc
     except (SQLAlchemyError, OSError) as exc:

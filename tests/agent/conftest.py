@@ -452,7 +452,7 @@ async def enrol_in_registry(
     await RegistryClient(REGISTRY, anchor, http=http, clock=clock).enrol(
         code=code,
         oin=settings.oin,
-        endpoint=settings.public_base_url,
+        endpoint=settings.endpoint,
         protocol_versions=["1.0"],
         message_types=list(MESSAGE_TYPES),
         public_jwks=[public_jwk(settings.private_jwk())],
