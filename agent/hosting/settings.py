@@ -10,7 +10,12 @@ from urllib.parse import urlsplit
 from pydantic import ConfigDict, Field, ValidationError
 
 from agent.settings import AgentSettings, explain_invalid, load_settings
-from registry.server_kit.deployment import DeploymentSettings
+from registry.server_kit.deployment import (
+    DeploymentSettings,
+    ProductionRefused,
+    insecure_url,
+    refuse_in_production,
+)
 from registry.server_kit.tls import ServerTlsSettings
 
 __all__ = ["Hosting", "HostingProblem", "HostingSettings", "load_hosting"]
@@ -78,6 +83,19 @@ def host_name(url: str) -> str:
 
 def _check(host: HostingSettings, organisations: tuple[AgentSettings, ...]) -> None:
     shared = host.public_base_url.rstrip("/")
+    if host.environment == "production":
+        reasons = [
+            insecure_url("public_base_url", shared),
+            *(
+                f"{settings.name} ({settings.oin}) runs in development mode"
+                for settings in organisations
+                if settings.environment != "production"
+            ),
+        ]
+        try:
+            refuse_in_production("the host", reasons)
+        except ProductionRefused as exc:
+            raise HostingProblem(str(exc)) from exc
     seen_oins: set[str] = set()
     seen_hosts = {host_name(shared)}
     databases: dict[tuple[str, str | None], str] = {}

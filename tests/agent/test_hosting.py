@@ -283,3 +283,16 @@ def test_every_hosting_setting_is_in_the_hosting_document() -> None:
     document = (REPOSITORY / "docs" / "hosting.md").read_text(encoding="utf-8")
     missing = [name for name in HostingSettings.model_fields if f"`{name}`" not in document]
     assert missing == []
+
+
+def test_a_production_host_refuses_an_organisation_in_development_mode() -> None:
+    organisations = _two()
+    settings = HostingSettings(
+        public_base_url="http://host.test",
+        organisations=[Path("a"), Path("b")],
+        environment="production",
+    )
+    with pytest.raises(HostingProblem) as refused:
+        Hosting(settings, organisations)
+    assert "public_base_url must be an https:// URL" in str(refused.value)
+    assert "Gemeente Utrecht (00000001002220647000) runs in development mode" in str(refused.value)
