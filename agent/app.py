@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 
 import httpx
 from fastapi import FastAPI
@@ -55,10 +55,13 @@ def create_app(
     random: Callable[[], float] | None = None,
     resolver: Resolver = system_resolver,
     database: Database | None = None,
+    watch_loop: bool = True,
 ) -> FastAPI:
     """An agent application; its lifespan opens the database and runs the delivery scheduler.
 
     After start-up ``app.state.service`` is the :class:`agent.service.AgentService`.
+    ``watch_loop``: measure the event loop's stalls (a host that runs several agents watches its
+    one loop itself).
     """
 
     @asynccontextmanager
@@ -75,7 +78,7 @@ def create_app(
             database=database,
         ) as service:
             app.state.service = service
-            async with watch_event_loop(service.metrics):
+            async with watch_event_loop(service.metrics) if watch_loop else nullcontext():
                 if not settings.scheduler_enabled:
                     yield
                     return

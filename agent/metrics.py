@@ -124,6 +124,15 @@ class AgentMetrics:
             self._depth.labels(state).set(count)
         self._oldest.set(max(oldest_pending_seconds, 0.0))
 
+    def share_event_loop(self, watched: AgentMetrics) -> None:
+        """Show ``watched``'s event loop figures as this agent's: one process hosts both."""
+        for own, shared in (
+            (self._stalls, watched._stalls),
+            (self._longest_stall, watched._longest_stall),
+        ):
+            self.registry.unregister(own)
+            self.registry.register(shared)
+
     def loop_stall(self, seconds: float) -> None:
         """How much later than asked the event loop ran a timer (a blocked loop shows here)."""
         self._stalls.observe(seconds)

@@ -25,6 +25,7 @@ from agent.api.readiness import check_readiness
 from agent.app import API_VERSION, create_app
 from agent.errors import AgentError, NotReady, OrganisationNotHosted
 from agent.hosting.settings import Hosting, host_name
+from agent.runtime import watch_event_loop
 from agent.service import AgentService
 from agent.settings import AgentSettings
 from agent.storage.database import Database
@@ -54,7 +55,8 @@ def create_host_app(hosting: Hosting, **options: Any) -> HostApp:
         database = None
         if settings.database_schema is not None:
             database = pools[settings.database_url].scoped(settings.database_schema)
-        apps.append((settings, create_app(settings, database=database, **options)))
+        app = create_app(settings, database=database, watch_loop=False, **options)
+        apps.append((settings, app))
     return HostApp(apps, pools=list(pools.values()))
 
 
@@ -122,6 +124,11 @@ class HostApp:
                 stack.push_async_callback(pool.dispose)
             for app in self._by_oin.values():
                 await stack.enter_async_context(app.router.lifespan_context(app))
+            # One watch of the one event loop; every organisation's metrics show its figures.
+            first, *others = [service.metrics for service in self.services.values()]
+            for metrics in others:
+                metrics.share_event_loop(first)
+            await stack.enter_async_context(watch_event_loop(first))
             yield
 
 

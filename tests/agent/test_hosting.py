@@ -9,6 +9,7 @@ each, on SQLite with a file each. The real registry lists the shared endpoint fo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +23,7 @@ from sqlalchemy import select, text
 
 from agent.hosting import HostApp, Hosting, HostingSettings, create_host_app
 from agent.hosting.settings import HostingProblem, load_hosting
+from agent.service import AgentService
 from agent.settings import AgentSettings, hash_token
 from agent.storage.database import Database
 from agent.storage.tables import Base, InboundMessageRow
@@ -296,3 +298,21 @@ def test_a_production_host_refuses_an_organisation_in_development_mode() -> None
         Hosting(settings, organisations)
     assert "public_base_url must be an https:// URL" in str(refused.value)
     assert "Gemeente Utrecht (00000001002220647000) runs in development mode" in str(refused.value)
+
+
+async def test_the_host_watches_its_one_event_loop_for_every_organisation(
+    hosted: tuple[World, HostApp],
+) -> None:
+    _world, host = hosted
+    before = {oin: _stall_count(service) for oin, service in host.services.items()}
+    await asyncio.sleep(0.5)  # about 25 timer ticks of 20 ms
+    after = {oin: _stall_count(service) for oin, service in host.services.items()}
+    ticks = {oin: after[oin] - before[oin] for oin in after}
+    assert min(ticks.values()) >= 3
+    assert len(set(ticks.values())) == 1  # one watch, reported to each: the same ticks
+
+
+def _stall_count(service: AgentService) -> float:
+    value = service.metrics.registry.get_sample_value("meeverhuizen_event_loop_stall_seconds_count")
+    assert value is not None
+    return value
