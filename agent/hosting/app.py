@@ -115,7 +115,7 @@ class HostApp:
         # One byte over the limit is enough for the organisation's agent to refuse the size.
         body = await _read_body(receive, limit=self._max_body_bytes + 1)
         app = self._by_oin.get(_receiver_oin(body) or "", self._first)
-        await app(scope, _replay(body), send)
+        await app(scope, _replay(body, receive), send)
 
     @asynccontextmanager
     async def _lifespan(self, _router: object) -> AsyncIterator[None]:
@@ -158,7 +158,7 @@ def _receiver_oin(body: bytes) -> str | None:
     try:
         receiver = json.loads(body).get("receiver")
         oin = receiver.get("oin") if isinstance(receiver, dict) else None
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # the agent's checks say what is wrong
         return None
     return oin if isinstance(oin, str) else None
 
@@ -177,14 +177,15 @@ async def _read_body(receive: Receive, *, limit: int) -> bytes:
             return b"".join(chunks)[:limit]
 
 
-def _replay(body: bytes) -> Receive:
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body read already, then the connection's own events (a disconnect)."""
     sent = False
 
-    async def receive() -> Message:
+    async def replayed() -> Message:
         nonlocal sent
         if sent:
-            return {"type": "http.disconnect"}
+            return await receive()
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    return receive
+    return replayed

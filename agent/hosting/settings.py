@@ -18,7 +18,7 @@ from registry.server_kit.deployment import (
 )
 from registry.server_kit.tls import ServerTlsSettings
 
-__all__ = ["Hosting", "HostingProblem", "HostingSettings", "load_hosting"]
+__all__ = ["Hosting", "HostingProblem", "HostingSettings", "host_name", "load_hosting"]
 
 
 class HostingProblem(ValueError):

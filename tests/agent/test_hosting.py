@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +29,8 @@ from agent.settings import AgentSettings, hash_token
 from agent.storage.database import Database
 from agent.storage.tables import Base, InboundMessageRow
 from protocol.clock import FrozenClock
+from protocol.messages import parse_message
+from protocol.signing import sign_message
 from registry.operator import OperatorClient
 from tests.agent.conftest import (
     AMSTERDAM_OIN,
@@ -42,7 +45,7 @@ from tests.agent.conftest import (
     registry_network,
     supplier_settings,
 )
-from tests.agent.test_supplier_flow import PREFERRED, SUPPLIERS, World
+from tests.agent.test_supplier_flow import PREFERRED, SUPPLIERS, World, _document
 from tests.conftest import REPOSITORY
 
 SHARED = "http://host.test"
@@ -214,10 +217,28 @@ async def test_a_message_for_an_organisation_not_hosted_here_is_refused(
     hosted: tuple[World, HostApp],
 ) -> None:
     world, host = hosted
-    document = {"receiver": {"oin": "00000001999999999000", "role": "receiving-gemeente"}}
-    answer = await world.http.post(f"{SHARED}/v1/messages", content=json.dumps(document))
-    assert answer.status_code >= 400
-    assert answer.headers["content-type"].startswith("application/problem+json")
+    elsewhere = ("00000001999999999000", "receiving-gemeente")
+    document = _document(
+        "dossier-cancelled",
+        str(uuid.uuid4()),
+        (UTRECHT_OIN, "departing-gemeente"),
+        elsewhere,
+        {"reason": "move-cancelled"},
+        world.clock.now(),
+    )
+    signed = sign_message(
+        parse_message(document),
+        world.utrecht.settings.private_jwk(),
+        signing_time=world.clock.now(),
+    )
+    answer = await world.http.post(
+        f"{SHARED}/v1/messages", content=signed.body, headers=signed.headers()
+    )
+    assert answer.status_code == 421, answer.text
+    assert answer.json()["type"] == "urn:meeverhuizen:problem:receiver-mismatch"
+    # Nor does a body nested too deep to read say anything but a problem.
+    nested = await world.http.post(f"{SHARED}/v1/messages", content=b"[" * 100_000)
+    assert 400 <= nested.status_code < 500
     for service in host.services.values():
         async with service.database.reading() as session:
             assert list(await session.scalars(select(InboundMessageRow))) == []
