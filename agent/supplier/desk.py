@@ -269,8 +269,10 @@ class SupplierDesk:
             _check_status(row, status, device_id)
             if status in ("problem", "refused") and reason_code is None:
                 raise OrderStatusRefused(f"status {status} needs a reason code")
+            named = _named_devices(row, status, device_id)
             self._apply_status(row, status, device_id, now)
-            await self._send_status(session, row, status, now, device_id, reason_code, reason_text)
+            for device in named:
+                await self._send_status(session, row, status, now, device, reason_code, reason_text)
             if status in _DEVICE_DONE:
                 await self._settlements.answer_waiting_offers(session, row, now)
             if actor is not None:
@@ -285,9 +287,11 @@ class SupplierDesk:
     ) -> None:
         states = dict(row.device_states)
         if status in _DEVICE_DONE:
-            for device in [device_id] if device_id else list(states):
+            going_on = [device for device, state in states.items() if state not in STOPPED]
+            for device in [device_id] if device_id else going_on:
                 states[device] = status
-            done = all(state in _DEVICE_DONE for state in states.values())
+            # Done when every device the gemeente did not stop is done.
+            done = all(states[device] in _DEVICE_DONE for device in going_on)
             row.status = "taken-over" if done else row.status
         elif status in ("client-contacted", "refused"):
             row.status = status
@@ -403,6 +407,22 @@ class SupplierDesk:
         return await self._settlements.list()
 
 
+def _named_devices(row: SupplierOrderRow, status: str, device_id: str | None) -> list[str | None]:
+    """The devices the status message names: the one given, or none (the whole order).
+
+    A takeover of an order the gemeente stopped in part names each device that went on, so the
+    gemeente never reads a stopped device as taken over.
+    """
+    going_on = [device for device, state in row.device_states.items() if state not in STOPPED]
+    if (
+        device_id is not None
+        or status not in _DEVICE_DONE
+        or len(going_on) == len(row.device_states)
+    ):
+        return [device_id]
+    return list(going_on)
+
+
 def _check_status(row: SupplierOrderRow, status: str, device_id: str | None) -> None:
     if row.status in _CLOSED:
         raise OrderStatusRefused(f"order {row.order_id} is {row.status}")
@@ -410,3 +430,8 @@ def _check_status(row: SupplierOrderRow, status: str, device_id: str | None) -> 
         raise OrderStatusRefused("an order can only be refused before the client is contacted")
     if device_id is not None and device_id not in row.device_states:
         raise OrderStatusRefused(f"device {device_id} is not in order {row.order_id}")
+    if device_id is not None and row.device_states[device_id] in STOPPED:
+        raise OrderStatusRefused(
+            f"device {device_id} of order {row.order_id} was stopped by the gemeente "
+            f"({row.device_states[device_id]})"
+        )

@@ -11,18 +11,22 @@ departing supplier the new receiving supplier, so it settles with the right one.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import select
 
+from agent.conformance.exchange import example_body
 from agent.service import AgentService, ConsentInput, DossierStart
-from agent.storage.tables import DossierRow, InboundMessageRow, OrderRow
+from agent.storage.tables import DossierRow, InboundMessageRow, OrderRow, OutboxRow
 from protocol.messages import CancelReason
-from tests.agent.conftest import AUTH, CLIENT_BSN, DATA, MOVE_DATE, NEW_ADDRESS
+from tests.agent.conftest import AMSTERDAM_OIN, AUTH, CLIENT_BSN, DATA, MOVE_DATE, NEW_ADDRESS
 from tests.agent.test_supplier_flow import (  # noqa: F401 - fixtures used by name
     NEXT,
     PREFERRED,
     World,
+    _document,
+    _send_as,
     _transfer_day_start,
     database_urls,
     start_time,
@@ -255,3 +259,49 @@ async def test_an_offer_made_before_the_refusal_is_superseded(world: World) -> N
     assert sorted((s.counterparty_oin, s.state) for s in settlements) == sorted(
         [(PREFERRED[0], "superseded"), (NEXT[0], "accepted")]
     )
+
+
+# --- a device stopped in an order for several ---------------------------------------------------
+
+
+async def test_a_device_the_gemeente_stopped_in_an_order_for_two_takes_no_status(
+    world: World,
+) -> None:
+    """Another vendor's gemeente orders two devices in one order, then stops one of them."""
+    dossier_id, order_id = str(uuid.uuid4()), str(uuid.uuid4())
+    body = example_body("takeover-order")
+    device = body["devices"][0]
+    body["devices"] = [device | {"deviceId": "A-1"}, device | {"deviceId": "A-2"}]
+    body["orderId"] = order_id
+    body["address"]["gemeentecode"] = "0363"
+    sender, receiver = (AMSTERDAM_OIN, "receiving-gemeente"), (PREFERRED[0], "receiving-supplier")
+    now = world.clock.now()
+    order = _document("takeover-order", dossier_id, sender, receiver, body, now)
+    assert (await _send_as(world, world.amsterdam, "zorgtechniek", order)).status_code == 200
+    stop = {"reason": "decision-changed", "deviceIds": ["A-1"]}
+    cancelled = _document("dossier-cancelled", dossier_id, sender, receiver, stop, now)
+    assert (await _send_as(world, world.amsterdam, "zorgtechniek", cancelled)).status_code == 200
+
+    refused = await world.http.post(
+        f"http://zorgtechniek.test/v1/orders/{order_id}/status",
+        json={"status": "taken-over", "deviceId": "A-1"},
+        headers=AUTH,
+    )
+    assert refused.status_code == 409
+    assert "device A-1" in refused.json()["detail"]
+    assert "stopped by the gemeente" in refused.json()["detail"]
+    # Taken over as a whole: the device that went on; the order is done.
+    await world.planner(PREFERRED, order_id, status="taken-over")
+    [done] = [o for o in await world.orders_at(PREFERRED) if o["orderId"] == order_id]
+    assert done["status"] == "taken-over"
+    async with world.suppliers["zorgtechniek"].database.reading() as session:
+        bodies = await session.scalars(
+            select(OutboxRow.body).where(
+                OutboxRow.message_type == "supplier-status", OutboxRow.dossier_id == dossier_id
+            )
+        )
+        sent = [json.loads(b)["body"] for b in bodies if b]
+    assert [(s["status"], s.get("deviceId")) for s in sent] == [
+        ("received", None),
+        ("taken-over", "A-2"),
+    ]
