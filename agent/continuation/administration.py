@@ -5,7 +5,8 @@ taken over join this gemeente's register, with the receiving supplier and the co
 indicatie, so the client's next move finds them; the back office is told, by a task,
 to register the continued provision with the CAK from the move date. Departing side, when the
 decision arrives: a task to end the beschikking on the move date, and a task to end the CAK
-registration on the day before, so the client neither pays twice nor has a gap. (Each state
+registration on the day before, so the client neither pays twice nor has a gap; a revised
+decision replaces those tasks, or asks the person who already did them to look again. (Each state
 change also reaches the back office as a CloudEvent, ``agent.delivery.cloudevents``.)
 """
 
@@ -22,16 +23,25 @@ from agent.core.context import AgentContext
 from agent.core.dossiers import devices_decided
 from agent.core.hooks import Hooks, StateChange
 from agent.core.receiving import received_offer
-from agent.core.tasks import open_task
+from agent.core.tasks import TaskKind, open_task
 from agent.register.models import RegisterClient
 from agent.register.names import devices_phrase, gemeente_name, person_name
 from agent.register.store import add_continued_provisions, load_client
-from agent.storage.tables import DossierRow, OrderRow
+from agent.storage.tables import DossierRow, OrderRow, TaskRow
 from agent.working_days import day_end
-from protocol.messages import Device, DossierOffer, SupplierReference
+from protocol.messages import Device, DeviceDecision, DossierOffer, Message, SupplierReference
 from registry.server_kit.dutch import dutch_date
 
 __all__ = ["Administration"]
+
+# The departing gemeente's own steps after the decision: what a person did, asked again when
+# the decision is revised.
+_LOOK_AGAIN: dict[TaskKind, str] = {
+    "end-beschikking": "het einde van de beschikking",
+    "eigen-bijdrage-end": "het einde van de eigen bijdrage bij het CAK",
+}
+# Who closed a task that a revised decision replaced.
+_REVISION = "gewijzigd besluit"
 
 
 class Administration:
@@ -44,6 +54,7 @@ class Administration:
         """Add the register, beschikking and CAK steps to a gemeente's agent."""
         hooks.on_state(self._receiving_completed, "completed")
         hooks.on_state(self._departing_decided, "decided")
+        hooks.on_decision_update(self._departing_revised)
 
     # --- receiving side -------------------------------------------------------------------------
 
@@ -86,44 +97,97 @@ class Administration:
     # --- departing side -------------------------------------------------------------------------
 
     async def _departing_decided(self, session: AsyncSession, change: StateChange) -> None:
-        dossier, decision = change.dossier, change.received_decision
+        decision = change.received_decision
         if decision is None:
             return
-        client = await load_client(session, dossier.client_bsn or "")
+        client = await load_client(session, change.dossier.client_bsn or "")
         if client is None:
             return
         taken = {i.device_id for i in decision.decisions if i.outcome == "take-over"}
         kept = [device for device in client.devices if device.device_id in taken]
-        if not kept:
+        texts = _departing_texts(change.dossier, client, decision, kept, change.now)
+        for kind, (text, due) in texts.items():
+            await open_task(
+                session, kind, text, change.now, dossier_id=change.dossier.id, due_at=due
+            )
+
+    async def _departing_revised(
+        self, session: AsyncSession, message: Message, now: datetime
+    ) -> None:
+        """A revised decision: the beschikking and CAK tasks follow what is taken over now.
+
+        An open task is replaced by one for the devices taken over now; a task a person already
+        did comes back, asking them to look again.
+        """
+        decision = message.body
+        assert isinstance(decision, DeviceDecision)
+        dossier = await session.get(DossierRow, str(message.dossier_id))
+        if dossier is None or dossier.side != "departing":
             return
-        move, name = decision.effective_date, person_name(client.name)
-        devices = devices_phrase(kept, articles=True)
-        receiving = gemeente_name(dossier.partner_gemeentecode)
-        reference = (
-            f"beschikking {client.indicatie.beschikking_reference}"
-            if client.indicatie is not None
-            else "de beschikking"
+        # Read before the core stores the revised decision: the devices taken over until now.
+        before = await devices_decided(session, dossier.id, "take-over")
+        taken = {i.device_id for i in decision.decisions if i.outcome == "take-over"}
+        client = await load_client(session, dossier.client_bsn or "")
+        if before == taken or client is None:
+            return
+        kept = [device for device in client.devices if device.device_id in taken]
+        texts = _departing_texts(dossier, client, decision, kept, now)
+        tasks = await session.scalars(
+            select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.kind.in_(_LOOK_AGAIN))
         )
-        await open_task(
-            session,
-            "end-beschikking",
+        done_by_a_person: set[str] = set()
+        for task in tasks:
+            if task.state == "open":
+                task.state, task.done_at, task.done_by = "done", now, _REVISION
+                task.note = "Vervangen: de nieuwe gemeente heeft haar besluit gewijzigd."
+            elif task.done_by != _REVISION:
+                done_by_a_person.add(task.kind)
+        for kind, what in _LOOK_AGAIN.items():
+            if kind in done_by_a_person:
+                devices = devices_phrase(kept, articles=True) if kept else "geen hulpmiddel meer"
+                text = (
+                    f"De gemeente {gemeente_name(dossier.partner_gemeentecode)} heeft haar besluit "
+                    f"gewijzigd: zij zet nu {devices} voort. U hebt {what} van "
+                    f"{person_name(client.name)} al geregeld. Kijk of dat nog klopt."
+                )
+                await open_task(session, kind, text, now, dossier_id=dossier.id)
+            elif kind in texts:
+                text, due = texts[kind]
+                await open_task(session, kind, text, now, dossier_id=dossier.id, due_at=due)
+
+
+def _departing_texts(
+    dossier: DossierRow,
+    client: RegisterClient,
+    decision: DeviceDecision,
+    kept: Sequence[Device],
+    now: datetime,
+) -> dict[TaskKind, tuple[str, datetime]]:
+    """The departing side's tasks for the devices taken over: end the beschikking, and the CAK."""
+    if not kept:
+        return {}
+    move, name = decision.effective_date, person_name(client.name)
+    devices = devices_phrase(kept, articles=True)
+    receiving = gemeente_name(dossier.partner_gemeentecode)
+    reference = (
+        f"beschikking {client.indicatie.beschikking_reference}"
+        if client.indicatie is not None
+        else "de beschikking"
+    )
+    last_day = move - timedelta(days=1)
+    return {
+        "end-beschikking": (
             f"{name} is op {dutch_date(move)} verhuisd naar de gemeente {receiving}. Die "
             f"gemeente zet {devices} voort. Beëindig {reference} per {dutch_date(move)}.",
-            change.now,
-            dossier_id=dossier.id,
-            due_at=day_end(max(move, change.now.date())),
-        )
-        last_day = move - timedelta(days=1)
-        await open_task(
-            session,
-            "eigen-bijdrage-end",
+            day_end(max(move, now.date())),
+        ),
+        "eigen-bijdrage-end": (
             f"Meld bij het CAK dat de eigen bijdrage van {name} voor {devices} stopt op "
             f"{dutch_date(last_day)}. De gemeente {receiving} meldt de voortzetting vanaf "
             f"{dutch_date(move)}.",
-            change.now,
-            dossier_id=dossier.id,
-            due_at=day_end(max(last_day, change.now.date())),
-        )
+            day_end(max(last_day, now.date())),
+        ),
+    }
 
 
 async def _ours(session: AsyncSession, dossier_id: str, devices: Sequence[Device]) -> list[Device]:

@@ -419,3 +419,70 @@ async def test_a_lent_bed_taken_over_after_all_moves_its_ownership(
     # The bed has no supplier at Utrecht: no departure notice for it.
     notices = await _sent(world.utrecht, "departure-notice")
     assert [d["deviceId"] for n in notices for d in n["body"]["devices"]] == ["dev-1"]
+
+
+async def _departing_tasks(world: World, dossier_id: str) -> list[tuple[str, str, str]]:
+    tasks = await world.utrecht.tasks.list(dossier_id=dossier_id)
+    kinds = ("end-beschikking", "eigen-bijdrage-end")
+    return sorted((t.kind, t.state, t.description) for t in tasks if t.kind in kinds)
+
+
+async def test_the_departing_tasks_are_replaced_when_the_decision_is_revised(
+    world: World,
+) -> None:
+    await world.contract(PREFERRED, 1)
+    dossier_id = await world.hand_over()
+    first = await _departing_tasks(world, dossier_id)
+    assert [(kind, state) for kind, state, _ in first] == [
+        ("eigen-bijdrage-end", "open"),
+        ("end-beschikking", "open"),
+    ]
+    assert all("de scootmobiel" in text for _, _, text in first)
+
+    # Nothing is taken over any more: nothing to end for a continuation; the tasks are closed.
+    assert (await _change(world, dossier_id, TO_EXCEPTION)).status_code == 200
+    tasks = await world.utrecht.tasks.list(dossier_id=dossier_id)
+    replaced = [t for t in tasks if t.kind in ("end-beschikking", "eigen-bijdrage-end")]
+    assert {(t.state, t.done_by) for t in replaced} == {("done", "gewijzigd besluit")}
+    assert all(t.note and "besluit gewijzigd" in t.note for t in replaced)
+
+    # Taken over after all (a later revision): the tasks come back, open, for the scootmobiel.
+    world.clock.set(world.clock.now() + timedelta(hours=1))
+    assert (await _change(world, dossier_id, TO_TAKE_OVER)).status_code == 200
+    again = [t for t in await _departing_tasks(world, dossier_id) if t[1] == "open"]
+    assert [(kind, state) for kind, state, _ in again] == [
+        ("eigen-bijdrage-end", "open"),
+        ("end-beschikking", "open"),
+    ]
+    assert all("de scootmobiel" in text for _, _, text in again)
+
+
+async def test_a_person_who_already_ended_the_beschikking_is_asked_to_look_again(
+    world: World,
+) -> None:
+    await world.contract(PREFERRED, 1)
+    dossier_id = await world.hand_over()
+    [end] = [
+        t
+        for t in await world.utrecht.tasks.list("open", dossier_id=dossier_id)
+        if t.kind == "end-beschikking"
+    ]
+    closed = await world.http.post(
+        f"http://utrecht.test/v1/tasks/{end.id}/done", json={"doneBy": "Piet"}, headers=AUTH
+    )
+    assert closed.status_code == 200, closed.text
+
+    assert (await _change(world, dossier_id, TO_EXCEPTION)).status_code == 200
+    [again] = [
+        t
+        for t in await world.utrecht.tasks.list("open", dossier_id=dossier_id)
+        if t.kind == "end-beschikking"
+    ]
+    assert again.description == (
+        "De gemeente Amsterdam heeft haar besluit gewijzigd: zij zet nu geen hulpmiddel meer "
+        "voort. U hebt het einde van de beschikking van J. Jansen al geregeld. Kijk of dat nog "
+        "klopt."
+    )
+    # The CAK task nobody did yet is replaced: with nothing taken over, nothing to report.
+    open_kinds = {t.kind for t in await world.utrecht.tasks.list("open", dossier_id=dossier_id)}
+    assert "eigen-bijdrage-end" not in open_kinds
