@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from agent.local.network import AMSTERDAM, UTRECHT
+from agent.local.network import AMSTERDAM, UTRECHT, start_registry
 from agent.local.processes import HOST, ServerProcess, free_port
+from agent.local.synthetic import DEVICE_IDS, synthetic_clients, valid_bsns
 from agent.settings import hash_token
 from protocol.jwk import generate_private_jwk, public_jwk
+from protocol.messages import MESSAGE_TYPES
+from registry.client import RegistryClient
+from registry.operator import OperatorClient
+from tests.agent.test_processes import NEW_ADDRESS
 from tests.agent.test_replicas import write_config
 
 PROBLEM = "urn:meeverhuizen:problem:"
@@ -22,32 +29,26 @@ def _token(key: str) -> str:
     return f"case-system-token-of-{key}-0123456789"
 
 
-@pytest.fixture
-def host(tmp_path: Path) -> Iterator[ServerProcess]:
-    port = free_port()
-    anchor = tmp_path / "registry-anchor.json"
-    anchor.write_text(json.dumps(public_jwk(generate_private_jwk("EdDSA"))), encoding="utf-8")
+def _hosting(tmp_path: Path, port: int, registry_url: str, **extra: object) -> ServerProcess:
+    """Utrecht and Amsterdam hosted by one ``agent host`` process on ``port`` (not started)."""
     files = []
     for spec in (UTRECHT, AMSTERDAM):
         key_file = tmp_path / f"{spec.key}-key.json"
         key_file.write_text(json.dumps(generate_private_jwk("EdDSA")), encoding="utf-8")
         files.append(f"{spec.key}.toml")
-        write_config(
-            tmp_path / files[-1],
-            {
-                "oin": spec.oin,
-                "gemeentecode": spec.gemeentecode,
-                "name": spec.name,
-                "signing_key_file": str(key_file),
-                # No registry listens here: the host runs, and says it is not ready.
-                "registry_url": f"http://{HOST}:{free_port()}",
-                "registry_trust_anchor_file": str(anchor),
-                "database_url": f"sqlite+aiosqlite:///{tmp_path / spec.key}.sqlite",
-                "public_base_url": f"http://{spec.key}.test:{port}",
-                "endpoint_url": f"http://{HOST}:{port}",
-                "case_system_token_sha256": hash_token(_token(spec.key)),
-            },
-        )
+        values: dict[str, object] = {
+            "oin": spec.oin,
+            "gemeentecode": spec.gemeentecode,
+            "name": spec.name,
+            "signing_key_file": str(key_file),
+            "registry_url": registry_url,
+            "registry_trust_anchor_file": str(tmp_path / "registry-anchor.json"),
+            "database_url": f"sqlite+aiosqlite:///{tmp_path / spec.key}.sqlite",
+            "public_base_url": f"http://{spec.key}.test:{port}",
+            "endpoint_url": f"http://{HOST}:{port}",
+            "case_system_token_sha256": hash_token(_token(spec.key)),
+        }
+        write_config(tmp_path / files[-1], values | extra)
     write_config(
         tmp_path / "hosting.toml",
         {
@@ -57,13 +58,21 @@ def host(tmp_path: Path) -> Iterator[ServerProcess]:
             "organisations": files,
         },
     )
-    server = ServerProcess(
+    return ServerProcess(
         name="host",
         arguments=("agent", "host", "--config", str(tmp_path / "hosting.toml")),
         port=port,
         log_path=tmp_path / "host.log",
         health_path="/v1/health",
     )
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Iterator[ServerProcess]:
+    anchor = tmp_path / "registry-anchor.json"
+    anchor.write_text(json.dumps(public_jwk(generate_private_jwk("EdDSA"))), encoding="utf-8")
+    # No registry listens there: the host runs, and says it is not ready.
+    server = _hosting(tmp_path, free_port(), f"http://{HOST}:{free_port()}")
     server.start()
     try:
         yield server
@@ -101,3 +110,82 @@ async def test_requests_reach_the_organisation_their_host_name_names(host: Serve
 
 def _bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {_token(key)}"}
+
+
+async def test_a_handover_between_two_hosted_gemeenten_over_real_http(tmp_path: Path) -> None:
+    registry = start_registry(tmp_path, free_port())
+    server = _hosting(
+        tmp_path,
+        free_port(),
+        registry.server.base_url,
+        peer_allow_list=[HOST],
+        outbox_base_delay_seconds=0.2,
+        outbox_max_delay_seconds=1.0,
+        delivery_interval_seconds=0.5,
+    )
+    try:
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            server.start()
+            await registry.server.wait_ready(http)
+            operator = OperatorClient(registry.server.base_url, registry.operator_token, http=http)
+            for spec in (UTRECHT, AMSTERDAM):
+                code = await operator.issue_enrolment_code(gemeentecode=spec.gemeentecode)
+                key = json.loads((tmp_path / f"{spec.key}-key.json").read_text())
+                await RegistryClient(registry.server.base_url, registry.anchor, http=http).enrol(
+                    code=code,
+                    oin=spec.oin,
+                    endpoint=server.base_url,
+                    protocol_versions=["1.0"],
+                    message_types=list(MESSAGE_TYPES),
+                    public_jwks=[public_jwk(key)],
+                )
+            await server.wait_ready(http)
+            utrecht = _at(server, UTRECHT.key)
+            [bsn] = valid_bsns(1)
+            imported = await http.post(
+                f"{server.base_url}/v1/provisions/imports",
+                json=synthetic_clients([bsn]),
+                headers=utrecht,
+            )
+            assert imported.status_code < 300, imported.text
+            move_date = (date.today() + timedelta(days=21)).isoformat()
+            started = await http.post(
+                f"{server.base_url}/v1/dossiers",
+                json={"bsn": bsn, "moveDate": move_date, "newAddress": NEW_ADDRESS},
+                headers=utrecht,
+            )
+            assert started.status_code == 201, started.text
+            dossier_id = started.json()["dossierId"]
+            consent = {
+                "dataKinds": ["identity", "address", "devices", "indicatie"],
+                "deviceIds": list(DEVICE_IDS),
+                "channel": "online",
+                "givenBy": "client",
+                "givenAt": datetime.now(UTC).isoformat(),
+            }
+            given = await http.post(
+                f"{server.base_url}/v1/dossiers/{dossier_id}/consent", json=consent, headers=utrecht
+            )
+            assert given.status_code == 200, given.text
+
+            # The offer, the decision and the receipts go through the one shared endpoint.
+            states: dict[str, object] = {}
+            for _ in range(120):
+                for spec in (UTRECHT, AMSTERDAM):
+                    answer = await http.get(
+                        f"{server.base_url}/v1/dossiers/{dossier_id}", headers=_at(server, spec.key)
+                    )
+                    # Amsterdam has no dossier until the offer arrives (404).
+                    states[spec.key] = answer.json().get("state", answer.status_code)
+                if states == {"utrecht": "completed", "amsterdam": "completed"}:
+                    break
+                await asyncio.sleep(0.5)
+            assert states == {"utrecht": "completed", "amsterdam": "completed"}
+    finally:
+        server.stop()
+        registry.server.stop()
+
+
+def _at(server: ServerProcess, key: str) -> dict[str, str]:
+    """The headers of a request to a hosted gemeente's own address: its host name, its token."""
+    return {"Host": f"{key}.test:{server.port}"} | _bearer(key)
