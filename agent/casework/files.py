@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.consent.page import latest_consent
 from agent.core.progress import received_progress
 from agent.core.receiving import received_offer
-from agent.core.states import OPEN_STATES, decision_may_change
-from agent.core.tasks import Task
+from agent.core.states import OPEN_STATES, UNSERVED_TASKS, decision_may_change
+from agent.core.tasks import Task, devices_with_open_tasks
 from agent.core.views import TransitionView
 from agent.register.names import gemeente_name, person_name, the_device
 from agent.register.store import load_client
@@ -233,11 +233,12 @@ async def _changeable(
             )
         )
     )
+    unserved = await devices_with_open_tasks(session, dossier.id, UNSERVED_TASKS)
     return {
         device_id
         for device_id, row in decisions.items()
         if device_id not in taken_over
-        and decision_may_change(dossier.state, row.outcome)
+        and decision_may_change(dossier.state, row.outcome, unserved=device_id in unserved)
         and (row.outcome == "take-over" or row.reason_code in ALTERNATIVE_REASONS)
     }
 

@@ -26,7 +26,7 @@ from agent.core.receiving import received_offer
 from agent.core.tasks import TaskKind, open_task
 from agent.register.models import RegisterClient
 from agent.register.names import devices_phrase, gemeente_name, person_name
-from agent.register.store import add_continued_provisions, load_client
+from agent.register.store import add_continued_provisions, load_client, remove_device
 from agent.storage.tables import DossierRow, OrderRow, TaskRow
 from agent.working_days import day_end
 from protocol.messages import Device, DeviceDecision, DossierOffer, Message, SupplierReference
@@ -34,12 +34,9 @@ from registry.server_kit.dutch import dutch_date
 
 __all__ = ["Administration"]
 
-# The departing gemeente's own steps after the decision: what a person did, asked again when
-# the decision is revised.
-_LOOK_AGAIN: dict[TaskKind, str] = {
-    "end-beschikking": "het einde van de beschikking",
-    "eigen-bijdrage-end": "het einde van de eigen bijdrage bij het CAK",
-}
+# Per task kind: the task for the devices taken over now (text, due), and the text asking a person
+# who already did it to look again after a change of the decision.
+_Texts = tuple[dict[TaskKind, tuple[str, datetime]], dict[TaskKind, str]]
 # Who closed a task that a revised decision replaced.
 _REVISION = "gewijzigd besluit"
 
@@ -68,7 +65,7 @@ class Administration:
         """The devices taken over join the register; the back office tells the CAK (a task).
 
         On completion, and again when a consulent takes a device over after completion (the
-        register keeps what it has; an open CAK task is not opened twice).
+        register keeps what it has; the CAK task then names every device, ``_retask``).
         """
         offer = await received_offer(session, dossier.id)
         if offer is None:
@@ -81,35 +78,38 @@ class Administration:
             return
         await add_continued_provisions(session, _register_client(offer, kept), now=now)
         await self._agent.log.record(session, "continued-provision-registered", dossier, now)
-        move, devices = offer.client.move_date, devices_phrase(kept, articles=True)
-        await open_task(
-            session,
-            "eigen-bijdrage-start",
-            f"Meld bij het CAK dat {person_name(offer.client.name)} vanaf {dutch_date(move)} bij "
-            f"ons een eigen bijdrage betaalt voor {devices}. Dit is een voortgezette "
-            "maatwerkvoorziening na een verhuizing; de vorige gemeente stopt haar melding op "
-            f"{dutch_date(move - timedelta(days=1))}.",
-            now,
-            dossier_id=dossier.id,
-            due_at=day_end(max(move, now.date())),
+        await _retask(session, dossier.id, _receiving_texts(offer, kept, now), now)
+
+    async def withdraw_continued(
+        self, session: AsyncSession, dossier: DossierRow, device_id: str, now: datetime
+    ) -> None:
+        """After completion a device taken over became an exception: it leaves the register.
+
+        The CAK task follows the devices still taken over (``_retask``).
+        """
+        offer = await received_offer(session, dossier.id)
+        if offer is None:
+            return
+        await remove_device(session, offer.client.bsn, device_id)
+        taken_over = await devices_decided(session, dossier.id, "take-over")
+        kept = await _ours(
+            session, dossier.id, [d for d in offer.devices if d.device_id in taken_over]
         )
+        await _retask(session, dossier.id, _receiving_texts(offer, kept, now), now)
 
     # --- departing side -------------------------------------------------------------------------
 
     async def _departing_decided(self, session: AsyncSession, change: StateChange) -> None:
-        decision = change.received_decision
+        dossier, decision, now = change.dossier, change.received_decision, change.now
         if decision is None:
             return
-        client = await load_client(session, change.dossier.client_bsn or "")
+        client = await load_client(session, dossier.client_bsn or "")
         if client is None:
             return
         taken = {i.device_id for i in decision.decisions if i.outcome == "take-over"}
         kept = [device for device in client.devices if device.device_id in taken]
-        texts = _departing_texts(change.dossier, client, decision, kept, change.now)
-        for kind, (text, due) in texts.items():
-            await open_task(
-                session, kind, text, change.now, dossier_id=change.dossier.id, due_at=due
-            )
+        texts = _departing_texts(dossier, client, decision, kept, now)
+        await _retask(session, dossier.id, texts, now)
 
     async def _departing_revised(
         self, session: AsyncSession, message: Message, now: datetime
@@ -132,28 +132,7 @@ class Administration:
             return
         kept = [device for device in client.devices if device.device_id in taken]
         texts = _departing_texts(dossier, client, decision, kept, now)
-        tasks = await session.scalars(
-            select(TaskRow).where(TaskRow.dossier_id == dossier.id, TaskRow.kind.in_(_LOOK_AGAIN))
-        )
-        done_by_a_person: set[str] = set()
-        for task in tasks:
-            if task.state == "open":
-                task.state, task.done_at, task.done_by = "done", now, _REVISION
-                task.note = "Vervangen: de nieuwe gemeente heeft haar besluit gewijzigd."
-            elif task.done_by != _REVISION:
-                done_by_a_person.add(task.kind)
-        for kind, what in _LOOK_AGAIN.items():
-            if kind in done_by_a_person:
-                devices = devices_phrase(kept, articles=True) if kept else "geen hulpmiddel meer"
-                text = (
-                    f"De gemeente {gemeente_name(dossier.partner_gemeentecode)} heeft haar besluit "
-                    f"gewijzigd: zij zet nu {devices} voort. U hebt {what} van "
-                    f"{person_name(client.name)} al geregeld. Kijk of dat nog klopt."
-                )
-                await open_task(session, kind, text, now, dossier_id=dossier.id)
-            elif kind in texts:
-                text, due = texts[kind]
-                await open_task(session, kind, text, now, dossier_id=dossier.id, due_at=due)
+        await _retask(session, dossier.id, texts, now)
 
 
 def _departing_texts(
@@ -162,13 +141,20 @@ def _departing_texts(
     decision: DeviceDecision,
     kept: Sequence[Device],
     now: datetime,
-) -> dict[TaskKind, tuple[str, datetime]]:
+) -> _Texts:
     """The departing side's tasks for the devices taken over: end the beschikking, and the CAK."""
+    name, receiving = person_name(client.name), gemeente_name(dossier.partner_gemeentecode)
+    devices = devices_phrase(kept, articles=True) if kept else "geen hulpmiddel meer"
+    changed = f"De gemeente {receiving} heeft haar besluit gewijzigd: zij zet nu {devices} voort."
+    look_again: dict[TaskKind, str] = {
+        "end-beschikking": f"{changed} U hebt het einde van de beschikking van {name} al "
+        "geregeld. Kijk of dat nog klopt.",
+        "eigen-bijdrage-end": f"{changed} U hebt het einde van de eigen bijdrage van {name} al "
+        "bij het CAK gemeld. Kijk of dat nog klopt.",
+    }
     if not kept:
-        return {}
-    move, name = decision.effective_date, person_name(client.name)
-    devices = devices_phrase(kept, articles=True)
-    receiving = gemeente_name(dossier.partner_gemeentecode)
+        return {}, look_again
+    move = decision.effective_date
     reference = (
         f"beschikking {client.indicatie.beschikking_reference}"
         if client.indicatie is not None
@@ -187,7 +173,55 @@ def _departing_texts(
             f"{dutch_date(move)}.",
             day_end(max(last_day, now.date())),
         ),
+    }, look_again
+
+
+def _receiving_texts(offer: DossierOffer, kept: Sequence[Device], now: datetime) -> _Texts:
+    """The receiving side's task for the devices taken over: the CAK, from the move date."""
+    name, move = person_name(offer.client.name), offer.client.move_date
+    devices = devices_phrase(kept, articles=True) if kept else "geen hulpmiddel meer"
+    look_again: dict[TaskKind, str] = {
+        "eigen-bijdrage-start": f"Wij hebben ons besluit gewijzigd: wij zetten nu {devices} "
+        f"voort voor {name}. U hebt de eigen bijdrage al bij het CAK gemeld. Kijk of dat nog "
+        "klopt."
     }
+    if not kept:
+        return {}, look_again
+    return {
+        "eigen-bijdrage-start": (
+            f"Meld bij het CAK dat {name} vanaf {dutch_date(move)} bij ons een eigen bijdrage "
+            f"betaalt voor {devices}. Dit is een voortgezette maatwerkvoorziening na een "
+            "verhuizing; de vorige gemeente stopt haar melding op "
+            f"{dutch_date(move - timedelta(days=1))}.",
+            day_end(max(move, now.date())),
+        )
+    }, look_again
+
+
+async def _retask(session: AsyncSession, dossier_id: str, texts: _Texts, now: datetime) -> None:
+    """The administration's tasks after a decision or a change of it.
+
+    ``texts``: per kind the task for the devices taken over now (none: nothing to do), and the
+    text that asks a person to look again. A first decision opens the tasks; after a change an
+    open task is replaced, and one a person already did comes back with the look-again text.
+    """
+    tasks, look_again = texts
+    rows = await session.scalars(
+        select(TaskRow).where(TaskRow.dossier_id == dossier_id, TaskRow.kind.in_(look_again))
+    )
+    done_by_a_person: set[str] = set()
+    for task in rows:
+        if task.state == "open":
+            task.state, task.done_at, task.done_by = "done", now, _REVISION
+            task.note = "Vervangen: het besluit is gewijzigd."
+        elif task.done_by != _REVISION:
+            done_by_a_person.add(task.kind)
+    for kind, again in look_again.items():
+        if kind in done_by_a_person:
+            await open_task(session, kind, again, now, dossier_id=dossier_id)
+        elif kind in tasks:
+            text, due = tasks[kind]
+            await open_task(session, kind, text, now, dossier_id=dossier_id, due_at=due)
 
 
 async def _ours(session: AsyncSession, dossier_id: str, devices: Sequence[Device]) -> list[Device]:

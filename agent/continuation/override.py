@@ -1,16 +1,17 @@
 """A consulent of the receiving gemeente changes the automatic decision for one device.
 
 Allowed while the dossier runs (``decided`` or ``orders-placed``) and no supplier reported the
-device taken over; after completion an exception may still be taken back (its alternative not
-delivered yet), and the device then joins the register as on completion
-(``agent.core.states.decision_may_change``). Take-over -> exception: the device's open order is
-withdrawn at its supplier (``dossier-cancelled`` with ``deviceIds``) and the alternative follows
-as for an exception of the policy (task and letters, ``agent.continuation.receiving``).
-Exception -> take-over: the alternative's task is closed, the device is ordered from the
-contracted supplier as on the decision, and the client gets a letter that the device is taken
-over after all. Either way a revised ``device-decision`` (``revisedAt``) goes to the departing
-gemeente (docs/protocol.md, section 5), and the timeline names the consulent, the device and the
-reason.
+device taken over. After completion an exception may still be taken back (its alternative not
+delivered yet), and the device then joins the register as on completion; a device that no
+supplier takes over (every contracted one refused, or none is contracted) may still become an
+exception, and leaves the register (``agent.core.states.decision_may_change``).
+Take-over -> exception: the device's open order is withdrawn at its supplier
+(``dossier-cancelled`` with ``deviceIds``) and the alternative follows as for an exception of the
+policy (task and letters, ``agent.continuation.receiving``). Exception -> take-over: the
+alternative's task is closed, the device is ordered from the contracted supplier as on the
+decision, and the client gets a letter that the device is taken over after all. Either way a
+revised ``device-decision`` (``revisedAt``) goes to the departing gemeente (docs/protocol.md,
+section 5), and the timeline names the consulent, the device and the reason.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from agent.core.context import AgentContext
 from agent.core.dossiers import Dossiers, decided_fields, lock_dossier
 from agent.core.policy import continued_provision_end
 from agent.core.receiving import received_offer
-from agent.core.states import decision_may_change
+from agent.core.states import UNSERVED_TASKS, decision_may_change
+from agent.core.tasks import devices_with_open_tasks
 from agent.errors import DecisionNotChangeable, DeviceTakenOver, DossierUnknown, ProvisionUnknown
 from agent.register.names import the_device
 from agent.storage.tables import DossierRow, OrderRow, ProvisionRow, TaskRow
@@ -119,8 +121,10 @@ class DecisionOverride:
                 await self._orders.progress.report(session, order, "contact-planned", now)
             else:
                 await self._orders.complete_when_done(session, dossier, now)
-            if taken_over and dossier.state == "completed":
+            if dossier.state == "completed" and taken_over:
                 await self._administration.register_continued(session, dossier, now)
+            elif dossier.state == "completed":
+                await self._administration.withdraw_continued(session, dossier, device_id, now)
             self._dossiers.note(session, dossier, _note(change, the_device(device)), now)
             await self._agent.log.record(
                 session, "werkbak-dossier-changed", dossier, now, actor=change.done_by
@@ -145,7 +149,8 @@ class DecisionOverride:
         if dossier.side != "receiving":
             raise DecisionNotChangeable("only the receiving gemeente changes its decision")
         current = "exception" if change.outcome == "take-over" else "take-over"
-        if not decision_may_change(dossier.state, current):
+        unserved = device_id in await devices_with_open_tasks(session, dossier.id, UNSERVED_TASKS)
+        if not decision_may_change(dossier.state, current, unserved=unserved):
             raise DecisionNotChangeable(f"the dossier is {dossier.state}: its decision stands")
         offer = await received_offer(session, dossier.id)
         provision = await session.scalar(

@@ -12,6 +12,7 @@ __all__ = [
     "OPEN_STATES",
     "RECEIVING_TRANSITIONS",
     "STATES",
+    "UNSERVED_TASKS",
     "WITHDRAWABLE_STATES",
     "WLZ_STOPPED",
     "Side",
@@ -105,13 +106,19 @@ def check_transition(side: Side, current: str, target: str) -> None:
         raise IllegalTransition(f"a {side} dossier cannot go from {current} to {target}")
 
 
-def decision_may_change(state: str, outcome: str) -> bool:
+# A person's open tasks for a device to take over that no supplier takes over: every contracted
+# supplier refused, or none is contracted.
+UNSERVED_TASKS: Final = ("no-supplier", "supplier-refused")
+
+
+def decision_may_change(state: str, outcome: str, *, unserved: bool = False) -> bool:
     """Receiving side: whether a consulent may change a device's decision (now ``outcome``).
 
     While the dossier runs, every device not yet taken over; once it completed, an exception may
-    still be taken back (the alternative is then not needed). A cancelled or withdrawn dossier
-    keeps its decision.
+    still be taken back (the alternative is then not needed), and a device to take over that no
+    supplier takes over (``unserved``: an open task of :data:`UNSERVED_TASKS`) may still become
+    an exception. A cancelled or withdrawn dossier keeps its decision.
     """
     if state in _DECISION_CHANGE_STATES:
         return True
-    return state == "completed" and outcome == "exception"
+    return state == "completed" and (outcome == "exception" or unserved)

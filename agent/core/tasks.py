@@ -20,7 +20,15 @@ from agent.storage.database import Database
 from agent.storage.tables import DossierRow, TaskRow
 from protocol.clock import Clock
 
-__all__ = ["TASK_KINDS", "Task", "TaskCompletion", "TaskKind", "Tasks", "open_task"]
+__all__ = [
+    "TASK_KINDS",
+    "Task",
+    "TaskCompletion",
+    "TaskKind",
+    "Tasks",
+    "devices_with_open_tasks",
+    "open_task",
+]
 
 TaskKind = Literal[
     "consent-refused",
@@ -115,6 +123,21 @@ async def open_task(
     )
     session.add(row)
     return row
+
+
+async def devices_with_open_tasks(
+    session: AsyncSession, dossier_id: str, kinds: tuple[str, ...]
+) -> set[str]:
+    """The devices of a dossier that have an open task of one of ``kinds``."""
+    rows = await session.scalars(
+        select(TaskRow.device_id).where(
+            TaskRow.dossier_id == dossier_id,
+            TaskRow.kind.in_(kinds),
+            TaskRow.state == "open",
+            TaskRow.device_id.is_not(None),
+        )
+    )
+    return {device_id for device_id in rows if device_id is not None}
 
 
 class Tasks:

@@ -24,6 +24,7 @@ __all__ = [
     "add_continued_provisions",
     "forget_loaded_clients",
     "load_client",
+    "remove_device",
     "store_import",
 ]
 
@@ -129,6 +130,24 @@ async def add_continued_provisions(
         kept = tuple(d for d in existing.devices if d.device_id not in taken_over)
         client = client.model_copy(update={"devices": kept + client.devices})
     await store_import(session, [client], now=now)
+
+
+async def remove_device(session: AsyncSession, bsn: str, device_id: str) -> None:
+    """A device of the register is not provided here after all (a decision changed).
+
+    A client left without a device has no provision here: the client leaves the register too.
+    """
+    forget_loaded_clients(session)
+    client = select(ClientRow.id).where(ClientRow.bsn == bsn).scalar_subquery()
+    unsynchronised = {"synchronize_session": False}
+    await session.execute(
+        delete(DeviceRow).where(DeviceRow.client_id == client, DeviceRow.device_id == device_id),
+        execution_options=unsynchronised,
+    )
+    left = select(DeviceRow.id).where(DeviceRow.client_id == ClientRow.id).exists()
+    await session.execute(
+        delete(ClientRow).where(ClientRow.bsn == bsn, ~left), execution_options=unsynchronised
+    )
 
 
 def forget_loaded_clients(session: AsyncSession) -> None:

@@ -444,7 +444,7 @@ async def test_the_departing_tasks_are_replaced_when_the_decision_is_revised(
     tasks = await world.utrecht.tasks.list(dossier_id=dossier_id)
     replaced = [t for t in tasks if t.kind in ("end-beschikking", "eigen-bijdrage-end")]
     assert {(t.state, t.done_by) for t in replaced} == {("done", "gewijzigd besluit")}
-    assert all(t.note and "besluit gewijzigd" in t.note for t in replaced)
+    assert all(t.note == "Vervangen: het besluit is gewijzigd." for t in replaced)
 
     # Taken over after all (a later revision): the tasks come back, open, for the scootmobiel.
     world.clock.set(world.clock.now() + timedelta(hours=1))
@@ -486,3 +486,64 @@ async def test_a_person_who_already_ended_the_beschikking_is_asked_to_look_again
     # The CAK task nobody did yet is replaced: with nothing taken over, nothing to report.
     open_kinds = {t.kind for t in await world.utrecht.tasks.list("open", dossier_id=dossier_id)}
     assert "eigen-bijdrage-end" not in open_kinds
+
+
+async def test_a_device_no_supplier_takes_over_may_become_an_exception_after_completion(
+    world: World,
+) -> None:
+    await world.contract(PREFERRED, 1)
+    dossier_id = await world.hand_over()
+    [order] = await world.orders_at(PREFERRED)
+    await world.planner(PREFERRED, order["orderId"], status="refused", reasonCode="no-capacity")
+    assert await world.state(world.amsterdam, dossier_id) == "completed"
+    client = await _amsterdam_client(world)
+    assert [d.device_id for d in client.devices] == ["dev-1"]  # in the register, without supplier
+    [cak] = [
+        t
+        for t in await world.amsterdam.tasks.list("open", dossier_id=dossier_id)
+        if t.kind == "eigen-bijdrage-start"
+    ]
+    assert "voor de scootmobiel" in cak.description
+
+    # The werkbak's dossier page offers the change for the scootmobiel.
+    case = await world.amsterdam.casework.case_file(dossier_id, actor="consulent 7")
+    assert [(d.device_id, d.changeable) for d in case.devices] == [("dev-1", True)]
+
+    world.clock.set(world.clock.now() + timedelta(hours=1))
+    answer = await _change(world, dossier_id, TO_EXCEPTION)
+    assert answer.status_code == 200, answer.text
+
+    # The consulent's refusal task is done, the alternative's task is open, the register is
+    # without the scootmobiel, and the CAK task nobody did yet is replaced: nothing to report.
+    tasks = await world.amsterdam.tasks.list(dossier_id=dossier_id)
+    state = {(t.kind, t.state) for t in tasks}
+    assert ("supplier-refused", "done") in state
+    assert ("provide-alternative", "open") in state
+    assert ("eigen-bijdrage-start", "open") not in state
+    async with world.amsterdam.database.reading() as session:
+        assert await load_client(session, CLIENT_BSN) is None  # no device here: not registered
+    # Utrecht hears the revised decision: its supplier keeps the scootmobiel in use.
+    assert await _outcomes(world.utrecht, dossier_id) == {"dev-1": "exception"}
+    [kept] = await world.suppliers["hulpmiddelen"].supplier.departing_devices()
+    assert kept.state == "in-use"
+
+
+async def test_a_device_with_no_contracted_supplier_may_become_an_exception_after_completion(
+    world: World,
+) -> None:
+    # No contracted supplier at all: the no-supplier task, and the exception is allowed too.
+    dossier_id = await world.hand_over()
+    assert await world.state(world.amsterdam, dossier_id) == "completed"
+    assert (await _change(world, dossier_id, TO_EXCEPTION)).status_code == 200
+    world.clock.set(world.clock.now() + timedelta(hours=1))
+    # Taken over again, and ordered nowhere (still no contract): a no-supplier task again.
+    assert (await _change(world, dossier_id, TO_TAKE_OVER)).status_code == 200
+    kinds = {t.kind for t in await world.amsterdam.tasks.list("open", dossier_id=dossier_id)}
+    assert "no-supplier" in kinds
+
+
+async def _amsterdam_client(world: World) -> Any:
+    async with world.amsterdam.database.reading() as session:
+        client = await load_client(session, CLIENT_BSN)
+    assert client is not None
+    return client
