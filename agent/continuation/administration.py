@@ -5,9 +5,10 @@ taken over join this gemeente's register, with the receiving supplier and the co
 indicatie, so the client's next move finds them; the back office is told, by a task,
 to register the continued provision with the CAK from the move date. Departing side, when the
 decision arrives: a task to end the beschikking on the move date, and a task to end the CAK
-registration on the day before, so the client neither pays twice nor has a gap; a revised
-decision replaces those tasks, or asks the person who already did them to look again. (Each state
-change also reaches the back office as a CloudEvent, ``agent.delivery.cloudevents``.)
+registration on the day before, so the client neither pays twice nor has a gap. A changed
+decision (a consulent's, or the revised one received) replaces those tasks, or asks the person
+who already did one to look again (``_retask``). (Each state change also reaches the back office
+as a CloudEvent, ``agent.delivery.cloudevents``.)
 """
 
 from __future__ import annotations
