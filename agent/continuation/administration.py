@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
 from agent.core.dossiers import devices_decided
-from agent.core.hooks import Hooks, StateChange
+from agent.core.hooks import DecisionUpdate, Hooks, StateChange
 from agent.core.receiving import received_offer
 from agent.core.tasks import TaskKind, open_task
 from agent.register.models import RegisterClient
@@ -30,7 +30,7 @@ from agent.register.names import devices_phrase, gemeente_name, person_name
 from agent.register.store import add_continued_provisions, load_client, remove_device
 from agent.storage.tables import DossierRow, OrderRow, TaskRow
 from agent.working_days import day_end
-from protocol.messages import Device, DeviceDecision, DossierOffer, Message, SupplierReference
+from protocol.messages import Device, DeviceDecision, DossierOffer, SupplierReference
 from registry.server_kit.dutch import dutch_date
 
 __all__ = ["Administration"]
@@ -112,24 +112,16 @@ class Administration:
         texts = _departing_texts(dossier, client, decision, kept, now)
         await _retask(session, dossier.id, texts, now)
 
-    async def _departing_revised(
-        self, session: AsyncSession, message: Message, now: datetime
-    ) -> None:
+    async def _departing_revised(self, session: AsyncSession, update: DecisionUpdate) -> None:
         """A revised decision: the beschikking and CAK tasks follow what is taken over now.
 
         An open task is replaced by one for the devices taken over now; a task a person already
         did comes back, asking them to look again.
         """
-        decision = message.body
-        assert isinstance(decision, DeviceDecision)
-        dossier = await session.get(DossierRow, str(message.dossier_id))
-        if dossier is None or dossier.side != "departing":
-            return
-        # Read before the core stores the revised decision: the devices taken over until now.
-        before = await devices_decided(session, dossier.id, "take-over")
+        dossier, decision, now = update.dossier, update.decision, update.now
         taken = {i.device_id for i in decision.decisions if i.outcome == "take-over"}
         client = await load_client(session, dossier.client_bsn or "")
-        if before == taken or client is None:
+        if update.was("take-over") == taken or client is None:
             return
         kept = [device for device in client.devices if device.device_id in taken]
         texts = _departing_texts(dossier, client, decision, kept, now)

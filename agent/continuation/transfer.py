@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
-from agent.core.dossiers import DEPARTING_ROLES, Dossiers, devices_decided
-from agent.core.hooks import Hooks, StateChange
+from agent.core.dossiers import DEPARTING_ROLES, Dossiers
+from agent.core.hooks import DecisionUpdate, Hooks, StateChange
 from agent.core.offer import device_reference
 from agent.core.tasks import open_task
 from agent.errors import MessageNotHandled
@@ -55,14 +55,10 @@ class DeviceTransfers:
         if change.received_decision is not None:
             await self._send(session, change.dossier, change.received_decision, change.now)
 
-    async def _on_update(self, session: AsyncSession, message: Message, now: datetime) -> None:
+    async def _on_update(self, session: AsyncSession, update: DecisionUpdate) -> None:
         """A revised decision takes a lent device over after all: its ownership moves now."""
-        decision = message.body
-        assert isinstance(decision, DeviceDecision)
-        dossier = await self._dossiers.shared_with_sender(session, message)
-        # Read before the core stores the revised decision: the devices excepted until now.
-        excepted = await devices_decided(session, dossier.id, "exception")
-        await self._send(session, dossier, decision, now, only=excepted)
+        only = update.was("exception")
+        await self._send(session, update.dossier, update.decision, update.now, only=only)
 
     async def _send(
         self,

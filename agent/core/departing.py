@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
 from agent.core.dossiers import DEPARTING_ROLES, Dossiers, decided_fields, own_gemeentecode
+from agent.core.hooks import DecisionUpdate
 from agent.core.offer import build_offer
 from agent.core.progress import received_progress
 from agent.core.states import check_transition
@@ -145,7 +146,7 @@ class Departing:
     ) -> None:
         """A later decision: another receiving supplier, or with ``revisedAt`` new outcomes.
 
-        The capabilities' update hooks run before the stored decision changes, so they see per
+        The capabilities' update hooks get each device's outcome until now, so they see per
         device what changed (docs/protocol.md, section 5).
         """
         decision = message.body
@@ -175,8 +176,11 @@ class Departing:
                 for item in changed
             ):
                 raise MessageNotHandled("a device taken over keeps its decision")
+        update = DecisionUpdate(
+            dossier, message, {device: row.outcome for device, row in stored.items()}, now
+        )
         for hook in self._agent.hooks.decision_update_hooks:
-            await hook(session, message, now)
+            await hook(session, update)
         for item in decision.decisions:
             for name, value in decided_fields(item).items():
                 setattr(stored[item.device_id], name, value)

@@ -9,7 +9,7 @@ inside the transaction of the change that calls it, so its work commits or rolls
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,6 +23,8 @@ from protocol.messages import DeviceDecision, DossierCancelled, DossierOffer, Me
 __all__ = [
     "CancelHook",
     "DecisionHook",
+    "DecisionUpdate",
+    "DecisionUpdateHook",
     "DeliveredHook",
     "Hooks",
     "Job",
@@ -53,10 +55,34 @@ class StateChange:
         return body
 
 
+@dataclass(frozen=True)
+class DecisionUpdate:
+    """Departing side: a later device decision for a decided dossier, before it is stored.
+
+    ``before``: each device's outcome until now, so a hook sees per device what changed.
+    """
+
+    dossier: DossierRow
+    message: Message
+    before: Mapping[str, str]
+    now: datetime
+
+    @property
+    def decision(self) -> DeviceDecision:
+        body = self.message.body
+        assert isinstance(body, DeviceDecision)
+        return body
+
+    def was(self, outcome: str) -> frozenset[str]:
+        """The devices whose outcome until now was ``outcome``."""
+        return frozenset(device for device, was in self.before.items() if was == outcome)
+
+
 MessageHandler = Callable[[AsyncSession, Message, datetime], Awaitable[None]]
 # Registry look-ups a message will need, made before its transaction (no network call inside).
 Preparation = Callable[[Message], Awaitable[None]]
 StateHook = Callable[[AsyncSession, StateChange], Awaitable[None]]
+DecisionUpdateHook = Callable[[AsyncSession, DecisionUpdate], Awaitable[None]]
 DeliveredHook = Callable[[AsyncSession, DeliveredMessage, datetime], Awaitable[None]]
 # Receiving side, before the device decision is sent: may add to it (the receiving supplier).
 DecisionHook = Callable[
@@ -88,7 +114,7 @@ class Hooks:
     state_hooks: dict[str, list[StateHook]] = field(default_factory=dict)
     delivered_hooks: list[DeliveredHook] = field(default_factory=list)
     decision_hooks: list[DecisionHook] = field(default_factory=list)
-    decision_update_hooks: list[MessageHandler] = field(default_factory=list)
+    decision_update_hooks: list[DecisionUpdateHook] = field(default_factory=list)
     cancel_hooks: list[CancelHook] = field(default_factory=list)
     jobs: list[Job] = field(default_factory=list)
 
@@ -115,11 +141,8 @@ class Hooks:
         """Receiving side: run ``hook`` on the device decision before it is sent."""
         self.decision_hooks.append(hook)
 
-    def on_decision_update(self, hook: MessageHandler) -> None:
-        """Departing side: run ``hook`` on a later device decision for a decided dossier.
-
-        It runs before the core stores the later decision, so it reads what each device was.
-        """
+    def on_decision_update(self, hook: DecisionUpdateHook) -> None:
+        """Departing side: run ``hook`` on a later device decision for a decided dossier."""
         self.decision_update_hooks.append(hook)
 
     def on_cancel(self, hook: CancelHook) -> None:

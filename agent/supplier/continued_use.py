@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
 from agent.core.deadlines import cancel_deadlines
-from agent.core.dossiers import Dossiers, devices_decided
-from agent.core.hooks import Hooks, StateChange
+from agent.core.dossiers import Dossiers
+from agent.core.hooks import DecisionUpdate, Hooks, StateChange
 from agent.core.offer import device_reference
 from agent.core.tasks import open_task
 from agent.register.names import person_name, the_device
@@ -73,14 +73,10 @@ class ContinuedUseNotices:
         if change.received_decision is not None:
             await self._send(session, change.dossier, change.received_decision, change.now)
 
-    async def _on_update(self, session: AsyncSession, message: Message, now: datetime) -> None:
+    async def _on_update(self, session: AsyncSession, update: DecisionUpdate) -> None:
         """A revised decision excepts a device taken over before: it stays with the client."""
-        decision = message.body
-        assert isinstance(decision, DeviceDecision)
-        dossier = await self._dossiers.shared_with_sender(session, message)
-        # Read before the core stores the revised decision: the devices taken over until now.
-        taken_over = await devices_decided(session, dossier.id, "take-over")
-        await self._send(session, dossier, decision, now, only=taken_over)
+        only = update.was("take-over")
+        await self._send(session, update.dossier, update.decision, update.now, only=only)
 
     async def _send(
         self,

@@ -20,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.context import AgentContext
 from agent.core.dossiers import Dossiers, lock_dossier
-from agent.core.hooks import Hooks, StateChange
+from agent.core.hooks import DecisionUpdate, Hooks, StateChange
 from agent.core.offer import device_reference
 from agent.core.tasks import open_task
 from agent.delivery.outbox import DeliveredMessage
 from agent.register.store import load_client
-from agent.storage.tables import ClientRow, DeviceRow, DossierRow, OutboxRow, ProvisionRow
+from agent.storage.tables import ClientRow, DeviceRow, DossierRow, OutboxRow
 from protocol.messages import DepartureNotice, Device, DeviceDecision, Message, SupplierReference
 from registry.errors import (
     MessageTypeNotSupported,
@@ -91,25 +91,15 @@ class DepartureNotices:
             cause = "departure notices queued"
             await self._dossiers.transition(session, dossier, "orders-placed", cause, change.now)
 
-    async def _on_update(self, session: AsyncSession, message: Message, now: datetime) -> None:
-        decision = message.body
-        assert isinstance(decision, DeviceDecision)
-        dossier = await self._dossiers.shared_with_sender(session, message)
-        named = await _named_in_notices(session, dossier.id)
-        # Read before the core stores the later decision: what each device's outcome was.
-        stored = await session.execute(
-            select(ProvisionRow.device_id, ProvisionRow.outcome).where(
-                ProvisionRow.dossier_id == dossier.id
-            )
-        )
-        outcomes: dict[str, str] = dict(stored.all())
+    async def _on_update(self, session: AsyncSession, update: DecisionUpdate) -> None:
+        named = await _named_in_notices(session, update.dossier.id)
         changed = frozenset(
             item.device_id
-            for item in decision.decisions
+            for item in update.decision.decisions
             if item.outcome == "take-over"
             and (
                 # Taken over after all: the notice ends the device's continued use.
-                outcomes.get(item.device_id) != "take-over"
+                update.before.get(item.device_id) != "take-over"
                 or (
                     item.receiving_supplier is not None
                     and named.get(item.device_id) != item.receiving_supplier.oin
@@ -117,7 +107,7 @@ class DepartureNotices:
             )
         )
         if changed:
-            await self.send(session, dossier, message, now, only=changed)
+            await self.send(session, update.dossier, update.message, update.now, only=changed)
 
     async def send(
         self,
