@@ -1,4 +1,4 @@
-"""Agent commands of the ``meeverhuizen`` CLI: serve, enrol, import, outbox, dossiers, keys."""
+"""The agent commands of the ``meeverhuizen`` CLI: serve, host, enrol, import, outbox, keys."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from pydantic import ValidationError
 from agent.conformance.command import conformance_command
 from agent.delivery.outbox import OutboxState
 from agent.errors import ImportFailed
-from agent.hosting.command import host_command
 from agent.local.demo_command import demo_command
 from agent.runtime import open_service
 from agent.service import AgentService
@@ -36,6 +35,13 @@ _CONFIG = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     required=True,
     help="Agent settings (TOML); MEEVERHUIZEN_AGENT_* variables override it.",
+)
+_LOG_LEVEL = click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="Server log level; below info the access log is off.",
 )
 
 
@@ -89,13 +95,7 @@ def migrate(config_file: Path, sql: bool) -> None:
 
 @agent_group.command("serve")
 @_CONFIG
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    default="info",
-    show_default=True,
-    help="Server log level; below info the access log is off.",
-)
+@_LOG_LEVEL
 def serve(config_file: Path, log_level: str) -> None:
     """Serve the agent's API and run its delivery scheduler."""
     from agent.app import create_app
@@ -108,6 +108,34 @@ def serve(config_file: Path, log_level: str) -> None:
         deployment=settings,
         host=settings.host,
         port=settings.port,
+        log_level=log_level,
+    )
+
+
+@agent_group.command("host")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Hosting settings (TOML): the shared address and each organisation's settings file.",
+)
+@_LOG_LEVEL
+def host(config_file: Path, log_level: str) -> None:
+    """Serve several organisations' agents from one process, with one endpoint for messages."""
+    from agent.hosting import HostingProblem, create_host_app, load_hosting
+    from agent.runtime import serve_forever
+
+    try:
+        hosting = load_hosting(config_file)
+    except HostingProblem as exc:
+        raise click.ClickException(str(exc)) from exc
+    serve_forever(
+        create_host_app(hosting),
+        tls=hosting.settings,
+        deployment=hosting.settings,
+        host=hosting.settings.host,
+        port=hosting.settings.port,
         log_level=log_level,
     )
 
@@ -409,8 +437,6 @@ def keys_generate(out: Path, algorithm: Literal["EdDSA", "PS256"]) -> None:
         json.dump(key, handle)
     _echo_json(public_jwk(key))
 
-
-agent_group.add_command(host_command)
 
 AGENT_COMMANDS: tuple[click.Command, ...] = (
     agent_group,

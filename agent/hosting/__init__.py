@@ -8,6 +8,13 @@ one inbound endpoint that routes each message by the receiver it names (docs/hos
 """
 
 from agent.hosting.app import HostApp, create_host_app
-from agent.hosting.settings import Hosting, HostingSettings, load_hosting
+from agent.hosting.settings import Hosting, HostingProblem, HostingSettings, load_hosting
 
-__all__ = ["HostApp", "Hosting", "HostingSettings", "create_host_app", "load_hosting"]
+__all__ = [
+    "HostApp",
+    "Hosting",
+    "HostingProblem",
+    "HostingSettings",
+    "create_host_app",
+    "load_hosting",
+]
