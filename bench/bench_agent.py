@@ -235,11 +235,16 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def peak_rss_mb(pid: int | None) -> float:
+def memory_mb(pid: int | None, field: str) -> float:
+    """A memory figure of a process from /proc (``VmRSS`` now, ``VmHWM`` its peak), in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return math.nan
+
+
+def peak_rss_mb(pid: int | None) -> float:
+    return memory_mb(pid, "VmHWM")
 
 
 class Handovers:

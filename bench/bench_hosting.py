@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 import httpx
-from bench_agent import cpu_seconds
+from bench_agent import cpu_seconds, memory_mb, peak_rss_mb
 from local_databases import DATABASE_KINDS, DatabaseKind, fresh_databases
 
 from agent.local.processes import HOST, ServerProcess, free_port
@@ -39,13 +39,6 @@ class Figures:
     rss_mb: float
     peak_rss_mb: float
     idle_cpu_share: float
-
-
-def _memory_mb(pid: int | None, field: str) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    raise LookupError(field)
 
 
 def _toml(path: Path, values: dict[str, object]) -> None:
@@ -92,8 +85,8 @@ async def _measure(server: ServerProcess, label: str, count: int, idle: float) -
             label,
             count,
             started,
-            _memory_mb(server.pid, "VmRSS"),
-            _memory_mb(server.pid, "VmHWM"),
+            memory_mb(server.pid, "VmRSS"),
+            peak_rss_mb(server.pid),
             cpu / idle,
         )
     finally:
