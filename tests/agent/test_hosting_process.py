@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -13,13 +13,13 @@ import pytest
 
 from agent.local.network import AMSTERDAM, UTRECHT, start_registry
 from agent.local.processes import HOST, ServerProcess, free_port
-from agent.local.synthetic import DEVICE_IDS, synthetic_clients, valid_bsns
+from agent.local.synthetic import valid_bsns
 from agent.settings import hash_token
 from protocol.jwk import generate_private_jwk, public_jwk
 from protocol.messages import MESSAGE_TYPES
 from registry.client import RegistryClient
 from registry.operator import OperatorClient
-from tests.agent.test_processes import NEW_ADDRESS
+from tests.agent.test_processes import give_consent, start_dossiers
 from tests.agent.test_replicas import write_config
 
 PROBLEM = "urn:meeverhuizen:problem:"
@@ -140,40 +140,16 @@ async def test_a_handover_between_two_hosted_gemeenten_over_real_http(tmp_path: 
                     public_jwks=[public_jwk(key)],
                 )
             await server.wait_ready(http)
-            utrecht = _at(server, UTRECHT.key)
-            [bsn] = valid_bsns(1)
-            imported = await http.post(
-                f"{server.base_url}/v1/provisions/imports",
-                json=synthetic_clients([bsn]),
-                headers=utrecht,
-            )
-            assert imported.status_code < 300, imported.text
-            move_date = (date.today() + timedelta(days=21)).isoformat()
-            started = await http.post(
-                f"{server.base_url}/v1/dossiers",
-                json={"bsn": bsn, "moveDate": move_date, "newAddress": NEW_ADDRESS},
-                headers=utrecht,
-            )
-            assert started.status_code == 201, started.text
-            dossier_id = started.json()["dossierId"]
-            consent = {
-                "dataKinds": ["identity", "address", "devices", "indicatie"],
-                "deviceIds": list(DEVICE_IDS),
-                "channel": "online",
-                "givenBy": "client",
-                "givenAt": datetime.now(UTC).isoformat(),
-            }
-            given = await http.post(
-                f"{server.base_url}/v1/dossiers/{dossier_id}/consent", json=consent, headers=utrecht
-            )
-            assert given.status_code == 200, given.text
+            [dossier_id] = await start_dossiers(http, _Hosted(server, UTRECHT.key), valid_bsns(1))
+            await give_consent(http, _Hosted(server, UTRECHT.key), dossier_id)
 
             # The offer, the decision and the receipts go through the one shared endpoint.
             states: dict[str, object] = {}
             for _ in range(120):
                 for spec in (UTRECHT, AMSTERDAM):
                     answer = await http.get(
-                        f"{server.base_url}/v1/dossiers/{dossier_id}", headers=_at(server, spec.key)
+                        f"{server.base_url}/v1/dossiers/{dossier_id}",
+                        headers=_Hosted(server, spec.key).auth(),
                     )
                     # Amsterdam has no dossier until the offer arrives (404).
                     states[spec.key] = answer.json().get("state", answer.status_code)
@@ -186,6 +162,16 @@ async def test_a_handover_between_two_hosted_gemeenten_over_real_http(tmp_path: 
         registry.server.stop()
 
 
-def _at(server: ServerProcess, key: str) -> dict[str, str]:
-    """The headers of a request to a hosted gemeente's own address: its host name, its token."""
-    return {"Host": f"{key}.test:{server.port}"} | _bearer(key)
+@dataclass(frozen=True)
+class _Hosted:
+    """A gemeente hosted by ``server``: reached at the host's address by its own host name."""
+
+    server: ServerProcess
+    key: str
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    def auth(self) -> dict[str, str]:
+        return {"Host": f"{self.key}.test:{self.server.port}"} | _bearer(self.key)

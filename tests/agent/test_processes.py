@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -40,17 +40,24 @@ NEW_ADDRESS = {
 }
 
 
+class Reachable(Protocol):
+    """An agent's address and the headers of a case system's request to it."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    def auth(self) -> dict[str, str]: ...
+
+
 async def call(
-    http: httpx.AsyncClient, agent: LocalAgent, method: str, path: str, **options: Any
+    http: httpx.AsyncClient, agent: Reachable, method: str, path: str, **options: Any
 ) -> Any:
     answer = await http.request(method, agent.base_url + path, headers=agent.auth(), **options)
     assert answer.status_code < 300, answer.text
     return answer.json()
 
 
-async def start_dossiers(
-    http: httpx.AsyncClient, utrecht: LocalAgent, bsns: list[str]
-) -> list[str]:
+async def start_dossiers(http: httpx.AsyncClient, utrecht: Reachable, bsns: list[str]) -> list[str]:
     await call(http, utrecht, "POST", "/v1/provisions/imports", json=synthetic_clients(bsns))
     move_date = (date.today() + timedelta(days=21)).isoformat()
     dossier_ids = []
@@ -62,7 +69,7 @@ async def start_dossiers(
     return dossier_ids
 
 
-async def give_consent(http: httpx.AsyncClient, utrecht: LocalAgent, dossier_id: str) -> None:
+async def give_consent(http: httpx.AsyncClient, utrecht: Reachable, dossier_id: str) -> None:
     consent = {
         "dataKinds": ["identity", "address", "devices", "indicatie"],
         "deviceIds": list(DEVICE_IDS),
