@@ -281,16 +281,17 @@ async def test_an_exception_gives_a_task_a_letter_and_keeps_the_device_in_use(
     assert again.status_code == 409
 
 
+# Amsterdam's exception for the hoog-laagbed (ISO 18 12): a bed that fits the client's needs now.
+BED_EXCEPTION = {
+    "18 12": {
+        "reason_code": "needs-changed",
+        "reason_text": "U heeft nu een ander bed nodig.",
+        "alternative": "U krijgt van ons een bed dat bij u past.",
+    }
+}
 _TWO_EXCEPTIONS = {
     "amsterdam": {
-        "device_exceptions": {
-            **_EXCEPTION["amsterdam"]["device_exceptions"],
-            "18 12": {
-                "reason_code": "needs-changed",
-                "reason_text": "U heeft nu een ander bed nodig.",
-                "alternative": "U krijgt van ons een bed dat bij u past.",
-            },
-        }
+        "device_exceptions": {**_EXCEPTION["amsterdam"]["device_exceptions"], **BED_EXCEPTION}
     }
 }
 

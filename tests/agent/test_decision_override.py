@@ -33,7 +33,11 @@ from tests.agent.conftest import (
     UTRECHT_OIN,
     RecordingChannel,
 )
-from tests.agent.test_after_decision import _EXCEPTION, contract_scootmobiel_and_bed
+from tests.agent.test_after_decision import (
+    _EXCEPTION,
+    BED_EXCEPTION,
+    contract_scootmobiel_and_bed,
+)
 from tests.agent.test_supplier_flow import (  # noqa: F401 - fixtures used by name
     DEPARTING_SUPPLIER,
     PREFERRED,
@@ -383,17 +387,7 @@ async def test_a_gemeente_refuses_a_cancellation_of_some_devices(world: World) -
     assert await world.state(world.utrecht, dossier_id) == "completed"
 
 
-_BED_EXCEPTED = {
-    "amsterdam": {
-        "device_exceptions": {
-            "18 12": {
-                "reason_code": "needs-changed",
-                "reason_text": "U heeft nu een ander bed nodig.",
-                "alternative": "U krijgt van ons een bed dat bij u past.",
-            }
-        }
-    }
-}
+_BED_EXCEPTED = {"amsterdam": {"device_exceptions": BED_EXCEPTION}}
 
 
 @pytest.mark.parametrize("gemeente_settings", [_BED_EXCEPTED])
