@@ -71,10 +71,7 @@ class Administration:
         offer = await received_offer(session, dossier.id)
         if offer is None:
             return  # the client's data were erased (withdrawal): nothing to register
-        taken_over = await devices_decided(session, dossier.id, "take-over")
-        kept = await _ours(
-            session, dossier.id, [d for d in offer.devices if d.device_id in taken_over]
-        )
+        kept = await _continued(session, dossier.id, offer)
         if not kept:
             return
         await add_continued_provisions(session, _register_client(offer, kept), now=now)
@@ -92,10 +89,7 @@ class Administration:
         if offer is None:
             return
         await remove_device(session, offer.client.bsn, device_id)
-        taken_over = await devices_decided(session, dossier.id, "take-over")
-        kept = await _ours(
-            session, dossier.id, [d for d in offer.devices if d.device_id in taken_over]
-        )
+        kept = await _continued(session, dossier.id, offer)
         await _retask(session, dossier.id, _receiving_texts(offer, kept, now), now)
 
     # --- departing side -------------------------------------------------------------------------
@@ -217,8 +211,12 @@ async def _retask(session: AsyncSession, dossier_id: str, texts: _Texts, now: da
             await open_task(session, kind, text, now, dossier_id=dossier_id, due_at=due)
 
 
-async def _ours(session: AsyncSession, dossier_id: str, devices: Sequence[Device]) -> list[Device]:
-    # Our supplier (the latest order's) replaces the departing one; the contract is ours now.
+async def _continued(session: AsyncSession, dossier_id: str, offer: DossierOffer) -> list[Device]:
+    """The devices taken over, with our supplier (the latest order's) instead of the departing one.
+
+    The contract is ours now.
+    """
+    taken_over = await devices_decided(session, dossier_id, "take-over")
     orders = await session.scalars(
         select(OrderRow)
         .where(OrderRow.dossier_id == dossier_id, OrderRow.active.is_(True))
@@ -226,7 +224,7 @@ async def _ours(session: AsyncSession, dossier_id: str, devices: Sequence[Device
     )
     latest = {order.device_id: order for order in orders}
     ours = []
-    for device in devices:
+    for device in [d for d in offer.devices if d.device_id in taken_over]:
         order = latest.get(device.device_id)
         supplier = (
             SupplierReference(oin=order.supplier_oin, name=order.supplier_name) if order else None
