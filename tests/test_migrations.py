@@ -152,3 +152,33 @@ def test_agent_migrate_command(database_url: str, tmp_path: Path) -> None:
     printed = CliRunner().invoke(cli, ["agent", "migrate", "--sql", "--config", str(config)])
     assert printed.exit_code == 0, printed.output
     assert "CREATE TABLE dossiers (" in printed.output
+
+
+def test_agent_migrate_command_migrates_one_organisations_schema(
+    database_url: str, tmp_path: Path
+) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("a schema per organisation is PostgreSQL's; SQLite has a file each")
+    config = write_utrecht_config(tmp_path / "agent.toml", database_url)
+    with config.open("a", encoding="utf-8") as handle:
+        handle.write('database_schema = "utrecht"\n')
+    result = CliRunner().invoke(cli, ["agent", "migrate", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert f"from empty to {AGENT_MIGRATIONS.head()}" in result.output
+
+    async def tables() -> tuple[set[str], set[str]]:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(
+                    lambda sync: (
+                        set(inspect(sync).get_table_names(schema="utrecht")),
+                        set(inspect(sync).get_table_names(schema="public")),
+                    )
+                )
+        finally:
+            await engine.dispose()
+
+    utrecht, public = asyncio.run(tables())
+    assert set(AGENT_MIGRATIONS.metadata().tables) <= utrecht
+    assert public == set()
