@@ -17,6 +17,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.datastructures import URL
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Router
 from starlette.types import Message, Receive, Scope, Send
@@ -84,7 +85,7 @@ class HostApp:
         if scope["type"] == "http" and scope["path"] == MESSAGES_PATH and scope["method"] == "POST":
             await self._message(scope, receive, send)
             return
-        app = self._by_host.get(_requested_host(scope))
+        app = self._by_host.get((URL(scope=scope).hostname or "").lower())
         if app is not None:
             await app(scope, receive, send)
         elif scope["type"] == "http" and scope["path"] in (HEALTH_PATH, READY_PATH):
@@ -145,13 +146,6 @@ def _problem(error: AgentError) -> Response:
         detail=error.detail,
         headers=_VERSION,
     )
-
-
-def _requested_host(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"host":
-            return str(value.decode("latin-1")).rsplit(":", 1)[0].strip("[]").lower()
-    return ""
 
 
 def _receiver_oin(body: bytes) -> str | None:
