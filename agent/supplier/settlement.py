@@ -118,6 +118,9 @@ class Settlements:
         )
         if device is None or device.state != "leaving":
             return
+        if device.receiving_supplier_oin == self._agent.settings.oin:
+            # The receiving gemeente contracts us too: the device stays in our own stock.
+            return
         inputs = self._offer_inputs(device)
         if inputs is None or device.receiving_supplier_oin is None:
             await open_task(

@@ -97,3 +97,21 @@ async def test_an_order_that_never_comes_ends_the_wait_with_a_dispute(world: Wor
     assert offered.state == "disputed"
     tasks = await world.suppliers["hulpmiddelen"].tasks.list("open")
     assert [task.kind for task in tasks] == ["settlement-disputed"]
+
+
+async def test_a_supplier_on_both_sides_settles_no_price_with_itself(world: World) -> None:
+    # The receiving gemeente contracts the departing supplier: the device stays in its stock.
+    await world.contract(DEPARTING_SUPPLIER, 1)
+    await world.hand_over()
+    hulpmiddelen = world.suppliers["hulpmiddelen"]
+    [order] = await world.orders_at(DEPARTING_SUPPLIER)
+    await world.planner(DEPARTING_SUPPLIER, order["orderId"], status="taken-over")
+
+    world.clock.set(_transfer_day_start())
+    await world.fire_deadlines()
+    await world.settle()
+    assert await hulpmiddelen.supplier.settlements() == []
+    outbox = await hulpmiddelen.outbox.list(None)
+    assert "settlement-offer" not in {entry.message_type for entry in outbox}
+    assert [entry for entry in outbox if entry.state == "dead"] == []
+    assert await hulpmiddelen.tasks.list("open") == []
