@@ -27,6 +27,7 @@ import httpx
 from bench_agent import cpu_seconds, memory_mb, peak_rss_mb
 from local_databases import DATABASE_KINDS, DatabaseKind, fresh_databases
 
+from agent.local.network import write_settings
 from agent.local.processes import HOST, ServerProcess, free_port
 from protocol.jwk import generate_private_jwk, public_jwk
 
@@ -39,10 +40,6 @@ class Figures:
     rss_mb: float
     peak_rss_mb: float
     idle_cpu_share: float
-
-
-def _toml(path: Path, values: dict[str, object]) -> None:
-    path.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items()), "utf-8")
 
 
 def _organisation(
@@ -67,7 +64,7 @@ def _organisation(
     if database_url.startswith("postgresql"):
         values["database_schema"] = f"g{code}"
     path = folder / f"g{code}.toml"
-    _toml(path, values)
+    write_settings(path, values)
     return path
 
 
@@ -123,7 +120,7 @@ async def run(kind: DatabaseKind, counts: list[int], idle: float, delivery: floa
                 for number, code in enumerate(codes[1 : count + 1], start=1)
             ]
             hosting = folder / f"hosting-{count}.toml"
-            _toml(
+            write_settings(
                 hosting,
                 {
                     "public_base_url": f"http://{HOST}:{port}",

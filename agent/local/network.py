@@ -40,8 +40,11 @@ __all__ = [
     "LocalRegistry",
     "LocalSupplier",
     "SupplierSpec",
+    "enrol_with_code",
     "local_network",
     "start_registry",
+    "supplier_enrolment_code",
+    "write_settings",
 ]
 
 
@@ -180,13 +183,18 @@ def _common_values(
     }
 
 
+def write_settings(path: Path, values: Mapping[str, Any]) -> None:
+    """Write a settings file: one ``key = value`` line per (dotted) setting."""
+    lines = [f"{setting} = {_toml_value(value)}" for setting, value in values.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def _server(
     key: str, name: str, folder: Path, port: int, values: Mapping[str, Any], log_level: str
 ) -> ServerProcess:
     """Write the agent's TOML file and describe its ``agent serve`` process."""
     config_path = folder / f"{key}.toml"
-    lines = [f"{setting} = {_toml_value(value)}" for setting, value in values.items()]
-    config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_settings(config_path, values)
     return ServerProcess(
         name=name,
         arguments=("agent", "serve", "--config", str(config_path), "--log-level", log_level),
@@ -253,12 +261,12 @@ async def _enrol(
     operator = OperatorClient(registry_url, operator_token, http=http)
     code = await operator.issue_enrolment_code(gemeentecode=agent.spec.gemeentecode)
     key_file = agent.config_path.with_name(f"{agent.spec.key}-key.json")
-    await _enrol_with_code(
+    await enrol_with_code(
         http, registry_url, anchor, code, agent.spec.oin, agent.base_url, key_file
     )
 
 
-async def _enrol_with_code(
+async def enrol_with_code(
     http: httpx.AsyncClient,
     registry_url: str,
     anchor: Mapping[str, Any],
@@ -350,6 +358,13 @@ async def _enrol_supplier(
 ) -> None:
     spec = supplier.spec
     operator = OperatorClient(registry_url, operator_token, http=http)
+    code = await supplier_enrolment_code(operator, spec)
+    key_file = supplier.config_path.with_name(f"{spec.key}-key.json")
+    await enrol_with_code(http, registry_url, anchor, code, spec.oin, supplier.base_url, key_file)
+
+
+async def supplier_enrolment_code(operator: OperatorClient, spec: SupplierSpec) -> str:
+    """Onboard the supplier with the contracts its spec names; its one-time enrolment code."""
     await operator.onboard_supplier(oin=spec.oin, kvk_number=spec.kvk_number, name=spec.name)
     for gemeentecode, prefixes in spec.contracts:
         await operator.add_contract(
@@ -358,9 +373,7 @@ async def _enrol_supplier(
             iso_prefixes=list(prefixes),
             valid_from=date(2020, 1, 1),
         )
-    code = await operator.issue_enrolment_code(supplier_oin=spec.oin)
-    key_file = supplier.config_path.with_name(f"{spec.key}-key.json")
-    await _enrol_with_code(http, registry_url, anchor, code, spec.oin, supplier.base_url, key_file)
+    return await operator.issue_enrolment_code(supplier_oin=spec.oin)
 
 
 def _supplier(
