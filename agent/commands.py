@@ -22,6 +22,7 @@ from agent.local.demo_command import demo_command
 from agent.runtime import open_service
 from agent.service import AgentService
 from agent.settings import AgentSettings, explain_invalid, load_settings
+from agent.simulation.command import simulate_command
 from protocol.errors import ProblemError
 from protocol.jwk import generate_private_jwk, public_jwk
 from registry.client import RegistryClient
@@ -447,4 +448,5 @@ AGENT_COMMANDS: tuple[click.Command, ...] = (
     dossiers_group,
     orders_group,
     keys_group,
+    simulate_command,
 )

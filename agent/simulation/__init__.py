@@ -1,0 +1,3 @@
+"""A simulated year of moves over every gemeente (``meeverhuizen simulate``)."""
+
+__all__: list[str] = []
