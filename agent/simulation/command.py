@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from agent.local.demo_consent import ScenarioStepFailed
 from agent.local.starting import StartFailed
 from agent.simulation.driver import SimulationFailed
 from agent.simulation.plots import write_plots
@@ -129,7 +130,7 @@ def simulate_command(
     ) as bar:
         try:
             report = simulate(options, on_day=lambda _day: bar.update(1))
-        except (SimulationFailed, StartFailed) as exc:
+        except (SimulationFailed, StartFailed, ScenarioStepFailed) as exc:
             raise click.ClickException(str(exc)) from exc
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,8 @@ class DropProxy:
     dropped_after: int = 0
     passed: int = 0
     _server: asyncio.Server | None = field(default=None, repr=False)
+    _open: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+    _streams: set[asyncio.StreamWriter] = field(default_factory=set, repr=False)
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._connection, HOST, self.port)
@@ -41,9 +43,18 @@ class DropProxy:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
+        # Connections still open (an agent's kept-alive one) end with the proxy: their streams
+        # close, so their copying ends (a cancelled handler task would be reported by asyncio).
+        for stream in self._streams:
+            stream.close()
+        if self._open:
+            await asyncio.wait(self._open, timeout=5.0)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._open.add(task)
+            task.add_done_callback(self._open.discard)
         draw = self.rng.random()
         if draw < self.drop_rate / 2:
             self.dropped_before += 1
@@ -57,6 +68,7 @@ class DropProxy:
             writer.close()
             return
         self.passed += 1
+        self._streams |= {writer, upstream_writer}
         if lose_answer:
             self.dropped_after += 1
         forward = asyncio.create_task(_pipe(reader, upstream_writer))
@@ -68,6 +80,7 @@ class DropProxy:
                 await forward
             for stream in (writer, upstream_writer):
                 stream.close()
+                self._streams.discard(stream)
 
 
 async def _pipe(

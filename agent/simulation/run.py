@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,6 +43,9 @@ from agent.simulation.world import plan_moves, supplier_specs
 __all__ = ["SimulationOptions", "simulate"]
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# A kept-alive connection is dropped well before the agents' server closes an idle one (5 s),
+# so a request never goes out on a connection the server is closing.
+_LIMITS = httpx.Limits(max_connections=32, keepalive_expiry=1.0)
 # Simulated days between two runs of each organisation's deadline job.
 _DEADLINE_DAYS = 4
 
@@ -129,7 +133,8 @@ async def _with_network(
             endpoint_ports=proxy_ports if options.drop_rate > 0 else None,
             start_seconds=options.start_seconds,
         ) as network,
-        httpx.AsyncClient(transport=LoopbackTransport(), timeout=60.0) as http,
+        httpx.AsyncClient(transport=LoopbackTransport(limits=_LIMITS), timeout=60.0) as http,
+        AsyncExitStack() as stack,
     ):
         proxies = [
             DropProxy(port, host.port, options.drop_rate, random.Random(options.seed + n))  # noqa: S311
@@ -137,6 +142,7 @@ async def _with_network(
         ]
         for proxy in proxies if options.drop_rate > 0 else []:
             await proxy.start()
+            stack.push_async_callback(proxy.close)
         started = time.monotonic()
         start = datetime.now(UTC).date()
         driver = Driver(
@@ -167,8 +173,6 @@ async def _with_network(
         today = start + timedelta(days=total_days - 1)
         readout = await read_network(network, http, moves, driver.dossiers, today)
         cpu = network_cpu.total()
-        for proxy in proxies:
-            await proxy.close()
     contacts = driver.contacts
     met = sum(1 for c in contacts if c.on <= c.contact_before)
     moved = [
