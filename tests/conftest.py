@@ -97,3 +97,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite'}"
     else:
         yield from _postgresql_database(os.environ[TEST_DATABASE_URL_VARIABLE])
+
+
+# The slowest test file is handed out first, so it does not run alone at the end of a run.
+_FIRST = ("tests/simulation/test_simulate.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(_FIRST))

@@ -5,19 +5,30 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from agent.local.demo_consent import ScenarioStepFailed
 from agent.local.starting import StartFailed
 from agent.simulation.driver import SimulationFailed
-from agent.simulation.plots import write_plots
 from agent.simulation.report import render_text
 from agent.simulation.run import SimulationOptions, simulate
 
 __all__ = ["simulate_command"]
 
 _DEFAULTS = SimulationOptions()
+
+
+def _plot(report: dict[str, Any], out: Path) -> None:
+    try:  # matplotlib comes with the extra: pip install 'meeverhuizen[simulation]'
+        from agent.simulation.plots import write_plots
+    except ImportError as exc:
+        raise click.ClickException(
+            f"report.json is in {out}; the plots need matplotlib: "
+            "pip install 'meeverhuizen[simulation]'"
+        ) from exc
+    write_plots(report, out)
 
 
 @click.command("simulate")
@@ -135,7 +146,7 @@ def simulate_command(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", "utf-8")
-        write_plots(report, out)
+        _plot(report, out)
     click.echo(json.dumps(report, indent=2) if as_json else render_text(report))
     if report["lost"] or report["duplicated"] or report["unaccounted"]:
         sys.exit(1)

@@ -2,8 +2,8 @@
 
 Pure: ``meeverhuizen simulate`` reads the agents' APIs into :class:`MoveResult` and
 :class:`RunFacts`; :func:`build_report` turns them into a JSON-able report, :func:`render_text`
-into an operator's summary and :func:`write_plots` into charts. No personal data: a move is the
-simulation's own number, a place a gemeentecode, a device its ISO code.
+into an operator's summary (``agent.simulation.plots`` draws its charts). No personal data: a
+move is the simulation's own number, a place a gemeentecode, a device its ISO code.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from agent.simulation.plots import write_plots
-
 __all__ = [
     "DeadlineResult",
     "DeviceResult",
@@ -23,7 +21,6 @@ __all__ = [
     "RunFacts",
     "build_report",
     "render_text",
-    "write_plots",
 ]
 
 # A device that reached the client under the new gemeente, or its alternative; undecided devices

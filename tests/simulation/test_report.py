@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from matplotlib.image import imread
 
+from agent.simulation.plots import write_plots
 from agent.simulation.report import (
     DeadlineResult,
     DeviceResult,
@@ -17,7 +18,6 @@ from agent.simulation.report import (
     RunFacts,
     build_report,
     render_text,
-    write_plots,
 )
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

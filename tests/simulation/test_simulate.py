@@ -60,3 +60,17 @@ def test_a_short_year_with_faults_loses_nothing_and_leaves_no_move_without_owner
     logs = " ".join(path.read_text("utf-8") for path in (tmp_path / "work").glob("*.log"))
     assert _TEST_BSN.search(logs) is None
     assert "internal_error" not in logs
+
+
+def test_the_command_needs_matplotlib_only_for_the_plots() -> None:
+    # The agent's image has no matplotlib (an extra): the command line must still load.
+    code = "import sys; sys.modules['matplotlib'] = None; " + _LAUNCHER
+    finished = subprocess.run(
+        [sys.executable, "-c", code, "simulate", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert "--moves" in finished.stdout
