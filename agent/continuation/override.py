@@ -32,10 +32,10 @@ from agent.core.dossiers import Dossiers, decided_fields, lock_dossier
 from agent.core.policy import continued_provision_end
 from agent.core.receiving import received_offer
 from agent.core.states import UNSERVED_TASKS, decision_may_change
-from agent.core.tasks import devices_with_open_tasks
+from agent.core.tasks import TaskKind, close_open_tasks, devices_with_open_tasks
 from agent.errors import DecisionNotChangeable, DeviceTakenOver, DossierUnknown, ProvisionUnknown
 from agent.register.names import the_device
-from agent.storage.tables import DossierRow, OrderRow, ProvisionRow, TaskRow
+from agent.storage.tables import DossierRow, OrderRow, ProvisionRow
 from agent.supplier.continued_use import ALTERNATIVE_REASONS
 from agent.supplier.orders import DONE, OrderDesk, ordered
 from protocol.messages import (
@@ -253,7 +253,9 @@ class DecisionOverride:
 
 
 # A person's tasks about getting the device taken over: done once it is an exception.
-_TAKEOVER_TASKS = ("no-supplier", "supplier-refused", "supplier-problem", "supplier-overdue")
+_TAKEOVER_TASKS: tuple[TaskKind, ...] = (
+    "no-supplier", "supplier-refused", "supplier-problem", "supplier-overdue",
+)  # fmt: skip
 
 
 async def _close_open_tasks(
@@ -261,16 +263,9 @@ async def _close_open_tasks(
 ) -> None:
     """The device's open tasks about its takeover (no supplier, refused, a problem, overdue)
     are done."""
-    tasks = await session.scalars(
-        select(TaskRow).where(
-            TaskRow.dossier_id == dossier_id,
-            TaskRow.device_id == device_id,
-            TaskRow.kind.in_(_TAKEOVER_TASKS),
-            TaskRow.state == "open",
-        )
+    await close_open_tasks(
+        session, dossier_id, device_id, _TAKEOVER_TASKS, done_by=done_by, now=now
     )
-    for task in tasks:
-        task.state, task.done_at, task.done_by = "done", now, done_by
 
 
 def _note(change: DecisionChange, what: str) -> str:

@@ -26,6 +26,7 @@ __all__ = [
     "TaskCompletion",
     "TaskKind",
     "Tasks",
+    "close_open_tasks",
     "devices_with_open_tasks",
     "open_task",
 ]
@@ -123,6 +124,29 @@ async def open_task(
     )
     session.add(row)
     return row
+
+
+async def close_open_tasks(
+    session: AsyncSession,
+    dossier_id: str,
+    device_id: str,
+    kinds: tuple[TaskKind, ...],
+    *,
+    done_by: str,
+    now: datetime,
+    note: str | None = None,
+) -> None:
+    """The device's open tasks of these kinds are done: what they asked for happened."""
+    tasks = await session.scalars(
+        select(TaskRow).where(
+            TaskRow.dossier_id == dossier_id,
+            TaskRow.device_id == device_id,
+            TaskRow.kind.in_(kinds),
+            TaskRow.state == "open",
+        )
+    )
+    for task in tasks:
+        task.state, task.done_at, task.done_by, task.note = "done", now, done_by, note
 
 
 async def devices_with_open_tasks(

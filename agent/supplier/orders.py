@@ -28,7 +28,7 @@ from agent.core.context import AgentContext
 from agent.core.deadlines import Deadlines, cancel_deadlines, schedule_deadline
 from agent.core.dossiers import Dossiers, lock_dossier, own_role
 from agent.core.hooks import Hooks, StateChange
-from agent.core.tasks import open_task
+from agent.core.tasks import close_open_tasks, open_task
 from agent.errors import DossierUnknown, SenderNotPermitted
 from agent.register.names import person_name, the_device
 from agent.storage.tables import DeadlineRow, DossierRow, OrderRow
@@ -325,6 +325,17 @@ class OrderDesk:
             await self.progress.report(session, row, "problem", now, reason=status.reason_code)
         elif status.status in _CONTACTED or row.status == "placed":
             row.status = status.status
+            if status.status in _CONTACTED:
+                # Late, but it happened: nobody needs to call the supplier about it any more.
+                await close_open_tasks(
+                    session,
+                    row.dossier_id,
+                    row.device_id,
+                    ("supplier-overdue",),
+                    done_by=row.supplier_name,
+                    now=now,
+                    note="De leverancier heeft alsnog contact opgenomen met de cliënt.",
+                )
         if reached := _reached(previous, row.status):
             await self.progress.report(session, row, reached, now, on=status.occurred_at)
         await self.complete_when_done(session, dossier, now)

@@ -507,6 +507,23 @@ async def test_contact_in_time_cancels_the_escalation(world: World) -> None:
     assert await world.suppliers["zorgtechniek"].tasks.list("open") == []
 
 
+async def test_a_late_contact_closes_the_gemeentes_overdue_task(world: World) -> None:
+    await world.contract(PREFERRED, 1)
+    dossier_id = await world.hand_over()
+    [order] = await world.orders_at(PREFERRED)
+    world.clock.set(START + timedelta(days=30))
+    await world.fire_deadlines()
+    [overdue] = await world.amsterdam.tasks.list("open", dossier_id=dossier_id)
+    assert overdue.kind == "supplier-overdue"
+
+    # The supplier calls the client after all: nobody needs to chase it any more.
+    await world.planner(PREFERRED, order["orderId"], status="client-contacted")
+    assert await world.amsterdam.tasks.list("open", dossier_id=dossier_id) == []
+    [done] = await world.amsterdam.tasks.list("done", dossier_id=dossier_id)
+    assert (done.id, done.done_by) == (overdue.id, "Zorgtechniek")
+    assert done.note == "De leverancier heeft alsnog contact opgenomen met de cliënt."
+
+
 # --- only about orders addressed to the sender ---------------------------------------------------
 
 
