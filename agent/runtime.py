@@ -233,14 +233,16 @@ async def run_scheduler(service: AgentService) -> AsyncIterator[AsyncIOScheduler
     )
 
     for registered in service.hooks.jobs:
+        # Without a first run time the trigger sets it (one interval on); None would pause it.
+        first = {"next_run_time": datetime.now(UTC)} if registered.at_start else {}
         scheduler.add_job(
             tracked(_woken_after(service, registered.run)),
             "interval",
             seconds=registered.seconds,
             max_instances=1,
             coalesce=True,
-            next_run_time=datetime.now(UTC) if registered.at_start else None,
             name=registered.name,
+            **first,
         )
 
     def wake() -> None:
