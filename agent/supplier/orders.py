@@ -325,8 +325,7 @@ class OrderDesk:
             await self.progress.report(session, row, "problem", now, reason=status.reason_code)
         elif status.status in _CONTACTED or row.status == "placed":
             row.status = status.status
-            if status.status in _CONTACTED:
-                # Late, but it happened: nobody needs to call the supplier about it any more.
+            if status.status in _CONTACTED:  # late, but it happened: nobody needs to chase it
                 await close_open_tasks(
                     session,
                     row.dossier_id,
