@@ -46,7 +46,6 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import subprocess
 import sys
 import tempfile
@@ -64,7 +63,7 @@ from local_databases import DATABASE_KINDS, DatabaseKind, Databases, fresh_datab
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.local.network import AMSTERDAM, UTRECHT, LocalAgent, local_network
-from agent.local.processes import HOST, free_port
+from agent.local.processes import HOST, cpu_seconds, free_port
 from agent.local.synthetic import DEVICE_IDS, synthetic_clients, valid_bsns
 
 BARE_APP = """
@@ -227,12 +226,6 @@ async def post(http: httpx.AsyncClient, agent: LocalAgent, path: str, body: Any)
     if answer.status_code >= 300:
         raise RuntimeError(f"{path}: {answer.status_code} {answer.text[:300]}")
     return answer.json()
-
-
-def cpu_seconds(pid: int | None) -> float:
-    # /proc/<pid>/stat fields 14 and 15 (after the command name): utime and stime in ticks.
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def memory_mb(pid: int | None, field: str) -> float:

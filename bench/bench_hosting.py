@@ -24,11 +24,11 @@ from importlib import resources
 from pathlib import Path
 
 import httpx
-from bench_agent import cpu_seconds, memory_mb, peak_rss_mb
+from bench_agent import memory_mb, peak_rss_mb
 from local_databases import DATABASE_KINDS, DatabaseKind, fresh_databases
 
 from agent.local.network import write_settings
-from agent.local.processes import HOST, ServerProcess, free_port
+from agent.local.processes import HOST, ServerProcess, cpu_seconds, free_port
 from protocol.jwk import generate_private_jwk, public_jwk
 
 

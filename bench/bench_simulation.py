@@ -19,10 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_agent import cpu_seconds
-
 from agent.local.hosted import gemeente_oin, hosted_network
 from agent.local.network import GemeenteSpec
+from agent.local.processes import cpu_seconds
 from agent.simulation.geography import load_gemeenten
 
 _HOUR = 3600.0

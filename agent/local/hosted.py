@@ -106,9 +106,6 @@ class HostedNetwork:
         """The Authorization header every organisation of the network accepts."""
         return {"Authorization": f"Bearer {self.token}"}
 
-    def by_oin(self) -> dict[str, HostedOrganisation]:
-        return {organisation.oin: organisation for organisation in self.organisations.values()}
-
     async def restart(self, host: int, http: httpx.AsyncClient, *, seconds: float) -> None:
         """SIGKILL host number ``host`` and start it again; returns once it is ready."""
         server = self.hosts[host]

@@ -26,7 +26,7 @@ from agent.local.starting import (
     wait_until_ready,
 )
 
-__all__ = ["HOST", "ServerProcess", "free_port"]
+__all__ = ["HOST", "ServerProcess", "cpu_seconds", "free_port"]
 
 HOST = "127.0.0.1"
 _LAUNCHER = "from agent.cli import main; main()"
@@ -39,6 +39,18 @@ def free_port() -> int:
         probe.bind((HOST, 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User and system CPU of a running process so far (Linux /proc); 0 when it is gone."""
+    if pid is None:
+        return 0.0
+    try:
+        # Fields 14 and 15 of /proc/<pid>/stat (after the command name): utime and stime.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _child_environment(extra: Mapping[str, str]) -> dict[str, str]:

@@ -61,7 +61,6 @@ def _refused(
 class Contact:
     """A planner's contact with a client, against the order's contact deadline."""
 
-    order_id: str
     on: date
     contact_before: date
 
@@ -268,7 +267,6 @@ class Driver:
             seen.contacted_day = day
             self.contacts.append(
                 Contact(
-                    order_id,
                     self.start + timedelta(days=day),
                     date.fromisoformat(order["contactBefore"]),
                 )

@@ -9,7 +9,6 @@ fault proxy (``faults.DropProxy``) when the drop rate is above 0.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import resource
 import tempfile
@@ -26,7 +25,7 @@ import httpx
 
 from agent.local.hosted import HostedNetwork, LoopbackTransport, gemeente_oin, hosted_network
 from agent.local.network import GemeenteSpec
-from agent.local.processes import free_port
+from agent.local.processes import cpu_seconds, free_port
 from agent.local.starting import DEFAULT_START_SECONDS
 from agent.simulation.driver import Driver, run_year
 from agent.simulation.faults import DropProxy
@@ -42,7 +41,6 @@ from agent.simulation.world import plan_moves, supplier_specs
 
 __all__ = ["SimulationOptions", "simulate"]
 
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # A kept-alive connection is dropped well before the agents' server closes an idle one (5 s),
 # so a request never goes out on a connection the server is closing.
 _LIMITS = httpx.Limits(max_connections=32, keepalive_expiry=1.0)
@@ -67,17 +65,6 @@ class SimulationOptions:
     restarts: int = 2
     folder: Path | None = None
     start_seconds: float = DEFAULT_START_SECONDS
-
-
-def _cpu_seconds(pid: int | None) -> float:
-    """User and system CPU of a running process (Linux /proc)."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
 
 def _agent_settings(options: SimulationOptions, folder: Path) -> dict[str, Any]:
@@ -224,13 +211,13 @@ class _NetworkCpu:
         self._killed = killed
 
     def before_restart(self, host: int) -> None:
-        self._killed.append(_cpu_seconds(self._network.hosts[host].pid))
+        self._killed.append(cpu_seconds(self._network.hosts[host].pid))
 
     def total(self) -> float:
         processes = [self._network.registry, *self._network.hosts]
         own = resource.getrusage(resource.RUSAGE_SELF)
         return (
-            sum(_cpu_seconds(p.pid) for p in processes)
+            sum(cpu_seconds(p.pid) for p in processes)
             + sum(self._killed)
             + own.ru_utime
             + own.ru_stime
