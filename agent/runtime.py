@@ -16,6 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 from httpx_aiohttp import AiohttpTransport
 from starlette.types import ASGIApp
 
+from agent.core.hooks import Job
 from agent.directory import Directory
 from agent.metrics import AgentMetrics
 from agent.service import AgentService
@@ -196,7 +197,8 @@ _JOBS_FINISH_SECONDS = 10.0
 async def run_scheduler(service: AgentService) -> AsyncIterator[AsyncIOScheduler]:
     """The APScheduler jobs: delivery passes (woken after each enqueue) and every registered job."""
     scheduler = AsyncIOScheduler(timezone=UTC)
-    running, again = False, False
+    # A woken pass always runs; a pass on the interval only when the gate says something is due.
+    running, again, woken = False, False, True
     # The jobs running now: at the end they may finish before the database closes.
     jobs: set[asyncio.Future[None]] = set()
 
@@ -212,7 +214,10 @@ async def run_scheduler(service: AgentService) -> AsyncIterator[AsyncIOScheduler
         return job
 
     async def deliver() -> None:
-        nonlocal running, again
+        nonlocal running, again, woken
+        if not woken and not await service.delivery_due():
+            return
+        woken = False
         running = True
         try:
             # A wake during a pass asks for one more round instead of a (skipped) job run.
@@ -236,7 +241,7 @@ async def run_scheduler(service: AgentService) -> AsyncIterator[AsyncIOScheduler
         # Without a first run time the trigger sets it (one interval on); None would pause it.
         first = {"next_run_time": datetime.now(UTC)} if registered.at_start else {}
         scheduler.add_job(
-            tracked(_woken_after(service, registered.run)),
+            tracked(_gated(service, registered)),
             "interval",
             seconds=registered.seconds,
             max_instances=1,
@@ -246,7 +251,8 @@ async def run_scheduler(service: AgentService) -> AsyncIterator[AsyncIOScheduler
         )
 
     def wake() -> None:
-        nonlocal again
+        nonlocal again, woken
+        woken = True
         if running:
             again = True
         else:
@@ -269,11 +275,19 @@ async def run_scheduler(service: AgentService) -> AsyncIterator[AsyncIOScheduler
         await asyncio.gather(*jobs, return_exceptions=True)
 
 
-def _woken_after(
-    service: AgentService, run: Callable[[], Awaitable[bool]]
-) -> Callable[[], Awaitable[None]]:
+def _gated(service: AgentService, registered: Job) -> Callable[[], Awaitable[None]]:
+    """The job's run when its gate says something is due; delivery woken when it asks."""
+    gate = registered.gate
+
     async def job() -> None:
-        if await run():
+        if gate is not None and not await gate.due():
+            return
+        try:
+            woke = await registered.run()
+        finally:
+            if gate is not None:
+                gate.ran()
+        if woke:
             service.wake()
 
     return job

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.brp.feed import FeedReader
 from agent.brp.handling import BrpEvents
@@ -48,6 +49,7 @@ from agent.register.models import ImportResult
 from agent.register.store import Register
 from agent.settings import AgentSettings
 from agent.storage.database import Database
+from agent.storage.polling import PollGate
 from agent.supplier.continued_use import ContinuedUseDesk, ContinuedUseNotices
 from agent.supplier.desk import SupplierDesk
 from agent.supplier.notices import DepartureNotices
@@ -122,6 +124,8 @@ class AgentService:
             metrics=self.metrics,
             endpoints=EndpointRules(settings.peer_allow_list, resolver=resolver),
         )
+        # A scheduled delivery pass runs only when a message or letter is due.
+        self._delivery_gate = PollGate(database, clock, self._earliest_delivery)
         self.tasks = Tasks(database=database, clock=clock)
         self.deadlines = Deadlines(database=database, clock=clock)
         self.provisions = Register(database=database, clock=clock)
@@ -164,7 +168,12 @@ class AgentService:
         else:
             self.supplier.register(self.hooks, self.deadlines)
             ContinuedUseDesk(agent).register(self.hooks)
-        self.hooks.every(settings.takeover.deadline_interval_seconds, "deadlines", self._deadlines)
+        self.hooks.every(
+            settings.takeover.deadline_interval_seconds,
+            "deadlines",
+            self._deadlines,
+            gate=self.deadlines.gate,
+        )
         self.daily_reports = DailyReports(agent)
         if settings.daily_reports:
             self.daily_reports.register(self.hooks)
@@ -218,16 +227,29 @@ class AgentService:
 
     async def deliver_until_quiet(self, *, max_passes: int = 100) -> DeliveryReport:
         """Delivery passes until one delivers nothing (what the scheduled job runs)."""
-        await self.consent.deliver_pending()
-        if self.settings.role == "gemeente":  # the client letters go out with each pass only
-            await self.letters.send_pending()
-        total = DeliveryReport()
-        for _ in range(max_passes):
-            report = await self.outbox.deliver_due()
-            total += report
-            if report.delivered == 0:
-                break
-        return total
+        try:
+            await self.consent.deliver_pending()
+            if self.settings.role == "gemeente":  # the client letters go out with each pass only
+                await self.letters.send_pending()
+            total = DeliveryReport()
+            for _ in range(max_passes):
+                report = await self.outbox.deliver_due()
+                total += report
+                if report.delivered == 0:
+                    break
+            return total
+        finally:
+            self._delivery_gate.ran()
+
+    async def delivery_due(self) -> bool:
+        """Whether a delivery pass on the interval has anything to do (a woken one always runs)."""
+        return self.consent.notices.waiting or await self._delivery_gate.due()
+
+    async def _earliest_delivery(self, session: AsyncSession) -> datetime | None:
+        due = [await self.outbox.earliest(session)]
+        if self.settings.role == "gemeente":
+            due.append(await self.letters.earliest(session))
+        return min((at for at in due if at is not None), default=None)
 
     # --- the case system's and the client's actions ---------------------------------------------
 

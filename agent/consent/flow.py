@@ -7,13 +7,12 @@ one transaction. Every view and change of a person's data is written to the proc
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 from uuid import uuid4
 
 from pydantic import Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.api_model import ApiModel, DeviceId
@@ -22,10 +21,11 @@ from agent.consent.dossier_pdf import dossier_pdf, dossier_pdf_lines
 from agent.consent.links import ConsentLinks, revoke_links
 from agent.consent.notices import Notices
 from agent.consent.page import ClientPage, client_page
+from agent.consent.unanswered import UnansweredRequests
 from agent.consent.withdrawal import Withdrawal
 from agent.core.context import AgentContext
 from agent.core.departing import Departing
-from agent.core.dossiers import Dossiers, lock_dossier, own_gemeentecode
+from agent.core.dossiers import Dossiers, own_gemeentecode
 from agent.core.hooks import Hooks, StateChange
 from agent.core.offer import REQUIRED_KINDS
 from agent.core.states import WLZ_STOPPED, check_transition
@@ -41,10 +41,10 @@ from agent.errors import (
 from agent.register.models import RegisterClient
 from agent.register.names import devices_phrase, gemeente_name, person_name
 from agent.register.store import load_client
-from agent.storage.tables import ConsentLinkRow, ConsentRow, DossierRow
+from agent.storage.tables import ConsentRow, DossierRow
 from protocol.messages import DataKind, RepresentativeKind
 
-__all__ = ["ConsentFlow", "ConsentInput", "ConsentJobReport", "LinkIssue", "LinkRevocation"]
+__all__ = ["ConsentFlow", "ConsentInput", "LinkIssue", "LinkRevocation"]
 
 ConsentChannel = Literal["online", "phone", "paper", "in-person"]
 _OUTCOMES = {
@@ -76,15 +76,6 @@ class ConsentInput(ApiModel):
         max_length=100,
         description="Consulent who recorded consent given by phone, paper or at the counter.",
     )
-
-
-@dataclass(frozen=True)
-class ConsentJobReport:
-    """What one run of the reminder and expiry job did."""
-
-    reminders: int = 0
-    tasks: int = 0
-    expired: int = 0
 
 
 class LinkIssue(ApiModel):
@@ -129,6 +120,7 @@ class ConsentFlow:
         )
         self.notices = Notices(agent, channels=channels)
         self.withdrawal = Withdrawal(agent, dossiers=dossiers)
+        self.unanswered = UnansweredRequests(agent, dossiers=dossiers, notices=self.notices)
 
     @property
     def channels(self) -> list[DeliveryChannel]:
@@ -145,9 +137,7 @@ class ConsentFlow:
         hooks.on_state(self._tell_wlz, WLZ_STOPPED)
         hooks.on_state(self._count, *_OUTCOMES)
         hooks.handle("consent-withdrawn", self.withdrawal.on_withdrawn)
-        hooks.every(
-            self._consent.job_interval_seconds, "consent-reminders", self._reminders, at_start=False
-        )
+        self.unanswered.register(hooks)
 
     async def _ask(self, session: AsyncSession, change: StateChange) -> None:
         # A new dossier waits for consent: a link, inside the start transaction; it goes out
@@ -337,80 +327,6 @@ class ConsentFlow:
             revoked_links=revoked,
             delivered_by=tuple(delivered_by),
         )
-
-    # --- no answer ------------------------------------------------------------------------------
-
-    async def _reminders(self) -> bool:
-        await self.run_due()
-        return True
-
-    async def run_due(self) -> ConsentJobReport:
-        """Reminders, tasks and expiry for dossiers still waiting for an answer (periodic job)."""
-        now = self._agent.clock.now()
-        async with self._agent.database.reading() as session:
-            waiting = list(
-                await session.scalars(
-                    select(DossierRow.id).where(
-                        DossierRow.side == "departing", DossierRow.state == "waiting-for-consent"
-                    )
-                )
-            )
-        report = ConsentJobReport()
-        for dossier_id in waiting:
-            async with self._agent.database.transaction() as session:
-                done = await self._handle_waiting(session, dossier_id, now)
-            report = ConsentJobReport(
-                report.reminders + done.reminders,
-                report.tasks + done.tasks,
-                report.expired + done.expired,
-            )
-            await self.notices.deliver_pending()
-        return report
-
-    async def _handle_waiting(
-        self, session: AsyncSession, dossier_id: str, now: datetime
-    ) -> ConsentJobReport:
-        dossier = await lock_dossier(session, dossier_id)
-        if dossier is None or dossier.state != "waiting-for-consent":
-            return ConsentJobReport()
-        elapsed = self._agent.calendar.working_days_between(dossier.created_at.date(), now.date())
-        if elapsed >= self._consent.expire_after_working_days:
-            await self._dossiers.transition(
-                session, dossier, "consent-expired", "no answer in time", now
-            )
-            return ConsentJobReport(expired=1)
-        if elapsed >= self._consent.task_after_working_days:
-            client = await load_client(session, dossier.client_bsn or "")
-            name = person_name(client.name) if client else "De cliënt"
-            task = await open_task(
-                session,
-                "consent-no-answer",
-                f"{name} heeft nog niet geantwoord op de vraag om toestemming om de "
-                "hulpmiddelen mee te laten verhuizen. Bel de cliënt of de vertegenwoordiger.",
-                now,
-                dossier_id=dossier.id,
-                due_at=now + timedelta(days=7),
-            )
-            return ConsentJobReport(tasks=1 if task.created_at == now else 0)
-        if elapsed >= self._consent.reminder_after_working_days:
-            return await self._remind(session, dossier, now)
-        return ConsentJobReport()
-
-    async def _remind(
-        self, session: AsyncSession, dossier: DossierRow, now: datetime
-    ) -> ConsentJobReport:
-        reminders = await session.scalar(
-            select(func.count())
-            .select_from(ConsentLinkRow)
-            .where(ConsentLinkRow.dossier_id == dossier.id, ConsentLinkRow.purpose == "reminder")
-        )
-        client = await load_client(session, dossier.client_bsn or "")
-        if reminders or client is None:
-            return ConsentJobReport()
-        # Only hashes are stored, so a reminder carries a new link; the first stays valid.
-        notices = await self.notices.issue(session, dossier, client, now, kind="reminder")
-        self.notices.hold(notices, now)
-        return ConsentJobReport(reminders=1)
 
 
 async def _departing_dossier(session: AsyncSession, dossier_id: str) -> DossierRow:

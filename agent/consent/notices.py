@@ -104,6 +104,11 @@ class Notices:
             for name, address, contact, on_behalf_of in people
         ]
 
+    @property
+    def waiting(self) -> bool:
+        """Notices are held until their dossier's transaction has committed."""
+        return bool(self._pending)
+
     def hold(self, notices: Sequence[LinkNotice], now: datetime) -> None:
         """Keep notices made in an open transaction until :meth:`deliver_pending` sends them."""
         self._pending.extend((now, notice) for notice in notices)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.consent.channels import ClientLetter
@@ -101,6 +101,13 @@ class ClientLetters:
                 state="pending",
                 created_at=now,
             )
+        )
+
+    @staticmethod
+    async def earliest(session: AsyncSession) -> datetime | None:
+        """When the oldest letter still to send was written (None: every letter went out)."""
+        return await session.scalar(
+            select(func.min(ClientLetterRow.created_at)).where(ClientLetterRow.state == "pending")
         )
 
     async def send_pending(self) -> int:

@@ -12,11 +12,12 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.storage.claims import fire_due
 from agent.storage.database import Database
+from agent.storage.polling import PollGate
 from agent.storage.tables import DeadlineRow
 from protocol.clock import Clock
 
@@ -82,6 +83,8 @@ class Deadlines:
         self._database = database
         self._clock = clock
         self._handlers: dict[str, DeadlineHandler] = {}
+        # The scheduled job runs only when a deadline is due (agent.storage.polling).
+        self.gate = PollGate(database, clock, _earliest_pending)
 
     def register(self, kind: str, handler: DeadlineHandler) -> None:
         """Handle deadlines of ``kind`` with ``handler`` (called inside a transaction)."""
@@ -140,3 +143,9 @@ class Deadlines:
             query = query.where(DeadlineRow.kind == kind)
         async with self._database.reading() as session:
             return list(await session.scalars(query.order_by(DeadlineRow.due_at, DeadlineRow.id)))
+
+
+async def _earliest_pending(session: AsyncSession) -> datetime | None:
+    return await session.scalar(
+        select(func.min(DeadlineRow.due_at)).where(DeadlineRow.state == "pending")
+    )

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.delivery.outbox import DeliveredMessage
 from agent.errors import MessageNotHandled
+from agent.storage.polling import PollGate
 from agent.storage.tables import DossierRow
 from protocol.messages import DeviceDecision, DossierCancelled, DossierOffer, Message
 
@@ -97,12 +98,14 @@ class Job:
     """A job run every ``seconds``; when ``run`` returns True, delivery is woken afterwards.
 
     ``at_start``: the first run is when the scheduler starts, else one interval later.
+    ``gate``: a run is left out while the gate says nothing is due.
     """
 
     name: str
     seconds: float
     run: Callable[[], Awaitable[bool]]
     at_start: bool = True
+    gate: PollGate | None = None
 
 
 @dataclass
@@ -156,9 +159,10 @@ class Hooks:
         run: Callable[[], Awaitable[bool]],
         *,
         at_start: bool = True,
+        gate: PollGate | None = None,
     ) -> None:
-        """Run ``run`` every ``seconds`` while the scheduler runs."""
-        self.jobs.append(Job(name, seconds, run, at_start))
+        """Run ``run`` every ``seconds`` while the scheduler runs (and ``gate`` says it is due)."""
+        self.jobs.append(Job(name, seconds, run, at_start, gate))
 
     # --- what the core calls -------------------------------------------------------------------
 

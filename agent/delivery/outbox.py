@@ -191,6 +191,15 @@ class Outbox:
             raise failures[0]
         return sum(reports, DeliveryReport())
 
+    @staticmethod
+    async def earliest(session: AsyncSession) -> datetime | None:
+        """When the first pending message that heads its stream falls due (None: none pending)."""
+        return await session.scalar(
+            select(func.min(OutboxRow.execute_after)).where(
+                OutboxRow.state == "pending", _head_of_stream()
+            )
+        )
+
     async def _claim_due(self, *, leave_out: Collection[str]) -> Sequence[OutboxRow]:
         # Only the head of a stream is eligible, and a head claimed by another replica (lease not
         # ended) is skipped, so it blocks its stream. On PostgreSQL the claim locks with SKIP

@@ -132,6 +132,8 @@ class Database:
         self._write_lock = asyncio.Lock()
         # Why the latest write failed (disk full, read-only ...); None once a write succeeds.
         self.write_failure: str | None = None
+        # Transactions committed through this object: a poll gate reads again when it grew.
+        self.commits = 0
 
     def scoped(self, schema: str) -> Database:
         """This database's connection pool, with every transaction in ``schema`` (PostgreSQL)."""
@@ -163,6 +165,7 @@ class Database:
                 raise StorageConflict("a concurrent change conflicted; try again") from exc
             raise self._unusable(exc, writing=True) from exc
         self.write_failure = None
+        self.commits += 1
 
     async def retrying(self, work: Callable[[AsyncSession], Awaitable[_T]]) -> _T:
         """``work`` in one :meth:`transaction`, run again (a few times) after a conflict.

@@ -210,7 +210,7 @@ async def test_no_answer_reminds_then_tasks_then_expires(
     agents: Agents, letters: RecordingChannel
 ) -> None:
     dossier_id = await agents.start_dossier()
-    consent = agents.departing.consent
+    consent = agents.departing.consent.unanswered
     assert (await consent.run_due()).reminders == 0
     agents.clock.advance(timedelta(days=8))
     assert (await consent.run_due()).reminders == 1
