@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Literal, get_args
 
 from pydantic import Field
-from sqlalchemy import case, select
+from sqlalchemy import ColumnElement, case, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.api_model import ApiModel
@@ -27,6 +27,7 @@ __all__ = [
     "TaskKind",
     "Tasks",
     "close_open_tasks",
+    "close_order_tasks",
     "devices_with_open_tasks",
     "open_task",
 ]
@@ -68,6 +69,9 @@ class Task(ApiModel):
     id: str
     dossier_id: str | None
     device_id: str | None = Field(default=None, description="The device the task is about.")
+    order_id: str | None = Field(
+        default=None, description="The takeover order the task is about (a supplier's task)."
+    )
     kind: str
     state: str
     description: str
@@ -93,12 +97,22 @@ async def open_task(
     *,
     dossier_id: str | None = None,
     device_id: str | None = None,
+    order_id: str | None = None,
     due_at: datetime | None = None,
 ) -> TaskRow:
-    """Open a task inside the caller's transaction; one open task per dossier, kind and device.
+    """Open a task inside the caller's transaction; one open task per dossier, kind and device,
+    and on a supplier's agent one per order and kind.
 
     ``description`` names the client and the device in whole Dutch sentences (B1).
     """
+    if order_id is not None:
+        existing = await session.scalar(
+            select(TaskRow).where(
+                TaskRow.order_id == order_id, TaskRow.kind == kind, TaskRow.state == "open"
+            )
+        )
+        if existing is not None:
+            return existing
     if dossier_id is not None:
         existing = await session.scalar(
             select(TaskRow).where(
@@ -116,6 +130,7 @@ async def open_task(
         id=str(uuid.uuid4()),
         dossier_id=dossier_id,
         device_id=device_id,
+        order_id=order_id,
         kind=kind,
         state="open",
         description=description,
@@ -137,13 +152,36 @@ async def close_open_tasks(
     note: str | None = None,
 ) -> None:
     """The device's open tasks of these kinds are done: what they asked for happened."""
+    about = (TaskRow.dossier_id == dossier_id, TaskRow.device_id == device_id)
+    await _close(session, about, kinds, done_by=done_by, now=now, note=note)
+
+
+async def close_order_tasks(
+    session: AsyncSession,
+    order_id: str,
+    kinds: tuple[TaskKind, ...],
+    *,
+    done_by: str,
+    now: datetime,
+    note: str,
+) -> None:
+    """A supplier's open tasks of these kinds about the order are done or no longer needed."""
+    await _close(
+        session, (TaskRow.order_id == order_id,), kinds, done_by=done_by, now=now, note=note
+    )
+
+
+async def _close(
+    session: AsyncSession,
+    about: tuple[ColumnElement[bool], ...],
+    kinds: tuple[TaskKind, ...],
+    *,
+    done_by: str,
+    now: datetime,
+    note: str | None,
+) -> None:
     tasks = await session.scalars(
-        select(TaskRow).where(
-            TaskRow.dossier_id == dossier_id,
-            TaskRow.device_id == device_id,
-            TaskRow.kind.in_(kinds),
-            TaskRow.state == "open",
-        )
+        select(TaskRow).where(*about, TaskRow.kind.in_(kinds), TaskRow.state == "open")
     )
     for task in tasks:
         task.state, task.done_at, task.done_by, task.note = "done", now, done_by, note

@@ -22,7 +22,7 @@ from agent.api_model import ApiModel
 from agent.core.context import AgentContext
 from agent.core.deadlines import Deadlines, schedule_deadline
 from agent.core.hooks import Hooks
-from agent.core.tasks import open_task
+from agent.core.tasks import TaskKind, close_order_tasks, open_task
 from agent.errors import MessageNotHandled, OrderStatusRefused, OrderUnknown
 from agent.storage.tables import (
     DeadlineRow,
@@ -30,6 +30,7 @@ from agent.storage.tables import (
     SettlementRow,
     SupplierOrderRow,
 )
+from agent.supplier.order_bodies import names_in_order
 from agent.supplier.orders import DONE
 from agent.supplier.senders import check_gemeente
 from agent.supplier.settlement import SETTLEMENT_DUE, Settlement, Settlements
@@ -42,6 +43,7 @@ from protocol.messages import (
     SupplierStatus,
     TakeoverOrder,
 )
+from registry.server_kit.dutch import dutch_date
 
 __all__ = [
     "CONTACT_OVERDUE",
@@ -64,6 +66,13 @@ PlannerStatus = Literal[
 _DEVICE_DONE: Final = DONE
 _CLOSED: Final = frozenset({"refused", "taken-over"}) | STOPPED
 _ROLES_TO_GEMEENTE: Final = ("receiving-supplier", "receiving-gemeente")
+# The planner's tasks about an order's contact, done once the order is no longer waiting for it.
+_CONTACT_TASKS: Final[tuple[TaskKind, ...]] = ("supplier-contact-due", "supplier-overdue")
+_STATUS_NOTES: Final = {
+    "client-contacted": "Er is contact opgenomen met de cliënt.",
+    "refused": "De opdracht is geweigerd.",
+    "taken-over": "Het hulpmiddel is overgenomen.",
+}
 
 
 class ReceivedOrder(ApiModel):
@@ -119,7 +128,9 @@ class SupplierDesk:
         """Add the supplier role to the core: what a supplier agent receives, and its deadlines."""
         hooks.handle("takeover-order", self._on_order)
         hooks.handle("departure-notice", self._on_notice)
-        SupplierStops(contact_deadlines=(CONTACT_REMINDER, CONTACT_OVERDUE)).register(hooks)
+        SupplierStops(
+            contact_deadlines=(CONTACT_REMINDER, CONTACT_OVERDUE), contact_tasks=_CONTACT_TASKS
+        ).register(hooks)
         self._settlements.register(hooks, deadlines)
         self.settlement_answers.register(deadlines)
         deadlines.register(CONTACT_REMINDER, self._on_reminder)
@@ -271,6 +282,15 @@ class SupplierDesk:
                 raise OrderStatusRefused(f"status {status} needs a reason code")
             named = _named_devices(row, status, device_id)
             self._apply_status(row, status, device_id, now)
+            if row.status != "received":  # contacted, refused or done: nobody needs reminding
+                await close_order_tasks(
+                    session,
+                    row.order_id,
+                    _CONTACT_TASKS,
+                    done_by=actor or self._agent.settings.name,
+                    now=now,
+                    note=_STATUS_NOTES.get(row.status, "De opdracht wacht niet meer op contact."),
+                )
             for device in named:
                 await self._send_status(session, row, status, now, device, reason_code, reason_text)
             if status in _DEVICE_DONE:
@@ -333,12 +353,14 @@ class SupplierDesk:
         row = await session.get(SupplierOrderRow, deadline.subject)
         if row is None or row.status != "received":
             return
+        client, what = _names(row)
         await open_task(
             session,
             "supplier-contact-due",
-            f"Order {row.order_id}: neem uiterlijk {row.contact_before.isoformat()} "
-            "contact op met de cliënt.",
+            f"Neem uiterlijk op {dutch_date(row.contact_before)} contact op met {client} "
+            f"over {what}. Spreek dan af wanneer u het hulpmiddel overneemt.",
             now,
+            order_id=row.order_id,
             due_at=day_end(row.contact_before),
         )
 
@@ -350,12 +372,15 @@ class SupplierDesk:
             return
         row.overdue, row.updated_at = True, now
         self._agent.metrics.deadline_breached("supplier-contact")
+        client, what = _names(row)
         await open_task(
             session,
             "supplier-overdue",
-            f"Order {row.order_id}: de termijn voor contact met de cliënt is verlopen op "
-            f"{row.contact_before.isoformat()}.",
+            f"U moest uiterlijk op {dutch_date(row.contact_before)} contact opnemen met "
+            f"{client} over {what}. Dat is niet gemeld. Bel {client} vandaag en meld het "
+            "contact daarna.",
             now,
+            order_id=row.order_id,
         )
 
     # --- reading ------------------------------------------------------------------------------
@@ -435,3 +460,9 @@ def _check_status(row: SupplierOrderRow, status: str, device_id: str | None) -> 
             f"device {device_id} of order {row.order_id} was stopped by the gemeente "
             f"({row.device_states[device_id]})"
         )
+
+
+def _names(row: SupplierOrderRow) -> tuple[str, str]:
+    """The client and the device of an order (one device each), as the planner's task says."""
+    devices = row.body.get("devices") or [{}]
+    return names_in_order(row.body, devices[0].get("deviceId", ""))

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.core.deadlines import cancel_deadlines
 from agent.core.hooks import Hooks
-from agent.core.tasks import open_task
+from agent.core.tasks import TaskKind, close_order_tasks, open_task
 from agent.storage.tables import DepartingDeviceRow, InboundMessageRow, SupplierOrderRow
 from agent.supplier.order_bodies import stripped_order
 from agent.supplier.orders import DONE
@@ -35,9 +35,13 @@ STOPPED: Final = frozenset({"cancelled", "withdrawn"})
 class SupplierStops:
     """Stops a supplier's orders and departing devices when the gemeente says so."""
 
-    def __init__(self, *, contact_deadlines: tuple[str, ...]) -> None:
-        # The deadline kinds of an order's contact (the desk's), cancelled with the order.
+    def __init__(
+        self, *, contact_deadlines: tuple[str, ...], contact_tasks: tuple[TaskKind, ...]
+    ) -> None:
+        # The deadline kinds and the planner's task kinds of an order's contact (the desk's),
+        # cancelled and closed with the order.
         self._contact_deadlines = contact_deadlines
+        self._contact_tasks = contact_tasks
 
     def register(self, hooks: Hooks) -> None:
         """Handle the gemeente's stops on a supplier's agent."""
@@ -117,6 +121,14 @@ class SupplierStops:
         row.status = stop
         row.body = stripped_order(row.body)
         await cancel_deadlines(session, subject=row.order_id, kinds=self._contact_deadlines)
+        await close_order_tasks(
+            session,
+            row.order_id,
+            self._contact_tasks,
+            done_by="gemeente",
+            now=now,
+            note="De gemeente heeft de opdracht gestopt. Neem geen contact meer op.",
+        )
         return True
 
 

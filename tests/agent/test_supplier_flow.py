@@ -489,6 +489,13 @@ async def test_contact_deadline_escalates_across_ascension_day(world: World) -> 
         "dat het alsnog gebeurt."
     )
     assert (await world.amsterdam.orders.list())[0].overdue is True
+    planner_tasks = {t.kind: t for t in await supplier.tasks.list("open")}
+    assert planner_tasks["supplier-overdue"].order_id == order["orderId"]
+    assert planner_tasks["supplier-overdue"].description == (
+        "U moest uiterlijk op 4 juni 2025 contact opnemen met J. Jansen over de scootmobiel "
+        "(Scootmobiel, vier wielen). Dat is niet gemeld. Bel J. Jansen vandaag en meld het "
+        "contact daarna."
+    )
     # Both sides count the breach in their metrics, once.
     assert _breached(supplier) == 1
     assert _breached(world.amsterdam) == 1
@@ -522,6 +529,24 @@ async def test_a_late_contact_closes_the_gemeentes_overdue_task(world: World) ->
     [done] = await world.amsterdam.tasks.list("done", dossier_id=dossier_id)
     assert (done.id, done.done_by) == (overdue.id, "Zorgtechniek")
     assert done.note == "De leverancier heeft alsnog contact opgenomen met de cliënt."
+
+
+async def test_the_planners_contact_tasks_close_when_the_contact_is_recorded(world: World) -> None:
+    await world.contract(PREFERRED, 1)
+    await world.hand_over()
+    [order] = await world.orders_at(PREFERRED)
+    supplier = world.suppliers["zorgtechniek"]
+    world.clock.set(START + timedelta(days=30))
+    await world.fire_deadlines()
+    reminded = await supplier.tasks.list("open")
+    assert sorted(t.kind for t in reminded) == ["supplier-contact-due", "supplier-overdue"]
+    assert {t.order_id for t in reminded} == {order["orderId"]}
+
+    await world.planner(PREFERRED, order["orderId"], status="client-contacted")
+    assert await supplier.tasks.list("open") == []
+    done = await supplier.tasks.list("done")
+    assert {t.id for t in done} == {t.id for t in reminded}
+    assert {t.note for t in done} == {"Er is contact opgenomen met de cliënt."}
 
 
 # --- only about orders addressed to the sender ---------------------------------------------------

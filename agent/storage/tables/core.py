@@ -178,6 +178,8 @@ class TaskRow(Base):
     note: Mapped[str | None] = mapped_column(Text, default=None)
     # The device the task is about, when it is about one (the dossier's otherwise).
     device_id: Mapped[str | None] = mapped_column(String(64))
+    # The takeover order the task is about (a supplier's task: it has no dossier row).
+    order_id: Mapped[str | None] = mapped_column(String(36), default=None)
 
 
 class DeadlineRow(Base):
