@@ -27,10 +27,16 @@ __all__ = [
     "BevrijdingsdagRule",
     "WorkingDayCalendar",
     "day_end",
+    "dutch_date_of",
 ]
 
 # Dutch deadlines are days in Dutch time.
 AMSTERDAM: Final = ZoneInfo("Europe/Amsterdam")
+
+
+def dutch_date_of(moment: datetime) -> date:
+    """The date in the Netherlands at ``moment`` (from 00:00 Amsterdam time, not UTC)."""
+    return moment.astimezone(AMSTERDAM).date()
 
 
 def day_end(day: date) -> datetime:

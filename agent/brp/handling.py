@@ -36,6 +36,7 @@ from agent.storage.tables import (
     DossierRow,
     FeedCursorRow,
 )
+from agent.working_days import dutch_date_of
 from protocol.messages import Address, CancelReason, DossierRequest
 from registry.errors import ParticipantNotEnrolled, ParticipantUnknown, RegistryError
 
@@ -347,7 +348,7 @@ class BrpEvents:
         move_date = None if data.verblijfplaats is None else data.verblijfplaats.start
         request = DossierRequest(
             bsn=data.burgerservicenummer,
-            move_date=move_date or now.date(),
+            move_date=move_date or dutch_date_of(now),
             previous_gemeentecode=previous,
             new_address=_address(data),
         )

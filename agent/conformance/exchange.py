@@ -17,7 +17,7 @@ from typing import Any
 
 from agent.conformance.endpoint import Arrival
 from agent.conformance.kit import CaseFailed, Kit, canonical
-from agent.working_days import AMSTERDAM
+from agent.working_days import dutch_date_of
 from protocol.messages import Message
 
 __all__ = ["arrived", "check_parties", "example_body", "seen", "sent", "today"]
@@ -83,4 +83,4 @@ def seen(kit: Kit) -> int:
 
 def today(kit: Kit) -> date:
     """The kit's date in the Netherlands (effective and delivery dates are Dutch days)."""
-    return kit.clock.now().astimezone(AMSTERDAM).date()
+    return dutch_date_of(kit.clock.now())

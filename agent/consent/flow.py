@@ -42,6 +42,7 @@ from agent.register.models import RegisterClient
 from agent.register.names import devices_phrase, gemeente_name, person_name
 from agent.register.store import load_client
 from agent.storage.tables import ConsentRow, DossierRow
+from agent.working_days import dutch_date_of
 from protocol.messages import DataKind, RepresentativeKind
 
 __all__ = ["ConsentFlow", "ConsentInput", "LinkIssue", "LinkRevocation"]
@@ -195,7 +196,9 @@ class ConsentFlow:
             target = "consent-given" if consent.outcome == "given" else "consent-refused"
             check_transition("departing", dossier.state, target)
             client = await _registered_client(session, dossier)
-            if consent.given_by == "client" and client.consents_through_representative(now.date()):
+            if consent.given_by == "client" and client.consents_through_representative(
+                dutch_date_of(now)
+            ):
                 raise ConsentByWrongPerson("the client is under 16: a parent or guardian answers")
             row = _consent_row(dossier_id, consent, now)
             session.add(row)

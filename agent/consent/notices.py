@@ -24,6 +24,7 @@ from agent.errors import DeliveryFailed
 from agent.register.models import RegisterClient
 from agent.register.names import address_lines, device_name, gemeente_name, person_name
 from agent.storage.tables import DossierRow
+from agent.working_days import dutch_date_of
 from protocol.messages import Address, ContactPreferences, PersonName
 
 __all__ = ["Notices"]
@@ -66,7 +67,7 @@ class Notices:
         await self._agent.log.record(session, "consent-link-issued", dossier, now)
         settings = self._agent.settings
         gemeentecode = own_gemeentecode(dossier, settings.gemeentecode)
-        moved = dossier.move_date is not None and dossier.move_date <= now.date()
+        moved = dossier.move_date is not None and dossier.move_date <= dutch_date_of(now)
         # Before the move the client lives at the registered address; from the move date on,
         # at the new one. A representative gets letters at their own address when it is known.
         home = client.address
@@ -75,7 +76,7 @@ class Notices:
         client_name = person_name(client.name)
         people: list[tuple[PersonName, Address, ContactPreferences, str | None]] = []
         # Under 16 a parent or guardian answers: the letters go to them only.
-        if not client.consents_through_representative(now.date()):
+        if not client.consents_through_representative(dutch_date_of(now)):
             people.append((client.name, home, client.contact_preferences, None))
         representative = client.representative
         if representative is not None:

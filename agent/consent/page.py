@@ -22,6 +22,7 @@ from agent.storage.tables import (
     ProvisionRow,
     TransitionRow,
 )
+from agent.working_days import dutch_date_of
 from protocol.messages import (
     Device,
     DeviceDecision,
@@ -165,7 +166,9 @@ async def client_page(
         clientondersteuning=settings.consent.clientondersteuning,
         receiving_phone=phones.get(dossier.partner_gemeentecode or ""),
         urgent=dossier.urgent,
-        representative_answers=client.consents_through_representative(agent.clock.now().date()),
+        representative_answers=client.consents_through_representative(
+            dutch_date_of(agent.clock.now())
+        ),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +24,7 @@ from agent.register.names import person_name
 from agent.register.store import load_client
 from agent.storage.polling import PollGate
 from agent.storage.tables import ConsentLinkRow, DossierRow
+from agent.working_days import AMSTERDAM, dutch_date_of
 
 __all__ = ["ConsentJobReport", "UnansweredRequests"]
 
@@ -89,9 +90,8 @@ class UnansweredRequests:
             self._consent.task_after_working_days,
             self._consent.expire_after_working_days,
         )
-        return (
-            _day_start(self._agent.calendar.add_working_days(created_at.date(), n)) for n in counts
-        )
+        calendar, day = self._agent.calendar, dutch_date_of(created_at)
+        return (_day_start(calendar.add_working_days(day, count)) for count in counts)
 
     def _crossed(self, step: datetime, now: datetime) -> bool:
         return step <= now and (self._last_run is None or step > self._last_run)
@@ -112,7 +112,9 @@ class UnansweredRequests:
         dossier = await lock_dossier(session, dossier_id)
         if dossier is None or dossier.state != "waiting-for-consent":
             return ConsentJobReport()
-        elapsed = self._agent.calendar.working_days_between(dossier.created_at.date(), now.date())
+        elapsed = self._agent.calendar.working_days_between(
+            dutch_date_of(dossier.created_at), dutch_date_of(now)
+        )
         if elapsed >= self._consent.expire_after_working_days:
             await self._dossiers.transition(
                 session, dossier, "consent-expired", "no answer in time", now
@@ -159,5 +161,5 @@ def _waiting() -> Select[str, datetime]:
 
 
 def _day_start(day: date) -> datetime:
-    # The job counts working days between UTC dates (the dossier's and now's).
-    return datetime.combine(day, time.min, tzinfo=UTC)
+    # Working days count between Dutch dates (the request's and now's).
+    return datetime.combine(day, time.min, tzinfo=AMSTERDAM)

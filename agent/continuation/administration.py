@@ -29,7 +29,7 @@ from agent.register.models import RegisterClient
 from agent.register.names import devices_phrase, gemeente_name, person_name
 from agent.register.store import add_continued_provisions, load_client, remove_device
 from agent.storage.tables import DossierRow, OrderRow, TaskRow
-from agent.working_days import day_end
+from agent.working_days import day_end, dutch_date_of
 from protocol.messages import Device, DeviceDecision, DossierOffer, SupplierReference
 from registry.server_kit.dutch import dutch_date
 
@@ -152,13 +152,13 @@ def _departing_texts(
         "end-beschikking": (
             f"{name} is op {dutch_date(move)} verhuisd naar de gemeente {receiving}. Die "
             f"gemeente zet {devices} voort. Beëindig {reference} per {dutch_date(move)}.",
-            day_end(max(move, now.date())),
+            day_end(max(move, dutch_date_of(now))),
         ),
         "eigen-bijdrage-end": (
             f"Meld bij het CAK dat de eigen bijdrage van {name} voor {devices} stopt op "
             f"{dutch_date(last_day)}. De gemeente {receiving} meldt de voortzetting vanaf "
             f"{dutch_date(move)}.",
-            day_end(max(last_day, now.date())),
+            day_end(max(last_day, dutch_date_of(now))),
         ),
     }, look_again
 
@@ -180,7 +180,7 @@ def _receiving_texts(offer: DossierOffer, kept: Sequence[Device], now: datetime)
             f"betaalt voor {devices}. Dit is een voortgezette maatwerkvoorziening na een "
             "verhuizing; de vorige gemeente stopt haar melding op "
             f"{dutch_date(move - timedelta(days=1))}.",
-            day_end(max(move, now.date())),
+            day_end(max(move, dutch_date_of(now))),
         )
     }, look_again
 

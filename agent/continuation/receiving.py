@@ -26,7 +26,7 @@ from agent.errors import DecisionNotChangeable, DossierUnknown, IllegalTransitio
 from agent.register.names import gemeente_name, person_name, the_device
 from agent.storage.tables import DossierRow, OutboxRow, ProvisionRow, TaskRow
 from agent.supplier.continued_use import ALTERNATIVE_REASONS
-from agent.working_days import AMSTERDAM, day_end
+from agent.working_days import day_end, dutch_date_of
 from protocol.messages import (
     AlternativeDelivered,
     Device,
@@ -96,7 +96,7 @@ class ReceivingFollowUp:
         return decision.model_copy(update={"decisions": items})
 
     def _due(self, now: datetime, days: int) -> date:
-        return self._agent.calendar.add_working_days(now.astimezone(AMSTERDAM).date(), days)
+        return self._agent.calendar.add_working_days(dutch_date_of(now), days)
 
     async def provide_alternatives(
         self,

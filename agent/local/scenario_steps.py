@@ -28,6 +28,7 @@ from agent.local.demo_consent import (
     withdraw_on_page,
 )
 from agent.local.network import LocalAgent, LocalNetwork, LocalSupplier
+from agent.working_days import dutch_date_of
 
 __all__ = [
     "ScenarioRun",
@@ -188,7 +189,7 @@ def _offset_days(network: LocalNetwork) -> float:
 
 def scenario_today(network: LocalNetwork) -> date:
     """Today on the scenario's clock: the wall clock plus the days that have passed."""
-    return (datetime.now(UTC) + timedelta(days=_offset_days(network))).date()
+    return dutch_date_of(datetime.now(UTC) + timedelta(days=_offset_days(network)))
 
 
 def let_days_pass(days: int) -> Step:

@@ -24,7 +24,7 @@ from agent.storage.tables import (
     TransitionRow,
 )
 from agent.supplier.settlement import ORDER_AWAITED
-from agent.working_days import AMSTERDAM
+from agent.working_days import AMSTERDAM, dutch_date_of
 from registry.monitoring import (
     DailyReport,
     DaysWithoutDevice,
@@ -80,7 +80,7 @@ def _days_without_device(completions: list[tuple[str, date | None, datetime]]) -
     for side, move_date, at in completions:
         if side != "receiving" or move_date is None:
             continue
-        days = (at.astimezone(AMSTERDAM).date() - move_date).days
+        days = (dutch_date_of(at) - move_date).days
         buckets[bucket_for_days(max(0, days))] += 1
     return DaysWithoutDevice.model_validate(dict(buckets))
 

@@ -19,7 +19,7 @@ from typing import Final
 from agent.core.context import AgentContext
 from agent.core.hooks import Hooks
 from agent.monitoring.figures import count_day
-from agent.working_days import AMSTERDAM
+from agent.working_days import dutch_date_of
 from protocol.logs import log_event
 from registry.errors import RegistryError, RegistryUnavailable
 from registry.monitoring import REPORT_WINDOW_DAYS, DailyReport
@@ -46,7 +46,7 @@ class DailyReports:
         hooks.every(INTERVAL_SECONDS, "daily-report", self.run)
 
     def _today(self) -> date:
-        return self._agent.clock.now().astimezone(AMSTERDAM).date()
+        return dutch_date_of(self._agent.clock.now())
 
     async def report(self, day: date) -> DailyReport:
         """The counts of ``day`` for this organisation, as they stand now."""

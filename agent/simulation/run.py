@@ -38,6 +38,7 @@ from agent.simulation.geography import (
 from agent.simulation.readout import read_network
 from agent.simulation.report import DeadlineResult, RunFacts, build_report
 from agent.simulation.world import plan_moves, supplier_specs
+from agent.working_days import dutch_date_of
 
 __all__ = ["SimulationOptions", "simulate"]
 
@@ -131,7 +132,7 @@ async def _with_network(
             await proxy.start()
             stack.push_async_callback(proxy.close)
         started = time.monotonic()
-        start = datetime.now(UTC).date()
+        start = dutch_date_of(datetime.now(UTC))
         driver = Driver(
             network=network,
             moves=moves,

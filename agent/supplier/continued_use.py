@@ -37,6 +37,7 @@ from agent.storage.tables import (
 )
 from agent.supplier.senders import check_gemeente
 from agent.supplier.settlement import SETTLEMENT_DUE
+from agent.working_days import dutch_date_of
 from protocol.messages import (
     AlternativeDelivered,
     ContinuedUse,
@@ -212,7 +213,7 @@ class ContinuedUseDesk:
                     contract_reference=device.contract_reference,
                     purchase_date=None,
                     purchase_price_cents=None,
-                    effective_date=notice.alternative_delivered_on or now.date(),
+                    effective_date=notice.alternative_delivered_on or dutch_date_of(now),
                     receiving_gemeentecode=notice.receiving_gemeentecode,
                     receiving_supplier_oin=None,
                     receiving_supplier_name=None,

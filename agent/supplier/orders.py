@@ -34,7 +34,7 @@ from agent.register.names import person_name, the_device
 from agent.storage.tables import DeadlineRow, DossierRow, OrderRow
 from agent.supplier.order_bodies import names_in_order, stripped_order, takeover_order
 from agent.supplier.progress import ProgressReports, reason_in_words
-from agent.working_days import AMSTERDAM, day_end
+from agent.working_days import day_end, dutch_date_of
 from protocol.messages import (
     Device,
     DeviceDecision,
@@ -207,7 +207,7 @@ class OrderDesk:
 
         Urgent (the client cannot be without the device): the next working day.
         """
-        order_day = ordered_at.astimezone(AMSTERDAM).date()
+        order_day = dutch_date_of(ordered_at)
         days = 1 if urgent else self._agent.settings.takeover.contact_working_days
         return self._agent.calendar.add_working_days(order_day, days)
 

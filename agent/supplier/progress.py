@@ -29,7 +29,7 @@ from agent.errors import MessageNotHandled
 from agent.register.names import the_device
 from agent.register.store import load_client
 from agent.storage.tables import DossierRow, OrderRow, OutboxRow
-from agent.working_days import AMSTERDAM
+from agent.working_days import dutch_date_of
 from protocol.messages import (
     DeviceDecision,
     DeviceDecisionItem,
@@ -93,7 +93,7 @@ class ProgressReports:
 
         ``on``: when the supplier contacted the client or took the device over.
         """
-        day = on.astimezone(AMSTERDAM).date() if on is not None else None
+        day = dutch_date_of(on) if on is not None else None
         dossier = await session.get(DossierRow, order.dossier_id)
         if dossier is None or dossier.side != "receiving" or dossier.partner_oin is None:
             return

@@ -29,7 +29,7 @@ from agent.core.tasks import open_task
 from agent.errors import MessageNotHandled, SenderNotPermitted
 from agent.storage.tables import DeadlineRow, DepartingDeviceRow, SettlementRow, SupplierOrderRow
 from agent.supplier.orders import DONE
-from agent.working_days import AMSTERDAM, day_end
+from agent.working_days import day_end, dutch_date_of
 from protocol.errors import UnknownSettlementMethod
 from protocol.messages import (
     Message,
@@ -222,7 +222,7 @@ class Settlements:
             await self._judge(session, row, order, now)
 
     def _working_days_from(self, now: datetime, days: int) -> datetime:
-        today = now.astimezone(AMSTERDAM).date()
+        today = dutch_date_of(now)
         return day_end(self._agent.calendar.add_working_days(today, days))
 
     async def order_arrived(

@@ -67,3 +67,14 @@ async def test_after_the_move_the_client_gets_the_letter_at_the_new_address(
     assert "U bent verhuisd naar de gemeente Amsterdam" in client_letter
     assert mentor_letter.startswith("A. Bakker\nNieuwegracht 3\n")
     assert "J. Jansen is verhuisd naar de gemeente Amsterdam" in mentor_letter
+
+
+async def test_just_after_midnight_in_the_netherlands_the_move_day_has_come(
+    agents: Agents, letters: RecordingChannel
+) -> None:
+    # 23:30 UTC on 2 March is 00:30 on 3 March in Amsterdam: the client moved today.
+    agents.clock.set(START.replace(day=2, hour=23, minute=30))
+    await _start(agents, START.date())
+    client, _mentor = letters.notices
+    assert client.moved is True
+    assert client.address_lines[1] == f"{NEW_ADDRESS.street} {NEW_ADDRESS.house_number}"

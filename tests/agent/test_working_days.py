@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.working_days import BevrijdingsdagRule, WorkingDayCalendar
+from agent.working_days import BevrijdingsdagRule, WorkingDayCalendar, dutch_date_of
 
 D = date.fromisoformat
 DEFAULT = WorkingDayCalendar()
@@ -184,3 +184,11 @@ def test_working_days_between_inverts_add_working_days(
         assert (end > start) is (count > 0)
     else:
         assert end == start
+
+
+def test_the_dutch_date_starts_at_midnight_in_amsterdam_not_utc() -> None:
+    # Winter time (UTC+1) and summer time (UTC+2).
+    assert dutch_date_of(datetime(2025, 3, 2, 22, 59, tzinfo=UTC)) == date(2025, 3, 2)
+    assert dutch_date_of(datetime(2025, 3, 2, 23, 0, tzinfo=UTC)) == date(2025, 3, 3)
+    assert dutch_date_of(datetime(2025, 6, 3, 21, 59, tzinfo=UTC)) == date(2025, 6, 3)
+    assert dutch_date_of(datetime(2025, 6, 3, 22, 0, tzinfo=UTC)) == date(2025, 6, 4)

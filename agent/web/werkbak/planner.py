@@ -22,6 +22,7 @@ from agent.web.werkbak.rendering import (
     render,
     require,
 )
+from agent.working_days import dutch_date_of
 from protocol.messages import Address, Device, PersonName
 
 __all__ = [
@@ -101,7 +102,7 @@ async def orders(request: Request, service: ServiceDep, session: SessionDep) -> 
     """Open orders: overdue first, then by contact deadline."""
     if isinstance(checked := require(request, session, "planner"), HTMLResponse):
         return checked
-    today = service.clock.now().date()
+    today = dutch_date_of(service.clock.now())
     shown = await service.supplier.orders(open_only=True, viewer=checked.user_name)
     lines = [_line(order, today) for order in shown]
     lines.sort(
@@ -128,7 +129,7 @@ async def order_page(
         "order.html",
         session,
         title="Opdracht",
-        line=_line(order, service.clock.now().date()),
+        line=_line(order, dutch_date_of(service.clock.now())),
         statuses=STATUSES,
         reasons=REASONS,
     )

@@ -7,7 +7,6 @@ from datetime import date, datetime
 from functools import cache
 from typing import Annotated, Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -18,6 +17,7 @@ from agent.service import AgentService
 from agent.settings import WerkbakRole
 from agent.web._html import ServiceDep, page_headers, parse_form, templates
 from agent.web.werkbak.sessions import COOKIE, Session, Sessions
+from agent.working_days import AMSTERDAM
 from registry.server_kit.dutch import dutch_date
 
 __all__ = [
@@ -39,7 +39,6 @@ __all__ = [
 
 HOME = "/werkbak"
 SIGN_IN = "/werkbak/inloggen"
-_AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 # What a page says after an action that redirected to it (``?melding=``): fixed texts only.
 _NOTICES = {
     "uitgelogd": "U bent uitgelogd.",
@@ -142,7 +141,7 @@ def _settlement_input(value: Any, name: str) -> str:
 def _dutch_time(value: datetime | None) -> str:
     if value is None:
         return "-"
-    local = value.astimezone(_AMSTERDAM)
+    local = value.astimezone(AMSTERDAM)
     return f"{dutch_date(local.date())} {local:%H:%M}"
 
 
