@@ -22,6 +22,7 @@ __all__ = [
     "DossierUnknown",
     "EventBatchTooLarge",
     "EventInvalid",
+    "IdentifierReused",
     "IllegalTransition",
     "ImportFailed",
     "ImportProblem",
@@ -72,6 +73,12 @@ class Unauthorised(AgentError):
 class MessageConflict(AgentError):
     code = "conflict"
     title = "A message with this id but other content was received before"
+    status = 409
+
+
+class IdentifierReused(AgentError):
+    code = "identifier_reused"
+    title = "An id in this message was used by an earlier message for something else"
     status = 409
 
 

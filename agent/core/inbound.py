@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.core.context import AgentContext
 from agent.delivery.outbox import body_digest
 from agent.errors import (
+    IdentifierReused,
     MessageConflict,
     MessageNotHandled,
     SenderNotPermitted,
@@ -77,11 +78,11 @@ class Inbound:
             await prepare(message)
         try:
             receipt = await self._store_and_apply(message, body, signature, digest, now)
-        except IntegrityError:
+        except IntegrityError as exc:
             # The same message arrived twice at once: the other request stored it first.
             stored = await self._stored_receipt(str(message.message_id), digest)
             if stored is None:
-                raise
+                raise _conflicting(message) from exc
             receipt = stored
         return sign_body(receipt, self._jwk, signing_time=now)
 
@@ -213,3 +214,23 @@ def _same_or_conflict(stored: InboundMessageRow, digest: str) -> bytes:
         raise MessageConflict("this message id was received before with other content")
     receipt: bytes = stored.receipt_body
     return receipt
+
+
+def _conflicting(message: Message) -> IdentifierReused:
+    """A new message whose content clashes with what is stored (an id of another message reused).
+
+    Nothing of it was applied; the sender's outbox holds it as a dead letter with this detail.
+    The database's own text is left out of the answer and the log: it may quote stored values.
+    """
+    log_event(
+        _log,
+        "message_conflict",
+        level=logging.WARNING,
+        message_id=str(message.message_id),
+        dossier_id=str(message.dossier_id),
+        message_type=message.message_type,
+    )
+    return IdentifierReused(
+        f"this {message.message_type} names an id (of a settlement, order or device) that an "
+        "earlier message used for something else; nothing of it was applied"
+    )

@@ -720,3 +720,47 @@ async def test_a_regional_agent_answers_a_dossier_request_as_the_gemeente_the_cl
         )
     assert offer is not None
     assert json.loads(offer)["body"]["departingGemeentecode"] == "0345"
+
+
+async def test_a_settlement_id_used_before_is_refused_without_an_internal_error(
+    world: World,
+) -> None:
+    await world.contract(PREFERRED, 1)
+    dossier_id = await world.hand_over()
+    receiving = world.suppliers["zorgtechniek"]
+    offer = {
+        "settlementId": str(uuid.uuid4()),
+        "deviceId": "dev-1",
+        "method": "linear-depreciation-v1",
+        "inputs": {
+            "purchasePriceCents": 100000,
+            "purchaseDate": "2022-01-01",
+            "transferDate": "2025-04-01",
+            "economicLifetimeMonths": 60,
+            "floorBasisPoints": 1000,
+            "maintenanceState": "good",
+        },
+        "amountCents": 80000,
+    }
+
+    def offered() -> dict[str, Any]:
+        return _document(
+            "settlement-offer",
+            dossier_id,
+            (DEPARTING_SUPPLIER[0], "departing-supplier"),
+            (PREFERRED[0], "receiving-supplier"),
+            offer,
+            world.clock.now(),
+        )
+
+    departing = world.suppliers["hulpmiddelen"]
+    first = await _send_as(world, departing, "zorgtechniek", offered())
+    assert first.status_code == 200, first.text
+    stored = await _inbound_count(receiving)
+
+    # Another message (a new message id) with the same settlement id: nothing of it applies.
+    again = await _send_as(world, departing, "zorgtechniek", offered())
+    assert again.status_code == 409, again.text
+    assert again.headers["content-type"].startswith("application/problem+json")
+    assert again.json()["type"] == "urn:meeverhuizen:problem:identifier-reused"
+    assert await _inbound_count(receiving) == stored
