@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Final
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent.consent.notices import Notices
 from agent.core.context import AgentContext
 from agent.core.dossiers import Dossiers, lock_dossier
-from agent.core.hooks import Hooks
-from agent.core.tasks import open_task
+from agent.core.hooks import Hooks, StateChange
+from agent.core.states import WLZ_STOPPED
+from agent.core.tasks import close_open_tasks, open_task
 from agent.register.names import person_name
 from agent.register.store import load_client
 from agent.storage.polling import PollGate
@@ -27,6 +29,15 @@ from agent.storage.tables import ConsentLinkRow, DossierRow
 from agent.working_days import AMSTERDAM, dutch_date_of
 
 __all__ = ["ConsentJobReport", "UnansweredRequests"]
+
+# What closes a consulent's no-answer task, by the state the waiting dossier went to.
+_ANSWER_NOTES: Final = {
+    "consent-given": "De cliënt heeft alsnog toestemming gegeven.",
+    "consent-refused": "De cliënt heeft alsnog geantwoord: geen toestemming.",
+    "cancelled": "De verhuizing is geannuleerd. Bellen is niet meer nodig.",
+    "failed": "Het dossier is gestopt. Bellen is niet meer nodig.",
+    WLZ_STOPPED: "De cliënt gaat naar een Wlz-instelling. Bellen is niet meer nodig.",
+}
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,23 @@ class UnansweredRequests:
             self._job,
             at_start=False,
             gate=self.gate,
+        )
+        hooks.on_state(self._no_longer_waiting, *_ANSWER_NOTES)
+
+    async def _no_longer_waiting(self, session: AsyncSession, change: StateChange) -> None:
+        # An answer, however late, or an end of the move: nobody needs to call the client any
+        # more. After expiry the task stays: the consulent still calls.
+        if change.previous != "waiting-for-consent":
+            return
+        answered = change.target in ("consent-given", "consent-refused")
+        await close_open_tasks(
+            session,
+            change.dossier.id,
+            None,
+            ("consent-no-answer",),
+            done_by="de cliënt" if answered else self._agent.settings.name,
+            now=change.now,
+            note=_ANSWER_NOTES[change.target],
         )
 
     async def _job(self) -> bool:

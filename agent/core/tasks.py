@@ -144,15 +144,19 @@ async def open_task(
 async def close_open_tasks(
     session: AsyncSession,
     dossier_id: str,
-    device_id: str,
+    device_id: str | None,
     kinds: tuple[TaskKind, ...],
     *,
     done_by: str,
     now: datetime,
     note: str | None = None,
 ) -> None:
-    """The device's open tasks of these kinds are done: what they asked for happened."""
-    about = (TaskRow.dossier_id == dossier_id, TaskRow.device_id == device_id)
+    """The device's open tasks of these kinds are done: what they asked for happened.
+
+    ``device_id`` None: the dossier's own tasks (about no single device).
+    """
+    device = TaskRow.device_id.is_(None) if device_id is None else TaskRow.device_id == device_id
+    about = (TaskRow.dossier_id == dossier_id, device)
     await _close(session, about, kinds, done_by=done_by, now=now, note=note)
 
 

@@ -225,6 +225,22 @@ async def test_no_answer_reminds_then_tasks_then_expires(
     assert (await agents.departing.dossier(dossier_id)).state == "consent-expired"
 
 
+async def test_a_late_answer_closes_the_consulents_no_answer_task(
+    agents: Agents, letters: RecordingChannel
+) -> None:
+    dossier_id = await agents.start_dossier()
+    agents.clock.advance(timedelta(days=15))
+    assert (await agents.departing.consent.unanswered.run_due()).tasks == 1
+    [task] = await agents.departing.tasks.list("open", dossier_id=dossier_id)
+    assert task.kind == "consent-no-answer"
+
+    await agents.give_consent(dossier_id)
+    assert await agents.departing.tasks.list("open", dossier_id=dossier_id) == []
+    [done] = await agents.departing.tasks.list("done", dossier_id=dossier_id)
+    assert (done.id, done.done_by) == (task.id, "de cliënt")
+    assert done.note == "De cliënt heeft alsnog toestemming gegeven."
+
+
 def test_access_log_filter_removes_the_token() -> None:
     import logging
 
