@@ -25,7 +25,7 @@ from agent.core.tasks import close_open_tasks, open_task
 from agent.register.names import person_name
 from agent.register.store import load_client
 from agent.storage.polling import PollGate
-from agent.storage.tables import ConsentLinkRow, DossierRow
+from agent.storage.tables import ConsentLinkRow, DossierRow, TaskRow
 from agent.working_days import AMSTERDAM, dutch_date_of
 
 __all__ = ["ConsentJobReport", "UnansweredRequests"]
@@ -147,23 +147,40 @@ class UnansweredRequests:
             await self._dossiers.transition(
                 session, dossier, "consent-expired", "no answer in time", now
             )
-            return ConsentJobReport(expired=1)
+            # The consulent calls, also when no run fell between the task's step and expiry.
+            task = await self._call_task(session, dossier, now, expired=True)
+            return ConsentJobReport(tasks=1 if task.created_at == now else 0, expired=1)
         if elapsed >= self._consent.task_after_working_days:
-            client = await load_client(session, dossier.client_bsn or "")
-            name = person_name(client.name) if client else "De cliënt"
-            task = await open_task(
-                session,
-                "consent-no-answer",
-                f"{name} heeft nog niet geantwoord op de vraag om toestemming om de "
-                "hulpmiddelen mee te laten verhuizen. Bel de cliënt of de vertegenwoordiger.",
-                now,
-                dossier_id=dossier.id,
-                due_at=now + timedelta(days=7),
-            )
+            task = await self._call_task(session, dossier, now, expired=False)
             return ConsentJobReport(tasks=1 if task.created_at == now else 0)
         if elapsed >= self._consent.reminder_after_working_days:
             return await self._remind(session, dossier, now)
         return ConsentJobReport()
+
+    async def _call_task(
+        self, session: AsyncSession, dossier: DossierRow, now: datetime, *, expired: bool
+    ) -> TaskRow:
+        """The consulent's task to call the client; its text says whether the request expired."""
+        client = await load_client(session, dossier.client_bsn or "")
+        name = person_name(client.name) if client else "De cliënt"
+        text = (
+            f"{name} heeft niet geantwoord op de vraag om toestemming. De vraag is verlopen, dus "
+            "de hulpmiddelen verhuizen niet mee. Bel de cliënt of de vertegenwoordiger en leg uit "
+            "hoe een hulpmiddel bij de nieuwe gemeente wordt aangevraagd."
+            if expired
+            else f"{name} heeft nog niet geantwoord op de vraag om toestemming om de hulpmiddelen "
+            "mee te laten verhuizen. Bel de cliënt of de vertegenwoordiger."
+        )
+        task = await open_task(
+            session,
+            "consent-no-answer",
+            text,
+            now,
+            dossier_id=dossier.id,
+            due_at=now + timedelta(days=7),
+        )
+        task.description = text
+        return task
 
     async def _remind(
         self, session: AsyncSession, dossier: DossierRow, now: datetime

@@ -223,6 +223,23 @@ async def test_no_answer_reminds_then_tasks_then_expires(
     agents.clock.advance(timedelta(days=14))
     assert (await consent.run_due()).expired == 1
     assert (await agents.departing.dossier(dossier_id)).state == "consent-expired"
+    # The same task, now saying the request expired: the consulent still calls.
+    [expired] = await agents.departing.tasks.list("open", dossier_id=dossier_id)
+    assert expired.id == tasks[0].id
+    assert "De vraag is verlopen, dus de hulpmiddelen verhuizen niet mee." in expired.description
+
+
+async def test_a_request_that_expires_unseen_still_gives_the_consulent_a_task(
+    agents: Agents, letters: RecordingChannel
+) -> None:
+    # The agent was down from the start until after the expiry: one run does it all.
+    dossier_id = await agents.start_dossier()
+    agents.clock.advance(timedelta(days=40))
+    report = await agents.departing.consent.unanswered.run_due()
+    assert (report.expired, report.tasks) == (1, 1)
+    [task] = await agents.departing.tasks.list("open", dossier_id=dossier_id)
+    assert task.kind == "consent-no-answer"
+    assert task.description.startswith("J. Jansen heeft niet geantwoord")
 
 
 async def test_a_late_answer_closes_the_consulents_no_answer_task(
