@@ -74,8 +74,9 @@ def _agent_settings(options: SimulationOptions, folder: Path) -> dict[str, Any]:
         # The registry checks reports against its own (wall) clock; the simulation counts itself.
         "daily_reports": False,
         "consent.letter_directory": folder / "letters",
-        # Each organisation's scheduled jobs cost CPU on every run, so with hundreds of them on
-        # two cores deadlines fire every few simulated days, not on the hour (docs/simulation.md).
+        # Every run of each organisation's jobs wakes its scheduler (a statement only when
+        # something is due), so with hundreds of organisations on two cores deadlines fire every
+        # few simulated days, not on the hour (docs/simulation.md).
         "takeover.deadline_interval_seconds": _DEADLINE_DAYS * options.day_seconds,
         "consent.job_interval_seconds": 2 * _DEADLINE_DAYS * options.day_seconds,
         # A day passes in a fraction of a second, so the milliseconds a message is on its way
