@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,9 +100,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield from _postgresql_database(os.environ[TEST_DATABASE_URL_VARIABLE])
 
 
-# The slowest test file is handed out first, so it does not run alone at the end of a run.
+# The slowest test file is handed out first, so it does not run alone at the end of a run; then
+# the files with the most tests (xdist hands files out in this order: --no-loadscope-reorder).
 _FIRST = ("tests/simulation/test_simulate.py",)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: not item.nodeid.startswith(_FIRST))
+    per_file = Counter(item.nodeid.split("::")[0] for item in items)
+    items.sort(
+        key=lambda item: (
+            not item.nodeid.startswith(_FIRST),
+            -per_file[item.nodeid.split("::")[0]],
+        )
+    )
