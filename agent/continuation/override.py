@@ -190,7 +190,9 @@ class DecisionOverride:
         now: datetime,
     ) -> DeviceDecisionItem:
         await self._orders.withdraw_device(session, dossier, device.device_id, now)
-        await _close_open_tasks(session, dossier.id, device.device_id, change.done_by, now)
+        await close_open_tasks(
+            session, dossier.id, device.device_id, _TAKEOVER_TASKS, done_by=change.done_by, now=now
+        )
         item = DeviceDecisionItem.model_validate(
             {
                 "deviceId": device.device_id,
@@ -256,16 +258,6 @@ class DecisionOverride:
 _TAKEOVER_TASKS: tuple[TaskKind, ...] = (
     "no-supplier", "supplier-refused", "supplier-problem", "supplier-overdue",
 )  # fmt: skip
-
-
-async def _close_open_tasks(
-    session: AsyncSession, dossier_id: str, device_id: str, done_by: str, now: datetime
-) -> None:
-    """The device's open tasks about its takeover (no supplier, refused, a problem, overdue)
-    are done."""
-    await close_open_tasks(
-        session, dossier_id, device_id, _TAKEOVER_TASKS, done_by=done_by, now=now
-    )
 
 
 def _note(change: DecisionChange, what: str) -> str:

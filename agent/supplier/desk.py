@@ -464,5 +464,4 @@ def _check_status(row: SupplierOrderRow, status: str, device_id: str | None) -> 
 
 def _names(row: SupplierOrderRow) -> tuple[str, str]:
     """The client and the device of an order (one device each), as the planner's task says."""
-    devices = row.body.get("devices") or [{}]
-    return names_in_order(row.body, devices[0].get("deviceId", ""))
+    return names_in_order(row.body, next(iter(row.device_states)))

@@ -584,6 +584,24 @@ def _document(
     }
 
 
+def _settlement_offer(*, amount_cents: int) -> dict[str, Any]:
+    """A settlement offer body for dev-1 with a new settlement id."""
+    return {
+        "settlementId": str(uuid.uuid4()),
+        "deviceId": "dev-1",
+        "method": "linear-depreciation-v1",
+        "inputs": {
+            "purchasePriceCents": 100000,
+            "purchaseDate": "2022-01-01",
+            "transferDate": "2025-04-01",
+            "economicLifetimeMonths": 60,
+            "floorBasisPoints": 1000,
+            "maintenanceState": "good",
+        },
+        "amountCents": amount_cents,
+    }
+
+
 async def _inbound_count(service: AgentService) -> int:
     async with service.database.reading() as session:
         return len(list(await session.scalars(select(InboundMessageRow.message_id))))
@@ -622,20 +640,7 @@ async def test_only_the_departing_supplier_named_in_the_order_may_settle(world: 
     dossier_id = await world.hand_over()
     receiving = world.suppliers["zorgtechniek"]
     stored = await _inbound_count(receiving)
-    offer = {
-        "settlementId": str(uuid.uuid4()),
-        "deviceId": "dev-1",
-        "method": "linear-depreciation-v1",
-        "inputs": {
-            "purchasePriceCents": 100000,
-            "purchaseDate": "2022-01-01",
-            "transferDate": "2025-04-01",
-            "economicLifetimeMonths": 60,
-            "floorBasisPoints": 1000,
-            "maintenanceState": "good",
-        },
-        "amountCents": 1,
-    }
+    offer = _settlement_offer(amount_cents=1)
     document = _document(
         "settlement-offer",
         dossier_id,
@@ -728,20 +733,7 @@ async def test_a_settlement_id_used_before_is_refused_without_an_internal_error(
     await world.contract(PREFERRED, 1)
     dossier_id = await world.hand_over()
     receiving = world.suppliers["zorgtechniek"]
-    offer = {
-        "settlementId": str(uuid.uuid4()),
-        "deviceId": "dev-1",
-        "method": "linear-depreciation-v1",
-        "inputs": {
-            "purchasePriceCents": 100000,
-            "purchaseDate": "2022-01-01",
-            "transferDate": "2025-04-01",
-            "economicLifetimeMonths": 60,
-            "floorBasisPoints": 1000,
-            "maintenanceState": "good",
-        },
-        "amountCents": 80000,
-    }
+    offer = _settlement_offer(amount_cents=80000)
 
     def offered() -> dict[str, Any]:
         return _document(
